@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# scripts/bench.sh - measures wagate against nginx in the same run, on
+# loopback, and prints ratios (SPEC section 10). Not a test: numbers only.
+#
+#   forwarding: wrk -> wagate -> fake upstream  vs  wrk -> nginx proxy_pass
+#               (keep-alive, header injection) -> the same fake upstream;
+#               throughput ratio and the latency wagate adds at p50.
+#
+# Usage: scripts/bench.sh [seconds-per-run]   (default 10)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+dur=${1:-10}
+conns=${BENCH_CONNS:-64}
+scripts/deps.sh nginx-light wrk
+
+dir=$top/_build/bench
+mkdir -p "$dir"
+if [ ! -x "$dir/wagate" ] || [ -n "$(find src -newer "$dir/wagate" -name '*.[ch]' | head -1)" ]; then
+    autoreconf -fi >/dev/null 2>&1
+    (cd "$dir" && "$top/configure" -q CFLAGS="-O2 -g" >/dev/null && make -j"$(nproc)" >/dev/null)
+fi
+
+pick_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+UP=$(pick_port); NGX=$(pick_port); GW=$(pick_port)
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+answer='{"success":true,"conversation_id":1234,"message_id":567,"whatsapp_message_id":890,"message_sid":"SMxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","session_status":{"is_open":true,"can_send_freeform":true,"requires_template":false,"message":"Session open (23 hr 45 min remaining). Unlimited free-form messages allowed.","minutes_remaining":1425,"expires_at":"2026-02-25T10:30:00+00:00"}}'
+cat >"$work/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 20000; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    upstream fake { server 127.0.0.1:$UP; keepalive 16; }
+    server {  # the fake upstream
+        listen 127.0.0.1:$UP;
+        location / { default_type application/json; return 200 '$answer'; }
+    }
+    server {  # the reference proxy
+        listen 127.0.0.1:$NGX;
+        location / {
+            proxy_pass http://fake;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Authorization "Bearer bench-key";
+            proxy_set_header Cookie "";
+        }
+    }
+}
+NGINX
+nginx -c "$work/nginx.conf" -p "$work" &
+pids+=($!)
+
+cat >"$work/wagate.json" <<JSON
+{"listen": ["127.0.0.1:$GW"],
+ "upstream": {"base_url": "http://127.0.0.1:$UP", "max_connections": 16},
+ "log": {"level": "warn"}}
+JSON
+AUTOCALLS_API_KEY=bench-key "$dir/wagate" -c "$work/wagate.json" 2>"$work/wagate.log" &
+pids+=($!)
+for _ in $(seq 1 100); do
+    curl -fs "http://127.0.0.1:$GW/healthz" >/dev/null 2>&1 &&
+        curl -fs -X POST "http://127.0.0.1:$UP/" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+
+cat >"$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"sender_id":12,"recipient_phone":"+14155550123","message":"Hello from the benchmark"}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+
+run() { # name url -> "rps p50_ms"
+    local out
+    out=$(wrk -t2 -c"$conns" -d"${dur}s" --latency -s "$work/post.lua" "$1" 2>&1)
+    local rps p50
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    p50=$(echo "$out" | awk '$1=="50%" {v=$2; if (v ~ /us$/) {sub("us","",v); v/=1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v*=1000}; print v}')
+    echo "$rps $p50"
+}
+
+path=/api/user/whatsapp/send-freeform
+echo "bench: $dur s per run, $conns connections, wrk -t2, loopback, $(nproc) cores"
+read -r d_rps d_p50 < <(run "http://127.0.0.1:$UP$path")
+read -r n_rps n_p50 < <(run "http://127.0.0.1:$NGX$path")
+read -r w_rps w_p50 < <(run "http://127.0.0.1:$GW$path")
+printf '%-34s %12s %10s\n' "forwarding path" "req/s" "p50 ms"
+printf '%-34s %12s %10s\n' "fake upstream direct" "$d_rps" "$d_p50"
+printf '%-34s %12s %10s\n' "nginx proxy_pass (keep-alive)" "$n_rps" "$n_p50"
+printf '%-34s %12s %10s\n' "wagate" "$w_rps" "$w_p50"
+awk -v w="$w_rps" -v n="$n_rps" -v wp="$w_p50" -v dp="$d_p50" -v np="$n_p50" 'BEGIN {
+    printf "ratio wagate/nginx throughput: %.2f\n", w / n;
+    printf "p50 added over direct: wagate %.3f ms, nginx %.3f ms\n", wp - dp, np - dp }'
+grep -c '"level":"error"' "$work/wagate.log" | sed 's/^/wagate error lines: /'

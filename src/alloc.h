@@ -1,0 +1,22 @@
+/* alloc.h - allocation that never returns NULL.
+ *
+ * Policy (GUIDE.md item 4): wagate does not try to limp on without memory.
+ * Every allocation goes through these wrappers, which print one line and
+ * abort() when the system refuses; callers therefore never test for NULL.
+ * Libraries that allocate on their own (libevent, libcurl, json-c) report
+ * failure through their return values, which callers do check. */
+#ifndef WAGATE_ALLOC_H
+#define WAGATE_ALLOC_H
+
+#include <stddef.h>
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t count, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/* Aborts the process on out-of-memory; for library calls that returned NULL
+ * where the only cause can be memory. */
+void alloc_oom(const char *what) __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,831 @@
+/* config.c - see config.h. Table-driven: one row per key of SPEC section 8. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+
+enum cfg_type {
+    CFG_INT,     /* long long, JSON integer */
+    CFG_NUM,     /* double, JSON integer or real */
+    CFG_STR,     /* char *, non-empty */
+    CFG_NSTR,    /* char *, non-empty or null */
+    CFG_SHA256,  /* 64 hex digits or null */
+    CFG_LEVEL,   /* enum log_level */
+    CFG_FORMAT,  /* enum log_format */
+    CFG_LISTEN,  /* array of "host:port" */
+    CFG_CLIENTS, /* array of client objects */
+};
+
+struct cfg_key {
+    const char *name;
+    enum cfg_type type;
+    double min, max;  /* CFG_INT, CFG_NUM */
+    double def;       /* CFG_INT, CFG_NUM, CFG_LEVEL, CFG_FORMAT */
+    const char *sdef; /* CFG_STR, CFG_NSTR, CFG_LISTEN */
+    size_t off;
+};
+
+#define OFF(f) offsetof(struct config, f)
+#define INT(n, f, lo, hi, d) {n, CFG_INT, lo, hi, d, NULL, OFF(f)}
+#define NUM(n, f, lo, hi, d) {n, CFG_NUM, lo, hi, d, NULL, OFF(f)}
+
+static const struct cfg_key config_keys[] = {
+    {"listen", CFG_LISTEN, 0, 0, 0, "127.0.0.1:8080", OFF(listen)},
+    {"upstream.base_url", CFG_STR, 0, 0, 0, "https://app.autocalls.ai",
+     OFF(upstream_base_url)},
+    {"upstream.api_key_env", CFG_STR, 0, 0, 0, "AUTOCALLS_API_KEY",
+     OFF(api_key_env)},
+    {"upstream.api_key_file", CFG_NSTR, 0, 0, 0, NULL, OFF(api_key_file)},
+    {"upstream.ca_file", CFG_NSTR, 0, 0, 0, NULL, OFF(ca_file)},
+    INT("upstream.connect_timeout_ms", connect_timeout_ms, 1, 600000, 3000),
+    INT("upstream.timeout_ms", timeout_ms, 1, 3600000, 30000),
+    INT("upstream.max_connections", upstream_max_connections, 1, 10000, 16),
+    NUM("upstream.rate_limit_rps", rate_limit_rps, 0.001, 1e6, 5),
+    INT("upstream.rate_limit_burst", rate_limit_burst, 1, 1000000, 1),
+    NUM("upstream.read_rate_limit_rps", read_rate_limit_rps, 0, 1e6, 0),
+    INT("upstream.max_queue_ms", max_queue_ms, 0, 3600000, 10000),
+    INT("session_cache.max_entries", cache_max_entries, 1, 100000000,
+        1000000),
+    INT("session_cache.recheck_after_s", cache_recheck_after_s, 0, 604800,
+        300),
+    INT("idempotency.ttl_s", idem_ttl_s, 1, 2592000, 86400),
+    INT("idempotency.max_entries", idem_max_entries, 1, 100000000, 1000000),
+    INT("limits.max_body_bytes", max_body_bytes, 1024, 16777216, 65536),
+    INT("limits.max_message_chars", max_message_chars, 1, 1000000, 4096),
+    INT("limits.client_timeout_ms", client_timeout_ms, 100, 3600000, 15000),
+    INT("limits.max_connections", max_connections, 1, 1000000, 10000),
+    {"clients", CFG_CLIENTS, 0, 0, 0, NULL, OFF(clients)},
+    {"admin.token_sha256", CFG_SHA256, 0, 0, 0, NULL,
+     OFF(admin_token_sha256)},
+    {"log.level", CFG_LEVEL, 0, 0, LOG_INFO, NULL, OFF(log_level)},
+    {"log.format", CFG_FORMAT, 0, 0, LOG_FORMAT_JSON, NULL, OFF(log_format)},
+    INT("drain_timeout_ms", drain_timeout_ms, 0, 600000, 10000),
+};
+#define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+static const char *const format_names[] = {"json", "text"};
+
+static int
+fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+#define FIELD(cfg, k, T) ((T *)(void *)((char *)(cfg) + (k)->off))
+
+static int parse_listen_one(const char *s, struct config_listen *out);
+
+void
+config_defaults(struct config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        const struct cfg_key *k = &config_keys[i];
+        switch (k->type) {
+        case CFG_INT:
+            *FIELD(cfg, k, long long) = (long long)k->def;
+            break;
+        case CFG_NUM:
+            *FIELD(cfg, k, double) = k->def;
+            break;
+        case CFG_STR:
+        case CFG_NSTR:
+            *FIELD(cfg, k, char *) = k->sdef ? xstrdup(k->sdef) : NULL;
+            break;
+        case CFG_LEVEL:
+            cfg->log_level = (enum log_level)k->def;
+            break;
+        case CFG_FORMAT:
+            cfg->log_format = (enum log_format)k->def;
+            break;
+        case CFG_LISTEN:
+            cfg->listen = xcalloc(1, sizeof(*cfg->listen));
+            cfg->nlisten = 1;
+            (void)parse_listen_one(k->sdef, &cfg->listen[0]);
+            break;
+        case CFG_SHA256:
+        case CFG_CLIENTS:
+            break; /* zeroed: none */
+        }
+    }
+}
+
+static void
+free_listen(struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->nlisten; i++)
+        free(cfg->listen[i].host);
+    free(cfg->listen);
+    cfg->listen = NULL;
+    cfg->nlisten = 0;
+}
+
+static void
+free_clients(struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->nclients; i++) {
+        free(cfg->clients[i].name);
+        free(cfg->clients[i].senders);
+    }
+    free(cfg->clients);
+    cfg->clients = NULL;
+    cfg->nclients = 0;
+}
+
+void
+config_free(struct config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        const struct cfg_key *k = &config_keys[i];
+        if (k->type == CFG_STR || k->type == CFG_NSTR) {
+            free(*FIELD(cfg, k, char *));
+            *FIELD(cfg, k, char *) = NULL;
+        }
+    }
+    free_listen(cfg);
+    free_clients(cfg);
+}
+
+/* ---- value parsers: each returns NULL or a static reason ---- */
+
+static const char *
+parse_int(const struct cfg_key *k, json_object *v, long long *out)
+{
+    static char why[96];
+    if (!json_object_is_type(v, json_type_int))
+        return "must be an integer";
+    errno = 0;
+    long long n = json_object_get_int64(v);
+    if (errno != 0 || n < (long long)k->min || n > (long long)k->max) {
+        snprintf(why, sizeof(why), "must be between %lld and %lld",
+                 (long long)k->min, (long long)k->max);
+        return why;
+    }
+    *out = n;
+    return NULL;
+}
+
+static const char *
+parse_num(const struct cfg_key *k, json_object *v, double *out)
+{
+    static char why[96];
+    if (!json_object_is_type(v, json_type_int) &&
+        !json_object_is_type(v, json_type_double))
+        return "must be a number";
+    double d = json_object_get_double(v);
+    if (!(d >= k->min && d <= k->max)) {
+        snprintf(why, sizeof(why), "must be between %g and %g", k->min,
+                 k->max);
+        return why;
+    }
+    *out = d;
+    return NULL;
+}
+
+static int
+hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+static const char *
+parse_sha256(json_object *v, unsigned char out[CONFIG_SHA256_LEN])
+{
+    if (!json_object_is_type(v, json_type_string))
+        return "must be a string of 64 hex digits (a SHA-256)";
+    const char *s = json_object_get_string(v);
+    if (json_object_get_string_len(v) != 2 * CONFIG_SHA256_LEN)
+        return "must be 64 hex digits (a SHA-256)";
+    for (int i = 0; i < CONFIG_SHA256_LEN; i++) {
+        int hi = hexval((unsigned char)s[2 * i]);
+        int lo = hexval((unsigned char)s[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return "must be 64 hex digits (a SHA-256)";
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return NULL;
+}
+
+static const char *
+parse_enum(json_object *v, const char *const *names, size_t n, int *out)
+{
+    if (json_object_is_type(v, json_type_string)) {
+        const char *s = json_object_get_string(v);
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(s, names[i]) == 0) {
+                *out = (int)i;
+                return NULL;
+            }
+        }
+    }
+    return n == 4 ? "must be one of \"error\", \"warn\", \"info\", \"debug\""
+                  : "must be \"json\" or \"text\"";
+}
+
+/* "host:port", "[v6]:port"; the port is required. */
+static int
+parse_listen_one(const char *s, struct config_listen *out)
+{
+    const char *colon;
+    const char *host = s;
+    size_t hostlen;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':')
+            return -1;
+        host = s + 1;
+        hostlen = (size_t)(close - host);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL)
+            return -1;
+        hostlen = (size_t)(colon - s);
+    }
+    if (hostlen == 0 || hostlen > 253)
+        return -1;
+    const char *p = colon + 1;
+    if (*p == '\0' || strlen(p) > 5)
+        return -1;
+    long port = 0;
+    for (; *p; p++) {
+        if (!isdigit((unsigned char)*p))
+            return -1;
+        port = port * 10 + (*p - '0');
+    }
+    if (port > 65535)
+        return -1;
+    out->host = xstrndup(host, hostlen);
+    out->port = (int)port;
+    return 0;
+}
+
+static const char *
+parse_listen(json_object *v, struct config *cfg)
+{
+    if (!json_object_is_type(v, json_type_array) ||
+        json_object_array_length(v) == 0)
+        return "must be a non-empty array of \"host:port\" strings";
+    size_t n = json_object_array_length(v);
+    struct config_listen *l = xcalloc(n, sizeof(*l));
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(v, i);
+        if (!json_object_is_type(e, json_type_string) ||
+            parse_listen_one(json_object_get_string(e), &l[i]) != 0) {
+            for (size_t j = 0; j < i; j++)
+                free(l[j].host);
+            free(l);
+            return "each entry must be \"host:port\" (IPv6 as "
+                   "\"[::1]:port\")";
+        }
+    }
+    free_listen(cfg);
+    cfg->listen = l;
+    cfg->nlisten = n;
+    return NULL;
+}
+
+static const char *
+check_string(const struct cfg_key *k, const char *s)
+{
+    if (*s == '\0')
+        return "must not be empty";
+    if (strcmp(k->name, "upstream.base_url") == 0) {
+        const char *host = strncmp(s, "http://", 7) == 0    ? s + 7
+                           : strncmp(s, "https://", 8) == 0 ? s + 8
+                                                            : NULL;
+        if (host == NULL)
+            return "must start with http:// or https://";
+        if (*host == '\0' || *host == '/' || *host == '?' || *host == '#')
+            return "must name a host";
+    }
+    if (strcmp(k->name, "upstream.api_key_env") == 0) {
+        if (isdigit((unsigned char)*s))
+            return "must be an environment variable name";
+        for (const char *p = s; *p; p++)
+            if (!(isalnum((unsigned char)*p) || *p == '_'))
+                return "must be an environment variable name";
+    }
+    return NULL;
+}
+
+static const char *
+parse_string(const struct cfg_key *k, json_object *v, struct config *cfg)
+{
+    char **dst = FIELD(cfg, k, char *);
+    if (v == NULL || json_object_is_type(v, json_type_null)) {
+        if (k->type == CFG_STR)
+            return "must be a string";
+        free(*dst);
+        *dst = NULL;
+        return NULL;
+    }
+    if (!json_object_is_type(v, json_type_string))
+        return k->type == CFG_STR ? "must be a string"
+                                  : "must be a string or null";
+    const char *s = json_object_get_string(v);
+    if (strlen(s) != (size_t)json_object_get_string_len(v))
+        return "must not contain NUL";
+    const char *why = check_string(k, s);
+    if (why)
+        return why;
+    free(*dst);
+    *dst = xstrdup(s);
+    if (strcmp(k->name, "upstream.base_url") == 0) {
+        size_t n = strlen(*dst);
+        while (n > 0 && (*dst)[n - 1] == '/')
+            (*dst)[--n] = '\0';
+    }
+    return NULL;
+}
+
+/* ---- clients ---- */
+
+static const char *
+parse_senders(json_object *v, struct config_client *c)
+{
+    if (json_object_is_type(v, json_type_string) &&
+        strcmp(json_object_get_string(v), "*") == 0) {
+        c->all_senders = 1;
+        return NULL;
+    }
+    if (!json_object_is_type(v, json_type_array))
+        return "must be \"*\" or an array of sender ids";
+    size_t n = json_object_array_length(v);
+    c->senders = xcalloc(n, sizeof(*c->senders));
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(v, i);
+        if (!json_object_is_type(e, json_type_int) ||
+            json_object_get_int64(e) < 1)
+            return "sender ids must be integers >= 1";
+        c->senders[c->nsenders++] = json_object_get_int64(e);
+    }
+    return NULL;
+}
+
+static int
+parse_client(json_object *v, size_t idx, struct config_client *c,
+             const char *file, char *err, size_t errlen)
+{
+    int have_name = 0, have_tok = 0, have_senders = 0;
+    if (!json_object_is_type(v, json_type_object))
+        return fail(err, errlen, "%s: clients[%zu]: must be an object", file,
+                    idx);
+    json_object_object_foreach(v, key, val)
+    {
+        const char *why = NULL;
+        if (strcmp(key, "name") == 0) {
+            if (!json_object_is_type(val, json_type_string) ||
+                json_object_get_string_len(val) == 0)
+                why = "must be a non-empty string";
+            else {
+                free(c->name);
+                c->name = xstrdup(json_object_get_string(val));
+            }
+            have_name = 1;
+        } else if (strcmp(key, "token_sha256") == 0) {
+            why = parse_sha256(val, c->token_sha256);
+            have_tok = 1;
+        } else if (strcmp(key, "senders") == 0) {
+            why = parse_senders(val, c);
+            have_senders = 1;
+        } else {
+            why = "unknown key";
+        }
+        if (why)
+            return fail(err, errlen, "%s: clients[%zu].%s: %s", file, idx,
+                        key, why);
+    }
+    if (!have_name || !have_tok || !have_senders)
+        return fail(err, errlen,
+                    "%s: clients[%zu]: needs \"name\", \"token_sha256\" "
+                    "and \"senders\"",
+                    file, idx);
+    return 0;
+}
+
+static int
+parse_clients(json_object *v, struct config *cfg, const char *file,
+              char *err, size_t errlen)
+{
+    if (!json_object_is_type(v, json_type_array))
+        return fail(err, errlen, "%s: clients: must be an array", file);
+    free_clients(cfg);
+    size_t n = json_object_array_length(v);
+    cfg->clients = xcalloc(n ? n : 1, sizeof(*cfg->clients));
+    for (size_t i = 0; i < n; i++) {
+        cfg->nclients = i + 1;
+        if (parse_client(json_object_array_get_idx(v, i), i,
+                         &cfg->clients[i], file, err, errlen) != 0)
+            return -1;
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(cfg->clients[j].name, cfg->clients[i].name) == 0)
+                return fail(err, errlen, "%s: clients[%zu].name: \"%s\" "
+                            "is used twice", file, i, cfg->clients[i].name);
+            if (memcmp(cfg->clients[j].token_sha256,
+                       cfg->clients[i].token_sha256, CONFIG_SHA256_LEN) == 0)
+                return fail(err, errlen, "%s: clients[%zu].token_sha256: "
+                            "same token as clients[%zu]", file, i, j);
+        }
+    }
+    return 0;
+}
+
+/* ---- the walk ---- */
+
+static const struct cfg_key *
+find_key(const char *path)
+{
+    for (size_t i = 0; i < CONFIG_NKEYS; i++)
+        if (strcmp(config_keys[i].name, path) == 0)
+            return &config_keys[i];
+    return NULL;
+}
+
+static int
+is_section(const char *path)
+{
+    size_t n = strlen(path);
+    for (size_t i = 0; i < CONFIG_NKEYS; i++)
+        if (strncmp(config_keys[i].name, path, n) == 0 &&
+            config_keys[i].name[n] == '.')
+            return 1;
+    return 0;
+}
+
+static const char *
+parse_leaf(const struct cfg_key *k, json_object *v, struct config *cfg)
+{
+    int e;
+    const char *why;
+    switch (k->type) {
+    case CFG_INT:
+        return parse_int(k, v, FIELD(cfg, k, long long));
+    case CFG_NUM:
+        return parse_num(k, v, FIELD(cfg, k, double));
+    case CFG_STR:
+    case CFG_NSTR:
+        return parse_string(k, v, cfg);
+    case CFG_SHA256:
+        if (v == NULL || json_object_is_type(v, json_type_null)) {
+            cfg->admin_token_set = 0;
+            return NULL;
+        }
+        why = parse_sha256(v, cfg->admin_token_sha256);
+        cfg->admin_token_set = why == NULL;
+        return why;
+    case CFG_LEVEL:
+        why = parse_enum(v, level_names, 4, &e);
+        if (!why)
+            cfg->log_level = (enum log_level)e;
+        return why;
+    case CFG_FORMAT:
+        why = parse_enum(v, format_names, 2, &e);
+        if (!why)
+            cfg->log_format = (enum log_format)e;
+        return why;
+    case CFG_LISTEN:
+        return parse_listen(v, cfg);
+    case CFG_CLIENTS:
+        break; /* handled by the caller: it reports its own paths */
+    }
+    return NULL;
+}
+
+static int
+walk(json_object *obj, const char *prefix, struct config *cfg,
+     const char *file, char *err, size_t errlen)
+{
+    json_object_object_foreach(obj, key, val)
+    {
+        char path[256];
+        if (strchr(key, '.') != NULL) /* paths are nested objects only */
+            return fail(err, errlen, "%s: %s%s%s: unknown key (write "
+                        "nested objects, not dotted names)", file, prefix,
+                        *prefix ? "." : "", key);
+        int n = snprintf(path, sizeof(path), "%s%s%s", prefix,
+                         *prefix ? "." : "", key);
+        if (n < 0 || (size_t)n >= sizeof(path))
+            return fail(err, errlen, "%s: key too long", file);
+        if (is_section(path)) {
+            if (!json_object_is_type(val, json_type_object))
+                return fail(err, errlen, "%s: %s: must be an object", file,
+                            path);
+            if (walk(val, path, cfg, file, err, errlen) != 0)
+                return -1;
+            continue;
+        }
+        const struct cfg_key *k = find_key(path);
+        if (k == NULL)
+            return fail(err, errlen, "%s: %s: unknown key", file, path);
+        if (k->type == CFG_CLIENTS) {
+            if (parse_clients(val, cfg, file, err, errlen) != 0)
+                return -1;
+            continue;
+        }
+        const char *why = parse_leaf(k, val, cfg);
+        if (why)
+            return fail(err, errlen, "%s: %s: %s", file, path, why);
+    }
+    return 0;
+}
+
+static int
+offset_line(const char *text, size_t off)
+{
+    int line = 1;
+    for (size_t i = 0; i < off && text[i]; i++)
+        line += text[i] == '\n';
+    return line;
+}
+
+int
+config_parse(struct config *cfg, const char *text, const char *name,
+             char *err, size_t errlen)
+{
+    int rc = -1;
+    config_defaults(cfg);
+    /* lax mode on purpose: operators may write comments (SPEC section 8) */
+    json_tokener *tok = json_tokener_new();
+    if (tok == NULL)
+        alloc_oom("json_tokener_new");
+    size_t len = strlen(text);
+    json_object *root = json_tokener_parse_ex(tok, text, (int)len);
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    if (root == NULL || jerr != json_tokener_success) {
+        if (jerr == json_tokener_success || jerr == json_tokener_continue)
+            fail(err, errlen, "%s: the file is not a complete JSON object",
+                 name);
+        else
+            fail(err, errlen, "%s:%d: %s", name,
+                 offset_line(text, json_tokener_get_parse_end(tok)),
+                 json_tokener_error_desc(jerr));
+        goto done;
+    }
+    for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
+        if (!isspace((unsigned char)text[i])) {
+            fail(err, errlen, "%s:%d: unexpected text after the object",
+                 name, offset_line(text, i));
+            goto done;
+        }
+    }
+    if (!json_object_is_type(root, json_type_object)) {
+        fail(err, errlen, "%s: the top level must be an object", name);
+        goto done;
+    }
+    rc = walk(root, "", cfg, name, err, errlen);
+done:
+    json_object_put(root);
+    json_tokener_free(tok);
+    if (rc != 0)
+        config_free(cfg);
+    return rc;
+}
+
+int
+config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        config_defaults(cfg);
+        config_free(cfg);
+        return fail(err, errlen, "%s: %s", path, strerror(errno));
+    }
+    size_t cap = 4096, len = 0;
+    char *text = xmalloc(cap);
+    size_t n;
+    while ((n = fread(text + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (len + 1 == cap) {
+            if (cap >= (1u << 24)) {
+                fclose(f);
+                free(text);
+                config_defaults(cfg);
+                config_free(cfg);
+                return fail(err, errlen, "%s: file too large", path);
+            }
+            cap *= 2;
+            text = xrealloc(text, cap);
+        }
+    }
+    int rerr = ferror(f);
+    fclose(f);
+    text[len] = '\0';
+    int rc;
+    if (rerr) {
+        config_defaults(cfg);
+        config_free(cfg);
+        rc = fail(err, errlen, "%s: read error", path);
+    } else if (strlen(text) != len) {
+        config_defaults(cfg);
+        config_free(cfg);
+        rc = fail(err, errlen, "%s: file contains a NUL byte", path);
+    } else {
+        rc = config_parse(cfg, text, path, err, errlen);
+    }
+    free(text);
+    return rc;
+}
+
+/* ---- printing ---- */
+
+static json_object *
+print_value(const struct config *cfg, const struct cfg_key *k)
+{
+    switch (k->type) {
+    case CFG_INT:
+        return json_object_new_int64(*FIELD(cfg, k, const long long));
+    case CFG_NUM:
+        return json_object_new_double(*FIELD(cfg, k, const double));
+    case CFG_STR:
+    case CFG_NSTR: {
+        const char *s = *FIELD(cfg, k, char *const);
+        return s ? json_object_new_string(s) : NULL;
+    }
+    case CFG_SHA256:
+        return cfg->admin_token_set ? json_object_new_string("<redacted>")
+                                    : NULL;
+    case CFG_LEVEL:
+        return json_object_new_string(level_names[cfg->log_level]);
+    case CFG_FORMAT:
+        return json_object_new_string(format_names[cfg->log_format]);
+    case CFG_LISTEN: {
+        json_object *a = json_object_new_array();
+        for (size_t i = 0; i < cfg->nlisten; i++) {
+            char buf[300];
+            const char *h = cfg->listen[i].host;
+            snprintf(buf, sizeof(buf), strchr(h, ':') ? "[%s]:%d" : "%s:%d",
+                     h, cfg->listen[i].port);
+            json_object_array_add(a, json_object_new_string(buf));
+        }
+        return a;
+    }
+    case CFG_CLIENTS: {
+        json_object *a = json_object_new_array();
+        for (size_t i = 0; i < cfg->nclients; i++) {
+            const struct config_client *c = &cfg->clients[i];
+            json_object *o = json_object_new_object();
+            json_object_object_add(o, "name", json_object_new_string(c->name));
+            json_object_object_add(o, "token_sha256",
+                                   json_object_new_string("<redacted>"));
+            json_object *s;
+            if (c->all_senders) {
+                s = json_object_new_string("*");
+            } else {
+                s = json_object_new_array();
+                for (size_t j = 0; j < c->nsenders; j++)
+                    json_object_array_add(
+                        s, json_object_new_int64(c->senders[j]));
+            }
+            json_object_object_add(o, "senders", s);
+            json_object_array_add(a, o);
+        }
+        return a;
+    }
+    }
+    return NULL;
+}
+
+/* Adds v under the dotted path, creating section objects on the way. */
+static void
+put_path(json_object *root, const char *path, json_object *v)
+{
+    const char *dot = strchr(path, '.');
+    if (dot == NULL) {
+        json_object_object_add(root, path, v);
+        return;
+    }
+    char sect[64];
+    snprintf(sect, sizeof(sect), "%.*s", (int)(dot - path), path);
+    json_object *child;
+    if (!json_object_object_get_ex(root, sect, &child)) {
+        child = json_object_new_object();
+        json_object_object_add(root, sect, child);
+    }
+    put_path(child, dot + 1, v);
+}
+
+void
+config_print(const struct config *cfg, FILE *out)
+{
+    json_object *root = json_object_new_object();
+    for (size_t i = 0; i < CONFIG_NKEYS; i++)
+        put_path(root, config_keys[i].name,
+                 print_value(cfg, &config_keys[i]));
+    fprintf(out, "%s\n",
+            json_object_to_json_string_ext(
+                root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                          JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(root);
+}
+
+/* ---- the API key ---- */
+
+static char *
+strip_dup(const char *s, size_t n)
+{
+    while (n > 0 && isspace((unsigned char)*s)) {
+        s++;
+        n--;
+    }
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        n--;
+    return xstrndup(s, n);
+}
+
+static int
+key_acceptable(const char *k)
+{
+    if (*k == '\0')
+        return 0;
+    for (; *k; k++)
+        if ((unsigned char)*k < 0x21 || (unsigned char)*k > 0x7e)
+            return 0;
+    return 1;
+}
+
+int
+config_read_api_key(const struct config *cfg, char **key, char *err,
+                    size_t errlen)
+{
+    *key = NULL;
+    if (cfg->api_key_file != NULL) {
+        FILE *f = fopen(cfg->api_key_file, "rb");
+        if (f == NULL)
+            return fail(err, errlen, "no API key: cannot read "
+                        "upstream.api_key_file %s: %s", cfg->api_key_file,
+                        strerror(errno));
+        char buf[4096];
+        size_t n = fread(buf, 1, sizeof(buf), f);
+        int big = n == sizeof(buf);
+        fclose(f);
+        if (big)
+            return fail(err, errlen, "no API key: %s is larger than 4 KiB",
+                        cfg->api_key_file);
+        *key = strip_dup(buf, n);
+        explicit_bzero(buf, sizeof(buf));
+    } else {
+        const char *v = getenv(cfg->api_key_env);
+        if (v == NULL || *v == '\0')
+            return fail(err, errlen, "no API key: environment variable %s "
+                        "is not set (or set upstream.api_key_file)",
+                        cfg->api_key_env);
+        *key = strip_dup(v, strlen(v));
+    }
+    if (!key_acceptable(*key)) {
+        explicit_bzero(*key, strlen(*key));
+        free(*key);
+        *key = NULL;
+        return fail(err, errlen, "no API key: the key in %s %s is empty or "
+                    "has characters a header cannot carry",
+                    cfg->api_key_file ? "file" : "environment variable",
+                    cfg->api_key_file ? cfg->api_key_file : cfg->api_key_env);
+    }
+    return 0;
+}
+
+static int
+host_is_loopback(const char *h)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (strcmp(h, "localhost") == 0)
+        return 1;
+    if (inet_pton(AF_INET, h, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, h, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6);
+    return 0;
+}
+
+int
+config_all_loopback(const struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->nlisten; i++)
+        if (!host_is_loopback(cfg->listen[i].host))
+            return 0;
+    return 1;
+}

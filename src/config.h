@@ -1,0 +1,97 @@
+/* config.h - the gateway's configuration: defaults, JSON file, validation.
+ *
+ * One table (config.c, config_keys[]) lists every key of SPEC section 8 with
+ * its type, bounds and default. config_load() reads a JSON file (comments
+ * allowed), rejects unknown keys and bad values with "FILE: KEY: reason",
+ * and fills a struct config that the caller owns and releases with
+ * config_free(). The API key is not part of the file: config_read_api_key()
+ * fetches it from the environment variable or file the config names. */
+#ifndef WAGATE_CONFIG_H
+#define WAGATE_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "log.h"
+
+#define CONFIG_SHA256_LEN 32
+
+struct config_listen {
+    char *host; /* numeric address or name, without brackets */
+    int port;   /* 0 = ephemeral */
+};
+
+struct config_client {
+    char *name;
+    unsigned char token_sha256[CONFIG_SHA256_LEN];
+    int all_senders;     /* "senders": "*" */
+    long long *senders;  /* owned */
+    size_t nsenders;
+};
+
+struct config {
+    struct config_listen *listen; /* owned, nlisten >= 1 */
+    size_t nlisten;
+
+    char *upstream_base_url; /* without trailing '/' */
+    char *api_key_env;
+    char *api_key_file; /* NULL = use api_key_env */
+    char *ca_file;      /* NULL = system bundle */
+    long long connect_timeout_ms;
+    long long timeout_ms;
+    long long upstream_max_connections;
+    double rate_limit_rps;
+    long long rate_limit_burst;
+    double read_rate_limit_rps;
+    long long max_queue_ms;
+
+    long long cache_max_entries;
+    long long cache_recheck_after_s;
+
+    long long idem_ttl_s;
+    long long idem_max_entries;
+
+    long long max_body_bytes;
+    long long max_message_chars;
+    long long client_timeout_ms;
+    long long max_connections;
+
+    struct config_client *clients; /* owned */
+    size_t nclients;
+
+    int admin_token_set;
+    unsigned char admin_token_sha256[CONFIG_SHA256_LEN];
+
+    enum log_level log_level;
+    enum log_format log_format;
+
+    long long drain_timeout_ms;
+};
+
+/* Fills cfg with every default. cfg is then owned by the caller. */
+void config_defaults(struct config *cfg);
+
+/* Reads path into cfg (which need not be initialised). 0 on success; -1
+ * with a one-line "path: key: reason" in err and cfg left empty. */
+int config_load(struct config *cfg, const char *path, char *err,
+                size_t errlen);
+
+/* Same as config_load() from a string; name is used in messages. */
+int config_parse(struct config *cfg, const char *text, const char *name,
+                 char *err, size_t errlen);
+
+void config_free(struct config *cfg);
+
+/* Prints the effective configuration as JSON, secrets redacted. */
+void config_print(const struct config *cfg, FILE *out);
+
+/* Reads the API key from api_key_file, else from the api_key_env variable,
+ * surrounding whitespace stripped. 0 and a heap string in *key (caller
+ * frees, should wipe); -1 and a message saying where it looked. */
+int config_read_api_key(const struct config *cfg, char **key, char *err,
+                        size_t errlen);
+
+/* 1 if every listen address is loopback (127.0.0.0/8, ::1, localhost). */
+int config_all_loopback(const struct config *cfg);
+
+#endif

@@ -1,0 +1,227 @@
+/* main.c - wagate: command line, startup, signals. Everything else lives in
+ * the modules; this file only wires them to one event loop. */
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "config.h"
+#include "log.h"
+#include "server.h"
+#include "upstream.h"
+#include "version.h"
+
+#define EXIT_CONFIG 2
+
+struct wagate {
+    struct event_base *base;
+    struct config cfg;
+    struct upstream *up;
+    struct server *srv;
+    int stopping;
+};
+
+static void
+usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: wagate [-c FILE] [--check-config]\n"
+            "       wagate --help | --version\n"
+            "\n"
+            "A gateway in front of the Autocalls WhatsApp API: it holds the\n"
+            "API key, answers sends that are certain to fail, shapes the\n"
+            "request rate and relays everything else byte for byte.\n"
+            "\n"
+            "  -c, --config FILE   JSON configuration (comments allowed);\n"
+            "                      without it every key has its default\n"
+            "  -n, --check-config  validate the configuration, print it with\n"
+            "                      secrets redacted, and exit (0 = valid)\n"
+            "  -h, --help          this text\n"
+            "  -V, --version       the version\n"
+            "\n"
+            "The API key is read from the environment variable named by\n"
+            "upstream.api_key_env (default AUTOCALLS_API_KEY) or from the file\n"
+            "upstream.api_key_file; never from the command line.\n"
+            "Signals: SIGTERM/SIGINT drain and exit 0.\n"
+            "See wagate(8) and wagate.json(5).\n");
+}
+
+static void
+on_drained(void *arg)
+{
+    struct wagate *w = arg;
+    event_base_loopexit(w->base, NULL);
+}
+
+static void
+on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    struct wagate *w = arg;
+    if (w->stopping)
+        return;
+    w->stopping = 1;
+    log_msg(LOG_INFO, "signal %d: draining (%zu in flight, up to %lld ms)",
+            (int)sig, server_in_flight(w->srv), w->cfg.drain_timeout_ms);
+    server_drain(w->srv, w->cfg.drain_timeout_ms, on_drained, w);
+}
+
+static int
+check_config(struct config *cfg)
+{
+    char err[512];
+    char *key = NULL;
+    config_print(cfg, stdout);
+    if (config_read_api_key(cfg, &key, err, sizeof(err)) != 0) {
+        fprintf(stderr, "wagate: %s\n", err);
+        return EXIT_CONFIG;
+    }
+    fprintf(stderr, "wagate: configuration valid; API key found in %s %s "
+            "(not shown)\n", cfg->api_key_file ? "file" : "environment "
+            "variable", cfg->api_key_file ? cfg->api_key_file
+                                          : cfg->api_key_env);
+    explicit_bzero(key, strlen(key));
+    free(key);
+    return 0;
+}
+
+static int
+start(struct wagate *w)
+{
+    char err[512];
+    char *key = NULL;
+    if (config_read_api_key(&w->cfg, &key, err, sizeof(err)) != 0) {
+        log_msg(LOG_ERROR, "%s", err);
+        return EXIT_CONFIG;
+    }
+    struct upstream_opts uo = {
+        .base_url = w->cfg.upstream_base_url,
+        .ca_file = w->cfg.ca_file,
+        .connect_timeout_ms = (long)w->cfg.connect_timeout_ms,
+        .timeout_ms = (long)w->cfg.timeout_ms,
+        .max_connections = (long)w->cfg.upstream_max_connections,
+    };
+    w->up = upstream_new(w->base, &uo, err, sizeof(err));
+    if (w->up == NULL) {
+        explicit_bzero(key, strlen(key));
+        free(key);
+        log_msg(LOG_ERROR, "%s", err);
+        return EXIT_FAILURE;
+    }
+    upstream_set_key(w->up, key);
+    explicit_bzero(key, strlen(key));
+    free(key);
+    w->srv = server_new(w->base, &w->cfg, w->up, err, sizeof(err));
+    if (w->srv == NULL || server_listen(w->srv, err, sizeof(err)) != 0) {
+        log_msg(LOG_ERROR, "%s", err);
+        return EXIT_FAILURE;
+    }
+    log_msg(LOG_INFO, "wagate %s started; upstream %s", WAGATE_VERSION,
+            w->cfg.upstream_base_url);
+    return 0;
+}
+
+static int
+run(struct wagate *w)
+{
+    int rc = EXIT_FAILURE;
+    struct event *sigs[2] = {NULL, NULL};
+    w->base = event_base_new();
+    if (w->base == NULL) {
+        log_msg(LOG_ERROR, "cannot create the event loop");
+        return EXIT_FAILURE;
+    }
+    rc = start(w);
+    if (rc == 0) {
+        sigs[0] = evsignal_new(w->base, SIGTERM, on_stop_signal, w);
+        sigs[1] = evsignal_new(w->base, SIGINT, on_stop_signal, w);
+        if (!sigs[0] || !sigs[1])
+            alloc_oom("evsignal_new");
+        evsignal_add(sigs[0], NULL);
+        evsignal_add(sigs[1], NULL);
+        event_base_dispatch(w->base);
+        log_msg(LOG_INFO, "stopped");
+    }
+    for (int i = 0; i < 2; i++)
+        if (sigs[i])
+            event_free(sigs[i]);
+    /* transfers first (their callbacks reference the server), then the
+     * server, then the loop */
+    upstream_free(w->up);
+    server_free(w->srv);
+    event_base_free(w->base);
+    return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *path = NULL;
+    int check = 0, c;
+    while ((c = getopt_long(argc, argv, "c:nhV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'n':
+            check = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("wagate %s\n", WAGATE_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return EXIT_CONFIG;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return EXIT_CONFIG;
+    }
+    struct wagate w;
+    memset(&w, 0, sizeof(w));
+    char err[512];
+    if (path == NULL) {
+        config_defaults(&w.cfg);
+    } else if (config_load(&w.cfg, path, err, sizeof(err)) != 0) {
+        fprintf(stderr, "wagate: %s\n", err);
+        return EXIT_CONFIG;
+    }
+    if (check) {
+        int rc = check_config(&w.cfg);
+        config_free(&w.cfg);
+        return rc;
+    }
+    if (w.cfg.nclients == 0 && !config_all_loopback(&w.cfg)) {
+        fprintf(stderr, "wagate: %s: no clients are configured, so callers "
+                "are not authenticated; that is allowed only when every "
+                "listen address is loopback\n", path ? path : "(defaults)");
+        config_free(&w.cfg);
+        return EXIT_CONFIG;
+    }
+    log_configure(w.cfg.log_level, w.cfg.log_format);
+    signal(SIGPIPE, SIG_IGN);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "wagate: curl_global_init failed\n");
+        config_free(&w.cfg);
+        return EXIT_FAILURE;
+    }
+    int rc = run(&w);
+    curl_global_cleanup();
+    config_free(&w.cfg);
+    return rc;
+}

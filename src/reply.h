@@ -1,0 +1,25 @@
+/* reply.h - the gateway's own answers: the error shape of SPEC section 2.
+ *
+ * {"success": false, "error": "<sentence>", "error_code": "<CODE>", ...}
+ * Pure builders; the server sends what they make. */
+#ifndef WAGATE_REPLY_H
+#define WAGATE_REPLY_H
+
+#include <stddef.h>
+
+struct evbuffer;
+struct json_object;
+
+/* A new buffer (caller frees) holding the error body. extra, if not NULL,
+ * is a JSON object whose members are appended (borrowed; not modified). */
+struct evbuffer *reply_error_body(const char *code, const char *sentence,
+                                  struct json_object *extra);
+
+/* Writes the X-Wagate value for a gateway error: "gateway; reason=<code in
+ * lower case>". */
+void reply_reason_header(const char *code, char *out, size_t outlen);
+
+/* Writes the reason token alone ("route_not_found") for logs. */
+void reply_reason_token(const char *code, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,433 @@
+#include "sandbox/sb_control.h"
+#include "sandbox/sb_alloc.h"
+#include "sandbox/sb_json.h"
+#include "sandbox/sb_text.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef void (*control_fn)(struct sb_sandbox *sb, json_object *body,
+                           int64_t mono_ms, struct sb_response *out);
+
+struct control_route {
+    const char *path, *method, *allow;
+    bool has_body; /* a JSON object body is required */
+    control_fn fn;
+};
+
+bool
+sb_is_control_path(const char *path)
+{
+    size_t n = strlen(SB_CONTROL_PREFIX);
+
+    return strncmp(path, SB_CONTROL_PREFIX, n) == 0 &&
+           (path[n] == '\0' || path[n] == '/');
+}
+
+static void
+bad(struct sb_response *out, const char *msg)
+{
+    sb_response_error(out, 400, msg, "BAD_REQUEST");
+}
+
+/* Refuses keys outside `allowed` (NULL-terminated), so a misspelt field in
+ * a test fails loudly instead of being ignored. */
+static bool
+only_keys(json_object *o, const char *const *allowed, struct sb_response *out)
+{
+    json_object_object_foreach(o, key, val)
+    {
+        (void)val;
+        size_t i = 0;
+        while (allowed[i] != NULL && strcmp(allowed[i], key) != 0)
+            i++;
+        if (allowed[i] == NULL) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "unknown field \"%.40s\"", key);
+            bad(out, msg);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* An optional integer field in [min, max]; false (answered) when bad. */
+static bool
+opt_int(json_object *o, const char *key, int64_t min, int64_t max,
+        int64_t *v, bool *present, struct sb_response *out)
+{
+    char msg[128];
+    enum sb_field f = sb_json_get_int(o, key, v);
+
+    *present = f == SB_FIELD_OK;
+    if (f == SB_FIELD_ABSENT)
+        return true;
+    if (f == SB_FIELD_OK && *v >= min && *v <= max)
+        return true;
+    snprintf(msg, sizeof(msg), "%s must be an integer in [%lld, %lld]", key,
+             (long long)min, (long long)max);
+    bad(out, msg);
+    return false;
+}
+
+static char *
+now_json(struct sb_sandbox *sb, int64_t mono_ms)
+{
+    json_object *o = sb_json_obj();
+    char buf[SB_ISO_LEN];
+
+    if (sb_iso_format(sb_state_now(sb->state, mono_ms), buf, sizeof(buf)))
+        sb_json_add(o, "now", NULL);
+    else
+        sb_json_add(o, "now", sb_json_str(buf));
+    return sb_json_take(o);
+}
+
+/* ---- POST /_sandbox/inbound ---- */
+
+static bool
+inbound_at(json_object *body, int64_t now, int64_t *at,
+           struct sb_response *out)
+{
+    const char *s;
+    size_t len;
+
+    switch (sb_json_get_str(body, "at", &s, &len)) {
+    case SB_FIELD_ABSENT:
+        *at = now;
+        return true;
+    case SB_FIELD_OK:
+        if (strlen(s) == len && sb_iso_parse(s, at) == 0)
+            return true;
+        /* fall through */
+    default:
+        bad(out, "at must be an ISO 8601 time, e.g. 2026-02-24T10:30:00Z");
+        return false;
+    }
+}
+
+static void
+inbound_post(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
+             struct sb_response *out)
+{
+    static const char *const keys[] = {"sender_id", "recipient_phone", "at",
+                                       NULL};
+    int64_t id, at;
+    bool present;
+    const char *phone = NULL;
+    size_t len = 0;
+
+    if (!only_keys(body, keys, out) ||
+        !opt_int(body, "sender_id", 1, INT64_MAX, &id, &present, out))
+        return;
+    if (!present) {
+        bad(out, "sender_id is required");
+        return;
+    }
+    if (sb_json_get_str(body, "recipient_phone", &phone, &len) !=
+            SB_FIELD_OK ||
+        !sb_phone_valid(phone, len)) {
+        bad(out, "recipient_phone must be an E.164 string");
+        return;
+    }
+    if (!inbound_at(body, sb_state_now(sb->state, mono_ms), &at, out))
+        return;
+    if (sb_state_sender(sb->state, id) == NULL) {
+        sb_response_error(out, 404, "Sender not found or does not belong to "
+                                    "you",
+                          "SENDER_NOT_FOUND");
+        return;
+    }
+    sb_state_inbound(sb->state, id, phone, at);
+    sb_response_set(out, 204, NULL);
+}
+
+/* ---- /_sandbox/clock ---- */
+
+static void
+clock_get(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
+          struct sb_response *out)
+{
+    (void)body;
+    sb_response_set(out, 200, now_json(sb, mono_ms));
+}
+
+static void
+clock_post(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
+           struct sb_response *out)
+{
+    static const char *const keys[] = {"advance_s", NULL};
+    int64_t secs;
+    bool present;
+
+    if (!only_keys(body, keys, out) ||
+        !opt_int(body, "advance_s", INT64_MIN, INT64_MAX, &secs, &present,
+                 out))
+        return;
+    if (!present) {
+        bad(out, "advance_s is required");
+        return;
+    }
+    if (sb_state_clock_advance(sb->state, secs, mono_ms) != 0) {
+        bad(out, "advance_s would move the clock outside years 0001..9999");
+        return;
+    }
+    sb_response_set(out, 200, now_json(sb, mono_ms));
+}
+
+/* ---- /_sandbox/config ---- */
+
+static char *
+config_json(struct sb_sandbox *sb)
+{
+    json_object *o = sb_json_obj(), *senders = sb_json_obj();
+
+    sb_json_add(o, "latency_ms", sb_json_int(sb->latency_ms));
+    sb_json_add(o, "balance", sb_json_int(sb_state_balance(sb->state)));
+    sb_json_add(o, "rate_limit", sb_json_int(sb_rate_limit(sb->rate)));
+    for (size_t i = 0; i < sb_state_sender_count(sb->state); i++) {
+        const struct sb_sender *s = sb_state_sender_at(sb->state, i);
+        char id[24];
+        snprintf(id, sizeof(id), "%lld", (long long)s->id);
+        sb_json_add(senders, id, sb_json_str(s->status));
+    }
+    sb_json_add(o, "sender_status", senders);
+    return sb_json_take(o);
+}
+
+static void
+config_get(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
+           struct sb_response *out)
+{
+    (void)body;
+    (void)mono_ms;
+    sb_response_set(out, 200, config_json(sb));
+}
+
+/* Checks every entry of {"<sender id>": "<status>"}; applies when `apply`. */
+static bool
+sender_status(struct sb_sandbox *sb, json_object *map, bool apply,
+              struct sb_response *out)
+{
+    if (map == NULL)
+        return true;
+    if (!json_object_is_type(map, json_type_object)) {
+        bad(out, "sender_status must be an object");
+        return false;
+    }
+    json_object_object_foreach(map, key, val)
+    {
+        int64_t id;
+        const char *st = json_object_get_string(val);
+        if (sb_parse_int64(key, strlen(key), &id) != 0 ||
+            sb_state_sender(sb->state, id) == NULL) {
+            bad(out, "sender_status names an unknown sender");
+            return false;
+        }
+        if (!json_object_is_type(val, json_type_string) ||
+            !sb_status_valid(st)) {
+            bad(out, "a sender status is 1..31 of [a-z_], e.g. \"offline\"");
+            return false;
+        }
+        if (apply)
+            sb_state_set_sender_status(sb->state, id, st);
+    }
+    return true;
+}
+
+static void
+config_post(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
+            struct sb_response *out)
+{
+    static const char *const keys[] = {"latency_ms", "balance", "rate_limit",
+                                       "sender_status", NULL};
+    int64_t lat, bal, rate;
+    bool has_lat, has_bal, has_rate;
+    json_object *map = json_object_object_get(body, "sender_status");
+
+    (void)mono_ms;
+    /* Validate everything first, so a bad request changes nothing. */
+    if (!only_keys(body, keys, out) ||
+        !opt_int(body, "latency_ms", 0, SB_LATENCY_MAX_MS, &lat, &has_lat,
+                 out) ||
+        !opt_int(body, "balance", 0, INT64_MAX, &bal, &has_bal, out) ||
+        !opt_int(body, "rate_limit", 0, SB_RATE_MAX, &rate, &has_rate, out) ||
+        !sender_status(sb, map, false, out))
+        return;
+    if (has_lat)
+        sb->latency_ms = (unsigned)lat;
+    if (has_bal)
+        sb_state_set_balance(sb->state, bal);
+    if (has_rate)
+        sb_rate_set_limit(sb->rate, (unsigned)rate);
+    sender_status(sb, map, true, out);
+    sb_response_set(out, 200, config_json(sb));
+}
+
+/* ---- POST /_sandbox/fault ---- */
+
+static bool
+fault_mode(json_object *body, enum sb_fault *mode, struct sb_response *out)
+{
+    static const enum sb_fault modes[] = {SB_FAULT_NONE, SB_FAULT_CLOSE,
+                                          SB_FAULT_GARBAGE, SB_FAULT_HANG};
+    const char *s;
+    size_t len;
+
+    if (sb_json_get_str(body, "mode", &s, &len) == SB_FIELD_OK)
+        for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+            if (strcmp(s, sb_fault_name(modes[i])) == 0) {
+                *mode = modes[i];
+                return true;
+            }
+    bad(out, "mode must be \"close\", \"garbage\", \"hang\" or \"none\"");
+    return false;
+}
+
+static void
+fault_post(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
+           struct sb_response *out)
+{
+    static const char *const keys[] = {"mode", "count", NULL};
+    enum sb_fault mode;
+    int64_t count = 1;
+    bool present;
+    json_object *o;
+
+    (void)mono_ms;
+    if (!only_keys(body, keys, out) || !fault_mode(body, &mode, out) ||
+        !opt_int(body, "count", 0, SB_FAULT_COUNT_MAX, &count, &present, out))
+        return;
+    if (mode == SB_FAULT_NONE || count == 0) {
+        mode = SB_FAULT_NONE;
+        count = 0;
+    }
+    sb->fault = mode;
+    sb->fault_count = (unsigned)count;
+    o = sb_json_obj();
+    sb_json_add(o, "mode", sb_json_str(sb_fault_name(mode)));
+    sb_json_add(o, "count", sb_json_int(count));
+    sb_response_set(out, 200, sb_json_take(o));
+}
+
+/* ---- /_sandbox/requests ---- */
+
+/* Arbitrary bytes as JSON text (invalid UTF-8 shown as U+FFFD). */
+static json_object *
+text_json(const char *s, size_t len)
+{
+    size_t n;
+    char *clean = sb_utf8_sanitize(s, len, &n);
+    json_object *o = sb_json_strn(clean, n);
+
+    free(clean);
+    return o;
+}
+
+static json_object *
+entry_json(const struct sb_reqlog_entry *e)
+{
+    json_object *o = sb_json_obj(), *headers = sb_json_arr();
+    char *b64 = sb_base64(e->body, e->body_len);
+
+    sb_json_add(o, "seq", sb_json_int((int64_t)e->seq));
+    sb_json_add(o, "mono_ms", sb_json_int(e->mono_ms));
+    sb_json_add(o, "method", sb_json_str(e->method));
+    sb_json_add(o, "path", text_json(e->uri, strlen(e->uri)));
+    for (size_t i = 0; i < e->nheaders; i++) {
+        json_object *pair = sb_json_arr();
+        const struct sb_header *h = &e->headers[i];
+        sb_json_push(pair, text_json(h->name, strlen(h->name)));
+        sb_json_push(pair, text_json(h->value, strlen(h->value)));
+        sb_json_push(headers, pair);
+    }
+    sb_json_add(o, "headers", headers);
+    sb_json_add(o, "body", text_json(e->body, e->body_len));
+    sb_json_add(o, "body_b64", sb_json_str(b64));
+    sb_json_add(o, "status", sb_json_int(e->status));
+    free(b64);
+    return o;
+}
+
+static void
+requests_get(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
+             struct sb_response *out)
+{
+    json_object *o = sb_json_obj(), *list = sb_json_arr();
+    size_t n = sb_reqlog_count(sb->log);
+
+    (void)body;
+    (void)mono_ms;
+    for (size_t i = 0; i < n; i++)
+        sb_json_push(list, entry_json(sb_reqlog_at(sb->log, i)));
+    sb_json_add(o, "count", sb_json_int((int64_t)n));
+    sb_json_add(o, "requests", list);
+    sb_response_set(out, 200, sb_json_take(o));
+}
+
+static void
+requests_delete(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
+                struct sb_response *out)
+{
+    (void)body;
+    (void)mono_ms;
+    sb_reqlog_clear(sb->log);
+    sb_response_set(out, 204, NULL);
+}
+
+/* ---- dispatch ---- */
+
+static const struct control_route routes[] = {
+    {"/_sandbox/inbound", "POST", "POST", true, inbound_post},
+    {"/_sandbox/clock", "GET", "GET, POST", false, clock_get},
+    {"/_sandbox/clock", "POST", "GET, POST", true, clock_post},
+    {"/_sandbox/config", "GET", "GET, POST", false, config_get},
+    {"/_sandbox/config", "POST", "GET, POST", true, config_post},
+    {"/_sandbox/fault", "POST", "POST", true, fault_post},
+    {"/_sandbox/requests", "GET", "GET, DELETE", false, requests_get},
+    {"/_sandbox/requests", "DELETE", "GET, DELETE", false, requests_delete},
+};
+
+static void
+run_route(struct sb_sandbox *sb, const struct control_route *r,
+          const struct sb_request *rq, int64_t mono_ms,
+          struct sb_response *out)
+{
+    json_object *body = NULL;
+
+    if (r->has_body) {
+        body = sb_json_parse_object(rq->body, rq->body_len);
+        if (body == NULL) {
+            sb_response_error(out, 400,
+                              "The request body must be a JSON object.",
+                              "INVALID_JSON");
+            return;
+        }
+    }
+    r->fn(sb, body, mono_ms, out);
+    json_object_put(body);
+}
+
+void
+sb_control_handle(struct sb_sandbox *sb, const struct sb_request *rq,
+                  int64_t mono_ms, struct sb_response *out)
+{
+    const struct control_route *path_match = NULL;
+
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (strcmp(routes[i].path, rq->path) != 0)
+            continue;
+        path_match = &routes[i];
+        if (strcmp(routes[i].method, rq->method) == 0) {
+            run_route(sb, &routes[i], rq, mono_ms, out);
+            return;
+        }
+    }
+    if (path_match == NULL) {
+        sb_response_error(out, 404, "Not found.", "NOT_FOUND");
+        return;
+    }
+    sb_response_error(out, 405, "Method not allowed.", "METHOD_NOT_ALLOWED");
+    out->allow = path_match->allow;
+}

@@ -1,0 +1,37 @@
+/* sb_http: the sandbox's libevent evhttp server (all I/O lives here).
+ *
+ * It routes /_sandbox/ requests to sb_control and everything else to
+ * sb_api, records API requests in the log, applies faults and delays
+ * answers on timers (never blocking the loop). The caller owns `base` and
+ * `sb`, which must outlive the server; sb_http_free() frees the server,
+ * drops answers still waiting and closes every connection.
+ */
+#ifndef SB_HTTP_H
+#define SB_HTTP_H
+
+#include "sandbox/sb_sandbox.h"
+
+#include <event2/event.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SB_IDLE_TIMEOUT_S 60
+#define SB_MAX_BODY (1024 * 1024)
+#define SB_MAX_HEADERS (64 * 1024)
+
+struct sb_http;
+
+/* Binds host:port (port 0 = ephemeral). Returns NULL and fills err on
+ * failure. */
+struct sb_http *sb_http_new(struct event_base *base, struct sb_sandbox *sb,
+                            const char *host, int port, char *err,
+                            size_t errlen);
+/* The bound address as "127.0.0.1:PORT" or "[::1]:PORT"; borrowed. */
+const char *sb_http_address(const struct sb_http *h);
+void sb_http_free(struct sb_http *h);
+
+/* CLOCK_MONOTONIC and CLOCK_REALTIME in milliseconds. */
+int64_t sb_mono_ms(void);
+int64_t sb_real_ms(void);
+
+#endif

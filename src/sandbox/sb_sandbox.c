@@ -1,0 +1,69 @@
+#include "sandbox/sb_sandbox.h"
+#include "sandbox/sb_alloc.h"
+#include "sandbox/sb_json.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct sb_sandbox *
+sb_sandbox_new(const char *api_key, int64_t balance, unsigned rate_limit)
+{
+    struct sb_sandbox *sb = sb_xcalloc(1, sizeof(*sb));
+
+    sb->state = sb_state_new(balance);
+    sb->rate = sb_rate_new(rate_limit);
+    sb->log = sb_reqlog_new();
+    sb->api_key = sb_xstrdup(api_key);
+    sb->fault = SB_FAULT_NONE;
+    return sb;
+}
+
+void
+sb_sandbox_free(struct sb_sandbox *sb)
+{
+    if (sb == NULL)
+        return;
+    sb_state_free(sb->state);
+    sb_rate_free(sb->rate);
+    sb_reqlog_free(sb->log);
+    free(sb->api_key);
+    free(sb);
+}
+
+void
+sb_response_set(struct sb_response *r, int status, char *body)
+{
+    free(r->body);
+    memset(r, 0, sizeof(*r));
+    r->status = status;
+    r->body = body;
+}
+
+void
+sb_response_error(struct sb_response *r, int status, const char *error,
+                  const char *code)
+{
+    sb_response_set(r, status, sb_json_error(error, code));
+}
+
+void
+sb_response_clear(struct sb_response *r)
+{
+    free(r->body);
+    memset(r, 0, sizeof(*r));
+}
+
+const char *
+sb_fault_name(enum sb_fault f)
+{
+    switch (f) {
+    case SB_FAULT_CLOSE:
+        return "close";
+    case SB_FAULT_GARBAGE:
+        return "garbage";
+    case SB_FAULT_HANG:
+        return "hang";
+    default:
+        return "none";
+    }
+}

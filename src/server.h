@@ -1,0 +1,37 @@
+/* server.h - the listener and the life of each caller request.
+ *
+ * evhttp on the gateway's event loop: listens on every configured address,
+ * routes by path (route.h), answers what it can itself, hands the rest to
+ * the upstream module and relays the answer. Every request is answered
+ * exactly once and logged in one line. */
+#ifndef WAGATE_SERVER_H
+#define WAGATE_SERVER_H
+
+#include <stddef.h>
+
+struct event_base;
+struct config;
+struct upstream;
+struct server;
+
+/* cfg and up are borrowed and must outlive the server. */
+struct server *server_new(struct event_base *base, const struct config *cfg,
+                          struct upstream *up, char *err, size_t errlen);
+
+/* Binds every listen address and logs "listening on HOST:PORT" for each
+ * (the real port when 0 was asked). 0, or -1 with err filled. */
+int server_listen(struct server *s, char *err, size_t errlen);
+
+/* Stops accepting; new requests on open connections get 503
+ * SHUTTING_DOWN; requests in flight finish, or are answered 503 at the
+ * drain deadline. done(arg) runs from the loop once nothing is left. */
+void server_drain(struct server *s, long long deadline_ms,
+                  void (*done)(void *), void *arg);
+
+/* Requests accepted and not yet answered. */
+size_t server_in_flight(const struct server *s);
+
+/* Frees the server; call after the drain has completed. NULL is fine. */
+void server_free(struct server *s);
+
+#endif

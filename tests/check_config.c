@@ -1,0 +1,1277 @@
+/* check_config.c - unit tests for config.c (SPEC section 8).
+ *
+ * Pure: no sockets, no sleeping. Files live in /tmp (mkstemp) and are
+ * removed. Every successful parse is released with config_free(); the
+ * suite runs clean under AddressSanitizer and valgrind with CK_FORK=no. */
+#include <check.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+#define NAME "t.json"
+
+/* 64-hex-digit SHA-256 values used as token hashes */
+#define HEX_A "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define HEX_B "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+#define HEX_C "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
+
+#define KEY_ENV "WAGATE_CHECK_API_KEY"
+
+static struct config cfg;
+static char err[1024];
+
+/* ---- helpers ---- */
+
+static int
+parse(const char *text)
+{
+    memset(err, 0, sizeof(err));
+    return config_parse(&cfg, text, NAME, err, sizeof(err));
+}
+
+/* text must parse; the caller later calls config_free(&cfg). */
+static void
+parse_ok(const char *text)
+{
+    int rc = parse(text);
+    ck_assert_msg(rc == 0, "expected %s to parse, got: %s", text, err);
+}
+
+/* {"a": {"b": value}} for "a.b", {"a": value} for "a". */
+static void
+nested(char *buf, size_t n, const char *key, const char *value)
+{
+    const char *dot = strchr(key, '.');
+    if (dot != NULL)
+        snprintf(buf, n, "{\"%.*s\": {\"%s\": %s}}", (int)(dot - key), key,
+                 dot + 1, value);
+    else
+        snprintf(buf, n, "{\"%s\": %s}", key, value);
+}
+
+/* cfg must be left empty after a failed parse (config.h contract). */
+static void
+assert_left_empty(void)
+{
+    ck_assert_ptr_null(cfg.listen);
+    ck_assert_uint_eq(cfg.nlisten, 0);
+    ck_assert_ptr_null(cfg.upstream_base_url);
+    ck_assert_ptr_null(cfg.api_key_env);
+    ck_assert_ptr_null(cfg.api_key_file);
+    ck_assert_ptr_null(cfg.ca_file);
+    ck_assert_ptr_null(cfg.clients);
+    ck_assert_uint_eq(cfg.nclients, 0);
+}
+
+/* text must be rejected with a message containing NAME and each of the
+ * (up to two, NULL = none) expected fragments. */
+static void
+expect_reject(const char *text, const char *want1, const char *want2)
+{
+    int rc = parse(text);
+    if (rc == 0) {
+        config_free(&cfg); /* no leak when this assertion fails */
+        ck_abort_msg("expected %s to be rejected", text);
+    }
+    ck_assert_int_eq(rc, -1);
+    ck_assert_msg(strstr(err, NAME) != NULL, "no file name in \"%s\"", err);
+    if (want1 != NULL)
+        ck_assert_msg(strstr(err, want1) != NULL,
+                      "\"%s\" not in \"%s\" (input %s)", want1, err, text);
+    if (want2 != NULL)
+        ck_assert_msg(strstr(err, want2) != NULL,
+                      "\"%s\" not in \"%s\" (input %s)", want2, err, text);
+    ck_assert_msg(strchr(err, '\n') == NULL, "message not one line: %s", err);
+    assert_left_empty();
+    config_free(&cfg); /* already empty: must be harmless */
+}
+
+static int
+all_zero(const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != 0)
+            return 0;
+    return 1;
+}
+
+static void
+hex_to_bytes(const char *hex, unsigned char out[CONFIG_SHA256_LEN])
+{
+    for (int i = 0; i < CONFIG_SHA256_LEN; i++) {
+        unsigned v;
+        ck_assert_int_eq(sscanf(hex + 2 * i, "%2x", &v), 1);
+        out[i] = (unsigned char)v;
+    }
+}
+
+/* Writes content to a new /tmp file; returns its path (static buffer
+ * owned by the caller's copy). */
+static void
+write_temp(char path[64], const char *content, size_t len)
+{
+    snprintf(path, 64, "/tmp/wagate-check-XXXXXX");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, content, len), (ssize_t)len);
+    ck_assert_int_eq(close(fd), 0);
+}
+
+/* config_print of cfg into a heap string (caller frees). */
+static char *
+print_to_string(void)
+{
+    FILE *f = tmpfile();
+    ck_assert_ptr_nonnull(f);
+    config_print(&cfg, f);
+    long n = ftell(f);
+    ck_assert_int_gt(n, 0);
+    rewind(f);
+    char *s = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_uint_eq(fread(s, 1, (size_t)n, f), (size_t)n);
+    s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+/* ---- defaults ---- */
+
+static void
+assert_defaults(const struct config *c)
+{
+    ck_assert_uint_eq(c->nlisten, 1);
+    ck_assert_ptr_nonnull(c->listen);
+    ck_assert_str_eq(c->listen[0].host, "127.0.0.1");
+    ck_assert_int_eq(c->listen[0].port, 8080);
+    ck_assert_str_eq(c->upstream_base_url, "https://app.autocalls.ai");
+    ck_assert_str_eq(c->api_key_env, "AUTOCALLS_API_KEY");
+    ck_assert_ptr_null(c->api_key_file);
+    ck_assert_ptr_null(c->ca_file);
+    ck_assert_int_eq(c->connect_timeout_ms, 3000);
+    ck_assert_int_eq(c->timeout_ms, 30000);
+    ck_assert_int_eq(c->upstream_max_connections, 16);
+    ck_assert_double_eq(c->rate_limit_rps, 5.0);
+    ck_assert_int_eq(c->rate_limit_burst, 1);
+    ck_assert_double_eq(c->read_rate_limit_rps, 0.0);
+    ck_assert_int_eq(c->max_queue_ms, 10000);
+    ck_assert_int_eq(c->cache_max_entries, 1000000);
+    ck_assert_int_eq(c->cache_recheck_after_s, 300);
+    ck_assert_int_eq(c->idem_ttl_s, 86400);
+    ck_assert_int_eq(c->idem_max_entries, 1000000);
+    ck_assert_int_eq(c->max_body_bytes, 65536);
+    ck_assert_int_eq(c->max_message_chars, 4096);
+    ck_assert_int_eq(c->client_timeout_ms, 15000);
+    ck_assert_int_eq(c->max_connections, 10000);
+    ck_assert_uint_eq(c->nclients, 0);
+    ck_assert_int_eq(c->admin_token_set, 0);
+    ck_assert(all_zero(c->admin_token_sha256, CONFIG_SHA256_LEN));
+    ck_assert_int_eq(c->log_level, LOG_INFO);
+    ck_assert_int_eq(c->log_format, LOG_FORMAT_JSON);
+    ck_assert_int_eq(c->drain_timeout_ms, 10000);
+}
+
+START_TEST(test_defaults)
+{
+    memset(&cfg, 0x5a, sizeof(cfg)); /* must not need initialising */
+    config_defaults(&cfg);
+    assert_defaults(&cfg);
+    ck_assert_ptr_null(cfg.clients);
+    config_free(&cfg);
+    ck_assert_ptr_null(cfg.listen);
+    ck_assert_ptr_null(cfg.upstream_base_url);
+    config_free(&cfg); /* twice is harmless */
+    config_free(NULL);
+}
+END_TEST
+
+START_TEST(test_empty_object_is_defaults)
+{
+    parse_ok("{}");
+    assert_defaults(&cfg);
+    config_free(&cfg);
+    parse_ok("  \n{ }\n\n");
+    assert_defaults(&cfg);
+    config_free(&cfg);
+    parse_ok("{\"upstream\": {}, \"log\": {}, \"limits\": {}}");
+    assert_defaults(&cfg);
+    config_free(&cfg);
+}
+END_TEST
+
+/* ---- every key set ---- */
+
+static const char full_config[] =
+    "// wagate test configuration\n"
+    "{\n"
+    "  /* two listeners */\n"
+    "  \"listen\": [\"10.1.2.3:9000\", \"[::1]:9001\"],\n"
+    "  \"upstream\": {\n"
+    "    \"base_url\": \"http://sandbox.local:8081/v1/\", // trailing /\n"
+    "    \"api_key_env\": \"MY_KEY_VAR\",\n"
+    "    \"api_key_file\": \"/etc/wagate/key\",\n"
+    "    \"ca_file\": \"/etc/ssl/ca.pem\",\n"
+    "    \"connect_timeout_ms\": 1500,\n"
+    "    \"timeout_ms\": 20000,\n"
+    "    \"max_connections\": 32,\n"
+    "    \"rate_limit_rps\": 2.5,\n"
+    "    \"rate_limit_burst\": 3,\n"
+    "    \"read_rate_limit_rps\": 7,\n"
+    "    \"max_queue_ms\": 5000\n"
+    "  },\n"
+    "  \"session_cache\": {\"max_entries\": 5000, \"recheck_after_s\": 60},\n"
+    "  \"idempotency\": {\"ttl_s\": 3600, \"max_entries\": 2000},\n"
+    "  \"limits\": {\n"
+    "    \"max_body_bytes\": 131072, \"max_message_chars\": 2048,\n"
+    "    \"client_timeout_ms\": 5000, \"max_connections\": 500\n"
+    "  },\n"
+    "  \"clients\": [\n"
+    "    {\"name\": \"billing\", \"token_sha256\": \"" HEX_A "\",\n"
+    "     \"senders\": [12, 34]},\n"
+    "    {\"name\": \"ops\", \"token_sha256\": \"" HEX_B "\",\n"
+    "     \"senders\": \"*\"}\n"
+    "  ],\n"
+    "  \"admin\": {\"token_sha256\": \"" HEX_C "\"},\n"
+    "  \"log\": {\"level\": \"debug\", \"format\": \"text\"},\n"
+    "  /* multi\n     line */\n"
+    "  \"drain_timeout_ms\": 2500\n"
+    "}\n";
+
+static void
+assert_full(const struct config *c)
+{
+    unsigned char h[CONFIG_SHA256_LEN];
+    ck_assert_uint_eq(c->nlisten, 2);
+    ck_assert_str_eq(c->listen[0].host, "10.1.2.3");
+    ck_assert_int_eq(c->listen[0].port, 9000);
+    ck_assert_str_eq(c->listen[1].host, "::1");
+    ck_assert_int_eq(c->listen[1].port, 9001);
+    ck_assert_str_eq(c->upstream_base_url, "http://sandbox.local:8081/v1");
+    ck_assert_str_eq(c->api_key_env, "MY_KEY_VAR");
+    ck_assert_str_eq(c->api_key_file, "/etc/wagate/key");
+    ck_assert_str_eq(c->ca_file, "/etc/ssl/ca.pem");
+    ck_assert_int_eq(c->connect_timeout_ms, 1500);
+    ck_assert_int_eq(c->timeout_ms, 20000);
+    ck_assert_int_eq(c->upstream_max_connections, 32);
+    ck_assert_double_eq(c->rate_limit_rps, 2.5);
+    ck_assert_int_eq(c->rate_limit_burst, 3);
+    ck_assert_double_eq(c->read_rate_limit_rps, 7.0);
+    ck_assert_int_eq(c->max_queue_ms, 5000);
+    ck_assert_int_eq(c->cache_max_entries, 5000);
+    ck_assert_int_eq(c->cache_recheck_after_s, 60);
+    ck_assert_int_eq(c->idem_ttl_s, 3600);
+    ck_assert_int_eq(c->idem_max_entries, 2000);
+    ck_assert_int_eq(c->max_body_bytes, 131072);
+    ck_assert_int_eq(c->max_message_chars, 2048);
+    ck_assert_int_eq(c->client_timeout_ms, 5000);
+    ck_assert_int_eq(c->max_connections, 500);
+    ck_assert_uint_eq(c->nclients, 2);
+    ck_assert_str_eq(c->clients[0].name, "billing");
+    hex_to_bytes(HEX_A, h);
+    ck_assert_mem_eq(c->clients[0].token_sha256, h, CONFIG_SHA256_LEN);
+    ck_assert_int_eq(c->clients[0].all_senders, 0);
+    ck_assert_uint_eq(c->clients[0].nsenders, 2);
+    ck_assert_int_eq(c->clients[0].senders[0], 12);
+    ck_assert_int_eq(c->clients[0].senders[1], 34);
+    ck_assert_str_eq(c->clients[1].name, "ops");
+    hex_to_bytes(HEX_B, h);
+    ck_assert_mem_eq(c->clients[1].token_sha256, h, CONFIG_SHA256_LEN);
+    ck_assert_int_eq(c->clients[1].all_senders, 1);
+    ck_assert_uint_eq(c->clients[1].nsenders, 0);
+    ck_assert_int_eq(c->admin_token_set, 1);
+    hex_to_bytes(HEX_C, h);
+    ck_assert_mem_eq(c->admin_token_sha256, h, CONFIG_SHA256_LEN);
+    ck_assert_int_eq(c->log_level, LOG_DEBUG);
+    ck_assert_int_eq(c->log_format, LOG_FORMAT_TEXT);
+    ck_assert_int_eq(c->drain_timeout_ms, 2500);
+}
+
+START_TEST(test_every_key_non_default)
+{
+    parse_ok(full_config);
+    assert_full(&cfg);
+    config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_load_file)
+{
+    char path[64];
+    write_temp(path, full_config, strlen(full_config));
+    int rc = config_load(&cfg, path, err, sizeof(err));
+    ck_assert_msg(rc == 0, "config_load: %s", err);
+    assert_full(&cfg);
+    config_free(&cfg);
+
+    /* errors name the path */
+    static const char bad[] = "{\"upstream\": {\"timeout_ms\": 0}}";
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(bad, f);
+    fclose(f);
+    rc = config_load(&cfg, path, err, sizeof(err));
+    ck_assert_int_eq(rc, -1);
+    ck_assert_ptr_nonnull(strstr(err, path));
+    ck_assert_ptr_nonnull(strstr(err, "upstream.timeout_ms"));
+    assert_left_empty();
+
+    ck_assert_int_eq(unlink(path), 0);
+    rc = config_load(&cfg, path, err, sizeof(err));
+    ck_assert_int_eq(rc, -1);
+    ck_assert_ptr_nonnull(strstr(err, path));
+    assert_left_empty();
+}
+END_TEST
+
+START_TEST(test_comments)
+{
+    parse_ok("// line comment\n{ // after brace\n"
+             "  \"log\": /* inline */ {\"level\": \"warn\"} /* x */\n}");
+    ck_assert_int_eq(cfg.log_level, LOG_WARN);
+    config_free(&cfg);
+    parse_ok("/* block\n * comment\n */{\"drain_timeout_ms\": 5}");
+    ck_assert_int_eq(cfg.drain_timeout_ms, 5);
+    config_free(&cfg);
+    /* comment syntax inside a string is data, not a comment */
+    parse_ok("{\"upstream\": {\"base_url\": \"http://h/*x*/\"}}");
+    ck_assert_str_eq(cfg.upstream_base_url, "http://h/*x*");
+    config_free(&cfg);
+}
+END_TEST
+
+/* SPEC section 8 allows comments anywhere, also after the object. */
+START_TEST(test_comment_after_object)
+{
+    parse_ok("{\"drain_timeout_ms\": 7}\n// end of file\n");
+    ck_assert_int_eq(cfg.drain_timeout_ms, 7);
+    config_free(&cfg);
+    parse_ok("{\"drain_timeout_ms\": 8} /* done */\n");
+    ck_assert_int_eq(cfg.drain_timeout_ms, 8);
+    config_free(&cfg);
+}
+END_TEST
+
+/* ---- per-key bad values: wrong type and out of range ---- */
+
+#define BIG "1000000000000"
+
+static const struct {
+    const char *key;
+    const char *value;
+} bad_values[] = {
+    {"listen", "\"127.0.0.1:8080\""},
+    {"listen", "[]"},
+    {"listen", "[\"127.0.0.1:65536\"]"},
+    {"listen", "[5]"},
+    {"upstream.base_url", "5"},
+    {"upstream.base_url", "null"},
+    {"upstream.base_url", "\"\""},
+    {"upstream.base_url", "\"ftp://example.com\""},
+    {"upstream.base_url", "\"app.autocalls.ai\""},
+    {"upstream.api_key_env", "true"},
+    {"upstream.api_key_env", "\"\""},
+    {"upstream.api_key_env", "\"MY-KEY\""},
+    {"upstream.api_key_env", "\"MY KEY\""},
+    {"upstream.api_key_env", "\"$KEY\""},
+    {"upstream.api_key_file", "5"},
+    {"upstream.api_key_file", "\"\""},
+    {"upstream.ca_file", "[]"},
+    {"upstream.ca_file", "\"\""},
+    {"upstream.connect_timeout_ms", "\"3000\""},
+    {"upstream.connect_timeout_ms", "1.5"},
+    {"upstream.connect_timeout_ms", "0"},
+    {"upstream.connect_timeout_ms", "-1"},
+    {"upstream.connect_timeout_ms", BIG},
+    {"upstream.timeout_ms", "\"x\""},
+    {"upstream.timeout_ms", "0"},
+    {"upstream.timeout_ms", BIG},
+    {"upstream.max_connections", "true"},
+    {"upstream.max_connections", "0"},
+    {"upstream.max_connections", BIG},
+    {"upstream.rate_limit_rps", "\"5\""},
+    {"upstream.rate_limit_rps", "-1"},
+    {"upstream.rate_limit_rps", "1e12"},
+    {"upstream.rate_limit_burst", "1.5"},
+    {"upstream.rate_limit_burst", "0"},
+    {"upstream.rate_limit_burst", BIG},
+    {"upstream.read_rate_limit_rps", "\"0\""},
+    {"upstream.read_rate_limit_rps", "-0.5"},
+    {"upstream.read_rate_limit_rps", "1e12"},
+    {"upstream.max_queue_ms", "null"},
+    {"upstream.max_queue_ms", "-1"},
+    {"upstream.max_queue_ms", BIG},
+    {"session_cache.max_entries", "{}"},
+    {"session_cache.max_entries", "0"},
+    {"session_cache.max_entries", BIG},
+    {"session_cache.recheck_after_s", "\"300\""},
+    {"session_cache.recheck_after_s", "-1"},
+    {"session_cache.recheck_after_s", BIG},
+    {"idempotency.ttl_s", "[1]"},
+    {"idempotency.ttl_s", "0"},
+    {"idempotency.ttl_s", BIG},
+    {"idempotency.max_entries", "\"1\""},
+    {"idempotency.max_entries", "0"},
+    {"idempotency.max_entries", BIG},
+    {"limits.max_body_bytes", "\"65536\""},
+    {"limits.max_body_bytes", "0"},
+    {"limits.max_body_bytes", BIG},
+    {"limits.max_message_chars", "4096.5"},
+    {"limits.max_message_chars", "0"},
+    {"limits.max_message_chars", BIG},
+    {"limits.client_timeout_ms", "false"},
+    {"limits.client_timeout_ms", "0"},
+    {"limits.client_timeout_ms", BIG},
+    {"limits.max_connections", "\"10\""},
+    {"limits.max_connections", "0"},
+    {"limits.max_connections", BIG},
+    {"clients", "{}"},
+    {"clients", "\"*\""},
+    {"clients", "[5]"},
+    {"clients",
+     "[{\"name\": \"\", \"token_sha256\": \"" HEX_A "\", \"senders\": \"*\"}]"},
+    {"admin.token_sha256", "5"},
+    {"admin.token_sha256", "\"abc\""},
+    {"admin.token_sha256", "\"" HEX_A "0\""},
+    {"log.level", "3"},
+    {"log.level", "\"verbose\""},
+    {"log.level", "\"INFO\""},
+    {"log.format", "true"},
+    {"log.format", "\"xml\""},
+    {"drain_timeout_ms", "\"10\""},
+    {"drain_timeout_ms", "-1"},
+    {"drain_timeout_ms", BIG},
+};
+#define NBAD ((int)(sizeof(bad_values) / sizeof(bad_values[0])))
+
+/* every key of SPEC section 8 */
+static const char *const all_keys[] = {
+    "listen",
+    "upstream.base_url",
+    "upstream.api_key_env",
+    "upstream.api_key_file",
+    "upstream.ca_file",
+    "upstream.connect_timeout_ms",
+    "upstream.timeout_ms",
+    "upstream.max_connections",
+    "upstream.rate_limit_rps",
+    "upstream.rate_limit_burst",
+    "upstream.read_rate_limit_rps",
+    "upstream.max_queue_ms",
+    "session_cache.max_entries",
+    "session_cache.recheck_after_s",
+    "idempotency.ttl_s",
+    "idempotency.max_entries",
+    "limits.max_body_bytes",
+    "limits.max_message_chars",
+    "limits.client_timeout_ms",
+    "limits.max_connections",
+    "clients",
+    "admin.token_sha256",
+    "log.level",
+    "log.format",
+    "drain_timeout_ms",
+};
+#define NKEYS ((int)(sizeof(all_keys) / sizeof(all_keys[0])))
+
+START_TEST(test_bad_value)
+{
+    char text[512];
+    nested(text, sizeof(text), bad_values[_i].key, bad_values[_i].value);
+    expect_reject(text, bad_values[_i].key, NULL);
+}
+END_TEST
+
+START_TEST(test_bad_table_covers_every_key)
+{
+    for (int k = 0; k < NKEYS; k++) {
+        int n = 0;
+        for (int i = 0; i < NBAD; i++)
+            n += strcmp(bad_values[i].key, all_keys[k]) == 0;
+        ck_assert_msg(n >= 2, "key %s has %d bad values", all_keys[k], n);
+    }
+    /* and every key of the table is a key that config accepts */
+    for (int i = 0; i < NBAD; i++) {
+        int known = 0;
+        for (int k = 0; k < NKEYS; k++)
+            known |= strcmp(bad_values[i].key, all_keys[k]) == 0;
+        ck_assert_msg(known, "%s", bad_values[i].key);
+    }
+}
+END_TEST
+
+/* values that must be accepted for each key (sanity for the table above) */
+static const struct {
+    const char *key;
+    const char *value;
+} good_values[] = {
+    {"listen", "[\"127.0.0.1:1\"]"},
+    {"upstream.base_url", "\"http://127.0.0.1:9\""},
+    {"upstream.api_key_env", "\"_KEY_2\""},
+    {"upstream.api_key_file", "null"},
+    {"upstream.api_key_file", "\"/run/secrets/key\""},
+    {"upstream.ca_file", "null"},
+    {"upstream.connect_timeout_ms", "1"},
+    {"upstream.timeout_ms", "60000"},
+    {"upstream.max_connections", "1"},
+    {"upstream.rate_limit_rps", "0.5"},
+    {"upstream.rate_limit_rps", "20"},
+    {"upstream.rate_limit_burst", "10"},
+    {"upstream.read_rate_limit_rps", "0"},
+    {"upstream.read_rate_limit_rps", "2.5"},
+    {"upstream.max_queue_ms", "0"},
+    {"session_cache.max_entries", "1"},
+    {"session_cache.recheck_after_s", "0"},
+    {"idempotency.ttl_s", "1"},
+    {"idempotency.max_entries", "1"},
+    {"limits.max_body_bytes", "65536"},
+    {"limits.max_message_chars", "1"},
+    {"limits.client_timeout_ms", "1000"},
+    {"limits.max_connections", "1"},
+    {"clients", "[]"},
+    {"admin.token_sha256", "null"},
+    {"log.level", "\"error\""},
+    {"log.format", "\"json\""},
+    {"drain_timeout_ms", "0"},
+};
+#define NGOOD ((int)(sizeof(good_values) / sizeof(good_values[0])))
+
+START_TEST(test_good_value)
+{
+    char text[512];
+    nested(text, sizeof(text), good_values[_i].key, good_values[_i].value);
+    parse_ok(text);
+    config_free(&cfg);
+}
+END_TEST
+
+/* ---- structure errors ---- */
+
+START_TEST(test_unknown_keys)
+{
+    expect_reject("{\"bogus\": 1}", "bogus", "unknown");
+    expect_reject("{\"upstream\": {\"bogus\": 1}}", "upstream.bogus",
+                  "unknown");
+    expect_reject("{\"log\": {\"colour\": \"red\"}}", "log.colour", NULL);
+    expect_reject("{\"limits\": {\"max_body_bytes\": 2048, \"x\": 1}}",
+                  "limits.x", NULL);
+    expect_reject("{\"Listen\": [\"127.0.0.1:1\"]}", "Listen", NULL);
+    expect_reject("{\"upstream\": {\"base_url\": {\"x\": 1}}}",
+                  "upstream.base_url", NULL);
+}
+END_TEST
+
+START_TEST(test_section_not_object)
+{
+    expect_reject("{\"upstream\": 5}", "upstream", "object");
+    expect_reject("{\"log\": \"info\"}", "log", "object");
+    expect_reject("{\"limits\": null}", "limits", "object");
+    expect_reject("{\"session_cache\": [1]}", "session_cache", "object");
+    expect_reject("{\"admin\": \"" HEX_A "\"}", "admin", "object");
+    expect_reject("{\"idempotency\": true}", "idempotency", "object");
+}
+END_TEST
+
+START_TEST(test_trailing_garbage)
+{
+    expect_reject("{} x", NAME ":1:", NULL);
+    expect_reject("{\"drain_timeout_ms\": 1}\n}\n", NAME ":2:", NULL);
+    expect_reject("{}{}", NULL, NULL);
+    expect_reject("{}\n\n,", NAME ":3:", NULL);
+}
+END_TEST
+
+START_TEST(test_top_level_not_object)
+{
+    expect_reject("[1, 2]", "object", NULL);
+    expect_reject("\"text\"", "object", NULL);
+    expect_reject("5", "object", NULL);
+    expect_reject("null", "object", NULL);
+    expect_reject("", NULL, NULL);
+    expect_reject("   \n", NULL, NULL);
+    expect_reject("// only a comment\n", NULL, NULL);
+    expect_reject("{\"listen\": [\"127.0.0.1:1\"]", NULL, NULL); /* cut */
+}
+END_TEST
+
+START_TEST(test_invalid_json_line)
+{
+    expect_reject("{\n  \"listen\": [\"127.0.0.1:1\"],\n  \"log\" {}\n}\n",
+                  NAME ":3:", NULL);
+    expect_reject("{\"a\": ]}", NAME ":1:", NULL);
+    expect_reject("{\n\n\n\n  \"upstream\": {\"timeout_ms\": 12x}\n}",
+                  NAME ":5:", NULL);
+}
+END_TEST
+
+/* ---- listen ---- */
+
+START_TEST(test_listen_valid)
+{
+    parse_ok("{\"listen\": [\"127.0.0.1:8080\"]}");
+    ck_assert_uint_eq(cfg.nlisten, 1);
+    ck_assert_str_eq(cfg.listen[0].host, "127.0.0.1");
+    ck_assert_int_eq(cfg.listen[0].port, 8080);
+    config_free(&cfg);
+
+    parse_ok("{\"listen\": [\"[::1]:0\"]}");
+    ck_assert_str_eq(cfg.listen[0].host, "::1");
+    ck_assert_int_eq(cfg.listen[0].port, 0);
+    config_free(&cfg);
+
+    parse_ok("{\"listen\": [\"localhost:1\"]}");
+    ck_assert_str_eq(cfg.listen[0].host, "localhost");
+    ck_assert_int_eq(cfg.listen[0].port, 1);
+    config_free(&cfg);
+
+    parse_ok("{\"listen\": [\"0.0.0.0:65535\", \"[fe80::1]:443\", "
+             "\"gw.example.com:80\"]}");
+    ck_assert_uint_eq(cfg.nlisten, 3);
+    ck_assert_str_eq(cfg.listen[0].host, "0.0.0.0");
+    ck_assert_int_eq(cfg.listen[0].port, 65535);
+    ck_assert_str_eq(cfg.listen[1].host, "fe80::1");
+    ck_assert_int_eq(cfg.listen[1].port, 443);
+    ck_assert_str_eq(cfg.listen[2].host, "gw.example.com");
+    ck_assert_int_eq(cfg.listen[2].port, 80);
+    config_free(&cfg);
+}
+END_TEST
+
+static const char *const bad_listens[] = {
+    "127.0.0.1",       /* no port */
+    "127.0.0.1:",      /* empty port */
+    "127.0.0.1:65536", /* port too large */
+    "127.0.0.1:99999", "127.0.0.1:123456", "a:b:c",         "",
+    ":8080",  /* no host */
+    "::1:80", /* IPv6 without brackets */
+    "[::1]",           "[::1]80",          "[::1:80",       "[]:80",
+    "127.0.0.1:-1",    "127.0.0.1:8o",     "127.0.0.1:+80", "127.0.0.1:80 ",
+};
+#define NBADLISTEN ((int)(sizeof(bad_listens) / sizeof(bad_listens[0])))
+
+START_TEST(test_listen_invalid)
+{
+    char text[256];
+    snprintf(text, sizeof(text), "{\"listen\": [\"%s\"]}", bad_listens[_i]);
+    expect_reject(text, "listen", NULL);
+    /* a bad entry after a good one: the good one must not leak */
+    snprintf(text, sizeof(text), "{\"listen\": [\"127.0.0.1:1\", \"%s\"]}",
+             bad_listens[_i]);
+    expect_reject(text, "listen", NULL);
+}
+END_TEST
+
+/* ---- strings ---- */
+
+START_TEST(test_base_url)
+{
+    parse_ok("{\"upstream\": {\"base_url\": \"https://x.example/\"}}");
+    ck_assert_str_eq(cfg.upstream_base_url, "https://x.example");
+    config_free(&cfg);
+    parse_ok("{\"upstream\": {\"base_url\": \"https://x.example///\"}}");
+    ck_assert_str_eq(cfg.upstream_base_url, "https://x.example");
+    config_free(&cfg);
+    parse_ok("{\"upstream\": {\"base_url\": \"http://127.0.0.1:8081\"}}");
+    ck_assert_str_eq(cfg.upstream_base_url, "http://127.0.0.1:8081");
+    config_free(&cfg);
+    parse_ok("{\"upstream\": {\"base_url\": \"http://h:1/p/q/\"}}");
+    ck_assert_str_eq(cfg.upstream_base_url, "http://h:1/p/q");
+    config_free(&cfg);
+    expect_reject("{\"upstream\": {\"base_url\": \"ws://x\"}}",
+                  "upstream.base_url", NULL);
+    expect_reject("{\"upstream\": {\"base_url\": \"httpx://x\"}}",
+                  "upstream.base_url", NULL);
+    expect_reject("{\"upstream\": {\"base_url\": \"//x.example\"}}",
+                  "upstream.base_url", NULL);
+}
+END_TEST
+
+/* A scheme alone is not a URL: stripping '/' would leave "http:". */
+START_TEST(test_base_url_needs_host)
+{
+    expect_reject("{\"upstream\": {\"base_url\": \"http://\"}}",
+                  "upstream.base_url", NULL);
+    expect_reject("{\"upstream\": {\"base_url\": \"https:///\"}}",
+                  "upstream.base_url", NULL);
+}
+END_TEST
+
+START_TEST(test_api_key_env_name)
+{
+    parse_ok("{\"upstream\": {\"api_key_env\": \"WAGATE_KEY_1\"}}");
+    ck_assert_str_eq(cfg.api_key_env, "WAGATE_KEY_1");
+    config_free(&cfg);
+    parse_ok("{\"upstream\": {\"api_key_env\": \"lower_case\"}}");
+    ck_assert_str_eq(cfg.api_key_env, "lower_case");
+    config_free(&cfg);
+    expect_reject("{\"upstream\": {\"api_key_env\": \"A=B\"}}",
+                  "upstream.api_key_env", NULL);
+    expect_reject("{\"upstream\": {\"api_key_env\": \"sk-live-123\"}}",
+                  "upstream.api_key_env", NULL);
+    expect_reject("{\"upstream\": {\"api_key_env\": \"KEY\\n\"}}",
+                  "upstream.api_key_env", NULL);
+    expect_reject("{\"upstream\": {\"api_key_env\": null}}",
+                  "upstream.api_key_env", NULL);
+}
+END_TEST
+
+/* POSIX names do not start with a digit; a shell cannot export one. */
+START_TEST(test_api_key_env_leading_digit)
+{
+    expect_reject("{\"upstream\": {\"api_key_env\": \"1ABC\"}}",
+                  "upstream.api_key_env", NULL);
+}
+END_TEST
+
+START_TEST(test_dotted_key_is_unknown)
+{
+    expect_reject("{\"upstream.base_url\": \"http://x\"}",
+                  "upstream.base_url", NULL);
+}
+END_TEST
+
+START_TEST(test_nullable_strings)
+{
+    parse_ok("{\"upstream\": {\"api_key_file\": \"/k\", \"ca_file\": "
+             "\"/ca.pem\"}}");
+    ck_assert_str_eq(cfg.api_key_file, "/k");
+    ck_assert_str_eq(cfg.ca_file, "/ca.pem");
+    config_free(&cfg);
+    parse_ok("{\"upstream\": {\"api_key_file\": null, \"ca_file\": null}}");
+    ck_assert_ptr_null(cfg.api_key_file);
+    ck_assert_ptr_null(cfg.ca_file);
+    config_free(&cfg);
+    expect_reject("{\"upstream\": {\"ca_file\": \"a\\u0000b\"}}",
+                  "upstream.ca_file", NULL);
+}
+END_TEST
+
+START_TEST(test_numbers)
+{
+    parse_ok("{\"upstream\": {\"rate_limit_rps\": 3, "
+             "\"read_rate_limit_rps\": 0.25}}");
+    ck_assert_double_eq(cfg.rate_limit_rps, 3.0);
+    ck_assert_double_eq(cfg.read_rate_limit_rps, 0.25);
+    config_free(&cfg);
+    /* integers are integers: 5.0 is not accepted where a count is meant */
+    expect_reject("{\"upstream\": {\"max_connections\": 5.0}}",
+                  "upstream.max_connections", NULL);
+    expect_reject("{\"upstream\": {\"timeout_ms\": 99999999999999999999}}",
+                  "upstream.timeout_ms", NULL);
+    expect_reject("{\"upstream\": {\"timeout_ms\": -99999999999999999999}}",
+                  NULL, NULL);
+}
+END_TEST
+
+/* ---- clients ---- */
+
+START_TEST(test_clients_valid)
+{
+    unsigned char h[CONFIG_SHA256_LEN];
+    parse_ok("{\"clients\": [{\"name\": \"billing\", \"token_sha256\": \"" HEX_A
+             "\", \"senders\": [7, 123456789012]}]}");
+    ck_assert_uint_eq(cfg.nclients, 1);
+    ck_assert_str_eq(cfg.clients[0].name, "billing");
+    hex_to_bytes(HEX_A, h);
+    ck_assert_mem_eq(cfg.clients[0].token_sha256, h, CONFIG_SHA256_LEN);
+    ck_assert_int_eq(cfg.clients[0].all_senders, 0);
+    ck_assert_uint_eq(cfg.clients[0].nsenders, 2);
+    ck_assert_int_eq(cfg.clients[0].senders[0], 7);
+    ck_assert_int_eq(cfg.clients[0].senders[1], 123456789012LL);
+    config_free(&cfg);
+
+    parse_ok("{\"clients\": [{\"senders\": \"*\", \"name\": \"ops\", "
+             "\"token_sha256\": \"" HEX_B "\"}]}");
+    ck_assert_uint_eq(cfg.nclients, 1);
+    ck_assert_int_eq(cfg.clients[0].all_senders, 1);
+    ck_assert_uint_eq(cfg.clients[0].nsenders, 0);
+    config_free(&cfg);
+
+    /* upper-case hex is the same hash */
+    parse_ok("{\"clients\": [{\"name\": \"u\", \"token_sha256\": "
+             "\"FEDCBA9876543210FEDCBA9876543210FEDCBA9876543210FEDCBA987654"
+             "3210\", \"senders\": []}]}");
+    hex_to_bytes(HEX_B, h);
+    ck_assert_mem_eq(cfg.clients[0].token_sha256, h, CONFIG_SHA256_LEN);
+    ck_assert_uint_eq(cfg.clients[0].nsenders, 0);
+    ck_assert_int_eq(cfg.clients[0].all_senders, 0);
+    config_free(&cfg);
+
+    parse_ok("{\"clients\": []}");
+    ck_assert_uint_eq(cfg.nclients, 0);
+    config_free(&cfg);
+}
+END_TEST
+
+#define CLIENT(name, tok, senders)                                             \
+    "{\"name\": \"" name "\", \"token_sha256\": \"" tok                        \
+    "\", \"senders\": " senders "}"
+
+START_TEST(test_clients_invalid)
+{
+    /* missing fields */
+    expect_reject("{\"clients\": [{\"token_sha256\": \"" HEX_A
+                  "\", \"senders\": \"*\"}]}",
+                  "clients[0]", "name");
+    expect_reject("{\"clients\": [{\"name\": \"a\", \"senders\": \"*\"}]}",
+                  "clients[0]", "token_sha256");
+    expect_reject("{\"clients\": [{\"name\": \"a\", \"token_sha256\": \"" HEX_A
+                  "\"}]}",
+                  "clients[0]", "senders");
+    expect_reject("{\"clients\": [{}]}", "clients[0]", NULL);
+    /* unknown key */
+    expect_reject("{\"clients\": [{\"name\": \"a\", \"token_sha256\": \"" HEX_A
+                  "\", \"senders\": \"*\", \"bogus\": 1}]}",
+                  "clients[0].bogus", NULL);
+    /* bad hashes */
+    expect_reject("{\"clients\": [" CLIENT(
+                      "a",
+                      "0123456789abcdef0123456789abcdef0123456789abcdef0123"
+                      "456789abcde",
+                      "\"*\"") "]}",
+                  "clients[0].token_sha256", NULL); /* 63 digits */
+    expect_reject("{\"clients\": [" CLIENT(
+                      "a",
+                      "0123456789abcdef0123456789abcdef0123456789abcdef0123"
+                      "456789abcdeg",
+                      "\"*\"") "]}",
+                  "clients[0].token_sha256", NULL); /* 'g' */
+    expect_reject("{\"clients\": [" CLIENT(
+                      "a",
+                      "0123456789abcdef0123456789abcdef0123456789abcdef0123"
+                      "456789abcd f",
+                      "\"*\"") "]}",
+                  "clients[0].token_sha256", NULL); /* space */
+    expect_reject("{\"clients\": [{\"name\": \"a\", \"token_sha256\": 5, "
+                  "\"senders\": \"*\"}]}",
+                  "clients[0].token_sha256", NULL);
+    /* bad name and senders */
+    expect_reject("{\"clients\": [{\"name\": 5, \"token_sha256\": \"" HEX_A
+                  "\", \"senders\": \"*\"}]}",
+                  "clients[0].name", NULL);
+    expect_reject("{\"clients\": [" CLIENT("a", HEX_A, "\"all\"") "]}",
+                  "clients[0].senders", NULL);
+    expect_reject("{\"clients\": [" CLIENT("a", HEX_A, "5") "]}",
+                  "clients[0].senders", NULL);
+    expect_reject("{\"clients\": [" CLIENT("a", HEX_A, "[1, \"2\"]") "]}",
+                  "clients[0].senders", NULL);
+    expect_reject("{\"clients\": [" CLIENT("a", HEX_A, "[0]") "]}",
+                  "clients[0].senders", NULL);
+    expect_reject("{\"clients\": [" CLIENT("a", HEX_A, "[1.5]") "]}",
+                  "clients[0].senders", NULL);
+    /* the second entry is the bad one */
+    expect_reject("{\"clients\": [" CLIENT("a", HEX_A, "[1]") ", " CLIENT(
+                      "b", HEX_B, "[-3]") "]}",
+                  "clients[1].senders", NULL);
+    /* duplicates */
+    expect_reject("{\"clients\": [" CLIENT("a", HEX_A, "[1]") ", " CLIENT(
+                      "a", HEX_B, "[2]") "]}",
+                  "clients[1].name", "\"a\"");
+    expect_reject("{\"clients\": [" CLIENT("a", HEX_A, "[1]") ", " CLIENT(
+                      "b", HEX_A, "[2]") "]}",
+                  "clients[1].token_sha256", NULL);
+    expect_reject(
+        "{\"clients\": [" CLIENT("a", HEX_B, "[1]") ", " CLIENT(
+            "b",
+            "FEDCBA9876543210FEDCBA9876543210FEDCBA9876543210FEDCBA9876543210",
+            "[2]") "]}",
+        "clients[1].token_sha256", NULL);
+}
+END_TEST
+
+START_TEST(test_clients_errors_hide_hash)
+{
+    /* a duplicate-token message must not print the hash */
+    expect_reject("{\"clients\": [" CLIENT("a", HEX_A, "[1]") ", " CLIENT(
+                      "b", HEX_A, "[2]") "]}",
+                  "clients[1]", NULL);
+    ck_assert_ptr_null(strstr(err, "0123456789abcdef"));
+}
+END_TEST
+
+/* ---- admin, log ---- */
+
+START_TEST(test_admin_token)
+{
+    unsigned char h[CONFIG_SHA256_LEN];
+    parse_ok("{\"admin\": {\"token_sha256\": null}}");
+    ck_assert_int_eq(cfg.admin_token_set, 0);
+    config_free(&cfg);
+    parse_ok("{\"admin\": {\"token_sha256\": \"" HEX_C "\"}}");
+    ck_assert_int_eq(cfg.admin_token_set, 1);
+    hex_to_bytes(HEX_C, h);
+    ck_assert_mem_eq(cfg.admin_token_sha256, h, CONFIG_SHA256_LEN);
+    config_free(&cfg);
+    expect_reject("{\"admin\": {\"token_sha256\": \"\"}}", "admin.token_sha256",
+                  NULL);
+    expect_reject("{\"admin\": {\"token_sha256\": \"xyz\"}}",
+                  "admin.token_sha256", NULL);
+    expect_reject("{\"admin\": {\"token_sha256\": \"a1b2c3d4e5f60718293a4b5c6d7"
+                  "e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9\"}}",
+                  "admin.token_sha256", NULL); /* 63 */
+    expect_reject("{\"admin\": {\"token_sha256\": \"a1b2c3d4e5f60718293a4b5c6d7"
+                  "e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9z\"}}",
+                  "admin.token_sha256", NULL); /* non-hex */
+    expect_reject("{\"admin\": {\"token_sha256\": true}}", "admin.token_sha256",
+                  NULL);
+    expect_reject("{\"admin\": {\"token\": \"x\"}}", "admin.token", NULL);
+}
+END_TEST
+
+START_TEST(test_log_enums)
+{
+    static const struct {
+        const char *name;
+        enum log_level level;
+    } levels[] = {{"error", LOG_ERROR},
+                  {"warn", LOG_WARN},
+                  {"info", LOG_INFO},
+                  {"debug", LOG_DEBUG}};
+    char text[128];
+    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+        snprintf(text, sizeof(text), "{\"log\": {\"level\": \"%s\"}}",
+                 levels[i].name);
+        parse_ok(text);
+        ck_assert_int_eq(cfg.log_level, levels[i].level);
+        config_free(&cfg);
+    }
+    parse_ok("{\"log\": {\"format\": \"json\"}}");
+    ck_assert_int_eq(cfg.log_format, LOG_FORMAT_JSON);
+    config_free(&cfg);
+    parse_ok("{\"log\": {\"format\": \"text\"}}");
+    ck_assert_int_eq(cfg.log_format, LOG_FORMAT_TEXT);
+    config_free(&cfg);
+    expect_reject("{\"log\": {\"level\": \"warning\"}}", "log.level", NULL);
+    expect_reject("{\"log\": {\"level\": \"\"}}", "log.level", NULL);
+    expect_reject("{\"log\": {\"level\": null}}", "log.level", NULL);
+    expect_reject("{\"log\": {\"format\": \"TEXT\"}}", "log.format", NULL);
+    expect_reject("{\"log\": {\"format\": \"logfmt\"}}", "log.format", NULL);
+    expect_reject("{\"log\": {\"format\": 1}}", "log.format", NULL);
+}
+END_TEST
+
+/* ---- the API key ---- */
+
+static void
+setup_key_cfg(void)
+{
+    parse_ok("{\"upstream\": {\"api_key_env\": \"" KEY_ENV "\"}}");
+}
+
+START_TEST(test_api_key_env)
+{
+    char *key = (char *)1;
+    setup_key_cfg();
+
+    ck_assert_int_eq(setenv(KEY_ENV, "  sk-live-Abc123 \n\t", 1), 0);
+    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), 0);
+    ck_assert_str_eq(key, "sk-live-Abc123");
+    free(key);
+
+    ck_assert_int_eq(setenv(KEY_ENV, "plain", 1), 0);
+    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), 0);
+    ck_assert_str_eq(key, "plain");
+    free(key);
+
+    /* unset: the message names the variable */
+    ck_assert_int_eq(unsetenv(KEY_ENV), 0);
+    key = (char *)1;
+    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_ptr_null(key);
+    ck_assert_ptr_nonnull(strstr(err, KEY_ENV));
+
+    /* empty and blank */
+    ck_assert_int_eq(setenv(KEY_ENV, "", 1), 0);
+    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_ptr_null(key);
+    ck_assert_ptr_nonnull(strstr(err, KEY_ENV));
+    ck_assert_int_eq(setenv(KEY_ENV, " \t\n ", 1), 0);
+    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_ptr_null(key);
+    ck_assert_ptr_nonnull(strstr(err, KEY_ENV));
+
+    /* a key a header cannot carry: refused, and never echoed */
+    ck_assert_int_eq(setenv(KEY_ENV, "sk-secret part2", 1), 0);
+    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_ptr_null(key);
+    ck_assert_ptr_null(strstr(err, "sk-secret"));
+    ck_assert_ptr_null(strstr(err, "part2"));
+    ck_assert_int_eq(setenv(KEY_ENV, "sk-secret\x01x", 1), 0);
+    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_ptr_null(strstr(err, "sk-secret"));
+
+    ck_assert_int_eq(unsetenv(KEY_ENV), 0);
+    config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_api_key_file)
+{
+    char path[64], text[256];
+    char *key = NULL;
+    static const char content[] = "\n  sk-file-Xyz789  \r\n";
+    write_temp(path, content, strlen(content));
+    snprintf(text, sizeof(text),
+             "{\"upstream\": {\"api_key_file\": \"%s\", "
+             "\"api_key_env\": \"" KEY_ENV "\"}}",
+             path);
+
+    /* the file wins over the environment */
+    ck_assert_int_eq(setenv(KEY_ENV, "sk-env-key", 1), 0);
+    parse_ok(text);
+    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), 0);
+    ck_assert_str_eq(key, "sk-file-Xyz789");
+    free(key);
+    ck_assert_int_eq(unsetenv(KEY_ENV), 0);
+
+    /* whitespace only: error naming the file, no key */
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(" \n\t\n", f);
+    fclose(f);
+    key = (char *)1;
+    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_ptr_null(key);
+    ck_assert_ptr_nonnull(strstr(err, path));
+
+    /* a key with an inner space: refused, not echoed */
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("sk-hidden value\n", f);
+    fclose(f);
+    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_ptr_null(key);
+    ck_assert_ptr_nonnull(strstr(err, path));
+    ck_assert_ptr_null(strstr(err, "sk-hidden"));
+    ck_assert_ptr_null(strstr(err, "value"));
+
+    /* too large: refused, not echoed */
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < 600; i++)
+        fputs("sk-large", f);
+    fclose(f);
+    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_ptr_null(key);
+    ck_assert_ptr_nonnull(strstr(err, path));
+    ck_assert_ptr_null(strstr(err, "sk-large"));
+
+    /* missing: error naming the file */
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_ptr_null(key);
+    ck_assert_ptr_nonnull(strstr(err, path));
+    config_free(&cfg);
+}
+END_TEST
+
+/* ---- printing ---- */
+
+static json_object *
+get_path(json_object *root, const char *a, const char *b)
+{
+    json_object *v = NULL;
+    ck_assert_msg(json_object_object_get_ex(root, a, &v), "no %s", a);
+    if (b != NULL) {
+        json_object *w = NULL;
+        ck_assert_msg(json_object_object_get_ex(v, b, &w), "no %s.%s", a, b);
+        v = w;
+    }
+    return v;
+}
+
+START_TEST(test_print_redacts)
+{
+    parse_ok(full_config);
+    char *out = print_to_string();
+    json_object *root = json_tokener_parse(out);
+    ck_assert_msg(root != NULL, "not JSON: %s", out);
+    ck_assert(json_object_is_type(root, json_type_object));
+
+    ck_assert_ptr_nonnull(strstr(out, "<redacted>"));
+    static const char *const secrets[] = {HEX_A,
+                                          HEX_B,
+                                          HEX_C,
+                                          "0123456789abcdef",
+                                          "fedcba9876543210",
+                                          "a1b2c3d4e5f60718"};
+    for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+        ck_assert_msg(strstr(out, secrets[i]) == NULL, "%s printed",
+                      secrets[i]);
+
+    ck_assert_str_eq(
+        json_object_get_string(get_path(root, "admin", "token_sha256")),
+        "<redacted>");
+    json_object *clients = get_path(root, "clients", NULL);
+    ck_assert_uint_eq(json_object_array_length(clients), 2);
+    json_object *c0 = json_object_array_get_idx(clients, 0);
+    ck_assert_str_eq(json_object_get_string(get_path(c0, "token_sha256", NULL)),
+                     "<redacted>");
+    ck_assert_str_eq(json_object_get_string(get_path(c0, "name", NULL)),
+                     "billing");
+    ck_assert_str_eq(
+        json_object_get_string(
+            get_path(json_object_array_get_idx(clients, 1), "senders", NULL)),
+        "*");
+    ck_assert_str_eq(
+        json_object_get_string(get_path(root, "upstream", "base_url")),
+        "http://sandbox.local:8081/v1");
+    ck_assert_int_eq(
+        json_object_get_int64(get_path(root, "upstream", "timeout_ms")), 20000);
+    ck_assert_str_eq(json_object_get_string(get_path(root, "log", "level")),
+                     "debug");
+    json_object *listen = get_path(root, "listen", NULL);
+    ck_assert_str_eq(
+        json_object_get_string(json_object_array_get_idx(listen, 0)),
+        "10.1.2.3:9000");
+    ck_assert_str_eq(
+        json_object_get_string(json_object_array_get_idx(listen, 1)),
+        "[::1]:9001");
+
+    json_object_put(root);
+    free(out);
+    config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_print_defaults_round_trip)
+{
+    config_defaults(&cfg);
+    char *out = print_to_string();
+    config_free(&cfg);
+    json_object *root = json_tokener_parse(out);
+    ck_assert_msg(root != NULL, "not JSON: %s", out);
+    ck_assert(json_object_is_type(get_path(root, "admin", "token_sha256"),
+                                  json_type_null));
+    ck_assert(json_object_is_type(get_path(root, "upstream", "api_key_file"),
+                                  json_type_null));
+    ck_assert_uint_eq(json_object_array_length(get_path(root, "clients", NULL)),
+                      0);
+    json_object_put(root);
+    ck_assert_ptr_null(strstr(out, "<redacted>"));
+    /* without secrets, the printed config reads back as the same config */
+    int rc = config_parse(&cfg, out, "printed", err, sizeof(err));
+    ck_assert_msg(rc == 0, "re-parse: %s\n%s", err, out);
+    assert_defaults(&cfg);
+    config_free(&cfg);
+    free(out);
+}
+END_TEST
+
+/* ---- loopback ---- */
+
+static const struct {
+    const char *listen;
+    int loopback;
+} loopbacks[] = {
+    {"\"127.0.0.1:1\"", 1},
+    {"\"127.9.9.9:1\"", 1},
+    {"\"[::1]:1\"", 1},
+    {"\"localhost:1\"", 1},
+    {"\"127.0.0.1:1\", \"[::1]:2\", \"localhost:3\"", 1},
+    {"\"0.0.0.0:1\"", 0},
+    {"\"10.0.0.1:1\"", 0},
+    {"\"[::]:1\"", 0},
+    {"\"127.example.com:1\"", 0},
+    {"\"128.0.0.1:1\"", 0},
+    {"\"gw.example.com:1\"", 0},
+    {"\"127.0.0.1:1\", \"0.0.0.0:2\"", 0},
+    {"\"[::1]:1\", \"10.0.0.1:2\"", 0},
+};
+#define NLOOP ((int)(sizeof(loopbacks) / sizeof(loopbacks[0])))
+
+START_TEST(test_all_loopback)
+{
+    char text[256];
+    snprintf(text, sizeof(text), "{\"listen\": [%s]}", loopbacks[_i].listen);
+    parse_ok(text);
+    ck_assert_msg(config_all_loopback(&cfg) == loopbacks[_i].loopback, "%s",
+                  loopbacks[_i].listen);
+    config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_default_is_loopback)
+{
+    config_defaults(&cfg);
+    ck_assert_int_eq(config_all_loopback(&cfg), 1);
+    config_free(&cfg);
+}
+END_TEST
+
+static Suite *
+config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc;
+
+    tc = tcase_create("defaults");
+    tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_empty_object_is_defaults);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("parse");
+    tcase_add_test(tc, test_every_key_non_default);
+    tcase_add_test(tc, test_load_file);
+    tcase_add_test(tc, test_comments);
+    tcase_add_test(tc, test_comment_after_object);
+    tcase_add_test(tc, test_unknown_keys);
+    tcase_add_test(tc, test_section_not_object);
+    tcase_add_test(tc, test_trailing_garbage);
+    tcase_add_test(tc, test_top_level_not_object);
+    tcase_add_test(tc, test_invalid_json_line);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("values");
+    tcase_add_loop_test(tc, test_bad_value, 0, NBAD);
+    tcase_add_test(tc, test_bad_table_covers_every_key);
+    tcase_add_loop_test(tc, test_good_value, 0, NGOOD);
+    tcase_add_test(tc, test_base_url);
+    tcase_add_test(tc, test_base_url_needs_host);
+    tcase_add_test(tc, test_api_key_env_name);
+    tcase_add_test(tc, test_api_key_env_leading_digit);
+    tcase_add_test(tc, test_dotted_key_is_unknown);
+    tcase_add_test(tc, test_nullable_strings);
+    tcase_add_test(tc, test_numbers);
+    tcase_add_test(tc, test_admin_token);
+    tcase_add_test(tc, test_log_enums);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("listen");
+    tcase_add_test(tc, test_listen_valid);
+    tcase_add_loop_test(tc, test_listen_invalid, 0, NBADLISTEN);
+    tcase_add_loop_test(tc, test_all_loopback, 0, NLOOP);
+    tcase_add_test(tc, test_default_is_loopback);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("clients");
+    tcase_add_test(tc, test_clients_valid);
+    tcase_add_test(tc, test_clients_invalid);
+    tcase_add_test(tc, test_clients_errors_hide_hash);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("api_key");
+    tcase_add_test(tc, test_api_key_env);
+    tcase_add_test(tc, test_api_key_file);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("print");
+    tcase_add_test(tc, test_print_redacts);
+    tcase_add_test(tc, test_print_defaults_round_trip);
+    suite_add_tcase(s, tc);
+
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(config_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,671 @@
+/* Unit tests of wagate-sandbox's pure core: text helpers, the rate limiter,
+ * the request log, the simulated account, and the API and control handlers
+ * driven without a network. Time is always passed in, never read. */
+#include "sandbox/sb_api.h"
+#include "sandbox/sb_control.h"
+#include "sandbox/sb_json.h"
+#include "sandbox/sb_rate.h"
+#include "sandbox/sb_reqlog.h"
+#include "sandbox/sb_sandbox.h"
+#include "sandbox/sb_state.h"
+#include "sandbox/sb_text.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T0 INT64_C(1771929000) /* 2026-02-24T10:30:00Z */
+#define PHONE "+14155550100"
+#define KEY "Bearer sandbox-key"
+
+/* ---- text ---- */
+
+START_TEST(phone_table)
+{
+    static const struct {
+        const char *s;
+        bool ok;
+    } cases[] = {
+        {"+14155551234", true},      {"+12", true},
+        {"+123456789012345", true},  {"+1234567890123456", false},
+        {"+1", false},               {"+0123456", false},
+        {"14155551234", false},      {" +14155551234", false},
+        {"+1415555 1234", false},    {"+1-415-555-1234", false},
+        {"", false},                 {"+", false},
+        {"++14155551234", false},    {"+1415555123a", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        ck_assert_msg(sb_phone_valid(cases[i].s, strlen(cases[i].s)) ==
+                          cases[i].ok,
+                      "%s", cases[i].s);
+    /* An embedded NUL is not a digit. */
+    ck_assert(!sb_phone_valid("+1415\0551234", 11));
+}
+END_TEST
+
+START_TEST(utf8_counts_code_points)
+{
+    ck_assert_uint_eq(sb_utf8_count("abc", 3), 3);
+    ck_assert_uint_eq(sb_utf8_count("\xC3\xA9", 2), 1);           /* é */
+    ck_assert_uint_eq(sb_utf8_count("\xF0\x9F\x98\x80", 4), 1);   /* emoji */
+    ck_assert_uint_eq(sb_utf8_count("\xE2\x82\xAC!", 4), 2);       /* €! */
+    ck_assert(sb_utf8_valid("\xF0\x9F\x98\x80", 4));
+    ck_assert(!sb_utf8_valid("\xC0\xAF", 2));         /* overlong */
+    ck_assert(!sb_utf8_valid("\xED\xA0\x80", 3));     /* surrogate */
+    ck_assert(!sb_utf8_valid("\xF4\x90\x80\x80", 4)); /* > U+10FFFF */
+    ck_assert(!sb_utf8_valid("\xE2\x82", 2));         /* truncated */
+}
+END_TEST
+
+START_TEST(utf8_blank_and_sanitize)
+{
+    size_t n;
+    char *s;
+
+    ck_assert(sb_utf8_blank("", 0));
+    ck_assert(sb_utf8_blank(" \t\r\n", 4));
+    ck_assert(sb_utf8_blank("\xE3\x80\x80\xC2\xA0", 5)); /* U+3000 U+00A0 */
+    ck_assert(!sb_utf8_blank(" x ", 3));
+    ck_assert(!sb_utf8_blank("\xE2\x80\x8B", 3)); /* U+200B is not White_Space */
+    s = sb_utf8_sanitize("a\xFF" "b", 3, &n);
+    ck_assert_uint_eq(n, 5);
+    ck_assert_str_eq(s, "a\xEF\xBF\xBD" "b");
+    free(s);
+}
+END_TEST
+
+START_TEST(base64_vectors)
+{
+    static const char *const in[] = {"", "f", "fo", "foo", "foob", "fooba",
+                                     "foobar"};
+    static const char *const out[] = {"",         "Zg==",     "Zm8=",
+                                      "Zm9v",     "Zm9vYg==", "Zm9vYmE=",
+                                      "Zm9vYmFy"};
+    for (size_t i = 0; i < 7; i++) {
+        char *b = sb_base64(in[i], strlen(in[i]));
+        ck_assert_str_eq(b, out[i]);
+        free(b);
+    }
+    char *b = sb_base64("\xFF\xFE\x00", 3);
+    ck_assert_str_eq(b, "//4A");
+    free(b);
+}
+END_TEST
+
+START_TEST(iso_round_trip)
+{
+    char buf[SB_ISO_LEN];
+    int64_t t;
+
+    ck_assert_int_eq(sb_iso_format(T0, buf, sizeof(buf)), 0);
+    ck_assert_str_eq(buf, "2026-02-24T10:30:00+00:00");
+    ck_assert_int_eq(sb_iso_format(0, buf, sizeof(buf)), 0);
+    ck_assert_str_eq(buf, "1970-01-01T00:00:00+00:00");
+    ck_assert_int_eq(sb_iso_format(-1, buf, sizeof(buf)), 0);
+    ck_assert_str_eq(buf, "1969-12-31T23:59:59+00:00");
+    ck_assert_int_eq(sb_iso_parse("2026-02-24T10:30:00Z", &t), 0);
+    ck_assert_int_eq(t, T0);
+    ck_assert_int_eq(sb_iso_parse("2026-02-24T12:30:00.123+02:00", &t), 0);
+    ck_assert_int_eq(t, T0);
+    ck_assert_int_eq(sb_iso_parse("2026-02-24 10:30:00", &t), 0);
+    ck_assert_int_eq(t, T0);
+    ck_assert_int_eq(sb_iso_parse("2024-02-29T00:00:00Z", &t), 0);
+    ck_assert_int_eq(sb_iso_parse("2026-02-29T00:00:00Z", &t), -1);
+    ck_assert_int_eq(sb_iso_parse("2026-02-24T10:30Z", &t), -1);
+    ck_assert_int_eq(sb_iso_parse("2026-02-24T10:30:00+0200x", &t), -1);
+    ck_assert_int_eq(sb_iso_parse("yesterday", &t), -1);
+}
+END_TEST
+
+START_TEST(query_decoding)
+{
+    size_t n;
+    char *v;
+
+    v = sb_query_get("sender_id=12&recipient_phone=%2B1415", "recipient_phone",
+                     &n);
+    ck_assert_str_eq(v, "+1415");
+    free(v);
+    v = sb_query_get("recipient_phone=+1415", "recipient_phone", &n);
+    ck_assert_str_eq(v, " 1415"); /* a literal '+' is a space */
+    free(v);
+    v = sb_query_get("a=1&a=2&b", "b", &n);
+    ck_assert_str_eq(v, "");
+    free(v);
+    v = sb_query_get("a=1&a=2", "a", &n);
+    ck_assert_str_eq(v, "1");
+    free(v);
+    ck_assert_ptr_null(sb_query_get("a=1", "c", &n));
+    ck_assert_ptr_null(sb_query_get(NULL, "c", &n));
+    v = sb_query_get("x=%zz%4", "x", &n);
+    ck_assert_str_eq(v, "%zz%4");
+    free(v);
+}
+END_TEST
+
+START_TEST(int_parsing)
+{
+    int64_t v;
+
+    ck_assert_int_eq(sb_parse_int64("12", 2, &v), 0);
+    ck_assert_int_eq(v, 12);
+    ck_assert_int_eq(sb_parse_int64("-9223372036854775808", 20, &v), 0);
+    ck_assert_int_eq(v, INT64_MIN);
+    ck_assert_int_eq(sb_parse_int64("9223372036854775808", 19, &v), -1);
+    ck_assert_int_eq(sb_parse_int64("", 0, &v), -1);
+    ck_assert_int_eq(sb_parse_int64("1x", 2, &v), -1);
+    ck_assert_int_eq(sb_parse_int64("+1", 2, &v), -1);
+}
+END_TEST
+
+START_TEST(json_grammar_table)
+{
+    static const struct {
+        const char *s;
+        bool ok;
+    } cases[] = {
+        {"{}", true},
+        {" {\"a\":[1,-2.5e3,true,false,null,\"x\"]} \n", true},
+        {"{\"a\":\"\\ud83d\\ude00\"}", true},
+        {"{'a':1}", false},
+        {"{\"a\":1,}", false},
+        {"{\"a\":01}", false},
+        {"{\"a\":1} x", false},
+        {"{\"a\":1}{}", false},
+        {"{\"a\":\"\\ud83d\"}", false},
+        {"{\"a\":\"\\ude00\"}", false},
+        {"{\"a\":\"tab\there\"}", false},
+        {"{\"a\":NaN}", false},
+        {"{\"a\":1.}", false},
+        {"{\"a\"}", false},
+        {"", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        ck_assert_msg(sb_json_grammar_ok(cases[i].s, strlen(cases[i].s)) ==
+                          cases[i].ok,
+                      "%s", cases[i].s);
+    json_object *o = sb_json_parse_object("[1]", 3);
+    ck_assert_ptr_null(o);
+    o = sb_json_parse_object("{\"a\":\"\xC3\x28\"}", 10); /* bad UTF-8 */
+    ck_assert_ptr_null(o);
+    o = sb_json_parse_object("{\"a\":1}  ", 9);
+    ck_assert_ptr_nonnull(o);
+    json_object_put(o);
+}
+END_TEST
+
+/* ---- rate limiter ---- */
+
+START_TEST(rate_exactly_n_per_second)
+{
+    struct sb_rate *r = sb_rate_new(5);
+
+    for (int i = 0; i < 5; i++)
+        ck_assert(sb_rate_allow(r, 1000 + i * 100));
+    ck_assert(!sb_rate_allow(r, 1400)); /* the 6th within 1000 ms */
+    ck_assert(!sb_rate_allow(r, 1999)); /* first slot frees at 2000 */
+    ck_assert_int_eq(sb_rate_wait_ms(r, 1999), 1);
+    ck_assert(sb_rate_allow(r, 2000));
+    ck_assert(!sb_rate_allow(r, 2050));
+    ck_assert(sb_rate_allow(r, 2100));
+    /* Over any 1000 ms window no more than 5 were allowed. */
+    sb_rate_free(r);
+}
+END_TEST
+
+START_TEST(rate_burst_then_slide)
+{
+    struct sb_rate *r = sb_rate_new(3);
+    int allowed = 0;
+
+    /* One attempt per ms for 3 s: exactly 3 per second. */
+    for (int64_t t = 0; t < 3000; t++)
+        allowed += sb_rate_allow(r, t);
+    ck_assert_int_eq(allowed, 9);
+    sb_rate_set_limit(r, 0);
+    for (int i = 0; i < 100; i++)
+        ck_assert(sb_rate_allow(r, 3000));
+    sb_rate_set_limit(r, 1);
+    ck_assert(sb_rate_allow(r, 3000));
+    ck_assert(!sb_rate_allow(r, 3999));
+    ck_assert(sb_rate_allow(r, 4000));
+    sb_rate_free(r);
+}
+END_TEST
+
+/* ---- request log ---- */
+
+START_TEST(reqlog_records)
+{
+    struct sb_reqlog *log = sb_reqlog_new();
+    struct sb_reqlog_entry *e =
+        sb_reqlog_add(log, 42, "POST", "/a?b=%2B", "x\0y", 3);
+    uint64_t first = e->id;
+
+    sb_reqlog_add_header(e, "Content-Type", "application/json");
+    sb_reqlog_add_header(e, "X-A", "1");
+    sb_reqlog_add_header(e, "x-a", "2");
+    ck_assert_uint_eq(sb_reqlog_count(log), 1);
+    ck_assert_uint_eq(e->seq, 1);
+    ck_assert_int_eq(e->mono_ms, 42);
+    ck_assert_uint_eq(e->body_len, 3);
+    ck_assert_int_eq(memcmp(e->body, "x\0y", 3), 0);
+    ck_assert_uint_eq(e->nheaders, 3);
+    ck_assert_str_eq(e->headers[2].name, "x-a");
+    ck_assert_int_eq(e->status, 0);
+    sb_reqlog_set_status(log, first, 200);
+    ck_assert_int_eq(sb_reqlog_at(log, 0)->status, 200);
+    e = sb_reqlog_add(log, 43, "GET", "/b", "", 0);
+    ck_assert_uint_eq(e->seq, 2);
+    sb_reqlog_clear(log);
+    ck_assert_uint_eq(sb_reqlog_count(log), 0);
+    e = sb_reqlog_add(log, 44, "GET", "/c", "", 0);
+    ck_assert_uint_eq(e->seq, 1); /* seq restarts after a clear */
+    sb_reqlog_set_status(log, first, 500); /* a stale id changes nothing */
+    ck_assert_int_eq(sb_reqlog_at(log, 0)->status, 0);
+    sb_reqlog_free(log);
+}
+END_TEST
+
+/* ---- state ---- */
+
+static struct sb_state *
+new_state(int64_t balance)
+{
+    struct sb_state *st = sb_state_new(balance);
+
+    ck_assert_int_eq(sb_state_add_sender(st, 12, "online"), 0);
+    ck_assert_int_eq(sb_state_add_sender(st, 13, "offline"), 0);
+    return st;
+}
+
+START_TEST(senders_and_templates)
+{
+    struct sb_state *st = new_state(10);
+    struct sb_template t;
+    char buf[32];
+
+    ck_assert_int_eq(sb_state_add_sender(st, 12, "online"), -1);
+    ck_assert_int_eq(sb_state_add_sender(st, 0, "online"), -1);
+    ck_assert_int_eq(sb_state_add_sender(st, 15, "On"), -1);
+    sb_sender_phone(sb_state_sender(st, 12), buf, sizeof(buf));
+    ck_assert_str_eq(buf, "+14155550012");
+    sb_sender_name(sb_state_sender(st, 13), buf, sizeof(buf));
+    ck_assert_str_eq(buf, "Sender 13");
+    sb_sender_template_at(12, 0, &t);
+    ck_assert_int_eq(t.id, 1201);
+    ck_assert_str_eq(t.name, "appointment_reminder");
+    ck_assert_str_eq(t.status, "approved");
+    ck_assert_uint_eq(t.nvariables, 3);
+    sb_sender_template_at(12, 1, &t);
+    ck_assert_int_eq(t.id, 1202);
+    ck_assert_str_eq(t.status, "pending");
+    sb_state_free(st);
+}
+END_TEST
+
+START_TEST(window_across_clock_moves)
+{
+    struct sb_state *st = new_state(10);
+    struct sb_session s;
+    struct sb_sent m;
+
+    sb_state_clock_set(st, T0 * 1000, 0);
+    ck_assert_int_eq(sb_state_now(st, 0), T0);
+    ck_assert_int_eq(sb_state_now(st, 1999), T0 + 1);
+    s = sb_state_session(st, 12, PHONE, T0);
+    ck_assert(!s.has_conversation && !s.is_open);
+    ck_assert_int_eq(sb_state_send_freeform(st, 12, PHONE, T0, &m),
+                     SB_SESSION_EXPIRED);
+    ck_assert(!m.session.had_window);
+
+    sb_state_inbound(st, 12, PHONE, T0);
+    s = sb_state_session(st, 12, PHONE, T0 + 15 * 60);
+    ck_assert(s.has_conversation && s.is_open && s.has_inbound);
+    ck_assert_int_eq(s.minutes_remaining, 1425);
+    ck_assert_int_eq(s.expires_at, T0 + SB_WINDOW_S);
+    /* Another recipient or another sender has no window. */
+    ck_assert(!sb_state_session(st, 12, "+14155550101", T0).is_open);
+    ck_assert(!sb_state_session(st, 13, PHONE, T0).is_open);
+
+    /* Move the clock: open one second before the end, closed at it. */
+    ck_assert_int_eq(sb_state_clock_advance(st, SB_WINDOW_S - 1, 0), 0);
+    ck_assert(sb_state_session(st, 12, PHONE, sb_state_now(st, 0)).is_open);
+    ck_assert_int_eq(sb_state_clock_advance(st, 1, 0), 0);
+    s = sb_state_session(st, 12, PHONE, sb_state_now(st, 0));
+    ck_assert(!s.is_open && s.had_window);
+    ck_assert_int_eq(sb_state_send_freeform(st, 12, PHONE, sb_state_now(st, 0),
+                                            &m),
+                     SB_SESSION_EXPIRED);
+    ck_assert(m.session.had_window);
+    ck_assert_int_eq(m.session.expires_at, T0 + SB_WINDOW_S);
+
+    /* Moving back reopens it; leaving years 1..9999 is refused. */
+    ck_assert_int_eq(sb_state_clock_advance(st, -3600, 0), 0);
+    ck_assert(sb_state_session(st, 12, PHONE, sb_state_now(st, 0)).is_open);
+    ck_assert_int_eq(sb_state_clock_advance(st, INT64_MAX, 0), -1);
+    ck_assert_int_eq(sb_state_clock_advance(st, INT64_MIN, 0), -1);
+    sb_state_free(st);
+}
+END_TEST
+
+START_TEST(template_opens_window)
+{
+    struct sb_state *st = new_state(10);
+    struct sb_sent m;
+    struct sb_session s;
+
+    ck_assert_int_eq(
+        sb_state_send_template(st, 12, 1201, PHONE, "Ann", T0, &m), SB_OK);
+    ck_assert_int_eq(m.conversation_id, 1001);
+    ck_assert_str_eq(m.message_sid, "SM00000000000000000000000000001389");
+    s = sb_state_session(st, 12, PHONE, T0);
+    ck_assert(s.is_open && s.has_conversation && !s.has_inbound);
+    ck_assert_int_eq(s.expires_at, T0 + SB_WINDOW_S);
+    ck_assert_str_eq(s.customer_name, "Ann");
+    ck_assert_int_eq(sb_state_send_freeform(st, 12, PHONE, T0 + 60, &m),
+                     SB_OK);
+    ck_assert_int_eq(m.conversation_id, 1001);
+    ck_assert_int_eq(m.session.minutes_remaining, 1439);
+    ck_assert_int_eq(sb_state_balance(st), 8);
+    sb_state_free(st);
+}
+END_TEST
+
+START_TEST(template_order_of_checks)
+{
+    struct sb_state *st = new_state(1);
+    struct sb_sent m;
+
+    ck_assert_int_eq(sb_state_send_template(st, 99, 9901, PHONE, NULL, T0, &m),
+                     SB_SENDER_NOT_FOUND);
+    ck_assert_int_eq(sb_state_send_template(st, 12, 1301, PHONE, NULL, T0, &m),
+                     SB_TEMPLATE_NOT_FOUND);
+    ck_assert_int_eq(sb_state_send_template(st, 12, 1203, PHONE, NULL, T0, &m),
+                     SB_TEMPLATE_NOT_FOUND);
+    ck_assert_int_eq(sb_state_send_template(st, 13, 1302, PHONE, NULL, T0, &m),
+                     SB_SENDER_OFFLINE);
+    ck_assert_int_eq(sb_state_send_template(st, 12, 1202, PHONE, NULL, T0, &m),
+                     SB_TEMPLATE_NOT_APPROVED);
+    ck_assert_int_eq(sb_state_send_template(st, 12, 1201, PHONE, NULL, T0, &m),
+                     SB_OK);
+    ck_assert_int_eq(sb_state_send_template(st, 12, 1201, PHONE, NULL, T0, &m),
+                     SB_NO_BALANCE);
+    sb_state_free(st);
+}
+END_TEST
+
+START_TEST(balance_spend_and_402)
+{
+    struct sb_state *st = new_state(2);
+    struct sb_sent m;
+
+    sb_state_inbound(st, 12, PHONE, T0);
+    ck_assert_int_eq(sb_state_send_freeform(st, 12, PHONE, T0, &m), SB_OK);
+    ck_assert_int_eq(sb_state_send_freeform(st, 12, PHONE, T0, &m), SB_OK);
+    ck_assert_int_eq(sb_state_balance(st), 0);
+    ck_assert_int_eq(sb_state_send_freeform(st, 12, PHONE, T0, &m),
+                     SB_NO_BALANCE);
+    ck_assert_int_eq(sb_state_balance(st), 0);
+    /* Offline and expired come before the balance. */
+    ck_assert_int_eq(sb_state_send_freeform(st, 13, PHONE, T0, &m),
+                     SB_SENDER_OFFLINE);
+    ck_assert_int_eq(sb_state_send_freeform(st, 12, "+1999", T0, &m),
+                     SB_SESSION_EXPIRED);
+    sb_state_set_balance(st, 1);
+    ck_assert_int_eq(sb_state_send_freeform(st, 12, PHONE, T0, &m), SB_OK);
+    ck_assert_int_eq(sb_state_set_sender_status(st, 12, "offline"), 0);
+    ck_assert_int_eq(sb_state_send_freeform(st, 12, PHONE, T0, &m),
+                     SB_SENDER_OFFLINE);
+    sb_state_free(st);
+}
+END_TEST
+
+START_TEST(many_windows)
+{
+    struct sb_state *st = new_state(10);
+    char phone[32];
+
+    /* Enough pairs to grow the hash table several times. */
+    for (int i = 0; i < 5000; i++) {
+        snprintf(phone, sizeof(phone), "+1415%07d", i);
+        sb_state_inbound(st, 12, phone, T0 + i);
+    }
+    for (int i = 0; i < 5000; i += 7) {
+        snprintf(phone, sizeof(phone), "+1415%07d", i);
+        struct sb_session s = sb_state_session(st, 12, phone, T0);
+        ck_assert(s.is_open);
+        ck_assert_int_eq(s.last_inbound, T0 + i);
+        ck_assert_int_eq(s.conversation_id, 1001 + i);
+    }
+    sb_state_free(st);
+}
+END_TEST
+
+/* ---- handlers without a network ---- */
+
+struct harness {
+    struct sb_sandbox *sb;
+    struct sb_response r;
+};
+
+static void
+harness_init(struct harness *h, unsigned rate)
+{
+    memset(h, 0, sizeof(*h));
+    h->sb = sb_sandbox_new("sandbox-key", 100, rate);
+    sb_state_add_sender(h->sb->state, 12, "online");
+    sb_state_add_sender(h->sb->state, 13, "offline");
+    sb_state_clock_set(h->sb->state, T0 * 1000, 0);
+}
+
+static void
+harness_done(struct harness *h)
+{
+    sb_response_clear(&h->r);
+    sb_sandbox_free(h->sb);
+}
+
+static int
+call(struct harness *h, const char *method, const char *path,
+     const char *query, const char *auth, const char *body, int64_t mono)
+{
+    struct sb_request rq = {method, path,
+                            query, auth,
+                            body,  body ? strlen(body) : 0};
+
+    sb_response_clear(&h->r);
+    if (sb_is_control_path(path))
+        sb_control_handle(h->sb, &rq, mono, &h->r);
+    else
+        sb_api_handle(h->sb, &rq, mono, &h->r);
+    return h->r.status;
+}
+
+static bool
+body_has(const struct harness *h, const char *needle)
+{
+    return h->r.body != NULL && strstr(h->r.body, needle) != NULL;
+}
+
+#define FF "/api/user/whatsapp/send-freeform"
+#define FF_BODY "{\"sender_id\":12,\"recipient_phone\":\"" PHONE "\",\"message\":\"hi\"}"
+
+START_TEST(api_order_of_checks)
+{
+    struct harness h;
+
+    harness_init(&h, 2);
+    ck_assert_int_eq(call(&h, "POST", "/nope", NULL, NULL, "", 0), 404);
+    ck_assert_int_eq(call(&h, "GET", FF, NULL, NULL, "", 0), 405);
+    ck_assert_str_eq(h.r.allow, "POST");
+    ck_assert_int_eq(call(&h, "POST", FF, NULL, NULL, "", 0), 401);
+    ck_assert_int_eq(call(&h, "POST", FF, NULL, "Bearer wrong", "", 0), 401);
+    ck_assert_int_eq(call(&h, "POST", FF, NULL, KEY, "x", 0), 400);
+    ck_assert(body_has(&h, "\"INVALID_JSON\""));
+    ck_assert_int_eq(call(&h, "POST", FF, NULL, KEY, FF_BODY, 10), 403);
+    /* The limiter comes before the body: the 3rd within 1 s is 429. */
+    ck_assert_int_eq(call(&h, "POST", FF, NULL, KEY, "x", 20), 429);
+    ck_assert_int_eq(h.r.retry_after, 1);
+    ck_assert(body_has(&h, "\"RATE_LIMITED\""));
+    ck_assert_int_eq(call(&h, "POST", FF, NULL, KEY, "x", 1000), 400);
+    harness_done(&h);
+}
+END_TEST
+
+START_TEST(api_freeform_flow)
+{
+    struct harness h;
+
+    harness_init(&h, 0);
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/inbound", NULL, NULL,
+                          "{\"sender_id\":12,\"recipient_phone\":\"" PHONE
+                          "\"}",
+                          0),
+                     204);
+    ck_assert_int_eq(call(&h, "POST", FF, NULL, KEY, FF_BODY, 0), 200);
+    ck_assert(body_has(&h, "\"expires_at\":\"2026-02-25T10:30:00+00:00\""));
+    ck_assert(body_has(&h, "\"minutes_remaining\":1440"));
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/clock", NULL, NULL,
+                          "{\"advance_s\":86400}", 0),
+                     200);
+    ck_assert(body_has(&h, "2026-02-25T10:30:00+00:00"));
+    ck_assert_int_eq(call(&h, "POST", FF, NULL, KEY, FF_BODY, 0), 403);
+    ck_assert(body_has(&h, "\"expired_at\":\"2026-02-25T10:30:00+00:00\""));
+    ck_assert_int_eq(
+        call(&h, "GET", "/api/user/whatsapp/session-status",
+             "sender_id=12&recipient_phone=%2B14155550100", KEY, NULL, 0),
+        200);
+    ck_assert(body_has(&h, "\"has_conversation\":true"));
+    ck_assert(body_has(&h, "\"is_open\":false"));
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/config", NULL, NULL,
+                          "{\"balance\":0}", 0),
+                     200);
+    ck_assert_int_eq(call(&h, "POST", "/api/user/whatsapp/send", NULL, KEY,
+                          "{\"sender_id\":12,\"template_id\":1201,"
+                          "\"recipient_phone\":\"" PHONE "\"}",
+                          0),
+                     402);
+    harness_done(&h);
+}
+END_TEST
+
+START_TEST(api_message_length)
+{
+    struct harness h;
+    /* 4097 emoji written as surrogate-pair escapes: 12 bytes each. */
+    size_t n = 4097, cap = n * 12 + 128;
+    char *body = malloc(cap);
+    size_t o = (size_t)snprintf(body, cap,
+                                "{\"sender_id\":12,\"recipient_phone\":\"%s\","
+                                "\"message\":\"",
+                                PHONE);
+
+    harness_init(&h, 0);
+    sb_state_inbound(h.sb->state, 12, PHONE, T0);
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)snprintf(body + o, cap - o, "\\ud83d\\ude00");
+    snprintf(body + o, cap - o, "\"}");
+    ck_assert_int_eq(call(&h, "POST", FF, NULL, KEY, body, 0), 422);
+    ck_assert(body_has(&h, "may not be greater than 4096 characters."));
+    /* One fewer is exactly 4096 code points: accepted. */
+    memmove(body + o - 12, body + o, 3);
+    ck_assert_int_eq(call(&h, "POST", FF, NULL, KEY, body, 0), 200);
+    free(body);
+    harness_done(&h);
+}
+END_TEST
+
+START_TEST(control_routes)
+{
+    struct harness h;
+
+    harness_init(&h, 5);
+    ck_assert_int_eq(call(&h, "GET", "/_sandbox/nope", NULL, NULL, NULL, 0),
+                     404);
+    ck_assert_int_eq(call(&h, "PUT", "/_sandbox/clock", NULL, NULL, NULL, 0),
+                     405);
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/fault", NULL, NULL,
+                          "{\"mode\":\"hang\",\"count\":2}", 0),
+                     200);
+    ck_assert_int_eq(h.sb->fault, SB_FAULT_HANG);
+    ck_assert_uint_eq(h.sb->fault_count, 2);
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/fault", NULL, NULL,
+                          "{\"mode\":\"explode\"}", 0),
+                     400);
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/config", NULL, NULL,
+                          "{\"latency_ms\":5,\"rate_limit\":-1}", 0),
+                     400);
+    ck_assert_uint_eq(h.sb->latency_ms, 0); /* nothing applied */
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/config", NULL, NULL,
+                          "{\"latency_ms\":5,\"sender_status\":{\"12\":"
+                          "\"offline\"}}",
+                          0),
+                     200);
+    ck_assert_uint_eq(h.sb->latency_ms, 5);
+    ck_assert(!sb_sender_online(sb_state_sender(h.sb->state, 12)));
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/inbound", NULL, NULL,
+                          "{\"sender_id\":99,\"recipient_phone\":\"" PHONE
+                          "\"}",
+                          0),
+                     404);
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/inbound", NULL, NULL,
+                          "{\"sender_id\":12,\"recipient_phone\":\"" PHONE
+                          "\",\"at\":\"2026-02-23T10:30:00Z\"}",
+                          0),
+                     204);
+    ck_assert(!sb_state_session(h.sb->state, 12, PHONE, T0).is_open);
+    ck_assert_int_eq(call(&h, "GET", "/_sandbox/requests", NULL, NULL, NULL, 0),
+                     200);
+    ck_assert_str_eq(h.r.body, "{\"count\":0,\"requests\":[]}");
+    harness_done(&h);
+}
+END_TEST
+
+static Suite *
+sandbox_suite(void)
+{
+    Suite *s = suite_create("sandbox");
+    TCase *text = tcase_create("text");
+    TCase *core = tcase_create("core");
+    TCase *api = tcase_create("handlers");
+
+    tcase_add_test(text, phone_table);
+    tcase_add_test(text, utf8_counts_code_points);
+    tcase_add_test(text, utf8_blank_and_sanitize);
+    tcase_add_test(text, base64_vectors);
+    tcase_add_test(text, iso_round_trip);
+    tcase_add_test(text, query_decoding);
+    tcase_add_test(text, int_parsing);
+    tcase_add_test(text, json_grammar_table);
+    tcase_add_test(core, rate_exactly_n_per_second);
+    tcase_add_test(core, rate_burst_then_slide);
+    tcase_add_test(core, reqlog_records);
+    tcase_add_test(core, senders_and_templates);
+    tcase_add_test(core, window_across_clock_moves);
+    tcase_add_test(core, template_opens_window);
+    tcase_add_test(core, template_order_of_checks);
+    tcase_add_test(core, balance_spend_and_402);
+    tcase_add_test(core, many_windows);
+    tcase_add_test(api, api_order_of_checks);
+    tcase_add_test(api, api_freeform_flow);
+    tcase_add_test(api, api_message_length);
+    tcase_add_test(api, control_routes);
+    suite_add_tcase(s, text);
+    suite_add_tcase(s, core);
+    suite_add_tcase(s, api);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(sandbox_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,392 @@
+/* harness.c - see harness.h. */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void
+nap_ms(int ms)
+{
+    struct timespec ts = {0, ms * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+char *
+proc_log(const struct proc *p)
+{
+    FILE *f = fopen(p->logpath, "rb");
+    if (f == NULL)
+        return strdup("");
+    size_t cap = 4096, len = 0, n;
+    char *buf = malloc(cap);
+    while (buf && (n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (len + 1 == cap)
+            buf = realloc(buf, cap *= 2);
+    }
+    fclose(f);
+    if (buf)
+        buf[len] = '\0';
+    return buf;
+}
+
+int
+proc_wait_log(const struct proc *p, const char *needle, int timeout_ms)
+{
+    double end = now_ms() + timeout_ms;
+    do {
+        char *log = proc_log(p);
+        int found = log && strstr(log, needle) != NULL;
+        free(log);
+        if (found)
+            return 1;
+        nap_ms(5);
+    } while (now_ms() < end);
+    return 0;
+}
+
+static int
+parse_port(const char *log)
+{
+    const char *m = strstr(log, "listening on 127.0.0.1:");
+    return m ? atoi(m + strlen("listening on 127.0.0.1:")) : 0;
+}
+
+int
+proc_start(struct proc *p, char *const argv[], char *const env[])
+{
+    static int seq;
+    memset(p, 0, sizeof(*p));
+    snprintf(p->logpath, sizeof(p->logpath), "/tmp/wagate-test-%d-%d.log",
+             (int)getpid(), ++seq);
+    int fd = open(p->logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        return -1;
+    p->pid = fork();
+    if (p->pid < 0) {
+        close(fd);
+        return -1;
+    }
+    if (p->pid == 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+        close(fd);
+        for (size_t i = 0; env && env[i]; i++)
+            putenv(env[i]);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(fd);
+    double end = now_ms() + 10000;
+    while (now_ms() < end) {
+        char *log = proc_log(p);
+        p->port = log ? parse_port(log) : 0;
+        free(log);
+        if (p->port > 0)
+            return 0;
+        int st;
+        if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
+            p->pid = 0;
+            return -1;
+        }
+        nap_ms(5);
+    }
+    return -1;
+}
+
+int
+proc_stop(struct proc *p, int timeout_ms)
+{
+    if (p->pid <= 0)
+        return -1;
+    kill(p->pid, SIGTERM);
+    double end = now_ms() + timeout_ms;
+    int st = 0;
+    for (;;) {
+        pid_t r = waitpid(p->pid, &st, WNOHANG);
+        if (r == p->pid)
+            break;
+        if (r < 0 || now_ms() > end) {
+            kill(p->pid, SIGKILL);
+            waitpid(p->pid, &st, 0);
+            break;
+        }
+        nap_ms(5);
+    }
+    p->pid = 0;
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st);
+    return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
+}
+
+/* ---- HTTP ---- */
+
+struct grow {
+    char *p;
+    size_t len;
+};
+
+static size_t
+grow_cb(char *d, size_t s, size_t n, void *arg)
+{
+    struct grow *g = arg;
+    char *q = realloc(g->p, g->len + s * n + 1);
+    if (q == NULL)
+        return 0;
+    g->p = q;
+    memcpy(g->p + g->len, d, s * n);
+    g->len += s * n;
+    g->p[g->len] = '\0';
+    return s * n;
+}
+
+static size_t
+header_cb(char *d, size_t s, size_t n, void *arg)
+{
+    struct grow *g = arg;
+    if (s * n >= 5 && memcmp(d, "HTTP/", 5) == 0)
+        g->len = 0; /* keep only the final response's block */
+    return grow_cb(d, s, n, arg);
+}
+
+int
+http_do(const char *method, const char *url, const char *const *headers,
+        const char *body, size_t body_len, struct http_resp *r)
+{
+    memset(r, 0, sizeof(*r));
+    CURL *e = curl_easy_init();
+    struct curl_slist *l = NULL;
+    struct grow hb = {0}, bb = {0};
+    for (size_t i = 0; headers && headers[i]; i++)
+        l = curl_slist_append(l, headers[i]);
+    l = curl_slist_append(l, "Expect:");
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, l);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 20000L);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, &hb);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, grow_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &bb);
+    if (body != NULL) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)body_len);
+    }
+    double t0 = now_ms();
+    CURLcode rc = curl_easy_perform(e);
+    r->total_ms = now_ms() - t0;
+    r->curl_error = (int)rc;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
+    r->headers = hb.p ? hb.p : strdup("");
+    r->body = bb.p ? bb.p : strdup("");
+    r->body_len = bb.len;
+    curl_slist_free_all(l);
+    curl_easy_cleanup(e);
+    return rc == CURLE_OK ? 0 : -1;
+}
+
+void
+http_free(struct http_resp *r)
+{
+    free(r->headers);
+    free(r->body);
+    memset(r, 0, sizeof(*r));
+}
+
+const char *
+http_header(const struct http_resp *r, const char *name, char *out,
+            size_t outlen)
+{
+    size_t n = strlen(name);
+    for (const char *line = r->headers; line && *line;) {
+        const char *eol = strstr(line, "\r\n");
+        size_t ll = eol ? (size_t)(eol - line) : strlen(line);
+        if (ll > n && line[n] == ':' && strncasecmp(line, name, n) == 0) {
+            const char *v = line + n + 1;
+            while (*v == ' ')
+                v++;
+            size_t vl = (size_t)(line + ll - v);
+            if (vl >= outlen)
+                vl = outlen - 1;
+            memcpy(out, v, vl);
+            out[vl] = '\0';
+            return out;
+        }
+        line = eol ? eol + 2 : line + ll;
+    }
+    return NULL;
+}
+
+size_t
+raw_exchange(int port, const char *req, size_t len, char *out, size_t outlen,
+             int timeout_ms)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((unsigned short)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    size_t got = 0;
+    out[0] = '\0';
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+        goto done;
+    if (write(fd, req, len) != (ssize_t)len)
+        goto done;
+    double end = now_ms() + timeout_ms;
+    while (got + 1 < outlen && now_ms() < end) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        if (poll(&pfd, 1, 20) <= 0)
+            continue;
+        ssize_t n = read(fd, out + got, outlen - got - 1);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    out[got] = '\0';
+done:
+    if (fd >= 0)
+        close(fd);
+    return got;
+}
+
+int
+free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t l = sizeof(a);
+    bind(fd, (struct sockaddr *)&a, sizeof(a));
+    getsockname(fd, (struct sockaddr *)&a, &l);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* ---- sandbox ---- */
+
+json_object *
+sb_requests(int sb_port)
+{
+    char url[128];
+    struct http_resp r;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/_sandbox/requests",
+             sb_port);
+    if (http_do("GET", url, NULL, NULL, 0, &r) != 0) {
+        http_free(&r);
+        return NULL;
+    }
+    json_object *root = json_tokener_parse(r.body), *reqs = NULL;
+    http_free(&r);
+    if (root && json_object_object_get_ex(root, "requests", &reqs))
+        json_object_get(reqs);
+    json_object_put(root);
+    return reqs;
+}
+
+int
+sb_count(int sb_port)
+{
+    json_object *reqs = sb_requests(sb_port);
+    int n = reqs ? (int)json_object_array_length(reqs) : -1;
+    json_object_put(reqs);
+    return n;
+}
+
+int
+sb_control(int sb_port, const char *method, const char *path,
+           const char *json)
+{
+    char url[256];
+    struct http_resp r;
+    const char *h[] = {"Content-Type: application/json", NULL};
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", sb_port, path);
+    http_do(method, url, h, json, json ? strlen(json) : 0, &r);
+    int st = (int)r.status;
+    http_free(&r);
+    return st;
+}
+
+static int
+b64val(int c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+char *
+b64_decode(const char *in, size_t *len)
+{
+    size_t n = strlen(in), o = 0;
+    char *out = malloc(n * 3 / 4 + 4);
+    unsigned acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64val((unsigned char)in[i]);
+        if (v < 0)
+            continue;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    out[o] = '\0';
+    *len = o;
+    return out;
+}
+
+const char *
+sb_req_header(json_object *req, const char *name)
+{
+    json_object *hs;
+    if (!json_object_object_get_ex(req, "headers", &hs))
+        return NULL;
+    for (size_t i = 0; i < json_object_array_length(hs); i++) {
+        json_object *pair = json_object_array_get_idx(hs, i);
+        const char *k =
+            json_object_get_string(json_object_array_get_idx(pair, 0));
+        if (k && strcasecmp(k, name) == 0)
+            return json_object_get_string(json_object_array_get_idx(pair, 1));
+    }
+    return NULL;
+}
+
+void
+write_temp(const char *text, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "/tmp/wagate-test-XXXXXX");
+    int fd = mkstemp(out);
+    if (fd < 0)
+        return;
+    size_t n = strlen(text);
+    if (write(fd, text, n) != (ssize_t)n)
+        out[0] = '\0';
+    close(fd);
+}

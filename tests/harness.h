@@ -1,0 +1,74 @@
+/* harness.h - what the integration tests need: start the real binaries on
+ * ephemeral loopback ports, talk HTTP to them with libcurl, read the
+ * sandbox's request log. Every wait is bounded and waits for an event (a
+ * log line, a process exit), polling a few milliseconds at a time. */
+#ifndef WAGATE_HARNESS_H
+#define WAGATE_HARNESS_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct proc {
+    pid_t pid;
+    int port;          /* the port it said it listens on */
+    char logpath[64];  /* its stdout and stderr */
+};
+
+/* Starts argv[0] with extra environment "NAME=value" entries (NULL-ended,
+ * may be NULL), waits up to 10 s for "listening on 127.0.0.1:PORT" in its
+ * output. 0 on success; -1 if it exited or never said so. */
+int proc_start(struct proc *p, char *const argv[], char *const env[]);
+
+/* SIGTERM, then waits up to timeout_ms for the exit; SIGKILL after that.
+ * Returns the exit status (0..255), 128+signal if killed, -1 on error. */
+int proc_stop(struct proc *p, int timeout_ms);
+
+/* Waits up to timeout_ms for needle in the process output; 1 if seen. */
+int proc_wait_log(const struct proc *p, const char *needle, int timeout_ms);
+
+/* The whole output so far (caller frees). */
+char *proc_log(const struct proc *p);
+
+struct http_resp {
+    long status;
+    char *headers; /* raw header block of the final response */
+    char *body;
+    size_t body_len;
+    double total_ms;
+    int curl_error; /* CURLcode, 0 when an answer came */
+};
+
+/* One request. headers: NULL-ended "Name: value" list, may be NULL. body
+ * may be NULL. Returns 0 when an HTTP answer came. Free with http_free. */
+int http_do(const char *method, const char *url, const char *const *headers,
+            const char *body, size_t body_len, struct http_resp *r);
+void http_free(struct http_resp *r);
+
+/* Value of a header of r (first match, case-insensitive), copied into out;
+ * NULL if absent. */
+const char *http_header(const struct http_resp *r, const char *name,
+                        char *out, size_t outlen);
+
+/* Writes raw bytes to 127.0.0.1:port and reads the answer until the peer
+ * closes or timeout_ms passes. Returns bytes read into out (NUL-ended). */
+size_t raw_exchange(int port, const char *req, size_t len, char *out,
+                    size_t outlen, int timeout_ms);
+
+/* A loopback port nothing listens on (bound, then closed). */
+int free_port(void);
+
+/* Sandbox helpers. */
+json_object *sb_requests(int sb_port);  /* the "requests" array, owned */
+int sb_count(int sb_port);               /* number of recorded requests */
+int sb_control(int sb_port, const char *method, const char *path,
+               const char *json);        /* returns the HTTP status */
+/* Decodes standard base64 into a new buffer (caller frees); *len set. */
+char *b64_decode(const char *in, size_t *len);
+/* The value of header name in a recorded request (borrowed), or NULL. */
+const char *sb_req_header(json_object *req, const char *name);
+
+/* Writes a temp file with text; returns its path in out. */
+void write_temp(const char *text, char *out, size_t outlen);
+
+#endif
