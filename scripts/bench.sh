@@ -38,7 +38,7 @@ events { worker_connections 20000; }
 http {
     access_log off;
     keepalive_requests 1000000;
-    upstream fake { server 127.0.0.1:$UP; keepalive 16; }
+    upstream fake { server 127.0.0.1:$UP max_conns=${BENCH_UPSTREAM_CONNS:-64}; keepalive ${BENCH_UPSTREAM_CONNS:-64}; }
     server {  # the fake upstream
         listen 127.0.0.1:$UP;
         location / { default_type application/json; return 200 '$answer'; }
@@ -60,7 +60,7 @@ pids+=($!)
 
 cat >"$work/wagate.json" <<JSON
 {"listen": ["127.0.0.1:$GW"],
- "upstream": {"base_url": "http://127.0.0.1:$UP", "max_connections": 16},
+ "upstream": {"base_url": "http://127.0.0.1:$UP", "max_connections": ${BENCH_UPSTREAM_CONNS:-64}},
  "log": {"level": "warn"}}
 JSON
 AUTOCALLS_API_KEY=bench-key "$dir/wagate" -c "$work/wagate.json" 2>"$work/wagate.log" &

@@ -130,7 +130,14 @@ run(struct wagate *w)
 {
     int rc = EXIT_FAILURE;
     struct event *sigs[2] = {NULL, NULL};
-    w->base = event_base_new();
+    /* the changelist folds the add/remove churn of libcurl's pooled sockets
+     * and evhttp's read toggling into fewer epoll_ctl calls */
+    struct event_config *ec = event_config_new();
+    if (ec == NULL)
+        alloc_oom("event_config_new");
+    event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    w->base = event_base_new_with_config(ec);
+    event_config_free(ec);
     if (w->base == NULL) {
         log_msg(LOG_ERROR, "cannot create the event loop");
         return EXIT_FAILURE;

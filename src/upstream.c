@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -17,6 +18,7 @@
 #define UPSTREAM_MAX_BODY (8u << 20)     /* larger answers are not JSON API */
 #define UPSTREAM_MAX_HEADERS (64u << 10) /* bytes of response headers */
 #define UPSTREAM_MAXAGE_S 30L            /* below common keep-alive idles */
+#define UPSTREAM_POOL_MAX 256            /* idle easy handles kept for reuse */
 
 struct upstream_xfer {
     TAILQ_ENTRY(upstream_xfer) link;
@@ -51,12 +53,34 @@ struct upstream {
     long connect_timeout_ms, timeout_ms;
     size_t in_flight;
     TAILQ_HEAD(, upstream_xfer) xfers;
+    /* finished easy handles: reusing one keeps its buffers and saves a
+     * malloc/free of tens of kilobytes per request */
+    CURL *pool[UPSTREAM_POOL_MAX];
+    size_t npool;
 };
 
 struct upstream_sock {
-    struct event *ev;
+    struct event ev;
     short kind;
 };
+
+static CURL *
+easy_get(struct upstream *u)
+{
+    return u->npool > 0 ? u->pool[--u->npool] : curl_easy_init();
+}
+
+/* Takes e back (already removed from the multi). */
+static void
+easy_put(struct upstream *u, CURL *e)
+{
+    if (u->npool < UPSTREAM_POOL_MAX) {
+        curl_easy_reset(e);
+        u->pool[u->npool++] = e;
+    } else {
+        curl_easy_cleanup(e);
+    }
+}
 
 static double
 now_ms(void)
@@ -93,7 +117,7 @@ xfer_free(struct upstream_xfer *x)
 {
     if (x->easy) {
         curl_multi_remove_handle(x->u->multi, x->easy);
-        curl_easy_cleanup(x->easy);
+        easy_put(x->u, x->easy);
     }
     if (x->fail_ev)
         event_free(x->fail_ev);
@@ -125,7 +149,7 @@ xfer_finish(struct upstream_xfer *x, enum upstream_result r, const char *why)
      * transfers, and this one must not be touched by libcurl again */
     if (x->easy) {
         curl_multi_remove_handle(x->u->multi, x->easy);
-        curl_easy_cleanup(x->easy);
+        easy_put(x->u, x->easy);
         x->easy = NULL;
     }
     cb(arg, r, r == UPSTREAM_OK ? &resp : NULL, why);
@@ -260,7 +284,7 @@ static int
 easy_setup(struct upstream_xfer *x)
 {
     struct upstream *u = x->u;
-    CURL *e = curl_easy_init();
+    CURL *e = easy_get(u);
     if (e == NULL)
         return -1;
     x->easy = e;
@@ -290,6 +314,10 @@ easy_setup(struct upstream_xfer *x)
     bad |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     bad |= curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     bad |= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* the provider is reached directly: no per-request proxy lookup in the
+     * environment */
+    bad |= curl_easy_setopt(e, CURLOPT_PROXY, "");
+    bad |= curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
     if (u->ca_file)
         bad |= curl_easy_setopt(e, CURLOPT_CAINFO, u->ca_file);
     if (x->post) {
@@ -320,7 +348,7 @@ static void
 report_later(struct upstream_xfer *x)
 {
     if (x->easy) {
-        curl_easy_cleanup(x->easy); /* never added, or add failed */
+        easy_put(x->u, x->easy); /* never added, or add failed */
         x->easy = NULL;
     }
     x->fail_ev = evtimer_new(x->u->base, on_fail_ev, x);
@@ -423,7 +451,7 @@ xfer_done(struct upstream_xfer *x, CURLcode rc)
     if (should_retry(x, rc, connected)) {
         x->tries++;
         curl_multi_remove_handle(x->u->multi, x->easy);
-        curl_easy_cleanup(x->easy);
+        easy_put(x->u, x->easy);
         x->easy = NULL;
         response_reset(x);
         evbuffer_drain(x->rbody, evbuffer_get_length(x->rbody));
@@ -501,7 +529,7 @@ curl_socket_cb(CURL *e, curl_socket_t s, int what, void *p, void *sockp)
     struct upstream_sock *sk = sockp;
     if (what == CURL_POLL_REMOVE) {
         if (sk) {
-            event_free(sk->ev);
+            event_del(&sk->ev);
             free(sk);
             curl_multi_assign(u->multi, s, NULL);
         }
@@ -515,13 +543,11 @@ curl_socket_cb(CURL *e, curl_socket_t s, int what, void *p, void *sockp)
     } else if (sk->kind == kind) {
         return 0;
     } else {
-        event_free(sk->ev); /* never re-assign a pending event */
+        event_del(&sk->ev); /* never re-assign a pending event */
     }
     sk->kind = kind;
-    sk->ev = event_new(u->base, s, kind, on_socket_event, u);
-    if (sk->ev == NULL)
-        alloc_oom("event_new");
-    event_add(sk->ev, NULL);
+    event_assign(&sk->ev, u->base, s, kind, on_socket_event, u);
+    event_add(&sk->ev, NULL);
     return 0;
 }
 
@@ -590,6 +616,8 @@ upstream_free(struct upstream *u)
     /* before the event base goes: its socket callback runs in here */
     if (u->multi)
         curl_multi_cleanup(u->multi);
+    while (u->npool > 0)
+        curl_easy_cleanup(u->pool[--u->npool]);
     if (u->timer)
         event_free(u->timer);
     explicit_bzero(u->auth, strlen(u->auth));

@@ -27,13 +27,20 @@ START_TEST(phone_table)
         const char *s;
         bool ok;
     } cases[] = {
-        {"+14155551234", true},      {"+12", true},
-        {"+123456789012345", true},  {"+1234567890123456", false},
-        {"+1", false},               {"+0123456", false},
-        {"14155551234", false},      {" +14155551234", false},
-        {"+1415555 1234", false},    {"+1-415-555-1234", false},
-        {"", false},                 {"+", false},
-        {"++14155551234", false},    {"+1415555123a", false},
+        {"+14155551234", true},
+        {"+12", true},
+        {"+123456789012345", true},
+        {"+1234567890123456", false},
+        {"+1", false},
+        {"+0123456", false},
+        {"14155551234", false},
+        {" +14155551234", false},
+        {"+1415555 1234", false},
+        {"+1-415-555-1234", false},
+        {"", false},
+        {"+", false},
+        {"++14155551234", false},
+        {"+1415555123a", false},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         ck_assert_msg(sb_phone_valid(cases[i].s, strlen(cases[i].s)) ==
@@ -47,9 +54,9 @@ END_TEST
 START_TEST(utf8_counts_code_points)
 {
     ck_assert_uint_eq(sb_utf8_count("abc", 3), 3);
-    ck_assert_uint_eq(sb_utf8_count("\xC3\xA9", 2), 1);           /* é */
-    ck_assert_uint_eq(sb_utf8_count("\xF0\x9F\x98\x80", 4), 1);   /* emoji */
-    ck_assert_uint_eq(sb_utf8_count("\xE2\x82\xAC!", 4), 2);       /* €! */
+    ck_assert_uint_eq(sb_utf8_count("\xC3\xA9", 2), 1);         /* é */
+    ck_assert_uint_eq(sb_utf8_count("\xF0\x9F\x98\x80", 4), 1); /* emoji */
+    ck_assert_uint_eq(sb_utf8_count("\xE2\x82\xAC!", 4), 2);    /* €! */
     ck_assert(sb_utf8_valid("\xF0\x9F\x98\x80", 4));
     ck_assert(!sb_utf8_valid("\xC0\xAF", 2));         /* overlong */
     ck_assert(!sb_utf8_valid("\xED\xA0\x80", 3));     /* surrogate */
@@ -67,21 +74,24 @@ START_TEST(utf8_blank_and_sanitize)
     ck_assert(sb_utf8_blank(" \t\r\n", 4));
     ck_assert(sb_utf8_blank("\xE3\x80\x80\xC2\xA0", 5)); /* U+3000 U+00A0 */
     ck_assert(!sb_utf8_blank(" x ", 3));
-    ck_assert(!sb_utf8_blank("\xE2\x80\x8B", 3)); /* U+200B is not White_Space */
-    s = sb_utf8_sanitize("a\xFF" "b", 3, &n);
+    ck_assert(
+        !sb_utf8_blank("\xE2\x80\x8B", 3)); /* U+200B is not White_Space */
+    s = sb_utf8_sanitize("a\xFF"
+                         "b",
+                         3, &n);
     ck_assert_uint_eq(n, 5);
-    ck_assert_str_eq(s, "a\xEF\xBF\xBD" "b");
+    ck_assert_str_eq(s, "a\xEF\xBF\xBD"
+                        "b");
     free(s);
 }
 END_TEST
 
 START_TEST(base64_vectors)
 {
-    static const char *const in[] = {"", "f", "fo", "foo", "foob", "fooba",
-                                     "foobar"};
-    static const char *const out[] = {"",         "Zg==",     "Zm8=",
-                                      "Zm9v",     "Zm9vYg==", "Zm9vYmE=",
-                                      "Zm9vYmFy"};
+    static const char *const in[] = {"",     "f",     "fo",    "foo",
+                                     "foob", "fooba", "foobar"};
+    static const char *const out[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+                                      "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
     for (size_t i = 0; i < 7; i++) {
         char *b = sb_base64(in[i], strlen(in[i]));
         ck_assert_str_eq(b, out[i]);
@@ -261,7 +271,7 @@ START_TEST(reqlog_records)
     sb_reqlog_clear(log);
     ck_assert_uint_eq(sb_reqlog_count(log), 0);
     e = sb_reqlog_add(log, 44, "GET", "/c", "", 0);
-    ck_assert_uint_eq(e->seq, 1); /* seq restarts after a clear */
+    ck_assert_uint_eq(e->seq, 1);          /* seq restarts after a clear */
     sb_reqlog_set_status(log, first, 500); /* a stale id changes nothing */
     ck_assert_int_eq(sb_reqlog_at(log, 0)->status, 0);
     sb_reqlog_free(log);
@@ -335,9 +345,9 @@ START_TEST(window_across_clock_moves)
     ck_assert_int_eq(sb_state_clock_advance(st, 1, 0), 0);
     s = sb_state_session(st, 12, PHONE, sb_state_now(st, 0));
     ck_assert(!s.is_open && s.had_window);
-    ck_assert_int_eq(sb_state_send_freeform(st, 12, PHONE, sb_state_now(st, 0),
-                                            &m),
-                     SB_SESSION_EXPIRED);
+    ck_assert_int_eq(
+        sb_state_send_freeform(st, 12, PHONE, sb_state_now(st, 0), &m),
+        SB_SESSION_EXPIRED);
     ck_assert(m.session.had_window);
     ck_assert_int_eq(m.session.expires_at, T0 + SB_WINDOW_S);
 
@@ -356,16 +366,15 @@ START_TEST(template_opens_window)
     struct sb_sent m;
     struct sb_session s;
 
-    ck_assert_int_eq(
-        sb_state_send_template(st, 12, 1201, PHONE, "Ann", T0, &m), SB_OK);
+    ck_assert_int_eq(sb_state_send_template(st, 12, 1201, PHONE, "Ann", T0, &m),
+                     SB_OK);
     ck_assert_int_eq(m.conversation_id, 1001);
     ck_assert_str_eq(m.message_sid, "SM00000000000000000000000000001389");
     s = sb_state_session(st, 12, PHONE, T0);
     ck_assert(s.is_open && s.has_conversation && !s.has_inbound);
     ck_assert_int_eq(s.expires_at, T0 + SB_WINDOW_S);
     ck_assert_str_eq(s.customer_name, "Ann");
-    ck_assert_int_eq(sb_state_send_freeform(st, 12, PHONE, T0 + 60, &m),
-                     SB_OK);
+    ck_assert_int_eq(sb_state_send_freeform(st, 12, PHONE, T0 + 60, &m), SB_OK);
     ck_assert_int_eq(m.conversation_id, 1001);
     ck_assert_int_eq(m.session.minutes_remaining, 1439);
     ck_assert_int_eq(sb_state_balance(st), 8);
@@ -468,12 +477,11 @@ harness_done(struct harness *h)
 }
 
 static int
-call(struct harness *h, const char *method, const char *path,
-     const char *query, const char *auth, const char *body, int64_t mono)
+call(struct harness *h, const char *method, const char *path, const char *query,
+     const char *auth, const char *body, int64_t mono)
 {
-    struct sb_request rq = {method, path,
-                            query, auth,
-                            body,  body ? strlen(body) : 0};
+    struct sb_request rq = {method, path, query,
+                            auth,   body, body ? strlen(body) : 0};
 
     sb_response_clear(&h->r);
     if (sb_is_control_path(path))
@@ -490,7 +498,8 @@ body_has(const struct harness *h, const char *needle)
 }
 
 #define FF "/api/user/whatsapp/send-freeform"
-#define FF_BODY "{\"sender_id\":12,\"recipient_phone\":\"" PHONE "\",\"message\":\"hi\"}"
+#define FF_BODY                                                                \
+    "{\"sender_id\":12,\"recipient_phone\":\"" PHONE "\",\"message\":\"hi\"}"
 
 START_TEST(api_order_of_checks)
 {
@@ -519,11 +528,10 @@ START_TEST(api_freeform_flow)
     struct harness h;
 
     harness_init(&h, 0);
-    ck_assert_int_eq(call(&h, "POST", "/_sandbox/inbound", NULL, NULL,
-                          "{\"sender_id\":12,\"recipient_phone\":\"" PHONE
-                          "\"}",
-                          0),
-                     204);
+    ck_assert_int_eq(
+        call(&h, "POST", "/_sandbox/inbound", NULL, NULL,
+             "{\"sender_id\":12,\"recipient_phone\":\"" PHONE "\"}", 0),
+        204);
     ck_assert_int_eq(call(&h, "POST", FF, NULL, KEY, FF_BODY, 0), 200);
     ck_assert(body_has(&h, "\"expires_at\":\"2026-02-25T10:30:00+00:00\""));
     ck_assert(body_has(&h, "\"minutes_remaining\":1440"));
@@ -533,15 +541,15 @@ START_TEST(api_freeform_flow)
     ck_assert(body_has(&h, "2026-02-25T10:30:00+00:00"));
     ck_assert_int_eq(call(&h, "POST", FF, NULL, KEY, FF_BODY, 0), 403);
     ck_assert(body_has(&h, "\"expired_at\":\"2026-02-25T10:30:00+00:00\""));
-    ck_assert_int_eq(
-        call(&h, "GET", "/api/user/whatsapp/session-status",
-             "sender_id=12&recipient_phone=%2B14155550100", KEY, NULL, 0),
-        200);
+    ck_assert_int_eq(call(&h, "GET", "/api/user/whatsapp/session-status",
+                          "sender_id=12&recipient_phone=%2B14155550100", KEY,
+                          NULL, 0),
+                     200);
     ck_assert(body_has(&h, "\"has_conversation\":true"));
     ck_assert(body_has(&h, "\"is_open\":false"));
-    ck_assert_int_eq(call(&h, "POST", "/_sandbox/config", NULL, NULL,
-                          "{\"balance\":0}", 0),
-                     200);
+    ck_assert_int_eq(
+        call(&h, "POST", "/_sandbox/config", NULL, NULL, "{\"balance\":0}", 0),
+        200);
     ck_assert_int_eq(call(&h, "POST", "/api/user/whatsapp/send", NULL, KEY,
                           "{\"sender_id\":12,\"template_id\":1201,"
                           "\"recipient_phone\":\"" PHONE "\"}",
@@ -605,11 +613,10 @@ START_TEST(control_routes)
                      200);
     ck_assert_uint_eq(h.sb->latency_ms, 5);
     ck_assert(!sb_sender_online(sb_state_sender(h.sb->state, 12)));
-    ck_assert_int_eq(call(&h, "POST", "/_sandbox/inbound", NULL, NULL,
-                          "{\"sender_id\":99,\"recipient_phone\":\"" PHONE
-                          "\"}",
-                          0),
-                     404);
+    ck_assert_int_eq(
+        call(&h, "POST", "/_sandbox/inbound", NULL, NULL,
+             "{\"sender_id\":99,\"recipient_phone\":\"" PHONE "\"}", 0),
+        404);
     ck_assert_int_eq(call(&h, "POST", "/_sandbox/inbound", NULL, NULL,
                           "{\"sender_id\":12,\"recipient_phone\":\"" PHONE
                           "\",\"at\":\"2026-02-23T10:30:00Z\"}",

@@ -287,8 +287,7 @@ outcome_error(struct sb_sandbox *sb, enum sb_outcome oc, int64_t sender_id,
 
     switch (oc) {
     case SB_SENDER_NOT_FOUND:
-        sb_response_error(out, 404, "Sender not found or does not belong to "
-                                    "you",
+        sb_response_error(out, 404, SB_SENDER_NOT_FOUND_MSG,
                           "SENDER_NOT_FOUND");
         break;
     case SB_TEMPLATE_NOT_FOUND:
@@ -413,8 +412,8 @@ handle_send(struct sb_sandbox *sb, json_object *body, int64_t now,
         invalid_phone(out);
         return;
     }
-    oc = sb_state_send_template(sb->state, t.sender_id, t.template_id,
-                                t.phone, t.name, now, &m);
+    oc = sb_state_send_template(sb->state, t.sender_id, t.template_id, t.phone,
+                                t.name, now, &m);
     if (oc != SB_OK) {
         outcome_error(sb, oc, t.sender_id, 422, &m, out);
         return;
@@ -457,8 +456,8 @@ handle_post(struct sb_sandbox *sb, enum route r, const struct sb_request *rq,
 
 /* A required query parameter; sets e and returns NULL when absent/blank. */
 static char *
-want_param(const char *query, const char *key, const char *label,
-           size_t *len, struct verr *e)
+want_param(const char *query, const char *key, const char *label, size_t *len,
+           struct verr *e)
 {
     char *v = sb_query_get(query, key, len);
 

@@ -54,8 +54,8 @@ only_keys(json_object *o, const char *const *allowed, struct sb_response *out)
 
 /* An optional integer field in [min, max]; false (answered) when bad. */
 static bool
-opt_int(json_object *o, const char *key, int64_t min, int64_t max,
-        int64_t *v, bool *present, struct sb_response *out)
+opt_int(json_object *o, const char *key, int64_t min, int64_t max, int64_t *v,
+        bool *present, struct sb_response *out)
 {
     char msg[128];
     enum sb_field f = sb_json_get_int(o, key, v);
@@ -87,8 +87,7 @@ now_json(struct sb_sandbox *sb, int64_t mono_ms)
 /* ---- POST /_sandbox/inbound ---- */
 
 static bool
-inbound_at(json_object *body, int64_t now, int64_t *at,
-           struct sb_response *out)
+inbound_at(json_object *body, int64_t now, int64_t *at, struct sb_response *out)
 {
     const char *s;
     size_t len;
@@ -125,8 +124,7 @@ inbound_post(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
         bad(out, "sender_id is required");
         return;
     }
-    if (sb_json_get_str(body, "recipient_phone", &phone, &len) !=
-            SB_FIELD_OK ||
+    if (sb_json_get_str(body, "recipient_phone", &phone, &len) != SB_FIELD_OK ||
         !sb_phone_valid(phone, len)) {
         bad(out, "recipient_phone must be an E.164 string");
         return;
@@ -134,8 +132,7 @@ inbound_post(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
     if (!inbound_at(body, sb_state_now(sb->state, mono_ms), &at, out))
         return;
     if (sb_state_sender(sb->state, id) == NULL) {
-        sb_response_error(out, 404, "Sender not found or does not belong to "
-                                    "you",
+        sb_response_error(out, 404, SB_SENDER_NOT_FOUND_MSG,
                           "SENDER_NOT_FOUND");
         return;
     }
@@ -162,8 +159,7 @@ clock_post(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
     bool present;
 
     if (!only_keys(body, keys, out) ||
-        !opt_int(body, "advance_s", INT64_MIN, INT64_MAX, &secs, &present,
-                 out))
+        !opt_int(body, "advance_s", INT64_MIN, INT64_MAX, &secs, &present, out))
         return;
     if (!present) {
         bad(out, "advance_s is required");
@@ -391,8 +387,7 @@ static const struct control_route routes[] = {
 
 static void
 run_route(struct sb_sandbox *sb, const struct control_route *r,
-          const struct sb_request *rq, int64_t mono_ms,
-          struct sb_response *out)
+          const struct sb_request *rq, int64_t mono_ms, struct sb_response *out)
 {
     json_object *body = NULL;
 

@@ -305,7 +305,8 @@ log_request(struct sb_reqlog *log, struct evhttp_request *req,
                       rq->body, rq->body_len);
 
     /* evhttp keeps the headers in arrival order, names as sent. */
-    for (struct evkeyval *kv = hs->tqh_first; kv != NULL; kv = kv->next.tqe_next)
+    for (struct evkeyval *kv = hs->tqh_first; kv != NULL;
+         kv = kv->next.tqe_next)
         sb_reqlog_add_header(e, kv->key, kv->value);
     return e->id;
 }

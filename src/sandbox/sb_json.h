@@ -39,8 +39,7 @@ char *sb_json_error(const char *error, const char *code);
 /* Field readers for validation. They borrow from obj. A JSON null counts as
  * absent. */
 enum sb_field { SB_FIELD_OK, SB_FIELD_ABSENT, SB_FIELD_WRONG_TYPE };
-enum sb_field sb_json_get_int(json_object *obj, const char *key,
-                              int64_t *out);
+enum sb_field sb_json_get_int(json_object *obj, const char *key, int64_t *out);
 enum sb_field sb_json_get_str(json_object *obj, const char *key,
                               const char **out, size_t *len);
 

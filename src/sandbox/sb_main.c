@@ -43,8 +43,8 @@ static const char usage_text[] =
     "  --listen HOST:PORT    address to serve on (default " DEFAULT_LISTEN
     ");\n"
     "                        port 0 picks a free port\n"
-    "  --api-key KEY         the Bearer key accepted (default: $SANDBOX_API_KEY,\n"
-    "                        else " DEFAULT_KEY ")\n"
+    "  --api-key KEY         the Bearer key accepted (default:\n"
+    "                        $SANDBOX_API_KEY, else " DEFAULT_KEY ")\n"
     "  --senders SPEC        senders as ID:STATUS,... (default\n"
     "                        " DEFAULT_SENDERS ")\n"
     "  --balance N           sends the account can pay for (default 1000000)\n"
@@ -70,9 +70,10 @@ static const char usage_text[] =
     "Control routes (no auth, not logged):\n"
     "  POST /_sandbox/inbound  {\"sender_id\":12,\"recipient_phone\":\"+1...\","
     "\"at\":\"ISO\"?}\n"
-    "                          the customer wrote: window open until at + 24 h\n"
+    "                          the customer wrote; window open until +24 h\n"
     "  GET|POST /_sandbox/clock  {\"advance_s\":N} moves the sandbox clock\n"
-    "  GET|POST /_sandbox/config {\"latency_ms\"?,\"balance\"?,\"rate_limit\"?,\n"
+    "  GET|POST /_sandbox/config\n"
+    "                          {\"latency_ms\"?,\"balance\"?,\"rate_limit\"?,\n"
     "                          \"sender_status\"?:{\"12\":\"offline\"}}\n"
     "  POST /_sandbox/fault    {\"mode\":\"close|garbage|hang|none\","
     "\"count\":N}\n"
@@ -80,7 +81,7 @@ static const char usage_text[] =
     "  GET|DELETE /_sandbox/requests  list or clear the API requests received\n"
     "\n"
     "Example:\n"
-    "  wagate-sandbox --listen 127.0.0.1:0 --rate-limit 0 &\n"
+    "  wagate-sandbox --rate-limit 0 &\n"
     "  curl -s -H 'Authorization: Bearer sandbox-key' \\\n"
     "    127.0.0.1:8090/api/user/whatsapp/senders\n"
     "\n"
@@ -156,8 +157,17 @@ add_senders(struct sb_state *st, const char *spec)
     return rc;
 }
 
-enum { OPT_LISTEN = 256, OPT_KEY, OPT_SENDERS, OPT_BALANCE, OPT_RATE,
-       OPT_LATENCY, OPT_START, OPT_HELP, OPT_VERSION };
+enum {
+    OPT_LISTEN = 256,
+    OPT_KEY,
+    OPT_SENDERS,
+    OPT_BALANCE,
+    OPT_RATE,
+    OPT_LATENCY,
+    OPT_START,
+    OPT_HELP,
+    OPT_VERSION
+};
 
 static int
 apply_option(int c, const char *arg, struct options *o)

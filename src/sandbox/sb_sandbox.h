@@ -19,8 +19,16 @@
 
 #define SB_LATENCY_MAX_MS 600000u
 
+/* The upstream's exact sentence, shared by the API and control routes. */
+#define SB_SENDER_NOT_FOUND_MSG "Sender not found or does not belong to you"
+
 /* What the next `fault_count` API requests get instead of an answer. */
-enum sb_fault { SB_FAULT_NONE, SB_FAULT_CLOSE, SB_FAULT_GARBAGE, SB_FAULT_HANG };
+enum sb_fault {
+    SB_FAULT_NONE,
+    SB_FAULT_CLOSE,
+    SB_FAULT_GARBAGE,
+    SB_FAULT_HANG
+};
 
 struct sb_sandbox {
     struct sb_state *state;

@@ -103,8 +103,7 @@ sb_state_add_sender(struct sb_state *st, int64_t id, const char *status)
 }
 
 int
-sb_state_set_sender_status(struct sb_state *st, int64_t id,
-                           const char *status)
+sb_state_set_sender_status(struct sb_state *st, int64_t id, const char *status)
 {
     struct sb_sender *s = (struct sb_sender *)sb_state_sender(st, id);
 
@@ -359,8 +358,8 @@ sb_state_send_freeform(struct sb_state *st, int64_t sender_id,
 
 enum sb_outcome
 sb_state_send_template(struct sb_state *st, int64_t sender_id,
-                       int64_t template_id, const char *phone,
-                       const char *name, int64_t now, struct sb_sent *out)
+                       int64_t template_id, const char *phone, const char *name,
+                       int64_t now, struct sb_sent *out)
 {
     const struct sb_sender *s = sb_state_sender(st, sender_id);
     struct sb_template t;

@@ -78,10 +78,8 @@ int sb_state_add_sender(struct sb_state *st, int64_t id, const char *status);
 int sb_state_set_sender_status(struct sb_state *st, int64_t id,
                                const char *status);
 size_t sb_state_sender_count(const struct sb_state *st);
-const struct sb_sender *sb_state_sender_at(const struct sb_state *st,
-                                           size_t i);
-const struct sb_sender *sb_state_sender(const struct sb_state *st,
-                                        int64_t id);
+const struct sb_sender *sb_state_sender_at(const struct sb_state *st, size_t i);
+const struct sb_sender *sb_state_sender(const struct sb_state *st, int64_t id);
 bool sb_sender_online(const struct sb_sender *s);
 /* "+1415555" + id padded to 4 digits; buf of at least 24 bytes. */
 void sb_sender_phone(const struct sb_sender *s, char *buf, size_t n);
@@ -96,8 +94,7 @@ void sb_state_set_balance(struct sb_state *st, int64_t balance);
 
 /* The sandbox clock runs with the monotonic clock from the value set here.
  */
-void sb_state_clock_set(struct sb_state *st, int64_t epoch_ms,
-                        int64_t mono_ms);
+void sb_state_clock_set(struct sb_state *st, int64_t epoch_ms, int64_t mono_ms);
 int64_t sb_state_now(const struct sb_state *st, int64_t mono_ms);
 /* Moves the clock by `seconds` (may be negative). -1, unchanged, when the
  * result would leave years 0001..9999. */
@@ -105,11 +102,10 @@ int sb_state_clock_advance(struct sb_state *st, int64_t seconds,
                            int64_t mono_ms);
 
 /* The customer wrote at `at`: the window is open until at + 24 h. */
-void sb_state_inbound(struct sb_state *st, int64_t sender_id,
-                      const char *phone, int64_t at);
-struct sb_session sb_state_session(const struct sb_state *st,
-                                   int64_t sender_id, const char *phone,
-                                   int64_t now);
+void sb_state_inbound(struct sb_state *st, int64_t sender_id, const char *phone,
+                      int64_t at);
+struct sb_session sb_state_session(const struct sb_state *st, int64_t sender_id,
+                                   const char *phone, int64_t now);
 
 /* Checks, in order: sender exists, online, window open, balance. On SB_OK
  * spends 1 and fills *out; on SB_SESSION_EXPIRED fills out->session. */
