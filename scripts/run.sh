@@ -50,7 +50,7 @@ run:   The recipient +14155550123 has an open 24-hour window with sender 12.
 MSG
 fi
 
-listen=$(grep -o '"listen"[^]]*' "$conf" | grep -o '[0-9a-z.:]*:[0-9]*' | head -1)
+listen=$(grep -o '"listen"[^]]*' "$conf" | grep -o '[0-9a-z.]*:[0-9][0-9]*' | head -1)
 listen=${listen:-127.0.0.1:8080}
 cat <<MSG
 run: starting wagate with $conf on $listen. Try:
