@@ -11,7 +11,9 @@
 #include "alloc.h"
 #include "config.h"
 #include "log.h"
+#include "gateway.h"
 #include "server.h"
+#include "session_cache.h"
 #include "upstream.h"
 #include "version.h"
 
@@ -20,7 +22,9 @@
 struct wagate {
     struct event_base *base;
     struct config cfg;
+    struct gateway gw;
     struct upstream *up;
+    struct session_cache *cache;
     struct server *srv;
     int stopping;
 };
@@ -66,7 +70,7 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
         return;
     w->stopping = 1;
     log_msg(LOG_INFO, "signal %d: draining (%zu in flight, up to %lld ms)",
-            (int)sig, server_in_flight(w->srv), w->cfg.drain_timeout_ms);
+            (int)sig, w->gw.nwaiting, w->cfg.drain_timeout_ms);
     server_drain(w->srv, w->cfg.drain_timeout_ms, on_drained, w);
 }
 
@@ -115,7 +119,13 @@ start(struct wagate *w)
     upstream_set_key(w->up, key);
     explicit_bzero(key, strlen(key));
     free(key);
-    w->srv = server_new(w->base, &w->cfg, w->up, err, sizeof(err));
+    w->cache = cache_new((size_t)w->cfg.cache_max_entries);
+    w->gw.base = w->base;
+    w->gw.cfg = &w->cfg;
+    w->gw.up = w->up;
+    w->gw.cache = w->cache;
+    TAILQ_INIT(&w->gw.waiting);
+    w->srv = server_new(&w->gw, err, sizeof(err));
     if (w->srv == NULL || server_listen(w->srv, err, sizeof(err)) != 0) {
         log_msg(LOG_ERROR, "%s", err);
         return EXIT_FAILURE;
@@ -160,6 +170,7 @@ run(struct wagate *w)
      * server, then the loop */
     upstream_free(w->up);
     server_free(w->srv);
+    cache_free(w->cache);
     event_base_free(w->base);
     return rc;
 }

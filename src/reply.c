@@ -4,9 +4,11 @@
 #include <ctype.h>
 #include <event2/buffer.h>
 #include <json-c/json.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "alloc.h"
+#include "isotime.h"
 
 struct evbuffer *
 reply_error_body(const char *code, const char *sentence,
@@ -51,4 +53,35 @@ reply_reason_header(const char *code, char *out, size_t outlen)
     char tok[64];
     reply_reason_token(code, tok, sizeof(tok));
     snprintf(out, outlen, "gateway; reason=%s", tok);
+}
+
+struct evbuffer *
+reply_session_expired_body(long long expired_at)
+{
+    char when[40];
+    json_object *ss = json_object_new_object();
+    if (ss == NULL)
+        alloc_oom("json_object_new_object");
+    json_object_object_add(ss, "is_open", json_object_new_boolean(0));
+    json_object_object_add(ss, "can_send_freeform",
+                           json_object_new_boolean(0));
+    json_object_object_add(ss, "requires_template",
+                           json_object_new_boolean(1));
+    json_object_object_add(
+        ss, "message",
+        json_object_new_string(
+            "Session expired. Send a template or wait for customer to "
+            "reply."));
+    if (expired_at != INT64_MIN) {
+        isotime_format(expired_at, when, sizeof(when));
+        json_object_object_add(ss, "expired_at", json_object_new_string(when));
+    }
+    json_object *extra = json_object_new_object();
+    if (extra == NULL)
+        alloc_oom("json_object_new_object");
+    json_object_object_add(extra, "session_status", ss);
+    struct evbuffer *b = reply_error_body(
+        "SESSION_EXPIRED", REPLY_SESSION_EXPIRED_SENTENCE, extra);
+    json_object_put(extra);
+    return b;
 }

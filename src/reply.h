@@ -22,4 +22,13 @@ void reply_reason_header(const char *code, char *out, size_t outlen);
 /* Writes the reason token alone ("route_not_found") for logs. */
 void reply_reason_token(const char *code, char *out, size_t outlen);
 
+/* The 403 SESSION_EXPIRED body the gateway gives itself, in the upstream's
+ * shape (SPEC section 4); expired_at is ms since the epoch, or
+ * CACHE_TIME_UNKNOWN (INT64_MIN) to leave it out. Caller frees. */
+struct evbuffer *reply_session_expired_body(long long expired_at);
+
+#define REPLY_SESSION_EXPIRED_SENTENCE                                         \
+    "The 24-hour messaging window is closed. Customer must reply first, or "  \
+    "use a template message."
+
 #endif

@@ -1,6 +1,6 @@
-/* server.c - see server.h. A request's path through this file:
- * on_request() -> checks in SPEC order -> answer_local() or
- * forward_start() -> on_upstream() -> gw_send(). */
+/* server.c - see server.h. A request's path: on_request() checks framing,
+ * route and method, then hands it to answer_local(), answer_admin() or
+ * pipeline_run(); exchange.c gives every one of them its single answer. */
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -13,376 +13,152 @@
 #include <event2/listener.h>
 #include <json-c/json.h>
 #include <netdb.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
 
+#include "admin.h"
 #include "alloc.h"
+#include "auth.h"
 #include "config.h"
-#include "forward.h"
+#include "exchange.h"
+#include "gateway.h"
 #include "headers.h"
 #include "log.h"
-#include "reply.h"
-#include "reqid.h"
+#include "pipeline.h"
 #include "route.h"
+#include "session_cache.h"
 #include "upstream.h"
 
 #define SERVER_BACKLOG 1024
 #define SERVER_MAX_HEADERS (32 * 1024)
 #define SERVER_EMFILE_PAUSE_MS 100
-#define SERVER_RECIPIENT_MAX 24
-
-/* One caller request, from arrival to its single answer. */
-struct gw_req {
-    TAILQ_ENTRY(gw_req) link; /* in server.waiting while deferred */
-    struct server *srv;
-    struct evhttp_request *req; /* NULL once the caller's connection died */
-    struct evhttp_connection *evcon;
-    const struct route_info *route;
-    char reqid[REQID_MAX + 1];
-    char remote[64];
-    const char *method;
-    double t0_ms;
-    char *path_query;
-    long long sender_id;
-    char recipient[SERVER_RECIPIENT_MAX];
-    int upstream_status;
-    int deferred;
-};
 
 struct server {
+    struct gateway *gw;
     struct event_base *base;
-    const struct config *cfg;
-    struct upstream *up;
     struct evhttp *http;
     struct evconnlistener **lev;
     size_t nlev;
     struct event *resume_ev; /* re-enables accepting after EMFILE */
     struct event *drain_ev;  /* deadline, then "drained" notification */
-    TAILQ_HEAD(, gw_req) waiting;
-    size_t nwaiting;
-    unsigned long long served;
-    int draining;
     void (*drained)(void *);
     void *drained_arg;
 };
 
-static double
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* ---- the single exit of every request ---- */
-
-static void
-gw_free(struct gw_req *g)
-{
-    if (g->deferred) {
-        TAILQ_REMOVE(&g->srv->waiting, g, link);
-        g->srv->nwaiting--;
-    }
-    free(g->path_query);
-    free(g);
-}
-
-static void maybe_drained(struct server *s);
-
-/* Sends the answer (when the caller is still there), logs, frees g. The
- * X-Wagate header must already be set by the caller of this function. */
-static void
-gw_send(struct gw_req *g, int status, struct evbuffer *body,
-        const char *decision, const char *reason)
-{
-    struct server *s = g->srv;
-    if (g->req != NULL) {
-        struct evkeyvalq *out = evhttp_request_get_output_headers(g->req);
-        evhttp_add_header(out, "X-Request-Id", g->reqid);
-        if (g->evcon)
-            evhttp_connection_set_closecb(g->evcon, NULL, NULL);
-        evhttp_send_reply(g->req, status, NULL, body);
-    }
-    struct log_request lr = {
-        .request_id = g->reqid,
-        .remote = g->remote,
-        .method = g->method,
-        .route = g->route ? g->route->name : "unknown",
-        .decision = g->req ? decision : "caller_gone",
-        .reason = reason,
-        .status = status,
-        .upstream_status = g->upstream_status,
-        .latency_ms = mono_ms() - g->t0_ms,
-        .sender_id = g->sender_id,
-        .recipient = g->recipient[0] ? g->recipient : NULL,
-    };
-    log_request(&lr);
-    s->served++;
-    gw_free(g);
-    maybe_drained(s);
-}
-
-/* An error answered by the gateway. decision: "rejected" when the request
- * never left, "forwarded" when the upstream call failed. */
-static void
-gw_error_as(struct gw_req *g, const char *decision, int status,
-            const char *code, const char *sentence, json_object *extra)
-{
-    char xw[96], reason[64];
-    struct evbuffer *body = reply_error_body(code, sentence, extra);
-    reply_reason_header(code, xw, sizeof(xw));
-    reply_reason_token(code, reason, sizeof(reason));
-    if (g->req != NULL) {
-        struct evkeyvalq *out = evhttp_request_get_output_headers(g->req);
-        evhttp_add_header(out, "Content-Type", "application/json");
-        evhttp_add_header(out, "X-Wagate", xw);
-        if (status == 400 && strcmp(code, "BAD_REQUEST") == 0)
-            evhttp_add_header(out, "Connection", "close");
-    }
-    gw_send(g, status, body, decision, reason);
-    evbuffer_free(body);
-}
-
-static void
-gw_error(struct gw_req *g, int status, const char *code,
-         const char *sentence, json_object *extra)
-{
-    gw_error_as(g, "rejected", status, code, sentence, extra);
-}
-
-static void
-gw_local(struct gw_req *g, int status, const char *content_type,
-         const char *text)
-{
-    struct evbuffer *body = evbuffer_new();
-    if (body == NULL || evbuffer_add(body, text, strlen(text)) != 0)
-        alloc_oom("evbuffer");
-    struct evkeyvalq *out = evhttp_request_get_output_headers(g->req);
-    evhttp_add_header(out, "Content-Type", content_type);
-    evhttp_add_header(out, "X-Wagate", "gateway");
-    gw_send(g, status, body, "local", NULL);
-    evbuffer_free(body);
-}
-
-/* ---- fields for the log line (never the message text) ---- */
-
-static void
-note_recipient(struct gw_req *g, const char *phone, size_t len)
-{
-    if (len >= sizeof(g->recipient))
-        len = sizeof(g->recipient) - 1;
-    memcpy(g->recipient, phone, len);
-    g->recipient[len] = '\0';
-    /* keep the log line one line whatever the caller sent */
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)g->recipient[i] < 0x20)
-            g->recipient[i] = '?';
-}
-
-static void
-note_body_fields(struct gw_req *g, const char *body, size_t len)
-{
-    json_tokener *tok = json_tokener_new();
-    if (tok == NULL)
-        return;
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    json_object *o = json_tokener_parse_ex(tok, body, (int)len);
-    json_object *v;
-    if (o && json_object_is_type(o, json_type_object)) {
-        if (json_object_object_get_ex(o, "sender_id", &v) &&
-            json_object_is_type(v, json_type_int))
-            g->sender_id = json_object_get_int64(v);
-        if (json_object_object_get_ex(o, "recipient_phone", &v) &&
-            json_object_is_type(v, json_type_string))
-            note_recipient(g, json_object_get_string(v),
-                           (size_t)json_object_get_string_len(v));
-    }
-    json_object_put(o);
-    json_tokener_free(tok);
-}
-
-static void
-note_query_fields(struct gw_req *g, const char *query)
-{
-    struct evkeyvalq q;
-    TAILQ_INIT(&q);
-    if (query == NULL || evhttp_parse_query_str(query, &q) != 0)
-        return;
-    const char *sid = evhttp_find_header(&q, "sender_id");
-    const char *ph = evhttp_find_header(&q, "recipient_phone");
-    if (sid != NULL) {
-        char *end;
-        long long n = strtoll(sid, &end, 10);
-        if (*sid && *end == '\0' && n >= 0)
-            g->sender_id = n;
-    }
-    if (ph != NULL)
-        note_recipient(g, ph, strlen(ph));
-    evhttp_clear_headers(&q);
-}
-
-/* ---- forwarding ---- */
-
-static void
-on_caller_gone(struct evhttp_connection *evcon, void *arg)
-{
-    (void)evcon;
-    struct gw_req *g = arg;
-    /* evhttp frees the request right after this: forget it, and let the
-     * upstream call finish so that its outcome is still logged */
-    g->req = NULL;
-    g->evcon = NULL;
-}
-
-static void
-on_upstream(void *arg, enum upstream_result r,
-            const struct upstream_response *resp, const char *errstr)
-{
-    struct gw_req *g = arg;
-    char sentence[160];
-    if (r == UPSTREAM_OK) {
-        g->upstream_status = resp->status;
-        if (g->req != NULL) {
-            struct evkeyvalq *out = evhttp_request_get_output_headers(g->req);
-            forward_copy_headers(resp, out);
-            evhttp_add_header(out, "X-Wagate", "upstream");
-        }
-        gw_send(g, resp->status, resp->body, "forwarded", NULL);
-        return;
-    }
-    if (r == UPSTREAM_TIMEOUT) {
-        snprintf(sentence, sizeof(sentence),
-                 "The upstream API did not answer within %lld ms.",
-                 g->srv->cfg->timeout_ms);
-        gw_error_as(g, "forwarded", 504, "UPSTREAM_TIMEOUT", sentence, NULL);
-        return;
-    }
-    snprintf(sentence, sizeof(sentence),
-             "The upstream API is unavailable (%s).", errstr);
-    gw_error_as(g, "forwarded", 502, "UPSTREAM_UNAVAILABLE", sentence,
-                NULL);
-}
-
-static void
-forward_start(struct gw_req *g, const char *path, const char *query)
-{
-    struct server *s = g->srv;
-    struct evhttp_request *req = g->req;
-    int post = g->route->kind == ROUTE_KIND_SEND;
-    struct evbuffer *ib = evhttp_request_get_input_buffer(req);
-    size_t len = post ? evbuffer_get_length(ib) : 0;
-    const char *body = len ? (const char *)evbuffer_pullup(ib, -1) : "";
-    if (post && len > (size_t)s->cfg->max_body_bytes) {
-        char sentence[96];
-        snprintf(sentence, sizeof(sentence),
-                 "The request body is larger than %lld bytes.",
-                 s->cfg->max_body_bytes);
-        gw_error(g, 413, "PAYLOAD_TOO_LARGE", sentence, NULL);
-        return;
-    }
-    if (post && !headers_is_json_type(evhttp_find_header(
-                    evhttp_request_get_input_headers(req), "Content-Type"))) {
-        gw_error(g, 415, "UNSUPPORTED_MEDIA_TYPE",
-                 "The request body must be sent as application/json.", NULL);
-        return;
-    }
-    if (post)
-        note_body_fields(g, body, len);
-    else if (g->route->id == ROUTE_SESSION_STATUS)
-        note_query_fields(g, query);
-    else if (g->route->id == ROUTE_TEMPLATES)
-        g->sender_id = route_templates_sender(path);
-
-    size_t n = strlen(path) + (query ? strlen(query) + 1 : 0) + 1;
-    g->path_query = xmalloc(n);
-    snprintf(g->path_query, n, "%s%s%s", path, query ? "?" : "",
-             query ? query : "");
-    struct upstream_call call;
-    forward_build_call(req, post, g->path_query, g->reqid, body, len, &call);
-    g->deferred = 1;
-    TAILQ_INSERT_TAIL(&s->waiting, g, link);
-    s->nwaiting++;
-    g->evcon = evhttp_request_get_connection(req);
-    evhttp_connection_set_closecb(g->evcon, on_caller_gone, g);
-    upstream_start(s->up, &call, on_upstream, g);
-}
-
 /* ---- routes the gateway answers itself ---- */
 
 static void
-answer_local(struct gw_req *g)
+answer_local(struct server *s, struct exchange *ex)
 {
-    struct server *s = g->srv;
-    char text[512];
-    switch (g->route->id) {
+    struct gateway *gw = s->gw;
+    char text[1024];
+    int n;
+    switch (ex->route->id) {
     case ROUTE_HEALTHZ:
-        gw_local(g, 200, "application/json", "{\"status\":\"ok\"}");
+        n = snprintf(text, sizeof(text), "{\"status\":\"ok\"}");
+        ex_local(ex, 200, "application/json", text, (size_t)n);
         return;
     case ROUTE_READYZ:
-        if (s->draining)
-            gw_local(g, 503, "application/json", "{\"status\":\"draining\"}");
-        else
-            gw_local(g, 200, "application/json", "{\"status\":\"ready\"}");
+        n = snprintf(text, sizeof(text), "{\"status\":\"%s\"}",
+                     gw->draining ? "draining" : "ready");
+        ex_local(ex, gw->draining ? 503 : 200, "application/json", text,
+                 (size_t)n);
         return;
-    default:
-        snprintf(text, sizeof(text),
-                 "# HELP wagate_requests_total Requests answered.\n"
-                 "# TYPE wagate_requests_total counter\n"
-                 "wagate_requests_total %llu\n"
-                 "# HELP wagate_requests_in_flight Requests waiting on the "
-                 "upstream.\n"
-                 "# TYPE wagate_requests_in_flight gauge\n"
-                 "wagate_requests_in_flight %zu\n",
-                 s->served, s->nwaiting);
-        gw_local(g, 200, "text/plain; version=0.0.4", text);
+    default: {
+        struct cache_stats cs;
+        cache_get_stats(gw->cache, &cs);
+        n = snprintf(text, sizeof(text),
+                     "# HELP wagate_requests_total Requests answered.\n"
+                     "# TYPE wagate_requests_total counter\n"
+                     "wagate_requests_total %llu\n"
+                     "# HELP wagate_upstream_in_flight Requests waiting on "
+                     "the upstream.\n"
+                     "# TYPE wagate_upstream_in_flight gauge\n"
+                     "wagate_upstream_in_flight %zu\n"
+                     "# HELP wagate_cache_entries Session cache entries.\n"
+                     "# TYPE wagate_cache_entries gauge\n"
+                     "wagate_cache_entries %zu\n"
+                     "# HELP wagate_cache_short_circuits_total Sends "
+                     "answered from the session cache.\n"
+                     "# TYPE wagate_cache_short_circuits_total counter\n"
+                     "wagate_cache_short_circuits_total %llu\n",
+                     gw->answered, gw->nwaiting, cs.entries,
+                     (unsigned long long)cs.short_circuits);
+        ex_local(ex, 200, "text/plain; version=0.0.4", text, (size_t)n);
         return;
     }
+    }
+}
+
+/* ---- the admin API ---- */
+
+static void
+add_admin_stats(void *arg, json_object *o)
+{
+    struct server *s = arg;
+    json_object *u = json_object_new_object();
+    json_object_object_add(u, "in_flight",
+                           json_object_new_int64((int64_t)s->gw->nwaiting));
+    json_object_object_add(u, "queue_depth", json_object_new_int64(0));
+    json_object_object_add(o, "upstream", u);
+    json_object_object_add(
+        o, "requests_answered",
+        json_object_new_int64((int64_t)s->gw->answered));
+}
+
+static void
+answer_admin(struct server *s, struct exchange *ex, const char *path,
+             const char *query)
+{
+    const struct config *cfg = s->gw->cfg;
+    struct evhttp_request *req = ex->req;
+    if (!cfg->admin_token_set) {
+        ex_error(ex, 404, "ROUTE_NOT_FOUND", "No such route.", NULL);
+        return;
+    }
+    if (!auth_admin_ok(cfg, evhttp_find_header(
+                                evhttp_request_get_input_headers(req),
+                                "Authorization"))) {
+        ex_error(ex, 401, "UNAUTHORIZED", "The admin token is required.",
+                 NULL);
+        return;
+    }
+    struct evbuffer *ib = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(ib);
+    if (len > (size_t)cfg->max_body_bytes) {
+        ex_error(ex, 413, "PAYLOAD_TOO_LARGE", "The body is too large.",
+                 NULL);
+        return;
+    }
+    const char *body = len ? (const char *)evbuffer_pullup(ib, -1) : "";
+    struct admin_ctx ctx = {s->gw->cache, cfg->cache_recheck_after_s * 1000,
+                            add_admin_stats, s};
+    struct admin_result r;
+    admin_handle(&ctx, ex->method, path, query, body, len, gateway_wall_ms(),
+                 &r);
+    if (r.status >= 400) {
+        json_object *extra = NULL;
+        if (r.field) {
+            extra = json_object_new_object();
+            json_object_object_add(extra, "field",
+                                   json_object_new_string(r.field));
+        }
+        if (r.allow)
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+                              r.allow);
+        ex_error(ex, r.status, r.code, r.sentence, extra);
+        json_object_put(extra);
+    } else if (r.body) {
+        ex_local(ex, r.status, "application/json", r.body, strlen(r.body));
+    } else {
+        ex_reply(ex, r.status, NULL, "gateway", "local", NULL);
+    }
+    free(r.body);
 }
 
 /* ---- arrival ---- */
-
-static const char *
-method_name(enum evhttp_cmd_type m)
-{
-    switch (m) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_HEAD: return "HEAD";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-    case EVHTTP_REQ_TRACE: return "TRACE";
-    case EVHTTP_REQ_CONNECT: return "CONNECT";
-    case EVHTTP_REQ_PATCH: return "PATCH";
-    }
-    return "?";
-}
-
-static struct gw_req *
-gw_new(struct server *s, struct evhttp_request *req)
-{
-    struct gw_req *g = xcalloc(1, sizeof(*g));
-    g->srv = s;
-    g->req = req;
-    g->t0_ms = mono_ms();
-    g->sender_id = -1;
-    g->upstream_status = -1;
-    g->method = method_name(evhttp_request_get_command(req));
-    reqid_choose(
-        evhttp_find_header(evhttp_request_get_input_headers(req),
-                           "X-Request-Id"),
-        g->reqid);
-    char *addr = NULL;
-    ev_uint16_t port = 0;
-    struct evhttp_connection *c = evhttp_request_get_connection(req);
-    if (c != NULL)
-        evhttp_connection_get_peer(c, &addr, &port);
-    snprintf(g->remote, sizeof(g->remote), "%s", addr ? addr : "-");
-    return g;
-}
 
 static int
 method_allowed(const struct route_info *r, enum evhttp_cmd_type m)
@@ -394,47 +170,45 @@ static void
 on_request(struct evhttp_request *req, void *arg)
 {
     struct server *s = arg;
-    struct gw_req *g = gw_new(s, req);
-    const char *bad = headers_check_framing(evhttp_request_get_input_headers(req));
+    struct exchange *ex = ex_new(s->gw, req);
+    const char *bad =
+        headers_check_framing(evhttp_request_get_input_headers(req));
     if (bad != NULL) {
-        gw_error(g, 400, "BAD_REQUEST", bad, NULL);
+        ex_error(ex, 400, "BAD_REQUEST", bad, NULL);
         return;
     }
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
-    g->route = route_match(path ? path : "");
-    if (g->route->id == ROUTE_NONE) {
-        gw_error(g, 404, "ROUTE_NOT_FOUND",
+    path = path ? path : "";
+    ex->route = route_match(path);
+    if (ex->route->id == ROUTE_NONE) {
+        ex_error(ex, 404, "ROUTE_NOT_FOUND",
                  "No such route: the gateway serves the provider's WhatsApp "
                  "API paths only.", NULL);
         return;
     }
-    if (!method_allowed(g->route, evhttp_request_get_command(req))) {
+    if (!method_allowed(ex->route, evhttp_request_get_command(req))) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
-                          g->route->allow);
-        gw_error(g, 405, "METHOD_NOT_ALLOWED",
+                          ex->route->allow);
+        ex_error(ex, 405, "METHOD_NOT_ALLOWED",
                  "This method is not allowed on this path.", NULL);
         return;
     }
-    switch (g->route->kind) {
-    case ROUTE_KIND_LOCAL:
-        answer_local(g);
+    if (ex->route->kind == ROUTE_KIND_LOCAL) {
+        answer_local(s, ex);
         return;
-    case ROUTE_KIND_ADMIN:
-        /* no admin token can be configured yet: /admin does not exist */
-        gw_error(g, 404, "ROUTE_NOT_FOUND", "No such route.", NULL);
-        return;
-    default:
-        break;
     }
-    if (s->draining) {
-        gw_error(g, 503, "SHUTTING_DOWN",
+    if (s->gw->draining) {
+        ex_error(ex, 503, "SHUTTING_DOWN",
                  "The gateway is shutting down; retry on another instance.",
                  NULL);
         return;
     }
-    forward_start(g, path, query);
+    if (ex->route->kind == ROUTE_KIND_ADMIN)
+        answer_admin(s, ex, path, query);
+    else
+        pipeline_run(ex, path, query);
 }
 
 /* ---- listening ---- */
@@ -445,7 +219,7 @@ on_resume(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct server *s = arg;
-    if (s->draining)
+    if (s->gw->draining)
         return;
     for (size_t i = 0; i < s->nlev; i++)
         evconnlistener_enable(s->lev[i]);
@@ -554,10 +328,10 @@ bind_one(struct server *s, const struct config_listen *l, char *err,
 int
 server_listen(struct server *s, char *err, size_t errlen)
 {
-    apply_fd_limit(s->cfg);
-    s->lev = xcalloc(s->cfg->nlisten, sizeof(*s->lev));
-    for (size_t i = 0; i < s->cfg->nlisten; i++)
-        if (bind_one(s, &s->cfg->listen[i], err, errlen) != 0)
+    apply_fd_limit(s->gw->cfg);
+    s->lev = xcalloc(s->gw->cfg->nlisten, sizeof(*s->lev));
+    for (size_t i = 0; i < s->gw->cfg->nlisten; i++)
+        if (bind_one(s, &s->gw->cfg->listen[i], err, errlen) != 0)
             return -1;
     return 0;
 }
@@ -565,16 +339,14 @@ server_listen(struct server *s, char *err, size_t errlen)
 /* ---- lifetime ---- */
 
 struct server *
-server_new(struct event_base *base, const struct config *cfg,
-           struct upstream *up, char *err, size_t errlen)
+server_new(struct gateway *gw, char *err, size_t errlen)
 {
     struct server *s = xcalloc(1, sizeof(*s));
-    s->base = base;
-    s->cfg = cfg;
-    s->up = up;
-    TAILQ_INIT(&s->waiting);
-    s->http = evhttp_new(base);
-    s->resume_ev = evtimer_new(base, on_resume, s);
+    const struct config *cfg = gw->cfg;
+    s->gw = gw;
+    s->base = gw->base;
+    s->http = evhttp_new(s->base);
+    s->resume_ev = evtimer_new(s->base, on_resume, s);
     if (s->http == NULL || s->resume_ev == NULL) {
         snprintf(err, errlen, "cannot create the HTTP server");
         server_free(s);
@@ -591,40 +363,12 @@ server_new(struct event_base *base, const struct config *cfg,
     evhttp_set_default_content_type(s->http, NULL);
     evhttp_set_allowed_methods(s->http, 0x1ff); /* all: 405 is ours */
     evhttp_set_gencb(s->http, on_request, s);
-    (void)err;
-    (void)errlen;
     return s;
 }
 
 static void
-on_drain_event(evutil_socket_t fd, short what, void *arg)
+finish_drain(struct server *s)
 {
-    (void)fd;
-    (void)what;
-    struct server *s = arg;
-    struct gw_req *g;
-    /* the deadline passed: whoever still waits gets a clear 503 now */
-    TAILQ_FOREACH(g, &s->waiting, link)
-    {
-        if (g->req == NULL)
-            continue;
-        char xw[96];
-        struct evbuffer *b = reply_error_body(
-            "SHUTTING_DOWN",
-            "The gateway shut down before the upstream answered; the "
-            "outcome of this request is unknown.", NULL);
-        struct evkeyvalq *out = evhttp_request_get_output_headers(g->req);
-        reply_reason_header("SHUTTING_DOWN", xw, sizeof(xw));
-        evhttp_add_header(out, "Content-Type", "application/json");
-        evhttp_add_header(out, "X-Wagate", xw);
-        evhttp_add_header(out, "X-Request-Id", g->reqid);
-        if (g->evcon)
-            evhttp_connection_set_closecb(g->evcon, NULL, NULL);
-        evhttp_send_reply(g->req, 503, NULL, b);
-        evbuffer_free(b);
-        g->req = NULL;
-        g->evcon = NULL;
-    }
     if (s->drained) {
         void (*done)(void *) = s->drained;
         s->drained = NULL;
@@ -633,38 +377,50 @@ on_drain_event(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-maybe_drained(struct server *s)
+on_drain_event(evutil_socket_t fd, short what, void *arg)
 {
-    if (s->draining && s->nwaiting == 0 && s->drained) {
+    (void)fd;
+    (void)what;
+    struct server *s = arg;
+    struct exchange *ex;
+    /* the deadline passed: whoever still waits gets a clear 503 now */
+    TAILQ_FOREACH(ex, &s->gw->waiting, link)
+    {
+        ex_cut_off(ex);
+    }
+    finish_drain(s);
+}
+
+static void
+on_complete(void *arg)
+{
+    struct server *s = arg;
+    if (s->gw->draining && s->gw->nwaiting == 0 && s->drained) {
         struct timeval zero = {0, 0};
         evtimer_add(s->drain_ev, &zero);
     }
 }
 
 void
-server_drain(struct server *s, long long deadline_ms,
-             void (*done)(void *), void *arg)
+server_drain(struct server *s, long long deadline_ms, void (*done)(void *),
+             void *arg)
 {
-    if (s->draining)
+    if (s->gw->draining)
         return;
-    s->draining = 1;
+    s->gw->draining = 1;
     s->drained = done;
     s->drained_arg = arg;
+    s->gw->on_complete = on_complete;
+    s->gw->on_complete_arg = s;
     for (size_t i = 0; i < s->nlev; i++)
         evconnlistener_disable(s->lev[i]);
     s->drain_ev = evtimer_new(s->base, on_drain_event, s);
     if (s->drain_ev == NULL)
         alloc_oom("evtimer_new");
     struct timeval tv = {deadline_ms / 1000, (deadline_ms % 1000) * 1000};
-    if (s->nwaiting == 0)
+    if (s->gw->nwaiting == 0)
         tv = (struct timeval){0, 0};
     evtimer_add(s->drain_ev, &tv);
-}
-
-size_t
-server_in_flight(const struct server *s)
-{
-    return s->nwaiting;
 }
 
 void
@@ -672,8 +428,8 @@ server_free(struct server *s)
 {
     if (s == NULL)
         return;
-    while (!TAILQ_EMPTY(&s->waiting))
-        gw_free(TAILQ_FIRST(&s->waiting));
+    while (!TAILQ_EMPTY(&s->gw->waiting))
+        ex_discard(TAILQ_FIRST(&s->gw->waiting));
     if (s->http)
         evhttp_free(s->http); /* frees the bound listeners too */
     free(s->lev);

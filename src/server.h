@@ -9,14 +9,11 @@
 
 #include <stddef.h>
 
-struct event_base;
-struct config;
-struct upstream;
+struct gateway;
 struct server;
 
-/* cfg and up are borrowed and must outlive the server. */
-struct server *server_new(struct event_base *base, const struct config *cfg,
-                          struct upstream *up, char *err, size_t errlen);
+/* gw is borrowed and must outlive the server. */
+struct server *server_new(struct gateway *gw, char *err, size_t errlen);
 
 /* Binds every listen address and logs "listening on HOST:PORT" for each
  * (the real port when 0 was asked). 0, or -1 with err filled. */
@@ -28,10 +25,8 @@ int server_listen(struct server *s, char *err, size_t errlen);
 void server_drain(struct server *s, long long deadline_ms,
                   void (*done)(void *), void *arg);
 
-/* Requests accepted and not yet answered. */
-size_t server_in_flight(const struct server *s);
-
-/* Frees the server; call after the drain has completed. NULL is fine. */
+/* Frees the server and any exchange still waiting (unanswered: call
+ * after the drain). NULL is fine. */
 void server_free(struct server *s);
 
 #endif

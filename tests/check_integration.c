@@ -12,9 +12,11 @@
 
 #include "harness.h"
 
-#define UPSTREAM_KEY "sk-test-upstream-5f2a9c"
+#define UPSTREAM_KEY HARNESS_UPSTREAM_KEY
 #define FREEFORM "/api/user/whatsapp/send-freeform"
 #define PHONE "+14155550123"
+#define VALID_SEND                                                             \
+    "{\"sender_id\":12,\"recipient_phone\":\"" PHONE "\",\"message\":\"hi\"}"
 
 static struct proc sb, gw;
 static char gw_conf[64];
@@ -27,43 +29,17 @@ bin(const char *var, const char *fallback)
 }
 
 static void
-start_sandbox(struct proc *p, const char *extra_rate)
-{
-    char *argv[] = {(char *)bin("SANDBOX_BIN", "./wagate-sandbox"),
-                    "--listen", "127.0.0.1:0", "--api-key", UPSTREAM_KEY,
-                    "--rate-limit", (char *)extra_rate, NULL};
-    ck_assert_int_eq(proc_start(p, argv, NULL), 0);
-}
-
-static int
-start_gateway(struct proc *p, const char *conf_text)
-{
-    static char keyenv[] = "AUTOCALLS_API_KEY=" UPSTREAM_KEY;
-    char *env[] = {keyenv, NULL};
-    write_temp(conf_text, gw_conf, sizeof(gw_conf));
-    char *argv[] = {(char *)bin("WAGATE_BIN", "./wagate"), "-c", gw_conf,
-                    NULL};
-    return proc_start(p, argv, env);
-}
-
-static void
 gateway_for(int sb_port, struct proc *p, const char *extra)
 {
-    char conf[1024];
-    snprintf(conf, sizeof(conf),
-             "{\"listen\": [\"127.0.0.1:0\"],\n"
-             " \"upstream\": {\"base_url\": \"http://127.0.0.1:%d\",\n"
-             "   \"timeout_ms\": 1500, \"connect_timeout_ms\": 500},\n"
-             " \"limits\": {\"client_timeout_ms\": 1000,"
-             " \"max_body_bytes\": 4096}%s}\n",
-             sb_port, extra ? extra : "");
-    ck_assert_int_eq(start_gateway(p, conf), 0);
+    ck_assert_int_eq(
+        harness_start_gateway(p, sb_port, extra, gw_conf, sizeof(gw_conf)),
+        0);
 }
 
 static void
 setup(void)
 {
-    start_sandbox(&sb, "0");
+    ck_assert_int_eq(harness_start_sandbox(&sb, "0", NULL), 0);
     gateway_for(sb.port, &gw, NULL);
 }
 
@@ -98,14 +74,7 @@ static int
 post_json(const char *path, const char *body, const char *const *extra,
           struct http_resp *r)
 {
-    const char *h[8] = {"Content-Type: application/json"};
-    size_t n = 1;
-    for (size_t i = 0; extra && extra[i] && n < 7; i++)
-        h[n++] = extra[i];
-    h[n] = NULL;
-    char url[256];
-    gw_url(url, sizeof(url), path);
-    return http_do("POST", url, h, body, strlen(body), r);
+    return harness_post(gw.port, path, body, extra, r);
 }
 
 static void
@@ -367,7 +336,7 @@ START_TEST(upstream_down_is_502_within_connect_timeout)
     int save = gw.port;
     gw.port = g2.port;
     struct http_resp r;
-    ck_assert_int_eq(post_json(FREEFORM, "{\"sender_id\":12}", NULL, &r), 0);
+    ck_assert_int_eq(post_json(FREEFORM, VALID_SEND, NULL, &r), 0);
     assert_gateway_error(&r, 502, "UPSTREAM_UNAVAILABLE");
     /* refused connects fail fast; two tries stay far below 2 x 500 ms */
     ck_assert_msg(r.total_ms < 1000, "took %.0f ms", r.total_ms);
@@ -382,7 +351,7 @@ START_TEST(upstream_slow_is_504)
     struct http_resp r;
     ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/config",
                                 "{\"latency_ms\":3000}"), 200);
-    ck_assert_int_eq(post_json(FREEFORM, "{\"sender_id\":12}", NULL, &r), 0);
+    ck_assert_int_eq(post_json(FREEFORM, VALID_SEND, NULL, &r), 0);
     assert_gateway_error(&r, 504, "UPSTREAM_TIMEOUT");
     ck_assert(r.total_ms >= 1400 && r.total_ms < 3000);
     http_free(&r);
@@ -415,7 +384,7 @@ START_TEST(garbage_answer_is_502)
     struct http_resp r;
     ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/fault",
                                 "{\"mode\":\"garbage\",\"count\":1}"), 200);
-    ck_assert_int_eq(post_json(FREEFORM, "{\"sender_id\":12}", NULL, &r), 0);
+    ck_assert_int_eq(post_json(FREEFORM, VALID_SEND, NULL, &r), 0);
     assert_gateway_error(&r, 502, "UPSTREAM_UNAVAILABLE");
     http_free(&r);
 }

@@ -390,3 +390,69 @@ write_temp(const char *text, char *out, size_t outlen)
         out[0] = '\0';
     close(fd);
 }
+
+/* ---- fixtures ---- */
+
+static const char *
+bin_path(const char *var, const char *fallback)
+{
+    const char *v = getenv(var);
+    return v && *v ? v : fallback;
+}
+
+int
+harness_start_sandbox(struct proc *p, const char *rate,
+                      const char *const *extra)
+{
+    char *argv[24] = {(char *)bin_path("SANDBOX_BIN", "./wagate-sandbox"),
+                      "--listen", "127.0.0.1:0", "--api-key",
+                      HARNESS_UPSTREAM_KEY, "--rate-limit", (char *)rate};
+    size_t n = 7;
+    for (size_t i = 0; extra && extra[i] && n < 23; i++)
+        argv[n++] = (char *)extra[i];
+    argv[n] = NULL;
+    return proc_start(p, argv, NULL);
+}
+
+int
+harness_start_gateway(struct proc *p, int sb_port, const char *extra,
+                      char *conf, size_t conflen)
+{
+    static char keyenv[] = "AUTOCALLS_API_KEY=" HARNESS_UPSTREAM_KEY;
+    char *env[] = {keyenv, NULL};
+    char text[4096];
+    snprintf(text, sizeof(text),
+             "{\"listen\": [\"127.0.0.1:0\"],\n"
+             " \"upstream\": {\"base_url\": \"http://127.0.0.1:%d\",\n"
+             "   \"timeout_ms\": 1500, \"connect_timeout_ms\": 500},\n"
+             " \"limits\": {\"client_timeout_ms\": 1000,"
+             " \"max_body_bytes\": 4096}%s}\n",
+             sb_port, extra ? extra : "");
+    write_temp(text, conf, conflen);
+    char *argv[] = {(char *)bin_path("WAGATE_BIN", "./wagate"), "-c", conf,
+                    NULL};
+    return proc_start(p, argv, env);
+}
+
+int
+harness_post(int port, const char *path, const char *body,
+             const char *const *headers, struct http_resp *r)
+{
+    const char *h[16] = {"Content-Type: application/json"};
+    size_t n = 1;
+    for (size_t i = 0; headers && headers[i] && n < 15; i++)
+        h[n++] = headers[i];
+    h[n] = NULL;
+    char url[512];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    return http_do("POST", url, h, body, strlen(body), r);
+}
+
+int
+harness_get(int port, const char *method, const char *path_query,
+            const char *const *headers, struct http_resp *r)
+{
+    char url[512];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path_query);
+    return http_do(method, url, headers, NULL, 0, r);
+}

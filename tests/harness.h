@@ -71,4 +71,30 @@ const char *sb_req_header(json_object *req, const char *name);
 /* Writes a temp file with text; returns its path in out. */
 void write_temp(const char *text, char *out, size_t outlen);
 
+/* ---- fixtures shared by the integration suites ---- */
+
+#define HARNESS_UPSTREAM_KEY "sk-test-upstream-5f2a9c"
+
+/* Starts $SANDBOX_BIN (or ./wagate-sandbox) on an ephemeral port with the
+ * test key and the given --rate-limit; extra args (NULL-ended) appended. */
+int harness_start_sandbox(struct proc *p, const char *rate,
+                          const char *const *extra);
+
+/* Writes a config for a gateway in front of 127.0.0.1:sb_port (timeouts
+ * 1500/500 ms, client timeout 1 s, max body 4096) plus extra top-level
+ * members (text starting with ',' or NULL), starts $WAGATE_BIN (or
+ * ./wagate) with the test key in its environment. conf receives the
+ * config's path (the caller unlinks it). */
+int harness_start_gateway(struct proc *p, int sb_port, const char *extra,
+                          char *conf, size_t conflen);
+
+/* POST a JSON body (Content-Type: application/json plus extra headers,
+ * NULL-ended, may be NULL) to 127.0.0.1:port. */
+int harness_post(int port, const char *path, const char *body,
+                 const char *const *headers, struct http_resp *r);
+
+/* A request with no body to 127.0.0.1:port. */
+int harness_get(int port, const char *method, const char *path_query,
+                const char *const *headers, struct http_resp *r);
+
 #endif

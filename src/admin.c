@@ -1,0 +1,252 @@
+/* admin.c - see admin.h. */
+#include "admin.h"
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include "alloc.h"
+#include "isotime.h"
+#include "learn.h"
+#include "precheck.h"
+#include "session_cache.h"
+
+static const char *const source_names[] = {"send_freeform", "session_status",
+                                           "template", "inbound"};
+
+static void
+fail(struct admin_result *r, int status, const char *code,
+     const char *sentence, const char *field)
+{
+    r->status = status;
+    r->code = code;
+    r->sentence = sentence;
+    r->field = field;
+}
+
+static char *
+to_text(json_object *o)
+{
+    char *s = xstrdup(json_object_to_json_string_ext(
+        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+    return s;
+}
+
+static json_object *
+time_or_null(int64_t ms)
+{
+    char buf[40];
+    if (ms == CACHE_TIME_UNKNOWN)
+        return NULL;
+    return json_object_new_string(isotime_format(ms, buf, sizeof(buf)));
+}
+
+/* sender_id and recipient_phone from the query. A '+' that arrived
+ * unencoded decodes to a space; it is taken back as the '+' it meant. */
+static int
+session_params(const char *query, long long *sender, char *phone,
+               size_t phonelen, struct admin_result *r)
+{
+    struct evkeyvalq q;
+    TAILQ_INIT(&q);
+    if (query == NULL || evhttp_parse_query_str(query, &q) != 0) {
+        fail(r, 422, "VALIDATION_ERROR",
+             "sender_id and recipient_phone are required.", "sender_id");
+        return -1;
+    }
+    const char *sid = evhttp_find_header(&q, "sender_id");
+    const char *ph = evhttp_find_header(&q, "recipient_phone");
+    char *end = NULL;
+    *sender = sid ? strtoll(sid, &end, 10) : 0;
+    int rc = -1;
+    if (sid == NULL || *sid == '\0' || *end != '\0' || *sender < 1) {
+        fail(r, 422, "VALIDATION_ERROR",
+             "sender_id must be an integer of at least 1.", "sender_id");
+    } else if (ph == NULL || strlen(ph) >= phonelen) {
+        fail(r, 422, "INVALID_PHONE", precheck_invalid_phone_sentence,
+             NULL);
+    } else {
+        snprintf(phone, phonelen, "%s", ph);
+        if (phone[0] == ' ')
+            phone[0] = '+';
+        if (precheck_is_e164(phone))
+            rc = 0;
+        else
+            fail(r, 422, "INVALID_PHONE", precheck_invalid_phone_sentence,
+                 NULL);
+    }
+    evhttp_clear_headers(&q);
+    return rc;
+}
+
+static void
+get_session(const struct admin_ctx *ctx, long long sender, const char *phone,
+            int64_t now, struct admin_result *r)
+{
+    struct cache_view v;
+    if (cache_get(ctx->cache, sender, precheck_phone_key(phone), now,
+                  ctx->recheck_ms, &v) != 0) {
+        fail(r, 404, "SESSION_NOT_FOUND",
+             "The session cache holds nothing for this sender and "
+             "recipient.", NULL);
+        return;
+    }
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "sender_id", json_object_new_int64(sender));
+    json_object_object_add(o, "recipient_phone",
+                           json_object_new_string(phone));
+    json_object_object_add(o, "state",
+                           json_object_new_string(v.open ? "open" : "closed"));
+    json_object_object_add(o, "expires_at", time_or_null(v.expires_at));
+    json_object_object_add(o, "learned_at", time_or_null(v.learned_at));
+    json_object_object_add(o, "trusted_until",
+                           v.open ? NULL : time_or_null(v.trusted_until));
+    json_object_object_add(o, "source",
+                           json_object_new_string(source_names[v.source]));
+    r->status = 200;
+    r->body = to_text(o);
+}
+
+static void
+sessions(const struct admin_ctx *ctx, const char *method, const char *query,
+         int64_t now, struct admin_result *r)
+{
+    long long sender;
+    char phone[PRECHECK_PHONE_MAX + 2];
+    int get = strcmp(method, "GET") == 0, del = strcmp(method, "DELETE") == 0;
+    if (!get && !del) {
+        fail(r, 405, "METHOD_NOT_ALLOWED",
+             "This method is not allowed on this path.", NULL);
+        r->allow = "GET, DELETE";
+        return;
+    }
+    if (session_params(query, &sender, phone, sizeof(phone), r) != 0)
+        return;
+    if (get) {
+        get_session(ctx, sender, phone, now, r);
+        return;
+    }
+    cache_forget(ctx->cache, sender, precheck_phone_key(phone));
+    r->status = 204;
+}
+
+static json_object *
+parse_object(const char *body, size_t len)
+{
+    json_tokener *tok = json_tokener_new();
+    if (tok == NULL)
+        alloc_oom("json_tokener_new");
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+                                    JSON_TOKENER_VALIDATE_UTF8);
+    json_object *o = json_tokener_parse_ex(tok, body, (int)len);
+    size_t end = json_tokener_get_parse_end(tok);
+    int ok = json_tokener_get_error(tok) == json_tokener_success;
+    json_tokener_free(tok);
+    for (; ok && end < len; end++)
+        ok = strchr(" \t\r\n", body[end]) != NULL;
+    if (!ok || !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
+static void
+inbound(const struct admin_ctx *ctx, const char *body, size_t len,
+        int64_t now, struct admin_result *r)
+{
+    json_object *o = parse_object(body, len), *v;
+    if (o == NULL) {
+        fail(r, 400, "INVALID_JSON", "The body must be one JSON object.",
+             NULL);
+        return;
+    }
+    long long sender = 0;
+    const char *phone = NULL;
+    int64_t at = now;
+    if (json_object_object_get_ex(o, "sender_id", &v) &&
+        json_object_is_type(v, json_type_int))
+        sender = json_object_get_int64(v);
+    if (json_object_object_get_ex(o, "recipient_phone", &v) &&
+        json_object_is_type(v, json_type_string))
+        phone = json_object_get_string(v);
+    int has_at = json_object_object_get_ex(o, "received_at", &v) &&
+                 !json_object_is_type(v, json_type_null);
+    if (sender < 1)
+        fail(r, 422, "VALIDATION_ERROR",
+             "sender_id must be an integer of at least 1.", "sender_id");
+    else if (phone == NULL)
+        fail(r, 422, "VALIDATION_ERROR", "recipient_phone is required.",
+             "recipient_phone");
+    else if (!precheck_is_e164(phone))
+        fail(r, 422, "INVALID_PHONE", precheck_invalid_phone_sentence, NULL);
+    else if (has_at && (!json_object_is_type(v, json_type_string) ||
+                        isotime_parse(json_object_get_string(v),
+                                      (size_t)json_object_get_string_len(v),
+                                      &at) != 0))
+        fail(r, 422, "VALIDATION_ERROR",
+             "received_at must be an ISO 8601 time with an offset.",
+             "received_at");
+    else {
+        cache_learn_open(ctx->cache, sender, precheck_phone_key(phone),
+                         at + LEARN_WINDOW_MS, CACHE_SRC_INBOUND, now);
+        r->status = 204;
+    }
+    json_object_put(o);
+}
+
+static void
+stats(const struct admin_ctx *ctx, struct admin_result *r)
+{
+    struct cache_stats s;
+    cache_get_stats(ctx->cache, &s);
+    json_object *o = json_object_new_object(), *c = json_object_new_object();
+    json_object_object_add(c, "entries", json_object_new_int64((int64_t)s.entries));
+    json_object_object_add(c, "max_entries",
+                           json_object_new_int64((int64_t)s.max_entries));
+    json_object_object_add(c, "lookups", json_object_new_int64((int64_t)s.lookups));
+    json_object_object_add(c, "hits", json_object_new_int64((int64_t)s.hits));
+    json_object_object_add(c, "short_circuits",
+                           json_object_new_int64((int64_t)s.short_circuits));
+    json_object_object_add(c, "evictions",
+                           json_object_new_int64((int64_t)s.evictions));
+    json_object_object_add(o, "session_cache", c);
+    if (ctx->add_stats)
+        ctx->add_stats(ctx->arg, o);
+    r->status = 200;
+    r->body = to_text(o);
+}
+
+void
+admin_handle(const struct admin_ctx *ctx, const char *method,
+             const char *path, const char *query, const char *body,
+             size_t len, int64_t now, struct admin_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    if (strcmp(path, "/admin/sessions") == 0) {
+        sessions(ctx, method, query, now, r);
+    } else if (strcmp(path, "/admin/sessions/inbound") == 0) {
+        if (strcmp(method, "POST") == 0)
+            inbound(ctx, body, len, now, r);
+        else {
+            fail(r, 405, "METHOD_NOT_ALLOWED",
+                 "This method is not allowed on this path.", NULL);
+            r->allow = "POST";
+        }
+    } else if (strcmp(path, "/admin/stats") == 0) {
+        if (strcmp(method, "GET") == 0)
+            stats(ctx, r);
+        else {
+            fail(r, 405, "METHOD_NOT_ALLOWED",
+                 "This method is not allowed on this path.", NULL);
+            r->allow = "GET";
+        }
+    } else {
+        fail(r, 404, "ROUTE_NOT_FOUND", "No such admin route.", NULL);
+    }
+}

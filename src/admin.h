@@ -1,0 +1,40 @@
+/* admin.h - the admin API of SPEC section 7, behind the admin token:
+ *   GET    /admin/sessions?sender_id=&recipient_phone=  -> the entry
+ *   DELETE /admin/sessions?sender_id=&recipient_phone=  -> 204
+ *   POST   /admin/sessions/inbound {"sender_id","recipient_phone",
+ *          "received_at"?}                              -> 204
+ *   GET    /admin/stats                                 -> counters
+ * Transport-free: the server checks the token and sends what this
+ * module decides. */
+#ifndef WAGATE_ADMIN_H
+#define WAGATE_ADMIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct session_cache;
+struct json_object;
+
+struct admin_ctx {
+    struct session_cache *cache;
+    int64_t recheck_ms;
+    /* adds the server's counters to the stats object (borrowed) */
+    void (*add_stats)(void *arg, struct json_object *stats);
+    void *arg;
+};
+
+struct admin_result {
+    int status;           /* 200, 204, or an error status */
+    const char *code;     /* error_code when status >= 400; static */
+    const char *sentence; /* static */
+    const char *field;    /* VALIDATION_ERROR's field, or NULL */
+    const char *allow;    /* for 405 */
+    char *body;           /* 200: JSON text, caller frees; else NULL */
+};
+
+/* method: "GET", "POST", "DELETE", ...; query without '?', may be NULL. */
+void admin_handle(const struct admin_ctx *ctx, const char *method,
+                  const char *path, const char *query, const char *body,
+                  size_t len, int64_t now, struct admin_result *r);
+
+#endif

@@ -1,0 +1,228 @@
+/* exchange.c - see exchange.h. */
+#include "exchange.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "config.h"
+#include "gateway.h"
+#include "log.h"
+#include "reply.h"
+#include "route.h"
+
+int64_t
+gateway_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+double
+gateway_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static const char *
+method_name(enum evhttp_cmd_type m)
+{
+    switch (m) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_TRACE: return "TRACE";
+    case EVHTTP_REQ_CONNECT: return "CONNECT";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    }
+    return "?";
+}
+
+struct exchange *
+ex_new(struct gateway *gw, struct evhttp_request *req)
+{
+    struct exchange *ex = xcalloc(1, sizeof(*ex));
+    ex->gw = gw;
+    ex->req = req;
+    ex->t0_ms = gateway_mono_ms();
+    ex->sender_id = -1;
+    ex->upstream_status = -1;
+    ex->route = route_get(ROUTE_NONE);
+    ex->method = method_name(evhttp_request_get_command(req));
+    reqid_choose(evhttp_find_header(evhttp_request_get_input_headers(req),
+                                    "X-Request-Id"),
+                 ex->reqid);
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    struct evhttp_connection *c = evhttp_request_get_connection(req);
+    if (c != NULL)
+        evhttp_connection_get_peer(c, &addr, &port);
+    snprintf(ex->remote, sizeof(ex->remote), "%s", addr ? addr : "-");
+    return ex;
+}
+
+static void
+ex_free(struct exchange *ex)
+{
+    struct gateway *gw = ex->gw;
+    int was_waiting = ex->deferred;
+    if (ex->deferred) {
+        TAILQ_REMOVE(&gw->waiting, ex, link);
+        gw->nwaiting--;
+    }
+    free(ex->path_query);
+    free(ex);
+    if (was_waiting && gw->on_complete)
+        gw->on_complete(gw->on_complete_arg);
+}
+
+void
+ex_discard(struct exchange *ex)
+{
+    ex->gw->on_complete = NULL; /* teardown: nobody to tell */
+    ex_free(ex);
+}
+
+static void
+ex_log(const struct exchange *ex, int status, const char *decision,
+       const char *reason)
+{
+    struct log_request lr = {
+        .request_id = ex->reqid,
+        .client = ex->client ? ex->client->name : NULL,
+        .remote = ex->remote,
+        .method = ex->method,
+        .route = ex->route->name,
+        .decision = decision,
+        .reason = reason,
+        .status = status,
+        .upstream_status = ex->upstream_status,
+        .latency_ms = gateway_mono_ms() - ex->t0_ms,
+        .sender_id = ex->sender_id,
+        .recipient = ex->recipient[0] ? ex->recipient : NULL,
+    };
+    log_request(&lr);
+}
+
+/* Sends to the caller if it is still there; forgets the caller after. */
+static void
+ex_send(struct exchange *ex, int status, struct evbuffer *body,
+        const char *xwagate)
+{
+    if (ex->req == NULL)
+        return;
+    struct evkeyvalq *out = evhttp_request_get_output_headers(ex->req);
+    evhttp_add_header(out, "X-Wagate", xwagate);
+    evhttp_add_header(out, "X-Request-Id", ex->reqid);
+    if (ex->evcon)
+        evhttp_connection_set_closecb(ex->evcon, NULL, NULL);
+    evhttp_send_reply(ex->req, status, NULL, body);
+    ex->req = NULL;
+    ex->evcon = NULL;
+}
+
+void
+ex_reply(struct exchange *ex, int status, struct evbuffer *body,
+         const char *xwagate, const char *decision, const char *reason)
+{
+    int gone = ex->req == NULL;
+    ex_send(ex, status, body, xwagate);
+    ex_log(ex, status, gone ? "caller_gone" : decision, reason);
+    ex->gw->answered++;
+    ex_free(ex);
+}
+
+/* Sets the headers of a JSON error and returns its body (caller frees). */
+static struct evbuffer *
+error_body(struct exchange *ex, int status, const char *code,
+           const char *sentence, struct json_object *extra)
+{
+    if (ex->req != NULL) {
+        struct evkeyvalq *out = evhttp_request_get_output_headers(ex->req);
+        evhttp_add_header(out, "Content-Type", "application/json");
+        if (status == 400 && strcmp(code, "BAD_REQUEST") == 0)
+            evhttp_add_header(out, "Connection", "close");
+    }
+    return reply_error_body(code, sentence, extra);
+}
+
+void
+ex_error_as(struct exchange *ex, const char *decision, int status,
+            const char *code, const char *sentence, struct json_object *extra)
+{
+    char xw[96], reason[64];
+    reply_reason_header(code, xw, sizeof(xw));
+    reply_reason_token(code, reason, sizeof(reason));
+    struct evbuffer *body = error_body(ex, status, code, sentence, extra);
+    ex_reply(ex, status, body, xw, decision, reason);
+    evbuffer_free(body);
+}
+
+void
+ex_error(struct exchange *ex, int status, const char *code,
+         const char *sentence, struct json_object *extra)
+{
+    ex_error_as(ex, "rejected", status, code, sentence, extra);
+}
+
+void
+ex_local(struct exchange *ex, int status, const char *content_type,
+         const char *text, size_t len)
+{
+    struct evbuffer *body = evbuffer_new();
+    if (body == NULL || evbuffer_add(body, text, len) != 0)
+        alloc_oom("evbuffer");
+    if (ex->req != NULL)
+        evhttp_add_header(evhttp_request_get_output_headers(ex->req),
+                          "Content-Type", content_type);
+    ex_reply(ex, status, body, "gateway", "local", NULL);
+    evbuffer_free(body);
+}
+
+static void
+on_caller_gone(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    struct exchange *ex = arg;
+    /* evhttp frees the request right after this: forget it, and let the
+     * upstream call finish so that its outcome is still logged */
+    ex->req = NULL;
+    ex->evcon = NULL;
+}
+
+void
+ex_defer(struct exchange *ex)
+{
+    struct gateway *gw = ex->gw;
+    ex->deferred = 1;
+    TAILQ_INSERT_TAIL(&gw->waiting, ex, link);
+    gw->nwaiting++;
+    ex->evcon = evhttp_request_get_connection(ex->req);
+    evhttp_connection_set_closecb(ex->evcon, on_caller_gone, ex);
+}
+
+void
+ex_cut_off(struct exchange *ex)
+{
+    char xw[96];
+    if (ex->req == NULL)
+        return;
+    reply_reason_header("SHUTTING_DOWN", xw, sizeof(xw));
+    struct evbuffer *b = error_body(
+        ex, 503, "SHUTTING_DOWN",
+        "The gateway shut down before the upstream answered; the outcome "
+        "of this request is unknown.", NULL);
+    ex_send(ex, 503, b, xw);
+    evbuffer_free(b);
+    ex_log(ex, 503, "cut_off", "shutting_down");
+}

@@ -1,0 +1,80 @@
+/* exchange.h - one caller request, from arrival to its single answer.
+ *
+ * Every path through the gateway ends in exactly one ex_reply() (directly
+ * or through ex_error()/ex_local()), which sends the answer if the caller
+ * is still connected, writes the request's log line and frees the
+ * exchange. While an exchange waits on the upstream (ex_defer()), a caller
+ * that hangs up is noticed through evhttp's close callback: the answer is
+ * then only logged. */
+#ifndef WAGATE_EXCHANGE_H
+#define WAGATE_EXCHANGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "precheck.h"
+#include "reqid.h"
+
+struct evbuffer;
+struct evhttp_request;
+struct evhttp_connection;
+struct json_object;
+struct gateway;
+struct route_info;
+struct config_client;
+
+struct exchange {
+    TAILQ_ENTRY(exchange) link; /* in gateway.waiting while deferred */
+    struct gateway *gw;
+    struct evhttp_request *req; /* NULL once the caller is gone */
+    struct evhttp_connection *evcon;
+    const struct route_info *route;
+    const struct config_client *client; /* NULL when auth is off */
+    const char *method;
+    char reqid[REQID_MAX + 1];
+    char remote[48];
+    double t0_ms;
+    char *path_query; /* what goes upstream; owned */
+    long long sender_id;                  /* -1 when unknown */
+    char recipient[PRECHECK_PHONE_MAX + 1]; /* valid E.164 or "" */
+    int upstream_status;                  /* -1 when none */
+    int deferred;
+};
+
+/* A new exchange for req (borrowed; evhttp owns it). */
+struct exchange *ex_new(struct gateway *gw, struct evhttp_request *req);
+
+/* The single exit: sends status and body (borrowed; may be NULL) with the
+ * given X-Wagate value, logs with decision and reason (may be NULL), frees
+ * ex. */
+void ex_reply(struct exchange *ex, int status, struct evbuffer *body,
+              const char *xwagate, const char *decision, const char *reason);
+
+/* A gateway error in the SPEC section 2 shape; extra members may be NULL
+ * (borrowed). decision "rejected". */
+void ex_error(struct exchange *ex, int status, const char *code,
+              const char *sentence, struct json_object *extra);
+
+/* Same, with the decision named (e.g. "forwarded" for a 502). */
+void ex_error_as(struct exchange *ex, const char *decision, int status,
+                 const char *code, const char *sentence,
+                 struct json_object *extra);
+
+/* A gateway success (health, metrics, admin): X-Wagate: gateway. */
+void ex_local(struct exchange *ex, int status, const char *content_type,
+              const char *text, size_t len);
+
+/* Marks ex as waiting on the upstream: counted in gw->waiting, watching
+ * for the caller to hang up. */
+void ex_defer(struct exchange *ex);
+
+/* Answers a waiting exchange 503 SHUTTING_DOWN now (drain deadline) and
+ * detaches the caller; the exchange stays in gw->waiting until its upstream
+ * call ends or the gateway is freed. */
+void ex_cut_off(struct exchange *ex);
+
+/* Frees an exchange without answering (gateway teardown only). */
+void ex_discard(struct exchange *ex);
+
+#endif

@@ -1,0 +1,128 @@
+/* learn.c - see learn.h. */
+#include "learn.h"
+
+#include <json-c/json.h>
+#include <string.h>
+
+#include "isotime.h"
+#include "session_cache.h"
+
+/* The session_status object of an answer body (borrowed from root). */
+static json_object *
+session_status(json_object *root)
+{
+    json_object *ss;
+    if (root == NULL || !json_object_is_type(root, json_type_object) ||
+        !json_object_object_get_ex(root, "session_status", &ss) ||
+        !json_object_is_type(ss, json_type_object))
+        return NULL;
+    return ss;
+}
+
+/* A timestamp member: 0 and *ms, -1 if absent or unparseable. */
+static int
+time_member(json_object *o, const char *name, int64_t *ms)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(o, name, &v) ||
+        !json_object_is_type(v, json_type_string))
+        return -1;
+    return isotime_parse(json_object_get_string(v),
+                         (size_t)json_object_get_string_len(v), ms);
+}
+
+static int
+bool_member(json_object *o, const char *name, int *out)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(o, name, &v) ||
+        !json_object_is_type(v, json_type_boolean))
+        return -1;
+    *out = json_object_get_boolean(v);
+    return 0;
+}
+
+/* Learns from a session_status object; src says where it came from. */
+static int
+learn_status(struct session_cache *c, json_object *ss, long long sender,
+             uint64_t phone, enum cache_source src, int64_t now)
+{
+    int open;
+    int64_t t;
+    if (ss == NULL || bool_member(ss, "is_open", &open) != 0)
+        return 0;
+    if (open) {
+        if (time_member(ss, "expires_at", &t) != 0)
+            return 0; /* open, but until when is unknown: keep no guess */
+        cache_learn_open(c, sender, phone, t, src, now);
+        return 1;
+    }
+    if (time_member(ss, "expired_at", &t) != 0 &&
+        time_member(ss, "expires_at", &t) != 0)
+        t = CACHE_TIME_UNKNOWN;
+    cache_learn_closed(c, sender, phone, t, src, now);
+    return 1;
+}
+
+static int
+is_session_expired(json_object *root)
+{
+    json_object *v;
+    return root && json_object_is_type(root, json_type_object) &&
+           json_object_object_get_ex(root, "error_code", &v) &&
+           json_object_is_type(v, json_type_string) &&
+           strcmp(json_object_get_string(v), "SESSION_EXPIRED") == 0;
+}
+
+static json_object *
+parse(const char *body, size_t len)
+{
+    json_tokener *tok = json_tokener_new();
+    if (tok == NULL)
+        return NULL;
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    json_object *o = json_tokener_parse_ex(tok, body, (int)len);
+    if (json_tokener_get_error(tok) != json_tokener_success) {
+        json_object_put(o);
+        o = NULL;
+    }
+    json_tokener_free(tok);
+    return o;
+}
+
+int
+learn_from_answer(struct session_cache *c, enum route_id route,
+                  long long sender, uint64_t phone, int status,
+                  const char *body, size_t len, int64_t now)
+{
+    int learned = 0;
+    if (sender < 1 || phone == 0)
+        return 0;
+    if (route == ROUTE_SEND) {
+        if (status < 200 || status > 299)
+            return 0;
+        cache_learn_open(c, sender, phone, now + LEARN_WINDOW_MS,
+                         CACHE_SRC_TEMPLATE, now);
+        return 1;
+    }
+    if (len == 0 || len > (1u << 20) ||
+        (status != 200 && !(status == 403 && route == ROUTE_SEND_FREEFORM)))
+        return 0;
+    json_object *root = parse(body, len);
+    if (route == ROUTE_SEND_FREEFORM && status == 200) {
+        learned = learn_status(c, session_status(root), sender, phone,
+                               CACHE_SRC_SEND_FREEFORM, now);
+    } else if (route == ROUTE_SEND_FREEFORM && is_session_expired(root)) {
+        int64_t t;
+        json_object *ss = session_status(root);
+        if (ss == NULL || time_member(ss, "expired_at", &t) != 0)
+            t = CACHE_TIME_UNKNOWN;
+        cache_learn_closed(c, sender, phone, t, CACHE_SRC_SEND_FREEFORM, now);
+        learned = 1;
+    } else if (route == ROUTE_SESSION_STATUS && status == 200) {
+        learned = learn_status(c, session_status(root), sender, phone,
+                               CACHE_SRC_SESSION_STATUS, now);
+    }
+    json_object_put(root);
+    return learned;
+}
