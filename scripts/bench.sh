@@ -5,6 +5,10 @@
 #   forwarding: wrk -> wagate -> fake upstream  vs  wrk -> nginx proxy_pass
 #               (keep-alive, header injection) -> the same fake upstream;
 #               throughput ratio and the latency wagate adds at p50.
+#   short-circuit: wagate answering a send itself (a window known closed;
+#               an over-length message) vs nginx returning a static answer
+#               of the same size.
+#   cache memory: tests/bench_cache fills 1,000,000 entries.
 #
 # Usage: scripts/bench.sh [seconds-per-run]   (default 10)
 set -euo pipefail
@@ -18,7 +22,7 @@ dir=$top/_build/bench
 mkdir -p "$dir"
 if [ ! -x "$dir/wagate" ] || [ -n "$(find src -newer "$dir/wagate" -name '*.[ch]' | head -1)" ]; then
     autoreconf -fi >/dev/null 2>&1
-    (cd "$dir" && "$top/configure" -q CFLAGS="-O2 -g" >/dev/null && make -j"$(nproc)" >/dev/null)
+    (cd "$dir" && "$top/configure" -q CFLAGS="-O2 -g" >/dev/null && make -j"$(nproc)" >/dev/null && make tests/bench_cache >/dev/null)
 fi
 
 pick_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
@@ -28,7 +32,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-answer='{"success":true,"conversation_id":1234,"message_id":567,"whatsapp_message_id":890,"message_sid":"SMxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","session_status":{"is_open":true,"can_send_freeform":true,"requires_template":false,"message":"Session open (23 hr 45 min remaining). Unlimited free-form messages allowed.","minutes_remaining":1425,"expires_at":"2026-02-25T10:30:00+00:00"}}'
+answer='{"success":true,"conversation_id":1234,"message_id":567,"whatsapp_message_id":890,"message_sid":"SMxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","session_status":{"is_open":true,"can_send_freeform":true,"requires_template":false,"message":"Session open (23 hr 45 min remaining). Unlimited free-form messages allowed.","minutes_remaining":1425,"expires_at":"2099-02-25T10:30:00+00:00"}}'
 cat >"$work/nginx.conf" <<NGINX
 worker_processes 1;
 daemon off;
@@ -55,15 +59,39 @@ http {
     }
 }
 NGINX
-nginx -c "$work/nginx.conf" -p "$work" &
-pids+=($!)
 
+# admin token "bench-admin"
 cat >"$work/wagate.json" <<JSON
 {"listen": ["127.0.0.1:$GW"],
  "upstream": {"base_url": "http://127.0.0.1:$UP", "max_connections": ${BENCH_UPSTREAM_CONNS:-64}},
+ "admin": {"token_sha256": "$(printf bench-admin | sha256sum | cut -d' ' -f1)"},
  "log": {"level": "warn"}}
 JSON
 AUTOCALLS_API_KEY=bench-key "$dir/wagate" -c "$work/wagate.json" 2>"$work/wagate.log" &
+pids+=($!)
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$GW/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+# the gateway's own answers, byte for byte, for nginx to serve statically
+closed_phone=+14155550999
+curl -fs -X POST "http://127.0.0.1:$GW/admin/sessions/inbound" -H 'Authorization: Bearer bench-admin' \
+    -H 'Content-Type: application/json' \
+    -d "{\"sender_id\":12,\"recipient_phone\":\"$closed_phone\",\"received_at\":\"2020-01-01T00:00:00Z\"}"
+sc_body=$(curl -s -X POST "http://127.0.0.1:$GW/api/user/whatsapp/send-freeform" -H 'Content-Type: application/json' \
+    -d "{\"sender_id\":12,\"recipient_phone\":\"$closed_phone\",\"message\":\"Hello from the benchmark\"}")
+long_msg=$(head -c 4100 /dev/zero | tr '\0' 'x')
+tl_body=$(curl -s -X POST "http://127.0.0.1:$GW/api/user/whatsapp/send-freeform" -H 'Content-Type: application/json' \
+    -d "{\"sender_id\":12,\"recipient_phone\":\"+14155550123\",\"message\":\"$long_msg\"}")
+NGS=$(pick_port)
+# static twins of the gateway's answers, same status, same bytes
+sed -i "s|^}\$||" "$work/nginx.conf"
+cat >>"$work/nginx.conf" <<NGINX
+    server {
+        listen 127.0.0.1:$NGS;
+        location /closed { default_type application/json; return 403 '$sc_body'; }
+        location /long { default_type application/json; return 422 '$tl_body'; }
+    }
+}
+NGINX
+nginx -c "$work/nginx.conf" -p "$work" &
 pids+=($!)
 for _ in $(seq 1 100); do
     curl -fs "http://127.0.0.1:$GW/healthz" >/dev/null 2>&1 &&
@@ -76,10 +104,20 @@ wrk.method = "POST"
 wrk.body = '{"sender_id":12,"recipient_phone":"+14155550123","message":"Hello from the benchmark"}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
+cat >"$work/closed.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"sender_id":12,"recipient_phone":"$closed_phone","message":"Hello from the benchmark"}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+cat >"$work/long.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"sender_id":12,"recipient_phone":"+14155550123","message":"$long_msg"}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
 
-run() { # name url -> "rps p50_ms"
+run() { # url [script] -> "rps p50_ms"
     local out
-    out=$(wrk -t2 -c"$conns" -d"${dur}s" --latency -s "$work/post.lua" "$1" 2>&1)
+    out=$(wrk -t2 -c"$conns" -d"${dur}s" --latency -s "$work/${2:-post}.lua" "$1" 2>&1)
     local rps p50
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
     p50=$(echo "$out" | awk '$1=="50%" {v=$2; if (v ~ /us$/) {sub("us","",v); v/=1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v*=1000}; print v}')
@@ -98,4 +136,20 @@ printf '%-34s %12s %10s\n' "wagate" "$w_rps" "$w_p50"
 awk -v w="$w_rps" -v n="$n_rps" -v wp="$w_p50" -v dp="$d_p50" -v np="$n_p50" 'BEGIN {
     printf "ratio wagate/nginx throughput: %.2f\n", w / n;
     printf "p50 added over direct: wagate %.3f ms, nginx %.3f ms\n", wp - dp, np - dp }'
+
+read -r ns_rps ns_p50 < <(run "http://127.0.0.1:$NGS/closed" closed)
+read -r ws_rps ws_p50 < <(run "http://127.0.0.1:$GW$path" closed)
+read -r nl_rps nl_p50 < <(run "http://127.0.0.1:$NGS/long" long)
+read -r wl_rps wl_p50 < <(run "http://127.0.0.1:$GW$path" long)
+echo
+printf '%-34s %12s %10s\n' "short-circuit path (${#sc_body} B, ${#tl_body} B)" "req/s" "p50 ms"
+printf '%-34s %12s %10s\n' "nginx static 403 (same bytes)" "$ns_rps" "$ns_p50"
+printf '%-34s %12s %10s\n' "wagate cached closed window" "$ws_rps" "$ws_p50"
+printf '%-34s %12s %10s\n' "nginx static 422 (same bytes)" "$nl_rps" "$nl_p50"
+printf '%-34s %12s %10s\n' "wagate over-length message" "$wl_rps" "$wl_p50"
+awk -v a="$ws_rps" -v b="$ns_rps" -v c="$wl_rps" -v d="$nl_rps" 'BEGIN {
+    printf "ratio wagate/nginx: closed window %.2f, over-length %.2f\n", a / b, c / d }'
 grep -c '"level":"error"' "$work/wagate.log" | sed 's/^/wagate error lines: /'
+
+echo
+"$dir/tests/bench_cache" 1000000
