@@ -11,6 +11,7 @@
 #include "alloc.h"
 #include "config.h"
 #include "gateway.h"
+#include "idempotency.h"
 #include "log.h"
 #include "reply.h"
 #include "route.h"
@@ -71,16 +72,27 @@ ex_new(struct gateway *gw, struct evhttp_request *req)
     return ex;
 }
 
+/* The caller's namespace for idempotency keys: one for all when auth is
+ * off. */
+const char *
+ex_idem_caller(const struct exchange *ex)
+{
+    return ex->client ? ex->client->name : "";
+}
+
 static void
 ex_free(struct exchange *ex)
 {
     struct gateway *gw = ex->gw;
     int was_waiting = ex->deferred;
+    if (ex->idem_held && gw->idem)
+        idem_abandon(gw->idem, ex_idem_caller(ex), ex->idem_key);
+    free(ex->idem_key);
     if (ex->deferred) {
         TAILQ_REMOVE(&gw->waiting, ex, link);
         gw->nwaiting--;
     }
-    free(ex->path_query);
+    forward_release(&ex->fwd);
     free(ex);
     if (was_waiting && gw->on_complete)
         gw->on_complete(gw->on_complete_arg);
@@ -90,6 +102,7 @@ void
 ex_discard(struct exchange *ex)
 {
     ex->gw->on_complete = NULL; /* teardown: nobody to tell */
+    ex->idem_held = 0;          /* the store goes too */
     ex_free(ex);
 }
 

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "forward.h"
 #include "precheck.h"
 #include "reqid.h"
 
@@ -35,11 +36,16 @@ struct exchange {
     char reqid[REQID_MAX + 1];
     char remote[48];
     double t0_ms;
-    char *path_query; /* what goes upstream; owned */
+    struct forward_req fwd; /* what goes upstream; owned */
     long long sender_id;                  /* -1 when unknown */
     char recipient[PRECHECK_PHONE_MAX + 1]; /* valid E.164 or "" */
     int upstream_status;                  /* -1 when none */
     int deferred;
+    /* idempotency: set while this exchange holds its key in flight; the
+     * key is released (abandoned) when the exchange ends without storing
+     * an answer for it */
+    char *idem_key; /* owned */
+    int idem_held;
 };
 
 /* A new exchange for req (borrowed; evhttp owns it). */
@@ -73,6 +79,9 @@ void ex_defer(struct exchange *ex);
  * detaches the caller; the exchange stays in gw->waiting until its upstream
  * call ends or the gateway is freed. */
 void ex_cut_off(struct exchange *ex);
+
+/* The caller's namespace for idempotency keys ("" when auth is off). */
+const char *ex_idem_caller(const struct exchange *ex);
 
 /* Frees an exchange without answering (gateway teardown only). */
 void ex_discard(struct exchange *ex);

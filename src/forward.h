@@ -12,15 +12,32 @@
 
 struct evhttp_request;
 struct evkeyvalq;
-struct upstream_call;
+struct upstream_header;
 struct upstream_response;
 
-/* Fills call for the caller's request. path_query, reqid and body are
- * borrowed and must outlive upstream_start(); so must req. */
-void forward_build_call(struct evhttp_request *req, int post,
-                        const char *path_query, const char *reqid,
-                        const void *body, size_t body_len,
-                        struct upstream_call *call);
+/* What a caller's request sends upstream, captured while the request is
+ * alive so that a send waiting for its rate slot needs nothing of it. */
+struct forward_req {
+    int post;
+    char *path_query;      /* "/api/...?q" as received */
+    char *content_type;    /* NULL when absent */
+    char *accept;          /* NULL when absent */
+    char *idempotency_key; /* NULL when absent */
+    char *body;
+    size_t body_len;
+};
+
+/* Captures req into f (all copies, owned by f). */
+void forward_capture(struct evhttp_request *req, int post, const char *path,
+                     const char *query, const char *body, size_t body_len,
+                     struct forward_req *f);
+void forward_release(struct forward_req *f);
+
+/* The upstream's end-to-end headers, in order: fills out[] with pointers
+ * into resp (at most max; resp->nheaders always suffices) and returns how
+ * many. */
+size_t forward_end_to_end(const struct upstream_response *resp,
+                          const struct upstream_header **out, size_t max);
 
 /* Adds the upstream's end-to-end headers to out, in order. */
 void forward_copy_headers(const struct upstream_response *resp,

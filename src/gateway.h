@@ -12,6 +12,8 @@ struct event_base;
 struct config;
 struct upstream;
 struct session_cache;
+struct shaper;
+struct idem_store;
 struct exchange;
 
 struct gateway {
@@ -19,10 +21,14 @@ struct gateway {
     const struct config *cfg;
     struct upstream *up;
     struct session_cache *cache;
+    struct shaper *send_shaper; /* both send routes share one limiter */
+    struct shaper *read_shaper; /* the GET routes */
+    struct idem_store *idem;
     /* requests handed to the upstream and not yet answered */
     TAILQ_HEAD(exchange_list, exchange) waiting;
     size_t nwaiting;
     unsigned long long answered;
+    unsigned long long upstream_429s; /* upstream said 429: limiter paused */
     int draining;
     /* called (from the loop) each time a waiting request completes */
     void (*on_complete)(void *arg);

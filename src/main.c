@@ -12,8 +12,10 @@
 #include "config.h"
 #include "log.h"
 #include "gateway.h"
+#include "idempotency.h"
 #include "server.h"
 #include "session_cache.h"
+#include "shaper.h"
 #include "upstream.h"
 #include "version.h"
 
@@ -124,6 +126,13 @@ start(struct wagate *w)
     w->gw.cfg = &w->cfg;
     w->gw.up = w->up;
     w->gw.cache = w->cache;
+    w->gw.send_shaper =
+        shaper_new(w->base, w->cfg.rate_limit_rps,
+                   (long)w->cfg.rate_limit_burst, w->cfg.max_queue_ms);
+    w->gw.read_shaper = shaper_new(w->base, w->cfg.read_rate_limit_rps, 1,
+                                   w->cfg.max_queue_ms);
+    w->gw.idem = idem_new((size_t)w->cfg.idem_max_entries,
+                          w->cfg.idem_ttl_s * 1000);
     TAILQ_INIT(&w->gw.waiting);
     w->srv = server_new(&w->gw, err, sizeof(err));
     if (w->srv == NULL || server_listen(w->srv, err, sizeof(err)) != 0) {
@@ -170,6 +179,9 @@ run(struct wagate *w)
      * server, then the loop */
     upstream_free(w->up);
     server_free(w->srv);
+    shaper_free(w->gw.send_shaper);
+    shaper_free(w->gw.read_shaper);
+    idem_free(w->gw.idem);
     cache_free(w->cache);
     event_base_free(w->base);
     return rc;

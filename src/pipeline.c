@@ -1,13 +1,16 @@
 /* pipeline.c - see pipeline.h. */
 #include "pipeline.h"
 
+#include <curl/curl.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
+#include <time.h>
 
 #include "alloc.h"
 #include "auth.h"
@@ -16,40 +19,108 @@
 #include "forward.h"
 #include "gateway.h"
 #include "headers.h"
+#include "idempotency.h"
 #include "learn.h"
 #include "precheck.h"
 #include "reply.h"
 #include "route.h"
 #include "session_cache.h"
+#include "sha256.h"
+#include "shaper.h"
 #include "upstream.h"
 
+#define PIPELINE_PAUSE_DEFAULT_MS 1000.0
+#define PIPELINE_PAUSE_MAX_MS 3600000.0
+
+static struct shaper *
+route_shaper(const struct exchange *ex)
+{
+    return ex->route->kind == ROUTE_KIND_SEND ? ex->gw->send_shaper
+                                              : ex->gw->read_shaper;
+}
+
 /* ---- the answer ---- */
+
+/* Retry-After of an upstream 429, in ms: delta-seconds or an HTTP date;
+ * 1 s when absent or unreadable. */
+static double
+retry_after_ms(const struct upstream_response *resp)
+{
+    for (size_t i = 0; i < resp->nheaders; i++) {
+        if (strcasecmp(resp->headers[i].name, "Retry-After") != 0)
+            continue;
+        const char *v = resp->headers[i].value;
+        char *end;
+        long secs = strtol(v, &end, 10);
+        if (end != v && *end == '\0' && secs >= 0)
+            return secs * 1000.0 < PIPELINE_PAUSE_MAX_MS
+                       ? secs * 1000.0
+                       : PIPELINE_PAUSE_MAX_MS;
+        time_t now = time(NULL), when = curl_getdate(v, &now);
+        if (when > now)
+            return (double)(when - now) * 1000.0;
+    }
+    return PIPELINE_PAUSE_DEFAULT_MS;
+}
+
+/* Keeps an upstream answer below 500 for the caller's key. A 429 is not
+ * kept: the send was not made, and a retry after Retry-After must be free
+ * to go. */
+static void
+keep_answer(struct exchange *ex, const struct upstream_response *resp,
+            const char *body, size_t len)
+{
+    if (!ex->idem_held || resp->status >= 500 || resp->status == 429)
+        return;
+    const struct upstream_header **kept =
+        xcalloc(resp->nheaders + 1, sizeof(*kept));
+    size_t n = forward_end_to_end(resp, kept, resp->nheaders);
+    struct idem_header *h = xcalloc(n + 1, sizeof(*h));
+    for (size_t i = 0; i < n; i++)
+        h[i] = (struct idem_header){kept[i]->name, kept[i]->value};
+    struct idem_answer a = {resp->status, h, n, body, len};
+    idem_complete(ex->gw->idem, ex_idem_caller(ex), ex->idem_key, &a,
+                  gateway_wall_ms());
+    ex->idem_held = 0;
+    free(h);
+    free(kept);
+}
+
+static void
+on_upstream_answer(struct exchange *ex, const struct upstream_response *resp)
+{
+    struct gateway *gw = ex->gw;
+    ex->upstream_status = resp->status;
+    size_t len = evbuffer_get_length(resp->body);
+    const char *body =
+        len ? (const char *)evbuffer_pullup(resp->body, -1) : "";
+    if (resp->status == 429) {
+        gw->upstream_429s++;
+        shaper_pause(route_shaper(ex), retry_after_ms(resp));
+    }
+    learn_from_answer(gw->cache, ex->route->id, ex->sender_id,
+                      precheck_phone_key(ex->recipient), resp->status, body,
+                      len, gateway_wall_ms());
+    keep_answer(ex, resp, body, len);
+    if (ex->req != NULL)
+        forward_copy_headers(resp, evhttp_request_get_output_headers(ex->req));
+    ex_reply(ex, resp->status, resp->body, "upstream", "forwarded", NULL);
+}
 
 static void
 on_upstream(void *arg, enum upstream_result r,
             const struct upstream_response *resp, const char *errstr)
 {
     struct exchange *ex = arg;
-    const struct config *cfg = ex->gw->cfg;
     char sentence[160];
     if (r == UPSTREAM_OK) {
-        ex->upstream_status = resp->status;
-        size_t len = evbuffer_get_length(resp->body);
-        const char *body = len ? (const char *)evbuffer_pullup(resp->body, -1)
-                               : "";
-        learn_from_answer(ex->gw->cache, ex->route->id, ex->sender_id,
-                          precheck_phone_key(ex->recipient), resp->status,
-                          body, len, gateway_wall_ms());
-        if (ex->req != NULL)
-            forward_copy_headers(resp,
-                                 evhttp_request_get_output_headers(ex->req));
-        ex_reply(ex, resp->status, resp->body, "upstream", "forwarded", NULL);
+        on_upstream_answer(ex, resp);
         return;
     }
     if (r == UPSTREAM_TIMEOUT) {
         snprintf(sentence, sizeof(sentence),
                  "The upstream API did not answer within %lld ms.",
-                 cfg->timeout_ms);
+                 ex->gw->cfg->timeout_ms);
         ex_error_as(ex, "forwarded", 504, "UPSTREAM_TIMEOUT", sentence, NULL);
         return;
     }
@@ -58,19 +129,22 @@ on_upstream(void *arg, enum upstream_result r,
     ex_error_as(ex, "forwarded", 502, "UPSTREAM_UNAVAILABLE", sentence, NULL);
 }
 
+/* The rate slot came: hand the request to the upstream. */
 static void
-forward(struct exchange *ex, const char *path, const char *query,
-        const char *body, size_t len)
+forward(void *item)
 {
-    int post = ex->route->kind == ROUTE_KIND_SEND;
-    size_t n = strlen(path) + (query ? strlen(query) + 1 : 0) + 1;
-    ex->path_query = xmalloc(n);
-    snprintf(ex->path_query, n, "%s%s%s", path, query ? "?" : "",
-             query ? query : "");
-    struct upstream_call call;
-    forward_build_call(ex->req, post, ex->path_query, ex->reqid, body, len,
-                       &call);
-    ex_defer(ex);
+    struct exchange *ex = item;
+    const struct forward_req *f = &ex->fwd;
+    struct upstream_call call = {
+        .post = f->post,
+        .path_query = f->path_query,
+        .content_type = f->content_type,
+        .accept = f->accept,
+        .request_id = ex->reqid,
+        .idempotency_key = f->idempotency_key,
+        .body = f->body,
+        .body_len = f->body_len,
+    };
     upstream_start(ex->gw->up, &call, on_upstream, ex);
 }
 
@@ -115,6 +189,18 @@ check_body_framing(struct exchange *ex, size_t len)
     return 0;
 }
 
+static void
+error_with_field(struct exchange *ex, int status, const char *code,
+                 const char *sentence, const char *field)
+{
+    json_object *extra = json_object_new_object();
+    if (extra == NULL)
+        alloc_oom("json_object_new_object");
+    json_object_object_add(extra, "field", json_object_new_string(field));
+    ex_error(ex, status, code, sentence, extra);
+    json_object_put(extra);
+}
+
 static int
 check_fields(struct exchange *ex, const char *body, size_t len)
 {
@@ -126,15 +212,25 @@ check_fields(struct exchange *ex, const char *body, size_t len)
                            &pr);
     ex->sender_id = pr.sender_id;
     memcpy(ex->recipient, pr.recipient, sizeof(ex->recipient));
-    if (rc == 0)
-        return 0;
-    json_object *extra = json_object_new_object();
-    if (extra == NULL)
-        alloc_oom("json_object_new_object");
-    if (pr.field)
-        json_object_object_add(extra, "field",
-                               json_object_new_string(pr.field));
+    if (rc == 0) {
+        const char *key = evhttp_find_header(
+            evhttp_request_get_input_headers(ex->req), "Idempotency-Key");
+        if (key == NULL || idem_key_valid(key))
+            return 0;
+        error_with_field(ex, 422, "VALIDATION_ERROR",
+                         "Idempotency-Key must be 1 to 255 visible ASCII "
+                         "characters.", "Idempotency-Key");
+        return -1;
+    }
+    if (pr.field) {
+        error_with_field(ex, pr.status, pr.code, pr.sentence, pr.field);
+        return -1;
+    }
+    json_object *extra = NULL;
     if (strcmp(pr.code, "MESSAGE_TOO_LONG") == 0) {
+        extra = json_object_new_object();
+        if (extra == NULL)
+            alloc_oom("json_object_new_object");
         json_object_object_add(extra, "length",
                                json_object_new_int64(pr.length));
         json_object_object_add(extra, "max_length",
@@ -153,6 +249,58 @@ check_sender(struct exchange *ex)
     ex_error(ex, 403, "SENDER_NOT_ALLOWED",
              "This client may not use this sender.", NULL);
     return -1;
+}
+
+static void
+replay(struct exchange *ex, const struct idem_answer *a)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (b == NULL || evbuffer_add(b, a->body, a->body_len) != 0)
+        alloc_oom("evbuffer");
+    if (ex->req != NULL) {
+        struct evkeyvalq *out = evhttp_request_get_output_headers(ex->req);
+        for (size_t i = 0; i < a->nheaders; i++)
+            evhttp_add_header(out, a->headers[i].name, a->headers[i].value);
+    }
+    ex->upstream_status = a->status;
+    ex_reply(ex, a->status, b, "replay", "replay", NULL);
+    evbuffer_free(b);
+}
+
+/* Step 8: a kept answer is replayed before anything below can refuse. */
+static int
+check_idempotency(struct exchange *ex, const char *body, size_t len)
+{
+    const char *key = evhttp_find_header(
+        evhttp_request_get_input_headers(ex->req), "Idempotency-Key");
+    if (key == NULL)
+        return 0;
+    unsigned char hash[SHA256_LEN];
+    const struct idem_answer *a = NULL;
+    int64_t now = gateway_wall_ms();
+    idem_expire(ex->gw->idem, now); /* amortised: pops what has expired */
+    sha256(body, len, hash);
+    switch (idem_begin(ex->gw->idem, ex_idem_caller(ex), key, hash, now,
+                       &a)) {
+    case IDEM_NEW:
+        ex->idem_key = xstrdup(key);
+        ex->idem_held = 1;
+        return 0;
+    case IDEM_REPLAY:
+        replay(ex, a);
+        return -1;
+    case IDEM_IN_PROGRESS:
+        ex_error(ex, 409, "IDEMPOTENCY_IN_PROGRESS",
+                 "A request with this Idempotency-Key is still in flight; "
+                 "retry later to get its answer.", NULL);
+        return -1;
+    case IDEM_REUSED:
+        ex_error(ex, 422, "IDEMPOTENCY_KEY_REUSED",
+                 "This Idempotency-Key was used with a different body.",
+                 NULL);
+        return -1;
+    }
+    return 0;
 }
 
 static int
@@ -177,6 +325,25 @@ check_session(struct exchange *ex)
     ex_reply(ex, 403, b, xw, "short_circuit", "session_expired");
     evbuffer_free(b);
     return -1;
+}
+
+/* Step 10: wait for the rate slot (queued, not refused), or 429 when it
+ * is further than upstream.max_queue_ms away. */
+static void
+shape_and_forward(struct exchange *ex)
+{
+    long retry;
+    ex_defer(ex); /* from here on it is in flight: drain waits for it */
+    if (shaper_submit(route_shaper(ex), ex, forward, &retry) == 0)
+        return;
+    char secs[24];
+    snprintf(secs, sizeof(secs), "%ld", retry);
+    if (ex->req != NULL)
+        evhttp_add_header(evhttp_request_get_output_headers(ex->req),
+                          "Retry-After", secs);
+    ex_error(ex, 429, "RATE_LIMITED",
+             "The upstream rate limit is reached and the queue is full; "
+             "retry after the time in Retry-After.", NULL);
 }
 
 /* ---- the read routes: what the query and path say ---- */
@@ -216,14 +383,17 @@ pipeline_run(struct exchange *ex, const char *path, const char *query)
         note_read_target(ex, path, query);
         if (ex->route->id != ROUTE_SENDERS && check_sender(ex) != 0)
             return;
-        forward(ex, path, query, NULL, 0);
+        forward_capture(ex->req, 0, path, query, NULL, 0, &ex->fwd);
+        shape_and_forward(ex);
         return;
     }
     struct evbuffer *ib = evhttp_request_get_input_buffer(ex->req);
     size_t len = evbuffer_get_length(ib);
     const char *body = len ? (const char *)evbuffer_pullup(ib, -1) : "";
     if (check_body_framing(ex, len) != 0 || check_fields(ex, body, len) != 0 ||
-        check_sender(ex) != 0 || check_session(ex) != 0)
+        check_sender(ex) != 0 || check_idempotency(ex, body, len) != 0 ||
+        check_session(ex) != 0)
         return;
-    forward(ex, path, query, body, len);
+    forward_capture(ex->req, 1, path, query, body, len, &ex->fwd);
+    shape_and_forward(ex);
 }

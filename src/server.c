@@ -25,10 +25,12 @@
 #include "exchange.h"
 #include "gateway.h"
 #include "headers.h"
+#include "idempotency.h"
 #include "log.h"
 #include "pipeline.h"
 #include "route.h"
 #include "session_cache.h"
+#include "shaper.h"
 #include "upstream.h"
 
 #define SERVER_BACKLOG 1024
@@ -94,18 +96,58 @@ answer_local(struct server *s, struct exchange *ex)
 
 /* ---- the admin API ---- */
 
+static json_object *
+shaper_json(const struct shaper *sh)
+{
+    struct shaper_stats st;
+    shaper_get_stats(sh, &st);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "queue_depth",
+                           json_object_new_int64((int64_t)st.depth));
+    json_object_object_add(o, "submitted",
+                           json_object_new_int64((int64_t)st.submitted));
+    json_object_object_add(o, "rate_limited",
+                           json_object_new_int64((int64_t)st.refused));
+    json_object_object_add(o, "waited",
+                           json_object_new_int64((int64_t)st.waited));
+    json_object_object_add(o, "wait_ms_total",
+                           json_object_new_double(st.wait_ms_total));
+    json_object_object_add(o, "wait_ms_max",
+                           json_object_new_double(st.wait_ms_max));
+    json_object_object_add(o, "pauses",
+                           json_object_new_int64((int64_t)st.pauses));
+    return o;
+}
+
 static void
 add_admin_stats(void *arg, json_object *o)
 {
     struct server *s = arg;
+    struct gateway *gw = s->gw;
+    struct idem_stats is;
     json_object *u = json_object_new_object();
     json_object_object_add(u, "in_flight",
-                           json_object_new_int64((int64_t)s->gw->nwaiting));
-    json_object_object_add(u, "queue_depth", json_object_new_int64(0));
+                           json_object_new_int64((int64_t)gw->nwaiting));
+    json_object_object_add(u, "upstream_429s",
+                           json_object_new_int64((int64_t)gw->upstream_429s));
+    json_object_object_add(u, "send_limiter", shaper_json(gw->send_shaper));
+    json_object_object_add(u, "read_limiter", shaper_json(gw->read_shaper));
     json_object_object_add(o, "upstream", u);
-    json_object_object_add(
-        o, "requests_answered",
-        json_object_new_int64((int64_t)s->gw->answered));
+    idem_get_stats(gw->idem, &is);
+    json_object *i = json_object_new_object();
+    json_object_object_add(i, "entries",
+                           json_object_new_int64((int64_t)is.entries));
+    json_object_object_add(i, "in_flight",
+                           json_object_new_int64((int64_t)is.in_flight));
+    json_object_object_add(i, "replays",
+                           json_object_new_int64((int64_t)is.replays));
+    json_object_object_add(i, "conflicts",
+                           json_object_new_int64((int64_t)is.conflicts));
+    json_object_object_add(i, "evictions",
+                           json_object_new_int64((int64_t)is.evictions));
+    json_object_object_add(o, "idempotency", i);
+    json_object_object_add(o, "requests_answered",
+                           json_object_new_int64((int64_t)gw->answered));
 }
 
 static void

@@ -424,7 +424,8 @@ harness_start_gateway(struct proc *p, int sb_port, const char *extra,
     snprintf(text, sizeof(text),
              "{\"listen\": [\"127.0.0.1:0\"],\n"
              " \"upstream\": {\"base_url\": \"http://127.0.0.1:%d\",\n"
-             "   \"timeout_ms\": 1500, \"connect_timeout_ms\": 500},\n"
+             "   \"timeout_ms\": 1500, \"connect_timeout_ms\": 500,\n"
+             "   \"rate_limit_rps\": 10000, \"rate_limit_burst\": 10000},\n"
              " \"limits\": {\"client_timeout_ms\": 1000,"
              " \"max_body_bytes\": 4096}%s}\n",
              sb_port, extra ? extra : "");

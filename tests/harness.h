@@ -81,7 +81,8 @@ int harness_start_sandbox(struct proc *p, const char *rate,
                           const char *const *extra);
 
 /* Writes a config for a gateway in front of 127.0.0.1:sb_port (timeouts
- * 1500/500 ms, client timeout 1 s, max body 4096) plus extra top-level
+ * 1500/500 ms, shaping out of the way at 10000/s, client timeout 1 s, max
+ * body 4096) plus extra top-level
  * members (text starting with ',' or NULL), starts $WAGATE_BIN (or
  * ./wagate) with the test key in its environment. conf receives the
  * config's path (the caller unlinks it). */

@@ -1,0 +1,118 @@
+/* ratelimit.c - see ratelimit.h.
+ *
+ * tat is kept as an anchor plus a count of intervals (run_start_ms +
+ * run_len * T) rather than advanced by adding T each time: T = 1000/rate is
+ * rarely exact in binary, and tat + T rounds the same way at every step
+ * while tat stays in one binade, so summing drifts linearly (about 1 ms per
+ * 10,000 requests at rate 3 on a clock near 1.7e12 ms). The anchor moves
+ * only when the run breaks (an idle gap, a pause, a new rate), each move
+ * costing one rounding and not one per request. */
+#include "ratelimit.h"
+
+#include <math.h>
+
+static double
+rl_max(double a, double b)
+{
+    return a > b ? a : b;
+}
+
+static void
+rl_sync_tat(struct rl *rl)
+{
+    rl->tat_ms = rl->run_start_ms + (double)rl->run_len * rl->interval_ms;
+}
+
+static void
+rl_set_rate(struct rl *rl, double rate, long burst)
+{
+    if (burst < 1)
+        burst = 1;
+    rl->interval_ms = 1000.0 / rate;
+    rl->tau_ms = (double)(burst - 1) * rl->interval_ms;
+}
+
+/* The slot a request arriving now would get. tat - tau is when the bucket
+ * has room again; -inf minus anything stays -inf. */
+static double
+rl_next_slot(const struct rl *rl, double now)
+{
+    return rl_max(rl_max(now, rl->tat_ms - rl->tau_ms), rl->paused_until);
+}
+
+void
+rl_init(struct rl *rl, double rate, long burst)
+{
+    rl_set_rate(rl, rate, burst);
+    /* -inf: the first reservation goes at once whatever the clock's
+     * origin (0 would hold back a clock that starts below T). */
+    rl->run_start_ms = -INFINITY;
+    rl->run_len = 0;
+    rl->paused_until = -INFINITY;
+    rl_sync_tat(rl);
+}
+
+void
+rl_configure(struct rl *rl, double rate, long burst)
+{
+    double old_interval = rl->interval_ms;
+
+    rl_set_rate(rl, rate, burst);
+    if (rl->run_len == 0)
+        return; /* nothing reserved yet: tat is -inf either way */
+    /* tat - old T is the base of the latest reservation; start a new run
+     * there, one new T on, so the gap after it follows the new rate (a
+     * slower rate must not let the next request in at the old spacing). */
+    rl->run_start_ms += (double)(rl->run_len - 1) * old_interval;
+    rl->run_len = 1;
+    rl_sync_tat(rl);
+}
+
+int
+rl_reserve(struct rl *rl, double now, double max_wait_ms, double *slot_ms)
+{
+    double slot = rl_next_slot(rl, now);
+
+    if (slot - now > max_wait_ms)
+        return -1;
+    if (slot > rl->tat_ms) {
+        /* tat was in the past (or at a pause's end): a new run */
+        rl->run_start_ms = slot;
+        rl->run_len = 1;
+    } else {
+        rl->run_len++;
+    }
+    rl_sync_tat(rl);
+    *slot_ms = slot;
+    return 0;
+}
+
+double
+rl_retry_after_ms(const struct rl *rl, double now, double max_wait_ms)
+{
+    double wait = (rl_next_slot(rl, now) - now) - max_wait_ms;
+
+    /* at least 1 ms: a refusal must never say "retry now" */
+    return rl_max(wait, 1.0);
+}
+
+double
+rl_pause(struct rl *rl, double now, double pause_ms, double first_pending_slot)
+{
+    double delay;
+
+    rl->paused_until = rl_max(rl->paused_until, now + pause_ms);
+    /* No pending slot: paused_until alone holds the next one back, and
+     * tat is left alone so that with burst 1 the ones after it still come
+     * T apart (tat - tau <= tat). */
+    if (first_pending_slot < 0)
+        return 0;
+    delay = rl->paused_until - first_pending_slot;
+    if (!(delay > 0))
+        return 0; /* the queue already reaches past the pause */
+    /* Pending slots all move by delay; moving the anchor keeps the run
+     * whole, so the spacing after them is unchanged. */
+    rl->run_start_ms += delay;
+    rl_sync_tat(rl);
+    return delay;
+}

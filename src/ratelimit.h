@@ -1,0 +1,69 @@
+/* ratelimit.h - the upstream rate limiter: GCRA (a theoretical arrival
+ * time advanced by 1/rate per request), SPEC section 6. Pure: every call
+ * takes the current time in ms (any monotonic origin); no I/O, no clock.
+ *
+ * A request that passed the pre-check reserves the next free slot and waits
+ * for it (queued, not refused): slot = max(now, tat - tau, paused_until),
+ * then tat = max(tat, slot) + T, with T = 1000/rate and tau = (burst-1)*T.
+ * With burst 1 slots are at least T apart; with burst b, b may go at once
+ * and any 1-second window [t, t + 1000) holds at most rate + b - 1. Idle
+ * time refills the burst, never beyond b. A slot further than max_wait_ms
+ * away is refused and consumes nothing. An upstream 429 pauses the
+ * limiter: no slot before now + pause, and slots already handed out but
+ * not yet reached are shifted by the same delay so that they keep their
+ * spacing.
+ *
+ * Slots are doubles in ms and not rounded: the caller's timer should fire
+ * at or after a slot, never before it (round up). Slot k of an unbroken
+ * queue is computed as start + k * T, not by adding T k times, so a long
+ * queue at a rate like 3/s does not drift. */
+#ifndef WAGATE_RATELIMIT_H
+#define WAGATE_RATELIMIT_H
+
+#include <stdint.h>
+
+/* Owned by the caller (embed it or allocate it); no resources inside.
+ * Read the fields if you like; change them only through rl_*(). */
+struct rl {
+    double interval_ms;  /* T */
+    double tau_ms;       /* (burst - 1) * T */
+    double tat_ms;       /* theoretical arrival time of the next request,
+                            = run_start_ms + run_len * T; -inf at first */
+    double paused_until; /* no slot before this; -inf at first */
+    double run_start_ms; /* where the current unbroken run of tat began */
+    int64_t run_len;     /* T steps since run_start_ms */
+};
+
+/* rate > 0 requests per second, burst >= 1 (a smaller burst counts as 1).
+ * The first reservation, at any now, goes at once. */
+void rl_init(struct rl *rl, double rate, long burst);
+
+/* Changes rate and burst (config reload) keeping the schedule: slots
+ * already handed out stand; the next ones follow the new rate, as if the
+ * latest reservation had been made at the new rate (the next queued slot
+ * comes the new T after it, not the old one). */
+void rl_configure(struct rl *rl, double rate, long burst);
+
+/* Reserves a slot. Returns 0 and *slot_ms (>= now) when the slot is at most
+ * max_wait_ms away; -1 when not, consuming nothing and leaving *slot_ms
+ * alone (rl_retry_after_ms() then says how long to wait). */
+int rl_reserve(struct rl *rl, double now, double max_wait_ms, double *slot_ms);
+
+/* How long (ms, >= 1) until a request would be accepted again if nobody
+ * else came: the time until its slot is within max_wait_ms, i.e.
+ * (slot - now) - max_wait_ms, but at least 1. Meant for right after
+ * rl_reserve() returned -1 with the same now and max_wait_ms. */
+double rl_retry_after_ms(const struct rl *rl, double now, double max_wait_ms);
+
+/* Pauses for pause_ms from now: no slot before now + pause_ms (an earlier,
+ * longer pause still holds: the later end wins). first_pending_slot is the
+ * earliest slot handed out and not yet reached (negative when none).
+ * Returns the delay (>= 0) by which every pending slot must be moved, so
+ * that the first lands at the pause's end; tat moves with them, so new
+ * reservations come after the moved ones. With no pending slot it returns
+ * 0 and the next reservation goes at the pause's end (with burst b, up to
+ * b may go there at once: the pause was idle time). */
+double rl_pause(struct rl *rl, double now, double pause_ms,
+                double first_pending_slot);
+
+#endif
