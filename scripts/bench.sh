@@ -153,3 +153,41 @@ grep -c '"level":"error"' "$work/wagate.log" | sed 's/^/wagate error lines: /'
 
 echo
 "$dir/tests/bench_cache" 1000000
+
+# ---- shaping: a backlog of 100 sends against the sandbox's own 5/s limit ----
+echo
+SBP=$(pick_port); GW2=$(pick_port)
+"$dir/wagate-sandbox" --listen "127.0.0.1:$SBP" --api-key bench-key --rate-limit 5 >"$work/sandbox.log" 2>&1 &
+pids+=($!)
+cat >"$work/shape.json" <<JSON
+{"listen": ["127.0.0.1:$GW2"],
+ "upstream": {"base_url": "http://127.0.0.1:$SBP", "rate_limit_rps": 5, "rate_limit_burst": 1,
+              "max_queue_ms": 30000, "timeout_ms": 60000},
+ "log": {"level": "warn"}}
+JSON
+AUTOCALLS_API_KEY=bench-key "$dir/wagate" -c "$work/shape.json" 2>"$work/wagate2.log" &
+pids+=($!)
+for _ in $(seq 1 100); do
+    curl -fs "http://127.0.0.1:$GW2/healthz" >/dev/null 2>&1 && grep -q listening "$work/sandbox.log" && break
+    sleep 0.1
+done
+for i in $(seq 0 99); do
+    curl -fs -X POST "http://127.0.0.1:$SBP/_sandbox/inbound" -H 'Content-Type: application/json' \
+        -d "{\"sender_id\":12,\"recipient_phone\":\"+1415557$(printf %04d "$i")\"}" >/dev/null
+done
+curl -fs -X DELETE "http://127.0.0.1:$SBP/_sandbox/requests" >/dev/null
+seq 0 99 | xargs -P 100 -I{} sh -c 'curl -s -o /dev/null -w "%{http_code}\n" -X POST \
+    "http://127.0.0.1:'"$GW2"'/api/user/whatsapp/send-freeform" -H "Content-Type: application/json" \
+    -d "{\"sender_id\":12,\"recipient_phone\":\"+1415557$(printf %04d {})\",\"message\":\"backlog {}\"}"' \
+    >"$work/codes.txt"
+curl -fs "http://127.0.0.1:$SBP/_sandbox/requests" | python3 -c '
+import json, sys
+reqs = json.load(sys.stdin)["requests"]
+t = sorted(r["mono_ms"] for r in reqs)
+st = [r["status"] for r in reqs]
+worst = max(sum(1 for u in t[i:] if u - t[i] < 1000) for i in range(len(t)))
+span = (t[-1] - t[0]) / 1000
+print("shaping: %d sends reached the sandbox, %d answered 429 by it" % (len(t), st.count(429)))
+print("shaping: drain span %.3f s (ideal 19.8 s for 100 at 5/s), worst 1-second window %d sends" % (span, worst))
+'
+echo "shaping: callers got $(sort "$work/codes.txt" | uniq -c | tr '\n' ' ')"
