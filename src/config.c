@@ -829,3 +829,86 @@ config_all_loopback(const struct config *cfg)
             return 0;
     return 1;
 }
+
+/* ---- reload ---- */
+
+static int
+listen_equal(const struct config *a, const struct config *b)
+{
+    if (a->nlisten != b->nlisten)
+        return 0;
+    for (size_t i = 0; i < a->nlisten; i++)
+        if (a->listen[i].port != b->listen[i].port ||
+            strcmp(a->listen[i].host, b->listen[i].host) != 0)
+            return 0;
+    return 1;
+}
+
+static int
+str_equal(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+static void
+note(char *changed, size_t len, const char *name)
+{
+    size_t used = strlen(changed);
+    snprintf(changed + used, len - used, "%s%s", used ? ", " : "", name);
+}
+
+static void
+keep_string(char **next, const char *running)
+{
+    free(*next);
+    *next = running ? xstrdup(running) : NULL;
+}
+
+int
+config_keep_restart_keys(struct config *next, const struct config *running,
+                         char *changed, size_t changedlen)
+{
+    int n = 0;
+    changed[0] = '\0';
+    if (!listen_equal(next, running)) {
+        struct config_listen *l = xcalloc(running->nlisten, sizeof(*l));
+        for (size_t i = 0; i < running->nlisten; i++) {
+            l[i].host = xstrdup(running->listen[i].host);
+            l[i].port = running->listen[i].port;
+        }
+        free_listen(next);
+        next->listen = l;
+        next->nlisten = running->nlisten;
+        note(changed, changedlen, "listen");
+        n++;
+    }
+    if (!str_equal(next->upstream_base_url, running->upstream_base_url)) {
+        keep_string(&next->upstream_base_url, running->upstream_base_url);
+        note(changed, changedlen, "upstream.base_url");
+        n++;
+    }
+    if (!str_equal(next->ca_file, running->ca_file)) {
+        keep_string(&next->ca_file, running->ca_file);
+        note(changed, changedlen, "upstream.ca_file");
+        n++;
+    }
+    const struct {
+        long long *next;
+        long long running;
+        const char *name;
+    } nums[] = {
+        {&next->connect_timeout_ms, running->connect_timeout_ms,
+         "upstream.connect_timeout_ms"},
+        {&next->timeout_ms, running->timeout_ms, "upstream.timeout_ms"},
+        {&next->upstream_max_connections, running->upstream_max_connections,
+         "upstream.max_connections"},
+    };
+    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+        if (*nums[i].next != nums[i].running) {
+            *nums[i].next = nums[i].running;
+            note(changed, changedlen, nums[i].name);
+            n++;
+        }
+    }
+    return n;
+}

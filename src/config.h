@@ -91,6 +91,14 @@ void config_print(const struct config *cfg, FILE *out);
 int config_read_api_key(const struct config *cfg, char **key, char *err,
                         size_t errlen);
 
+/* For a reload: the keys that need a restart (listen, upstream.base_url,
+ * upstream.ca_file, upstream.connect_timeout_ms, upstream.timeout_ms,
+ * upstream.max_connections) keep their running values in next; the names
+ * of those that differed are written, comma-separated, into changed.
+ * Returns how many differed. */
+int config_keep_restart_keys(struct config *next, const struct config *running,
+                             char *changed, size_t changedlen);
+
 /* 1 if every listen address is loopback (127.0.0.0/8, ::1, localhost). */
 int config_all_loopback(const struct config *cfg);
 

@@ -13,6 +13,7 @@
 #include "gateway.h"
 #include "idempotency.h"
 #include "log.h"
+#include "metrics.h"
 #include "reply.h"
 #include "route.h"
 
@@ -77,7 +78,7 @@ ex_new(struct gateway *gw, struct evhttp_request *req)
 const char *
 ex_idem_caller(const struct exchange *ex)
 {
-    return ex->client ? ex->client->name : "";
+    return ex->client_name ? ex->client_name : "";
 }
 
 static void
@@ -88,6 +89,7 @@ ex_free(struct exchange *ex)
     if (ex->idem_held && gw->idem)
         idem_abandon(gw->idem, ex_idem_caller(ex), ex->idem_key);
     free(ex->idem_key);
+    free(ex->client_name);
     if (ex->deferred) {
         TAILQ_REMOVE(&gw->waiting, ex, link);
         gw->nwaiting--;
@@ -112,7 +114,7 @@ ex_log(const struct exchange *ex, int status, const char *decision,
 {
     struct log_request lr = {
         .request_id = ex->reqid,
-        .client = ex->client ? ex->client->name : NULL,
+        .client = ex->client_name,
         .remote = ex->remote,
         .method = ex->method,
         .route = ex->route->name,
@@ -151,6 +153,8 @@ ex_reply(struct exchange *ex, int status, struct evbuffer *body,
     int gone = ex->req == NULL;
     ex_send(ex, status, body, xwagate);
     ex_log(ex, status, gone ? "caller_gone" : decision, reason);
+    metrics_count_request(ex->route->name, gone ? "caller_gone" : decision,
+                          status);
     ex->gw->answered++;
     ex_free(ex);
 }
@@ -238,4 +242,5 @@ ex_cut_off(struct exchange *ex)
     ex_send(ex, 503, b, xw);
     evbuffer_free(b);
     ex_log(ex, 503, "cut_off", "shutting_down");
+    metrics_count_request(ex->route->name, "cut_off", 503);
 }

@@ -31,7 +31,11 @@ struct exchange {
     struct evhttp_request *req; /* NULL once the caller is gone */
     struct evhttp_connection *evcon;
     const struct route_info *route;
-    const struct config_client *client; /* NULL when auth is off */
+    /* the caller, when clients are configured: client is borrowed from the
+     * config in force at arrival and valid only until the pre-check ends
+     * (a reload may free it); client_name is the exchange's own copy */
+    const struct config_client *client;
+    char *client_name;
     const char *method;
     char reqid[REQID_MAX + 1];
     char remote[48];

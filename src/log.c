@@ -173,7 +173,10 @@ log_request(const struct log_request *r)
     struct log_line l;
     char masked[32];
     line_start(&l, LOG_INFO);
-    line_field_str(&l, "msg", "request");
+    if (log_cur_format == LOG_FORMAT_JSON)
+        line_field_str(&l, "msg", "request");
+    else
+        line_puts(&l, " request");
     line_field_str(&l, "request_id", r->request_id);
     line_field_str(&l, "client", r->client);
     line_field_str(&l, "remote", r->remote);

@@ -22,6 +22,7 @@
 #define EXIT_CONFIG 2
 
 struct wagate {
+    const char *path; /* the config file, NULL for defaults */
     struct event_base *base;
     struct config cfg;
     struct gateway gw;
@@ -52,7 +53,8 @@ usage(FILE *out)
             "The API key is read from the environment variable named by\n"
             "upstream.api_key_env (default AUTOCALLS_API_KEY) or from the file\n"
             "upstream.api_key_file; never from the command line.\n"
-            "Signals: SIGTERM/SIGINT drain and exit 0.\n"
+            "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the\n"
+            "configuration and the API key.\n"
             "See wagate(8) and wagate.json(5).\n");
 }
 
@@ -74,6 +76,67 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
     log_msg(LOG_INFO, "signal %d: draining (%zu in flight, up to %lld ms)",
             (int)sig, w->gw.nwaiting, w->cfg.drain_timeout_ms);
     server_drain(w->srv, w->cfg.drain_timeout_ms, on_drained, w);
+}
+
+/* Swaps in a validated configuration: every component that copied a
+ * value gets the new one; the running config's memory is released. */
+static void
+apply_config(struct wagate *w, struct config *next, const char *key)
+{
+    upstream_set_key(w->up, key);
+    shaper_configure(w->gw.send_shaper, next->rate_limit_rps,
+                     (long)next->rate_limit_burst, next->max_queue_ms);
+    shaper_configure(w->gw.read_shaper, next->read_rate_limit_rps, 1,
+                     next->max_queue_ms);
+    cache_set_max_entries(w->cache, (size_t)next->cache_max_entries);
+    idem_configure(w->gw.idem, (size_t)next->idem_max_entries,
+                   next->idem_ttl_s * 1000);
+    log_configure(next->log_level, next->log_format);
+    struct config old = w->cfg;
+    w->cfg = *next; /* gw.cfg points at w->cfg: same address, new values */
+    config_free(&old);
+    server_configure(w->srv);
+}
+
+/* SIGHUP: re-read the file; a bad one changes nothing. */
+static void
+on_reload_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    struct wagate *w = arg;
+    struct config next;
+    char err[512], changed[256];
+    char *key = NULL;
+    if (w->path == NULL || w->stopping) {
+        log_msg(LOG_WARN, "SIGHUP: %s; nothing reloaded",
+                w->path ? "draining" : "started without -c");
+        return;
+    }
+    if (config_load(&next, w->path, err, sizeof(err)) != 0) {
+        log_msg(LOG_ERROR, "reload rejected, the running configuration "
+                "stays: %s", err);
+        return;
+    }
+    if (config_keep_restart_keys(&next, &w->cfg, changed, sizeof(changed)))
+        log_msg(LOG_WARN, "reload: %s changed; these need a restart and "
+                "keep their running values", changed);
+    if (next.nclients == 0 && !config_all_loopback(&next)) {
+        log_msg(LOG_ERROR, "reload rejected, the running configuration "
+                "stays: no clients on a non-loopback listener");
+        config_free(&next);
+        return;
+    }
+    if (config_read_api_key(&next, &key, err, sizeof(err)) != 0) {
+        log_msg(LOG_ERROR, "reload rejected, the running configuration "
+                "stays: %s", err);
+        config_free(&next);
+        return;
+    }
+    apply_config(w, &next, key);
+    explicit_bzero(key, strlen(key));
+    free(key);
+    log_msg(LOG_INFO, "configuration reloaded from %s", w->path);
 }
 
 static int
@@ -148,7 +211,7 @@ static int
 run(struct wagate *w)
 {
     int rc = EXIT_FAILURE;
-    struct event *sigs[2] = {NULL, NULL};
+    struct event *sigs[3] = {NULL, NULL, NULL};
     /* the changelist folds the add/remove churn of libcurl's pooled sockets
      * and evhttp's read toggling into fewer epoll_ctl calls */
     struct event_config *ec = event_config_new();
@@ -165,14 +228,14 @@ run(struct wagate *w)
     if (rc == 0) {
         sigs[0] = evsignal_new(w->base, SIGTERM, on_stop_signal, w);
         sigs[1] = evsignal_new(w->base, SIGINT, on_stop_signal, w);
-        if (!sigs[0] || !sigs[1])
-            alloc_oom("evsignal_new");
-        evsignal_add(sigs[0], NULL);
-        evsignal_add(sigs[1], NULL);
+        sigs[2] = evsignal_new(w->base, SIGHUP, on_reload_signal, w);
+        for (int i = 0; i < 3; i++)
+            if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) != 0)
+                alloc_oom("evsignal_new");
         event_base_dispatch(w->base);
         log_msg(LOG_INFO, "stopped");
     }
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         if (sigs[i])
             event_free(sigs[i]);
     /* transfers first (their callbacks reference the server), then the
@@ -224,6 +287,7 @@ main(int argc, char **argv)
     }
     struct wagate w;
     memset(&w, 0, sizeof(w));
+    w.path = path;
     char err[512];
     if (path == NULL) {
         config_defaults(&w.cfg);

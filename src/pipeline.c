@@ -21,6 +21,7 @@
 #include "headers.h"
 #include "idempotency.h"
 #include "learn.h"
+#include "metrics.h"
 #include "precheck.h"
 #include "reply.h"
 #include "route.h"
@@ -61,6 +62,31 @@ retry_after_ms(const struct upstream_response *resp)
             return (double)(when - now) * 1000.0;
     }
     return PIPELINE_PAUSE_DEFAULT_MS;
+}
+
+/* A short label for the metrics, from upstream.c's fixed sentences. */
+static const char *
+upstream_error_kind(enum upstream_result r, const char *errstr)
+{
+    static const struct {
+        const char *needle, *kind;
+    } kinds[] = {
+        {"connect timeout", "connect_timeout"},
+        {"refused", "connect_refused"},
+        {"resolve", "dns"},
+        {"closed without", "closed"},
+        {"not re-sent", "lost_after_send"},
+        {"reset", "reset"},
+        {"invalid", "invalid_response"},
+        {"TLS", "tls"},
+        {"too large", "too_large"},
+    };
+    if (r == UPSTREAM_TIMEOUT)
+        return "timeout";
+    for (size_t i = 0; errstr && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (strstr(errstr, kinds[i].needle) != NULL)
+            return kinds[i].kind;
+    return "other";
 }
 
 /* Keeps an upstream answer below 500 for the caller's key. A 429 is not
@@ -114,9 +140,11 @@ on_upstream(void *arg, enum upstream_result r,
     struct exchange *ex = arg;
     char sentence[160];
     if (r == UPSTREAM_OK) {
+        metrics_count_upstream(resp->total_ms / 1000.0, NULL);
         on_upstream_answer(ex, resp);
         return;
     }
+    metrics_count_upstream(0, upstream_error_kind(r, errstr));
     if (r == UPSTREAM_TIMEOUT) {
         snprintf(sentence, sizeof(sentence),
                  "The upstream API did not answer within %lld ms.",
@@ -159,8 +187,10 @@ check_caller(struct exchange *ex)
     const char *h = evhttp_find_header(
         evhttp_request_get_input_headers(ex->req), "Authorization");
     ex->client = auth_find_client(cfg, h);
-    if (ex->client != NULL)
+    if (ex->client != NULL) {
+        ex->client_name = xstrdup(ex->client->name);
         return 0;
+    }
     ex_error(ex, 401, "UNAUTHORIZED",
              h ? "The bearer token is not a known client's."
                : "A bearer token is required (Authorization: Bearer ...).",

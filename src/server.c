@@ -27,6 +27,7 @@
 #include "headers.h"
 #include "idempotency.h"
 #include "log.h"
+#include "metrics.h"
 #include "pipeline.h"
 #include "route.h"
 #include "session_cache.h"
@@ -52,6 +53,42 @@ struct server {
 /* ---- routes the gateway answers itself ---- */
 
 static void
+answer_metrics(struct server *s, struct exchange *ex)
+{
+    struct gateway *gw = s->gw;
+    struct cache_stats cs;
+    struct shaper_stats ss, rs;
+    struct idem_stats is;
+    cache_get_stats(gw->cache, &cs);
+    shaper_get_stats(gw->send_shaper, &ss);
+    shaper_get_stats(gw->read_shaper, &rs);
+    idem_get_stats(gw->idem, &is);
+    struct metrics_gauges g = {
+        .cache_entries = cs.entries,
+        .cache_lookups = cs.lookups,
+        .cache_hits = cs.hits,
+        .cache_short_circuits = cs.short_circuits,
+        .send_queue_depth = ss.depth,
+        .read_queue_depth = rs.depth,
+        .rate_limited = ss.refused + rs.refused,
+        .upstream_429s = gw->upstream_429s,
+        .in_flight = gw->nwaiting,
+        .idem_entries = is.entries,
+        .idem_replays = is.replays,
+        .draining = gw->draining,
+    };
+    struct evbuffer *b = evbuffer_new();
+    if (b == NULL)
+        alloc_oom("evbuffer_new");
+    metrics_render(b, &g);
+    if (ex->req != NULL)
+        evhttp_add_header(evhttp_request_get_output_headers(ex->req),
+                          "Content-Type", "text/plain; version=0.0.4");
+    ex_reply(ex, 200, b, "gateway", "local", NULL);
+    evbuffer_free(b);
+}
+
+static void
 answer_local(struct server *s, struct exchange *ex)
 {
     struct gateway *gw = s->gw;
@@ -68,29 +105,9 @@ answer_local(struct server *s, struct exchange *ex)
         ex_local(ex, gw->draining ? 503 : 200, "application/json", text,
                  (size_t)n);
         return;
-    default: {
-        struct cache_stats cs;
-        cache_get_stats(gw->cache, &cs);
-        n = snprintf(text, sizeof(text),
-                     "# HELP wagate_requests_total Requests answered.\n"
-                     "# TYPE wagate_requests_total counter\n"
-                     "wagate_requests_total %llu\n"
-                     "# HELP wagate_upstream_in_flight Requests waiting on "
-                     "the upstream.\n"
-                     "# TYPE wagate_upstream_in_flight gauge\n"
-                     "wagate_upstream_in_flight %zu\n"
-                     "# HELP wagate_cache_entries Session cache entries.\n"
-                     "# TYPE wagate_cache_entries gauge\n"
-                     "wagate_cache_entries %zu\n"
-                     "# HELP wagate_cache_short_circuits_total Sends "
-                     "answered from the session cache.\n"
-                     "# TYPE wagate_cache_short_circuits_total counter\n"
-                     "wagate_cache_short_circuits_total %llu\n",
-                     gw->answered, gw->nwaiting, cs.entries,
-                     (unsigned long long)cs.short_circuits);
-        ex_local(ex, 200, "text/plain; version=0.0.4", text, (size_t)n);
+    default:
+        answer_metrics(s, ex);
         return;
-    }
     }
 }
 
@@ -384,7 +401,6 @@ struct server *
 server_new(struct gateway *gw, char *err, size_t errlen)
 {
     struct server *s = xcalloc(1, sizeof(*s));
-    const struct config *cfg = gw->cfg;
     s->gw = gw;
     s->base = gw->base;
     s->http = evhttp_new(s->base);
@@ -394,18 +410,27 @@ server_new(struct gateway *gw, char *err, size_t errlen)
         server_free(s);
         return NULL;
     }
+    evhttp_set_max_headers_size(s->http, SERVER_MAX_HEADERS);
+    evhttp_set_default_content_type(s->http, NULL);
+    evhttp_set_allowed_methods(s->http, 0x1ff); /* all: 405 is ours */
+    evhttp_set_gencb(s->http, on_request, s);
+    server_configure(s);
+    return s;
+}
+
+void
+server_configure(struct server *s)
+{
+    const struct config *cfg = s->gw->cfg;
     struct timeval tv = {cfg->client_timeout_ms / 1000,
                          (cfg->client_timeout_ms % 1000) * 1000};
     evhttp_set_timeout_tv(s->http, &tv);
-    evhttp_set_max_headers_size(s->http, SERVER_MAX_HEADERS);
     /* evhttp answers bodies over its own cap with a non-JSON 413 and no
      * way to change it; the cap sits well above max_body_bytes so that the
      * usual oversized body gets the gateway's JSON 413 instead */
     evhttp_set_max_body_size(s->http, 2 * cfg->max_body_bytes + 65536);
-    evhttp_set_default_content_type(s->http, NULL);
-    evhttp_set_allowed_methods(s->http, 0x1ff); /* all: 405 is ours */
-    evhttp_set_gencb(s->http, on_request, s);
-    return s;
+    if (s->nlev > 0) /* at startup, server_listen() applies it */
+        apply_fd_limit(cfg);
 }
 
 static void

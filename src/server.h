@@ -19,6 +19,10 @@ struct server *server_new(struct gateway *gw, char *err, size_t errlen);
  * (the real port when 0 was asked). 0, or -1 with err filled. */
 int server_listen(struct server *s, char *err, size_t errlen);
 
+/* Applies the caller-side limits of gw->cfg again (after a reload):
+ * client timeout, body size cap, descriptor limit. */
+void server_configure(struct server *s);
+
 /* Stops accepting; new requests on open connections get 503
  * SHUTTING_DOWN; requests in flight finish, or are answered 503 at the
  * drain deadline. done(arg) runs from the loop once nothing is left. */

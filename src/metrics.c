@@ -1,0 +1,183 @@
+/* metrics.c - see metrics.h. Counters live in small fixed tables: the
+ * label sets are few (routes x decisions x statuses seen), so a linear
+ * table beats a hash for size and simplicity. */
+#include "metrics.h"
+
+#include <event2/buffer.h>
+#include <string.h>
+
+#define METRICS_MAX_SERIES 512
+#define METRICS_MAX_ERRORS 32
+
+struct req_series {
+    const char *route;
+    const char *decision;
+    int status;
+    uint64_t count;
+};
+
+static const double latency_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1,
+                                         0.25,  0.5,  1,     2.5,  5,
+                                         10,    30};
+#define NBUCKETS (sizeof(latency_buckets) / sizeof(latency_buckets[0]))
+
+static struct {
+    struct req_series req[METRICS_MAX_SERIES];
+    size_t nreq;
+    uint64_t req_dropped; /* label sets beyond the table */
+    uint64_t lat_bucket[NBUCKETS];
+    uint64_t lat_count;
+    double lat_sum;
+    struct {
+        const char *kind;
+        uint64_t count;
+    } err[METRICS_MAX_ERRORS];
+    size_t nerr;
+} m;
+
+void
+metrics_reset(void)
+{
+    memset(&m, 0, sizeof(m));
+}
+
+void
+metrics_count_request(const char *route, const char *decision, int status)
+{
+    for (size_t i = 0; i < m.nreq; i++) {
+        struct req_series *s = &m.req[i];
+        if (s->status == status && s->route == route &&
+            s->decision == decision) {
+            s->count++;
+            return;
+        }
+    }
+    if (m.nreq == METRICS_MAX_SERIES) {
+        m.req_dropped++;
+        return;
+    }
+    m.req[m.nreq++] = (struct req_series){route, decision, status, 1};
+}
+
+void
+metrics_count_upstream(double seconds, const char *error_kind)
+{
+    if (error_kind != NULL) {
+        for (size_t i = 0; i < m.nerr; i++) {
+            if (strcmp(m.err[i].kind, error_kind) == 0) {
+                m.err[i].count++;
+                return;
+            }
+        }
+        if (m.nerr < METRICS_MAX_ERRORS) {
+            m.err[m.nerr].kind = error_kind;
+            m.err[m.nerr].count = 1;
+            m.nerr++;
+        }
+        return;
+    }
+    m.lat_count++;
+    m.lat_sum += seconds;
+    for (size_t i = 0; i < NBUCKETS; i++)
+        if (seconds <= latency_buckets[i])
+            m.lat_bucket[i]++;
+}
+
+static void
+head(struct evbuffer *out, const char *name, const char *type,
+     const char *help)
+{
+    evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+                        type);
+}
+
+static void
+gauge(struct evbuffer *out, const char *name, const char *help, double v)
+{
+    head(out, name, "gauge", help);
+    evbuffer_add_printf(out, "%s %.17g\n", name, v);
+}
+
+static void
+counter(struct evbuffer *out, const char *name, const char *help,
+        uint64_t v)
+{
+    head(out, name, "counter", help);
+    evbuffer_add_printf(out, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void
+render_requests(struct evbuffer *out)
+{
+    head(out, "wagate_requests_total", "counter",
+         "Requests answered, by route, decision and status.");
+    for (size_t i = 0; i < m.nreq; i++)
+        evbuffer_add_printf(
+            out,
+            "wagate_requests_total{route=\"%s\",decision=\"%s\","
+            "status=\"%d\"} %llu\n",
+            m.req[i].route, m.req[i].decision, m.req[i].status,
+            (unsigned long long)m.req[i].count);
+}
+
+static void
+render_upstream(struct evbuffer *out)
+{
+    head(out, "wagate_upstream_duration_seconds", "histogram",
+         "Time from hand-over to the upstream's complete answer.");
+    for (size_t i = 0; i < NBUCKETS; i++)
+        evbuffer_add_printf(
+            out, "wagate_upstream_duration_seconds_bucket{le=\"%g\"} %llu\n",
+            latency_buckets[i], (unsigned long long)m.lat_bucket[i]);
+    evbuffer_add_printf(
+        out,
+        "wagate_upstream_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+        "wagate_upstream_duration_seconds_sum %.6f\n"
+        "wagate_upstream_duration_seconds_count %llu\n",
+        (unsigned long long)m.lat_count, m.lat_sum,
+        (unsigned long long)m.lat_count);
+    head(out, "wagate_upstream_errors_total", "counter",
+         "Upstream calls that got no valid HTTP answer, by kind.");
+    for (size_t i = 0; i < m.nerr; i++)
+        evbuffer_add_printf(out,
+                            "wagate_upstream_errors_total{kind=\"%s\"} %llu\n",
+                            m.err[i].kind, (unsigned long long)m.err[i].count);
+}
+
+void
+metrics_render(struct evbuffer *out, const struct metrics_gauges *g)
+{
+    render_requests(out);
+    render_upstream(out);
+    counter(out, "wagate_upstream_rate_limited_total",
+            "Upstream answers 429 (each pauses the limiter).",
+            g->upstream_429s);
+    counter(out, "wagate_rate_limited_total",
+            "Requests answered 429 RATE_LIMITED by the gateway.",
+            g->rate_limited);
+    gauge(out, "wagate_queue_depth", "Sends waiting for their rate slot.",
+          (double)g->send_queue_depth);
+    gauge(out, "wagate_read_queue_depth",
+          "Reads waiting for their rate slot.", (double)g->read_queue_depth);
+    gauge(out, "wagate_in_flight",
+          "Requests accepted and not yet answered (queued included).",
+          (double)g->in_flight);
+    gauge(out, "wagate_cache_entries", "Session cache entries.",
+          (double)g->cache_entries);
+    counter(out, "wagate_cache_lookups_total",
+            "Session cache lookups for send-freeform.", g->cache_lookups);
+    counter(out, "wagate_cache_hits_total",
+            "Session cache lookups that found an entry.", g->cache_hits);
+    counter(out, "wagate_cache_short_circuits_total",
+            "Sends answered 403 SESSION_EXPIRED from the cache.",
+            g->cache_short_circuits);
+    gauge(out, "wagate_idempotency_entries",
+          "Idempotency keys kept or in flight.", (double)g->idem_entries);
+    counter(out, "wagate_idempotency_replays_total",
+            "Answers replayed for an Idempotency-Key.", g->idem_replays);
+    gauge(out, "wagate_draining", "1 while the gateway drains.",
+          g->draining ? 1 : 0);
+    counter(out, "wagate_metrics_series_dropped_total",
+            "Request label sets not counted: the table was full.",
+            m.req_dropped);
+}

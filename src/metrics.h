@@ -1,0 +1,46 @@
+/* metrics.h - the counters behind /metrics, and their Prometheus text
+ * exposition (format 0.0.4). Plain data: the modules that see an event
+ * count it here; metrics_render() writes the page. Names follow the
+ * Prometheus conventions: wagate_ prefix, _total for counters, _seconds
+ * for durations. */
+#ifndef WAGATE_METRICS_H
+#define WAGATE_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct evbuffer;
+
+/* A gauge read at render time; the caller fills these. */
+struct metrics_gauges {
+    size_t cache_entries;
+    uint64_t cache_lookups;
+    uint64_t cache_hits;
+    uint64_t cache_short_circuits;
+    size_t send_queue_depth;
+    size_t read_queue_depth;
+    uint64_t rate_limited; /* 429 RATE_LIMITED given by the gateway */
+    uint64_t upstream_429s;
+    size_t in_flight;
+    size_t idem_entries;
+    uint64_t idem_replays;
+    int draining;
+};
+
+/* One answered request. route and decision are static strings (the route
+ * table's names; forwarded, short_circuit, rejected, replay, local,
+ * caller_gone, cut_off). */
+void metrics_count_request(const char *route, const char *decision,
+                           int status);
+
+/* The time an upstream call took, and its outcome kind: NULL for an HTTP
+ * answer, else a short static label (e.g. "timeout", "connect"). */
+void metrics_count_upstream(double seconds, const char *error_kind);
+
+/* Appends the whole exposition to out. */
+void metrics_render(struct evbuffer *out, const struct metrics_gauges *g);
+
+/* Forgets every counter (tests). */
+void metrics_reset(void);
+
+#endif
