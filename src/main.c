@@ -46,7 +46,8 @@ usage(FILE *out)
             "  -c, --config FILE   JSON configuration (comments allowed);\n"
             "                      without it every key has its default\n"
             "  -n, --check-config  validate the configuration, print it with\n"
-            "                      secrets redacted, and exit (0 = valid)\n"
+            "                      secrets redacted, say where the API key\n"
+            "                      was found, and exit (0 = valid)\n"
             "  -h, --help          this text\n"
             "  -V, --version       the version\n"
             "\n"
@@ -76,6 +77,18 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
     log_msg(LOG_INFO, "signal %d: draining (%zu in flight, up to %lld ms)",
             (int)sig, w->gw.nwaiting, w->cfg.drain_timeout_ms);
     server_drain(w->srv, w->cfg.drain_timeout_ms, on_drained, w);
+}
+
+/* A configuration that parses can still be one wagate refuses to run:
+ * returns the reason, or NULL. */
+static const char *
+startup_refusal(const struct config *cfg)
+{
+    if (cfg->nclients == 0 && !config_all_loopback(cfg))
+        return "no clients are configured, so callers are not "
+               "authenticated; that is allowed only when every listen "
+               "address is loopback";
+    return NULL;
 }
 
 /* Swaps in a validated configuration: every component that copied a
@@ -121,9 +134,10 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
     if (config_keep_restart_keys(&next, &w->cfg, changed, sizeof(changed)))
         log_msg(LOG_WARN, "reload: %s changed; these need a restart and "
                 "keep their running values", changed);
-    if (next.nclients == 0 && !config_all_loopback(&next)) {
+    const char *refusal = startup_refusal(&next);
+    if (refusal != NULL) {
         log_msg(LOG_ERROR, "reload rejected, the running configuration "
-                "stays: no clients on a non-loopback listener");
+                "stays: %s", refusal);
         config_free(&next);
         return;
     }
@@ -139,15 +153,24 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
     log_msg(LOG_INFO, "configuration reloaded from %s", w->path);
 }
 
+/* --check-config: the file is what is checked (exit 0 when valid); where
+ * the key would come from is reported, since a key that exists only where
+ * the service runs (a systemd credential) must not fail the check. */
 static int
 check_config(struct config *cfg)
 {
     char err[512];
     char *key = NULL;
+    const char *refusal = startup_refusal(cfg);
+    if (refusal != NULL) {
+        fprintf(stderr, "wagate: %s\n", refusal);
+        return EXIT_CONFIG;
+    }
     config_print(cfg, stdout);
     if (config_read_api_key(cfg, &key, err, sizeof(err)) != 0) {
-        fprintf(stderr, "wagate: %s\n", err);
-        return EXIT_CONFIG;
+        fprintf(stderr, "wagate: configuration valid; warning: %s (wagate "
+                "will refuse to start without it)\n", err);
+        return 0;
     }
     fprintf(stderr, "wagate: configuration valid; API key found in %s %s "
             "(not shown)\n", cfg->api_key_file ? "file" : "environment "
@@ -300,10 +323,10 @@ main(int argc, char **argv)
         config_free(&w.cfg);
         return rc;
     }
-    if (w.cfg.nclients == 0 && !config_all_loopback(&w.cfg)) {
-        fprintf(stderr, "wagate: %s: no clients are configured, so callers "
-                "are not authenticated; that is allowed only when every "
-                "listen address is loopback\n", path ? path : "(defaults)");
+    const char *refusal = startup_refusal(&w.cfg);
+    if (refusal != NULL) {
+        fprintf(stderr, "wagate: %s: %s\n", path ? path : "(defaults)",
+                refusal);
         config_free(&w.cfg);
         return EXIT_CONFIG;
     }

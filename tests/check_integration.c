@@ -552,6 +552,40 @@ START_TEST(startup_refusals_are_clear)
 }
 END_TEST
 
+START_TEST(check_config_redacts_and_reports)
+{
+    char conf[64], out[8192];
+    static char keyenv[] = "AUTOCALLS_API_KEY=" UPSTREAM_KEY;
+    char *env[] = {keyenv, NULL};
+    write_temp("{\"clients\": [{\"name\": \"a\", \"token_sha256\": "
+               "\"2c9cd19e083cc328828bc58cd2b7b0fd90e13cd97fe502ca8ab1b43d85d21d33\","
+               " \"senders\": [12]}], \"admin\": {\"token_sha256\": "
+               "\"39eccedf59001412f7e0557d616c46642ef9eecfd34a79bd27c25f73e328b872\"}}",
+               conf, sizeof(conf));
+    char *argv[] = {(char *)bin("WAGATE_BIN", "./wagate"), "--check-config",
+                    "-c", conf, NULL};
+    ck_assert_int_eq(proc_run(argv, env, out, sizeof(out)), 0);
+    ck_assert_ptr_nonnull(strstr(out, "<redacted>"));
+    ck_assert_ptr_nonnull(strstr(out, "\"rate_limit_rps\""));
+    ck_assert_ptr_null(strstr(out, "2c9cd19e"));
+    ck_assert_ptr_null(strstr(out, "39eccedf"));
+    ck_assert_ptr_null(strstr(out, UPSTREAM_KEY));
+    ck_assert_ptr_nonnull(strstr(out, "AUTOCALLS_API_KEY"));
+    unlink(conf);
+    write_temp("{\"limits\": {\"max_body_bytes\": \"big\"}}", conf,
+               sizeof(conf));
+    ck_assert_int_eq(proc_run(argv, env, out, sizeof(out)), 2);
+    ck_assert_ptr_nonnull(strstr(out, "limits.max_body_bytes"));
+    unlink(conf);
+    char *help[] = {(char *)bin("WAGATE_BIN", "./wagate"), "--help", NULL};
+    ck_assert_int_eq(proc_run(help, NULL, out, sizeof(out)), 0);
+    ck_assert_ptr_nonnull(strstr(out, "--check-config"));
+    char *ver[] = {(char *)bin("WAGATE_BIN", "./wagate"), "--version", NULL};
+    ck_assert_int_eq(proc_run(ver, NULL, out, sizeof(out)), 0);
+    ck_assert_ptr_nonnull(strstr(out, "wagate "));
+}
+END_TEST
+
 static Suite *
 integration_suite(void)
 {
@@ -579,6 +613,7 @@ integration_suite(void)
     suite_add_tcase(s, tc);
     TCase *t2 = tcase_create("startup");
     tcase_add_test(t2, startup_refusals_are_clear);
+    tcase_add_test(t2, check_config_redacts_and_reports);
     suite_add_tcase(s, t2);
     return s;
 }

@@ -115,6 +115,47 @@ proc_start(struct proc *p, char *const argv[], char *const env[])
 }
 
 int
+proc_run(char *const argv[], char *const env[], char *out, size_t outlen)
+{
+    struct proc p;
+    memset(&p, 0, sizeof(p));
+    snprintf(p.logpath, sizeof(p.logpath), "/tmp/wagate-run-%d.log",
+             (int)getpid());
+    int fd = open(p.logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+        close(fd);
+        for (size_t i = 0; env && env[i]; i++)
+            putenv(env[i]);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(fd);
+    int st = 0, rc = -1;
+    double end = now_ms() + 10000;
+    while (pid > 0 && now_ms() < end) {
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+            break;
+        }
+        nap_ms(5);
+    }
+    if (rc == -1 && pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+    }
+    char *log = proc_log(&p);
+    snprintf(out, outlen, "%s", log ? log : "");
+    free(log);
+    unlink(p.logpath);
+    return rc;
+}
+
+int
 proc_stop(struct proc *p, int timeout_ms)
 {
     if (p->pid <= 0)

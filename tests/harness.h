@@ -20,6 +20,11 @@ struct proc {
  * output. 0 on success; -1 if it exited or never said so. */
 int proc_start(struct proc *p, char *const argv[], char *const env[]);
 
+/* Runs argv to completion (at most 10 s) with extra environment entries,
+ * its stdout and stderr together in out (NUL-ended, truncated to outlen).
+ * Returns its exit status, or -1. */
+int proc_run(char *const argv[], char *const env[], char *out, size_t outlen);
+
 /* SIGTERM, then waits up to timeout_ms for the exit; SIGKILL after that.
  * Returns the exit status (0..255), 128+signal if killed, -1 on error. */
 int proc_stop(struct proc *p, int timeout_ms);
