@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "config.h"
 #include "gateway.h"
 #include "idempotency.h"
@@ -20,17 +21,13 @@
 int64_t
 gateway_wall_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_wall_ms();
 }
 
 double
 gateway_mono_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+    return clock_mono_ms();
 }
 
 static const char *

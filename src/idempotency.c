@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "hash.h"
 
 #define INITIAL_BUCKETS 64
 
@@ -46,18 +47,6 @@ struct idem_store {
 
 /* ---- hashing ---- */
 
-/* splitmix64's finaliser: every input bit reaches every output bit, so
- * the low bits that pick a bucket depend on the whole string. */
-static inline uint64_t
-idem_mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= UINT64_C(0xbf58476d1ce4e5b9);
-    x ^= x >> 27;
-    x *= UINT64_C(0x94d049bb133111eb);
-    x ^= x >> 31;
-    return x;
-}
 
 /* FNV-1a 64 over caller, its terminating NUL, then key: the NUL marks
  * where the caller ends, so ("a", "bc") and ("ab", "c") hash apart. The
@@ -77,7 +66,7 @@ idem_hash(const struct idem_store *s, const char *caller, size_t clen,
         h ^= (unsigned char)key[i];
         h *= UINT64_C(0x100000001b3);
     }
-    h = idem_mix64(h ^ klen);
+    h = hash_mix64(h ^ klen);
     return (uint32_t)(h ^ (h >> 32));
 }
 
@@ -224,7 +213,7 @@ idem_new(size_t max_entries, int64_t ttl_ms)
     struct idem_store *s = xcalloc(1, sizeof(*s));
     s->buckets = xcalloc(INITIAL_BUCKETS, sizeof(*s->buckets));
     s->mask = INITIAL_BUCKETS - 1;
-    s->seed = idem_mix64((uint64_t)(uintptr_t)s ^ UINT64_C(0x9e3779b97f4a7c15));
+    s->seed = hash_mix64((uint64_t)(uintptr_t)s ^ UINT64_C(0x9e3779b97f4a7c15));
     s->max = max_entries;
     s->ttl = ttl_ms;
     return s;

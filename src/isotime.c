@@ -3,6 +3,8 @@
  * no timegm, mktime, locale or environment. */
 #include "isotime.h"
 
+#include "civil.h"
+
 #include <stdio.h>
 
 #define MS_PER_DAY INT64_C(86400000)
@@ -10,31 +12,6 @@
 #define FORMAT_MIN_MS INT64_C(-62167219200000)
 #define FORMAT_MAX_MS INT64_C(253402300799999)
 
-/* Days since 1970-01-01 of y-m-d (m 1-12, d 1-31). */
-static int64_t
-days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void
-civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
 
 static int
 days_in_month(int y, int m)
@@ -146,7 +123,7 @@ isotime_parse(const char *s, size_t len, int64_t *ms)
         frac = 999;
     }
 
-    int64_t t = days_from_civil(year, mon, day) * MS_PER_DAY +
+    int64_t t = civil_to_days(year, mon, day) * MS_PER_DAY +
                 (int64_t)hour * 3600000 + (int64_t)min * 60000 +
                 (int64_t)sec * 1000 + frac;
     t -= (int64_t)sign * ((int64_t)off_h * 3600000 + (int64_t)off_m * 60000);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "hash.h"
 
 #define NIL UINT32_MAX
 #define MAX_SLOTS (UINT32_MAX - 1)
@@ -52,22 +53,11 @@ cache_entry_size(void)
 
 /* ---- hashing ---- */
 
-/* splitmix64's finaliser: every input bit reaches every output bit. */
-static inline uint64_t
-mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= UINT64_C(0xbf58476d1ce4e5b9);
-    x ^= x >> 27;
-    x *= UINT64_C(0x94d049bb133111eb);
-    x ^= x >> 31;
-    return x;
-}
 
 static inline uint32_t
 bucket_of(const struct session_cache *c, int64_t sender, uint64_t phone)
 {
-    uint64_t h = mix64(mix64((uint64_t)sender) ^ phone);
+    uint64_t h = hash_mix64(hash_mix64((uint64_t)sender) ^ phone);
     return (uint32_t)(h & c->mask);
 }
 

@@ -72,22 +72,16 @@ parse_port(const char *log)
     return m ? atoi(m + strlen("listening on 127.0.0.1:")) : 0;
 }
 
-int
-proc_start(struct proc *p, char *const argv[], char *const env[])
+/* Forks argv with stdout and stderr into logpath and the extra
+ * environment; the child's pid, or -1. */
+static pid_t
+spawn(char *const argv[], char *const env[], const char *logpath)
 {
-    static int seq;
-    memset(p, 0, sizeof(*p));
-    snprintf(p->logpath, sizeof(p->logpath), "/tmp/wagate-test-%d-%d.log",
-             (int)getpid(), ++seq);
-    int fd = open(p->logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0)
         return -1;
-    p->pid = fork();
-    if (p->pid < 0) {
-        close(fd);
-        return -1;
-    }
-    if (p->pid == 0) {
+    pid_t pid = fork();
+    if (pid == 0) {
         dup2(fd, 1);
         dup2(fd, 2);
         close(fd);
@@ -97,6 +91,19 @@ proc_start(struct proc *p, char *const argv[], char *const env[])
         _exit(127);
     }
     close(fd);
+    return pid;
+}
+
+int
+proc_start(struct proc *p, char *const argv[], char *const env[])
+{
+    static int seq;
+    memset(p, 0, sizeof(p[0]));
+    snprintf(p->logpath, sizeof(p->logpath), "/tmp/wagate-test-%d-%d.log",
+             (int)getpid(), ++seq);
+    p->pid = spawn(argv, env, p->logpath);
+    if (p->pid < 0)
+        return -1;
     double end = now_ms() + 10000;
     while (now_ms() < end) {
         char *log = proc_log(p);
@@ -111,6 +118,9 @@ proc_start(struct proc *p, char *const argv[], char *const env[])
         }
         nap_ms(5);
     }
+    kill(p->pid, SIGKILL); /* never said it listens: do not leave it */
+    waitpid(p->pid, NULL, 0);
+    p->pid = 0;
     return -1;
 }
 
@@ -121,20 +131,7 @@ proc_run(char *const argv[], char *const env[], char *out, size_t outlen)
     memset(&p, 0, sizeof(p));
     snprintf(p.logpath, sizeof(p.logpath), "/tmp/wagate-run-%d.log",
              (int)getpid());
-    int fd = open(p.logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0)
-        return -1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fd, 1);
-        dup2(fd, 2);
-        close(fd);
-        for (size_t i = 0; env && env[i]; i++)
-            putenv(env[i]);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    close(fd);
+    pid_t pid = spawn(argv, env, p.logpath);
     int st = 0, rc = -1;
     double end = now_ms() + 10000;
     while (pid > 0 && now_ms() < end) {

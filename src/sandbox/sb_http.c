@@ -1,3 +1,4 @@
+#include "clock.h"
 #include "sandbox/sb_http.h"
 #include "sandbox/sb_alloc.h"
 #include "sandbox/sb_api.h"
@@ -40,19 +41,13 @@ struct sb_http {
 int64_t
 sb_mono_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)clock_mono_ms();
 }
 
 int64_t
 sb_real_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_wall_ms();
 }
 
 /* ---- held requests ---- */

@@ -1,4 +1,6 @@
 #include "sandbox/sb_text.h"
+
+#include "civil.h"
 #include "sandbox/sb_alloc.h"
 
 #include <stdio.h>
@@ -165,33 +167,6 @@ sb_base64(const void *data, size_t len)
     return out;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
- * algorithm); pure arithmetic, so no dependence on TZ or the C library. */
-static int64_t
-days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void
-civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
 int
 sb_iso_format(int64_t t, char *buf, size_t n)
 {
@@ -277,7 +252,8 @@ sb_iso_parse(const char *s, int64_t *out)
     if (!parse_zone(p, &off) || y < 1 || mo < 1 || mo > 12 || d < 1 ||
         d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 59)
         return -1;
-    int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
+    int64_t t =
+        civil_to_days(y, (int)mo, (int)d) * 86400 + h * 3600 + mi * 60 + se;
     t -= off;
     if (t < SB_TIME_MIN || t > SB_TIME_MAX)
         return -1;
