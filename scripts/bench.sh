@@ -63,7 +63,8 @@ NGINX
 # admin token "bench-admin"
 cat >"$work/wagate.json" <<JSON
 {"listen": ["127.0.0.1:$GW"],
- "upstream": {"base_url": "http://127.0.0.1:$UP", "max_connections": ${BENCH_UPSTREAM_CONNS:-64}},
+ "upstream": {"base_url": "http://127.0.0.1:$UP", "max_connections": ${BENCH_UPSTREAM_CONNS:-64},
+              "rate_limit_rps": 1000000, "rate_limit_burst": 1000000},
  "admin": {"token_sha256": "$(printf bench-admin | sha256sum | cut -d' ' -f1)"},
  "log": {"level": "warn"}}
 JSON
@@ -120,6 +121,8 @@ run() { # url [script] -> "rps p50_ms"
     out=$(wrk -t2 -c"$conns" -d"${dur}s" --latency -s "$work/${2:-post}.lua" "$1" 2>&1)
     local rps p50
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    bad=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
+    [ -n "$bad" ] && echo "bench: note: $1 answered $bad non-2xx responses (expected only for the short-circuit runs)" >&2
     p50=$(echo "$out" | awk '$1=="50%" {v=$2; if (v ~ /us$/) {sub("us","",v); v/=1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v*=1000}; print v}')
     echo "$rps $p50"
 }

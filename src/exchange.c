@@ -83,6 +83,8 @@ ex_free(struct exchange *ex)
 {
     struct gateway *gw = ex->gw;
     int was_waiting = ex->deferred;
+    if (ex->evcon) /* never let evhttp call back into a freed exchange */
+        evhttp_connection_set_closecb(ex->evcon, NULL, NULL);
     if (ex->idem_held && gw->idem)
         idem_abandon(gw->idem, ex_idem_caller(ex), ex->idem_key);
     free(ex->idem_key);
@@ -225,12 +227,14 @@ ex_defer(struct exchange *ex)
     evhttp_connection_set_closecb(ex->evcon, on_caller_gone, ex);
 }
 
-void
-ex_cut_off(struct exchange *ex)
+int
+ex_cut_off(struct exchange *ex, void (*sent)(struct evhttp_request *, void *),
+           void *arg)
 {
     char xw[96];
     if (ex->req == NULL)
-        return;
+        return 0;
+    evhttp_request_set_on_complete_cb(ex->req, sent, arg);
     reply_reason_header("SHUTTING_DOWN", xw, sizeof(xw));
     struct evbuffer *b = error_body(
         ex, 503, "SHUTTING_DOWN",
@@ -240,4 +244,5 @@ ex_cut_off(struct exchange *ex)
     evbuffer_free(b);
     ex_log(ex, 503, "cut_off", "shutting_down");
     metrics_count_request(ex->route->name, "cut_off", 503);
+    return 1;
 }

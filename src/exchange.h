@@ -81,8 +81,11 @@ void ex_defer(struct exchange *ex);
 
 /* Answers a waiting exchange 503 SHUTTING_DOWN now (drain deadline) and
  * detaches the caller; the exchange stays in gw->waiting until its upstream
- * call ends or the gateway is freed. */
-void ex_cut_off(struct exchange *ex);
+ * call ends or the gateway is freed. sent(req, arg) runs once the answer
+ * is written out. Returns 1 if an answer was queued, 0 if the caller was
+ * already gone. */
+int ex_cut_off(struct exchange *ex,
+               void (*sent)(struct evhttp_request *, void *), void *arg);
 
 /* The caller's namespace for idempotency keys ("" when auth is off). */
 const char *ex_idem_caller(const struct exchange *ex);

@@ -59,7 +59,9 @@ retry_after_ms(const struct upstream_response *resp)
                        : PIPELINE_PAUSE_MAX_MS;
         time_t now = time(NULL), when = curl_getdate(v, &now);
         if (when > now)
-            return (double)(when - now) * 1000.0;
+            return (double)(when - now) * 1000.0 < PIPELINE_PAUSE_MAX_MS
+                       ? (double)(when - now) * 1000.0
+                       : PIPELINE_PAUSE_MAX_MS;
     }
     return PIPELINE_PAUSE_DEFAULT_MS;
 }
@@ -357,17 +359,12 @@ check_session(struct exchange *ex)
     return -1;
 }
 
-/* Step 10: wait for the rate slot (queued, not refused), or 429 when it
- * is further than upstream.max_queue_ms away. */
 static void
-shape_and_forward(struct exchange *ex)
+rate_limited(void *item, long retry_after_s)
 {
-    long retry;
-    ex_defer(ex); /* from here on it is in flight: drain waits for it */
-    if (shaper_submit(route_shaper(ex), ex, forward, &retry) == 0)
-        return;
+    struct exchange *ex = item;
     char secs[24];
-    snprintf(secs, sizeof(secs), "%ld", retry);
+    snprintf(secs, sizeof(secs), "%ld", retry_after_s);
     if (ex->req != NULL)
         evhttp_add_header(evhttp_request_get_output_headers(ex->req),
                           "Retry-After", secs);
@@ -376,21 +373,42 @@ shape_and_forward(struct exchange *ex)
              "retry after the time in Retry-After.", NULL);
 }
 
+/* Step 10: wait for the rate slot (queued, not refused), or 429 when it
+ * is further than upstream.max_queue_ms away (now, or after an upstream
+ * 429 paused the limiter). */
+static void
+shape_and_forward(struct exchange *ex)
+{
+    long retry;
+    ex_defer(ex); /* from here on it is in flight: drain waits for it */
+    if (shaper_submit(route_shaper(ex), ex, forward, rate_limited, &retry) !=
+        0)
+        rate_limited(ex, retry);
+}
+
 /* ---- the read routes: what the query and path say ---- */
 
-static void
+/* The sender and recipient a read names. A query naming either twice is
+ * refused: the gateway checks one value and the upstream might read the
+ * other, which would let a caller see a sender it may not use and teach
+ * the cache the wrong pair. */
+static int
 note_read_target(struct exchange *ex, const char *path, const char *query)
 {
     if (ex->route->id == ROUTE_TEMPLATES) {
         ex->sender_id = route_templates_sender(path);
-        return;
+        return 0;
     }
     if (ex->route->id != ROUTE_SESSION_STATUS || query == NULL)
-        return;
+        return 0;
     struct evkeyvalq q;
     TAILQ_INIT(&q);
     if (evhttp_parse_query_str(query, &q) != 0)
-        return;
+        return 0; /* the upstream judges what it cannot parse either */
+    const char *twice = headers_count(&q, "sender_id") > 1 ? "sender_id"
+                        : headers_count(&q, "recipient_phone") > 1
+                            ? "recipient_phone"
+                            : NULL;
     const char *sid = evhttp_find_header(&q, "sender_id");
     const char *ph = evhttp_find_header(&q, "recipient_phone");
     char *end;
@@ -402,6 +420,11 @@ note_read_target(struct exchange *ex, const char *path, const char *query)
     if (ph && precheck_is_e164(ph))
         snprintf(ex->recipient, sizeof(ex->recipient), "%s", ph);
     evhttp_clear_headers(&q);
+    if (twice == NULL)
+        return 0;
+    error_with_field(ex, 422, "VALIDATION_ERROR",
+                     "A query parameter appears more than once.", twice);
+    return -1;
 }
 
 void
@@ -410,7 +433,8 @@ pipeline_run(struct exchange *ex, const char *path, const char *query)
     if (check_caller(ex) != 0)
         return;
     if (ex->route->kind == ROUTE_KIND_READ) {
-        note_read_target(ex, path, query);
+        if (note_read_target(ex, path, query) != 0)
+            return;
         if (ex->route->id != ROUTE_SENDERS && check_sender(ex) != 0)
             return;
         forward_capture(ex->req, 0, path, query, NULL, 0, &ex->fwd);
@@ -424,6 +448,8 @@ pipeline_run(struct exchange *ex, const char *path, const char *query)
         check_sender(ex) != 0 || check_idempotency(ex, body, len) != 0 ||
         check_session(ex) != 0)
         return;
-    forward_capture(ex->req, 1, path, query, body, len, &ex->fwd);
+    /* a send's query string is not forwarded: the upstream reads the send
+     * from the body, which is what the pre-check judged */
+    forward_capture(ex->req, 1, path, NULL, body, len, &ex->fwd);
     shape_and_forward(ex);
 }

@@ -116,3 +116,12 @@ rl_pause(struct rl *rl, double now, double pause_ms, double first_pending_slot)
     rl_sync_tat(rl);
     return delay;
 }
+
+void
+rl_release(struct rl *rl, int64_t n)
+{
+    if (n <= 0 || rl->run_len <= 0)
+        return;
+    rl->run_len -= n < rl->run_len ? n : rl->run_len;
+    rl_sync_tat(rl);
+}

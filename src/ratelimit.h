@@ -66,4 +66,9 @@ double rl_retry_after_ms(const struct rl *rl, double now, double max_wait_ms);
 double rl_pause(struct rl *rl, double now, double pause_ms,
                 double first_pending_slot);
 
+/* Gives back the last n slots handed out (none of them reached: their
+ * requests were refused after a pause pushed them beyond the queue bound),
+ * so that the next reservations are not pushed back for nothing. */
+void rl_release(struct rl *rl, int64_t n);
+
 #endif

@@ -46,6 +46,8 @@ struct server {
     size_t nlev;
     struct event *resume_ev; /* re-enables accepting after EMFILE */
     struct event *drain_ev;  /* deadline, then "drained" notification */
+    struct event *flush_ev;  /* bounds the wait for cut-off answers */
+    size_t unsent;           /* cut-off answers not yet written out */
     void (*drained)(void *);
     void *drained_arg;
 };
@@ -443,6 +445,25 @@ finish_drain(struct server *s)
     }
 }
 
+#define SERVER_FLUSH_MS 1000
+
+static void
+on_flush_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    finish_drain(arg); /* callers that do not read get no more time */
+}
+
+static void
+on_cut_off_sent(struct evhttp_request *req, void *arg)
+{
+    (void)req;
+    struct server *s = arg;
+    if (s->unsent > 0 && --s->unsent == 0)
+        finish_drain(s);
+}
+
 static void
 on_drain_event(evutil_socket_t fd, short what, void *arg)
 {
@@ -450,12 +471,25 @@ on_drain_event(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct server *s = arg;
     struct exchange *ex;
-    /* the deadline passed: whoever still waits gets a clear 503 now */
+    if (s->gw->nwaiting == 0 || s->unsent > 0) {
+        finish_drain(s);
+        return;
+    }
+    /* the deadline passed: whoever still waits gets a clear 503 now, and
+     * the loop runs on until those answers are written (bounded) */
     TAILQ_FOREACH(ex, &s->gw->waiting, link)
     {
-        ex_cut_off(ex);
+        s->unsent += (size_t)ex_cut_off(ex, on_cut_off_sent, s);
     }
-    finish_drain(s);
+    if (s->unsent == 0) {
+        finish_drain(s);
+        return;
+    }
+    s->flush_ev = evtimer_new(s->base, on_flush_timeout, s);
+    if (s->flush_ev == NULL)
+        alloc_oom("evtimer_new");
+    struct timeval tv = {SERVER_FLUSH_MS / 1000, 0};
+    evtimer_add(s->flush_ev, &tv);
 }
 
 static void
@@ -504,5 +538,7 @@ server_free(struct server *s)
         event_free(s->resume_ev);
     if (s->drain_ev)
         event_free(s->drain_ev);
+    if (s->flush_ev)
+        event_free(s->flush_ev);
     free(s);
 }

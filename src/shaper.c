@@ -14,6 +14,7 @@ struct shaper_item {
     TAILQ_ENTRY(shaper_item) link;
     void *item;
     shaper_go go;
+    shaper_refuse refuse;
     double slot_ms;
     double queued_ms;
 };
@@ -24,7 +25,7 @@ struct shaper {
     struct rl rl;
     int on; /* rate > 0 */
     double max_queue_ms;
-    TAILQ_HEAD(, shaper_item) queue;
+    TAILQ_HEAD(shaper_queue, shaper_item) queue;
     struct shaper_stats st;
 };
 
@@ -98,7 +99,7 @@ shaper_configure(struct shaper *s, double rate, long burst,
 
 int
 shaper_submit(struct shaper *s, void *item, shaper_go go,
-              long *retry_after_s)
+              shaper_refuse refuse, long *retry_after_s)
 {
     double now = gateway_mono_ms(), slot;
     s->st.submitted++;
@@ -120,6 +121,7 @@ shaper_submit(struct shaper *s, void *item, shaper_go go,
     struct shaper_item *it = xcalloc(1, sizeof(*it));
     it->item = item;
     it->go = go;
+    it->refuse = refuse;
     it->slot_ms = slot;
     it->queued_ms = now;
     TAILQ_INSERT_TAIL(&s->queue, it, link);
@@ -128,6 +130,30 @@ shaper_submit(struct shaper *s, void *item, shaper_go go,
     if (TAILQ_FIRST(&s->queue) == it)
         arm(s);
     return 0;
+}
+
+/* After a pause: the waiting items now beyond the queue bound are a
+ * suffix of the queue (slots grow along it). They are refused, newest
+ * first, and their slots given back. */
+static void
+refuse_beyond_bound(struct shaper *s)
+{
+    double now = gateway_mono_ms();
+    int64_t released = 0;
+    struct shaper_item *it;
+    while ((it = TAILQ_LAST(&s->queue, shaper_queue)) != NULL &&
+           it->slot_ms - now > s->max_queue_ms) {
+        TAILQ_REMOVE(&s->queue, it, link);
+        s->st.depth--;
+        s->st.refused++;
+        released++;
+        long secs = (long)ceil((it->slot_ms - now - s->max_queue_ms) / 1000);
+        shaper_refuse refuse = it->refuse;
+        void *item = it->item;
+        free(it);
+        refuse(item, secs < 1 ? 1 : secs);
+    }
+    rl_release(&s->rl, released);
 }
 
 void
@@ -145,6 +171,7 @@ shaper_pause(struct shaper *s, double pause_ms)
     {
         it->slot_ms += delay;
     }
+    refuse_beyond_bound(s);
     arm(s);
 }
 

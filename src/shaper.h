@@ -16,6 +16,9 @@ struct event_base;
 struct shaper;
 
 typedef void (*shaper_go)(void *item);
+/* An item already waiting is refused after all: a pause moved its slot
+ * beyond max_queue_ms. retry_after_s >= 1. */
+typedef void (*shaper_refuse)(void *item, long retry_after_s);
 
 struct shaper_stats {
     size_t depth;          /* items waiting now */
@@ -35,14 +38,16 @@ struct shaper *shaper_new(struct event_base *base, double rate, long burst,
 void shaper_configure(struct shaper *s, double rate, long burst,
                       long long max_queue_ms);
 
-/* 0 when item will be (or already was) handed to go(); -1 when refused,
- * with *retry_after_s >= 1 (whole seconds for a Retry-After header). item
- * is borrowed until go() is called or the shaper is freed. */
+/* 0 when item will be (or already was) handed to go(), or to refuse() if
+ * a later pause pushes it beyond the bound; -1 when refused now, with
+ * *retry_after_s >= 1 (whole seconds for a Retry-After header). item is
+ * borrowed until one of the callbacks runs or the shaper is freed. */
 int shaper_submit(struct shaper *s, void *item, shaper_go go,
-                  long *retry_after_s);
+                  shaper_refuse refuse, long *retry_after_s);
 
 /* The upstream said 429: no slot before pause_ms from now; waiting items
- * move back by the same delay, keeping their spacing. */
+ * move back by the same delay, keeping their spacing; those whose slot is
+ * now further than max_queue_ms away are refused (their slots released). */
 void shaper_pause(struct shaper *s, double pause_ms);
 
 void shaper_get_stats(const struct shaper *s, struct shaper_stats *st);

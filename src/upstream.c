@@ -1,12 +1,19 @@
 /* upstream.c - see upstream.h. The libcurl/libevent glue follows curl's
  * multi-event.c: one timer, one event per socket, info drained after every
- * socket action. */
+ * socket action.
+ *
+ * Cost per request matters here (SPEC section 10), so the steady state
+ * allocates nothing of its own: a finished transfer keeps its easy handle
+ * (configured once), its request buffer, its header arrays and its body
+ * evbuffer, and goes back to an idle list for the next call. */
 #include "upstream.h"
 
 #include <curl/curl.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -18,24 +25,38 @@
 #define UPSTREAM_MAX_BODY (8u << 20)     /* larger answers are not JSON API */
 #define UPSTREAM_MAX_HEADERS (64u << 10) /* bytes of response headers */
 #define UPSTREAM_MAXAGE_S 30L            /* below common keep-alive idles */
-#define UPSTREAM_POOL_MAX 256            /* idle easy handles kept for reuse */
+#define UPSTREAM_POOL_MAX 256            /* idle transfers kept for reuse */
+#define UPSTREAM_KEEP_BUF (16u << 10)    /* larger buffers are not pooled */
+#define UPSTREAM_NHDRS 7                 /* request header lines, at most */
+
+struct upstream_hoff {
+    uint32_t name, value; /* offsets into rtext */
+};
 
 struct upstream_xfer {
-    TAILQ_ENTRY(upstream_xfer) link;
+    TAILQ_ENTRY(upstream_xfer) link; /* u->xfers while running, else u->idle */
     struct upstream *u;
-    CURL *easy;
-    struct curl_slist *hdrs;
-    char *url;
-    char *body;
-    size_t body_len, body_pos;
+    CURL *easy; /* owned for the xfer's whole life; configured once */
+    int in_multi;
+    /* the request: URL, header lines and body in one buffer (wiped after
+     * use: it holds the key and the message) */
+    char *req;
+    size_t req_len, req_cap;
+    struct curl_slist hdrs[UPSTREAM_NHDRS]; /* point into req */
+    const char *body;
+    size_t body_len;
     int post;
-    int tries;
+    int tries;    /* connect retries made by this module */
+    int requests; /* times libcurl started sending this request */
     double started_ms, deadline_ms;
     char errbuf[CURL_ERROR_SIZE];
-    /* the answer being received */
+    /* the answer being received: "name\0value\0" pairs in rtext */
     int status;
-    struct upstream_header *rh;
-    size_t nrh, caprh, rh_bytes;
+    char *rtext;
+    size_t rtext_len, rtext_cap, rh_bytes;
+    struct upstream_hoff *hoff;
+    struct upstream_header *rh; /* filled from hoff when reporting */
+    size_t nrh, caprh;
     struct evbuffer *rbody;
     int too_big;
     upstream_cb cb;
@@ -48,39 +69,19 @@ struct upstream {
     CURLM *multi;
     struct event *timer;
     char *base_url;
-    char *auth;   /* "Authorization: Bearer <key>" */
+    char *auth; /* "Authorization: Bearer <key>" */
     char *ca_file;
     long connect_timeout_ms, timeout_ms;
     size_t in_flight;
-    TAILQ_HEAD(, upstream_xfer) xfers;
-    /* finished easy handles: reusing one keeps its buffers and saves a
-     * malloc/free of tens of kilobytes per request */
-    CURL *pool[UPSTREAM_POOL_MAX];
-    size_t npool;
+    TAILQ_HEAD(, upstream_xfer) xfers; /* running or reporting */
+    TAILQ_HEAD(, upstream_xfer) idle;  /* finished, ready for reuse */
+    size_t nidle;
 };
 
 struct upstream_sock {
     struct event ev;
     short kind;
 };
-
-static CURL *
-easy_get(struct upstream *u)
-{
-    return u->npool > 0 ? u->pool[--u->npool] : curl_easy_init();
-}
-
-/* Takes e back (already removed from the multi). */
-static void
-easy_put(struct upstream *u, CURL *e)
-{
-    if (u->npool < UPSTREAM_POOL_MAX) {
-        curl_easy_reset(e);
-        u->pool[u->npool++] = e;
-    } else {
-        curl_easy_cleanup(e);
-    }
-}
 
 static double
 now_ms(void)
@@ -90,73 +91,28 @@ now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* ---- completion ---- */
+/* ---- libcurl callbacks of one transfer ---- */
+
+static void
+rtext_reserve(struct upstream_xfer *x, size_t more)
+{
+    if (x->rtext_len + more <= x->rtext_cap)
+        return;
+    size_t cap = x->rtext_cap ? x->rtext_cap : 1024;
+    while (cap < x->rtext_len + more)
+        cap *= 2;
+    x->rtext = xrealloc(x->rtext, cap);
+    x->rtext_cap = cap;
+}
 
 static void
 response_reset(struct upstream_xfer *x)
 {
-    for (size_t i = 0; i < x->nrh; i++) {
-        free(x->rh[i].name);
-        free(x->rh[i].value);
-    }
     x->nrh = 0;
+    x->rtext_len = 0;
     x->rh_bytes = 0;
     x->status = 0;
 }
-
-static void
-wipe_free_slist(struct curl_slist *l)
-{
-    for (struct curl_slist *p = l; p; p = p->next)
-        explicit_bzero(p->data, strlen(p->data));
-    curl_slist_free_all(l);
-}
-
-static void
-xfer_free(struct upstream_xfer *x)
-{
-    if (x->easy) {
-        curl_multi_remove_handle(x->u->multi, x->easy);
-        easy_put(x->u, x->easy);
-    }
-    if (x->fail_ev)
-        event_free(x->fail_ev);
-    wipe_free_slist(x->hdrs);
-    response_reset(x);
-    free(x->rh);
-    if (x->rbody)
-        evbuffer_free(x->rbody);
-    free(x->url);
-    free(x->body);
-    TAILQ_REMOVE(&x->u->xfers, x, link);
-    x->u->in_flight--;
-    free(x);
-}
-
-static void
-xfer_finish(struct upstream_xfer *x, enum upstream_result r, const char *why)
-{
-    struct upstream_response resp = {
-        .status = x->status,
-        .headers = x->rh,
-        .nheaders = x->nrh,
-        .body = x->rbody,
-        .total_ms = now_ms() - x->started_ms,
-    };
-    upstream_cb cb = x->cb;
-    void *arg = x->arg;
-    /* leave the multi before calling back: the callback may start new
-     * transfers, and this one must not be touched by libcurl again */
-    if (x->easy) {
-        curl_multi_remove_handle(x->u->multi, x->easy);
-        easy_put(x->u, x->easy);
-        x->easy = NULL;
-    }
-    cb(arg, r, r == UPSTREAM_OK ? &resp : NULL, why);
-    xfer_free(x);
-}
-
-/* ---- libcurl callbacks of one transfer ---- */
 
 static size_t
 on_header(char *buf, size_t size, size_t n, void *p)
@@ -180,12 +136,12 @@ on_header(char *buf, size_t size, size_t n, void *p)
     if (end == 0)
         return len;
     if ((buf[0] == ' ' || buf[0] == '\t') && x->nrh > 0) {
-        /* obsolete line folding: continue the previous value */
-        struct upstream_header *h = &x->rh[x->nrh - 1];
-        size_t old = strlen(h->value);
-        h->value = xrealloc(h->value, old + end + 1);
-        memcpy(h->value + old, buf, end);
-        h->value[old + end] = '\0';
+        /* obsolete line folding: continue the previous value, which is
+         * the last string in rtext */
+        rtext_reserve(x, end);
+        memcpy(x->rtext + x->rtext_len - 1, buf, end);
+        x->rtext_len += end;
+        x->rtext[x->rtext_len - 1] = '\0';
         return len;
     }
     char *colon = memchr(buf, ':', end);
@@ -193,6 +149,7 @@ on_header(char *buf, size_t size, size_t n, void *p)
         return len; /* not a header; libcurl validated the framing */
     if (x->nrh == x->caprh) {
         x->caprh = x->caprh ? 2 * x->caprh : 16;
+        x->hoff = xrealloc(x->hoff, x->caprh * sizeof(*x->hoff));
         x->rh = xrealloc(x->rh, x->caprh * sizeof(*x->rh));
     }
     const char *v = colon + 1;
@@ -201,9 +158,17 @@ on_header(char *buf, size_t size, size_t n, void *p)
     size_t vlen = (size_t)(buf + end - v);
     while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
         vlen--;
-    x->rh[x->nrh].name = xstrndup(buf, (size_t)(colon - buf));
-    x->rh[x->nrh].value = xstrndup(v, vlen);
-    x->nrh++;
+    size_t nlen = (size_t)(colon - buf);
+    rtext_reserve(x, nlen + vlen + 2);
+    struct upstream_hoff *h = &x->hoff[x->nrh++];
+    h->name = (uint32_t)x->rtext_len;
+    memcpy(x->rtext + x->rtext_len, buf, nlen);
+    x->rtext_len += nlen;
+    x->rtext[x->rtext_len++] = '\0';
+    h->value = (uint32_t)x->rtext_len;
+    memcpy(x->rtext + x->rtext_len, v, vlen);
+    x->rtext_len += vlen;
+    x->rtext[x->rtext_len++] = '\0';
     return len;
 }
 
@@ -221,91 +186,54 @@ on_body(char *buf, size_t size, size_t n, void *p)
     return len;
 }
 
-static size_t
-on_read(char *buf, size_t size, size_t n, void *p)
-{
-    struct upstream_xfer *x = p;
-    size_t room = size * n, left = x->body_len - x->body_pos;
-    size_t take = left < room ? left : room;
-    memcpy(buf, x->body + x->body_pos, take);
-    x->body_pos += take;
-    return take;
-}
-
-/* Rewinding is allowed only while no byte of the body has left: libcurl's
- * automatic retry of a request on a dead kept-alive connection then fails
- * with CURLE_SEND_FAIL_REWIND instead of sending a message twice. */
+/* Called by libcurl each time it is about to send the request on a
+ * connection. The body is handed over whole (CURLOPT_POSTFIELDS, so that
+ * the request line, headers and body leave in one send), and libcurl would
+ * re-send it by itself when a reused keep-alive connection dies without an
+ * answer ("Connection died, retrying a fresh connect"). A POST may have
+ * reached the upstream as soon as it was first sent, so a second send is
+ * refused here: the transfer fails with CURLE_ABORTED_BY_CALLBACK, the
+ * caller gets 502 and the message left at most once. */
 static int
-on_seek(void *p, curl_off_t offset, int origin)
+on_prereq(void *p, char *primary_ip, char *local_ip, int primary_port,
+          int local_port)
 {
+    (void)primary_ip;
+    (void)local_ip;
+    (void)primary_port;
+    (void)local_port;
     struct upstream_xfer *x = p;
-    if (origin == SEEK_SET && offset == 0 && x->body_pos == 0)
-        return CURL_SEEKFUNC_OK;
-    return CURL_SEEKFUNC_CANTSEEK;
+    x->requests++;
+    return x->post && x->requests > 1 ? CURL_PREREQFUNC_ABORT
+                                       : CURL_PREREQFUNC_OK;
 }
 
-/* ---- setting a transfer up ---- */
+/* ---- the pool of finished transfers ---- */
 
-static struct curl_slist *
-slist_add(struct curl_slist *l, const char *name, const char *value)
+/* A new transfer with its easy handle; the options that never change are
+ * set here, once. NULL when libcurl cannot make or set up a handle. */
+static struct upstream_xfer *
+xfer_new(struct upstream *u)
 {
-    size_t n = strlen(name) + strlen(value) + 3;
-    char *line = xmalloc(n);
-    snprintf(line, n, "%s: %s", name, value);
-    struct curl_slist *r = curl_slist_append(l, line);
-    explicit_bzero(line, n);
-    free(line);
-    if (r == NULL)
-        alloc_oom("curl_slist_append");
-    return r;
-}
-
-static struct curl_slist *
-build_headers(const struct upstream *u, const struct upstream_call *c)
-{
-    struct curl_slist *l = curl_slist_append(NULL, u->auth);
-    if (l == NULL)
-        alloc_oom("curl_slist_append");
-    if (c->content_type)
-        l = slist_add(l, "Content-Type", c->content_type);
-    l = slist_add(l, "Accept", c->accept ? c->accept : "application/json");
-    if (c->request_id)
-        l = slist_add(l, "X-Request-Id", c->request_id);
-    if (c->idempotency_key)
-        l = slist_add(l, "Idempotency-Key", c->idempotency_key);
-    /* no "Expect: 100-continue" round trip for small JSON bodies */
-    l = curl_slist_append(l, "Expect:");
-    if (l == NULL)
-        alloc_oom("curl_slist_append");
-    return l;
-}
-
-static int
-easy_setup(struct upstream_xfer *x)
-{
-    struct upstream *u = x->u;
-    CURL *e = easy_get(u);
+    struct upstream_xfer *x = xcalloc(1, sizeof(*x));
+    x->u = u;
+    x->rbody = evbuffer_new();
+    if (x->rbody == NULL)
+        alloc_oom("evbuffer_new");
+    CURL *e = x->easy = curl_easy_init();
     if (e == NULL)
-        return -1;
-    x->easy = e;
-    double left = x->deadline_ms - now_ms();
-    long total = left < 1 ? 1 : (long)left;
-    long conn = u->connect_timeout_ms < total ? u->connect_timeout_ms : total;
-    x->body_pos = 0;
-    x->errbuf[0] = '\0';
+        return x; /* reported from the loop by the caller */
     int bad = 0;
-    bad |= curl_easy_setopt(e, CURLOPT_URL, x->url);
     bad |= curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
-    bad |= curl_easy_setopt(e, CURLOPT_USERAGENT, WAGATE_USER_AGENT);
+    bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, &x->hdrs[0]);
     bad |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     bad |= curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
     bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-    bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, total);
-    bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, conn);
+    bad |= curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+    bad |= curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
     bad |= curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, UPSTREAM_MAXAGE_S);
     bad |= curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
                             (long)CURL_HTTP_VERSION_2TLS);
@@ -317,22 +245,205 @@ easy_setup(struct upstream_xfer *x)
     /* the provider is reached directly: no per-request proxy lookup in the
      * environment */
     bad |= curl_easy_setopt(e, CURLOPT_PROXY, "");
-    bad |= curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
     if (u->ca_file)
         bad |= curl_easy_setopt(e, CURLOPT_CAINFO, u->ca_file);
+    if (bad) {
+        curl_easy_cleanup(e);
+        x->easy = NULL;
+    }
+    return x;
+}
+
+static void
+xfer_destroy(struct upstream_xfer *x)
+{
+    if (x->easy)
+        curl_easy_cleanup(x->easy);
+    if (x->fail_ev)
+        event_free(x->fail_ev);
+    if (x->req) {
+        explicit_bzero(x->req, x->req_len);
+        free(x->req);
+    }
+    free(x->rtext);
+    free(x->hoff);
+    free(x->rh);
+    evbuffer_free(x->rbody);
+    free(x);
+}
+
+/* Ends a transfer that is no longer in the multi: back to the idle list
+ * when its handle is known clean, else freed. */
+static void
+xfer_release(struct upstream_xfer *x, int clean)
+{
+    struct upstream *u = x->u;
+    TAILQ_REMOVE(&u->xfers, x, link);
+    u->in_flight--;
+    /* a handle that saw a retry keeps libcurl-internal retry state that
+     * only curl_easy_reset() clears: not worth keeping */
+    if (!clean || x->easy == NULL || x->fail_ev || x->tries > 0 ||
+        x->requests != 1 || u->nidle >= UPSTREAM_POOL_MAX) {
+        xfer_destroy(x);
+        return;
+    }
+    explicit_bzero(x->req, x->req_len);
+    x->req_len = 0;
+    if (x->req_cap > UPSTREAM_KEEP_BUF) {
+        free(x->req);
+        x->req = NULL;
+        x->req_cap = 0;
+    }
+    if (x->rtext_cap > UPSTREAM_KEEP_BUF) {
+        free(x->rtext);
+        x->rtext = NULL;
+        x->rtext_cap = 0;
+    }
+    response_reset(x);
+    evbuffer_drain(x->rbody, evbuffer_get_length(x->rbody));
+    x->cb = NULL;
+    x->arg = NULL;
+    TAILQ_INSERT_HEAD(&u->idle, x, link);
+    u->nidle++;
+}
+
+static void
+leave_multi(struct upstream_xfer *x)
+{
+    if (x->in_multi) {
+        curl_multi_remove_handle(x->u->multi, x->easy);
+        x->in_multi = 0;
+    }
+}
+
+/* ---- completion ---- */
+
+static void
+xfer_finish(struct upstream_xfer *x, enum upstream_result r, const char *why)
+{
+    for (size_t i = 0; i < x->nrh; i++) {
+        x->rh[i].name = x->rtext + x->hoff[i].name;
+        x->rh[i].value = x->rtext + x->hoff[i].value;
+    }
+    struct upstream_response resp = {
+        .status = x->status,
+        .headers = x->rh,
+        .nheaders = x->nrh,
+        .body = x->rbody,
+        .total_ms = now_ms() - x->started_ms,
+    };
+    /* leave the multi before calling back: the callback may start new
+     * transfers, and this one must not be touched by libcurl again */
+    leave_multi(x);
+    x->cb(x->arg, r, r == UPSTREAM_OK ? &resp : NULL, why);
+    xfer_release(x, r == UPSTREAM_OK);
+}
+
+/* ---- setting a transfer up ---- */
+
+/* Appends a then b to x->req, NUL-terminated when nul; returns where the
+ * pair starts. */
+static size_t
+req_add(struct upstream_xfer *x, const char *a, size_t alen, const char *b,
+        size_t blen, int nul)
+{
+    size_t need = x->req_len + alen + blen + (nul ? 1 : 0);
+    if (need > x->req_cap) {
+        size_t cap = x->req_cap ? x->req_cap : 1024;
+        while (cap < need)
+            cap *= 2;
+        char *n = xmalloc(cap);
+        if (x->req) {
+            memcpy(n, x->req, x->req_len);
+            explicit_bzero(x->req, x->req_len);
+            free(x->req);
+        }
+        x->req = n;
+        x->req_cap = cap;
+    }
+    size_t at = x->req_len;
+    memcpy(x->req + at, a, alen);
+    if (blen)
+        memcpy(x->req + at + alen, b, blen);
+    x->req_len = need;
+    if (nul)
+        x->req[need - 1] = '\0';
+    return at;
+}
+
+static size_t
+req_header(struct upstream_xfer *x, const char *name_colon, const char *v)
+{
+    return req_add(x, name_colon, strlen(name_colon), v, strlen(v), 1);
+}
+
+/* Copies what the call needs into x->req and links the header lines.
+ * Offsets first: x->req may move while it grows. */
+static void
+request_build(struct upstream_xfer *x, const struct upstream *u,
+              const struct upstream_call *c, size_t *url_at)
+{
+    size_t at[UPSTREAM_NHDRS], n = 0;
+    x->req_len = 0;
+    *url_at = req_add(x, u->base_url, strlen(u->base_url), c->path_query,
+                      strlen(c->path_query), 1);
+    at[n++] = req_add(x, u->auth, strlen(u->auth), NULL, 0, 1);
+    if (c->content_type)
+        at[n++] = req_header(x, "Content-Type: ", c->content_type);
+    at[n++] = req_header(x, "Accept: ",
+                         c->accept ? c->accept : "application/json");
+    if (c->request_id)
+        at[n++] = req_header(x, "X-Request-Id: ", c->request_id);
+    if (c->idempotency_key)
+        at[n++] = req_header(x, "Idempotency-Key: ", c->idempotency_key);
+    /* a header line rather than CURLOPT_USERAGENT, which libcurl formats
+     * again for every request */
+    at[n++] = req_header(x, "User-Agent: ", WAGATE_USER_AGENT);
+    /* no "Expect: 100-continue" round trip, whatever the body size */
+    at[n++] = req_add(x, "Expect:", 7, NULL, 0, 1);
+    size_t body_at = 0;
+    x->body_len = c->post ? c->body_len : 0;
+    if (c->post && c->body_len)
+        body_at = req_add(x, c->body, c->body_len, NULL, 0, 0);
+    for (size_t i = 0; i < n; i++) {
+        x->hdrs[i].data = x->req + at[i];
+        x->hdrs[i].next = i + 1 < n ? &x->hdrs[i + 1] : NULL;
+    }
+    x->body = c->post ? x->req + body_at : NULL;
+}
+
+/* Per-call options, then into the multi. -1 when libcurl refuses. */
+static int
+easy_start(struct upstream_xfer *x, const char *url)
+{
+    struct upstream *u = x->u;
+    CURL *e = x->easy;
+    if (e == NULL)
+        return -1;
+    double left = x->deadline_ms - now_ms();
+    long total = left < 1 ? 1 : (long)left;
+    long conn = u->connect_timeout_ms < total ? u->connect_timeout_ms : total;
+    x->errbuf[0] = '\0';
+    int bad = 0;
+    if (url)
+        bad |= curl_easy_setopt(e, CURLOPT_URL, url);
+    bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, total);
+    bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, conn);
     if (x->post) {
-        bad |= curl_easy_setopt(e, CURLOPT_POST, 1L);
         bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
                                 (curl_off_t)x->body_len);
-        bad |= curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
-        bad |= curl_easy_setopt(e, CURLOPT_READDATA, x);
-        bad |= curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
-        bad |= curl_easy_setopt(e, CURLOPT_SEEKDATA, x);
+        bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->body);
+    } else {
+        bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                                (curl_off_t)-1);
+        bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, (char *)NULL);
+        bad |= curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }
     if (bad)
         return -1;
     if (curl_multi_add_handle(u->multi, e) != CURLM_OK)
         return -1;
+    x->in_multi = 1;
     return 0;
 }
 
@@ -347,10 +458,6 @@ on_fail_ev(evutil_socket_t fd, short what, void *p)
 static void
 report_later(struct upstream_xfer *x)
 {
-    if (x->easy) {
-        easy_put(x->u, x->easy); /* never added, or add failed */
-        x->easy = NULL;
-    }
     x->fail_ev = evtimer_new(x->u->base, on_fail_ev, x);
     if (x->fail_ev == NULL)
         alloc_oom("evtimer_new");
@@ -362,28 +469,27 @@ struct upstream_xfer *
 upstream_start(struct upstream *u, const struct upstream_call *c,
                upstream_cb cb, void *arg)
 {
-    struct upstream_xfer *x = xcalloc(1, sizeof(*x));
-    x->u = u;
+    struct upstream_xfer *x = TAILQ_FIRST(&u->idle);
+    if (x) {
+        TAILQ_REMOVE(&u->idle, x, link);
+        u->nidle--;
+    } else {
+        x = xfer_new(u);
+    }
     x->cb = cb;
     x->arg = arg;
     x->post = c->post;
-    size_t ulen = strlen(u->base_url) + strlen(c->path_query) + 1;
-    x->url = xmalloc(ulen);
-    snprintf(x->url, ulen, "%s%s", u->base_url, c->path_query);
-    if (c->post) {
-        x->body = xmalloc(c->body_len);
-        memcpy(x->body, c->body, c->body_len);
-        x->body_len = c->body_len;
-    }
-    x->hdrs = build_headers(u, c);
-    x->rbody = evbuffer_new();
-    if (x->rbody == NULL)
-        alloc_oom("evbuffer_new");
+    x->tries = 0;
+    x->requests = 0;
+    x->too_big = 0;
+    response_reset(x);
+    size_t url_at;
+    request_build(x, u, c, &url_at);
     x->started_ms = now_ms();
     x->deadline_ms = x->started_ms + (double)u->timeout_ms;
     TAILQ_INSERT_TAIL(&u->xfers, x, link);
     u->in_flight++;
-    if (easy_setup(x) != 0)
+    if (easy_start(x, x->req + url_at) != 0)
         report_later(x);
     return x;
 }
@@ -403,7 +509,7 @@ error_sentence(CURLcode rc)
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
         return "connection reset";
-    case CURLE_SEND_FAIL_REWIND:
+    case CURLE_ABORTED_BY_CALLBACK: /* on_prereq refused a second send */
         return "connection lost after the request left; not re-sent";
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_UNSUPPORTED_PROTOCOL:
@@ -425,22 +531,24 @@ error_sentence(CURLcode rc)
 }
 
 /* A connect failure (refused, unresolvable, connect timeout) is retried
- * once while the deadline allows: nothing reached the upstream. */
+ * once while the deadline allows, unless a POST was already sent on some
+ * connection: after libcurl's own "connection died" retry the connect that
+ * fails is the second one, and the message may have arrived with the
+ * first. */
 static int
-should_retry(struct upstream_xfer *x, CURLcode rc, int connected)
+should_retry(struct upstream_xfer *x, CURLcode rc, int sent)
 {
     if (x->tries >= 1 || now_ms() + 1 >= x->deadline_ms)
         return 0;
+    if (x->post && x->requests > 0)
+        return 0;
     return rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
-           (rc == CURLE_OPERATION_TIMEDOUT && !connected);
+           (rc == CURLE_OPERATION_TIMEDOUT && !sent);
 }
 
 static void
 xfer_done(struct upstream_xfer *x, CURLcode rc)
 {
-    curl_off_t connect_us = 0;
-    curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
-    int connected = connect_us > 0;
     if (rc == CURLE_OK) {
         long code = 0;
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
@@ -448,21 +556,25 @@ xfer_done(struct upstream_xfer *x, CURLcode rc)
         xfer_finish(x, UPSTREAM_OK, NULL);
         return;
     }
-    if (should_retry(x, rc, connected)) {
+    /* "sent", not "connected": a reused keep-alive connection reports no
+     * connect time, yet a timeout after the request left it is the
+     * upstream's silence (504), not a failure to connect (502) */
+    int sent = x->requests > 0;
+    int expired = now_ms() + 5 >= x->deadline_ms;
+    if (should_retry(x, rc, sent || expired)) {
         x->tries++;
-        curl_multi_remove_handle(x->u->multi, x->easy);
-        easy_put(x->u, x->easy);
-        x->easy = NULL;
+        leave_multi(x);
         response_reset(x);
+        x->too_big = 0;
         evbuffer_drain(x->rbody, evbuffer_get_length(x->rbody));
-        if (easy_setup(x) != 0)
+        if (easy_start(x, NULL) != 0)
             report_later(x);
         return;
     }
-    if (rc == CURLE_OPERATION_TIMEDOUT)
-        xfer_finish(x, connected ? UPSTREAM_TIMEOUT : UPSTREAM_UNAVAILABLE,
-                    connected ? "no complete answer in time"
-                              : "connect timeout");
+    if (rc == CURLE_OPERATION_TIMEDOUT && (sent || expired))
+        xfer_finish(x, UPSTREAM_TIMEOUT, "no complete answer in time");
+    else if (rc == CURLE_OPERATION_TIMEDOUT)
+        xfer_finish(x, UPSTREAM_UNAVAILABLE, "connect timeout");
     else
         xfer_finish(x, UPSTREAM_UNAVAILABLE,
                     x->too_big ? "answer too large" : error_sentence(rc));
@@ -565,6 +677,7 @@ upstream_new(struct event_base *base, const struct upstream_opts *o,
     }
     struct upstream *u = xcalloc(1, sizeof(*u));
     TAILQ_INIT(&u->xfers);
+    TAILQ_INIT(&u->idle);
     u->base = base;
     u->base_url = xstrdup(o->base_url);
     u->ca_file = o->ca_file ? xstrdup(o->ca_file) : NULL;
@@ -611,13 +724,20 @@ upstream_free(struct upstream *u)
 {
     if (u == NULL)
         return;
-    while (!TAILQ_EMPTY(&u->xfers))
-        xfer_free(TAILQ_FIRST(&u->xfers));
+    struct upstream_xfer *x;
+    while ((x = TAILQ_FIRST(&u->xfers)) != NULL) {
+        leave_multi(x);
+        TAILQ_REMOVE(&u->xfers, x, link);
+        u->in_flight--;
+        xfer_destroy(x);
+    }
     /* before the event base goes: its socket callback runs in here */
     if (u->multi)
         curl_multi_cleanup(u->multi);
-    while (u->npool > 0)
-        curl_easy_cleanup(u->pool[--u->npool]);
+    while ((x = TAILQ_FIRST(&u->idle)) != NULL) {
+        TAILQ_REMOVE(&u->idle, x, link);
+        xfer_destroy(x);
+    }
     if (u->timer)
         event_free(u->timer);
     explicit_bzero(u->auth, strlen(u->auth));

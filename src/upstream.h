@@ -7,11 +7,13 @@
  * before returning; the callback runs exactly once, from the loop, and the
  * response it sees is valid only during the call.
  *
- * Retries: a failure to connect is retried once, within the deadline. A
- * request whose body may have left is never re-sent: the body is handed to
- * libcurl through a read callback whose seek refuses to rewind once a byte
- * was read, so libcurl's own "connection died, retrying" fails instead of
- * sending twice. */
+ * Retries: a failure to connect is retried once, within the deadline,
+ * unless the POST was already sent on an earlier connection. A POST is
+ * never sent twice: it goes out with its headers in one send
+ * (CURLOPT_POSTFIELDS), and a pre-request callback (CURLOPT_PREREQFUNCTION,
+ * run each time libcurl is about to send) allows one send per POST, so
+ * libcurl's own "connection died, retrying a fresh connect" fails (502)
+ * instead of sending the message again. */
 #ifndef WAGATE_UPSTREAM_H
 #define WAGATE_UPSTREAM_H
 

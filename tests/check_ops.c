@@ -326,6 +326,57 @@ START_TEST(text_log_format)
 }
 END_TEST
 
+START_TEST(drain_deadline_answers_503_and_exits)
+{
+    char text[1024];
+    gateway_config(text, sizeof(text), NULL);
+    char *p = strstr(text, "\"drain_timeout_ms\": 8000");
+    ck_assert_ptr_nonnull(p);
+    memcpy(p, "\"drain_timeout_ms\":  300", 24); /* same length */
+    write_file(conf, text);
+    kill(gw.pid, SIGHUP);
+    ck_assert(proc_wait_log(&gw, "configuration reloaded", 3000));
+    sb_control(sb.port, "POST", "/_sandbox/config", "{\"latency_ms\":4000}");
+    open_window("+14155550020");
+    char url[128], body[160];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d" FREEFORM, gw.port);
+    snprintf(body, sizeof(body), "{\"sender_id\":12,\"recipient_phone\":"
+                                 "\"+14155550020\",\"message\":\"late\"}");
+    struct curl_slist *h =
+        curl_slist_append(NULL, "Content-Type: application/json");
+    CURLM *m = curl_multi_init();
+    CURL *e = curl_easy_init();
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_multi_add_handle(m, e);
+    int running = 1;
+    double end = mono_ms() + 5000;
+    while (sb_count(sb.port) < 1 && mono_ms() < end) {
+        curl_multi_perform(m, &running);
+        curl_multi_poll(m, NULL, 0, 20, NULL);
+    }
+    ck_assert_int_eq(sb_count(sb.port), 1);
+    kill(gw.pid, SIGTERM);
+    end = mono_ms() + 8000;
+    while (running && mono_ms() < end) {
+        curl_multi_perform(m, &running);
+        curl_multi_poll(m, NULL, 0, 50, NULL);
+    }
+    long st = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &st);
+    ck_assert_int_eq(st, 503); /* delivered, not an empty reply */
+    curl_multi_remove_handle(m, e);
+    curl_easy_cleanup(e);
+    curl_multi_cleanup(m);
+    curl_slist_free_all(h);
+    ck_assert(proc_wait_log(&gw, "\"stopped\"", 5000));
+    ck_assert(proc_wait_log(&gw, "\"decision\":\"cut_off\"", 100));
+}
+END_TEST
+
 static Suite *
 ops_suite(void)
 {
@@ -338,6 +389,7 @@ ops_suite(void)
     tcase_add_test(tc, reload_adds_a_client_and_rotates_the_key);
     tcase_add_test(tc, reload_reports_restart_only_keys);
     tcase_add_test(tc, text_log_format);
+    tcase_add_test(tc, drain_deadline_answers_503_and_exits);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -576,6 +576,23 @@ START_TEST(test_rate3_burst_no_drift)
 }
 END_TEST
 
+START_TEST(release_gives_back_the_newest_slots)
+{
+    struct rl rl;
+    double slot;
+    rl_init(&rl, 5, 1);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(rl_reserve(&rl, 0, 10000, &slot), 0);
+    ck_assert_double_eq_tol(slot, 800, 1e-9);
+    rl_release(&rl, 2); /* the slots at 600 and 800 come back */
+    ck_assert_int_eq(rl_reserve(&rl, 0, 10000, &slot), 0);
+    ck_assert_double_eq_tol(slot, 600, 1e-9);
+    rl_release(&rl, 100); /* more than handed out: back to the start */
+    ck_assert_int_eq(rl_reserve(&rl, 0, 10000, &slot), 0);
+    ck_assert_double_eq_tol(slot, 0, 1e-9);
+}
+END_TEST
+
 static Suite *
 ratelimit_suite(void)
 {
@@ -618,6 +635,7 @@ ratelimit_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_rate3_no_drift);
     tcase_add_test(tc, test_rate3_burst_no_drift);
+    tcase_add_test(tc, release_gives_back_the_newest_slots);
     suite_add_tcase(s, tc);
 
     return s;

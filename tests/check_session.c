@@ -410,6 +410,14 @@ START_TEST(clients_auth_matrix)
                                  &r), 0);
     ck_assert_int_eq(r.status, 200);
     http_free(&r);
+    /* a parameter named twice could mean another sender upstream */
+    ck_assert_int_eq(harness_get(gw.port, "GET",
+                                 "/api/user/whatsapp/session-status?"
+                                 "sender_id=12&sender_id=14&recipient_phone="
+                                 "%2B14155550123", a, &r), 0);
+    ck_assert_int_eq(r.status, 422);
+    ck_assert_str_eq(json_str(r.body, "field", NULL), "sender_id");
+    http_free(&r);
     ck_assert_int_eq(harness_get(gw.port, "GET", "/api/user/whatsapp/senders",
                                  none, &r), 0);
     ck_assert_int_eq(r.status, 401);
