@@ -19,8 +19,19 @@ struct shaper_item {
     double queued_ms;
 };
 
+/* Timers fire late, never early, and not all by the same amount: sends k
+ * and k+N could leave less than a second apart although their slots are
+ * exactly a second apart. So the shaper also remembers when the last N
+ * sends (N = the most a 1-second window may hold) really left, and holds
+ * the next one until a second (plus a margin for the way to the upstream)
+ * has passed since the oldest of them. */
+#define SHAPER_GUARD_MAX 4096
+#define SHAPER_GUARD_MARGIN_MS 5.0
+
 struct shaper {
     struct event_base *base;
+    double *sent; /* ring of the last guard_n real departure times */
+    size_t guard_n, nsent, sent_head;
     struct event *timer;
     struct rl rl;
     int on; /* rate > 0 */
@@ -28,6 +39,36 @@ struct shaper {
     TAILQ_HEAD(shaper_queue, shaper_item) queue;
     struct shaper_stats st;
 };
+
+/* The earliest time the next send may leave by the real-time guard. */
+static double
+guard_until(const struct shaper *s)
+{
+    if (s->guard_n == 0 || s->nsent < s->guard_n)
+        return -INFINITY;
+    return s->sent[s->sent_head] + 1000.0 + SHAPER_GUARD_MARGIN_MS;
+}
+
+static void
+note_sent(struct shaper *s, double now)
+{
+    if (s->guard_n == 0)
+        return;
+    s->sent[s->sent_head] = now;
+    s->sent_head = (s->sent_head + 1) % s->guard_n;
+    if (s->nsent < s->guard_n)
+        s->nsent++;
+}
+
+static void
+guard_resize(struct shaper *s, double rate, long burst)
+{
+    double n = ceil(rate + (double)(burst < 1 ? 1 : burst) - 1);
+    free(s->sent);
+    s->guard_n = rate > 0 && n <= SHAPER_GUARD_MAX ? (size_t)n : 0;
+    s->sent = s->guard_n ? xcalloc(s->guard_n, sizeof(*s->sent)) : NULL;
+    s->nsent = s->sent_head = 0;
+}
 
 static void
 arm(struct shaper *s)
@@ -37,7 +78,9 @@ arm(struct shaper *s)
         evtimer_del(s->timer);
         return;
     }
-    double wait = head->slot_ms - gateway_mono_ms();
+    double at = head->slot_ms > guard_until(s) ? head->slot_ms
+                                               : guard_until(s);
+    double wait = at - gateway_mono_ms();
     if (wait < 0)
         wait = 0;
     /* round up: a timer that fires early would only re-arm */
@@ -54,8 +97,10 @@ on_timer(evutil_socket_t fd, short what, void *arg)
     struct shaper *s = arg;
     struct shaper_item *it;
     double now = gateway_mono_ms();
-    while ((it = TAILQ_FIRST(&s->queue)) != NULL && it->slot_ms <= now) {
+    while ((it = TAILQ_FIRST(&s->queue)) != NULL && it->slot_ms <= now &&
+           now >= guard_until(s)) {
         TAILQ_REMOVE(&s->queue, it, link);
+        note_sent(s, now);
         s->st.depth--;
         double waited = now - it->queued_ms;
         s->st.wait_ms_total += waited;
@@ -82,6 +127,7 @@ shaper_new(struct event_base *base, double rate, long burst,
     s->on = rate > 0;
     rl_init(&s->rl, s->on ? rate : 1, burst);
     s->max_queue_ms = (double)max_queue_ms;
+    guard_resize(s, rate, burst);
     return s;
 }
 
@@ -95,6 +141,7 @@ shaper_configure(struct shaper *s, double rate, long burst,
         rl_configure(&s->rl, rate, burst);
     s->on = rate > 0;
     s->max_queue_ms = (double)max_queue_ms;
+    guard_resize(s, rate, burst);
 }
 
 int
@@ -114,7 +161,8 @@ shaper_submit(struct shaper *s, void *item, shaper_go go,
         s->st.refused++;
         return -1;
     }
-    if (slot <= now && TAILQ_EMPTY(&s->queue)) {
+    if (slot <= now && TAILQ_EMPTY(&s->queue) && now >= guard_until(s)) {
+        note_sent(s, now);
         go(item);
         return 0;
     }
@@ -192,5 +240,6 @@ shaper_free(struct shaper *s)
         free(it);
     }
     event_free(s->timer);
+    free(s->sent);
     free(s);
 }
