@@ -194,3 +194,34 @@ print("shaping: %d sends reached the sandbox, %d answered 429 by it" % (len(t), 
 print("shaping: drain span %.3f s (ideal 19.8 s for 100 at 5/s), worst 1-second window %d sends" % (span, worst))
 '
 echo "shaping: callers got $(sort "$work/codes.txt" | uniq -c | tr '\n' ' ')"
+
+# ---- 10,000 caller connections held open ----
+echo
+GW3=$(pick_port)
+printf '{"listen": ["127.0.0.1:%s"], "upstream": {"base_url": "http://127.0.0.1:%s"}, "limits": {"client_timeout_ms": 60000}, "log": {"level": "warn"}}' \
+    "$GW3" "$UP" >"$work/conns.json"
+AUTOCALLS_API_KEY=bench-key "$dir/wagate" -c "$work/conns.json" 2>"$work/wagate3.log" &
+gw3=$!
+pids+=($gw3)
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$GW3/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+before=$(rss "$gw3")
+(ulimit -n 20000; python3 - "$GW3" "$gw3" "$before" <<'PY'
+import socket, sys, time
+port, pid, before = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+socks = []
+for i in range(10000):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    socks.append(s)
+for s in socks:  # every connection answered once and kept alive
+    s.settimeout(5)
+    s.recv(4096)
+time.sleep(0.5)
+rss = int([l.split()[1] for l in open("/proc/%s/status" % pid) if l.startswith("VmRSS")][0])
+print("connections: 10000 kept-alive callers held: wagate RSS %.1f MiB (%.1f MiB before, %.2f KiB each)"
+      % (rss / 1024, before / 1024, (rss - before) / 10000))
+for s in socks:
+    s.close()
+PY
+)
