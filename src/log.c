@@ -32,12 +32,6 @@ log_enabled(enum log_level level)
     return level <= log_cur_level;
 }
 
-const char *
-log_level_name(enum log_level level)
-{
-    return log_level_names[level];
-}
-
 static void
 line_putc(struct log_line *l, char c)
 {

@@ -14,7 +14,6 @@ enum log_format { LOG_FORMAT_JSON = 0, LOG_FORMAT_TEXT };
 
 void log_configure(enum log_level level, enum log_format format);
 int log_enabled(enum log_level level);
-const char *log_level_name(enum log_level level);
 
 /* A free-form operational line ("listening", "shutting down", ...). The
  * formatted text must not contain secrets; the caller guarantees it. */

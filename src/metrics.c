@@ -36,12 +36,6 @@ static struct {
 } m;
 
 void
-metrics_reset(void)
-{
-    memset(&m, 0, sizeof(m));
-}
-
-void
 metrics_count_request(const char *route, const char *decision, int status)
 {
     for (size_t i = 0; i < m.nreq; i++) {

@@ -40,7 +40,4 @@ void metrics_count_upstream(double seconds, const char *error_kind);
 /* Appends the whole exposition to out. */
 void metrics_render(struct evbuffer *out, const struct metrics_gauges *g);
 
-/* Forgets every counter (tests). */
-void metrics_reset(void);
-
 #endif
