@@ -19,8 +19,8 @@ static const char *const source_names[] = {"send_freeform", "session_status",
                                            "template", "inbound"};
 
 static void
-fail(struct admin_result *r, int status, const char *code,
-     const char *sentence, const char *field)
+fail(struct admin_result *r, int status, const char *code, const char *sentence,
+     const char *field)
 {
     r->status = status;
     r->code = code;
@@ -68,8 +68,7 @@ session_params(const char *query, long long *sender, char *phone,
         fail(r, 422, "VALIDATION_ERROR",
              "sender_id must be an integer of at least 1.", "sender_id");
     } else if (ph == NULL || strlen(ph) >= phonelen) {
-        fail(r, 422, "INVALID_PHONE", precheck_invalid_phone_sentence,
-             NULL);
+        fail(r, 422, "INVALID_PHONE", precheck_invalid_phone_sentence, NULL);
     } else {
         snprintf(phone, phonelen, "%s", ph);
         if (phone[0] == ' ')
@@ -93,13 +92,13 @@ get_session(const struct admin_ctx *ctx, long long sender, const char *phone,
                   ctx->recheck_ms, &v) != 0) {
         fail(r, 404, "SESSION_NOT_FOUND",
              "The session cache holds nothing for this sender and "
-             "recipient.", NULL);
+             "recipient.",
+             NULL);
         return;
     }
     json_object *o = json_object_new_object();
     json_object_object_add(o, "sender_id", json_object_new_int64(sender));
-    json_object_object_add(o, "recipient_phone",
-                           json_object_new_string(phone));
+    json_object_object_add(o, "recipient_phone", json_object_new_string(phone));
     json_object_object_add(o, "state",
                            json_object_new_string(v.open ? "open" : "closed"));
     json_object_object_add(o, "expires_at", time_or_null(v.expires_at));
@@ -141,8 +140,8 @@ parse_object(const char *body, size_t len)
     json_tokener *tok = json_tokener_new();
     if (tok == NULL)
         alloc_oom("json_tokener_new");
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
-                                    JSON_TOKENER_VALIDATE_UTF8);
+    json_tokener_set_flags(tok,
+                           JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     json_object *o = json_tokener_parse_ex(tok, body, (int)len);
     size_t end = json_tokener_get_parse_end(tok);
     int ok = json_tokener_get_error(tok) == json_tokener_success;
@@ -157,13 +156,12 @@ parse_object(const char *body, size_t len)
 }
 
 static void
-inbound(const struct admin_ctx *ctx, const char *body, size_t len,
-        int64_t now, struct admin_result *r)
+inbound(const struct admin_ctx *ctx, const char *body, size_t len, int64_t now,
+        struct admin_result *r)
 {
     json_object *o = parse_object(body, len), *v;
     if (o == NULL) {
-        fail(r, 400, "INVALID_JSON", "The body must be one JSON object.",
-             NULL);
+        fail(r, 400, "INVALID_JSON", "The body must be one JSON object.", NULL);
         return;
     }
     long long sender = 0;
@@ -185,10 +183,10 @@ inbound(const struct admin_ctx *ctx, const char *body, size_t len,
              "recipient_phone");
     else if (!precheck_is_e164(phone))
         fail(r, 422, "INVALID_PHONE", precheck_invalid_phone_sentence, NULL);
-    else if (has_at && (!json_object_is_type(v, json_type_string) ||
-                        isotime_parse(json_object_get_string(v),
-                                      (size_t)json_object_get_string_len(v),
-                                      &at) != 0))
+    else if (has_at &&
+             (!json_object_is_type(v, json_type_string) ||
+              isotime_parse(json_object_get_string(v),
+                            (size_t)json_object_get_string_len(v), &at) != 0))
         fail(r, 422, "VALIDATION_ERROR",
              "received_at must be an ISO 8601 time with an offset.",
              "received_at");
@@ -200,21 +198,24 @@ inbound(const struct admin_ctx *ctx, const char *body, size_t len,
     json_object_put(o);
 }
 
+void
+admin_stat(json_object *o, const char *name, int64_t v)
+{
+    json_object_object_add(o, name, json_object_new_int64(v));
+}
+
 static void
 stats(const struct admin_ctx *ctx, struct admin_result *r)
 {
     struct cache_stats s;
     cache_get_stats(ctx->cache, &s);
     json_object *o = json_object_new_object(), *c = json_object_new_object();
-    json_object_object_add(c, "entries", json_object_new_int64((int64_t)s.entries));
-    json_object_object_add(c, "max_entries",
-                           json_object_new_int64((int64_t)s.max_entries));
-    json_object_object_add(c, "lookups", json_object_new_int64((int64_t)s.lookups));
-    json_object_object_add(c, "hits", json_object_new_int64((int64_t)s.hits));
-    json_object_object_add(c, "short_circuits",
-                           json_object_new_int64((int64_t)s.short_circuits));
-    json_object_object_add(c, "evictions",
-                           json_object_new_int64((int64_t)s.evictions));
+    admin_stat(c, "entries", (int64_t)s.entries);
+    admin_stat(c, "max_entries", (int64_t)s.max_entries);
+    admin_stat(c, "lookups", (int64_t)s.lookups);
+    admin_stat(c, "hits", (int64_t)s.hits);
+    admin_stat(c, "short_circuits", (int64_t)s.short_circuits);
+    admin_stat(c, "evictions", (int64_t)s.evictions);
     json_object_object_add(o, "session_cache", c);
     if (ctx->add_stats)
         ctx->add_stats(ctx->arg, o);
@@ -223,9 +224,9 @@ stats(const struct admin_ctx *ctx, struct admin_result *r)
 }
 
 void
-admin_handle(const struct admin_ctx *ctx, const char *method,
-             const char *path, const char *query, const char *body,
-             size_t len, int64_t now, struct admin_result *r)
+admin_handle(const struct admin_ctx *ctx, const char *method, const char *path,
+             const char *query, const char *body, size_t len, int64_t now,
+             struct admin_result *r)
 {
     memset(r, 0, sizeof(*r));
     if (strcmp(path, "/admin/sessions") == 0) {

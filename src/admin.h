@@ -32,6 +32,9 @@ struct admin_result {
     char *body;           /* 200: JSON text, caller frees; else NULL */
 };
 
+/* Adds name: v to a stats object (o borrowed). */
+void admin_stat(struct json_object *o, const char *name, int64_t v);
+
 /* method: "GET", "POST", "DELETE", ...; query without '?', may be NULL. */
 void admin_handle(const struct admin_ctx *ctx, const char *method,
                   const char *path, const char *query, const char *body,

@@ -121,20 +121,15 @@ shaper_json(const struct shaper *sh)
     struct shaper_stats st;
     shaper_get_stats(sh, &st);
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "queue_depth",
-                           json_object_new_int64((int64_t)st.depth));
-    json_object_object_add(o, "submitted",
-                           json_object_new_int64((int64_t)st.submitted));
-    json_object_object_add(o, "rate_limited",
-                           json_object_new_int64((int64_t)st.refused));
-    json_object_object_add(o, "waited",
-                           json_object_new_int64((int64_t)st.waited));
+    admin_stat(o, "queue_depth", (int64_t)st.depth);
+    admin_stat(o, "submitted", (int64_t)st.submitted);
+    admin_stat(o, "rate_limited", (int64_t)st.refused);
+    admin_stat(o, "waited", (int64_t)st.waited);
     json_object_object_add(o, "wait_ms_total",
                            json_object_new_double(st.wait_ms_total));
     json_object_object_add(o, "wait_ms_max",
                            json_object_new_double(st.wait_ms_max));
-    json_object_object_add(o, "pauses",
-                           json_object_new_int64((int64_t)st.pauses));
+    admin_stat(o, "pauses", (int64_t)st.pauses);
     return o;
 }
 
@@ -145,28 +140,20 @@ add_admin_stats(void *arg, json_object *o)
     struct gateway *gw = s->gw;
     struct idem_stats is;
     json_object *u = json_object_new_object();
-    json_object_object_add(u, "in_flight",
-                           json_object_new_int64((int64_t)gw->nwaiting));
-    json_object_object_add(u, "upstream_429s",
-                           json_object_new_int64((int64_t)gw->upstream_429s));
+    admin_stat(u, "in_flight", (int64_t)gw->nwaiting);
+    admin_stat(u, "upstream_429s", (int64_t)gw->upstream_429s);
     json_object_object_add(u, "send_limiter", shaper_json(gw->send_shaper));
     json_object_object_add(u, "read_limiter", shaper_json(gw->read_shaper));
     json_object_object_add(o, "upstream", u);
     idem_get_stats(gw->idem, &is);
     json_object *i = json_object_new_object();
-    json_object_object_add(i, "entries",
-                           json_object_new_int64((int64_t)is.entries));
-    json_object_object_add(i, "in_flight",
-                           json_object_new_int64((int64_t)is.in_flight));
-    json_object_object_add(i, "replays",
-                           json_object_new_int64((int64_t)is.replays));
-    json_object_object_add(i, "conflicts",
-                           json_object_new_int64((int64_t)is.conflicts));
-    json_object_object_add(i, "evictions",
-                           json_object_new_int64((int64_t)is.evictions));
+    admin_stat(i, "entries", (int64_t)is.entries);
+    admin_stat(i, "in_flight", (int64_t)is.in_flight);
+    admin_stat(i, "replays", (int64_t)is.replays);
+    admin_stat(i, "conflicts", (int64_t)is.conflicts);
+    admin_stat(i, "evictions", (int64_t)is.evictions);
     json_object_object_add(o, "idempotency", i);
-    json_object_object_add(o, "requests_answered",
-                           json_object_new_int64((int64_t)gw->answered));
+    admin_stat(o, "requests_answered", (int64_t)gw->answered);
 }
 
 static void
@@ -179,18 +166,16 @@ answer_admin(struct server *s, struct exchange *ex, const char *path,
         ex_error(ex, 404, "ROUTE_NOT_FOUND", "No such route.", NULL);
         return;
     }
-    if (!auth_admin_ok(cfg, evhttp_find_header(
-                                evhttp_request_get_input_headers(req),
-                                "Authorization"))) {
-        ex_error(ex, 401, "UNAUTHORIZED", "The admin token is required.",
-                 NULL);
+    if (!auth_admin_ok(cfg,
+                       evhttp_find_header(evhttp_request_get_input_headers(req),
+                                          "Authorization"))) {
+        ex_error(ex, 401, "UNAUTHORIZED", "The admin token is required.", NULL);
         return;
     }
     struct evbuffer *ib = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(ib);
     if (len > (size_t)cfg->max_body_bytes) {
-        ex_error(ex, 413, "PAYLOAD_TOO_LARGE", "The body is too large.",
-                 NULL);
+        ex_error(ex, 413, "PAYLOAD_TOO_LARGE", "The body is too large.", NULL);
         return;
     }
     const char *body = len ? (const char *)evbuffer_pullup(ib, -1) : "";
@@ -246,7 +231,8 @@ on_request(struct evhttp_request *req, void *arg)
     if (ex->route->id == ROUTE_NONE) {
         ex_error(ex, 404, "ROUTE_NOT_FOUND",
                  "No such route: the gateway serves the provider's WhatsApp "
-                 "API paths only.", NULL);
+                 "API paths only.",
+                 NULL);
         return;
     }
     if (!method_allowed(ex->route, evhttp_request_get_command(req))) {
@@ -312,13 +298,14 @@ static void
 apply_fd_limit(const struct config *cfg)
 {
     struct rlimit rl;
-    rlim_t want = (rlim_t)(cfg->max_connections +
-                           cfg->upstream_max_connections + 64 +
-                           (long long)cfg->nlisten);
+    rlim_t want =
+        (rlim_t)(cfg->max_connections + cfg->upstream_max_connections + 64 +
+                 (long long)cfg->nlisten);
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return;
     if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max) {
-        log_msg(LOG_WARN, "limits.max_connections %lld needs %llu "
+        log_msg(LOG_WARN,
+                "limits.max_connections %lld needs %llu "
                 "descriptors; the hard limit is %llu",
                 cfg->max_connections, (unsigned long long)want,
                 (unsigned long long)rl.rlim_max);
@@ -368,8 +355,8 @@ bind_one(struct server *s, const struct config_listen *l, char *err,
     socklen_t sl = sizeof(ss);
     char host[INET6_ADDRSTRLEN] = "?";
     int real_port = l->port;
-    if (getsockname(evconnlistener_get_fd(lev), (struct sockaddr *)&ss,
-                    &sl) == 0) {
+    if (getsockname(evconnlistener_get_fd(lev), (struct sockaddr *)&ss, &sl) ==
+        0) {
         if (ss.ss_family == AF_INET) {
             struct sockaddr_in *a = (struct sockaddr_in *)&ss;
             inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
@@ -380,8 +367,9 @@ bind_one(struct server *s, const struct config_listen *l, char *err,
             real_port = ntohs(a->sin6_port);
         }
     }
-    log_msg(LOG_INFO, ss.ss_family == AF_INET6 ? "listening on [%s]:%d"
-                                                : "listening on %s:%d",
+    log_msg(LOG_INFO,
+            ss.ss_family == AF_INET6 ? "listening on [%s]:%d"
+                                     : "listening on %s:%d",
             host, real_port);
     return 0;
 }

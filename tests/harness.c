@@ -495,3 +495,15 @@ harness_get(int port, const char *method, const char *path_query,
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path_query);
     return http_do(method, url, headers, NULL, 0, r);
 }
+
+int
+harness_run_suite(Suite *suite)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    SRunner *sr = srunner_create(suite);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    curl_global_cleanup();
+    return failed == 0 ? 0 : 1;
+}

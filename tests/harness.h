@@ -5,6 +5,7 @@
 #ifndef WAGATE_HARNESS_H
 #define WAGATE_HARNESS_H
 
+#include <check.h>
 #include <json-c/json.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -75,6 +76,10 @@ const char *sb_req_header(json_object *req, const char *name);
 
 /* Writes a temp file with text; returns its path in out. */
 void write_temp(const char *text, char *out, size_t outlen);
+
+/* Runs an integration suite with libcurl set up; the process exit status:
+ * 0 when every test passed. */
+int harness_run_suite(Suite *suite);
 
 /* ---- fixtures shared by the integration suites ---- */
 
