@@ -51,6 +51,7 @@ static const struct cfg_key config_keys[] = {
     INT("upstream.rate_limit_burst", rate_limit_burst, 1, 1000000, 1),
     NUM("upstream.read_rate_limit_rps", read_rate_limit_rps, 0, 1e6, 0),
     INT("upstream.max_queue_ms", max_queue_ms, 0, 3600000, 10000),
+    INT("upstream.max_pause_ms", max_pause_ms, 0, 3600000, 60000),
     INT("session_cache.max_entries", cache_max_entries, 1, 100000000,
         1000000),
     INT("session_cache.recheck_after_s", cache_recheck_after_s, 0, 604800,
@@ -67,6 +68,7 @@ static const struct cfg_key config_keys[] = {
     {"log.level", CFG_LEVEL, 0, 0, LOG_INFO, NULL, OFF(log_level)},
     {"log.format", CFG_FORMAT, 0, 0, LOG_FORMAT_JSON, NULL, OFF(log_format)},
     INT("drain_timeout_ms", drain_timeout_ms, 0, 600000, 10000),
+    {"state.file", CFG_NSTR, 0, 0, 0, NULL, OFF(state_file)},
 };
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 

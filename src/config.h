@@ -44,6 +44,7 @@ struct config {
     long long rate_limit_burst;
     double read_rate_limit_rps;
     long long max_queue_ms;
+    long long max_pause_ms; /* cap on an upstream 429's Retry-After */
 
     long long cache_max_entries;
     long long cache_recheck_after_s;
@@ -66,6 +67,8 @@ struct config {
     enum log_format log_format;
 
     long long drain_timeout_ms;
+
+    char *state_file; /* memory backend's state file; NULL = off */
 };
 
 /* Fills cfg with every default. cfg is then owned by the caller. */

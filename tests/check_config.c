@@ -173,6 +173,8 @@ assert_defaults(const struct config *c)
     ck_assert_int_eq(c->log_level, LOG_INFO);
     ck_assert_int_eq(c->log_format, LOG_FORMAT_JSON);
     ck_assert_int_eq(c->drain_timeout_ms, 10000);
+    ck_assert_int_eq(c->max_pause_ms, 60000);
+    ck_assert_ptr_null(c->state_file);
 }
 
 START_TEST(test_defaults)
@@ -444,6 +446,11 @@ static const struct {
     {"drain_timeout_ms", "\"10\""},
     {"drain_timeout_ms", "-1"},
     {"drain_timeout_ms", BIG},
+    {"upstream.max_pause_ms", "-1"},
+    {"upstream.max_pause_ms", "1.5"},
+    {"upstream.max_pause_ms", BIG},
+    {"state.file", "7"},
+    {"state.file", "\"\""},
 };
 #define NBAD ((int)(sizeof(bad_values) / sizeof(bad_values[0])))
 
@@ -461,6 +468,7 @@ static const char *const all_keys[] = {
     "upstream.rate_limit_burst",
     "upstream.read_rate_limit_rps",
     "upstream.max_queue_ms",
+    "upstream.max_pause_ms",
     "session_cache.max_entries",
     "session_cache.recheck_after_s",
     "idempotency.ttl_s",
@@ -474,6 +482,7 @@ static const char *const all_keys[] = {
     "log.level",
     "log.format",
     "drain_timeout_ms",
+    "state.file",
 };
 #define NKEYS ((int)(sizeof(all_keys) / sizeof(all_keys[0])))
 
@@ -536,6 +545,10 @@ static const struct {
     {"log.level", "\"error\""},
     {"log.format", "\"json\""},
     {"drain_timeout_ms", "0"},
+    {"upstream.max_pause_ms", "0"},
+    {"upstream.max_pause_ms", "3600000"},
+    {"state.file", "null"},
+    {"state.file", "\"/var/lib/wagate/state\""},
 };
 #define NGOOD ((int)(sizeof(good_values) / sizeof(good_values[0])))
 
