@@ -15,6 +15,7 @@
 #include "idempotency.h"
 #include "log.h"
 #include "metrics.h"
+#include "pipeline.h"
 #include "reply.h"
 #include "route.h"
 
@@ -227,19 +228,53 @@ ex_defer(struct exchange *ex)
     evhttp_connection_set_closecb(ex->evcon, on_caller_gone, ex);
 }
 
+/* The kept answer of a cut-off: the 503 as the caller got it. */
+static void
+keep_cut_off(struct exchange *ex, struct evbuffer *b)
+{
+    struct idem_header h = {"Content-Type", "application/json"};
+    struct idem_answer a = {503, &h, 1, (const char *)evbuffer_pullup(b, -1),
+                            evbuffer_get_length(b)};
+    idem_complete(ex->gw->idem, ex_idem_caller(ex), ex->idem_key, &a,
+                  gateway_wall_ms());
+    ex->idem_held = 0;
+    ex->idem_provisional = 1;
+}
+
 int
 ex_cut_off(struct exchange *ex, void (*sent)(struct evhttp_request *, void *),
            void *arg)
 {
     char xw[96];
-    if (ex->req == NULL)
-        return 0;
-    evhttp_request_set_on_complete_cb(ex->req, sent, arg);
-    reply_reason_header("SHUTTING_DOWN", xw, sizeof(xw));
+    int unknown = pipeline_halt(ex);
+    json_object *extra = json_object_new_object();
+    if (extra == NULL)
+        alloc_oom("json_object_new_object");
+    json_object_object_add(
+        extra, "outcome",
+        json_object_new_string(unknown ? "unknown" : "not_sent"));
     struct evbuffer *b = error_body(
         ex, 503, "SHUTTING_DOWN",
-        "The gateway shut down before the upstream answered; the outcome "
-        "of this request is unknown.", NULL);
+        unknown ? "The gateway shut down before the upstream answered; the "
+                  "request may have reached the upstream, so the outcome is "
+                  "unknown (a retry with the same Idempotency-Key gets this "
+                  "answer again)."
+                : "The gateway shut down before the request was sent; "
+                  "nothing reached the upstream, retry on another instance.",
+        extra);
+    json_object_put(extra);
+    if (ex->idem_held && unknown)
+        keep_cut_off(ex, b);
+    else if (ex->idem_held) {
+        idem_abandon(ex->gw->idem, ex_idem_caller(ex), ex->idem_key);
+        ex->idem_held = 0;
+    }
+    if (ex->req == NULL) {
+        evbuffer_free(b);
+        return 0;
+    }
+    evhttp_request_set_on_complete_cb(ex->req, sent, arg);
+    reply_reason_header("SHUTTING_DOWN", xw, sizeof(xw));
     ex_send(ex, 503, b, xw);
     evbuffer_free(b);
     ex_log(ex, 503, "cut_off", "shutting_down");

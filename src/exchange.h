@@ -24,6 +24,7 @@ struct json_object;
 struct gateway;
 struct route_info;
 struct config_client;
+struct upstream_xfer;
 
 struct exchange {
     TAILQ_ENTRY(exchange) link; /* in gateway.waiting while deferred */
@@ -45,11 +46,21 @@ struct exchange {
     char recipient[PRECHECK_PHONE_MAX + 1]; /* valid E.164 or "" */
     int upstream_status;                  /* -1 when none */
     int deferred;
+    /* the upstream call: the running transfer (borrowed from the upstream
+     * module, NULL when none runs), whether its request left (the shaper
+     * was told), and whether the route's shaper handed it over */
+    struct upstream_xfer *xfer;
+    int left;
+    int handed;
     /* idempotency: set while this exchange holds its key in flight; the
      * key is released (abandoned) when the exchange ends without storing
      * an answer for it */
     char *idem_key; /* owned */
     int idem_held;
+    /* set once a drain's cut-off kept its 503 (outcome unknown) for the
+     * key while the send was on its way: the real outcome, if it comes,
+     * revises that answer (idem_revise()) */
+    int idem_provisional;
 };
 
 /* A new exchange for req (borrowed; evhttp owns it). */
@@ -81,9 +92,13 @@ void ex_defer(struct exchange *ex);
 
 /* Answers a waiting exchange 503 SHUTTING_DOWN now (drain deadline) and
  * detaches the caller; the exchange stays in gw->waiting until its upstream
- * call ends or the gateway is freed. sent(req, arg) runs once the answer
- * is written out. Returns 1 if an answer was queued, 0 if the caller was
- * already gone. */
+ * call ends or the gateway is freed. A request that has not left yet never
+ * will (pipeline_halt()): the body says "outcome": "not_sent" and its
+ * Idempotency-Key is free again. One that may have left carries on: the
+ * body says "outcome": "unknown", and the 503 is kept for its key until
+ * the real answer, if it comes in time, replaces it. sent(req, arg) runs
+ * once the answer is written out. Returns 1 if an answer was queued, 0 if
+ * the caller was already gone (the key is handled the same way). */
 int ex_cut_off(struct exchange *ex,
                void (*sent)(struct evhttp_request *, void *), void *arg);
 

@@ -1,7 +1,6 @@
 /* pipeline.c - see pipeline.h. */
 #include "pipeline.h"
 
-#include <curl/curl.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -31,7 +30,6 @@
 #include "upstream.h"
 
 #define PIPELINE_PAUSE_DEFAULT_MS 1000.0
-#define PIPELINE_PAUSE_MAX_MS 3600000.0
 
 static struct shaper *
 route_shaper(const struct exchange *ex)
@@ -42,64 +40,51 @@ route_shaper(const struct exchange *ex)
 
 /* ---- the answer ---- */
 
-/* Retry-After of an upstream 429, in ms: delta-seconds or an HTTP date;
- * 1 s when absent or unreadable. */
+/* Retry-After of an upstream 429, in ms, at most upstream.max_pause_ms. */
 static double
-retry_after_ms(const struct upstream_response *resp)
+retry_after_ms(const struct exchange *ex, const struct upstream_response *resp)
 {
-    for (size_t i = 0; i < resp->nheaders; i++) {
-        if (strcasecmp(resp->headers[i].name, "Retry-After") != 0)
-            continue;
-        const char *v = resp->headers[i].value;
-        char *end;
-        long secs = strtol(v, &end, 10);
-        if (end != v && *end == '\0' && secs >= 0)
-            return secs * 1000.0 < PIPELINE_PAUSE_MAX_MS
-                       ? secs * 1000.0
-                       : PIPELINE_PAUSE_MAX_MS;
-        time_t now = time(NULL), when = curl_getdate(v, &now);
-        if (when > now)
-            return (double)(when - now) * 1000.0 < PIPELINE_PAUSE_MAX_MS
-                       ? (double)(when - now) * 1000.0
-                       : PIPELINE_PAUSE_MAX_MS;
+    const char *v = NULL;
+    for (size_t i = 0; i < resp->nheaders && v == NULL; i++)
+        if (strcasecmp(resp->headers[i].name, "Retry-After") == 0)
+            v = resp->headers[i].value;
+    return shaper_retry_after_ms(v, time(NULL), PIPELINE_PAUSE_DEFAULT_MS,
+                                 (double)ex->gw->cfg->max_pause_ms);
+}
+
+/* Settles the caller's key: keeps a (NULL: frees the key). A key still in
+ * flight is completed or abandoned; one whose drain cut-off was kept
+ * provisionally is revised with the real outcome. */
+static void
+idem_settle(struct exchange *ex, const struct idem_answer *a)
+{
+    struct idem_store *st = ex->gw->idem;
+    if (ex->idem_held) {
+        if (a != NULL)
+            idem_complete(st, ex_idem_caller(ex), ex->idem_key, a,
+                          gateway_wall_ms());
+        else
+            idem_abandon(st, ex_idem_caller(ex), ex->idem_key);
+        ex->idem_held = 0;
+    } else if (ex->idem_provisional) {
+        idem_revise(st, ex_idem_caller(ex), ex->idem_key, a, gateway_wall_ms());
+        ex->idem_provisional = 0;
     }
-    return PIPELINE_PAUSE_DEFAULT_MS;
 }
 
-/* A short label for the metrics, from upstream.c's fixed sentences. */
-static const char *
-upstream_error_kind(enum upstream_result r, const char *errstr)
-{
-    static const struct {
-        const char *needle, *kind;
-    } kinds[] = {
-        {"connect timeout", "connect_timeout"},
-        {"refused", "connect_refused"},
-        {"resolve", "dns"},
-        {"closed without", "closed"},
-        {"not re-sent", "lost_after_send"},
-        {"reset", "reset"},
-        {"invalid", "invalid_response"},
-        {"TLS", "tls"},
-        {"too large", "too_large"},
-    };
-    if (r == UPSTREAM_TIMEOUT)
-        return "timeout";
-    for (size_t i = 0; errstr && i < sizeof(kinds) / sizeof(kinds[0]); i++)
-        if (strstr(errstr, kinds[i].needle) != NULL)
-            return kinds[i].kind;
-    return "other";
-}
-
-/* Keeps an upstream answer below 500 for the caller's key. A 429 is not
- * kept: the send was not made, and a retry after Retry-After must be free
- * to go. */
+/* Keeps an upstream answer below 500 for the caller's key. A 429 or 5xx
+ * frees it: the upstream refused, the send was not made, and a retry
+ * must be free to go. */
 static void
 keep_answer(struct exchange *ex, const struct upstream_response *resp,
             const char *body, size_t len)
 {
-    if (!ex->idem_held || resp->status >= 500 || resp->status == 429)
+    if (!ex->idem_held && !ex->idem_provisional)
         return;
+    if (resp->status >= 500 || resp->status == 429) {
+        idem_settle(ex, NULL);
+        return;
+    }
     const struct upstream_header **kept =
         xcalloc(resp->nheaders + 1, sizeof(*kept));
     size_t n = forward_end_to_end(resp, kept, resp->nheaders);
@@ -107,9 +92,7 @@ keep_answer(struct exchange *ex, const struct upstream_response *resp,
     for (size_t i = 0; i < n; i++)
         h[i] = (struct idem_header){kept[i]->name, kept[i]->value};
     struct idem_answer a = {resp->status, h, n, body, len};
-    idem_complete(ex->gw->idem, ex_idem_caller(ex), ex->idem_key, &a,
-                  gateway_wall_ms());
-    ex->idem_held = 0;
+    idem_settle(ex, &a);
     free(h);
     free(kept);
 }
@@ -124,7 +107,7 @@ on_upstream_answer(struct exchange *ex, const struct upstream_response *resp)
         len ? (const char *)evbuffer_pullup(resp->body, -1) : "";
     if (resp->status == 429) {
         gw->upstream_429s++;
-        shaper_pause(route_shaper(ex), retry_after_ms(resp));
+        shaper_pause(route_shaper(ex), retry_after_ms(ex, resp));
     }
     learn_from_answer(gw->cache, ex->route->id, ex->sender_id,
                       precheck_phone_key(ex->recipient), resp->status, body,
@@ -135,28 +118,96 @@ on_upstream_answer(struct exchange *ex, const struct upstream_response *resp)
     ex_reply(ex, resp->status, resp->body, "upstream", "forwarded", NULL);
 }
 
+/* The sentence of a 502/504: what failed, then what the caller may
+ * assume. */
 static void
-on_upstream(void *arg, enum upstream_result r,
-            const struct upstream_response *resp, const char *errstr)
+failure_sentence(const struct exchange *ex, enum upstream_failure f, int sent,
+                 char *out, size_t n)
+{
+    int len;
+    if (f == UPSTREAM_FAIL_TIMEOUT)
+        len = snprintf(out, n,
+                       "The upstream API did not answer within "
+                       "%lld ms.",
+                       ex->gw->cfg->timeout_ms);
+    else
+        len = snprintf(out, n, "The upstream API is unavailable (%s).",
+                       upstream_failure_phrase(f));
+    const char *then =
+        !sent ? " Nothing was sent upstream; the request can be retried."
+        : ex->route->kind != ROUTE_KIND_SEND
+            ? " The request may have reached the upstream."
+        : ex->idem_held
+            ? " The message may have been sent: do not assume it was "
+              "lost. A retry with the same Idempotency-Key gets this answer "
+              "again; to risk a duplicate, send with a new key."
+            : " The message may have been sent: do not assume it was "
+              "lost; sending it again may deliver it twice.";
+    if (len > 0 && (size_t)len < n)
+        snprintf(out + len, n - (size_t)len, "%s", then);
+}
+
+/* 502 or 504 with the outcome (SPEC section 2). An unknown outcome is
+ * kept for the key like an upstream answer, so that no retry with it can
+ * deliver the message twice; not_sent frees the key. */
+static void
+answer_failure(struct exchange *ex, enum upstream_failure f, int sent)
+{
+    int timeout = f == UPSTREAM_FAIL_TIMEOUT;
+    int status = timeout ? 504 : 502;
+    const char *code = timeout ? "UPSTREAM_TIMEOUT" : "UPSTREAM_UNAVAILABLE";
+    char sentence[320], xw[96];
+    failure_sentence(ex, f, sent, sentence, sizeof(sentence));
+    json_object *extra = json_object_new_object();
+    if (extra == NULL)
+        alloc_oom("json_object_new_object");
+    json_object_object_add(
+        extra, "outcome",
+        json_object_new_string(sent ? "unknown" : "not_sent"));
+    struct evbuffer *b = reply_error_body(code, sentence, extra);
+    json_object_put(extra);
+    if (sent) {
+        struct idem_header h = {"Content-Type", "application/json"};
+        struct idem_answer a = {status, &h, 1,
+                                (const char *)evbuffer_pullup(b, -1),
+                                evbuffer_get_length(b)};
+        idem_settle(ex, &a);
+    } else {
+        idem_settle(ex, NULL);
+    }
+    if (ex->req != NULL)
+        evhttp_add_header(evhttp_request_get_output_headers(ex->req),
+                          "Content-Type", "application/json");
+    reply_reason_header(code, xw, sizeof(xw));
+    ex_reply(ex, status, b, xw, "forwarded", upstream_failure_name(f));
+    evbuffer_free(b);
+}
+
+/* The request is about to leave (from inside libcurl): the rate limit
+ * counts it now. */
+static void
+on_sent(void *arg)
 {
     struct exchange *ex = arg;
-    char sentence[160];
-    if (r == UPSTREAM_OK) {
-        metrics_count_upstream(resp->total_ms / 1000.0, NULL);
-        on_upstream_answer(ex, resp);
+    ex->left = 1;
+    shaper_left(route_shaper(ex));
+}
+
+static void
+on_upstream(void *arg, const struct upstream_result *res)
+{
+    struct exchange *ex = arg;
+    ex->xfer = NULL;
+    if (!ex->left)
+        shaper_dropped(route_shaper(ex));
+    if (res->failure == UPSTREAM_FAIL_NONE) {
+        metrics_count_upstream(res->resp->total_ms / 1000.0);
+        on_upstream_answer(ex, res->resp);
         return;
     }
-    metrics_count_upstream(0, upstream_error_kind(r, errstr));
-    if (r == UPSTREAM_TIMEOUT) {
-        snprintf(sentence, sizeof(sentence),
-                 "The upstream API did not answer within %lld ms.",
-                 ex->gw->cfg->timeout_ms);
-        ex_error_as(ex, "forwarded", 504, "UPSTREAM_TIMEOUT", sentence, NULL);
-        return;
-    }
-    snprintf(sentence, sizeof(sentence),
-             "The upstream API is unavailable (%s).", errstr);
-    ex_error_as(ex, "forwarded", 502, "UPSTREAM_UNAVAILABLE", sentence, NULL);
+    metrics_count_upstream_error(upstream_failure_name(res->failure),
+                                 res->sent ? "unknown" : "not_sent");
+    answer_failure(ex, res->failure, res->sent);
 }
 
 /* The rate slot came: hand the request to the upstream. */
@@ -174,8 +225,25 @@ forward(void *item)
         .idempotency_key = f->idempotency_key,
         .body = f->body,
         .body_len = f->body_len,
+        .on_sent = on_sent,
     };
-    upstream_start(ex->gw->up, &call, on_upstream, ex);
+    ex->handed = 1;
+    ex->xfer = upstream_start(ex->gw->up, &call, on_upstream, ex);
+}
+
+int
+pipeline_halt(struct exchange *ex)
+{
+    if (!ex->handed) {
+        shaper_cancel(route_shaper(ex), ex);
+        return 0;
+    }
+    if (ex->xfer == NULL || upstream_xfer_sent(ex->xfer))
+        return ex->xfer != NULL;
+    upstream_cancel(ex->xfer);
+    ex->xfer = NULL;
+    shaper_dropped(route_shaper(ex));
+    return 0;
 }
 
 /* ---- pre-check steps; each answers and returns -1 on refusal ---- */
