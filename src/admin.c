@@ -14,6 +14,7 @@
 #include "learn.h"
 #include "precheck.h"
 #include "session_cache.h"
+#include "shaper.h"
 
 static const char *const source_names[] = {"send_freeform", "session_status",
                                            "template", "inbound"};
@@ -223,6 +224,25 @@ stats(const struct admin_ctx *ctx, struct admin_result *r)
     r->body = to_text(o);
 }
 
+/* DELETE /admin/pause: sends go again at the normal rate (204 whether
+ * or not a pause was in force: the state asked for holds either way). */
+static void
+end_pause(const struct admin_ctx *ctx, const char *method,
+          struct admin_result *r)
+{
+    if (strcmp(method, "DELETE") != 0) {
+        fail(r, 405, "METHOD_NOT_ALLOWED",
+             "This method is not allowed on this path.", NULL);
+        r->allow = "DELETE";
+        return;
+    }
+    if (ctx->send_shaper)
+        shaper_resume(ctx->send_shaper);
+    if (ctx->read_shaper)
+        shaper_resume(ctx->read_shaper);
+    r->status = 204;
+}
+
 void
 admin_handle(const struct admin_ctx *ctx, const char *method, const char *path,
              const char *query, const char *body, size_t len, int64_t now,
@@ -247,6 +267,8 @@ admin_handle(const struct admin_ctx *ctx, const char *method, const char *path,
                  "This method is not allowed on this path.", NULL);
             r->allow = "GET";
         }
+    } else if (strcmp(path, "/admin/pause") == 0) {
+        end_pause(ctx, method, r);
     } else {
         fail(r, 404, "ROUTE_NOT_FOUND", "No such admin route.", NULL);
     }

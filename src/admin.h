@@ -4,6 +4,8 @@
  *   POST   /admin/sessions/inbound {"sender_id","recipient_phone",
  *          "received_at"?}                              -> 204
  *   GET    /admin/stats                                 -> counters
+ *   DELETE /admin/pause                                 -> 204: ends a
+ *          pause an upstream 429 imposed (both limiters)
  * Transport-free: the server checks the token and sends what this
  * module decides. */
 #ifndef WAGATE_ADMIN_H
@@ -13,6 +15,7 @@
 #include <stdint.h>
 
 struct session_cache;
+struct shaper;
 struct json_object;
 
 struct admin_ctx {
@@ -21,6 +24,8 @@ struct admin_ctx {
     /* adds the server's counters to the stats object (borrowed) */
     void (*add_stats)(void *arg, struct json_object *stats);
     void *arg;
+    /* the limiters DELETE /admin/pause resumes; NULL ones are skipped */
+    struct shaper *send_shaper, *read_shaper;
 };
 
 struct admin_result {

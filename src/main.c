@@ -101,6 +101,10 @@ apply_config(struct wagate *w, struct config *next, const char *key)
                      (long)next->rate_limit_burst, next->max_queue_ms);
     shaper_configure(w->gw.read_shaper, next->read_rate_limit_rps, 1,
                      next->max_queue_ms);
+    /* a reload is how an operator ends a pause an upstream 429 imposed
+     * (besides DELETE /admin/pause): sends go again at once */
+    if (shaper_resume(w->gw.send_shaper) | shaper_resume(w->gw.read_shaper))
+        log_msg(LOG_INFO, "reload: the pause after an upstream 429 ended");
     cache_set_max_entries(w->cache, (size_t)next->cache_max_entries);
     idem_configure(w->gw.idem, (size_t)next->idem_max_entries,
                    next->idem_ttl_s * 1000);

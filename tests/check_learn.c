@@ -267,7 +267,7 @@ static void
 admin(const char *method, const char *path, const char *query,
       const char *body, struct admin_result *r)
 {
-    struct admin_ctx ctx = {c, 300000, NULL, NULL};
+    struct admin_ctx ctx = {c, 300000, NULL, NULL, NULL, NULL};
     admin_handle(&ctx, method, path, query, body, body ? strlen(body) : 0,
                  NOW, r);
 }
