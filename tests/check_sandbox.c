@@ -630,6 +630,69 @@ START_TEST(control_routes)
 }
 END_TEST
 
+/* A strict, UTF-8-validating parse independent of the sandbox's own. */
+static bool
+strict_utf8_json(const char *s)
+{
+    json_tokener *tok = json_tokener_new();
+    json_object *o;
+    bool ok;
+
+    json_tokener_set_flags(tok,
+                           JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    o = json_tokener_parse_ex(tok, s, (int)strlen(s));
+    ok = o != NULL && json_tokener_get_error(tok) == json_tokener_success &&
+         json_tokener_get_parse_end(tok) == strlen(s);
+    json_object_put(o);
+    json_tokener_free(tok);
+    return ok;
+}
+
+/* Issue 8 A12: an unknown key was cut at 40 bytes inside the error, which
+ * split a 4-byte emoji that straddled the cut. */
+START_TEST(unknown_key_error_is_valid_utf8)
+{
+    static const char *const routes[] = {"/_sandbox/clock", "/_sandbox/config",
+                                         "/_sandbox/inbound"};
+    struct harness h;
+    char body[128];
+
+    /* 39 ASCII bytes, then U+1F600 across bytes 40..43. */
+    snprintf(body, sizeof(body), "{\"%s\xF0\x9F\x98\x80\":1}",
+             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    harness_init(&h, 5);
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        ck_assert_int_eq(call(&h, "POST", routes[i], NULL, NULL, body, 0), 400);
+        ck_assert_msg(strict_utf8_json(h.r.body), "%s: %s", routes[i],
+                      h.r.body);
+        ck_assert(body_has(&h, "unknown field"));
+    }
+    /* Cut on the boundary before the emoji, and says so. */
+    ck_assert(body_has(&h, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\\\""));
+    /* A short key is shown whole; control bytes come out escaped. */
+    ck_assert_int_eq(
+        call(&h, "POST", "/_sandbox/clock", NULL, NULL, "{\"a\\nb\":1}", 0),
+        400);
+    ck_assert(strict_utf8_json(h.r.body));
+    ck_assert(body_has(&h, "unknown field \\\"a\\nb\\\""));
+    harness_done(&h);
+}
+END_TEST
+
+START_TEST(utf8_cut_on_boundaries)
+{
+    const char *s = "ab\xC3\xA9\xF0\x9F\x98\x80";
+
+    ck_assert_uint_eq(sb_utf8_cut(s, 8, 100), 8);
+    ck_assert_uint_eq(sb_utf8_cut(s, 8, 8), 8);
+    ck_assert_uint_eq(sb_utf8_cut(s, 8, 7), 4);
+    ck_assert_uint_eq(sb_utf8_cut(s, 8, 5), 4);
+    ck_assert_uint_eq(sb_utf8_cut(s, 8, 4), 4);
+    ck_assert_uint_eq(sb_utf8_cut(s, 8, 3), 2);
+    ck_assert_uint_eq(sb_utf8_cut(s, 8, 0), 0);
+}
+END_TEST
+
 static Suite *
 sandbox_suite(void)
 {
@@ -659,6 +722,8 @@ sandbox_suite(void)
     tcase_add_test(api, api_freeform_flow);
     tcase_add_test(api, api_message_length);
     tcase_add_test(api, control_routes);
+    tcase_add_test(api, unknown_key_error_is_valid_utf8);
+    tcase_add_test(text, utf8_cut_on_boundaries);
     suite_add_tcase(s, text);
     suite_add_tcase(s, core);
     suite_add_tcase(s, api);

@@ -36,20 +36,14 @@ bad(struct sb_response *out, const char *msg)
 static bool
 only_keys(json_object *o, const char *const *allowed, struct sb_response *out)
 {
-    json_object_object_foreach(o, key, val)
-    {
-        (void)val;
-        size_t i = 0;
-        while (allowed[i] != NULL && strcmp(allowed[i], key) != 0)
-            i++;
-        if (allowed[i] == NULL) {
-            char msg[96];
-            snprintf(msg, sizeof(msg), "unknown field \"%.40s\"", key);
-            bad(out, msg);
-            return false;
-        }
-    }
-    return true;
+    const char *key = sb_json_unknown_key(o, allowed);
+    char msg[SB_JSON_UNKNOWN_MSG_LEN];
+
+    if (key == NULL)
+        return true;
+    sb_json_unknown_msg(msg, sizeof(msg), key);
+    bad(out, msg);
+    return false;
 }
 
 /* An optional integer field in [min, max]; false (answered) when bad. */
