@@ -12,9 +12,10 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "digest.h"
 #include "log.h"
 
-#define CONFIG_SHA256_LEN 32
+#define CONFIG_SHA256_LEN DIGEST_LEN
 
 struct config_listen {
     char *host; /* numeric address or name, without brackets */

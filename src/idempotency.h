@@ -24,8 +24,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "digest.h"
+
 #define IDEM_KEY_MAX 255
-#define IDEM_HASH_LEN 32
+#define IDEM_HASH_LEN DIGEST_LEN
 
 enum idem_verdict {
     IDEM_NEW = 0,

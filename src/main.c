@@ -251,14 +251,17 @@ run(struct wagate *w)
         log_msg(LOG_ERROR, "cannot create the event loop");
         return EXIT_FAILURE;
     }
+    /* before start() logs "listening": a SIGTERM sent as soon as the
+     * listener is up must drain, not kill (libevent catches it now and
+     * delivers it once the loop runs) */
+    sigs[0] = evsignal_new(w->base, SIGTERM, on_stop_signal, w);
+    sigs[1] = evsignal_new(w->base, SIGINT, on_stop_signal, w);
+    sigs[2] = evsignal_new(w->base, SIGHUP, on_reload_signal, w);
+    for (int i = 0; i < 3; i++)
+        if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) != 0)
+            alloc_oom("evsignal_new");
     rc = start(w);
     if (rc == 0) {
-        sigs[0] = evsignal_new(w->base, SIGTERM, on_stop_signal, w);
-        sigs[1] = evsignal_new(w->base, SIGINT, on_stop_signal, w);
-        sigs[2] = evsignal_new(w->base, SIGHUP, on_reload_signal, w);
-        for (int i = 0; i < 3; i++)
-            if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) != 0)
-                alloc_oom("evsignal_new");
         event_base_dispatch(w->base);
         log_msg(LOG_INFO, "stopped");
     }

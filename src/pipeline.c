@@ -14,6 +14,7 @@
 #include "alloc.h"
 #include "auth.h"
 #include "config.h"
+#include "digest.h"
 #include "exchange.h"
 #include "forward.h"
 #include "gateway.h"
@@ -25,7 +26,6 @@
 #include "reply.h"
 #include "route.h"
 #include "session_cache.h"
-#include "sha256.h"
 #include "shaper.h"
 #include "upstream.h"
 
@@ -375,11 +375,11 @@ check_idempotency(struct exchange *ex, const char *body, size_t len)
         evhttp_request_get_input_headers(ex->req), "Idempotency-Key");
     if (key == NULL)
         return 0;
-    unsigned char hash[SHA256_LEN];
+    unsigned char hash[DIGEST_LEN];
     const struct idem_answer *a = NULL;
     int64_t now = gateway_wall_ms();
     idem_expire(ex->gw->idem, now); /* amortised: pops what has expired */
-    sha256(body, len, hash);
+    digest_sha256(body, len, hash);
     switch (idem_begin(ex->gw->idem, ex_idem_caller(ex), key, hash, now,
                        &a)) {
     case IDEM_NEW:
