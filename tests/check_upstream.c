@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -96,6 +97,25 @@ gw_start(struct proc *p, const struct gw_opts *o)
     ck_assert_int_eq(proc_start(p, argv, env), 0);
 }
 
+/* Waits (bounded) for a process that is exiting by itself, without
+ * signalling it: a second SIGTERM during its teardown would kill it. */
+static int
+wait_exit(struct proc *p, int timeout_ms)
+{
+    double end = mono_ms() + timeout_ms;
+    int st;
+    while (mono_ms() < end) {
+        pid_t r = waitpid(p->pid, &st, WNOHANG);
+        if (r == p->pid) {
+            p->pid = 0;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    return -1;
+}
+
 static void
 gw_stop(struct proc *p)
 {
@@ -162,6 +182,12 @@ assert_outcome(const struct http_resp *r, long status, const char *code,
                   r->body);
     ck_assert_str_eq(http_header(r, "Content-Type", v, sizeof(v)),
                      "application/json");
+    char want[96];
+    snprintf(want, sizeof(want), "gateway; reason=%s", code);
+    for (char *c = want + 16; *c; c++)
+        *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+    ck_assert_ptr_nonnull(http_header(r, "X-Wagate", v, sizeof(v)));
+    ck_assert_str_eq(v, want);
     json_object *o = json_tokener_parse(r->body), *f;
     ck_assert_ptr_nonnull(o);
     ck_assert(json_object_object_get_ex(o, "error_code", &f));
@@ -654,7 +680,8 @@ START_TEST(drain_cut_off_says_the_outcome)
         curl_slist_free_all(h[i]);
     }
     curl_multi_cleanup(m);
-    gw_stop(&gw);
+    ck_assert_int_eq(wait_exit(&gw, 10000), 0);
+    unlink(conf);
     ck_assert_int_eq(sb_count_body(sb.port, "cut-while-queued"), 0);
     ck_assert_int_eq(proc_stop(&sb, 5000), 0);
 }
