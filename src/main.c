@@ -261,6 +261,15 @@ run(struct wagate *w)
         event_base_dispatch(w->base);
         log_msg(LOG_INFO, "stopped");
     }
+    /* from here on a second SIGTERM must not kill the teardown (freeing
+     * the events restores the default action): keep them blocked until
+     * exit */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP);
+    sigprocmask(SIG_BLOCK, &stop, NULL);
     for (int i = 0; i < 3; i++)
         if (sigs[i])
             event_free(sigs[i]);
