@@ -91,6 +91,23 @@ startup_refusal(const struct config *cfg)
     return NULL;
 }
 
+/* The API key goes in a header: over http:// to another host it crosses
+ * the network in clear. Said at start and on every reload, since the
+ * running URL keeps needing the warning. */
+static void
+warn_cleartext(const struct config *cfg)
+{
+    if (!config_url_cleartext_remote(cfg->upstream_base_url))
+        return;
+    char *shown = config_redacted_url(cfg->upstream_base_url);
+    log_msg(LOG_WARN,
+            "upstream.base_url %s is cleartext http:// to a host "
+            "that is not loopback: the API key crosses the network "
+            "unencrypted; use https://",
+            shown);
+    free(shown);
+}
+
 /* Swaps in a validated configuration: every component that copied a
  * value gets the new one; the running config's memory is released. */
 static void
@@ -150,6 +167,7 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
     apply_config(w, &next, key);
     explicit_bzero(key, strlen(key));
     free(key);
+    warn_cleartext(&w->cfg);
     log_msg(LOG_INFO, "configuration reloaded from %s", w->path);
 }
 
@@ -167,6 +185,11 @@ check_config(struct config *cfg)
         return EXIT_CONFIG;
     }
     config_print(cfg, stdout);
+    if (config_url_cleartext_remote(cfg->upstream_base_url))
+        fprintf(stderr,
+                "wagate: warning: upstream.base_url is cleartext "
+                "http:// to a host that is not loopback: the API key would "
+                "cross the network unencrypted\n");
     if (config_read_api_key(cfg, &key, err, sizeof(err)) != 0) {
         fprintf(stderr, "wagate: configuration valid; warning: %s (wagate "
                 "will refuse to start without it)\n", err);
@@ -207,6 +230,7 @@ start(struct wagate *w)
     upstream_set_key(w->up, key);
     explicit_bzero(key, strlen(key));
     free(key);
+    warn_cleartext(&w->cfg); /* before "listening on": tests wait for it */
     w->cache = cache_new((size_t)w->cfg.cache_max_entries);
     w->gw.base = w->base;
     w->gw.cfg = &w->cfg;
@@ -225,8 +249,9 @@ start(struct wagate *w)
         log_msg(LOG_ERROR, "%s", err);
         return EXIT_FAILURE;
     }
-    log_msg(LOG_INFO, "wagate %s started; upstream %s", WAGATE_VERSION,
-            w->cfg.upstream_base_url);
+    char *shown = config_redacted_url(w->cfg.upstream_base_url);
+    log_msg(LOG_INFO, "wagate %s started; upstream %s", WAGATE_VERSION, shown);
+    free(shown);
     return 0;
 }
 
