@@ -394,7 +394,7 @@ START_TEST(test_random_invariants)
         "x",
     };
     char buf[256];
-    for (int iter = 0; iter < 200000; iter++) {
+    for (int iter = 0; iter < 40000; iter++) {
         size_t len = 0;
         int nparts = (int)(next_rand() % 10);
         for (int k = 0; k < nparts; k++) {
