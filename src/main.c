@@ -337,6 +337,10 @@ run(struct wagate *w)
     for (int i = 0; i < 3; i++)
         if (sigs[i])
             event_free(sigs[i]);
+    /* freeing the events restored the default actions: a second SIGTERM
+     * during the teardown below would turn a clean exit into 143 */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
     /* transfers first (their callbacks reference the server), then the
      * server, then the loop */
     upstream_free(w->up);
