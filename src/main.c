@@ -16,6 +16,7 @@
 #include "server.h"
 #include "session_cache.h"
 #include "shaper.h"
+#include "state_file.h"
 #include "upstream.h"
 #include "version.h"
 
@@ -30,6 +31,7 @@ struct wagate {
     struct session_cache *cache;
     struct server *srv;
     int stopping;
+    int drained; /* the drain ended: the state file may be written */
 };
 
 static void
@@ -63,6 +65,7 @@ static void
 on_drained(void *arg)
 {
     struct wagate *w = arg;
+    w->drained = 1;
     event_base_loopexit(w->base, NULL);
 }
 
@@ -204,6 +207,71 @@ check_config(struct config *cfg)
     return 0;
 }
 
+/* state.file, at start: before the gateway listens, so that no request
+ * is decided without what the last run kept. A file that cannot be read
+ * as a whole stops the start (see README, "Restarts"): starting without
+ * it would send again the retries it would have replayed. */
+static int
+load_state(struct wagate *w)
+{
+    const char *path = w->cfg.state_file;
+    struct state_counts n;
+    char err[512];
+    if (path == NULL)
+        return 0;
+    int64_t now = gateway_wall_ms();
+    switch (state_file_load(path, w->gw.idem, w->cache, now,
+                            w->cfg.cache_recheck_after_s * 1000, &n, err,
+                            sizeof(err))) {
+    case STATE_ABSENT:
+        log_msg(LOG_INFO, "state file %s does not exist yet; starting empty",
+                path);
+        return 0;
+    case STATE_LOADED:
+        log_msg(LOG_INFO, "state file %s loaded: %zu idempotency answers, "
+                "%zu session entries (%zu and %zu expired, dropped)", path,
+                n.answers, n.entries, n.answers_dropped, n.entries_dropped);
+        if (n.written_at > now)
+            log_msg(LOG_WARN, "state file %s was written %lld s in the "
+                    "future: the wall clock moved back; what it held "
+                    "lives at most its TTL from now", path,
+                    (long long)((n.written_at - now) / 1000));
+        return 0;
+    case STATE_REFUSED:
+        break;
+    }
+    log_msg(LOG_ERROR, "refusing to start: state file %s: %s; it may hold "
+            "answers whose retries must not be sent again: fix it or move "
+            "it aside to start without it", path, err);
+    return EXIT_CONFIG;
+}
+
+/* state.file, once the drain ended and the loop stopped: blocking I/O is
+ * fine here, nothing is being served. */
+static int
+save_state(struct wagate *w)
+{
+    const char *path = w->cfg.state_file;
+    struct state_counts n;
+    char err[512];
+    if (path == NULL)
+        return 0;
+    if (state_file_save(path, w->gw.idem, w->cache, gateway_wall_ms(), &n,
+                        err, sizeof(err)) != 0) {
+        log_msg(LOG_ERROR, "state file %s: saving failed: %s; the next start "
+                "may not know the answers and windows kept since the last "
+                "save", path, err);
+        return EXIT_FAILURE;
+    }
+    log_msg(LOG_INFO, "state file %s written: %zu idempotency answers (%zu "
+            "cut off in flight, kept as unknown outcome), %zu session "
+            "entries", path, n.answers, n.unknown, n.entries);
+    if (n.answers_dropped > 0)
+        log_msg(LOG_WARN, "state file %s: %zu answers over the file's size "
+                "limits were left out", path, n.answers_dropped);
+    return 0;
+}
+
 static int
 start(struct wagate *w)
 {
@@ -244,6 +312,9 @@ start(struct wagate *w)
     w->gw.idem = idem_new((size_t)w->cfg.idem_max_entries,
                           w->cfg.idem_ttl_s * 1000);
     TAILQ_INIT(&w->gw.waiting);
+    int rc = load_state(w);
+    if (rc != 0)
+        return rc;
     w->srv = server_new(&w->gw, err, sizeof(err));
     if (w->srv == NULL || server_listen(w->srv, err, sizeof(err)) != 0) {
         log_msg(LOG_ERROR, "%s", err);
@@ -284,6 +355,8 @@ run(struct wagate *w)
     rc = start(w);
     if (rc == 0) {
         event_base_dispatch(w->base);
+        if (w->drained)
+            rc = save_state(w);
         log_msg(LOG_INFO, "stopped");
     }
     /* from here on a second SIGTERM must not kill the teardown (freeing
