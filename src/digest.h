@@ -16,4 +16,14 @@ void digest_sha256(const void *data, size_t len, unsigned char out[DIGEST_LEN]);
  * where they differ (CRYPTO_memcmp). */
 int digest_equal(const unsigned char *a, const unsigned char *b, size_t n);
 
+/* SHA-256 of data given in pieces (the state file's checksum). Every call
+ * aborts (alloc_oom) if libcrypto fails: it can only be out of memory.
+ * digest_stream_end() writes the digest and frees d; digest_stream_free()
+ * frees without a digest (NULL is fine). */
+struct digest_stream;
+struct digest_stream *digest_stream_new(void);
+void digest_stream_add(struct digest_stream *d, const void *data, size_t len);
+void digest_stream_end(struct digest_stream *d, unsigned char out[DIGEST_LEN]);
+void digest_stream_free(struct digest_stream *d);
+
 #endif

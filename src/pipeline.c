@@ -23,6 +23,7 @@
 #include "learn.h"
 #include "metrics.h"
 #include "precheck.h"
+#include "query.h"
 #include "reply.h"
 #include "route.h"
 #include "session_cache.h"
@@ -454,58 +455,65 @@ shape_and_forward(struct exchange *ex)
         rate_limited(ex, retry);
 }
 
-/* ---- the read routes: what the query and path say ---- */
+/* ---- the query: only the route's documented keys, rebuilt ---- */
 
-/* The sender and recipient a read names. A query naming either twice is
- * refused: the gateway checks one value and the upstream might read the
- * other, which would let a caller see a sender it may not use and teach
- * the cache the wrong pair. */
-static int
-note_read_target(struct exchange *ex, const char *path, const char *query)
+static enum query_spec
+route_query_spec(enum route_id id)
 {
-    if (ex->route->id == ROUTE_TEMPLATES) {
-        ex->sender_id = route_templates_sender(path);
-        return 0;
+    switch (id) {
+    case ROUTE_SESSION_STATUS:
+        return QUERY_SESSION;
+    case ROUTE_SENDERS:
+        return QUERY_SENDERS;
+    case ROUTE_TEMPLATES:
+        return QUERY_TEMPLATES;
+    default:
+        return QUERY_NONE; /* the sends: the upstream reads the body */
     }
-    if (ex->route->id != ROUTE_SESSION_STATUS || query == NULL)
-        return 0;
-    struct evkeyvalq q;
-    TAILQ_INIT(&q);
-    if (evhttp_parse_query_str(query, &q) != 0)
-        return 0; /* the upstream judges what it cannot parse either */
-    const char *twice = headers_count(&q, "sender_id") > 1 ? "sender_id"
-                        : headers_count(&q, "recipient_phone") > 1
-                            ? "recipient_phone"
-                            : NULL;
-    const char *sid = evhttp_find_header(&q, "sender_id");
-    const char *ph = evhttp_find_header(&q, "recipient_phone");
-    char *end;
-    long long n = sid ? strtoll(sid, &end, 10) : -1;
-    if (sid && *sid && *end == '\0' && n >= 1)
-        ex->sender_id = n;
-    /* decoded as the upstream decodes it: a raw '+' is a space and then
-     * not E.164, so nothing is learned from what the upstream refuses */
-    if (ph && precheck_is_e164(ph))
-        snprintf(ex->recipient, sizeof(ex->recipient), "%s", ph);
-    evhttp_clear_headers(&q);
-    if (twice == NULL)
-        return 0;
-    error_with_field(ex, 422, "VALIDATION_ERROR",
-                     "A query parameter appears more than once.", twice);
-    return -1;
+}
+
+/* Judges the caller's query (query.h) and writes the one to forward into
+ * canon. The sender and recipient a read names are taken from the
+ * validated values only, so the allow-list checks, the upstream reads and
+ * the cache learns one and the same pair. The templates path needs no
+ * rebuilding: route_match() took it byte for byte, undecoded, as
+ * prefix + decimal id + suffix, so its id is the one forwarded. */
+static int
+check_query(struct exchange *ex, const char *path, const char *query,
+            char *canon, size_t canonlen)
+{
+    struct query_result qr;
+    enum query_spec spec = route_query_spec(ex->route->id);
+    if (query_parse(spec, query, query ? strlen(query) : 0, &qr) != 0) {
+        if (qr.field[0] != '\0')
+            error_with_field(ex, qr.status, qr.code, qr.sentence, qr.field);
+        else
+            ex_error(ex, qr.status, qr.code, qr.sentence, NULL);
+        return -1;
+    }
+    query_canonical(spec, &qr.v, canon, canonlen);
+    if (ex->route->id == ROUTE_TEMPLATES)
+        ex->sender_id = route_templates_sender(path);
+    else if (qr.v.sender_id >= 1)
+        ex->sender_id = qr.v.sender_id;
+    memcpy(ex->recipient, qr.v.recipient, sizeof(ex->recipient));
+    return 0;
 }
 
 void
 pipeline_run(struct exchange *ex, const char *path, const char *query)
 {
-    if (check_caller(ex) != 0)
+    char canon[QUERY_CANONICAL_MAX + 1];
+    if (check_caller(ex) != 0 ||
+        check_query(ex, path, query, canon, sizeof(canon)) != 0)
         return;
     if (ex->route->kind == ROUTE_KIND_READ) {
-        if (note_read_target(ex, path, query) != 0)
-            return;
         if (ex->route->id != ROUTE_SENDERS && check_sender(ex) != 0)
             return;
-        forward_capture(ex->req, 0, path, query, NULL, 0, &ex->fwd);
+        /* never the caller's query string: the one rebuilt from what was
+         * checked */
+        forward_capture(ex->req, 0, path, canon[0] ? canon : NULL, NULL, 0,
+                        &ex->fwd);
         shape_and_forward(ex);
         return;
     }
@@ -516,8 +524,8 @@ pipeline_run(struct exchange *ex, const char *path, const char *query)
         check_sender(ex) != 0 || check_idempotency(ex, body, len) != 0 ||
         check_session(ex) != 0)
         return;
-    /* a send's query string is not forwarded: the upstream reads the send
-     * from the body, which is what the pre-check judged */
+    /* a send takes no query (check_query refused any): the upstream reads
+     * the send from the body, which is what the pre-check judged */
     forward_capture(ex->req, 1, path, NULL, body, len, &ex->fwd);
     shape_and_forward(ex);
 }
