@@ -228,19 +228,6 @@ ex_defer(struct exchange *ex)
     evhttp_connection_set_closecb(ex->evcon, on_caller_gone, ex);
 }
 
-/* The kept answer of a cut-off: the 503 as the caller got it. */
-static void
-keep_cut_off(struct exchange *ex, struct evbuffer *b)
-{
-    struct idem_header h = {"Content-Type", "application/json"};
-    struct idem_answer a = {503, &h, 1, (const char *)evbuffer_pullup(b, -1),
-                            evbuffer_get_length(b)};
-    idem_complete(ex->gw->idem, ex_idem_caller(ex), ex->idem_key, &a,
-                  gateway_wall_ms());
-    ex->idem_held = 0;
-    ex->idem_provisional = 1;
-}
-
 int
 ex_cut_off(struct exchange *ex, void (*sent)(struct evhttp_request *, void *),
            void *arg)
@@ -257,15 +244,16 @@ ex_cut_off(struct exchange *ex, void (*sent)(struct evhttp_request *, void *),
         ex, 503, "SHUTTING_DOWN",
         unknown ? "The gateway shut down before the upstream answered; the "
                   "request may have reached the upstream, so the outcome is "
-                  "unknown (a retry with the same Idempotency-Key gets this "
-                  "answer again)."
+                  "unknown: send it again only with a new Idempotency-Key."
                 : "The gateway shut down before the request was sent; "
                   "nothing reached the upstream, retry on another instance.",
         extra);
     json_object_put(extra);
-    if (ex->idem_held && unknown)
-        keep_cut_off(ex, b);
-    else if (ex->idem_held) {
+    /* unknown: the key stays in flight, so that a state file written when
+     * the drain ends keeps it as an unknown outcome (state_file.h) and a
+     * real answer that still comes is kept as usual; not_sent: nothing
+     * left and nothing will, the key is free for the retry */
+    if (ex->idem_held && !unknown) {
         idem_abandon(ex->gw->idem, ex_idem_caller(ex), ex->idem_key);
         ex->idem_held = 0;
     }

@@ -57,10 +57,6 @@ struct exchange {
      * an answer for it */
     char *idem_key; /* owned */
     int idem_held;
-    /* set once a drain's cut-off kept its 503 (outcome unknown) for the
-     * key while the send was on its way: the real outcome, if it comes,
-     * revises that answer (idem_revise()) */
-    int idem_provisional;
 };
 
 /* A new exchange for req (borrowed; evhttp owns it). */
@@ -95,8 +91,9 @@ void ex_defer(struct exchange *ex);
  * call ends or the gateway is freed. A request that has not left yet never
  * will (pipeline_halt()): the body says "outcome": "not_sent" and its
  * Idempotency-Key is free again. One that may have left carries on: the
- * body says "outcome": "unknown", and the 503 is kept for its key until
- * the real answer, if it comes in time, replaces it. sent(req, arg) runs
+ * body says "outcome": "unknown" and its key stays in flight (a real
+ * answer that still comes is kept; a state file written when the drain
+ * ends keeps it as an unknown outcome). sent(req, arg) runs
  * once the answer is written out. Returns 1 if an answer was queued, 0 if
  * the caller was already gone (the key is handled the same way). */
 int ex_cut_off(struct exchange *ex,

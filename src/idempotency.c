@@ -406,32 +406,6 @@ idem_abandon(struct idem_store *s, const char *caller, const char *key)
 }
 
 void
-idem_revise(struct idem_store *s, const char *caller, const char *key,
-            const struct idem_answer *answer, int64_t now)
-{
-    if (caller == NULL)
-        caller = "";
-    size_t clen = strlen(caller), klen = strlen(key);
-    uint32_t h = idem_hash(s, caller, clen, key, klen);
-    struct idem_entry **link = idem_find(s, caller, clen, key, klen, h);
-    struct idem_entry *e = *link;
-    if (e == NULL || !e->kept)
-        return;
-    idem_fifo_unlink(s, e);
-    s->kept--;
-    if (answer == NULL) {
-        *link = e->hnext;
-        free(e);
-        return;
-    }
-    /* back in flight for a moment, then stored like a first answer (the
-     * block is reused: its old answer is overwritten) */
-    e->kept = 0;
-    s->in_flight++;
-    idem_complete(s, caller, key, answer, now);
-}
-
-void
 idem_expire(struct idem_store *s, int64_t now)
 {
     /* The FIFO is in storing order and the TTL is the same for all, so

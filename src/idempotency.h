@@ -12,8 +12,6 @@
  *   idem_abandon():  forgets an in-flight key (an answer that is not kept:
  *                    5xx, a 429, a gateway answer given before any byte
  *                    left, a local refusal): the key is free again.
- *   idem_revise():   replaces or forgets a kept answer (a drain's cut-off
- *                    kept "unknown"; the real outcome came after all).
  * At most max_entries kept answers: beyond that the oldest kept answer is
  * dropped; in-flight keys are never dropped (they are bounded by the
  * requests in flight). Expired answers are dropped as they are met and by
@@ -92,15 +90,6 @@ void idem_complete(struct idem_store *s, const char *caller, const char *key,
 
 /* Ignored unless the key is in flight: a kept answer stays. */
 void idem_abandon(struct idem_store *s, const char *caller, const char *key);
-
-/* Revises a kept answer: replaces it with answer (copied as by
- * idem_complete(); now restarts its TTL), or forgets the key when answer
- * is NULL. For the one request whose answer was kept before its real
- * outcome was known (a drain answered it while its send was on its way)
- * and whose real outcome came after all. Ignored unless (caller, key)
- * holds a kept answer. */
-void idem_revise(struct idem_store *s, const char *caller, const char *key,
-                 const struct idem_answer *answer, int64_t now);
 
 /* Drops kept answers older than the TTL, oldest first; stops at the first
  * one still kept, so it assumes now does not step back. */

@@ -53,24 +53,19 @@ retry_after_ms(const struct exchange *ex, const struct upstream_response *resp)
                                  (double)ex->gw->cfg->max_pause_ms);
 }
 
-/* Settles the caller's key: keeps a (NULL: frees the key). A key still in
- * flight is completed or abandoned; one whose drain cut-off was kept
- * provisionally is revised with the real outcome. */
+/* Settles the caller's key, if it holds one in flight: keeps a, or
+ * (NULL) frees the key. */
 static void
 idem_settle(struct exchange *ex, const struct idem_answer *a)
 {
-    struct idem_store *st = ex->gw->idem;
-    if (ex->idem_held) {
-        if (a != NULL)
-            idem_complete(st, ex_idem_caller(ex), ex->idem_key, a,
-                          gateway_wall_ms());
-        else
-            idem_abandon(st, ex_idem_caller(ex), ex->idem_key);
-        ex->idem_held = 0;
-    } else if (ex->idem_provisional) {
-        idem_revise(st, ex_idem_caller(ex), ex->idem_key, a, gateway_wall_ms());
-        ex->idem_provisional = 0;
-    }
+    if (!ex->idem_held)
+        return;
+    if (a != NULL)
+        idem_complete(ex->gw->idem, ex_idem_caller(ex), ex->idem_key, a,
+                      gateway_wall_ms());
+    else
+        idem_abandon(ex->gw->idem, ex_idem_caller(ex), ex->idem_key);
+    ex->idem_held = 0;
 }
 
 /* Keeps an upstream answer below 500 for the caller's key. A 429 or 5xx
@@ -80,7 +75,7 @@ static void
 keep_answer(struct exchange *ex, const struct upstream_response *resp,
             const char *body, size_t len)
 {
-    if (!ex->idem_held && !ex->idem_provisional)
+    if (!ex->idem_held)
         return;
     if (resp->status >= 500 || resp->status == 429) {
         idem_settle(ex, NULL);

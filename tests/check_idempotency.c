@@ -659,41 +659,6 @@ START_TEST(test_growth)
 }
 END_TEST
 
-/* A drain kept a provisional unknown outcome; the real answer revises it
- * (replaced, TTL from the revision) or frees the key. */
-START_TEST(test_revise)
-{
-    struct idem_store *s = new_store(4, TTL);
-    /* not kept: ignored */
-    complete_status(s, "c", "k", 503, T0);
-    idem_revise(s, "c", "nothing", NULL, T0);
-    ck_assert_int_eq(begin(s, "c", "k", 1, T0), IDEM_NEW);
-    idem_revise(s, "c", "k", NULL, T0); /* in flight: ignored */
-    ck_assert_uint_eq(stats(s).in_flight, 1);
-    complete_status(s, "c", "k", 503, T0);
-    ck_assert_int_eq(replay(s, "c", "k", 1, T0)->status, 503);
-    static const struct idem_header hd[] = {{"X-Real", "yes"}};
-    struct idem_answer real = {200, hd, 1, "{\"real\":1}", 10};
-    idem_revise(s, "c", "k", &real, T0 + 10 * SEC);
-    const struct idem_answer *a = replay(s, "c", "k", 1, T0 + 11 * SEC);
-    ck_assert_int_eq(a->status, 200);
-    ck_assert_uint_eq(a->nheaders, 1);
-    ck_assert_str_eq(a->headers[0].value, "yes");
-    ck_assert_str_eq(a->body, "{\"real\":1}");
-    ck_assert_uint_eq(stats(s).entries, 1);
-    ck_assert_uint_eq(stats(s).in_flight, 0);
-    /* the TTL runs from the revision */
-    ck_assert_int_eq(replay(s, "c", "k", 1, T0 + TTL + 5 * SEC)->status, 200);
-    ck_assert_int_eq(begin(s, "c", "k", 1, T0 + TTL + 10 * SEC), IDEM_NEW);
-    complete_status(s, "c", "k", 503, T0 + TTL + 10 * SEC);
-    /* forgetting frees the key */
-    idem_revise(s, "c", "k", NULL, T0 + TTL + 11 * SEC);
-    ck_assert_uint_eq(stats(s).entries, 0);
-    ck_assert_int_eq(begin(s, "c", "k", 2, T0 + TTL + 12 * SEC), IDEM_NEW);
-    idem_free(s);
-}
-END_TEST
-
 static Suite *
 idem_suite(void)
 {
@@ -729,7 +694,6 @@ idem_suite(void)
     tcase_add_test(tc, test_binary_body);
     tcase_add_test(tc, test_large_answer);
     tcase_add_test(tc, test_answer_stable);
-    tcase_add_test(tc, test_revise);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("scale");
