@@ -138,6 +138,14 @@ ex_send(struct exchange *ex, int status, struct evbuffer *body,
     struct evkeyvalq *out = evhttp_request_get_output_headers(ex->req);
     evhttp_add_header(out, "X-Wagate", xwagate);
     evhttp_add_header(out, "X-Request-Id", ex->reqid);
+    if (evhttp_request_get_command(ex->req) == EVHTTP_REQ_HEAD) {
+        /* evhttp would send a HEAD answer's body: the length only */
+        char len[32];
+        snprintf(len, sizeof(len), "%zu", body ? evbuffer_get_length(body) : 0);
+        evhttp_remove_header(out, "Content-Length");
+        evhttp_add_header(out, "Content-Length", len);
+        body = NULL;
+    }
     if (ex->evcon)
         evhttp_connection_set_closecb(ex->evcon, NULL, NULL);
     evhttp_send_reply(ex->req, status, NULL, body);
