@@ -2,7 +2,8 @@
  *
  * A connection's phases:
  *   IDLE     connected, no byte of a request yet (evhttp's per-read timeout
- *            cuts a caller idle for client_timeout_ms);
+ *            cuts a caller idle for client_timeout_ms; during a request it
+ *            is pushed past the deadline);
  *   HEAD     the first byte came: the deadline runs, the lexer reads;
  *   BODY     the head passed the lexer; evhttp reads the body;
  *   BUSY     evhttp handed the request over (conn_request_arrived) until
@@ -359,6 +360,16 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- reading a request ---- */
 
+/* evhttp's per-read timeout (client_timeout_ms) cuts idle callers; within
+ * a request it is pushed past the deadline, so that a caller stalled in
+ * the middle gets the 408 rather than a silent close. */
+static void
+set_read_timeout(struct conn *c, long long read_ms)
+{
+    struct timeval rt = ms_tv(read_ms), wt = ms_tv(c->t->lim.timeout_ms);
+    bufferevent_set_timeouts(c->bev, &rt, &wt);
+}
+
 static void
 request_start(struct conn *c)
 {
@@ -366,6 +377,7 @@ request_start(struct conn *c)
     c->t_first = clock_mono_ms();
     struct timeval tv = ms_tv(c->t->lim.timeout_ms);
     evtimer_add(c->timer, &tv);
+    set_read_timeout(c, 2 * c->t->lim.timeout_ms);
 }
 
 /* Lexes what the input holds beyond c->scanned. now: answer a refusal at
@@ -432,6 +444,7 @@ on_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
     c->scanned = 0;
     c->refusal = NULL;
     headers_lex_init(&c->lx, c->t->lim.max_content_length);
+    set_read_timeout(c, c->t->lim.timeout_ms);
     if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
         request_start(c);
         /* evhttp reads these bytes when this callback returns, after the

@@ -358,6 +358,70 @@ START_TEST(connection_limit_queues_callers_without_spinning)
 }
 END_TEST
 
+/* With one connection allowed: a new caller gets in (and is answered)
+ * within wait_ms, so the last connection's slot was given back. */
+static void
+assert_slot_free(const char *after, int wait_ms)
+{
+    char out[4096];
+    const char *probe =
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    raw_exchange(gw.port, probe, strlen(probe), out, sizeof(out), wait_ms);
+    ck_assert_msg(strncmp(out, "HTTP/1.1 200", 12) == 0, "no slot after %s: %s",
+                  after, out);
+}
+
+/* Every way a connection ends gives its slot back. */
+START_TEST(every_way_a_connection_ends_frees_its_slot)
+{
+    start_pair("\"max_connections\": 1, \"client_timeout_ms\": 1000");
+    char out[4096];
+    /* the caller closes */
+    close(tcp_connect(gw.port));
+    assert_slot_free("a caller closed", 3000);
+    /* idle: evhttp's per-read timeout */
+    int fd = tcp_connect(gw.port);
+    ck_assert(read_to_close(fd, out, sizeof(out), 4000));
+    close(fd);
+    assert_slot_free("an idle timeout", 3000);
+    /* a request cut off (408) */
+    fd = tcp_connect(gw.port);
+    ck_assert_int_eq(send_str(fd, "GET /healthz HTTP/1.1\r\n"), 0);
+    ck_assert(read_to_close(fd, out, sizeof(out), 4000));
+    close(fd);
+    ck_assert(strncmp(out, "HTTP/1.1 408", 12) == 0);
+    assert_slot_free("a 408", 3000);
+    /* a head the gateway refuses (400) */
+    const char *bad = "GET /healthz HTTP/1.1\r\nX Y: z\r\n\r\n";
+    raw_exchange(gw.port, bad, strlen(bad), out, sizeof(out), 3000);
+    ck_assert(strncmp(out, "HTTP/1.1 400", 12) == 0);
+    assert_slot_free("a refused head", 3000);
+    /* evhttp's own refusal (a chunk extension) */
+    const char *ext = "POST " FREEFORM " HTTP/1.1\r\nHost: x\r\n"
+                      "Content-Type: application/json\r\n"
+                      "Transfer-Encoding: chunked\r\n\r\n2;a=b\r\n{}\r\n"
+                      "0\r\n\r\n";
+    raw_exchange(gw.port, ext, strlen(ext), out, sizeof(out), 3000);
+    ck_assert(strncmp(out, "HTTP/1.1 413", 12) == 0);
+    assert_slot_free("evhttp's own 413", 3000);
+    /* a caller that hangs up while its request waits on the upstream */
+    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/config",
+                                "{\"latency_ms\": 800}"),
+                     200);
+    fd = tcp_connect(gw.port);
+    ck_assert_int_eq(send_str(fd, "GET /api/user/whatsapp/senders HTTP/1.1"
+                                  "\r\nHost: x\r\n\r\n"),
+                     0);
+    double end = now_ms() + 3000;
+    while (sb_count(sb.port) < 1 && now_ms() < end)
+        nap_ms(5);
+    close(fd);
+    /* (evhttp notices the hang-up when the answer is written) */
+    assert_slot_free("a hang-up while waiting", 4000);
+    stop_pair();
+}
+END_TEST
+
 /* ---- A4: header names that are not tokens ---- */
 
 #define SMUGGLED                                                               \
@@ -768,6 +832,7 @@ wire_suite(void)
     tcase_set_timeout(tc, 90);
     tcase_add_checked_fixture(tc, NULL, leftovers);
     tcase_add_test(tc, connection_limit_queues_callers_without_spinning);
+    tcase_add_test(tc, every_way_a_connection_ends_frees_its_slot);
     tcase_add_test(
         tc, header_names_that_are_not_tokens_are_400_and_nothing_is_smuggled);
     tcase_add_test(tc, slow_callers_are_cut_off_at_client_timeout);
