@@ -11,6 +11,7 @@
 #include "alloc.h"
 #include "clock.h"
 #include "config.h"
+#include "conn.h"
 #include "gateway.h"
 #include "idempotency.h"
 #include "log.h"
@@ -84,8 +85,8 @@ ex_free(struct exchange *ex)
 {
     struct gateway *gw = ex->gw;
     int was_waiting = ex->deferred;
-    if (ex->evcon) /* never let evhttp call back into a freed exchange */
-        evhttp_connection_set_closecb(ex->evcon, NULL, NULL);
+    if (ex->conn) /* never let a hang-up call back into a freed exchange */
+        conn_watch(ex->conn, NULL, NULL);
     if (ex->idem_held && gw->idem)
         idem_abandon(gw->idem, ex_idem_caller(ex), ex->idem_key);
     free(ex->idem_key);
@@ -139,11 +140,19 @@ ex_send(struct exchange *ex, int status, struct evbuffer *body,
     struct evkeyvalq *out = evhttp_request_get_output_headers(ex->req);
     evhttp_add_header(out, "X-Wagate", xwagate);
     evhttp_add_header(out, "X-Request-Id", ex->reqid);
-    if (ex->evcon)
-        evhttp_connection_set_closecb(ex->evcon, NULL, NULL);
+    if (evhttp_request_get_command(ex->req) == EVHTTP_REQ_HEAD) {
+        /* evhttp would send a HEAD answer's body: the length only */
+        char len[32];
+        snprintf(len, sizeof(len), "%zu", body ? evbuffer_get_length(body) : 0);
+        evhttp_remove_header(out, "Content-Length");
+        evhttp_add_header(out, "Content-Length", len);
+        body = NULL;
+    }
+    if (ex->conn)
+        conn_watch(ex->conn, NULL, NULL);
     evhttp_send_reply(ex->req, status, NULL, body);
     ex->req = NULL;
-    ex->evcon = NULL;
+    ex->conn = NULL;
 }
 
 void
@@ -167,7 +176,8 @@ error_body(struct exchange *ex, int status, const char *code,
     if (ex->req != NULL) {
         struct evkeyvalq *out = evhttp_request_get_output_headers(ex->req);
         evhttp_add_header(out, "Content-Type", "application/json");
-        if (status == 400 && strcmp(code, "BAD_REQUEST") == 0)
+        if (status == 400 && strcmp(code, "BAD_REQUEST") == 0 &&
+            evhttp_find_header(out, "Connection") == NULL)
             evhttp_add_header(out, "Connection", "close");
     }
     return reply_error_body(code, sentence, extra);
@@ -207,14 +217,13 @@ ex_local(struct exchange *ex, int status, const char *content_type,
 }
 
 static void
-on_caller_gone(struct evhttp_connection *evcon, void *arg)
+on_caller_gone(void *arg)
 {
-    (void)evcon;
     struct exchange *ex = arg;
     /* evhttp frees the request right after this: forget it, and let the
      * upstream call finish so that its outcome is still logged */
     ex->req = NULL;
-    ex->evcon = NULL;
+    ex->conn = NULL;
 }
 
 void
@@ -224,8 +233,7 @@ ex_defer(struct exchange *ex)
     ex->deferred = 1;
     TAILQ_INSERT_TAIL(&gw->waiting, ex, link);
     gw->nwaiting++;
-    ex->evcon = evhttp_request_get_connection(ex->req);
-    evhttp_connection_set_closecb(ex->evcon, on_caller_gone, ex);
+    conn_watch(ex->conn, on_caller_gone, ex);
 }
 
 int

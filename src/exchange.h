@@ -4,8 +4,9 @@
  * or through ex_error()/ex_local()), which sends the answer if the caller
  * is still connected, writes the request's log line and frees the
  * exchange. While an exchange waits on the upstream (ex_defer()), a caller
- * that hangs up is noticed through evhttp's close callback: the answer is
- * then only logged. */
+ * that hangs up is noticed through its connection's watcher (conn.h): the
+ * answer is then only logged. The answer to a HEAD request is the GET
+ * answer's status and headers, with its Content-Length and no body. */
 #ifndef WAGATE_EXCHANGE_H
 #define WAGATE_EXCHANGE_H
 
@@ -19,7 +20,7 @@
 
 struct evbuffer;
 struct evhttp_request;
-struct evhttp_connection;
+struct conn;
 struct json_object;
 struct gateway;
 struct route_info;
@@ -30,7 +31,8 @@ struct exchange {
     TAILQ_ENTRY(exchange) link; /* in gateway.waiting while deferred */
     struct gateway *gw;
     struct evhttp_request *req; /* NULL once the caller is gone */
-    struct evhttp_connection *evcon;
+    struct conn *conn; /* the caller's connection (set by the server);
+                        * borrowed, NULL once answered or gone */
     const struct route_info *route;
     /* the caller, when clients are configured: client is borrowed from the
      * config in force at arrival and valid only until the pre-check ends
@@ -83,7 +85,7 @@ void ex_local(struct exchange *ex, int status, const char *content_type,
               const char *text, size_t len);
 
 /* Marks ex as waiting on the upstream: counted in gw->waiting, watching
- * for the caller to hang up. */
+ * for the caller to hang up. ex->conn must be set. */
 void ex_defer(struct exchange *ex);
 
 /* Answers a waiting exchange 503 SHUTTING_DOWN now (drain deadline) and

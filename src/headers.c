@@ -114,3 +114,413 @@ headers_is_json_type(const char *value)
         p++;
     return *p == '\0' || *p == ';';
 }
+
+/* ---- header names ---- */
+
+int
+headers_is_tchar(unsigned char c)
+{
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+        (c >= 'A' && c <= 'Z'))
+        return 1;
+    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static int
+is_token(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s; s++)
+        if (!headers_is_tchar((unsigned char)*s))
+            return 0;
+    return 1;
+}
+
+static const char sentence_bad_name[] =
+    "A header line must start with a token (RFC 9110) and a colon: no "
+    "space before the colon, no control byte or separator in the name.";
+
+const char *
+headers_check_names(const struct evkeyvalq *hdrs)
+{
+    const struct evkeyval *h;
+    TAILQ_FOREACH(h, hdrs, next)
+    {
+        if (!is_token(h->key))
+            return sentence_bad_name;
+    }
+    return NULL;
+}
+
+/* ---- the request head, byte by byte ---- */
+
+enum { HL_METHOD = 0, HL_TARGET, HL_LINE, HL_NAME, HL_VALUE, HL_DONE };
+enum { HW_OTHER = 0, HW_CL, HW_TE, HW_EXPECT, HW_REQID };
+
+#define BAD(name, text)                                                        \
+    static const struct headers_refusal name = {400, "BAD_REQUEST", text}
+
+BAD(bad_line, "The request line is malformed.");
+BAD(bad_version, "The request line's HTTP version is malformed.");
+BAD(bad_name, sentence_bad_name);
+BAD(folded, "A header line starts with a space or a tab (line folding); "
+            "folding is not accepted.");
+BAD(bad_value, "A header value holds a control byte or a bare CR.");
+BAD(both, "Both Content-Length and Transfer-Encoding are present.");
+BAD(two_cl, "More than one Content-Length header.");
+BAD(two_te, "More than one Transfer-Encoding header.");
+BAD(te_other, "Transfer-Encoding other than chunked.");
+BAD(cl_bad, "Content-Length is not a decimal number.");
+BAD(head_body, "A HEAD or TRACE request cannot have a body.");
+static const struct headers_refusal version = {
+    505, "HTTP_VERSION_NOT_SUPPORTED",
+    "Only HTTP/1.0 and HTTP/1.1 are served."};
+static const struct headers_refusal too_large = {
+    431, "HEADERS_TOO_LARGE", "The request head is larger than 32 KiB."};
+static const struct headers_refusal body_too_large = {413, "PAYLOAD_TOO_LARGE",
+                                                      "The body is too large."};
+static const struct headers_refusal expect = {
+    417, "EXPECTATION_FAILED", "Only Expect: 100-continue is supported."};
+const struct headers_refusal headers_unknown_method = {
+    405, "METHOD_NOT_ALLOWED", "This method is not allowed on this path."};
+
+void
+headers_lex_init(struct headers_lexer *lx, uint64_t max_body)
+{
+    memset(lx, 0, sizeof(*lx));
+    lx->max_body = max_body;
+    lx->path_fits = 1;
+    lx->path_open = 1;
+    lx->minor = -1;
+}
+
+static int
+refuse(struct headers_lexer *lx, const struct headers_refusal *r)
+{
+    lx->refusal = r;
+    return -1;
+}
+
+/* evhttp 2.1 knows nine methods; any other it answers 501 itself */
+static int
+method_known(const char *m)
+{
+    static const char *const known[] = {"GET",   "POST",    "HEAD",
+                                        "PUT",   "DELETE",  "OPTIONS",
+                                        "TRACE", "CONNECT", "PATCH"};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(m, known[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int
+method_byte(struct headers_lexer *lx, unsigned char c)
+{
+    if (c == ' ') {
+        if (lx->len == 0)
+            return refuse(lx, &bad_line);
+        lx->method_known =
+            lx->len <= HEADERS_METHOD_MAX && method_known(lx->method);
+        lx->state = HL_TARGET;
+        lx->len = 0;
+        return 0;
+    }
+    if (!headers_is_tchar(c))
+        return refuse(lx, &bad_line);
+    if (lx->len < HEADERS_METHOD_MAX)
+        lx->method[lx->len] = (char)c;
+    lx->len++; /* past the cap: kept as too long, an unknown method */
+    return 0;
+}
+
+/* The target is the router's business; the lexer keeps its path (for the
+ * log and the 405) and the last word of the line, the version. */
+static int
+target_byte(struct headers_lexer *lx, unsigned char c)
+{
+    if (c == '\0')
+        return refuse(lx, &bad_line);
+    if (lx->path_open) {
+        if (c == '?' || c == '#' || c == ' ')
+            lx->path_open = 0;
+        else if (lx->len < HEADERS_PATH_MAX)
+            lx->path[lx->len++] = (char)c;
+        else
+            lx->path_fits = lx->path_open = 0;
+    }
+    if (c == ' ') {
+        if (lx->words == 0)
+            return refuse(lx, &bad_line); /* two spaces after the method */
+        if (lx->in_word) {
+            memcpy(lx->last, lx->tail, sizeof(lx->tail));
+            lx->last_len = lx->tail_len;
+            lx->in_word = 0;
+        }
+        return 0;
+    }
+    if (!lx->in_word) {
+        lx->in_word = 1;
+        lx->words++;
+        lx->tail_len = 0;
+    }
+    if (lx->tail_len < sizeof(lx->tail) - 1)
+        lx->tail[lx->tail_len] = (char)c;
+    lx->tail_len++;
+    return 0;
+}
+
+static int
+request_line_end(struct headers_lexer *lx)
+{
+    if (lx->in_word) {
+        memcpy(lx->last, lx->tail, sizeof(lx->tail));
+        lx->last_len = lx->tail_len;
+    }
+    if (lx->words < 2)
+        return refuse(lx, &bad_line);
+    const char *v = lx->last;
+    if (lx->last_len == 8 && strncmp(v, "HTTP/1.", 7) == 0 &&
+        (v[7] == '0' || v[7] == '1')) {
+        lx->minor = v[7] - '0';
+    } else if (lx->last_len == 8 && strncmp(v, "HTTP/", 5) == 0 &&
+               isdigit((unsigned char)v[5]) && v[6] == '.' &&
+               isdigit((unsigned char)v[7])) {
+        return refuse(lx, &version);
+    } else {
+        return refuse(lx, &bad_version);
+    }
+    if (!lx->method_known)
+        return refuse(lx, &headers_unknown_method);
+    lx->state = HL_LINE;
+    return 0;
+}
+
+static int
+line_start(struct headers_lexer *lx, unsigned char c)
+{
+    if (c == ' ' || c == '\t')
+        return refuse(lx, &folded);
+    if (!headers_is_tchar(c))
+        return refuse(lx, &bad_name);
+    lx->name[0] = (char)tolower(c);
+    lx->len = 1;
+    lx->state = HL_NAME;
+    return 0;
+}
+
+static int
+classify(const struct headers_lexer *lx)
+{
+    static const struct {
+        const char *name;
+        int which;
+    } kept[] = {{"content-length", HW_CL},
+                {"transfer-encoding", HW_TE},
+                {"expect", HW_EXPECT},
+                {"x-request-id", HW_REQID}};
+    if (lx->len >= sizeof(lx->name))
+        return HW_OTHER;
+    for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+        if (strlen(kept[i].name) == lx->len &&
+            memcmp(lx->name, kept[i].name, lx->len) == 0)
+            return kept[i].which;
+    return HW_OTHER;
+}
+
+static int
+name_byte(struct headers_lexer *lx, unsigned char c)
+{
+    if (c == ':') {
+        lx->which = classify(lx);
+        lx->vlen = 0;
+        lx->value_cut = 0;
+        lx->lead = 1;
+        lx->state = HL_VALUE;
+        return 0;
+    }
+    if (!headers_is_tchar(c))
+        return refuse(lx, &bad_name);
+    if (lx->len < sizeof(lx->name))
+        lx->name[lx->len++] = (char)tolower(c);
+    return 0;
+}
+
+/* Where a kept value is written: the first X-Request-Id straight into
+ * request_id, the framing values into value. */
+static char *
+value_buf(struct headers_lexer *lx, size_t *cap)
+{
+    if (lx->which == HW_REQID && !lx->reqid_seen) {
+        *cap = REQID_MAX;
+        return lx->request_id;
+    }
+    *cap = HEADERS_VALUE_MAX;
+    return lx->value;
+}
+
+static int
+value_byte(struct headers_lexer *lx, unsigned char c)
+{
+    if (c != '\t' && (c < 0x20 || c == 0x7f))
+        return refuse(lx, &bad_value);
+    if (lx->which == HW_OTHER)
+        return 0;
+    /* kept as evhttp keeps it: leading spaces dropped */
+    if (lx->lead && c == ' ')
+        return 0;
+    lx->lead = 0;
+    size_t cap;
+    char *buf = value_buf(lx, &cap);
+    if (lx->vlen < cap)
+        buf[lx->vlen++] = (char)c;
+    else
+        lx->value_cut = 1;
+    return 0;
+}
+
+static int
+is_value(const struct headers_lexer *lx, const char *want)
+{
+    size_t n = strlen(want);
+    return !lx->value_cut && lx->vlen == n &&
+           strncasecmp(lx->value, want, n) == 0;
+}
+
+static void
+value_end(struct headers_lexer *lx)
+{
+    size_t cap;
+    char *buf = value_buf(lx, &cap);
+    while (lx->vlen > 0 &&
+           (buf[lx->vlen - 1] == ' ' || buf[lx->vlen - 1] == '\t'))
+        lx->vlen--;
+    buf[lx->vlen] = '\0';
+    switch (lx->which) {
+    case HW_CL:
+        lx->n_cl++;
+        if (lx->value_cut || lx->vlen == 0 || lx->vlen > 18)
+            lx->cl_bad = 1;
+        for (size_t i = 0; i < lx->vlen && !lx->cl_bad; i++) {
+            if (!isdigit((unsigned char)lx->value[i]))
+                lx->cl_bad = 1;
+            else
+                lx->content_length =
+                    lx->content_length * 10 + (uint64_t)(lx->value[i] - '0');
+        }
+        break;
+    case HW_TE:
+        lx->n_te++;
+        lx->te_other |= !is_value(lx, "chunked");
+        break;
+    case HW_EXPECT:
+        lx->expect_other |= !is_value(lx, "100-continue");
+        break;
+    case HW_REQID:
+        if (!lx->reqid_seen && lx->value_cut)
+            lx->request_id[0] = '\0'; /* too long: a new id is made */
+        lx->reqid_seen = 1;
+        break;
+    }
+    lx->state = HL_LINE;
+}
+
+/* The blank line: the framing checks of SPEC section 6, and the body
+ * rules evhttp applies in ways a gateway must not follow. */
+static int
+head_end(struct headers_lexer *lx)
+{
+    if (lx->n_cl > 0 && lx->n_te > 0)
+        return refuse(lx, &both);
+    if (lx->n_cl > 1)
+        return refuse(lx, &two_cl);
+    if (lx->n_te > 1)
+        return refuse(lx, &two_te);
+    if (lx->te_other)
+        return refuse(lx, &te_other);
+    if (lx->cl_bad)
+        return refuse(lx, &cl_bad);
+    int body = lx->n_te > 0 || lx->content_length > 0;
+    if (body &&
+        (strcmp(lx->method, "HEAD") == 0 || strcmp(lx->method, "TRACE") == 0))
+        return refuse(lx, &head_body);
+    if (lx->content_length > lx->max_body)
+        return refuse(lx, &body_too_large);
+    if (body && lx->expect_other && lx->minor == 1)
+        return refuse(lx, &expect);
+    lx->state = HL_DONE;
+    return 1;
+}
+
+static int
+line_end(struct headers_lexer *lx)
+{
+    switch (lx->state) {
+    case HL_TARGET:
+        return request_line_end(lx);
+    case HL_LINE:
+        return head_end(lx);
+    case HL_VALUE:
+        value_end(lx);
+        return 0;
+    case HL_NAME:
+        return refuse(lx, &bad_name);
+    default:
+        return refuse(lx, &bad_line);
+    }
+}
+
+/* One byte; 0 to go on, 1 at the end of the head, -1 when refused. A CR is
+ * held until the next byte says whether it ends the line. */
+static int
+lex_byte(struct headers_lexer *lx, unsigned char c)
+{
+    if (++lx->head_len > HEADERS_HEAD_MAX)
+        return refuse(lx, &too_large);
+    if (lx->cr) {
+        lx->cr = 0;
+        if (c == '\n')
+            return line_end(lx);
+        if (lx->state != HL_TARGET) /* evhttp keeps it in the target only */
+            return refuse(lx, lx->state == HL_VALUE ? &bad_value : &bad_name);
+        target_byte(lx, '\r');
+    }
+    if (c == '\n')
+        return line_end(lx);
+    if (c == '\r' && lx->state != HL_METHOD && lx->state != HL_NAME) {
+        lx->cr = 1;
+        return 0;
+    }
+    switch (lx->state) {
+    case HL_METHOD:
+        return method_byte(lx, c);
+    case HL_TARGET:
+        return target_byte(lx, c);
+    case HL_LINE:
+        return line_start(lx, c);
+    case HL_NAME:
+        return name_byte(lx, c);
+    default:
+        return value_byte(lx, c);
+    }
+}
+
+enum headers_lex_result
+headers_lex(struct headers_lexer *lx, const char *p, size_t n, size_t *used)
+{
+    *used = 0;
+    if (lx->refusal != NULL)
+        return HEADERS_LEX_REFUSED;
+    if (lx->state == HL_DONE)
+        return HEADERS_LEX_DONE;
+    for (size_t i = 0; i < n; i++) {
+        int r = lex_byte(lx, (unsigned char)p[i]);
+        if (r != 0) {
+            *used = i + 1;
+            return r > 0 ? HEADERS_LEX_DONE : HEADERS_LEX_REFUSED;
+        }
+    }
+    *used = n;
+    return HEADERS_LEX_MORE;
+}

@@ -1,10 +1,15 @@
-/* headers.h - which headers cross the gateway, and request framing.
+/* headers.h - which headers cross the gateway, request framing, and the
+ * request head as it arrives on the wire.
  *
- * Pure functions over header names and evhttp header lists; no I/O. */
+ * Pure functions over header names, evhttp header lists and raw bytes; no
+ * I/O. */
 #ifndef WAGATE_HEADERS_H
 #define WAGATE_HEADERS_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "reqid.h"
 
 struct evkeyvalq;
 
@@ -26,10 +31,91 @@ int headers_drop_from_upstream(const char *name, const char *connection_value);
  * plain decimal number). */
 const char *headers_check_framing(const struct evkeyvalq *hdrs);
 
+/* Checks that every header name is an RFC 9110 token (1 or more of
+ * !#$%&'*+-.^_`|~, digits, letters): NULL when they all are, else a static
+ * sentence. evhttp keeps "Content-Length " (space before the colon) as a
+ * name of its own and does not see it as framing. */
+const char *headers_check_names(const struct evkeyvalq *hdrs);
+
+/* 1 if c is an RFC 9110 tchar. */
+int headers_is_tchar(unsigned char c);
+
 /* 1 if the Content-Type value is application/json, parameters allowed. */
 int headers_is_json_type(const char *value);
 
 /* Number of headers with this name (case-insensitive). */
 size_t headers_count(const struct evkeyvalq *hdrs, const char *name);
+
+/* ---- the request head, byte by byte ----
+ *
+ * The server feeds each request's bytes to a lexer before evhttp parses
+ * them, so that it can refuse, with its own JSON answer, a head that evhttp
+ * would misread or refuse with an HTML page. The lexer splits lines as
+ * evhttp does (a line ends at LF, one CR before it dropped) and accepts
+ * only what evhttp reads the same way:
+ * - request line: METHOD SP target SP version; the method a token, the
+ *   version exactly HTTP/1.0 or HTTP/1.1 (another HTTP/D.D is 505, any
+ *   other text 400), no NUL; the target is left to the router;
+ * - header lines: a token, a colon, a value of visible bytes, SP, HTAB or
+ *   obs-text; no line folding, no control byte, no bare CR;
+ * - at the end of the head, framing: not both Content-Length and
+ *   Transfer-Encoding, at most one of each, Transfer-Encoding exactly
+ *   "chunked", Content-Length a decimal number no larger than the cap, no
+ *   body on HEAD or TRACE (evhttp would read it as the next request), and
+ *   no Expect other than 100-continue on a request with a body;
+ * - the head (request line to blank line) at most HEADERS_HEAD_MAX bytes. */
+
+#define HEADERS_HEAD_MAX (32 * 1024)
+#define HEADERS_METHOD_MAX 15
+#define HEADERS_PATH_MAX 127 /* longer paths are no route of ours */
+#define HEADERS_VALUE_MAX 31 /* framing values kept for the checks */
+
+/* How a refused head is answered: static, never freed. */
+struct headers_refusal {
+    int status;
+    const char *code;     /* SPEC section 2 error code */
+    const char *sentence; /* the "error" text */
+};
+
+/* The refusal of a method evhttp does not know (it would answer 501): the
+ * server answers 405 on a known path, 404 elsewhere. */
+extern const struct headers_refusal headers_unknown_method;
+
+enum headers_lex_result {
+    HEADERS_LEX_MORE,    /* all bytes taken; the head goes on */
+    HEADERS_LEX_DONE,    /* the head ended and passed every check */
+    HEADERS_LEX_REFUSED, /* lx->refusal says why; feed no more */
+};
+
+struct headers_lexer {
+    /* what the head said, valid as far as it has been read */
+    char method[HEADERS_METHOD_MAX + 1]; /* "" until read; cut if longer */
+    int method_known;                    /* one of evhttp's nine methods */
+    char path[HEADERS_PATH_MAX + 1];     /* target up to ? or #, if it fit */
+    int path_fits;
+    int minor;                      /* 0 or 1 once the line is read */
+    char request_id[REQID_MAX + 1]; /* X-Request-Id, if it fit */
+    uint64_t content_length;
+    size_t head_len;                       /* bytes of the head so far */
+    const struct headers_refusal *refusal; /* set on HEADERS_LEX_REFUSED */
+    /* private */
+    uint64_t max_body;
+    int state, cr, lead, words, in_word, path_open, which, value_cut;
+    int n_cl, n_te, cl_bad, te_other, expect_other, reqid_seen;
+    size_t len, vlen, tail_len, last_len;
+    char tail[16], last[16];
+    char name[24];
+    char value[HEADERS_VALUE_MAX + 1]; /* (X-Request-Id: in request_id) */
+};
+
+/* Starts a new request head; bodies over max_body (Content-Length) are
+ * refused 413 at the end of the head. */
+void headers_lex_init(struct headers_lexer *lx, uint64_t max_body);
+
+/* Feeds n more bytes. *used receives how many belong to the head (all of
+ * them on MORE; up to the blank line's LF on DONE; up to the offending
+ * byte on REFUSED). */
+enum headers_lex_result headers_lex(struct headers_lexer *lx, const char *p,
+                                    size_t n, size_t *used);
 
 #endif

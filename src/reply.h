@@ -27,6 +27,11 @@ void reply_reason_token(const char *code, char *out, size_t outlen);
  * CACHE_TIME_UNKNOWN (INT64_MIN) to leave it out. Caller frees. */
 struct evbuffer *reply_session_expired_body(long long expired_at);
 
+/* The sentence of 404 ROUTE_NOT_FOUND. */
+#define REPLY_ROUTE_NOT_FOUND_SENTENCE                                         \
+    "No such route: the gateway serves the provider's WhatsApp API paths "    \
+    "only."
+
 #define REPLY_SESSION_EXPIRED_SENTENCE                                         \
     "The 24-hour messaging window is closed. Customer must reply first, or "  \
     "use a template message."

@@ -18,12 +18,13 @@ static const struct route_info route_table[ROUTE_COUNT] = {
                        EVHTTP_REQ_GET, "GET"},
     [ROUTE_TEMPLATES] = {ROUTE_TEMPLATES, "templates", ROUTE_KIND_READ,
                          EVHTTP_REQ_GET, "GET"},
+    /* HEAD too: load balancers probe with it */
     [ROUTE_HEALTHZ] = {ROUTE_HEALTHZ, "healthz", ROUTE_KIND_LOCAL,
-                       EVHTTP_REQ_GET, "GET"},
+                       EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD"},
     [ROUTE_READYZ] = {ROUTE_READYZ, "readyz", ROUTE_KIND_LOCAL,
-                      EVHTTP_REQ_GET, "GET"},
+                      EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD"},
     [ROUTE_METRICS] = {ROUTE_METRICS, "metrics", ROUTE_KIND_LOCAL,
-                       EVHTTP_REQ_GET, "GET"},
+                       EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD"},
     [ROUTE_ADMIN] = {ROUTE_ADMIN, "admin", ROUTE_KIND_ADMIN, 0, NULL},
 };
 

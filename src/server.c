@@ -22,6 +22,7 @@
 #include "alloc.h"
 #include "auth.h"
 #include "config.h"
+#include "conn.h"
 #include "exchange.h"
 #include "gateway.h"
 #include "headers.h"
@@ -29,21 +30,31 @@
 #include "log.h"
 #include "metrics.h"
 #include "pipeline.h"
+#include "reply.h"
 #include "route.h"
 #include "session_cache.h"
 #include "shaper.h"
 #include "upstream.h"
 
 #define SERVER_BACKLOG 1024
-#define SERVER_MAX_HEADERS (32 * 1024)
 #define SERVER_EMFILE_PAUSE_MS 100
+/* descriptors kept beyond callers and upstream sockets: the event loop,
+ * the Redis connection, log and state files, DNS, listeners */
+#define SERVER_FD_SPARE 64
+#define SERVER_LOG_EVERY_MS 10000 /* "limit reached" at most this often */
 
 struct server {
     struct gateway *gw;
     struct event_base *base;
     struct evhttp *http;
+    struct conn_table *conns;
     struct evconnlistener **lev;
     size_t nlev;
+    int full;                /* limits.max_connections callers connected */
+    int out_of_fds;          /* accept failed for lack of descriptors */
+    double full_logged;      /* when "limit reached" was last logged */
+    double fds_logged;       /* when "out of descriptors" was last logged */
+    struct server *next;     /* in the list of live servers */
     struct event *resume_ev; /* re-enables accepting after EMFILE */
     struct event *drain_ev;  /* deadline, then "drained" notification */
     struct event *flush_ev;  /* bounds the wait for cut-off answers */
@@ -218,9 +229,26 @@ static void
 on_request(struct evhttp_request *req, void *arg)
 {
     struct server *s = arg;
+    struct conn *c = conn_of(s->conns, req);
     struct exchange *ex = ex_new(s->gw, req);
-    const char *bad =
-        headers_check_framing(evhttp_request_get_input_headers(req));
+    if (c == NULL) { /* cannot watch for a hang-up: never defer it */
+        ex_error(ex, 500, "INTERNAL_ERROR",
+                 "The gateway lost track of this connection.", NULL);
+        return;
+    }
+    ex->conn = c;
+    const struct headers_refusal *r = conn_request_arrived(c);
+    if (r != NULL) { /* the lexer's refusal, if evhttp read it first */
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection",
+                          "close");
+        ex_error(ex, r->status, r->code, r->sentence, NULL);
+        return;
+    }
+    /* what evhttp parsed must agree with the lexer; checked again here */
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const char *bad = headers_check_names(in);
+    if (bad == NULL)
+        bad = headers_check_framing(in);
     if (bad != NULL) {
         ex_error(ex, 400, "BAD_REQUEST", bad, NULL);
         return;
@@ -231,9 +259,7 @@ on_request(struct evhttp_request *req, void *arg)
     path = path ? path : "";
     ex->route = route_match(path);
     if (ex->route->id == ROUTE_NONE) {
-        ex_error(ex, 404, "ROUTE_NOT_FOUND",
-                 "No such route: the gateway serves the provider's WhatsApp "
-                 "API paths only.",
+        ex_error(ex, 404, "ROUTE_NOT_FOUND", REPLY_ROUTE_NOT_FOUND_SENTENCE,
                  NULL);
         return;
     }
@@ -262,60 +288,125 @@ on_request(struct evhttp_request *req, void *arg)
 
 /* ---- listening ---- */
 
+/* Live servers, for the accept error callback: evhttp_bind_listener()
+ * gives the listener's user data to evhttp, so that callback receives the
+ * struct evhttp, not ours. */
+static struct server *servers;
+
+static struct server *
+server_of_http(const void *http)
+{
+    for (struct server *s = servers; s != NULL; s = s->next)
+        if (s->http == http)
+            return s;
+    return NULL;
+}
+
+/* Accepting is on unless draining, full, or briefly out of descriptors. */
+static void
+set_accepting(struct server *s)
+{
+    int on = !s->gw->draining && !s->full && !s->out_of_fds;
+    for (size_t i = 0; i < s->nlev; i++)
+        if (on)
+            evconnlistener_enable(s->lev[i]);
+        else
+            evconnlistener_disable(s->lev[i]);
+}
+
+static int
+log_due(double *last)
+{
+    double now = gateway_mono_ms();
+    if (*last != 0 && now - *last < SERVER_LOG_EVERY_MS)
+        return 0;
+    *last = now;
+    return 1;
+}
+
+/* From the connection table: callers beyond the limit wait in the listen
+ * backlog, unaccepted, until one of the connected leaves. */
+static void
+on_full(void *arg, int is_full)
+{
+    struct server *s = arg;
+    s->full = is_full;
+    set_accepting(s);
+    if (is_full && log_due(&s->full_logged))
+        log_msg(LOG_WARN,
+                "limits.max_connections reached (%zu callers connected): "
+                "new callers wait until one leaves",
+                conn_table_count(s->conns));
+}
+
 static void
 on_resume(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     struct server *s = arg;
-    if (s->gw->draining)
-        return;
-    for (size_t i = 0; i < s->nlev; i++)
-        evconnlistener_enable(s->lev[i]);
+    s->out_of_fds = 0;
+    set_accepting(s);
 }
 
-/* Out of descriptors (limits.max_connections reached): stop accepting for
- * a moment instead of spinning on a listener that stays readable. */
+/* accept() failed. Out of descriptors (which the reserve should prevent):
+ * pause for a moment instead of spinning on a listener that stays
+ * readable. */
 static void
 on_accept_error(struct evconnlistener *lev, void *arg)
 {
     (void)lev;
-    struct server *s = arg;
+    struct server *s = server_of_http(arg);
     int e = EVUTIL_SOCKET_ERROR();
+    if (s == NULL)
+        return;
     if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM) {
-        log_msg(LOG_WARN, "accept: %s", strerror(e));
+        if (log_due(&s->fds_logged))
+            log_msg(LOG_WARN, "accept: %s", strerror(e));
         return;
     }
-    for (size_t i = 0; i < s->nlev; i++)
-        evconnlistener_disable(s->lev[i]);
+    s->out_of_fds = 1;
+    set_accepting(s);
     struct timeval tv = {0, SERVER_EMFILE_PAUSE_MS * 1000};
     evtimer_add(s->resume_ev, &tv);
-    log_msg(LOG_WARN, "connection limit reached; accepting again in %d ms",
-            SERVER_EMFILE_PAUSE_MS);
+    if (log_due(&s->fds_logged))
+        log_msg(LOG_WARN,
+                "accept: %s; accepting again in %d ms (repeats are not "
+                "logged for %d s)",
+                strerror(e), SERVER_EMFILE_PAUSE_MS,
+                SERVER_LOG_EVERY_MS / 1000);
 }
 
-/* limits.max_connections is enforced by the descriptor limit: callers
- * beyond it wait in the listen backlog until a connection closes. */
-static void
+/* Callers and libcurl share the descriptor limit (RLIMIT_NOFILE). wagate
+ * asks for max_connections + upstream.max_connections + a spare, and lets
+ * in only as many callers as leave the upstream sockets and the spare
+ * free: the caller cap it returns. */
+static size_t
 apply_fd_limit(const struct config *cfg)
 {
+    long long reserve = cfg->upstream_max_connections + SERVER_FD_SPARE +
+                        (long long)cfg->nlisten;
+    long long cap = cfg->max_connections;
     struct rlimit rl;
-    rlim_t want =
-        (rlim_t)(cfg->max_connections + cfg->upstream_max_connections + 64 +
-                 (long long)cfg->nlisten);
+    rlim_t want = (rlim_t)(cap + reserve);
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return;
-    if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max) {
-        log_msg(LOG_WARN,
-                "limits.max_connections %lld needs %llu "
-                "descriptors; the hard limit is %llu",
-                cfg->max_connections, (unsigned long long)want,
-                (unsigned long long)rl.rlim_max);
+        return (size_t)cap;
+    if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max)
         want = rl.rlim_max;
-    }
     rl.rlim_cur = want;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
         log_msg(LOG_WARN, "setrlimit(NOFILE): %s", strerror(errno));
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (long long)rl.rlim_cur - reserve < cap) {
+        long long fit = (long long)rl.rlim_cur - reserve;
+        log_msg(LOG_WARN,
+                "limits.max_connections %lld needs %lld descriptors; the "
+                "limit is %llu: at most %lld callers at once",
+                cap, cap + reserve, (unsigned long long)rl.rlim_cur,
+                fit > 1 ? fit : 1);
+        cap = fit > 1 ? fit : 1;
+    }
+    return (size_t)cap;
 }
 
 static int
@@ -379,7 +470,6 @@ bind_one(struct server *s, const struct config_listen *l, char *err,
 int
 server_listen(struct server *s, char *err, size_t errlen)
 {
-    apply_fd_limit(s->gw->cfg);
     s->lev = xcalloc(s->gw->cfg->nlisten, sizeof(*s->lev));
     for (size_t i = 0; i < s->gw->cfg->nlisten; i++)
         if (bind_one(s, &s->gw->cfg->listen[i], err, errlen) != 0)
@@ -402,7 +492,11 @@ server_new(struct gateway *gw, char *err, size_t errlen)
         server_free(s);
         return NULL;
     }
-    evhttp_set_max_headers_size(s->http, SERVER_MAX_HEADERS);
+    s->next = servers;
+    servers = s;
+    s->conns = conn_table_new(s->base, s->http, on_full, s);
+    /* above the lexer's bound, so that the gateway's own 431 comes first */
+    evhttp_set_max_headers_size(s->http, 2 * HEADERS_HEAD_MAX);
     evhttp_set_default_content_type(s->http, NULL);
     evhttp_set_allowed_methods(s->http, 0x1ff); /* all: 405 is ours */
     evhttp_set_gencb(s->http, on_request, s);
@@ -419,10 +513,17 @@ server_configure(struct server *s)
     evhttp_set_timeout_tv(s->http, &tv);
     /* evhttp answers bodies over its own cap with a non-JSON 413 and no
      * way to change it; the cap sits well above max_body_bytes so that the
-     * usual oversized body gets the gateway's JSON 413 instead */
-    evhttp_set_max_body_size(s->http, 2 * cfg->max_body_bytes + 65536);
-    if (s->nlev > 0) /* at startup, server_listen() applies it */
-        apply_fd_limit(cfg);
+     * usual oversized body gets the gateway's JSON 413 instead (a
+     * Content-Length over the cap gets it from the lexer; only a chunked
+     * body can still meet evhttp's page) */
+    long long body_cap = 2 * cfg->max_body_bytes + 65536;
+    evhttp_set_max_body_size(s->http, body_cap);
+    struct conn_limits lim = {
+        .max_conns = apply_fd_limit(cfg),
+        .timeout_ms = cfg->client_timeout_ms,
+        .max_content_length = (uint64_t)body_cap,
+    };
+    conn_table_configure(s->conns, &lim);
 }
 
 static void
@@ -503,8 +604,7 @@ server_drain(struct server *s, long long deadline_ms, void (*done)(void *),
     s->drained_arg = arg;
     s->gw->on_complete = on_complete;
     s->gw->on_complete_arg = s;
-    for (size_t i = 0; i < s->nlev; i++)
-        evconnlistener_disable(s->lev[i]);
+    set_accepting(s);
     s->drain_ev = evtimer_new(s->base, on_drain_event, s);
     if (s->drain_ev == NULL)
         alloc_oom("evtimer_new");
@@ -521,8 +621,15 @@ server_free(struct server *s)
         return;
     while (!TAILQ_EMPTY(&s->gw->waiting))
         ex_discard(TAILQ_FIRST(&s->gw->waiting));
+    for (struct server **p = &servers; *p != NULL; p = &(*p)->next)
+        if (*p == s) {
+            *p = s->next;
+            break;
+        }
+    conn_table_closing(s->conns);
     if (s->http)
-        evhttp_free(s->http); /* frees the bound listeners too */
+        evhttp_free(s->http); /* frees the listeners and connections too */
+    conn_table_free(s->conns);
     free(s->lev);
     if (s->resume_ev)
         event_free(s->resume_ev);

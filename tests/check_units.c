@@ -404,7 +404,8 @@ START_TEST(test_route_info)
     for (size_t i = 0; i < 3; i++) {
         r = route_match(locals[i]);
         ck_assert_int_eq(r->kind, ROUTE_KIND_LOCAL);
-        ck_assert_int_eq(r->methods, EVHTTP_REQ_GET);
+        ck_assert_int_eq(r->methods, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+        ck_assert_str_eq(r->allow, "GET, HEAD");
     }
     r = route_match("/admin/sessions");
     ck_assert_int_eq(r->kind, ROUTE_KIND_ADMIN);
