@@ -568,7 +568,9 @@ state_file_load(const char *path, struct idem_store *idem,
     if (n == NULL)
         n = &local;
     memset(n, 0, sizeof(*n));
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+     * writer, before the loop runs, where not even SIGTERM ends the wait */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0 && errno == ENOENT)
         return STATE_ABSENT;
     if (fd < 0) {
@@ -577,6 +579,12 @@ state_file_load(const char *path, struct idem_store *idem,
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         set_err(err, errlen, "not a regular file");
+        close(fd);
+        return STATE_REFUSED;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        set_err(err, errlen, "cannot read: %s", strerror(errno));
         close(fd);
         return STATE_REFUSED;
     }
