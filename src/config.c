@@ -1316,6 +1316,14 @@ config_keep_restart_keys(struct config *next, const struct config *running,
         note(changed, changedlen, "upstream.ca_file");
         n++;
     }
+    /* the start read the state from this path and claimed it (checked it
+     * can be saved there, locked it): a path given by a reload has had
+     * neither, and would be written without its lock */
+    if (!str_equal(next->state_file, running->state_file)) {
+        keep_string(&next->state_file, running->state_file);
+        note(changed, changedlen, "state.file");
+        n++;
+    }
     const struct {
         long long *next;
         long long running;

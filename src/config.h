@@ -106,7 +106,7 @@ int config_read_api_key(const struct config *cfg, char **key, char *err,
 
 /* For a reload: the keys that need a restart (listen, upstream.base_url,
  * upstream.ca_file, upstream.connect_timeout_ms, upstream.timeout_ms,
- * upstream.max_connections) keep their running values in next; the names
+ * upstream.max_connections, state.file) keep their running values in next; the names
  * of those that differed are written, comma-separated, into changed.
  * Returns how many differed. */
 int config_keep_restart_keys(struct config *next, const struct config *running,

@@ -1797,6 +1797,31 @@ START_TEST(test_print_parses_back_fuzz)
 }
 END_TEST
 
+/* Found by attack: a reload moved state.file to a path the start never
+ * claimed (no check that it can be saved there, no lock). */
+START_TEST(test_reload_keeps_state_file)
+{
+    struct config running;
+    char changed[256];
+    parse_ok("{\"state\": {\"file\": \"/var/lib/wagate/state\"}}");
+    running = cfg;
+    parse_ok("{\"state\": {\"file\": \"/tmp/elsewhere\"}}");
+    ck_assert_int_eq(
+        config_keep_restart_keys(&cfg, &running, changed, sizeof(changed)),
+        1);
+    ck_assert_str_eq(changed, "state.file");
+    ck_assert_str_eq(cfg.state_file, "/var/lib/wagate/state");
+    config_free(&cfg);
+    parse_ok("{}"); /* null is a change too */
+    ck_assert_int_eq(
+        config_keep_restart_keys(&cfg, &running, changed, sizeof(changed)),
+        1);
+    ck_assert_str_eq(cfg.state_file, "/var/lib/wagate/state");
+    config_free(&cfg);
+    config_free(&running);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -1833,6 +1858,7 @@ config_suite(void)
     tcase_add_test(tc, test_numbers);
     tcase_add_test(tc, test_admin_token);
     tcase_add_test(tc, test_log_enums);
+    tcase_add_test(tc, test_reload_keeps_state_file);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("listen");
