@@ -83,7 +83,9 @@ struct config {
 void config_defaults(struct config *cfg);
 
 /* Reads path into cfg (which need not be initialised). 0 on success; -1
- * with a one-line "path: key: reason" in err and cfg left empty. */
+ * with a one-line "path: key: reason" in err and cfg left empty. A FIFO
+ * is never waited on to open (nobody writing: it reads empty); a pipe is
+ * read to its end. The same holds for the api_key_file. */
 int config_load(struct config *cfg, const char *path, char *err,
                 size_t errlen);
 
