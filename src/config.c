@@ -4,11 +4,13 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "alloc.h"
 
@@ -933,6 +935,28 @@ done:
     return rc;
 }
 
+/* fopen(path, "rb") that does not wait in open(2) for a FIFO's writer
+ * (on a SIGHUP that would stop the event loop for ever): O_NONBLOCK for
+ * the open only, so that a pipe (-c <(...)) is still read to its end, and
+ * a FIFO nobody writes to reads as empty. NULL and errno on failure. */
+static FILE *
+open_input(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return NULL;
+    int fl = fcntl(fd, F_GETFL);
+    FILE *f = NULL;
+    if (fl >= 0 && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == 0)
+        f = fdopen(fd, "rb");
+    if (f == NULL) {
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    return f;
+}
+
 /* Empties cfg and writes "path: why", the path escaped. */
 static int
 load_fail(struct config *cfg, const char *path, const char *why, char *err,
@@ -949,7 +973,7 @@ load_fail(struct config *cfg, const char *path, const char *why, char *err,
 int
 config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = open_input(path);
     if (f == NULL)
         return load_fail(cfg, path, strerror(errno), err, errlen);
     size_t cap = 4096, len = 0;
@@ -1114,7 +1138,7 @@ config_read_api_key(const struct config *cfg, char **key, char *err,
     char *where =
         escape(cfg->api_key_file ? cfg->api_key_file : cfg->api_key_env);
     if (cfg->api_key_file != NULL) {
-        FILE *f = fopen(cfg->api_key_file, "rb");
+        FILE *f = open_input(cfg->api_key_file);
         if (f == NULL) {
             rc = fail(err, errlen,
                       "no API key: cannot read upstream.api_key_file %s: %s",
@@ -1314,6 +1338,14 @@ config_keep_restart_keys(struct config *next, const struct config *running,
     if (!str_equal(next->ca_file, running->ca_file)) {
         keep_string(&next->ca_file, running->ca_file);
         note(changed, changedlen, "upstream.ca_file");
+        n++;
+    }
+    /* the start read the state from this path and claimed it (checked it
+     * can be saved there, locked it): a path given by a reload has had
+     * neither, and would be written without its lock */
+    if (!str_equal(next->state_file, running->state_file)) {
+        keep_string(&next->state_file, running->state_file);
+        note(changed, changedlen, "state.file");
         n++;
     }
     const struct {

@@ -83,7 +83,9 @@ struct config {
 void config_defaults(struct config *cfg);
 
 /* Reads path into cfg (which need not be initialised). 0 on success; -1
- * with a one-line "path: key: reason" in err and cfg left empty. */
+ * with a one-line "path: key: reason" in err and cfg left empty. A FIFO
+ * is never waited on to open (nobody writing: it reads empty); a pipe is
+ * read to its end. The same holds for the api_key_file. */
 int config_load(struct config *cfg, const char *path, char *err,
                 size_t errlen);
 
@@ -106,7 +108,7 @@ int config_read_api_key(const struct config *cfg, char **key, char *err,
 
 /* For a reload: the keys that need a restart (listen, upstream.base_url,
  * upstream.ca_file, upstream.connect_timeout_ms, upstream.timeout_ms,
- * upstream.max_connections) keep their running values in next; the names
+ * upstream.max_connections, state.file) keep their running values in next; the names
  * of those that differed are written, comma-separated, into changed.
  * Returns how many differed. */
 int config_keep_restart_keys(struct config *next, const struct config *running,

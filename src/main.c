@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "config.h"
@@ -31,7 +32,8 @@ struct wagate {
     struct session_cache *cache;
     struct server *srv;
     int stopping;
-    int drained; /* the drain ended: the state file may be written */
+    int drained;    /* the drain ended: the state file may be written */
+    int state_lock; /* state_file_claim()'s lock, held until exit; -1 */
 };
 
 static void
@@ -223,6 +225,10 @@ load_state(struct wagate *w)
     char err[512];
     if (path == NULL)
         return 0;
+    if (state_file_claim(path, &w->state_lock, err, sizeof(err)) != 0) {
+        log_msg(LOG_ERROR, "refusing to start: state file %s: %s", path, err);
+        return EXIT_CONFIG;
+    }
     int64_t now = gateway_wall_ms();
     switch (state_file_load(path, w->gw.idem, w->cache, now,
                             w->cfg.cache_recheck_after_s * 1000, &n, err,
@@ -384,6 +390,8 @@ run(struct wagate *w)
     idem_free(w->gw.idem);
     cache_free(w->cache);
     event_base_free(w->base);
+    if (w->state_lock >= 0)
+        close(w->state_lock); /* the state is saved: another may start */
     return rc;
 }
 
@@ -425,6 +433,7 @@ main(int argc, char **argv)
     struct wagate w;
     memset(&w, 0, sizeof(w));
     w.path = path;
+    w.state_lock = -1;
     char err[512];
     if (path == NULL) {
         config_defaults(&w.cfg);

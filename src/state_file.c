@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -212,6 +213,69 @@ sync_dir(const char *path)
     close(fd);
     errno = e;
     return rc;
+}
+
+/* Creates and removes a file next to path, as a save would. */
+static int
+probe_dir(const char *path, char *err, size_t errlen)
+{
+    size_t n = strlen(path) + sizeof(".XXXXXX");
+    char *name = xmalloc(n);
+    snprintf(name, n, "%s.XXXXXX", path);
+    int fd = mkstemp(name);
+    if (fd < 0)
+        set_err(err, errlen,
+                "cannot create a file next to it (the state could not be "
+                "saved there): %s",
+                strerror(errno));
+    else {
+        close(fd);
+        unlink(name);
+    }
+    free(name);
+    return fd < 0 ? -1 : 0;
+}
+
+/* path + ".lock", opened (never through a symlink) and locked. */
+static int
+lock_file(const char *path, char *err, size_t errlen)
+{
+    size_t n = strlen(path) + sizeof(".lock");
+    char *name = xmalloc(n);
+    struct stat st;
+    snprintf(name, n, "%s.lock", path);
+    int fd = open(
+        name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK,
+        0600);
+    free(name);
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        set_err(err, errlen, "cannot open its .lock file: %s",
+                fd < 0 ? strerror(errno) : "not a regular file");
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            set_err(err, errlen,
+                    "another wagate is using it (its .lock file is locked)");
+        else
+            set_err(err, errlen, "cannot lock its .lock file: %s", strerror(e));
+        return -1;
+    }
+    return fd;
+}
+
+int
+state_file_claim(const char *path, int *lock_fd, char *err, size_t errlen)
+{
+    *lock_fd = -1;
+    if (probe_dir(path, err, errlen) != 0)
+        return -1;
+    *lock_fd = lock_file(path, err, errlen);
+    return *lock_fd < 0 ? -1 : 0;
 }
 
 int
@@ -568,7 +632,9 @@ state_file_load(const char *path, struct idem_store *idem,
     if (n == NULL)
         n = &local;
     memset(n, 0, sizeof(*n));
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+     * writer, before the loop runs, where not even SIGTERM ends the wait */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0 && errno == ENOENT)
         return STATE_ABSENT;
     if (fd < 0) {
@@ -577,6 +643,12 @@ state_file_load(const char *path, struct idem_store *idem,
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         set_err(err, errlen, "not a regular file");
+        close(fd);
+        return STATE_REFUSED;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        set_err(err, errlen, "cannot read: %s", strerror(errno));
         close(fd);
         return STATE_REFUSED;
     }

@@ -78,6 +78,18 @@ struct state_counts {
     int64_t written_at;     /* load: when the file was written (ms) */
 };
 
+/* Claims path for this process, before state_file_load(): creates and
+ * removes a temporary file next to it, as a save would (so that a missing
+ * or read-only directory is found at start, not when the drain ends and
+ * everything kept would be lost), then takes an exclusive lock on
+ * path + ".lock" (created, mode 0600, never followed if a symlink), so
+ * that a second gateway given the same state.file refuses to start rather
+ * than overwrite the first one's state. The lock is held while *lock_fd
+ * is open, and ends with the process whatever the way (kill -9 too); the
+ * lock file stays. 0 and *lock_fd set; -1 and one line in err (without the
+ * path), *lock_fd -1. */
+int state_file_claim(const char *path, int *lock_fd, char *err, size_t errlen);
+
 /* Writes idem and cache (borrowed, not modified) to path atomically.
  * now (wall ms) is written as written_at and is the stored time of the
  * unknown-outcome answers. 0 and *n filled (n may be NULL); -1 and one

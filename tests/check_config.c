@@ -1,13 +1,17 @@
 /* check_config.c - unit tests for config.c (SPEC section 8).
  *
- * Pure: no sockets, no sleeping. Files live in /tmp (mkstemp) and are
+ * Pure: no sockets, no sleeping (but for the bounded wait on a child that
+ * must not block, in the FIFO test). Files live in /tmp (mkstemp) and are
  * removed. Every successful parse is released with config_free(); the
  * suite runs clean under AddressSanitizer and valgrind with CK_FORK=no. */
 #include <check.h>
 #include <json-c/json.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -1797,6 +1801,106 @@ START_TEST(test_print_parses_back_fuzz)
 }
 END_TEST
 
+/* Runs fn in a child; 1 if it exited 0 within 5 s (the suites run with
+ * CK_FORK=no, so a call that blocks must be caught here). */
+static int
+exits_in_time(int (*fn)(const char *), const char *arg)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(fn(arg));
+    int status = 0, done = 0;
+    for (int i = 0; i < 500 && !done; i++) {
+        done = waitpid(pid, &status, WNOHANG) == pid;
+        if (!done)
+            usleep(10000);
+    }
+    if (!done) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    return done && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static int
+load_refused(const char *path)
+{
+    struct config c;
+    char e[512];
+    return config_load(&c, path, e, sizeof(e)) == -1 &&
+                   strstr(e, "not a complete JSON object") != NULL
+               ? 0
+               : 1;
+}
+
+static int
+key_refused(const char *path)
+{
+    struct config c;
+    char *key = NULL, e[512];
+    config_defaults(&c);
+    c.api_key_file = strdup(path);
+    int rc = config_read_api_key(&c, &key, e, sizeof(e));
+    free(key);
+    config_free(&c);
+    return rc == -1 ? 0 : 1;
+}
+
+/* Found by attack: a FIFO as the config file (or the key file) blocked
+ * open(2) until a writer came: on a SIGHUP, inside the event loop, the
+ * gateway stopped answering for good. Nobody writing: it reads empty. A
+ * pipe (-c <(...)) is still read to its end. */
+START_TEST(test_load_fifo_does_not_wait)
+{
+    char dir[] = "/tmp/wagate-cfg-XXXXXX", fifo[64];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    ck_assert_msg(exits_in_time(load_refused, fifo),
+                  "config_load() waited on a FIFO");
+    ck_assert_msg(exits_in_time(key_refused, fifo),
+                  "config_read_api_key() waited on a FIFO");
+    unlink(fifo);
+    rmdir(dir);
+
+    int p[2];
+    char dev[32];
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(write(p[1], "{}", 2), 2);
+    close(p[1]);
+    snprintf(dev, sizeof(dev), "/dev/fd/%d", p[0]);
+    ck_assert_int_eq(config_load(&cfg, dev, err, sizeof(err)), 0);
+    config_free(&cfg);
+    close(p[0]);
+}
+END_TEST
+
+/* Found by attack: a reload moved state.file to a path the start never
+ * claimed (no check that it can be saved there, no lock). */
+START_TEST(test_reload_keeps_state_file)
+{
+    struct config running;
+    char changed[256];
+    parse_ok("{\"state\": {\"file\": \"/var/lib/wagate/state\"}}");
+    running = cfg;
+    parse_ok("{\"state\": {\"file\": \"/tmp/elsewhere\"}}");
+    ck_assert_int_eq(
+        config_keep_restart_keys(&cfg, &running, changed, sizeof(changed)),
+        1);
+    ck_assert_str_eq(changed, "state.file");
+    ck_assert_str_eq(cfg.state_file, "/var/lib/wagate/state");
+    config_free(&cfg);
+    parse_ok("{}"); /* null is a change too */
+    ck_assert_int_eq(
+        config_keep_restart_keys(&cfg, &running, changed, sizeof(changed)),
+        1);
+    ck_assert_str_eq(cfg.state_file, "/var/lib/wagate/state");
+    config_free(&cfg);
+    config_free(&running);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -1833,6 +1937,8 @@ config_suite(void)
     tcase_add_test(tc, test_numbers);
     tcase_add_test(tc, test_admin_token);
     tcase_add_test(tc, test_log_enums);
+    tcase_add_test(tc, test_reload_keeps_state_file);
+    tcase_add_test(tc, test_load_fifo_does_not_wait);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("listen");

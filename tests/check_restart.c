@@ -89,8 +89,11 @@ teardown(void)
     if (gw.pid > 0)
         proc_stop(&gw, 5000);
     proc_stop(&sb, 5000);
+    char lock[128];
+    snprintf(lock, sizeof(lock), "%s.lock", state);
     unlink(conf);
     unlink(state);
+    unlink(lock);
     rmdir(dir);
 }
 
@@ -401,6 +404,52 @@ START_TEST(damaged_state_file_refuses_to_start)
 }
 END_TEST
 
+/* ---- a state file the end of the run could not write ---- */
+
+/* Found by attack: the gateway started, served, and only when the drain
+ * ended said it could not save: everything kept was lost. */
+START_TEST(a_state_directory_that_does_not_exist_refuses_to_start)
+{
+    char out[8192], line[256];
+    snprintf(state, sizeof(state), "%s/missing/state", dir);
+    write_config(NULL);
+    ck_assert_int_eq(run_gateway(out, sizeof(out)), 2);
+    snprintf(line, sizeof(line),
+             "refusing to start: state file %s: cannot create a file next "
+             "to it",
+             state);
+    ck_assert_msg(strstr(out, line) != NULL, "no refusal in: %s", out);
+    ck_assert_ptr_null(strstr(out, "listening on"));
+    snprintf(state, sizeof(state), "%s/state", dir);
+}
+END_TEST
+
+/* Found by attack: two gateways given one state.file both started, and
+ * the one that stopped last overwrote what the other had kept. */
+START_TEST(a_second_gateway_on_the_same_state_file_refuses_to_start)
+{
+    char out[8192], line[256];
+    struct http_resp r;
+    write_config(NULL);
+    ck_assert_int_eq(start_gateway(), 0);
+    ck_assert_int_eq(send_keyed(PHONE, 1, "first-gateway", &r), 200);
+    http_free(&r);
+    ck_assert_int_eq(run_gateway(out, sizeof(out)), 2);
+    snprintf(line, sizeof(line),
+             "refusing to start: state file %s: another wagate is using it",
+             state);
+    ck_assert_msg(strstr(out, line) != NULL, "no refusal in: %s", out);
+    ck_assert_ptr_null(strstr(out, "listening on"));
+    /* the first one's state is saved whole, and the lock ends with it */
+    ck_assert_int_eq(proc_stop(&gw, 5000), 0);
+    ck_assert_int_eq(start_gateway(), 0);
+    ck_assert_int_eq(send_keyed(PHONE, 1, "first-gateway", &r), 200);
+    char b[64];
+    ck_assert_str_eq(xwagate(&r, b, sizeof(b)), "replay");
+    http_free(&r);
+}
+END_TEST
+
 static Suite *
 restart_suite(void)
 {
@@ -414,6 +463,9 @@ restart_suite(void)
     tcase_add_test(tc, kill_9_loses_only_what_followed_the_last_graceful_stop);
     tcase_add_test(tc, foreign_state_file_refuses_to_start);
     tcase_add_test(tc, damaged_state_file_refuses_to_start);
+    tcase_add_test(tc, a_state_directory_that_does_not_exist_refuses_to_start);
+    tcase_add_test(tc,
+                   a_second_gateway_on_the_same_state_file_refuses_to_start);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -4,10 +4,12 @@
  * `now` given to the loader. */
 #include <check.h>
 #include <dirent.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "idempotency.h"
@@ -438,6 +440,40 @@ START_TEST(a_directory_is_refused)
 }
 END_TEST
 
+/* Opening a FIFO for reading waits for a writer: the start would hang
+ * there for ever (the test's timeout says so), SIGTERM included. */
+/* The load runs in a child, so that a load that blocks is seen as one
+ * (the suites run with CK_FORK=no: no Check timeout would stop it). */
+START_TEST(a_fifo_is_refused_without_waiting_for_a_writer)
+{
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct idem_store *s = idem_new(10, TTL);
+        struct session_cache *c = cache_new(10);
+        char err[256] = "";
+        enum state_load_result rc =
+            state_file_load(path, s, c, T0, RECHECK, NULL, err, sizeof(err));
+        idem_free(s);
+        cache_free(c);
+        _exit(rc == STATE_REFUSED && strstr(err, "not a regular file") ? 0 : 1);
+    }
+    int status = 0, done = 0;
+    for (int i = 0; i < 500 && !done; i++) { /* 5 s at most */
+        done = waitpid(pid, &status, WNOHANG) == pid;
+        if (!done)
+            usleep(10000);
+    }
+    if (!done) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    ck_assert_msg(done, "state_file_load() blocked on a FIFO");
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+END_TEST
+
 START_TEST(foreign_files_are_refused)
 {
     spill("{\"listen\": [\"127.0.0.1:8080\"]}\n", 31);
@@ -789,6 +825,7 @@ state_file_suite(void)
     tcase_add_test(tc, a_clock_that_moved_back_extends_nothing);
     tcase_add_test(tc, absent_file_leaves_the_stores_alone);
     tcase_add_test(tc, a_directory_is_refused);
+    tcase_add_test(tc, a_fifo_is_refused_without_waiting_for_a_writer);
     tcase_add_test(tc, foreign_files_are_refused);
     tcase_add_test(tc, another_version_is_refused);
     tcase_add_test(tc, every_truncation_is_refused);
