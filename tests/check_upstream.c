@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,7 @@ struct gw_opts {
     long max_queue_ms; /* default 10000; -1 for 0 */
     long max_pause_ms; /* default 60000 */
     long drain_ms;     /* default 10000 */
+    long max_conns;    /* upstream.max_connections; default 16 */
     const char *extra; /* more top-level members, starting with ',' */
 };
 
@@ -73,7 +75,8 @@ gw_config_text(const struct gw_opts *o, char *out, size_t n)
              " \"upstream\": {\"base_url\": \"http://127.0.0.1:%d\",\n"
              "   \"timeout_ms\": %ld, \"connect_timeout_ms\": 500,\n"
              "   \"rate_limit_rps\": %s, \"rate_limit_burst\": %s,\n"
-             "   \"max_queue_ms\": %ld, \"max_pause_ms\": %ld},\n"
+             "   \"max_queue_ms\": %ld, \"max_pause_ms\": %ld,\n"
+             "   \"max_connections\": %ld},\n"
              " \"admin\": {\"token_sha256\": \"" ADMIN_SHA "\"},\n"
              " \"limits\": {\"client_timeout_ms\": 5000},\n"
              " \"drain_timeout_ms\": %ld%s}\n",
@@ -83,6 +86,7 @@ gw_config_text(const struct gw_opts *o, char *out, size_t n)
              : o->max_queue_ms   ? o->max_queue_ms
                                  : 10000,
              o->max_pause_ms ? o->max_pause_ms : 60000,
+             o->max_conns ? o->max_conns : 16,
              o->drain_ms ? o->drain_ms : 10000, o->extra ? o->extra : "");
 }
 
@@ -964,6 +968,91 @@ START_TEST(a_429_pause_is_capped_and_can_be_ended)
 }
 END_TEST
 
+/* ==== a hanging upstream behind one connection ==== */
+
+#define NHANG 21
+
+/* Sends that the on-the-wire guard holds (five stuck on their way to an
+ * upstream that never answers, behind upstream.max_connections 1) are
+ * still answered within max_queue_ms of their arrival plus timeout_ms,
+ * each exactly once, and none is sent twice. */
+START_TEST(hanging_upstream_one_connection_everyone_answered_in_bound)
+{
+    struct proc sb, gw;
+    char url[128], bodies[NHANG][200];
+    const long timeout = 2000, max_queue = 4000;
+    sb_start_on(&sb, 0, "0", "0");
+    gw_start(&gw, &(struct gw_opts){.port = sb.port,
+                                    .timeout_ms = timeout,
+                                    .rate = "5",
+                                    .burst = "1",
+                                    .max_queue_ms = max_queue,
+                                    .max_conns = 1});
+    open_window(sb.port, PHONE);
+    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/faults",
+                                "{\"mode\":\"hang\",\"times\":100}"),
+                     200);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d" FREEFORM, gw.port);
+    struct curl_slist *h =
+        curl_slist_append(NULL, "Content-Type: application/json");
+    CURLM *m = curl_multi_init();
+    CURL *e[NHANG];
+    FILE *devnull = fopen("/dev/null", "w");
+    double t0 = mono_ms(), done_at[NHANG];
+    for (int i = 0; i < NHANG; i++) {
+        char text[32];
+        snprintf(text, sizeof(text), "hang-%d", i);
+        send_body(bodies[i], sizeof(bodies[i]), text);
+        e[i] = curl_easy_init();
+        curl_easy_setopt(e[i], CURLOPT_URL, url);
+        curl_easy_setopt(e[i], CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(e[i], CURLOPT_POSTFIELDS, bodies[i]);
+        curl_easy_setopt(e[i], CURLOPT_WRITEDATA, devnull);
+        curl_easy_setopt(e[i], CURLOPT_TIMEOUT_MS, 30000L);
+        curl_easy_setopt(e[i], CURLOPT_PRIVATE, (char *)(intptr_t)i);
+        curl_multi_add_handle(m, e[i]);
+        done_at[i] = -1;
+    }
+    int running = 1;
+    double end = mono_ms() + 30000;
+    while (running && mono_ms() < end) {
+        curl_multi_perform(m, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+            char *p;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &p);
+            done_at[(intptr_t)p] = mono_ms() - t0;
+        }
+        curl_multi_poll(m, NULL, 0, 20, NULL);
+    }
+    int answered = 0;
+    double worst = 0;
+    for (int i = 0; i < NHANG; i++) {
+        long st = 0;
+        curl_easy_getinfo(e[i], CURLINFO_RESPONSE_CODE, &st);
+        answered += st == 504 || st == 429;
+        worst = done_at[i] > worst ? done_at[i] : worst;
+        ck_assert_msg(done_at[i] >= 0, "send %d never answered", i);
+        curl_multi_remove_handle(m, e[i]);
+        curl_easy_cleanup(e[i]);
+    }
+    curl_multi_cleanup(m);
+    curl_slist_free_all(h);
+    fclose(devnull);
+    ck_assert_int_eq(answered, NHANG);
+    ck_assert_msg(worst < (double)(timeout + max_queue) + 750,
+                  "the last caller waited %.0f ms", worst);
+    for (int i = 0; i < NHANG; i++) {
+        char text[32];
+        snprintf(text, sizeof(text), "\"hang-%d\"", i);
+        ck_assert_int_le(sb_count_body(sb.port, text), 1);
+    }
+    gw_stop(&gw);
+    ck_assert_int_eq(proc_stop(&sb, 5000), 0);
+}
+END_TEST
+
 static Suite *
 upstream_suite(void)
 {
@@ -978,6 +1067,8 @@ upstream_suite(void)
     tcase_add_test(tc, trailers_are_dropped_and_not_replayed);
     tcase_add_test(tc, invalid_answers_are_502_unknown);
     tcase_add_test(tc, a_429_pause_is_capped_and_can_be_ended);
+    tcase_add_test(tc,
+                   hanging_upstream_one_connection_everyone_answered_in_bound);
     suite_add_tcase(s, tc);
     return s;
 }
