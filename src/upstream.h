@@ -18,6 +18,12 @@
  * "not_sent" or "unknown" of SPEC section 5): it reports that with every
  * failure, as a typed value (enum upstream_failure plus sent).
  *
+ * Over cleartext HTTP/1.1 a kept-alive connection that holds bytes before
+ * a request leaves on it (the tail of an earlier answer longer than its
+ * Content-Length) is shut down and the request goes on a fresh one,
+ * counted as a connect retry and still not sent: those bytes would
+ * otherwise be taken as its answer, and its answer as the next one's.
+ *
  * Waiting for a multiplexed connection (CURLOPT_PIPEWAIT) is asked for only
  * with an https:// base URL, where ALPN may offer HTTP/2: over cleartext
  * HTTP/1.1 it would park every queued transfer until the first answer and

@@ -275,8 +275,10 @@ header_lines(const struct http_resp *r, const char *name)
  * last one again beyond the script), written whole; NULL reads the request
  * and closes its connection without a byte. The connection stays open
  * otherwise. With close_listener_after_first the listener closes once the
- * first answer is out: later connects are refused. Bounded: every poll is
- * 50 ms, the thread ends on stop or after 30 s. */
+ * first answer is out: later connects are refused. A \002 in an answer is
+ * not sent: the fake waits 50 ms there, so what follows arrives in a later
+ * segment. Bounded: every poll is 50 ms, the thread ends on stop or after
+ * 30 s. */
 
 #define FAKE_MAX_ANSWERS 16
 #define FAKE_MAX_CONNS 16
@@ -296,6 +298,7 @@ struct fake {
     int close_listener_after_first;
     struct fake_conn conns[FAKE_MAX_CONNS];
     atomic_int nreq;
+    atomic_int nwritten; /* answers written whole */
     atomic_int stop;
 };
 
@@ -340,11 +343,20 @@ fake_serve(struct fake *f, struct fake_conn *c)
         }
         size_t off = 0, alen = strlen(a);
         while (off < alen) {
-            ssize_t w = send(c->fd, a + off, alen - off, MSG_NOSIGNAL);
+            if (a[off] == '\002') {
+                struct timespec ts = {0, 50000000};
+                nanosleep(&ts, NULL);
+                off++;
+                continue;
+            }
+            const char *pause = memchr(a + off, '\002', alen - off);
+            size_t part = pause ? (size_t)(pause - (a + off)) : alen - off;
+            ssize_t w = send(c->fd, a + off, part, MSG_NOSIGNAL);
             if (w <= 0)
                 break;
             off += (size_t)w;
         }
+        atomic_fetch_add(&f->nwritten, 1);
         if (f->close_listener_after_first && f->lfd >= 0) {
             close(f->lfd);
             f->lfd = -1;
@@ -968,6 +980,55 @@ START_TEST(a_429_pause_is_capped_and_can_be_ended)
 }
 END_TEST
 
+/* ==== an answer longer than its Content-Length ==== */
+
+/* The tail of an answer beyond its Content-Length arrives after the
+ * answer was read, on a kept-alive connection. The next request must not
+ * get those bytes as its answer (nor the one after it this one's): it
+ * goes on a fresh connection, and each caller gets its own answer. */
+START_TEST(bytes_beyond_an_answer_never_answer_the_next_request)
+{
+    const char *script[] = {
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        "Content-Length: 2\r\n\r\n{}\002"
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        "Content-Length: 14\r\n\r\n{\"stray\":true}",
+        OK_ANSWER};
+    struct fake f;
+    struct proc gw;
+    struct http_resp r;
+    char body[200];
+    fake_start(&f, script, 2);
+    gw_start(&gw, &(struct gw_opts){.port = f.port, .max_conns = 1});
+    send_body(body, sizeof(body), "first");
+    post_send(gw.port, body, "key-first", &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "{}");
+    http_free(&r);
+    /* the stray bytes are on the connection before the next send */
+    double end = mono_ms() + 3000;
+    while (atomic_load(&f.nwritten) < 1 && mono_ms() < end) {
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    ck_assert_int_eq(atomic_load(&f.nwritten), 1);
+    struct timespec settle = {0, 20000000}; /* loopback delivery */
+    nanosleep(&settle, NULL);
+    for (int i = 0; i < 2; i++) {
+        send_body(body, sizeof(body), i == 0 ? "second" : "third");
+        post_send(gw.port, body, i == 0 ? "key-second" : "key-third", &r);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_msg(strcmp(r.body, "{\"success\":true}") == 0,
+                      "send %d got %s", i + 2, r.body);
+        assert_xwagate(&r, "upstream");
+        http_free(&r);
+    }
+    ck_assert_int_eq(atomic_load(&f.nreq), 3); /* each sent once */
+    gw_stop(&gw);
+    fake_stop(&f);
+}
+END_TEST
+
 /* ==== a hanging upstream behind one connection ==== */
 
 #define NHANG 21
@@ -1069,6 +1130,7 @@ upstream_suite(void)
     tcase_add_test(tc, a_429_pause_is_capped_and_can_be_ended);
     tcase_add_test(tc,
                    hanging_upstream_one_connection_everyone_answered_in_bound);
+    tcase_add_test(tc, bytes_beyond_an_answer_never_answer_the_next_request);
     suite_add_tcase(s, tc);
     return s;
 }
