@@ -242,6 +242,24 @@ trim_ows(const char *v, const char *end, size_t *len)
     return v;
 }
 
+/* RFC 9112 section 6.3: Content-Length fields that disagree make the
+ * framing unknowable (libcurl would take the last one). */
+static int
+length_conflict(const struct upstream_xfer *x, const char *name, size_t nlen,
+                const char *v, size_t vlen)
+{
+    if (nlen != 14 || strncasecmp(name, "Content-Length", 14) != 0)
+        return 0;
+    for (size_t i = 0; i < x->nrh; i++) {
+        const char *n = x->rtext + x->hoff[i].name;
+        const char *pv = x->rtext + x->hoff[i].value;
+        if (strcasecmp(n, "Content-Length") == 0 &&
+            (strlen(pv) != vlen || memcmp(pv, v, vlen) != 0))
+            return 1;
+    }
+    return 0;
+}
+
 /* libcurl hands over each line of every header block (1xx ones too) and,
  * after the body, a chunked answer's trailers: those are dropped, since
  * trailers are not headers (a second Content-Type, a late Set-Cookie). */
@@ -265,7 +283,9 @@ on_header(char *buf, size_t size, size_t n, void *p)
         response_reset(x);
         x->rh_bytes = keep;
         x->hstatus = status_of(buf, end);
-        return x->hstatus < 0 ? header_invalid(x) : len;
+        /* 101: no upgrade was asked for (libcurl would wait for the
+         * switched protocol until the deadline) */
+        return x->hstatus < 0 || x->hstatus == 101 ? header_invalid(x) : len;
     }
     if (end == 0) {
         /* the blank line: a final block ends here, a 1xx one is followed
@@ -290,7 +310,8 @@ on_header(char *buf, size_t size, size_t n, void *p)
         if (!is_tchar((unsigned char)*c))
             return header_invalid(x);
     v = trim_ows(colon + 1, buf + end, &vlen);
-    if (!value_ok(v, vlen))
+    if (!value_ok(v, vlen) ||
+        length_conflict(x, buf, (size_t)(colon - buf), v, vlen))
         return header_invalid(x);
     header_add(x, buf, (size_t)(colon - buf), v, vlen);
     return len;

@@ -855,11 +855,17 @@ START_TEST(invalid_answers_are_502_unknown)
         "HTTP/1.1 600 Beyond\r\nContent-Length: 2\r\n\r\nhi",
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
         "ZZ\r\nhello\r\n0\r\n\r\n",
+        /* no upgrade was asked for */
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n"
+        "Connection: Upgrade\r\n\r\n" OK_ANSWER,
+        /* framing that disagrees with itself */
+        "HTTP/1.1 200 OK\r\nContent-Length: 16\r\nContent-Length: 17\r\n"
+        "\r\n{\"success\":true}",
         /* obsolete folding is valid (RFC 9112 5.2): one space */
         "HTTP/1.1 200 OK\r\nX-Folded: a\r\n   b\r\nContent-Type: "
         "application/json\r\nContent-Length: 2\r\n\r\n{}",
     };
-    const size_t ninvalid = 6;
+    const size_t ninvalid = 8;
     struct fake f;
     struct proc gw;
     struct http_resp r;
@@ -879,7 +885,7 @@ START_TEST(invalid_answers_are_502_unknown)
     char *m = scrape(gw.port);
     ck_assert_ptr_nonnull(strstr(m,
                                  "wagate_upstream_errors_total{kind=\""
-                                 "invalid_response\",outcome=\"unknown\"} 6"));
+                                 "invalid_response\",outcome=\"unknown\"} 8"));
     ck_assert_ptr_null(strstr(m, "kind=\"reset\""));
     free(m);
     send_body(body, sizeof(body), "folded");
