@@ -19,6 +19,9 @@ struct shaper_item {
     shaper_refuse refuse;
     double slot_ms;
     double queued_ms;
+    /* refused if still waiting then: max(slot, queued + max_queue_ms),
+     * never before the item ahead of it (so the head's is the earliest) */
+    double deadline_ms;
 };
 
 /* The guard's ring is as long as a 1-second window may hold; beyond this
@@ -50,14 +53,16 @@ static void
 arm(struct shaper *s)
 {
     struct shaper_item *head = TAILQ_FIRST(&s->queue);
-    double guard = rl_guard_until(&s->guard);
-    if (head == NULL || guard == INFINITY) {
-        /* nothing to wait for, or only a request on its way can make
-         * room: shaper_left()/shaper_dropped() re-arm */
+    if (head == NULL) {
         evtimer_del(s->timer);
         return;
     }
+    /* the slot, or later while the guard holds (INFINITY: until a request
+     * on its way ends, which re-arms); the deadline in any case */
+    double guard = rl_guard_until(&s->guard);
     double at = head->slot_ms > guard ? head->slot_ms : guard;
+    if (at > head->deadline_ms)
+        at = head->deadline_ms;
     double wait = at - gateway_mono_ms();
     if (wait < 0)
         wait = 0;
@@ -65,6 +70,29 @@ arm(struct shaper *s)
     long us = (long)ceil(wait * 1000.0);
     struct timeval tv = {us / 1000000, us % 1000000};
     evtimer_add(s->timer, &tv);
+}
+
+/* A deadline no earlier than that of the item ahead (prev, may be NULL):
+ * deadlines grow along the queue, even across a reload that shortens
+ * max_queue_ms, so only the head's needs a timer. */
+static double
+deadline_after(const struct shaper_item *prev, double deadline)
+{
+    return prev != NULL && prev->deadline_ms > deadline ? prev->deadline_ms
+                                                        : deadline;
+}
+
+/* Slots moved (a pause, its end): no item is refused before its slot. */
+static void
+deadlines_follow_slots(struct shaper *s)
+{
+    struct shaper_item *it, *prev = NULL;
+    TAILQ_FOREACH(it, &s->queue, link)
+    {
+        it->deadline_ms =
+            deadline_after(prev, fmax(it->deadline_ms, it->slot_ms));
+        prev = it;
+    }
 }
 
 static void
@@ -83,10 +111,23 @@ on_timer(evutil_socket_t fd, short what, void *arg)
     struct shaper *s = arg;
     struct shaper_item *it;
     double now = gateway_mono_ms();
-    while ((it = TAILQ_FIRST(&s->queue)) != NULL && it->slot_ms <= now &&
-           now >= rl_guard_until(&s->guard)) {
+    while ((it = TAILQ_FIRST(&s->queue)) != NULL) {
+        int due = it->slot_ms <= now && now >= rl_guard_until(&s->guard);
+        if (!due && it->deadline_ms > now)
+            break;
         TAILQ_REMOVE(&s->queue, it, link);
         s->st.depth--;
+        if (!due) {
+            /* the guard held it past its bound (requests stuck on their
+             * way): answered now, not for as long as the upstream hangs;
+             * its slot is in the past, nothing to give back */
+            s->st.refused++;
+            shaper_refuse refuse = it->refuse;
+            void *item = it->item;
+            free(it);
+            refuse(item, 1);
+            continue;
+        }
         double waited = now - it->queued_ms;
         s->st.wait_ms_total += waited;
         if (waited > s->st.wait_ms_max)
@@ -160,6 +201,8 @@ shaper_submit(struct shaper *s, void *item, shaper_go go,
     it->refuse = refuse;
     it->slot_ms = slot;
     it->queued_ms = now;
+    it->deadline_ms = deadline_after(TAILQ_LAST(&s->queue, shaper_queue),
+                                     fmax(slot, now + s->max_queue_ms));
     TAILQ_INSERT_TAIL(&s->queue, it, link);
     s->st.depth++;
     s->st.waited++;
@@ -241,6 +284,7 @@ shaper_pause(struct shaper *s, double pause_ms)
         it->slot_ms += delay;
     }
     refuse_beyond_bound(s);
+    deadlines_follow_slots(s);
     arm(s);
 }
 
@@ -258,6 +302,7 @@ shaper_resume(struct shaper *s)
         rl_reserve(&s->rl, now, INFINITY, &slot);
         it->slot_ms = slot;
     }
+    deadlines_follow_slots(s);
     arm(s);
     return 1;
 }

@@ -14,7 +14,9 @@
  * shaper_dropped() when it ended without leaving, and the shaper hands
  * over no more than the 1-second window allows counting those on their
  * way as leaving now (struct rl_guard). The promise "at most rate +
- * burst - 1 in any second" therefore holds where the upstream sees it. */
+ * burst - 1 in any second" therefore holds where the upstream sees it.
+ * No item waits longer than max(its slot, max_queue_ms from its arrival):
+ * one the guard still holds then is refused. */
 #ifndef WAGATE_SHAPER_H
 #define WAGATE_SHAPER_H
 
@@ -27,7 +29,10 @@ struct shaper;
 
 typedef void (*shaper_go)(void *item);
 /* An item already waiting is refused after all: a pause moved its slot
- * beyond max_queue_ms. retry_after_s >= 1. */
+ * beyond max_queue_ms, or the on-the-wire guard held it past its bound,
+ * max(its slot, its arrival + max_queue_ms) (requests stuck on their way,
+ * e.g. a hanging upstream behind few connections, would otherwise hold it
+ * for as long as they hang). retry_after_s >= 1. */
 typedef void (*shaper_refuse)(void *item, long retry_after_s);
 
 struct shaper_stats {

@@ -17,8 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "version.h"
@@ -64,10 +69,24 @@ struct upstream_xfer {
     int hstatus;  /* status of the header block being received */
     int hdr_done; /* the final header block ended: what follows is body
                      and trailers */
+    int stale;    /* on_prereq found bytes waiting on a kept-alive
+                     connection before the request left (not sent) */
     upstream_cb cb;
     upstream_sent_cb on_sent;
     void *arg;
     struct event *fail_ev; /* reports a setup failure from the loop */
+};
+
+/* A socket libcurl opened, with its local port once known (0 before):
+ * how on_prereq() finds the connection a request is about to go on.
+ * libcurl closes a connect attempt that never became a connection (a
+ * refused connect, a lost happy-eyeballs race) without the close
+ * callback, so an entry may outlive its socket and its number be reused:
+ * the socket's inode, taken at open, tells them apart. */
+struct upstream_fd {
+    curl_socket_t fd;
+    int port;
+    ino_t ino;
 };
 
 struct upstream {
@@ -83,6 +102,9 @@ struct upstream {
     TAILQ_HEAD(, upstream_xfer) xfers; /* running or reporting */
     TAILQ_HEAD(, upstream_xfer) idle;  /* finished, ready for reuse */
     size_t nidle;
+    struct upstream_fd *fds; /* the sockets libcurl opened */
+    size_t nfds, capfds;
+    size_t fds_sweep_at; /* nfds at which stale entries are swept */
 };
 
 struct upstream_sock {
@@ -220,6 +242,24 @@ trim_ows(const char *v, const char *end, size_t *len)
     return v;
 }
 
+/* RFC 9112 section 6.3: Content-Length fields that disagree make the
+ * framing unknowable (libcurl would take the last one). */
+static int
+length_conflict(const struct upstream_xfer *x, const char *name, size_t nlen,
+                const char *v, size_t vlen)
+{
+    if (nlen != 14 || strncasecmp(name, "Content-Length", 14) != 0)
+        return 0;
+    for (size_t i = 0; i < x->nrh; i++) {
+        const char *n = x->rtext + x->hoff[i].name;
+        const char *pv = x->rtext + x->hoff[i].value;
+        if (strcasecmp(n, "Content-Length") == 0 &&
+            (strlen(pv) != vlen || memcmp(pv, v, vlen) != 0))
+            return 1;
+    }
+    return 0;
+}
+
 /* libcurl hands over each line of every header block (1xx ones too) and,
  * after the body, a chunked answer's trailers: those are dropped, since
  * trailers are not headers (a second Content-Type, a late Set-Cookie). */
@@ -243,7 +283,9 @@ on_header(char *buf, size_t size, size_t n, void *p)
         response_reset(x);
         x->rh_bytes = keep;
         x->hstatus = status_of(buf, end);
-        return x->hstatus < 0 ? header_invalid(x) : len;
+        /* 101: no upgrade was asked for (libcurl would wait for the
+         * switched protocol until the deadline) */
+        return x->hstatus < 0 || x->hstatus == 101 ? header_invalid(x) : len;
     }
     if (end == 0) {
         /* the blank line: a final block ends here, a 1xx one is followed
@@ -268,7 +310,8 @@ on_header(char *buf, size_t size, size_t n, void *p)
         if (!is_tchar((unsigned char)*c))
             return header_invalid(x);
     v = trim_ows(colon + 1, buf + end, &vlen);
-    if (!value_ok(v, vlen))
+    if (!value_ok(v, vlen) ||
+        length_conflict(x, buf, (size_t)(colon - buf), v, vlen))
         return header_invalid(x);
     header_add(x, buf, (size_t)(colon - buf), v, vlen);
     return len;
@@ -287,6 +330,108 @@ on_body(char *buf, size_t size, size_t n, void *p)
     if (evbuffer_add(x->rbody, buf, len) != 0)
         alloc_oom("evbuffer_add");
     return len;
+}
+
+/* ---- the sockets, for the check before a request leaves ---- */
+
+/* 1 while f still names the socket it was made for. */
+static int
+fd_live(const struct upstream_fd *f)
+{
+    struct stat st;
+    return fstat(f->fd, &st) == 0 && st.st_ino == f->ino;
+}
+
+/* Drops the entries whose socket is gone; then sweeps again only once
+ * the table has doubled, so the cost stays amortised. */
+static void
+fds_sweep(struct upstream *u)
+{
+    for (size_t i = 0; i < u->nfds;) {
+        if (fd_live(&u->fds[i]))
+            i++;
+        else
+            u->fds[i] = u->fds[--u->nfds];
+    }
+    u->fds_sweep_at = 2 * u->nfds + 16;
+}
+
+static curl_socket_t
+on_open_socket(void *p, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct upstream *u = p;
+    (void)purpose;
+    curl_socket_t fd =
+        socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    struct stat st;
+    if (fd == CURL_SOCKET_BAD || fstat(fd, &st) != 0)
+        return fd; /* not tracked: never checked, never wrong */
+    if (u->nfds >= u->fds_sweep_at)
+        fds_sweep(u);
+    if (u->nfds == u->capfds) {
+        u->capfds = u->capfds ? 2 * u->capfds : 16;
+        u->fds = xrealloc(u->fds, u->capfds * sizeof(*u->fds));
+    }
+    u->fds[u->nfds++] = (struct upstream_fd){fd, 0, st.st_ino};
+    return fd;
+}
+
+static int
+on_close_socket(void *p, curl_socket_t fd)
+{
+    struct upstream *u = p;
+    for (size_t i = 0; i < u->nfds;) {
+        if (u->fds[i].fd == fd)
+            u->fds[i] = u->fds[--u->nfds]; /* it, or a stale one */
+        else
+            i++;
+    }
+    return close(fd);
+}
+
+static int
+local_port_of(curl_socket_t fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return -1;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -1;
+}
+
+/* 1 if the cleartext connection on local_port holds bytes nobody asked
+ * for yet: the tail of an earlier answer longer than its framing said
+ * (a wrong Content-Length, arriving after libcurl read the answer). Sent
+ * on, the request would get those bytes as its answer, and the next one
+ * this request's answer: answers handed to the wrong callers. libcurl
+ * 7.88 takes such a connection as alive (it only looks for a FIN), so the
+ * check is here; the connection is shut down so that libcurl drops it.
+ * Only over cleartext HTTP/1.1: on HTTP/2 bytes may wait for other
+ * streams, and over TLS they are records. */
+static int
+conn_has_input(struct upstream *u, int local_port)
+{
+    if (u->pipewait || local_port <= 0)
+        return 0;
+    for (size_t i = 0; i < u->nfds; i++) {
+        struct upstream_fd *f = &u->fds[i];
+        if (f->port == 0)
+            f->port = local_port_of(f->fd);
+        if (f->port != local_port || !fd_live(f))
+            continue; /* a stale one goes at the next sweep */
+        char c;
+        ssize_t n = recv(f->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0 &&
+            (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return 0;
+        shutdown(f->fd, SHUT_RDWR); /* bytes, a FIN or an error */
+        return 1;
+    }
+    return 0;
 }
 
 /* Called by libcurl each time it is about to send the request on a
@@ -308,8 +453,11 @@ on_prereq(void *p, char *primary_ip, char *local_ip, int primary_port,
     (void)primary_ip;
     (void)local_ip;
     (void)primary_port;
-    (void)local_port;
     struct upstream_xfer *x = p;
+    if (!(x->post && x->requests > 0) && conn_has_input(x->u, local_port)) {
+        x->stale = 1; /* nothing left: retried on a fresh connection */
+        return CURL_PREREQFUNC_ABORT;
+    }
     x->requests++;
     if (x->post && x->requests > 1)
         return CURL_PREREQFUNC_ABORT;
@@ -344,6 +492,10 @@ xfer_new(struct upstream *u)
     bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     bad |= curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
     bad |= curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
+    bad |= curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    bad |= curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, u);
+    bad |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    bad |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, u);
     bad |= curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, UPSTREAM_MAXAGE_S);
     bad |= curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
                             (long)CURL_HTTP_VERSION_2TLS);
@@ -600,6 +752,7 @@ upstream_start(struct upstream *u, const struct upstream_call *c,
     x->requests = 0;
     x->too_big = 0;
     x->invalid = 0;
+    x->stale = 0;
     response_reset(x);
     size_t url_at;
     request_build(x, u, c, &url_at);
@@ -668,7 +821,7 @@ upstream_failure_phrase(enum upstream_failure f)
 static enum upstream_failure
 classify(const struct upstream_xfer *x, CURLcode rc)
 {
-    if (x->invalid)
+    if (x->invalid || (x->stale && rc == CURLE_ABORTED_BY_CALLBACK))
         return UPSTREAM_FAIL_INVALID_RESPONSE;
     if (x->too_big)
         return UPSTREAM_FAIL_TOO_LARGE;
@@ -719,6 +872,8 @@ should_retry(struct upstream_xfer *x, CURLcode rc, int sent)
         return 0;
     if (x->post && x->requests > 0)
         return 0;
+    if (rc == CURLE_ABORTED_BY_CALLBACK)
+        return x->stale; /* nothing left; the connection is shut down */
     return rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
            (rc == CURLE_OPERATION_TIMEDOUT && !sent);
 }
@@ -747,6 +902,7 @@ xfer_done(struct upstream_xfer *x, CURLcode rc)
         response_reset(x);
         x->too_big = 0;
         x->invalid = 0;
+        x->stale = 0;
         evbuffer_drain(x->rbody, evbuffer_get_length(x->rbody));
         if (easy_start(x, NULL) != 0)
             report_later(x);
@@ -924,5 +1080,6 @@ upstream_free(struct upstream *u)
     free(u->auth);
     free(u->base_url);
     free(u->ca_file);
+    free(u->fds);
     free(u);
 }

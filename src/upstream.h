@@ -18,14 +18,21 @@
  * "not_sent" or "unknown" of SPEC section 5): it reports that with every
  * failure, as a typed value (enum upstream_failure plus sent).
  *
+ * Over cleartext HTTP/1.1 a kept-alive connection that holds bytes before
+ * a request leaves on it (the tail of an earlier answer longer than its
+ * Content-Length) is shut down and the request goes on a fresh one,
+ * counted as a connect retry and still not sent: those bytes would
+ * otherwise be taken as its answer, and its answer as the next one's.
+ *
  * Waiting for a multiplexed connection (CURLOPT_PIPEWAIT) is asked for only
  * with an https:// base URL, where ALPN may offer HTTP/2: over cleartext
  * HTTP/1.1 it would park every queued transfer until the first answer and
  * then release them together, a burst on the wire.
  *
  * An answer that is not valid HTTP is a failure, never relayed: a final
- * status outside 200..599, a header name that is not an RFC 9110 token, a
- * control byte other than HTAB in a value. Obsolete line folding is
+ * status outside 200..599, a 101 (no upgrade is ever asked for), a header
+ * name that is not an RFC 9110 token, a control byte other than HTAB in a
+ * value, Content-Length fields that disagree. Obsolete line folding is
  * replaced by one space (RFC 9112 section 5.2). A chunked answer's
  * trailers are not headers: they are dropped. */
 #ifndef WAGATE_UPSTREAM_H
@@ -65,9 +72,10 @@ enum upstream_failure {
     UPSTREAM_FAIL_CLOSED,
     /* a kept-alive connection died after the POST left; not sent again */
     UPSTREAM_FAIL_LOST_AFTER_SEND,
-    /* not valid HTTP: a final status outside 200..599, a header name that
-     * is not a token, a control byte in a value, bad chunked framing, a
-     * truncated body, bytes that are not HTTP at all */
+    /* not valid HTTP: a final status outside 200..599 or a 101, a header
+     * name that is not a token, a control byte in a value, Content-Length
+     * fields that disagree, bad chunked framing, a truncated body, bytes
+     * that are not HTTP at all */
     UPSTREAM_FAIL_INVALID_RESPONSE,
     /* headers or body beyond the module's caps */
     UPSTREAM_FAIL_TOO_LARGE,

@@ -340,6 +340,48 @@ START_TEST(shaper_resume_ends_a_pause_and_cancel_takes_back)
 }
 END_TEST
 
+/* Requests stuck on their way (a hanging upstream behind one connection)
+ * hold the guard shut: a waiting item is still answered, refused, once
+ * it has waited max_queue_ms (or until its slot, if that is later), never
+ * held for as long as the upstream hangs. */
+START_TEST(shaper_refuses_what_the_guard_holds_beyond_the_queue_bound)
+{
+    struct event_base *b = event_base_new();
+    struct shaper *s = shaper_new(b, 5, 1, 600);
+    struct sink k = {0, 0};
+    long retry;
+    /* the window's worth handed over at once (burst via the slots: 5
+     * slots 200 ms apart, the last at +800 > 600 is refused now) */
+    int accepted = 0;
+    for (int i = 0; i < 5; i++)
+        accepted += shaper_submit(s, &k, go_count, refuse_count, &retry) == 0;
+    ck_assert_int_eq(accepted, 4); /* slots 0, 200, 400, 600 */
+    run_until(b, &k.handed, 4, 2000);
+    ck_assert_int_eq(k.handed, 4);
+    /* one more on its way fills the guard (n = 5) */
+    ck_assert_int_eq(shaper_submit(s, &k, go_count, refuse_count, &retry), 0);
+    run_until(b, &k.handed, 5, 2000);
+    ck_assert_int_eq(k.handed, 5);
+    /* none of the five leaves or ends: the next item's slot comes, the
+     * guard stays shut; at its bound it is refused, not held */
+    double t0 = mono();
+    ck_assert_int_eq(shaper_submit(s, &k, go_count, refuse_count, &retry), 0);
+    run_until(b, &k.refused, 1, 3000);
+    ck_assert_int_eq(k.refused, 1);
+    ck_assert_int_eq(k.handed, 5);
+    double took = mono() - t0;
+    ck_assert_msg(took >= 590 && took < 900, "refused after %.0f ms", took);
+    struct shaper_stats st;
+    shaper_get_stats(s, &st);
+    ck_assert_uint_eq(st.depth, 0);
+    ck_assert_uint_eq(st.on_the_way, 5);
+    for (int i = 0; i < 5; i++)
+        shaper_dropped(s);
+    shaper_free(s);
+    event_base_free(b);
+}
+END_TEST
+
 static Suite *
 shaper_suite(void)
 {
@@ -357,6 +399,8 @@ shaper_suite(void)
     tcase_set_timeout(loop, 30);
     tcase_add_test(loop, shaper_holds_while_the_window_is_on_its_way);
     tcase_add_test(loop, shaper_resume_ends_a_pause_and_cancel_takes_back);
+    tcase_add_test(loop,
+                   shaper_refuses_what_the_guard_holds_beyond_the_queue_bound);
     suite_add_tcase(s, loop);
     return s;
 }

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,7 @@ struct gw_opts {
     long max_queue_ms; /* default 10000; -1 for 0 */
     long max_pause_ms; /* default 60000 */
     long drain_ms;     /* default 10000 */
+    long max_conns;    /* upstream.max_connections; default 16 */
     const char *extra; /* more top-level members, starting with ',' */
 };
 
@@ -73,7 +75,8 @@ gw_config_text(const struct gw_opts *o, char *out, size_t n)
              " \"upstream\": {\"base_url\": \"http://127.0.0.1:%d\",\n"
              "   \"timeout_ms\": %ld, \"connect_timeout_ms\": 500,\n"
              "   \"rate_limit_rps\": %s, \"rate_limit_burst\": %s,\n"
-             "   \"max_queue_ms\": %ld, \"max_pause_ms\": %ld},\n"
+             "   \"max_queue_ms\": %ld, \"max_pause_ms\": %ld,\n"
+             "   \"max_connections\": %ld},\n"
              " \"admin\": {\"token_sha256\": \"" ADMIN_SHA "\"},\n"
              " \"limits\": {\"client_timeout_ms\": 5000},\n"
              " \"drain_timeout_ms\": %ld%s}\n",
@@ -83,6 +86,7 @@ gw_config_text(const struct gw_opts *o, char *out, size_t n)
              : o->max_queue_ms   ? o->max_queue_ms
                                  : 10000,
              o->max_pause_ms ? o->max_pause_ms : 60000,
+             o->max_conns ? o->max_conns : 16,
              o->drain_ms ? o->drain_ms : 10000, o->extra ? o->extra : "");
 }
 
@@ -271,8 +275,10 @@ header_lines(const struct http_resp *r, const char *name)
  * last one again beyond the script), written whole; NULL reads the request
  * and closes its connection without a byte. The connection stays open
  * otherwise. With close_listener_after_first the listener closes once the
- * first answer is out: later connects are refused. Bounded: every poll is
- * 50 ms, the thread ends on stop or after 30 s. */
+ * first answer is out: later connects are refused. A \002 in an answer is
+ * not sent: the fake waits 50 ms there, so what follows arrives in a later
+ * segment. Bounded: every poll is 50 ms, the thread ends on stop or after
+ * 30 s. */
 
 #define FAKE_MAX_ANSWERS 16
 #define FAKE_MAX_CONNS 16
@@ -292,6 +298,7 @@ struct fake {
     int close_listener_after_first;
     struct fake_conn conns[FAKE_MAX_CONNS];
     atomic_int nreq;
+    atomic_int nwritten; /* answers written whole */
     atomic_int stop;
 };
 
@@ -336,11 +343,20 @@ fake_serve(struct fake *f, struct fake_conn *c)
         }
         size_t off = 0, alen = strlen(a);
         while (off < alen) {
-            ssize_t w = send(c->fd, a + off, alen - off, MSG_NOSIGNAL);
+            if (a[off] == '\002') {
+                struct timespec ts = {0, 50000000};
+                nanosleep(&ts, NULL);
+                off++;
+                continue;
+            }
+            const char *pause = memchr(a + off, '\002', alen - off);
+            size_t part = pause ? (size_t)(pause - (a + off)) : alen - off;
+            ssize_t w = send(c->fd, a + off, part, MSG_NOSIGNAL);
             if (w <= 0)
                 break;
             off += (size_t)w;
         }
+        atomic_fetch_add(&f->nwritten, 1);
         if (f->close_listener_after_first && f->lfd >= 0) {
             close(f->lfd);
             f->lfd = -1;
@@ -839,11 +855,17 @@ START_TEST(invalid_answers_are_502_unknown)
         "HTTP/1.1 600 Beyond\r\nContent-Length: 2\r\n\r\nhi",
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
         "ZZ\r\nhello\r\n0\r\n\r\n",
+        /* no upgrade was asked for */
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n"
+        "Connection: Upgrade\r\n\r\n" OK_ANSWER,
+        /* framing that disagrees with itself */
+        "HTTP/1.1 200 OK\r\nContent-Length: 16\r\nContent-Length: 17\r\n"
+        "\r\n{\"success\":true}",
         /* obsolete folding is valid (RFC 9112 5.2): one space */
         "HTTP/1.1 200 OK\r\nX-Folded: a\r\n   b\r\nContent-Type: "
         "application/json\r\nContent-Length: 2\r\n\r\n{}",
     };
-    const size_t ninvalid = 6;
+    const size_t ninvalid = 8;
     struct fake f;
     struct proc gw;
     struct http_resp r;
@@ -863,7 +885,7 @@ START_TEST(invalid_answers_are_502_unknown)
     char *m = scrape(gw.port);
     ck_assert_ptr_nonnull(strstr(m,
                                  "wagate_upstream_errors_total{kind=\""
-                                 "invalid_response\",outcome=\"unknown\"} 6"));
+                                 "invalid_response\",outcome=\"unknown\"} 8"));
     ck_assert_ptr_null(strstr(m, "kind=\"reset\""));
     free(m);
     send_body(body, sizeof(body), "folded");
@@ -964,6 +986,140 @@ START_TEST(a_429_pause_is_capped_and_can_be_ended)
 }
 END_TEST
 
+/* ==== an answer longer than its Content-Length ==== */
+
+/* The tail of an answer beyond its Content-Length arrives after the
+ * answer was read, on a kept-alive connection. The next request must not
+ * get those bytes as its answer (nor the one after it this one's): it
+ * goes on a fresh connection, and each caller gets its own answer. */
+START_TEST(bytes_beyond_an_answer_never_answer_the_next_request)
+{
+    const char *script[] = {
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        "Content-Length: 2\r\n\r\n{}\002"
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        "Content-Length: 14\r\n\r\n{\"stray\":true}",
+        OK_ANSWER};
+    struct fake f;
+    struct proc gw;
+    struct http_resp r;
+    char body[200];
+    fake_start(&f, script, 2);
+    gw_start(&gw, &(struct gw_opts){.port = f.port, .max_conns = 1});
+    send_body(body, sizeof(body), "first");
+    post_send(gw.port, body, "key-first", &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "{}");
+    http_free(&r);
+    /* the stray bytes are on the connection before the next send */
+    double end = mono_ms() + 3000;
+    while (atomic_load(&f.nwritten) < 1 && mono_ms() < end) {
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    ck_assert_int_eq(atomic_load(&f.nwritten), 1);
+    struct timespec settle = {0, 20000000}; /* loopback delivery */
+    nanosleep(&settle, NULL);
+    for (int i = 0; i < 2; i++) {
+        send_body(body, sizeof(body), i == 0 ? "second" : "third");
+        post_send(gw.port, body, i == 0 ? "key-second" : "key-third", &r);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_msg(strcmp(r.body, "{\"success\":true}") == 0,
+                      "send %d got %s", i + 2, r.body);
+        assert_xwagate(&r, "upstream");
+        http_free(&r);
+    }
+    ck_assert_int_eq(atomic_load(&f.nreq), 3); /* each sent once */
+    gw_stop(&gw);
+    fake_stop(&f);
+}
+END_TEST
+
+/* ==== a hanging upstream behind one connection ==== */
+
+#define NHANG 21
+
+/* Sends that the on-the-wire guard holds (five stuck on their way to an
+ * upstream that never answers, behind upstream.max_connections 1) are
+ * still answered within max_queue_ms of their arrival plus timeout_ms,
+ * each exactly once, and none is sent twice. */
+START_TEST(hanging_upstream_one_connection_everyone_answered_in_bound)
+{
+    struct proc sb, gw;
+    char url[128], bodies[NHANG][200];
+    const long timeout = 2000, max_queue = 4000;
+    sb_start_on(&sb, 0, "0", "0");
+    gw_start(&gw, &(struct gw_opts){.port = sb.port,
+                                    .timeout_ms = timeout,
+                                    .rate = "5",
+                                    .burst = "1",
+                                    .max_queue_ms = max_queue,
+                                    .max_conns = 1});
+    open_window(sb.port, PHONE);
+    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/faults",
+                                "{\"mode\":\"hang\",\"times\":100}"),
+                     200);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d" FREEFORM, gw.port);
+    struct curl_slist *h =
+        curl_slist_append(NULL, "Content-Type: application/json");
+    CURLM *m = curl_multi_init();
+    CURL *e[NHANG];
+    FILE *devnull = fopen("/dev/null", "w");
+    double t0 = mono_ms(), done_at[NHANG];
+    for (int i = 0; i < NHANG; i++) {
+        char text[32];
+        snprintf(text, sizeof(text), "hang-%d", i);
+        send_body(bodies[i], sizeof(bodies[i]), text);
+        e[i] = curl_easy_init();
+        curl_easy_setopt(e[i], CURLOPT_URL, url);
+        curl_easy_setopt(e[i], CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(e[i], CURLOPT_POSTFIELDS, bodies[i]);
+        curl_easy_setopt(e[i], CURLOPT_WRITEDATA, devnull);
+        curl_easy_setopt(e[i], CURLOPT_TIMEOUT_MS, 30000L);
+        curl_easy_setopt(e[i], CURLOPT_PRIVATE, (char *)(intptr_t)i);
+        curl_multi_add_handle(m, e[i]);
+        done_at[i] = -1;
+    }
+    int running = 1;
+    double end = mono_ms() + 30000;
+    while (running && mono_ms() < end) {
+        curl_multi_perform(m, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+            char *p;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &p);
+            done_at[(intptr_t)p] = mono_ms() - t0;
+        }
+        curl_multi_poll(m, NULL, 0, 20, NULL);
+    }
+    int answered = 0;
+    double worst = 0;
+    for (int i = 0; i < NHANG; i++) {
+        long st = 0;
+        curl_easy_getinfo(e[i], CURLINFO_RESPONSE_CODE, &st);
+        answered += st == 504 || st == 429;
+        worst = done_at[i] > worst ? done_at[i] : worst;
+        ck_assert_msg(done_at[i] >= 0, "send %d never answered", i);
+        curl_multi_remove_handle(m, e[i]);
+        curl_easy_cleanup(e[i]);
+    }
+    curl_multi_cleanup(m);
+    curl_slist_free_all(h);
+    fclose(devnull);
+    ck_assert_int_eq(answered, NHANG);
+    ck_assert_msg(worst < (double)(timeout + max_queue) + 750,
+                  "the last caller waited %.0f ms", worst);
+    for (int i = 0; i < NHANG; i++) {
+        char text[32];
+        snprintf(text, sizeof(text), "\"hang-%d\"", i);
+        ck_assert_int_le(sb_count_body(sb.port, text), 1);
+    }
+    gw_stop(&gw);
+    ck_assert_int_eq(proc_stop(&sb, 5000), 0);
+}
+END_TEST
+
 static Suite *
 upstream_suite(void)
 {
@@ -978,6 +1134,9 @@ upstream_suite(void)
     tcase_add_test(tc, trailers_are_dropped_and_not_replayed);
     tcase_add_test(tc, invalid_answers_are_502_unknown);
     tcase_add_test(tc, a_429_pause_is_capped_and_can_be_ended);
+    tcase_add_test(tc,
+                   hanging_upstream_one_connection_everyone_answered_in_bound);
+    tcase_add_test(tc, bytes_beyond_an_answer_never_answer_the_next_request);
     suite_add_tcase(s, tc);
     return s;
 }
