@@ -27,6 +27,7 @@
 
 #include "alloc.h"
 #include "version.h"
+#include "clock.h"
 
 #define UPSTREAM_MAX_BODY (8u << 20)     /* larger answers are not JSON API */
 #define UPSTREAM_MAX_HEADERS (64u << 10) /* bytes of response headers */
@@ -111,14 +112,6 @@ struct upstream_sock {
     struct event ev;
     short kind;
 };
-
-static double
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 /* ---- libcurl callbacks of one transfer ---- */
 
@@ -593,7 +586,7 @@ xfer_finish(struct upstream_xfer *x, enum upstream_failure f)
         .headers = x->rh,
         .nheaders = x->nrh,
         .body = x->rbody,
-        .total_ms = now_ms() - x->started_ms,
+        .total_ms = clock_mono_ms() - x->started_ms,
     };
     struct upstream_result res = {
         .failure = f,
@@ -688,7 +681,7 @@ easy_start(struct upstream_xfer *x, const char *url)
     CURL *e = x->easy;
     if (e == NULL)
         return -1;
-    double left = x->deadline_ms - now_ms();
+    double left = x->deadline_ms - clock_mono_ms();
     long total = left < 1 ? 1 : (long)left;
     long conn = u->connect_timeout_ms < total ? u->connect_timeout_ms : total;
     x->errbuf[0] = '\0';
@@ -756,7 +749,7 @@ upstream_start(struct upstream *u, const struct upstream_call *c,
     response_reset(x);
     size_t url_at;
     request_build(x, u, c, &url_at);
-    x->started_ms = now_ms();
+    x->started_ms = clock_mono_ms();
     x->deadline_ms = x->started_ms + (double)u->timeout_ms;
     TAILQ_INSERT_TAIL(&u->xfers, x, link);
     u->in_flight++;
@@ -868,7 +861,7 @@ classify(const struct upstream_xfer *x, CURLcode rc)
 static int
 should_retry(struct upstream_xfer *x, CURLcode rc, int sent)
 {
-    if (x->tries >= 1 || now_ms() + 1 >= x->deadline_ms)
+    if (x->tries >= 1 || clock_mono_ms() + 1 >= x->deadline_ms)
         return 0;
     if (x->post && x->requests > 0)
         return 0;
@@ -895,7 +888,7 @@ xfer_done(struct upstream_xfer *x, CURLcode rc)
      * connect time, yet a timeout after the request left it is the
      * upstream's silence (504), not a failure to connect (502) */
     int sent = x->requests > 0;
-    int expired = now_ms() + 5 >= x->deadline_ms;
+    int expired = clock_mono_ms() + 5 >= x->deadline_ms;
     if (should_retry(x, rc, sent || expired)) {
         x->tries++;
         leave_multi(x);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "clock.h"
 
 #define FREEFORM "/api/user/whatsapp/send-freeform"
 #define ROTATED_KEY "sk-rotated-0b7e1d"
@@ -21,14 +22,6 @@
 
 static struct proc sb, gw;
 static char conf[64], keyfile[64];
-
-static double
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static void
 write_file(const char *path, const char *text)
@@ -212,8 +205,8 @@ START_TEST(drain_finishes_in_flight_and_refuses_new)
     ck_assert_int_eq(curl_easy_perform(k), CURLE_OK);
     /* until the sandbox holds all five (an event, not a sleep) */
     int running = 1;
-    double end = mono_ms() + 5000;
-    while (sb_count(sb.port) < 5 && mono_ms() < end) {
+    double end = clock_mono_ms() + 5000;
+    while (sb_count(sb.port) < 5 && clock_mono_ms() < end) {
         curl_multi_perform(m, &running);
         curl_multi_poll(m, NULL, 0, 20, NULL);
     }
@@ -232,8 +225,8 @@ START_TEST(drain_finishes_in_flight_and_refuses_new)
     curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &st);
     ck_assert_int_eq(st, 503);
     curl_easy_cleanup(k);
-    end = mono_ms() + 10000;
-    while (running && mono_ms() < end) {
+    end = clock_mono_ms() + 10000;
+    while (running && clock_mono_ms() < end) {
         curl_multi_perform(m, &running);
         curl_multi_poll(m, NULL, 0, 50, NULL);
     }
@@ -353,15 +346,15 @@ START_TEST(drain_deadline_answers_503_and_exits)
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L);
     curl_multi_add_handle(m, e);
     int running = 1;
-    double end = mono_ms() + 5000;
-    while (sb_count(sb.port) < 1 && mono_ms() < end) {
+    double end = clock_mono_ms() + 5000;
+    while (sb_count(sb.port) < 1 && clock_mono_ms() < end) {
         curl_multi_perform(m, &running);
         curl_multi_poll(m, NULL, 0, 20, NULL);
     }
     ck_assert_int_eq(sb_count(sb.port), 1);
     kill(gw.pid, SIGTERM);
-    end = mono_ms() + 8000;
-    while (running && mono_ms() < end) {
+    end = clock_mono_ms() + 8000;
+    while (running && clock_mono_ms() < end) {
         curl_multi_perform(m, &running);
         curl_multi_poll(m, NULL, 0, 50, NULL);
     }

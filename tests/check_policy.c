@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "clock.h"
 
 #define FREEFORM "/api/user/whatsapp/send-freeform"
 #define ADMIN_TOKEN "admin-tok-3"
@@ -84,14 +85,6 @@ send_body(char *out, size_t n, int i, const char *msg)
              "\"message\":\"%s\"}", i, msg);
 }
 
-static double
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* ---- many at once through curl multi ---- */
 
 #define NMAX 64
@@ -157,8 +150,8 @@ static int
 batch_run(struct batch *b, double deadline_ms)
 {
     int running = 1;
-    double end = mono_ms() + deadline_ms;
-    while (running && mono_ms() < end) {
+    double end = clock_mono_ms() + deadline_ms;
+    while (running && clock_mono_ms() < end) {
         curl_multi_perform(b->m, &running);
         if (running)
             curl_multi_poll(b->m, NULL, 0, 50, NULL);
@@ -283,9 +276,9 @@ START_TEST(precheck_answers_at_once_during_a_backlog)
         open_window(i);
     batch_start(&b, 20, "backlog", NULL);
     /* drive until the gateway holds a queue (an event, not a sleep) */
-    double end = mono_ms() + 5000;
+    double end = clock_mono_ms() + 5000;
     int running = 1, depth = 0;
-    while (mono_ms() < end && depth < 5) {
+    while (clock_mono_ms() < end && depth < 5) {
         curl_multi_perform(b.m, &running);
         curl_multi_poll(b.m, NULL, 0, 20, NULL);
         depth = admin_queue_depth();
@@ -403,9 +396,9 @@ START_TEST(idempotency_in_progress_conflict)
     sb_control(sb.port, "POST", "/_sandbox/config", "{\"latency_ms\":1500}");
     batch_start(&b, 1, "slow", "Idempotency-Key: key-slow");
     /* until the sandbox has the first one (an event) */
-    double end = mono_ms() + 5000;
+    double end = clock_mono_ms() + 5000;
     int running = 1;
-    while (mono_ms() < end && sb_count(sb.port) < 1) {
+    while (clock_mono_ms() < end && sb_count(sb.port) < 1) {
         curl_multi_perform(b.m, &running);
         curl_multi_poll(b.m, NULL, 0, 20, NULL);
     }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "clock.h"
 
 #define FREEFORM "/api/user/whatsapp/send-freeform"
 #define PHONE "+14155550123"        /* its window is opened in the sandbox */
@@ -22,14 +23,6 @@
 
 static struct proc sb, gw;
 static char conf[64], dir[64], state[96];
-
-static double
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 /* The gateway with conf, as a restart would start it. */
 static int
@@ -234,15 +227,15 @@ START_TEST(key_cut_off_in_flight_is_replayed_as_unknown)
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L);
     curl_multi_add_handle(m, e);
     int running = 1;
-    double end = mono_ms() + 5000;
-    while (sb_count(sb.port) < 1 && mono_ms() < end) {
+    double end = clock_mono_ms() + 5000;
+    while (sb_count(sb.port) < 1 && clock_mono_ms() < end) {
         curl_multi_perform(m, &running);
         curl_multi_poll(m, NULL, 0, 20, NULL);
     }
     ck_assert_int_eq(sb_count(sb.port), 1); /* the message left */
     kill(gw.pid, SIGTERM);
-    end = mono_ms() + 8000;
-    while (running && mono_ms() < end) {
+    end = clock_mono_ms() + 8000;
+    while (running && clock_mono_ms() < end) {
         curl_multi_perform(m, &running);
         curl_multi_poll(m, NULL, 0, 50, NULL);
     }

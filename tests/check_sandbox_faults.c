@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "clock.h"
 
 #define SENDERS "/api/user/whatsapp/senders"
 #define FREEFORM "/api/user/whatsapp/send-freeform"
@@ -39,14 +40,6 @@ teardown(void)
     /* Exit 0 also means no leak under the sanitizers (LeakSanitizer would
      * change the exit status). */
     ck_assert_int_eq(proc_stop(&sb, 5000), 0);
-}
-
-static double
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 static void
@@ -114,11 +107,11 @@ struct reading {
 static void
 raw_read(int fd, size_t want, int timeout_ms, struct reading *r)
 {
-    double end = now_ms() + timeout_ms;
+    double end = clock_mono_ms() + timeout_ms;
 
     memset(r, 0, sizeof(*r));
     r->end = -1;
-    while (now_ms() < end && r->len + 1 < sizeof(r->buf)) {
+    while (clock_mono_ms() < end && r->len + 1 < sizeof(r->buf)) {
         size_t got = want == ONE_ANSWER ? answer_len(r->buf) : want;
         if (got != 0 && r->len >= got)
             break;
@@ -428,10 +421,10 @@ fd_count(pid_t pid)
 static int
 wait_fd_count(pid_t pid, int want, int timeout_ms)
 {
-    double end = now_ms() + timeout_ms;
+    double end = clock_mono_ms() + timeout_ms;
     int n;
 
-    while ((n = fd_count(pid)) != want && now_ms() < end)
+    while ((n = fd_count(pid)) != want && clock_mono_ms() < end)
         nap_ms(5);
     return n;
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "clock.h"
 
 #define FREEFORM "/api/user/whatsapp/send-freeform"
 #define TEMPLATE "/api/user/whatsapp/send"
@@ -220,20 +221,12 @@ START_TEST(inbound_event_reopens)
 }
 END_TEST
 
-static double
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 START_TEST(trust_runs_out_after_recheck)
 {
     struct http_resp r;
     send_ff(SEND_TO(PHONE, 12), NULL, &r); /* learned closed */
     http_free(&r);
-    double learned = mono_ms();
+    double learned = clock_mono_ms();
     send_ff(SEND_TO(PHONE, 12), NULL, &r);
     assert_short_circuit(&r);
     http_free(&r);
@@ -248,8 +241,8 @@ START_TEST(trust_runs_out_after_recheck)
             usleep(100 * 1000); /* pacing the probe, not synchronising */
     }
     ck_assert(reached);
-    ck_assert_msg(mono_ms() - learned >= 900, "trusted only %.0f ms",
-                  mono_ms() - learned);
+    ck_assert_msg(clock_mono_ms() - learned >= 900, "trusted only %.0f ms",
+                  clock_mono_ms() - learned);
     ck_assert_int_eq(sb_count(sb.port), 2);
     /* the probe was answered closed again: trusted again from now */
     send_ff(SEND_TO(PHONE, 12), NULL, &r);

@@ -29,20 +29,13 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "clock.h"
 
 #define FREEFORM "/api/user/whatsapp/send-freeform"
 #define PHONE "+14155550123"
 #define ADMIN_TOKEN "adm-upstream-7"
 #define ADMIN_SHA                                                              \
     "e853326709437fbc88103017f4dffa60b092dd254531afe7b318459de0aaf82f"
-
-static double
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static const char *
 bin(const char *var, const char *fallback)
@@ -107,9 +100,9 @@ gw_start(struct proc *p, const struct gw_opts *o)
 static int
 wait_exit(struct proc *p, int timeout_ms)
 {
-    double end = mono_ms() + timeout_ms;
+    double end = clock_mono_ms() + timeout_ms;
     int st;
-    while (mono_ms() < end) {
+    while (clock_mono_ms() < end) {
         pid_t r = waitpid(p->pid, &st, WNOHANG);
         if (r == p->pid) {
             p->pid = 0;
@@ -384,8 +377,8 @@ static void *
 fake_main(void *arg)
 {
     struct fake *f = arg;
-    double end = mono_ms() + 30000;
-    while (!atomic_load(&f->stop) && mono_ms() < end) {
+    double end = clock_mono_ms() + 30000;
+    while (!atomic_load(&f->stop) && clock_mono_ms() < end) {
         struct pollfd p[FAKE_MAX_CONNS + 1];
         p[0] = (struct pollfd){f->lfd, POLLIN, 0};
         for (size_t i = 0; i < FAKE_MAX_CONNS; i++)
@@ -675,15 +668,15 @@ START_TEST(drain_cut_off_says_the_outcome)
         curl_multi_add_handle(m, e[i]);
     }
     int running = 1;
-    double end = mono_ms() + 5000;
-    while (sb_count_body(sb.port, "cut-on-its-way") < 1 && mono_ms() < end) {
+    double end = clock_mono_ms() + 5000;
+    while (sb_count_body(sb.port, "cut-on-its-way") < 1 && clock_mono_ms() < end) {
         curl_multi_perform(m, &running);
         curl_multi_poll(m, NULL, 0, 20, NULL);
     }
     ck_assert_int_eq(sb_count_body(sb.port, "cut-on-its-way"), 1);
     kill(gw.pid, SIGTERM);
-    end = mono_ms() + 8000;
-    while (running && mono_ms() < end) {
+    end = clock_mono_ms() + 8000;
+    while (running && clock_mono_ms() < end) {
         curl_multi_perform(m, &running);
         curl_multi_poll(m, NULL, 0, 20, NULL);
     }
@@ -764,8 +757,8 @@ START_TEST(cold_pool_slow_upstream_keeps_the_limit_on_the_wire)
         curl_multi_add_handle(m, e[i]);
     }
     int running = 1;
-    double end = mono_ms() + 20000;
-    while (running && mono_ms() < end) {
+    double end = clock_mono_ms() + 20000;
+    while (running && clock_mono_ms() < end) {
         curl_multi_perform(m, &running);
         curl_multi_poll(m, NULL, 0, 50, NULL);
     }
@@ -1012,8 +1005,8 @@ START_TEST(bytes_beyond_an_answer_never_answer_the_next_request)
     ck_assert_str_eq(r.body, "{}");
     http_free(&r);
     /* the stray bytes are on the connection before the next send */
-    double end = mono_ms() + 3000;
-    while (atomic_load(&f.nwritten) < 1 && mono_ms() < end) {
+    double end = clock_mono_ms() + 3000;
+    while (atomic_load(&f.nwritten) < 1 && clock_mono_ms() < end) {
         struct timespec ts = {0, 5000000};
         nanosleep(&ts, NULL);
     }
@@ -1065,7 +1058,7 @@ START_TEST(hanging_upstream_one_connection_everyone_answered_in_bound)
     CURLM *m = curl_multi_init();
     CURL *e[NHANG];
     FILE *devnull = fopen("/dev/null", "w");
-    double t0 = mono_ms(), done_at[NHANG];
+    double t0 = clock_mono_ms(), done_at[NHANG];
     for (int i = 0; i < NHANG; i++) {
         char text[32];
         snprintf(text, sizeof(text), "hang-%d", i);
@@ -1081,15 +1074,15 @@ START_TEST(hanging_upstream_one_connection_everyone_answered_in_bound)
         done_at[i] = -1;
     }
     int running = 1;
-    double end = mono_ms() + 30000;
-    while (running && mono_ms() < end) {
+    double end = clock_mono_ms() + 30000;
+    while (running && clock_mono_ms() < end) {
         curl_multi_perform(m, &running);
         CURLMsg *msg;
         int left;
         while ((msg = curl_multi_info_read(m, &left)) != NULL) {
             char *p;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &p);
-            done_at[(intptr_t)p] = mono_ms() - t0;
+            done_at[(intptr_t)p] = clock_mono_ms() - t0;
         }
         curl_multi_poll(m, NULL, 0, 20, NULL);
     }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "clock.h"
 
 #define FREEFORM "/api/user/whatsapp/send-freeform"
 #define PHONE "+14155550123"
@@ -30,14 +31,6 @@ static struct proc sb, gw;
 static char gw_conf[64];
 
 /* ---- small tools ---- */
-
-static double
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static void
 nap_ms(int ms)
@@ -142,9 +135,9 @@ send_str(int fd, const char *s)
 static int
 read_for(int fd, char *buf, size_t cap, size_t *len, int wait_ms)
 {
-    double end = now_ms() + wait_ms;
+    double end = clock_mono_ms() + wait_ms;
     for (;;) {
-        int left = (int)(end - now_ms());
+        int left = (int)(end - clock_mono_ms());
         struct pollfd p = {fd, POLLIN, 0};
         if (poll(&p, 1, left > 0 ? left : 0) <= 0)
             return 0;
@@ -158,7 +151,7 @@ read_for(int fd, char *buf, size_t cap, size_t *len, int wait_ms)
         memcpy(buf + *len, tmp, take);
         *len += take;
         buf[*len] = '\0';
-        if (now_ms() >= end)
+        if (clock_mono_ms() >= end)
             return 0;
     }
 }
@@ -169,9 +162,9 @@ read_to_close(int fd, char *buf, size_t cap, int wait_ms)
 {
     size_t len = 0;
     buf[0] = '\0';
-    double end = now_ms() + wait_ms;
-    while (now_ms() < end)
-        if (read_for(fd, buf, cap, &len, (int)(end - now_ms()) + 1))
+    double end = clock_mono_ms() + wait_ms;
+    while (clock_mono_ms() < end)
+        if (read_for(fd, buf, cap, &len, (int)(end - clock_mono_ms()) + 1))
             return 1;
     return 0;
 }
@@ -258,8 +251,8 @@ START_TEST(connection_limit_queues_callers_without_spinning)
         size_t len = 0;
         held[i] = tcp_connect(gw.port);
         ck_assert_int_eq(send_str(held[i], probe), 0);
-        double end = now_ms() + 5000;
-        while (!response_complete(buf, len) && now_ms() < end)
+        double end = clock_mono_ms() + 5000;
+        while (!response_complete(buf, len) && clock_mono_ms() < end)
             read_for(held[i], buf, sizeof(buf), &len, 50);
         ck_assert_msg(response_complete(buf, len), "held %d: %s", i, buf);
         ck_assert(strncmp(buf, "HTTP/1.1 200", 12) == 0);
@@ -273,8 +266,8 @@ START_TEST(connection_limit_queues_callers_without_spinning)
      * no busy loop, no flood of log lines */
     long cpu0 = cpu_ticks(gw.pid);
     size_t lines0 = log_lines(&gw);
-    double end = now_ms() + 1500;
-    while (now_ms() < end)
+    double end = clock_mono_ms() + 1500;
+    while (clock_mono_ms() < end)
         for (int i = 0; i < WAITING; i++) {
             read_for(waiting[i], got[i], sizeof(got[i]), &glen[i], 0);
             ck_assert_msg(glen[i] == 0, "caller %d served over the limit", i);
@@ -290,8 +283,8 @@ START_TEST(connection_limit_queues_callers_without_spinning)
     for (int i = 0; i < 10; i++)
         close(held[i]);
     int nans = 0;
-    end = now_ms() + 5000;
-    while (nans < 10 && now_ms() < end)
+    end = clock_mono_ms() + 5000;
+    while (nans < 10 && clock_mono_ms() < end)
         for (int i = 0; i < WAITING; i++) {
             if (answered[i])
                 continue;
@@ -302,8 +295,8 @@ START_TEST(connection_limit_queues_callers_without_spinning)
             }
         }
     ck_assert_int_eq(nans, 10);
-    end = now_ms() + 300;
-    while (now_ms() < end)
+    end = clock_mono_ms() + 300;
+    while (clock_mono_ms() < end)
         for (int i = 0; i < WAITING; i++)
             if (!answered[i]) {
                 read_for(waiting[i], got[i], sizeof(got[i]), &glen[i], 0);
@@ -314,8 +307,8 @@ START_TEST(connection_limit_queues_callers_without_spinning)
      * more than 20 connections at once */
     for (int i = 10; i < HELD; i++)
         close(held[i]);
-    end = now_ms() + 20000;
-    while (nans < WAITING && now_ms() < end) {
+    end = clock_mono_ms() + 20000;
+    while (nans < WAITING && clock_mono_ms() < end) {
         int open_served = 0;
         for (int i = 0; i < WAITING; i++) {
             if (answered[i] && !closed[i]) {
@@ -412,8 +405,8 @@ START_TEST(every_way_a_connection_ends_frees_its_slot)
     ck_assert_int_eq(send_str(fd, "GET /api/user/whatsapp/senders HTTP/1.1"
                                   "\r\nHost: x\r\n\r\n"),
                      0);
-    double end = now_ms() + 3000;
-    while (sb_count(sb.port) < 1 && now_ms() < end)
+    double end = clock_mono_ms() + 3000;
+    while (sb_count(sb.port) < 1 && clock_mono_ms() < end)
         nap_ms(5);
     close(fd);
     /* (evhttp notices the hang-up when the answer is written) */
@@ -519,17 +512,17 @@ trickle(const char *head, const char *trickle_bytes, int step_ms, char *out,
     int fd = tcp_connect(gw.port);
     size_t len = 0;
     out[0] = '\0';
-    double t0 = now_ms();
+    double t0 = clock_mono_ms();
     ck_assert_int_eq(send_str(fd, head), 0);
     double closed_at = -1;
     for (size_t i = 0; trickle_bytes[i] && i < 60; i++) {
         if (read_for(fd, out, outlen, &len, step_ms)) {
-            closed_at = now_ms();
+            closed_at = clock_mono_ms();
             break;
         }
         if (send_all(fd, trickle_bytes + i, 1) != 0) {
             read_for(fd, out, outlen, &len, 100);
-            closed_at = now_ms();
+            closed_at = clock_mono_ms();
             break;
         }
     }
@@ -602,8 +595,8 @@ START_TEST(each_request_gets_its_own_client_timeout)
         ck_assert_int_eq(send_all(fd, req, half), 0);
         nap_ms(500);
         ck_assert_int_eq(send_str(fd, req + half), 0);
-        double end = now_ms() + 5000;
-        while (!response_complete(out, len) && now_ms() < end)
+        double end = clock_mono_ms() + 5000;
+        while (!response_complete(out, len) && clock_mono_ms() < end)
             ck_assert_int_eq(read_for(fd, out, sizeof(out), &len, 50), 0);
         ck_assert_msg(strncmp(out, "HTTP/1.1 200", 12) == 0, "round %d: %s",
                       round, out);
@@ -703,13 +696,13 @@ START_TEST(readyz_head_says_503_while_draining)
     size_t len = 0;
     ck_assert_int_eq(send_str(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
                      0);
-    double end = now_ms() + 3000;
-    while (!response_complete(out, len) && now_ms() < end)
+    double end = clock_mono_ms() + 3000;
+    while (!response_complete(out, len) && clock_mono_ms() < end)
         read_for(fd, out, sizeof(out), &len, 20);
     ck_assert(response_complete(out, len));
     /* the upstream holds the slow one; then drain */
-    end = now_ms() + 3000;
-    while (sb_count(sb.port) < 1 && now_ms() < end)
+    end = clock_mono_ms() + 3000;
+    while (sb_count(sb.port) < 1 && clock_mono_ms() < end)
         nap_ms(5);
     ck_assert_int_eq(sb_count(sb.port), 1);
     ck_assert_int_eq(kill(gw.pid, SIGTERM), 0);
@@ -718,8 +711,8 @@ START_TEST(readyz_head_says_503_while_draining)
     out[0] = '\0';
     ck_assert_int_eq(send_str(fd, "HEAD /readyz HTTP/1.1\r\nHost: x\r\n\r\n"),
                      0);
-    end = now_ms() + 3000;
-    while (strstr(out, "\r\n\r\n") == NULL && now_ms() < end)
+    end = clock_mono_ms() + 3000;
+    while (strstr(out, "\r\n\r\n") == NULL && clock_mono_ms() < end)
         read_for(fd, out, sizeof(out), &len, 20);
     ck_assert_msg(strncmp(out, "HTTP/1.1 503 ", 13) == 0, "%s", out);
     ck_assert_str_eq(strstr(out, "\r\n\r\n"), "\r\n\r\n");

@@ -15,14 +15,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static double
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
+#include "clock.h"
 
 static void
 nap_ms(int ms)
@@ -53,7 +46,7 @@ proc_log(const struct proc *p)
 int
 proc_wait_log(const struct proc *p, const char *needle, int timeout_ms)
 {
-    double end = now_ms() + timeout_ms;
+    double end = clock_mono_ms() + timeout_ms;
     do {
         char *log = proc_log(p);
         int found = log && strstr(log, needle) != NULL;
@@ -61,7 +54,7 @@ proc_wait_log(const struct proc *p, const char *needle, int timeout_ms)
         if (found)
             return 1;
         nap_ms(5);
-    } while (now_ms() < end);
+    } while (clock_mono_ms() < end);
     return 0;
 }
 
@@ -104,8 +97,8 @@ proc_start(struct proc *p, char *const argv[], char *const env[])
     p->pid = spawn(argv, env, p->logpath);
     if (p->pid < 0)
         return -1;
-    double end = now_ms() + 10000;
-    while (now_ms() < end) {
+    double end = clock_mono_ms() + 10000;
+    while (clock_mono_ms() < end) {
         char *log = proc_log(p);
         p->port = log ? parse_port(log) : 0;
         free(log);
@@ -133,8 +126,8 @@ proc_run(char *const argv[], char *const env[], char *out, size_t outlen)
              (int)getpid());
     pid_t pid = spawn(argv, env, p.logpath);
     int st = 0, rc = -1;
-    double end = now_ms() + 10000;
-    while (pid > 0 && now_ms() < end) {
+    double end = clock_mono_ms() + 10000;
+    while (pid > 0 && clock_mono_ms() < end) {
         if (waitpid(pid, &st, WNOHANG) == pid) {
             rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
             break;
@@ -158,13 +151,13 @@ proc_stop(struct proc *p, int timeout_ms)
     if (p->pid <= 0)
         return -1;
     kill(p->pid, SIGTERM);
-    double end = now_ms() + timeout_ms;
+    double end = clock_mono_ms() + timeout_ms;
     int st = 0;
     for (;;) {
         pid_t r = waitpid(p->pid, &st, WNOHANG);
         if (r == p->pid)
             break;
-        if (r < 0 || now_ms() > end) {
+        if (r < 0 || clock_mono_ms() > end) {
             kill(p->pid, SIGKILL);
             waitpid(p->pid, &st, 0);
             break;
@@ -232,9 +225,9 @@ http_do(const char *method, const char *url, const char *const *headers,
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
                          (curl_off_t)body_len);
     }
-    double t0 = now_ms();
+    double t0 = clock_mono_ms();
     CURLcode rc = curl_easy_perform(e);
-    r->total_ms = now_ms() - t0;
+    r->total_ms = clock_mono_ms() - t0;
     r->curl_error = (int)rc;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
     r->headers = hb.p ? hb.p : strdup("");
@@ -291,8 +284,8 @@ raw_exchange(int port, const char *req, size_t len, char *out, size_t outlen,
         goto done;
     if (write(fd, req, len) != (ssize_t)len)
         goto done;
-    double end = now_ms() + timeout_ms;
-    while (got + 1 < outlen && now_ms() < end) {
+    double end = clock_mono_ms() + timeout_ms;
+    while (got + 1 < outlen && clock_mono_ms() < end) {
         struct pollfd pfd = {fd, POLLIN, 0};
         if (poll(&pfd, 1, 20) <= 0)
             continue;
