@@ -55,12 +55,15 @@ if ! command -v clang >/dev/null; then
 fi
 
 # src/version.h includes configure's build-config.h: run configure once
-# (again only when configure itself changes) in a directory of our own.
+# (again only when configure itself changes) in a directory of our own,
+# unless the tree is configured in place (configure then refuses others).
 [ -x configure ] || autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
 cfg=$out/cfg
 mkdir -p "$cfg"
 sum=$(cksum <configure)
-if [ ! -f "$cfg/build-config.h" ] || [ "$(cat "$cfg/configure.sum" 2>/dev/null)" != "$sum" ]; then
+if [ -f config.status ] && [ -f build-config.h ]; then
+    cfg=$top
+elif [ ! -f "$cfg/build-config.h" ] || [ "$(cat "$cfg/configure.sum" 2>/dev/null)" != "$sum" ]; then
     echo "== fuzz: configure (for build-config.h)"
     rm -f "$cfg/configure.sum"
     (cd "$cfg" && "$top/configure" -q CC=clang >configure.out 2>&1) || {
@@ -80,7 +83,7 @@ pkg_cflags=$(pkg-config --cflags "${mods[@]}")
 pkg_libs=$(pkg-config --libs "${mods[@]}")
 
 export FUZZ_CFLAGS=${FUZZ_CFLAGS:-}
-flags="$(clang --version | head -1) | $pkg_cflags | $pkg_libs | $FUZZ_CFLAGS | $(cksum <tests/fuzz/fuzz.mk)"
+flags="$(clang --version | head -1) | $cfg | $pkg_cflags | $pkg_libs | $FUZZ_CFLAGS | $(cksum <tests/fuzz/fuzz.mk)"
 if [ "$(cat "$out/flags" 2>/dev/null)" != "$flags" ]; then
     echo "$flags" >"$out/flags"
 fi
