@@ -30,10 +30,13 @@ $(OUT)/obj/%.o: src/%.c $(OUT)/flags
 	@echo "  CC      $<"
 	@$(CC) $(COMMON) $(WARN) -MMD -MP -c $< -o $@
 
+# Harnesses: -Werror, and fuzz.h (LLVMFuzzerTestOneInput's prototype,
+# FUZZ_CHECK) included even where a harness does not include it.
 $(OUT)/hobj/%.o: tests/fuzz/%.c $(OUT)/flags
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
-	@$(CC) $(COMMON) $(WARN) -Werror -Itests/fuzz -MMD -MP -c $< -o $@
+	@$(CC) $(COMMON) $(WARN) -Werror -Itests/fuzz -include fuzz.h \
+		-MMD -MP -c $< -o $@
 
 $(OUT)/fuzz_%: $(OUT)/hobj/fuzz_%.o $(OBJ)
 	@echo "  LD      $@"
