@@ -1,19 +1,18 @@
 /* admin.c - see admin.h. */
 #include "admin.h"
 
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
 
 #include "alloc.h"
 #include "isotime.h"
 #include "learn.h"
 #include "precheck.h"
+#include "query.h"
 #include "session_cache.h"
+#include "shaper.h"
 
 static const char *const source_names[] = {"send_freeform", "session_status",
                                            "template", "inbound"};
@@ -46,41 +45,18 @@ time_or_null(int64_t ms)
     return json_object_new_string(isotime_format(ms, buf, sizeof(buf)));
 }
 
-/* sender_id and recipient_phone from the query. A '+' that arrived
- * unencoded decodes to a space; it is taken back as the '+' it meant. */
+/* The query of an admin path, judged by the same rules as the gateway's
+ * routes (query.h). 0 when acceptable. */
 static int
-session_params(const char *query, long long *sender, char *phone,
-               size_t phonelen, struct admin_result *r)
+admin_query(enum query_spec spec, const char *query, struct query_result *q,
+            struct admin_result *r)
 {
-    struct evkeyvalq q;
-    TAILQ_INIT(&q);
-    if (query == NULL || evhttp_parse_query_str(query, &q) != 0) {
-        fail(r, 422, "VALIDATION_ERROR",
-             "sender_id and recipient_phone are required.", "sender_id");
-        return -1;
-    }
-    const char *sid = evhttp_find_header(&q, "sender_id");
-    const char *ph = evhttp_find_header(&q, "recipient_phone");
-    char *end = NULL;
-    *sender = sid ? strtoll(sid, &end, 10) : 0;
-    int rc = -1;
-    if (sid == NULL || *sid == '\0' || *end != '\0' || *sender < 1) {
-        fail(r, 422, "VALIDATION_ERROR",
-             "sender_id must be an integer of at least 1.", "sender_id");
-    } else if (ph == NULL || strlen(ph) >= phonelen) {
-        fail(r, 422, "INVALID_PHONE", precheck_invalid_phone_sentence, NULL);
-    } else {
-        snprintf(phone, phonelen, "%s", ph);
-        if (phone[0] == ' ')
-            phone[0] = '+';
-        if (precheck_is_e164(phone))
-            rc = 0;
-        else
-            fail(r, 422, "INVALID_PHONE", precheck_invalid_phone_sentence,
-                 NULL);
-    }
-    evhttp_clear_headers(&q);
-    return rc;
+    if (query_parse(spec, query, query ? strlen(query) : 0, q) == 0)
+        return 0;
+    memcpy(r->field_buf, q->field, sizeof(r->field_buf));
+    fail(r, q->status, q->code, q->sentence,
+         r->field_buf[0] ? r->field_buf : NULL);
+    return -1;
 }
 
 static void
@@ -115,8 +91,7 @@ static void
 sessions(const struct admin_ctx *ctx, const char *method, const char *query,
          int64_t now, struct admin_result *r)
 {
-    long long sender;
-    char phone[PRECHECK_PHONE_MAX + 2];
+    struct query_result q;
     int get = strcmp(method, "GET") == 0, del = strcmp(method, "DELETE") == 0;
     if (!get && !del) {
         fail(r, 405, "METHOD_NOT_ALLOWED",
@@ -124,13 +99,13 @@ sessions(const struct admin_ctx *ctx, const char *method, const char *query,
         r->allow = "GET, DELETE";
         return;
     }
-    if (session_params(query, &sender, phone, sizeof(phone), r) != 0)
+    if (admin_query(QUERY_SESSION, query, &q, r) != 0)
         return;
     if (get) {
-        get_session(ctx, sender, phone, now, r);
+        get_session(ctx, q.v.sender_id, q.v.recipient, now, r);
         return;
     }
-    cache_forget(ctx->cache, sender, precheck_phone_key(phone));
+    cache_forget(ctx->cache, q.v.sender_id, precheck_phone_key(q.v.recipient));
     r->status = 204;
 }
 
@@ -156,9 +131,12 @@ parse_object(const char *body, size_t len)
 }
 
 static void
-inbound(const struct admin_ctx *ctx, const char *body, size_t len, int64_t now,
-        struct admin_result *r)
+inbound(const struct admin_ctx *ctx, const char *query, const char *body,
+        size_t len, int64_t now, struct admin_result *r)
 {
+    struct query_result q;
+    if (admin_query(QUERY_NONE, query, &q, r) != 0)
+        return;
     json_object *o = parse_object(body, len), *v;
     if (o == NULL) {
         fail(r, 400, "INVALID_JSON", "The body must be one JSON object.", NULL);
@@ -205,8 +183,11 @@ admin_stat(json_object *o, const char *name, int64_t v)
 }
 
 static void
-stats(const struct admin_ctx *ctx, struct admin_result *r)
+stats(const struct admin_ctx *ctx, const char *query, struct admin_result *r)
 {
+    struct query_result q;
+    if (admin_query(QUERY_NONE, query, &q, r) != 0)
+        return;
     struct cache_stats s;
     cache_get_stats(ctx->cache, &s);
     json_object *o = json_object_new_object(), *c = json_object_new_object();
@@ -223,6 +204,25 @@ stats(const struct admin_ctx *ctx, struct admin_result *r)
     r->body = to_text(o);
 }
 
+/* DELETE /admin/pause: sends go again at the normal rate (204 whether
+ * or not a pause was in force: the state asked for holds either way). */
+static void
+end_pause(const struct admin_ctx *ctx, const char *method,
+          struct admin_result *r)
+{
+    if (strcmp(method, "DELETE") != 0) {
+        fail(r, 405, "METHOD_NOT_ALLOWED",
+             "This method is not allowed on this path.", NULL);
+        r->allow = "DELETE";
+        return;
+    }
+    if (ctx->send_shaper)
+        shaper_resume(ctx->send_shaper);
+    if (ctx->read_shaper)
+        shaper_resume(ctx->read_shaper);
+    r->status = 204;
+}
+
 void
 admin_handle(const struct admin_ctx *ctx, const char *method, const char *path,
              const char *query, const char *body, size_t len, int64_t now,
@@ -233,7 +233,7 @@ admin_handle(const struct admin_ctx *ctx, const char *method, const char *path,
         sessions(ctx, method, query, now, r);
     } else if (strcmp(path, "/admin/sessions/inbound") == 0) {
         if (strcmp(method, "POST") == 0)
-            inbound(ctx, body, len, now, r);
+            inbound(ctx, query, body, len, now, r);
         else {
             fail(r, 405, "METHOD_NOT_ALLOWED",
                  "This method is not allowed on this path.", NULL);
@@ -241,12 +241,14 @@ admin_handle(const struct admin_ctx *ctx, const char *method, const char *path,
         }
     } else if (strcmp(path, "/admin/stats") == 0) {
         if (strcmp(method, "GET") == 0)
-            stats(ctx, r);
+            stats(ctx, query, r);
         else {
             fail(r, 405, "METHOD_NOT_ALLOWED",
                  "This method is not allowed on this path.", NULL);
             r->allow = "GET";
         }
+    } else if (strcmp(path, "/admin/pause") == 0) {
+        end_pause(ctx, method, r);
     } else {
         fail(r, 404, "ROUTE_NOT_FOUND", "No such admin route.", NULL);
     }

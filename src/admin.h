@@ -4,6 +4,11 @@
  *   POST   /admin/sessions/inbound {"sender_id","recipient_phone",
  *          "received_at"?}                              -> 204
  *   GET    /admin/stats                                 -> counters
+ *   DELETE /admin/pause                                 -> 204: ends a
+ *          pause an upstream 429 imposed (both limiters)
+ * Every path takes only its documented query keys, judged by query.h's
+ * rules (/admin/sessions: sender_id and recipient_phone, both required;
+ * the others: none): a refusal is 400 BAD_REQUEST or 422 with its field.
  * Transport-free: the server checks the token and sends what this
  * module decides. */
 #ifndef WAGATE_ADMIN_H
@@ -12,7 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "query.h"
+
 struct session_cache;
+struct shaper;
 struct json_object;
 
 struct admin_ctx {
@@ -21,15 +29,19 @@ struct admin_ctx {
     /* adds the server's counters to the stats object (borrowed) */
     void (*add_stats)(void *arg, struct json_object *stats);
     void *arg;
+    /* the limiters DELETE /admin/pause resumes; NULL ones are skipped */
+    struct shaper *send_shaper, *read_shaper;
 };
 
 struct admin_result {
     int status;           /* 200, 204, or an error status */
     const char *code;     /* error_code when status >= 400; static */
     const char *sentence; /* static */
-    const char *field;    /* VALIDATION_ERROR's field, or NULL */
+    const char *field;    /* VALIDATION_ERROR's field, or NULL; static or
+                             field_buf, valid as long as the result */
     const char *allow;    /* for 405 */
     char *body;           /* 200: JSON text, caller frees; else NULL */
+    char field_buf[QUERY_FIELD_MAX + 1]; /* a query key named in field */
 };
 
 /* Adds name: v to a stats object (o borrowed). */

@@ -5,7 +5,7 @@
 #include <strings.h>
 
 #include "config.h"
-#include "sha256.h"
+#include "digest.h"
 
 const char *
 auth_bearer_token(const char *h, size_t *len)
@@ -31,12 +31,12 @@ auth_find_client(const struct config *cfg, const char *authorization)
     const char *tok = auth_bearer_token(authorization, &n);
     if (tok == NULL)
         return NULL;
-    unsigned char h[SHA256_LEN];
-    sha256(tok, n, h);
+    unsigned char h[DIGEST_LEN];
+    digest_sha256(tok, n, h);
     const struct config_client *found = NULL;
     /* every hash is compared, whichever matches */
     for (size_t i = 0; i < cfg->nclients; i++) {
-        int eq = sha256_ct_equal(h, cfg->clients[i].token_sha256, SHA256_LEN);
+        int eq = digest_equal(h, cfg->clients[i].token_sha256, DIGEST_LEN);
         if (eq && found == NULL)
             found = &cfg->clients[i];
     }
@@ -61,7 +61,7 @@ auth_admin_ok(const struct config *cfg, const char *authorization)
     const char *tok = auth_bearer_token(authorization, &n);
     if (!cfg->admin_token_set || tok == NULL)
         return 0;
-    unsigned char h[SHA256_LEN];
-    sha256(tok, n, h);
-    return sha256_ct_equal(h, cfg->admin_token_sha256, SHA256_LEN);
+    unsigned char h[DIGEST_LEN];
+    digest_sha256(tok, n, h);
+    return digest_equal(h, cfg->admin_token_sha256, DIGEST_LEN);
 }

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "alloc.h"
 
@@ -79,19 +80,150 @@ static int
 fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Drops a UTF-8 sequence that truncation cut short at the end of s. */
+static void
+trim_partial_utf8(char *s)
+{
+    size_t n = strlen(s), cont = 0;
+    while (cont < n && cont < 3 &&
+           ((unsigned char)s[n - 1 - cont] & 0xc0) == 0x80)
+        cont++;
+    if (cont == n)
+        return;
+    unsigned char lead = (unsigned char)s[n - 1 - cont];
+    size_t want = lead >= 0xf0 ? 3 : lead >= 0xe0 ? 2 : lead >= 0xc0 ? 1 : 0;
+    if (cont < want)
+        s[n - 1 - cont] = '\0';
+}
+
 static int
 fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
+    int n = vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+    if (errlen > 0 && n >= 0 && (size_t)n >= errlen)
+        trim_partial_utf8(err);
     return -1;
+}
+
+/* ---- text: what a string may hold and how it is echoed ---- */
+
+/* The length of the valid UTF-8 sequence at s (n bytes there) with its
+ * code point in *cp; 0 when invalid (overlong, surrogate, past U+10FFFF,
+ * cut short). */
+static size_t
+utf8_decode(const unsigned char *s, size_t n, unsigned long *cp)
+{
+    size_t len;
+    unsigned long v, min;
+    if (n == 0)
+        return 0;
+    if (s[0] < 0x80) {
+        *cp = s[0];
+        return 1;
+    }
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        len = 2, v = s[0] & 0x1fu, min = 0x80;
+    } else if ((s[0] & 0xf0) == 0xe0) {
+        len = 3, v = s[0] & 0x0fu, min = 0x800;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        len = 4, v = s[0] & 0x07u, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        v = v << 6 | (s[i] & 0x3fu);
+    }
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    *cp = v;
+    return len;
+}
+
+/* A code point that shows as text on one line: not a C0 or C1 control or
+ * DEL, not a line or paragraph separator, not a bidirectional control or
+ * BOM (those make a log line display as something it is not). */
+static int
+cp_printable(unsigned long cp)
+{
+    static const unsigned long hidden[][2] = {
+        {0x00, 0x1f},     {0x7f, 0x9f},     {0x061c, 0x061c}, {0x200e, 0x200f},
+        {0x2028, 0x202e}, {0x2066, 0x2069}, {0xfeff, 0xfeff},
+    };
+    for (size_t i = 0; i < sizeof(hidden) / sizeof(hidden[0]); i++)
+        if (cp >= hidden[i][0] && cp <= hidden[i][1])
+            return 0;
+    return 1;
+}
+
+/* 1 if s (n bytes) is valid UTF-8 made only of printable code points. */
+static int
+text_printable(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (n > 0) {
+        unsigned long cp;
+        size_t len = utf8_decode(p, n, &cp);
+        if (len == 0 || !cp_printable(cp))
+            return 0;
+        p += len;
+        n -= len;
+    }
+    return 1;
+}
+
+/* s as one line of printable text for a message: printable UTF-8 stays,
+ * '"' and '\\' get a backslash, every other byte is \xNN. A heap string. */
+static char *
+escape(const char *s)
+{
+    size_t n = strlen(s), o = 0;
+    char *out = xmalloc(4 * n + 1);
+    const unsigned char *p = (const unsigned char *)s;
+    while (n > 0) {
+        unsigned long cp;
+        size_t len = utf8_decode(p, n, &cp);
+        if (*p == '"' || *p == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)*p;
+            len = 1;
+        } else if (len > 0 && cp_printable(cp)) {
+            memcpy(out + o, p, len);
+            o += len;
+        } else {
+            snprintf(out + o, 5, "\\x%02x", *p);
+            o += 4;
+            len = 1;
+        }
+        p += len;
+        n -= len;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* The string v holds, or NULL if v is not a string or holds a NUL: json-c
+ * keeps "\u0000" inside a string, where C code would see a shorter one. */
+static const char *
+json_text(json_object *v)
+{
+    if (!json_object_is_type(v, json_type_string))
+        return NULL;
+    const char *s = json_object_get_string(v);
+    if (strlen(s) != (size_t)json_object_get_string_len(v))
+        return NULL;
+    return s;
 }
 
 #define FIELD(cfg, k, T) ((T *)(void *)((char *)(cfg) + (k)->off))
 
-static int parse_listen_one(const char *s, struct config_listen *out);
+static const char *parse_listen_one(const char *s, struct config_listen *out);
 
 void
 config_defaults(struct config *cfg)
@@ -234,8 +366,8 @@ parse_sha256(json_object *v, unsigned char out[CONFIG_SHA256_LEN])
 static const char *
 parse_enum(json_object *v, const char *const *names, size_t n, int *out)
 {
-    if (json_object_is_type(v, json_type_string)) {
-        const char *s = json_object_get_string(v);
+    const char *s = json_text(v);
+    if (s != NULL) {
         for (size_t i = 0; i < n; i++) {
             if (strcmp(s, names[i]) == 0) {
                 *out = (int)i;
@@ -247,67 +379,163 @@ parse_enum(json_object *v, const char *const *names, size_t n, int *out)
                   : "must be \"json\" or \"text\"";
 }
 
-/* "host:port", "[v6]:port"; the port is required. */
+/* A DNS name of RFC 1123 labels (letters, digits, inner '-'; 1 to 63
+ * each) whose last label is not all digits (RFC 1123 2.1: it would read
+ * as an address). */
 static int
+dns_name_valid(const char *h)
+{
+    const char *label = h;
+    for (;;) {
+        size_t n = strcspn(label, ".");
+        int digits = 1;
+        if (n == 0 || n > 63 || label[0] == '-' || label[n - 1] == '-')
+            return 0;
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)label[i];
+            if (!(isascii(c) && (isalnum(c) || c == '-')))
+                return 0;
+            digits &= isdigit(c) != 0;
+        }
+        if (label[n] == '\0')
+            return !digits;
+        label += n + 1;
+    }
+}
+
+/* An IPv6 address, optionally with a zone ("fe80::1%eth0"). */
+static int
+ipv6_valid(const char *h)
+{
+    char addr[INET6_ADDRSTRLEN + 1];
+    struct in6_addr a6;
+    size_t n = strcspn(h, "%");
+    if (n >= sizeof(addr))
+        return 0;
+    memcpy(addr, h, n);
+    addr[n] = '\0';
+    if (inet_pton(AF_INET6, addr, &a6) != 1)
+        return 0;
+    if (h[n] == '\0')
+        return 1;
+    const char *zone = h + n + 1; /* an interface name or index */
+    size_t zn = strlen(zone);
+    if (zn == 0 || zn > 15)
+        return 0;
+    for (; *zone; zone++)
+        if (!(isascii((unsigned char)*zone) &&
+              (isalnum((unsigned char)*zone) || strchr("_.-", *zone))))
+            return 0;
+    return 1;
+}
+
+/* NULL if h is a host a listener may name: an IPv4 address in four
+ * decimal numbers, an IPv6 address (only in brackets), or a DNS name;
+ * otherwise the reason. */
+static const char *
+check_listen_host(const char *h, int bracketed)
+{
+    struct in_addr a4;
+    if (bracketed)
+        return ipv6_valid(h) ? NULL
+                             : "brackets must hold an IPv6 address, as in "
+                               "\"[::1]:8080\"";
+    if (inet_pton(AF_INET, h, &a4) == 1)
+        return NULL;
+    /* inet_aton() reads "127.1", "0x7f000001" or "010.0.0.1" as addresses:
+     * a resolver might too, so they are neither addresses nor names */
+    if (inet_aton(h, &a4) != 0)
+        return "an IPv4 address must be four decimal numbers, as in "
+               "\"127.0.0.1:8080\"";
+    if (!dns_name_valid(h))
+        return "the host must be an IPv4 address, an IPv6 address in "
+               "brackets or a DNS name (letters, digits, '-' and '.')";
+    return NULL;
+}
+
+/* "host:port", "[v6]:port"; the port is required. NULL or the reason. */
+static const char *
 parse_listen_one(const char *s, struct config_listen *out)
 {
+    static const char form[] = "must be \"host:port\" (IPv6 as \"[::1]:port\")";
     const char *colon;
     const char *host = s;
     size_t hostlen;
-    if (s[0] == '[') {
+    int bracketed = s[0] == '[';
+    if (bracketed) {
         const char *close = strchr(s, ']');
         if (close == NULL || close[1] != ':')
-            return -1;
+            return form;
         host = s + 1;
         hostlen = (size_t)(close - host);
         colon = close + 1;
     } else {
         colon = strrchr(s, ':');
         if (colon == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL)
-            return -1;
+            return form;
         hostlen = (size_t)(colon - s);
     }
     if (hostlen == 0 || hostlen > 253)
-        return -1;
+        return form;
     const char *p = colon + 1;
     if (*p == '\0' || strlen(p) > 5)
-        return -1;
+        return form;
     long port = 0;
     for (; *p; p++) {
         if (!isdigit((unsigned char)*p))
-            return -1;
+            return form;
         port = port * 10 + (*p - '0');
     }
     if (port > 65535)
-        return -1;
-    out->host = xstrndup(host, hostlen);
+        return "the port must be 0 to 65535";
+    char *h = xstrndup(host, hostlen);
+    const char *why = check_listen_host(h, bracketed);
+    if (why != NULL) {
+        free(h);
+        return why;
+    }
+    out->host = h;
     out->port = (int)port;
-    return 0;
+    return NULL;
 }
 
-static const char *
-parse_listen(json_object *v, struct config *cfg)
+static int
+parse_listen(json_object *v, struct config *cfg, const char *file, char *err,
+             size_t errlen)
 {
     if (!json_object_is_type(v, json_type_array) ||
         json_object_array_length(v) == 0)
-        return "must be a non-empty array of \"host:port\" strings";
+        return fail(err, errlen,
+                    "%s: listen: must be a non-empty array of \"host:port\" "
+                    "strings",
+                    file);
     size_t n = json_object_array_length(v);
     struct config_listen *l = xcalloc(n, sizeof(*l));
     for (size_t i = 0; i < n; i++) {
-        json_object *e = json_object_array_get_idx(v, i);
-        if (!json_object_is_type(e, json_type_string) ||
-            parse_listen_one(json_object_get_string(e), &l[i]) != 0) {
+        const char *e = json_text(json_object_array_get_idx(v, i));
+        const char *why =
+            e ? parse_listen_one(e, &l[i]) : "must be a \"host:port\" string";
+        if (why != NULL) {
             for (size_t j = 0; j < i; j++)
                 free(l[j].host);
             free(l);
-            return "each entry must be \"host:port\" (IPv6 as "
-                   "\"[::1]:port\")";
+            return fail(err, errlen, "%s: listen[%zu]: %s", file, i, why);
         }
     }
     free_listen(cfg);
     cfg->listen = l;
     cfg->nlisten = n;
-    return NULL;
+    return 0;
+}
+
+/* 1 if every byte of s is visible ASCII (0x21..0x7e). */
+static int
+visible_ascii(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e)
+            return 0;
+    return 1;
 }
 
 static const char *
@@ -315,7 +543,13 @@ check_string(const struct cfg_key *k, const char *s)
 {
     if (*s == '\0')
         return "must not be empty";
+    /* file names and the rest are echoed in messages and log lines */
+    if (!text_printable(s, strlen(s)))
+        return "must be UTF-8 text without control characters";
     if (strcmp(k->name, "upstream.base_url") == 0) {
+        if (!visible_ascii(s))
+            return "must be visible ASCII without spaces (percent-encode "
+                   "the rest, write an international host name as xn--)";
         const char *host = strncmp(s, "http://", 7) == 0    ? s + 7
                            : strncmp(s, "https://", 8) == 0 ? s + 8
                                                             : NULL;
@@ -348,8 +582,8 @@ parse_string(const struct cfg_key *k, json_object *v, struct config *cfg)
     if (!json_object_is_type(v, json_type_string))
         return k->type == CFG_STR ? "must be a string"
                                   : "must be a string or null";
-    const char *s = json_object_get_string(v);
-    if (strlen(s) != (size_t)json_object_get_string_len(v))
+    const char *s = json_text(v);
+    if (s == NULL)
         return "must not contain NUL";
     const char *why = check_string(k, s);
     if (why)
@@ -369,8 +603,8 @@ parse_string(const struct cfg_key *k, json_object *v, struct config *cfg)
 static const char *
 parse_senders(json_object *v, struct config_client *c)
 {
-    if (json_object_is_type(v, json_type_string) &&
-        strcmp(json_object_get_string(v), "*") == 0) {
+    const char *all = json_text(v);
+    if (all != NULL && strcmp(all, "*") == 0) {
         c->all_senders = 1;
         return NULL;
     }
@@ -388,6 +622,21 @@ parse_senders(json_object *v, struct config_client *c)
     return NULL;
 }
 
+/* Names appear in log lines and messages: non-empty printable text. */
+static const char *
+check_client_name(json_object *v)
+{
+    const char *s = json_text(v);
+    if (s == NULL || *s == '\0')
+        return "must be a non-empty string";
+    size_t n = strlen(s);
+    if (s[0] == ' ' || s[n - 1] == ' ')
+        return "must not start or end with a space";
+    if (!text_printable(s, n))
+        return "must be UTF-8 text without control characters";
+    return NULL;
+}
+
 static int
 parse_client(json_object *v, size_t idx, struct config_client *c,
              const char *file, char *err, size_t errlen)
@@ -400,10 +649,8 @@ parse_client(json_object *v, size_t idx, struct config_client *c,
     {
         const char *why = NULL;
         if (strcmp(key, "name") == 0) {
-            if (!json_object_is_type(val, json_type_string) ||
-                json_object_get_string_len(val) == 0)
-                why = "must be a non-empty string";
-            else {
+            why = check_client_name(val);
+            if (why == NULL) {
                 free(c->name);
                 c->name = xstrdup(json_object_get_string(val));
             }
@@ -417,9 +664,12 @@ parse_client(json_object *v, size_t idx, struct config_client *c,
         } else {
             why = "unknown key";
         }
-        if (why)
-            return fail(err, errlen, "%s: clients[%zu].%s: %s", file, idx,
-                        key, why);
+        if (why) {
+            char *shown = escape(key);
+            fail(err, errlen, "%s: clients[%zu].%s: %s", file, idx, shown, why);
+            free(shown);
+            return -1;
+        }
     }
     if (!have_name || !have_tok || !have_senders)
         return fail(err, errlen,
@@ -444,9 +694,13 @@ parse_clients(json_object *v, struct config *cfg, const char *file,
                          &cfg->clients[i], file, err, errlen) != 0)
             return -1;
         for (size_t j = 0; j < i; j++) {
-            if (strcmp(cfg->clients[j].name, cfg->clients[i].name) == 0)
-                return fail(err, errlen, "%s: clients[%zu].name: \"%s\" "
-                            "is used twice", file, i, cfg->clients[i].name);
+            if (strcmp(cfg->clients[j].name, cfg->clients[i].name) == 0) {
+                char *shown = escape(cfg->clients[i].name);
+                fail(err, errlen, "%s: clients[%zu].name: \"%s\" is used twice",
+                     file, i, shown);
+                free(shown);
+                return -1;
+            }
             if (memcmp(cfg->clients[j].token_sha256,
                        cfg->clients[i].token_sha256, CONFIG_SHA256_LEN) == 0)
                 return fail(err, errlen, "%s: clients[%zu].token_sha256: "
@@ -510,11 +764,47 @@ parse_leaf(const struct cfg_key *k, json_object *v, struct config *cfg)
             cfg->log_format = (enum log_format)e;
         return why;
     case CFG_LISTEN:
-        return parse_listen(v, cfg);
     case CFG_CLIENTS:
-        break; /* handled by the caller: it reports its own paths */
+        break; /* handled by the caller: they report their own paths */
     }
     return NULL;
+}
+
+/* "file: path: why", the path (input text) escaped. */
+static int
+fail_at(char *err, size_t errlen, const char *file, const char *path,
+        const char *why)
+{
+    char *shown = escape(path);
+    fail(err, errlen, "%s: %s: %s", file, shown, why);
+    free(shown);
+    return -1;
+}
+
+static int walk(json_object *obj, const char *prefix, struct config *cfg,
+                const char *file, char *err, size_t errlen);
+
+static int
+walk_member(const char *path, const char *key, json_object *val,
+            struct config *cfg, const char *file, char *err, size_t errlen)
+{
+    if (strchr(key, '.') != NULL) /* paths are nested objects only */
+        return fail_at(err, errlen, file, path,
+                       "unknown key (write nested objects, not dotted names)");
+    if (is_section(path)) {
+        if (!json_object_is_type(val, json_type_object))
+            return fail_at(err, errlen, file, path, "must be an object");
+        return walk(val, path, cfg, file, err, errlen);
+    }
+    const struct cfg_key *k = find_key(path);
+    if (k == NULL)
+        return fail_at(err, errlen, file, path, "unknown key");
+    if (k->type == CFG_CLIENTS)
+        return parse_clients(val, cfg, file, err, errlen);
+    if (k->type == CFG_LISTEN)
+        return parse_listen(val, cfg, file, err, errlen);
+    const char *why = parse_leaf(k, val, cfg);
+    return why ? fail_at(err, errlen, file, path, why) : 0;
 }
 
 static int
@@ -523,36 +813,63 @@ walk(json_object *obj, const char *prefix, struct config *cfg,
 {
     json_object_object_foreach(obj, key, val)
     {
-        char path[256];
-        if (strchr(key, '.') != NULL) /* paths are nested objects only */
-            return fail(err, errlen, "%s: %s%s%s: unknown key (write "
-                        "nested objects, not dotted names)", file, prefix,
-                        *prefix ? "." : "", key);
-        int n = snprintf(path, sizeof(path), "%s%s%s", prefix,
-                         *prefix ? "." : "", key);
-        if (n < 0 || (size_t)n >= sizeof(path))
-            return fail(err, errlen, "%s: key too long", file);
-        if (is_section(path)) {
-            if (!json_object_is_type(val, json_type_object))
-                return fail(err, errlen, "%s: %s: must be an object", file,
-                            path);
-            if (walk(val, path, cfg, file, err, errlen) != 0)
-                return -1;
-            continue;
-        }
-        const struct cfg_key *k = find_key(path);
-        if (k == NULL)
-            return fail(err, errlen, "%s: %s: unknown key", file, path);
-        if (k->type == CFG_CLIENTS) {
-            if (parse_clients(val, cfg, file, err, errlen) != 0)
-                return -1;
-            continue;
-        }
-        const char *why = parse_leaf(k, val, cfg);
-        if (why)
-            return fail(err, errlen, "%s: %s: %s", file, path, why);
+        size_t n = strlen(prefix) + 1 + strlen(key) + 1;
+        char *path = xmalloc(n);
+        snprintf(path, n, "%s%s%s", prefix, *prefix ? "." : "", key);
+        int rc = walk_member(path, key, val, cfg, file, err, errlen);
+        free(path);
+        if (rc != 0)
+            return -1;
     }
     return 0;
+}
+
+/* Past whitespace and comments from t[i]. */
+static size_t
+skip_blank(const char *t, size_t i)
+{
+    for (;;) {
+        if (isspace((unsigned char)t[i])) {
+            i++;
+        } else if (t[i] == '/' && t[i + 1] == '/') {
+            i += strcspn(t + i, "\n");
+        } else if (t[i] == '/' && t[i + 1] == '*') {
+            const char *end = strstr(t + i + 2, "*/");
+            i = end ? (size_t)(end - t) + 2 : strlen(t);
+        } else {
+            return i;
+        }
+    }
+}
+
+/* json-c cuts an object key at an escaped NUL ("log\u0000x" reads as
+ * "log"), so such a key would act as another one: find it in the text,
+ * which json-c has accepted. Its offset, or (size_t)-1. */
+static size_t
+find_nul_key(const char *t)
+{
+    size_t i = skip_blank(t, 0);
+    while (t[i] != '\0') {
+        char q = t[i];
+        if (q != '"' && q != '\'') {
+            i = skip_blank(t, i + 1);
+            continue;
+        }
+        size_t start = i;
+        int nul = 0;
+        for (i++; t[i] != '\0' && t[i] != q; i++) {
+            if (t[i] == '\\' && t[i + 1] != '\0') {
+                nul |= strncmp(t + i + 1, "u0000", 5) == 0;
+                i++;
+            }
+        }
+        if (t[i] == q)
+            i++;
+        i = skip_blank(t, i);
+        if (nul && t[i] == ':')
+            return start;
+    }
+    return (size_t)-1;
 }
 
 static int
@@ -565,10 +882,12 @@ offset_line(const char *text, size_t off)
 }
 
 int
-config_parse(struct config *cfg, const char *text, const char *name,
+config_parse(struct config *cfg, const char *text, const char *rawname,
              char *err, size_t errlen)
 {
     int rc = -1;
+    char *name = escape(rawname); /* a file name is input too */
+    size_t nul_key;
     config_defaults(cfg);
     /* lax mode on purpose: operators may write comments (SPEC section 8) */
     json_tokener *tok = json_tokener_new();
@@ -598,8 +917,15 @@ config_parse(struct config *cfg, const char *text, const char *name,
         fail(err, errlen, "%s: the top level must be an object", name);
         goto done;
     }
+    nul_key = find_nul_key(text);
+    if (nul_key != (size_t)-1) {
+        fail(err, errlen, "%s:%d: an object key contains \\u0000 (NUL)", name,
+             offset_line(text, nul_key));
+        goto done;
+    }
     rc = walk(root, "", cfg, name, err, errlen);
 done:
+    free(name);
     json_object_put(root);
     json_tokener_free(tok);
     if (rc != 0)
@@ -607,15 +933,25 @@ done:
     return rc;
 }
 
+/* Empties cfg and writes "path: why", the path escaped. */
+static int
+load_fail(struct config *cfg, const char *path, const char *why, char *err,
+          size_t errlen)
+{
+    char *shown = escape(path);
+    config_defaults(cfg);
+    config_free(cfg);
+    fail(err, errlen, "%s: %s", shown, why);
+    free(shown);
+    return -1;
+}
+
 int
 config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        config_defaults(cfg);
-        config_free(cfg);
-        return fail(err, errlen, "%s: %s", path, strerror(errno));
-    }
+    if (f == NULL)
+        return load_fail(cfg, path, strerror(errno), err, errlen);
     size_t cap = 4096, len = 0;
     char *text = xmalloc(cap);
     size_t n;
@@ -625,9 +961,7 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
             if (cap >= (1u << 24)) {
                 fclose(f);
                 free(text);
-                config_defaults(cfg);
-                config_free(cfg);
-                return fail(err, errlen, "%s: file too large", path);
+                return load_fail(cfg, path, "file too large", err, errlen);
             }
             cap *= 2;
             text = xrealloc(text, cap);
@@ -638,13 +972,9 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
     text[len] = '\0';
     int rc;
     if (rerr) {
-        config_defaults(cfg);
-        config_free(cfg);
-        rc = fail(err, errlen, "%s: read error", path);
+        rc = load_fail(cfg, path, "read error", err, errlen);
     } else if (strlen(text) != len) {
-        config_defaults(cfg);
-        config_free(cfg);
-        rc = fail(err, errlen, "%s: file contains a NUL byte", path);
+        rc = load_fail(cfg, path, "file contains a NUL byte", err, errlen);
     } else {
         rc = config_parse(cfg, text, path, err, errlen);
     }
@@ -665,6 +995,12 @@ print_value(const struct config *cfg, const struct cfg_key *k)
     case CFG_STR:
     case CFG_NSTR: {
         const char *s = *FIELD(cfg, k, char *const);
+        if (s != NULL && k->off == OFF(upstream_base_url)) {
+            char *shown = config_redacted_url(s);
+            json_object *v = json_object_new_string(shown);
+            free(shown);
+            return v;
+        }
         return s ? json_object_new_string(s) : NULL;
     }
     case CFG_SHA256:
@@ -774,39 +1110,52 @@ config_read_api_key(const struct config *cfg, char **key, char *err,
                     size_t errlen)
 {
     *key = NULL;
+    int rc = 0;
+    char *where =
+        escape(cfg->api_key_file ? cfg->api_key_file : cfg->api_key_env);
     if (cfg->api_key_file != NULL) {
         FILE *f = fopen(cfg->api_key_file, "rb");
-        if (f == NULL)
-            return fail(err, errlen, "no API key: cannot read "
-                        "upstream.api_key_file %s: %s", cfg->api_key_file,
-                        strerror(errno));
+        if (f == NULL) {
+            rc = fail(err, errlen,
+                      "no API key: cannot read upstream.api_key_file %s: %s",
+                      where, strerror(errno));
+            goto done;
+        }
         char buf[4096];
         size_t n = fread(buf, 1, sizeof(buf), f);
         int big = n == sizeof(buf);
         fclose(f);
-        if (big)
-            return fail(err, errlen, "no API key: %s is larger than 4 KiB",
-                        cfg->api_key_file);
+        if (big) {
+            explicit_bzero(buf, sizeof(buf));
+            rc =
+                fail(err, errlen, "no API key: %s is larger than 4 KiB", where);
+            goto done;
+        }
         *key = strip_dup(buf, n);
         explicit_bzero(buf, sizeof(buf));
     } else {
         const char *v = getenv(cfg->api_key_env);
-        if (v == NULL || *v == '\0')
-            return fail(err, errlen, "no API key: environment variable %s "
-                        "is not set (or set upstream.api_key_file)",
-                        cfg->api_key_env);
+        if (v == NULL || *v == '\0') {
+            rc = fail(err, errlen,
+                      "no API key: environment variable %s "
+                      "is not set (or set upstream.api_key_file)",
+                      where);
+            goto done;
+        }
         *key = strip_dup(v, strlen(v));
     }
     if (!key_acceptable(*key)) {
         explicit_bzero(*key, strlen(*key));
         free(*key);
         *key = NULL;
-        return fail(err, errlen, "no API key: the key in %s %s is empty or "
-                    "has characters a header cannot carry",
-                    cfg->api_key_file ? "file" : "environment variable",
-                    cfg->api_key_file ? cfg->api_key_file : cfg->api_key_env);
+        rc = fail(err, errlen,
+                  "no API key: the key in %s %s is empty or "
+                  "has characters a header cannot carry",
+                  cfg->api_key_file ? "file" : "environment variable", where);
     }
-    return 0;
+done:
+    free(where);
+    return rc;
 }
 
 static int
@@ -814,7 +1163,7 @@ host_is_loopback(const char *h)
 {
     struct in_addr a4;
     struct in6_addr a6;
-    if (strcmp(h, "localhost") == 0)
+    if (strcasecmp(h, "localhost") == 0) /* names are case-insensitive */
         return 1;
     if (inet_pton(AF_INET, h, &a4) == 1)
         return (ntohl(a4.s_addr) >> 24) == 127;
@@ -830,6 +1179,79 @@ config_all_loopback(const struct config *cfg)
         if (!host_is_loopback(cfg->listen[i].host))
             return 0;
     return 1;
+}
+
+/* ---- the upstream URL ---- */
+
+/* The authority of url ("user@host:port" in scheme://user@host:port/...):
+ * its start in *auth and its length; 0 when url has no "://". */
+static int
+url_authority(const char *url, const char **auth, size_t *len)
+{
+    const char *sep = strstr(url, "://");
+    if (sep == NULL)
+        return 0;
+    *auth = sep + 3;
+    *len = strcspn(*auth, "/?#");
+    return 1;
+}
+
+/* The last '@' in the authority, or NULL: whatever a URL parser makes of
+ * an unencoded '@' in a password, everything before this one is hidden. */
+static const char *
+userinfo_end(const char *auth, size_t len)
+{
+    for (size_t i = len; i > 0; i--)
+        if (auth[i - 1] == '@')
+            return auth + i - 1;
+    return NULL;
+}
+
+char *
+config_redacted_url(const char *url)
+{
+    static const char mark[] = "<redacted>";
+    const char *auth, *at;
+    size_t len;
+    if (!url_authority(url, &auth, &len) ||
+        (at = userinfo_end(auth, len)) == NULL)
+        return xstrdup(url);
+    size_t head = (size_t)(auth - url), tail = strlen(at);
+    char *out = xmalloc(head + sizeof(mark) - 1 + tail + 1);
+    memcpy(out, url, head);
+    memcpy(out + head, mark, sizeof(mark) - 1);
+    memcpy(out + head + sizeof(mark) - 1, at, tail + 1);
+    return out;
+}
+
+int
+config_url_cleartext_remote(const char *url)
+{
+    const char *auth, *at, *host;
+    size_t len, hlen;
+    char buf[256];
+    if (strncasecmp(url, "http://", 7) != 0 || !url_authority(url, &auth, &len))
+        return 0;
+    if ((at = userinfo_end(auth, len)) != NULL) {
+        len -= (size_t)(at + 1 - auth);
+        auth = at + 1;
+    }
+    if (len > 0 && auth[0] == '[') {
+        const char *close = memchr(auth, ']', len);
+        if (close == NULL)
+            return 1;
+        host = auth + 1;
+        hlen = (size_t)(close - host);
+    } else {
+        const char *colon = memchr(auth, ':', len);
+        host = auth;
+        hlen = colon ? (size_t)(colon - auth) : len;
+    }
+    if (hlen == 0 || hlen >= sizeof(buf))
+        return 1;
+    memcpy(buf, host, hlen);
+    buf[hlen] = '\0';
+    return !host_is_loopback(buf);
 }
 
 /* ---- reload ---- */

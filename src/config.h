@@ -4,25 +4,33 @@
  * its type, bounds and default. config_load() reads a JSON file (comments
  * allowed), rejects unknown keys and bad values with "FILE: KEY: reason",
  * and fills a struct config that the caller owns and releases with
- * config_free(). The API key is not part of the file: config_read_api_key()
- * fetches it from the environment variable or file the config names. */
+ * config_free(). A message is always one line of printable text: what it
+ * echoes from the input (file name, key, client name) is escaped, '"' and
+ * '\\' with a backslash and any byte that is not printable UTF-8 as \xNN.
+ * No string value may hold a NUL (nor a key, which json-c would cut);
+ * file names are UTF-8 text without control characters, the base URL is
+ * visible ASCII, client names are printable UTF-8 text. The API key is
+ * not part of the file: config_read_api_key() fetches it from the
+ * environment variable or file the config names. */
 #ifndef WAGATE_CONFIG_H
 #define WAGATE_CONFIG_H
 
 #include <stddef.h>
 #include <stdio.h>
 
+#include "digest.h"
 #include "log.h"
 
-#define CONFIG_SHA256_LEN 32
+#define CONFIG_SHA256_LEN DIGEST_LEN
 
 struct config_listen {
-    char *host; /* numeric address or name, without brackets */
+    char *host; /* IPv4 (four decimal numbers), IPv6 (zone allowed, given
+                 * in brackets, stored without) or an RFC 1123 DNS name */
     int port;   /* 0 = ephemeral */
 };
 
 struct config_client {
-    char *name;
+    char *name; /* non-empty printable UTF-8, no space at either end */
     unsigned char token_sha256[CONFIG_SHA256_LEN];
     int all_senders;     /* "senders": "*" */
     long long *senders;  /* owned */
@@ -85,7 +93,9 @@ int config_parse(struct config *cfg, const char *text, const char *name,
 
 void config_free(struct config *cfg);
 
-/* Prints the effective configuration as JSON, secrets redacted. */
+/* Prints the effective configuration as JSON, secrets redacted (token
+ * hashes as "<redacted>", the base URL's userinfo as config_redacted_url()
+ * shows it). Otherwise what it prints parses back to the same config. */
 void config_print(const struct config *cfg, FILE *out);
 
 /* Reads the API key from api_key_file, else from the api_key_env variable,
@@ -102,7 +112,18 @@ int config_read_api_key(const struct config *cfg, char **key, char *err,
 int config_keep_restart_keys(struct config *next, const struct config *running,
                              char *changed, size_t changedlen);
 
-/* 1 if every listen address is loopback (127.0.0.0/8, ::1, localhost). */
+/* 1 if every listen address is loopback (127.0.0.0/8, ::1, localhost in
+ * any case). */
 int config_all_loopback(const struct config *cfg);
+
+/* url with its userinfo ("user:pass@") shown as "<redacted>@": the form
+ * every message, log line and --check-config prints. Everything up to the
+ * last '@' of the authority is hidden. A heap string, the caller frees. */
+char *config_redacted_url(const char *url);
+
+/* 1 if url is cleartext http:// to a host that is not certainly loopback
+ * (127.0.0.0/8 written as four numbers, ::1, localhost): the API key would
+ * cross the network unencrypted, so wagate warns. 0 otherwise. */
+int config_url_cleartext_remote(const char *url);
 
 #endif

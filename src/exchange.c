@@ -15,6 +15,7 @@
 #include "idempotency.h"
 #include "log.h"
 #include "metrics.h"
+#include "pipeline.h"
 #include "reply.h"
 #include "route.h"
 
@@ -232,14 +233,36 @@ ex_cut_off(struct exchange *ex, void (*sent)(struct evhttp_request *, void *),
            void *arg)
 {
     char xw[96];
-    if (ex->req == NULL)
-        return 0;
-    evhttp_request_set_on_complete_cb(ex->req, sent, arg);
-    reply_reason_header("SHUTTING_DOWN", xw, sizeof(xw));
+    int unknown = pipeline_halt(ex);
+    json_object *extra = json_object_new_object();
+    if (extra == NULL)
+        alloc_oom("json_object_new_object");
+    json_object_object_add(
+        extra, "outcome",
+        json_object_new_string(unknown ? "unknown" : "not_sent"));
     struct evbuffer *b = error_body(
         ex, 503, "SHUTTING_DOWN",
-        "The gateway shut down before the upstream answered; the outcome "
-        "of this request is unknown.", NULL);
+        unknown ? "The gateway shut down before the upstream answered; the "
+                  "request may have reached the upstream, so the outcome is "
+                  "unknown: send it again only with a new Idempotency-Key."
+                : "The gateway shut down before the request was sent; "
+                  "nothing reached the upstream, retry on another instance.",
+        extra);
+    json_object_put(extra);
+    /* unknown: the key stays in flight, so that a state file written when
+     * the drain ends keeps it as an unknown outcome (state_file.h) and a
+     * real answer that still comes is kept as usual; not_sent: nothing
+     * left and nothing will, the key is free for the retry */
+    if (ex->idem_held && !unknown) {
+        idem_abandon(ex->gw->idem, ex_idem_caller(ex), ex->idem_key);
+        ex->idem_held = 0;
+    }
+    if (ex->req == NULL) {
+        evbuffer_free(b);
+        return 0;
+    }
+    evhttp_request_set_on_complete_cb(ex->req, sent, arg);
+    reply_reason_header("SHUTTING_DOWN", xw, sizeof(xw));
     ex_send(ex, 503, b, xw);
     evbuffer_free(b);
     ex_log(ex, 503, "cut_off", "shutting_down");

@@ -24,6 +24,7 @@ struct json_object;
 struct gateway;
 struct route_info;
 struct config_client;
+struct upstream_xfer;
 
 struct exchange {
     TAILQ_ENTRY(exchange) link; /* in gateway.waiting while deferred */
@@ -45,6 +46,12 @@ struct exchange {
     char recipient[PRECHECK_PHONE_MAX + 1]; /* valid E.164 or "" */
     int upstream_status;                  /* -1 when none */
     int deferred;
+    /* the upstream call: the running transfer (borrowed from the upstream
+     * module, NULL when none runs), whether its request left (the shaper
+     * was told), and whether the route's shaper handed it over */
+    struct upstream_xfer *xfer;
+    int left;
+    int handed;
     /* idempotency: set while this exchange holds its key in flight; the
      * key is released (abandoned) when the exchange ends without storing
      * an answer for it */
@@ -81,9 +88,14 @@ void ex_defer(struct exchange *ex);
 
 /* Answers a waiting exchange 503 SHUTTING_DOWN now (drain deadline) and
  * detaches the caller; the exchange stays in gw->waiting until its upstream
- * call ends or the gateway is freed. sent(req, arg) runs once the answer
- * is written out. Returns 1 if an answer was queued, 0 if the caller was
- * already gone. */
+ * call ends or the gateway is freed. A request that has not left yet never
+ * will (pipeline_halt()): the body says "outcome": "not_sent" and its
+ * Idempotency-Key is free again. One that may have left carries on: the
+ * body says "outcome": "unknown" and its key stays in flight (a real
+ * answer that still comes is kept; a state file written when the drain
+ * ends keeps it as an unknown outcome). sent(req, arg) runs
+ * once the answer is written out. Returns 1 if an answer was queued, 0 if
+ * the caller was already gone (the key is handled the same way). */
 int ex_cut_off(struct exchange *ex,
                void (*sent)(struct evhttp_request *, void *), void *arg);
 

@@ -19,7 +19,7 @@ struct upstream_response;
  * alive so that a send waiting for its rate slot needs nothing of it. */
 struct forward_req {
     int post;
-    char *path_query;      /* "/api/...?q" as received */
+    char *path_query;      /* "/api/..." plus "?q" when a query is given */
     char *content_type;    /* NULL when absent */
     char *accept;          /* NULL when absent */
     char *idempotency_key; /* NULL when absent */
@@ -27,7 +27,9 @@ struct forward_req {
     size_t body_len;
 };
 
-/* Captures req into f (all copies, owned by f). */
+/* Captures req into f (all copies, owned by f). query (without '?', may be
+ * NULL) is what goes upstream: the pipeline passes the query rebuilt from
+ * the validated values (query.h), never the caller's. */
 void forward_capture(struct evhttp_request *req, int post, const char *path,
                      const char *query, const char *body, size_t body_len,
                      struct forward_req *f);

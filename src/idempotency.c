@@ -423,3 +423,63 @@ idem_get_stats(const struct idem_store *s, struct idem_stats *st)
     st->conflicts = s->conflicts;
     st->evictions = s->evictions;
 }
+
+/* ---- export and import ---- */
+
+int
+idem_export(const struct idem_store *s, idem_visit_fn fn, void *arg)
+{
+    struct idem_record r;
+    int rc;
+    for (const struct idem_entry *e = s->head; e != NULL; e = e->next) {
+        r = (struct idem_record){
+            .caller = e->s,
+            .key = idem_entry_key(e),
+            .body_hash = e->body_hash,
+            .stored_at = e->stored_at,
+            .answer = idem_entry_answer((struct idem_entry *)e),
+        };
+        if ((rc = fn(arg, &r)) != 0)
+            return rc;
+    }
+    /* in flight: only in the table */
+    for (size_t b = 0; b <= s->mask; b++) {
+        for (const struct idem_entry *e = s->buckets[b]; e != NULL;
+             e = e->hnext) {
+            if (e->kept)
+                continue;
+            r = (struct idem_record){
+                .caller = e->s,
+                .key = idem_entry_key(e),
+                .body_hash = e->body_hash,
+                .stored_at = 0,
+                .answer = NULL,
+            };
+            if ((rc = fn(arg, &r)) != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+int
+idem_import(struct idem_store *s, const struct idem_record *r, int64_t now)
+{
+    if (r->answer == NULL || r->body_hash == NULL || !idem_key_valid(r->key))
+        return -1;
+    const char *caller = r->caller ? r->caller : "";
+    int64_t stored = r->stored_at < now ? r->stored_at : now;
+    struct idem_entry probe = {.stored_at = stored};
+    if (idem_expired(s, &probe, now))
+        return 0;
+    size_t clen = strlen(caller), klen = strlen(r->key);
+    uint32_t h = idem_hash(s, caller, clen, r->key, klen);
+    const struct idem_entry *e = *idem_find(s, caller, clen, r->key, klen, h);
+    if (e != NULL && !(e->kept && idem_expired(s, e, now)))
+        return 0; /* an expired one is replaced, as idem_begin() does */
+    /* the same two steps a forwarded send takes: the key goes in flight,
+     * then its answer is stored, at the time it was stored */
+    (void)idem_begin(s, caller, r->key, r->body_hash, now, NULL);
+    idem_complete(s, caller, r->key, r->answer, stored);
+    return 1;
+}

@@ -10,8 +10,8 @@
  *                  different body (kept or in flight) -> IDEM_REUSED.
  *   idem_complete(): stores the answer of an in-flight key.
  *   idem_abandon():  forgets an in-flight key (an answer that is not kept:
- *                    5xx, a gateway 502/504, a local refusal): the key is
- *                    free again.
+ *                    5xx, a 429, a gateway answer given before any byte
+ *                    left, a local refusal): the key is free again.
  * At most max_entries kept answers: beyond that the oldest kept answer is
  * dropped; in-flight keys are never dropped (they are bounded by the
  * requests in flight). Expired answers are dropped as they are met and by
@@ -22,8 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "digest.h"
+
 #define IDEM_KEY_MAX 255
-#define IDEM_HASH_LEN 32
+#define IDEM_HASH_LEN DIGEST_LEN
 
 enum idem_verdict {
     IDEM_NEW = 0,
@@ -94,5 +96,37 @@ void idem_abandon(struct idem_store *s, const char *caller, const char *key);
 void idem_expire(struct idem_store *s, int64_t now);
 
 void idem_get_stats(const struct idem_store *s, struct idem_stats *st);
+
+/* ---- export and import: the state file (state_file.h) ---- */
+
+/* One entry as the store holds it. From idem_export() every pointer is
+ * borrowed from the store and valid during the visit only; for
+ * idem_import() they are the caller's, and copied. */
+struct idem_record {
+    const char *caller; /* "" when auth is off */
+    const char *key;
+    const unsigned char *body_hash;   /* IDEM_HASH_LEN bytes */
+    int64_t stored_at;                /* kept: when stored; in flight: 0 */
+    const struct idem_answer *answer; /* NULL: still in flight */
+};
+
+/* Returns 0 to go on, anything else to stop the walk. */
+typedef int (*idem_visit_fn)(void *arg, const struct idem_record *r);
+
+/* Calls fn for every entry: the kept answers, oldest first, then the keys
+ * in flight (answer NULL; what their outcome is, the store cannot know).
+ * The store must not change during the walk; stats are not touched.
+ * Returns the first nonzero value fn returned, else 0. */
+int idem_export(const struct idem_store *s, idem_visit_fn fn, void *arg);
+
+/* Keeps r->answer (required) for (r->caller, r->key), as if stored at
+ * min(r->stored_at, now): nothing imported outlives now + ttl, whatever
+ * the wall clock did while the gateway was down. 1 kept; 0 dropped
+ * (expired at now, or the key is already there: the first one wins);
+ * -1 if r is not an entry the store could hold (no answer, a key that is
+ * not idem_key_valid()). Import oldest first: like idem_complete(), each
+ * kept answer is the newest, and the oldest beyond max_entries go
+ * (counted as evictions). */
+int idem_import(struct idem_store *s, const struct idem_record *r, int64_t now);
 
 #endif

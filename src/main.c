@@ -16,6 +16,7 @@
 #include "server.h"
 #include "session_cache.h"
 #include "shaper.h"
+#include "state_file.h"
 #include "upstream.h"
 #include "version.h"
 
@@ -30,6 +31,7 @@ struct wagate {
     struct session_cache *cache;
     struct server *srv;
     int stopping;
+    int drained; /* the drain ended: the state file may be written */
 };
 
 static void
@@ -63,6 +65,7 @@ static void
 on_drained(void *arg)
 {
     struct wagate *w = arg;
+    w->drained = 1;
     event_base_loopexit(w->base, NULL);
 }
 
@@ -91,6 +94,23 @@ startup_refusal(const struct config *cfg)
     return NULL;
 }
 
+/* The API key goes in a header: over http:// to another host it crosses
+ * the network in clear. Said at start and on every reload, since the
+ * running URL keeps needing the warning. */
+static void
+warn_cleartext(const struct config *cfg)
+{
+    if (!config_url_cleartext_remote(cfg->upstream_base_url))
+        return;
+    char *shown = config_redacted_url(cfg->upstream_base_url);
+    log_msg(LOG_WARN,
+            "upstream.base_url %s is cleartext http:// to a host "
+            "that is not loopback: the API key crosses the network "
+            "unencrypted; use https://",
+            shown);
+    free(shown);
+}
+
 /* Swaps in a validated configuration: every component that copied a
  * value gets the new one; the running config's memory is released. */
 static void
@@ -101,6 +121,10 @@ apply_config(struct wagate *w, struct config *next, const char *key)
                      (long)next->rate_limit_burst, next->max_queue_ms);
     shaper_configure(w->gw.read_shaper, next->read_rate_limit_rps, 1,
                      next->max_queue_ms);
+    /* a reload is how an operator ends a pause an upstream 429 imposed
+     * (besides DELETE /admin/pause): sends go again at once */
+    if (shaper_resume(w->gw.send_shaper) | shaper_resume(w->gw.read_shaper))
+        log_msg(LOG_INFO, "reload: the pause after an upstream 429 ended");
     cache_set_max_entries(w->cache, (size_t)next->cache_max_entries);
     idem_configure(w->gw.idem, (size_t)next->idem_max_entries,
                    next->idem_ttl_s * 1000);
@@ -150,6 +174,7 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
     apply_config(w, &next, key);
     explicit_bzero(key, strlen(key));
     free(key);
+    warn_cleartext(&w->cfg);
     log_msg(LOG_INFO, "configuration reloaded from %s", w->path);
 }
 
@@ -167,6 +192,11 @@ check_config(struct config *cfg)
         return EXIT_CONFIG;
     }
     config_print(cfg, stdout);
+    if (config_url_cleartext_remote(cfg->upstream_base_url))
+        fprintf(stderr,
+                "wagate: warning: upstream.base_url is cleartext "
+                "http:// to a host that is not loopback: the API key would "
+                "cross the network unencrypted\n");
     if (config_read_api_key(cfg, &key, err, sizeof(err)) != 0) {
         fprintf(stderr, "wagate: configuration valid; warning: %s (wagate "
                 "will refuse to start without it)\n", err);
@@ -178,6 +208,71 @@ check_config(struct config *cfg)
                                           : cfg->api_key_env);
     explicit_bzero(key, strlen(key));
     free(key);
+    return 0;
+}
+
+/* state.file, at start: before the gateway listens, so that no request
+ * is decided without what the last run kept. A file that cannot be read
+ * as a whole stops the start (see README, "Restarts"): starting without
+ * it would send again the retries it would have replayed. */
+static int
+load_state(struct wagate *w)
+{
+    const char *path = w->cfg.state_file;
+    struct state_counts n;
+    char err[512];
+    if (path == NULL)
+        return 0;
+    int64_t now = gateway_wall_ms();
+    switch (state_file_load(path, w->gw.idem, w->cache, now,
+                            w->cfg.cache_recheck_after_s * 1000, &n, err,
+                            sizeof(err))) {
+    case STATE_ABSENT:
+        log_msg(LOG_INFO, "state file %s does not exist yet; starting empty",
+                path);
+        return 0;
+    case STATE_LOADED:
+        log_msg(LOG_INFO, "state file %s loaded: %zu idempotency answers, "
+                "%zu session entries (%zu and %zu expired, dropped)", path,
+                n.answers, n.entries, n.answers_dropped, n.entries_dropped);
+        if (n.written_at > now)
+            log_msg(LOG_WARN, "state file %s was written %lld s in the "
+                    "future: the wall clock moved back; what it held "
+                    "lives at most its TTL from now", path,
+                    (long long)((n.written_at - now) / 1000));
+        return 0;
+    case STATE_REFUSED:
+        break;
+    }
+    log_msg(LOG_ERROR, "refusing to start: state file %s: %s; it may hold "
+            "answers whose retries must not be sent again: fix it or move "
+            "it aside to start without it", path, err);
+    return EXIT_CONFIG;
+}
+
+/* state.file, once the drain ended and the loop stopped: blocking I/O is
+ * fine here, nothing is being served. */
+static int
+save_state(struct wagate *w)
+{
+    const char *path = w->cfg.state_file;
+    struct state_counts n;
+    char err[512];
+    if (path == NULL)
+        return 0;
+    if (state_file_save(path, w->gw.idem, w->cache, gateway_wall_ms(), &n,
+                        err, sizeof(err)) != 0) {
+        log_msg(LOG_ERROR, "state file %s: saving failed: %s; the next start "
+                "may not know the answers and windows kept since the last "
+                "save", path, err);
+        return EXIT_FAILURE;
+    }
+    log_msg(LOG_INFO, "state file %s written: %zu idempotency answers (%zu "
+            "cut off in flight, kept as unknown outcome), %zu session "
+            "entries", path, n.answers, n.unknown, n.entries);
+    if (n.answers_dropped > 0)
+        log_msg(LOG_WARN, "state file %s: %zu answers over the file's size "
+                "limits were left out", path, n.answers_dropped);
     return 0;
 }
 
@@ -207,6 +302,7 @@ start(struct wagate *w)
     upstream_set_key(w->up, key);
     explicit_bzero(key, strlen(key));
     free(key);
+    warn_cleartext(&w->cfg); /* before "listening on": tests wait for it */
     w->cache = cache_new((size_t)w->cfg.cache_max_entries);
     w->gw.base = w->base;
     w->gw.cfg = &w->cfg;
@@ -220,13 +316,17 @@ start(struct wagate *w)
     w->gw.idem = idem_new((size_t)w->cfg.idem_max_entries,
                           w->cfg.idem_ttl_s * 1000);
     TAILQ_INIT(&w->gw.waiting);
+    int rc = load_state(w);
+    if (rc != 0)
+        return rc;
     w->srv = server_new(&w->gw, err, sizeof(err));
     if (w->srv == NULL || server_listen(w->srv, err, sizeof(err)) != 0) {
         log_msg(LOG_ERROR, "%s", err);
         return EXIT_FAILURE;
     }
-    log_msg(LOG_INFO, "wagate %s started; upstream %s", WAGATE_VERSION,
-            w->cfg.upstream_base_url);
+    char *shown = config_redacted_url(w->cfg.upstream_base_url);
+    log_msg(LOG_INFO, "wagate %s started; upstream %s", WAGATE_VERSION, shown);
+    free(shown);
     return 0;
 }
 
@@ -247,17 +347,31 @@ run(struct wagate *w)
         log_msg(LOG_ERROR, "cannot create the event loop");
         return EXIT_FAILURE;
     }
+    /* before start() logs "listening": a SIGTERM sent as soon as the
+     * listener is up must drain, not kill (libevent catches it now and
+     * delivers it once the loop runs) */
+    sigs[0] = evsignal_new(w->base, SIGTERM, on_stop_signal, w);
+    sigs[1] = evsignal_new(w->base, SIGINT, on_stop_signal, w);
+    sigs[2] = evsignal_new(w->base, SIGHUP, on_reload_signal, w);
+    for (int i = 0; i < 3; i++)
+        if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) != 0)
+            alloc_oom("evsignal_new");
     rc = start(w);
     if (rc == 0) {
-        sigs[0] = evsignal_new(w->base, SIGTERM, on_stop_signal, w);
-        sigs[1] = evsignal_new(w->base, SIGINT, on_stop_signal, w);
-        sigs[2] = evsignal_new(w->base, SIGHUP, on_reload_signal, w);
-        for (int i = 0; i < 3; i++)
-            if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) != 0)
-                alloc_oom("evsignal_new");
         event_base_dispatch(w->base);
+        if (w->drained)
+            rc = save_state(w);
         log_msg(LOG_INFO, "stopped");
     }
+    /* from here on a second SIGTERM must not kill the teardown (freeing
+     * the events restores the default action): keep them blocked until
+     * exit */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP);
+    sigprocmask(SIG_BLOCK, &stop, NULL);
     for (int i = 0; i < 3; i++)
         if (sigs[i])
             event_free(sigs[i]);

@@ -29,7 +29,7 @@ static struct {
     uint64_t lat_count;
     double lat_sum;
     struct {
-        const char *kind;
+        const char *kind, *outcome;
         uint64_t count;
     } err[METRICS_MAX_ERRORS];
     size_t nerr;
@@ -54,27 +54,31 @@ metrics_count_request(const char *route, const char *decision, int status)
 }
 
 void
-metrics_count_upstream(double seconds, const char *error_kind)
+metrics_count_upstream(double seconds)
 {
-    if (error_kind != NULL) {
-        for (size_t i = 0; i < m.nerr; i++) {
-            if (strcmp(m.err[i].kind, error_kind) == 0) {
-                m.err[i].count++;
-                return;
-            }
-        }
-        if (m.nerr < METRICS_MAX_ERRORS) {
-            m.err[m.nerr].kind = error_kind;
-            m.err[m.nerr].count = 1;
-            m.nerr++;
-        }
-        return;
-    }
     m.lat_count++;
     m.lat_sum += seconds;
     for (size_t i = 0; i < NBUCKETS; i++)
         if (seconds <= latency_buckets[i])
             m.lat_bucket[i]++;
+}
+
+void
+metrics_count_upstream_error(const char *kind, const char *outcome)
+{
+    for (size_t i = 0; i < m.nerr; i++) {
+        if (strcmp(m.err[i].kind, kind) == 0 &&
+            strcmp(m.err[i].outcome, outcome) == 0) {
+            m.err[i].count++;
+            return;
+        }
+    }
+    if (m.nerr < METRICS_MAX_ERRORS) {
+        m.err[m.nerr].kind = kind;
+        m.err[m.nerr].outcome = outcome;
+        m.err[m.nerr].count = 1;
+        m.nerr++;
+    }
 }
 
 static void
@@ -131,11 +135,14 @@ render_upstream(struct evbuffer *out)
         (unsigned long long)m.lat_count, m.lat_sum,
         (unsigned long long)m.lat_count);
     head(out, "wagate_upstream_errors_total", "counter",
-         "Upstream calls that got no valid HTTP answer, by kind.");
+         "Upstream calls that got no valid HTTP answer, by kind and "
+         "outcome (not_sent: no byte left; unknown: it may have arrived).");
     for (size_t i = 0; i < m.nerr; i++)
         evbuffer_add_printf(out,
-                            "wagate_upstream_errors_total{kind=\"%s\"} %llu\n",
-                            m.err[i].kind, (unsigned long long)m.err[i].count);
+                            "wagate_upstream_errors_total{kind=\"%s\","
+                            "outcome=\"%s\"} %llu\n",
+                            m.err[i].kind, m.err[i].outcome,
+                            (unsigned long long)m.err[i].count);
 }
 
 void

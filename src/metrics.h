@@ -33,9 +33,12 @@ struct metrics_gauges {
 void metrics_count_request(const char *route, const char *decision,
                            int status);
 
-/* The time an upstream call took, and its outcome kind: NULL for an HTTP
- * answer, else a short static label (e.g. "timeout", "connect"). */
-void metrics_count_upstream(double seconds, const char *error_kind);
+/* An upstream call that got an HTTP answer, and the time it took. */
+void metrics_count_upstream(double seconds);
+
+/* An upstream call that got none: kind is upstream_failure_name()'s
+ * static label, outcome "not_sent" or "unknown" (static). */
+void metrics_count_upstream_error(const char *kind, const char *outcome);
 
 /* Appends the whole exposition to out. */
 void metrics_render(struct evbuffer *out, const struct metrics_gauges *g);

@@ -1,7 +1,6 @@
 /* pipeline.c - see pipeline.h. */
 #include "pipeline.h"
 
-#include <curl/curl.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -15,6 +14,7 @@
 #include "alloc.h"
 #include "auth.h"
 #include "config.h"
+#include "digest.h"
 #include "exchange.h"
 #include "forward.h"
 #include "gateway.h"
@@ -23,15 +23,14 @@
 #include "learn.h"
 #include "metrics.h"
 #include "precheck.h"
+#include "query.h"
 #include "reply.h"
 #include "route.h"
 #include "session_cache.h"
-#include "sha256.h"
 #include "shaper.h"
 #include "upstream.h"
 
 #define PIPELINE_PAUSE_DEFAULT_MS 1000.0
-#define PIPELINE_PAUSE_MAX_MS 3600000.0
 
 static struct shaper *
 route_shaper(const struct exchange *ex)
@@ -42,64 +41,46 @@ route_shaper(const struct exchange *ex)
 
 /* ---- the answer ---- */
 
-/* Retry-After of an upstream 429, in ms: delta-seconds or an HTTP date;
- * 1 s when absent or unreadable. */
+/* Retry-After of an upstream 429, in ms, at most upstream.max_pause_ms. */
 static double
-retry_after_ms(const struct upstream_response *resp)
+retry_after_ms(const struct exchange *ex, const struct upstream_response *resp)
 {
-    for (size_t i = 0; i < resp->nheaders; i++) {
-        if (strcasecmp(resp->headers[i].name, "Retry-After") != 0)
-            continue;
-        const char *v = resp->headers[i].value;
-        char *end;
-        long secs = strtol(v, &end, 10);
-        if (end != v && *end == '\0' && secs >= 0)
-            return secs * 1000.0 < PIPELINE_PAUSE_MAX_MS
-                       ? secs * 1000.0
-                       : PIPELINE_PAUSE_MAX_MS;
-        time_t now = time(NULL), when = curl_getdate(v, &now);
-        if (when > now)
-            return (double)(when - now) * 1000.0 < PIPELINE_PAUSE_MAX_MS
-                       ? (double)(when - now) * 1000.0
-                       : PIPELINE_PAUSE_MAX_MS;
-    }
-    return PIPELINE_PAUSE_DEFAULT_MS;
+    const char *v = NULL;
+    for (size_t i = 0; i < resp->nheaders && v == NULL; i++)
+        if (strcasecmp(resp->headers[i].name, "Retry-After") == 0)
+            v = resp->headers[i].value;
+    return shaper_retry_after_ms(v, time(NULL), PIPELINE_PAUSE_DEFAULT_MS,
+                                 (double)ex->gw->cfg->max_pause_ms);
 }
 
-/* A short label for the metrics, from upstream.c's fixed sentences. */
-static const char *
-upstream_error_kind(enum upstream_result r, const char *errstr)
+/* Settles the caller's key, if it holds one in flight: keeps a, or
+ * (NULL) frees the key. */
+static void
+idem_settle(struct exchange *ex, const struct idem_answer *a)
 {
-    static const struct {
-        const char *needle, *kind;
-    } kinds[] = {
-        {"connect timeout", "connect_timeout"},
-        {"refused", "connect_refused"},
-        {"resolve", "dns"},
-        {"closed without", "closed"},
-        {"not re-sent", "lost_after_send"},
-        {"reset", "reset"},
-        {"invalid", "invalid_response"},
-        {"TLS", "tls"},
-        {"too large", "too_large"},
-    };
-    if (r == UPSTREAM_TIMEOUT)
-        return "timeout";
-    for (size_t i = 0; errstr && i < sizeof(kinds) / sizeof(kinds[0]); i++)
-        if (strstr(errstr, kinds[i].needle) != NULL)
-            return kinds[i].kind;
-    return "other";
+    if (!ex->idem_held)
+        return;
+    if (a != NULL)
+        idem_complete(ex->gw->idem, ex_idem_caller(ex), ex->idem_key, a,
+                      gateway_wall_ms());
+    else
+        idem_abandon(ex->gw->idem, ex_idem_caller(ex), ex->idem_key);
+    ex->idem_held = 0;
 }
 
-/* Keeps an upstream answer below 500 for the caller's key. A 429 is not
- * kept: the send was not made, and a retry after Retry-After must be free
- * to go. */
+/* Keeps an upstream answer below 500 for the caller's key. A 429 or 5xx
+ * frees it: the upstream refused, the send was not made, and a retry
+ * must be free to go. */
 static void
 keep_answer(struct exchange *ex, const struct upstream_response *resp,
             const char *body, size_t len)
 {
-    if (!ex->idem_held || resp->status >= 500 || resp->status == 429)
+    if (!ex->idem_held)
         return;
+    if (resp->status >= 500 || resp->status == 429) {
+        idem_settle(ex, NULL);
+        return;
+    }
     const struct upstream_header **kept =
         xcalloc(resp->nheaders + 1, sizeof(*kept));
     size_t n = forward_end_to_end(resp, kept, resp->nheaders);
@@ -107,9 +88,7 @@ keep_answer(struct exchange *ex, const struct upstream_response *resp,
     for (size_t i = 0; i < n; i++)
         h[i] = (struct idem_header){kept[i]->name, kept[i]->value};
     struct idem_answer a = {resp->status, h, n, body, len};
-    idem_complete(ex->gw->idem, ex_idem_caller(ex), ex->idem_key, &a,
-                  gateway_wall_ms());
-    ex->idem_held = 0;
+    idem_settle(ex, &a);
     free(h);
     free(kept);
 }
@@ -124,7 +103,7 @@ on_upstream_answer(struct exchange *ex, const struct upstream_response *resp)
         len ? (const char *)evbuffer_pullup(resp->body, -1) : "";
     if (resp->status == 429) {
         gw->upstream_429s++;
-        shaper_pause(route_shaper(ex), retry_after_ms(resp));
+        shaper_pause(route_shaper(ex), retry_after_ms(ex, resp));
     }
     learn_from_answer(gw->cache, ex->route->id, ex->sender_id,
                       precheck_phone_key(ex->recipient), resp->status, body,
@@ -135,28 +114,96 @@ on_upstream_answer(struct exchange *ex, const struct upstream_response *resp)
     ex_reply(ex, resp->status, resp->body, "upstream", "forwarded", NULL);
 }
 
+/* The sentence of a 502/504: what failed, then what the caller may
+ * assume. */
 static void
-on_upstream(void *arg, enum upstream_result r,
-            const struct upstream_response *resp, const char *errstr)
+failure_sentence(const struct exchange *ex, enum upstream_failure f, int sent,
+                 char *out, size_t n)
+{
+    int len;
+    if (f == UPSTREAM_FAIL_TIMEOUT)
+        len = snprintf(out, n,
+                       "The upstream API did not answer within "
+                       "%lld ms.",
+                       ex->gw->cfg->timeout_ms);
+    else
+        len = snprintf(out, n, "The upstream API is unavailable (%s).",
+                       upstream_failure_phrase(f));
+    const char *then =
+        !sent ? " Nothing was sent upstream; the request can be retried."
+        : ex->route->kind != ROUTE_KIND_SEND
+            ? " The request may have reached the upstream."
+        : ex->idem_held
+            ? " The message may have been sent: do not assume it was "
+              "lost. A retry with the same Idempotency-Key gets this answer "
+              "again; to risk a duplicate, send with a new key."
+            : " The message may have been sent: do not assume it was "
+              "lost; sending it again may deliver it twice.";
+    if (len > 0 && (size_t)len < n)
+        snprintf(out + len, n - (size_t)len, "%s", then);
+}
+
+/* 502 or 504 with the outcome (SPEC section 2). An unknown outcome is
+ * kept for the key like an upstream answer, so that no retry with it can
+ * deliver the message twice; not_sent frees the key. */
+static void
+answer_failure(struct exchange *ex, enum upstream_failure f, int sent)
+{
+    int timeout = f == UPSTREAM_FAIL_TIMEOUT;
+    int status = timeout ? 504 : 502;
+    const char *code = timeout ? "UPSTREAM_TIMEOUT" : "UPSTREAM_UNAVAILABLE";
+    char sentence[320], xw[96];
+    failure_sentence(ex, f, sent, sentence, sizeof(sentence));
+    json_object *extra = json_object_new_object();
+    if (extra == NULL)
+        alloc_oom("json_object_new_object");
+    json_object_object_add(
+        extra, "outcome",
+        json_object_new_string(sent ? "unknown" : "not_sent"));
+    struct evbuffer *b = reply_error_body(code, sentence, extra);
+    json_object_put(extra);
+    if (sent) {
+        struct idem_header h = {"Content-Type", "application/json"};
+        struct idem_answer a = {status, &h, 1,
+                                (const char *)evbuffer_pullup(b, -1),
+                                evbuffer_get_length(b)};
+        idem_settle(ex, &a);
+    } else {
+        idem_settle(ex, NULL);
+    }
+    if (ex->req != NULL)
+        evhttp_add_header(evhttp_request_get_output_headers(ex->req),
+                          "Content-Type", "application/json");
+    reply_reason_header(code, xw, sizeof(xw));
+    ex_reply(ex, status, b, xw, "forwarded", upstream_failure_name(f));
+    evbuffer_free(b);
+}
+
+/* The request is about to leave (from inside libcurl): the rate limit
+ * counts it now. */
+static void
+on_sent(void *arg)
 {
     struct exchange *ex = arg;
-    char sentence[160];
-    if (r == UPSTREAM_OK) {
-        metrics_count_upstream(resp->total_ms / 1000.0, NULL);
-        on_upstream_answer(ex, resp);
+    ex->left = 1;
+    shaper_left(route_shaper(ex));
+}
+
+static void
+on_upstream(void *arg, const struct upstream_result *res)
+{
+    struct exchange *ex = arg;
+    ex->xfer = NULL;
+    if (!ex->left)
+        shaper_dropped(route_shaper(ex));
+    if (res->failure == UPSTREAM_FAIL_NONE) {
+        metrics_count_upstream(res->resp->total_ms / 1000.0);
+        on_upstream_answer(ex, res->resp);
         return;
     }
-    metrics_count_upstream(0, upstream_error_kind(r, errstr));
-    if (r == UPSTREAM_TIMEOUT) {
-        snprintf(sentence, sizeof(sentence),
-                 "The upstream API did not answer within %lld ms.",
-                 ex->gw->cfg->timeout_ms);
-        ex_error_as(ex, "forwarded", 504, "UPSTREAM_TIMEOUT", sentence, NULL);
-        return;
-    }
-    snprintf(sentence, sizeof(sentence),
-             "The upstream API is unavailable (%s).", errstr);
-    ex_error_as(ex, "forwarded", 502, "UPSTREAM_UNAVAILABLE", sentence, NULL);
+    metrics_count_upstream_error(upstream_failure_name(res->failure),
+                                 res->sent ? "unknown" : "not_sent");
+    answer_failure(ex, res->failure, res->sent);
 }
 
 /* The rate slot came: hand the request to the upstream. */
@@ -174,8 +221,25 @@ forward(void *item)
         .idempotency_key = f->idempotency_key,
         .body = f->body,
         .body_len = f->body_len,
+        .on_sent = on_sent,
     };
-    upstream_start(ex->gw->up, &call, on_upstream, ex);
+    ex->handed = 1;
+    ex->xfer = upstream_start(ex->gw->up, &call, on_upstream, ex);
+}
+
+int
+pipeline_halt(struct exchange *ex)
+{
+    if (!ex->handed) {
+        shaper_cancel(route_shaper(ex), ex);
+        return 0;
+    }
+    if (ex->xfer == NULL || upstream_xfer_sent(ex->xfer))
+        return ex->xfer != NULL;
+    upstream_cancel(ex->xfer);
+    ex->xfer = NULL;
+    shaper_dropped(route_shaper(ex));
+    return 0;
 }
 
 /* ---- pre-check steps; each answers and returns -1 on refusal ---- */
@@ -307,11 +371,11 @@ check_idempotency(struct exchange *ex, const char *body, size_t len)
         evhttp_request_get_input_headers(ex->req), "Idempotency-Key");
     if (key == NULL)
         return 0;
-    unsigned char hash[SHA256_LEN];
+    unsigned char hash[DIGEST_LEN];
     const struct idem_answer *a = NULL;
     int64_t now = gateway_wall_ms();
     idem_expire(ex->gw->idem, now); /* amortised: pops what has expired */
-    sha256(body, len, hash);
+    digest_sha256(body, len, hash);
     switch (idem_begin(ex->gw->idem, ex_idem_caller(ex), key, hash, now,
                        &a)) {
     case IDEM_NEW:
@@ -386,58 +450,65 @@ shape_and_forward(struct exchange *ex)
         rate_limited(ex, retry);
 }
 
-/* ---- the read routes: what the query and path say ---- */
+/* ---- the query: only the route's documented keys, rebuilt ---- */
 
-/* The sender and recipient a read names. A query naming either twice is
- * refused: the gateway checks one value and the upstream might read the
- * other, which would let a caller see a sender it may not use and teach
- * the cache the wrong pair. */
-static int
-note_read_target(struct exchange *ex, const char *path, const char *query)
+static enum query_spec
+route_query_spec(enum route_id id)
 {
-    if (ex->route->id == ROUTE_TEMPLATES) {
-        ex->sender_id = route_templates_sender(path);
-        return 0;
+    switch (id) {
+    case ROUTE_SESSION_STATUS:
+        return QUERY_SESSION;
+    case ROUTE_SENDERS:
+        return QUERY_SENDERS;
+    case ROUTE_TEMPLATES:
+        return QUERY_TEMPLATES;
+    default:
+        return QUERY_NONE; /* the sends: the upstream reads the body */
     }
-    if (ex->route->id != ROUTE_SESSION_STATUS || query == NULL)
-        return 0;
-    struct evkeyvalq q;
-    TAILQ_INIT(&q);
-    if (evhttp_parse_query_str(query, &q) != 0)
-        return 0; /* the upstream judges what it cannot parse either */
-    const char *twice = headers_count(&q, "sender_id") > 1 ? "sender_id"
-                        : headers_count(&q, "recipient_phone") > 1
-                            ? "recipient_phone"
-                            : NULL;
-    const char *sid = evhttp_find_header(&q, "sender_id");
-    const char *ph = evhttp_find_header(&q, "recipient_phone");
-    char *end;
-    long long n = sid ? strtoll(sid, &end, 10) : -1;
-    if (sid && *sid && *end == '\0' && n >= 1)
-        ex->sender_id = n;
-    /* decoded as the upstream decodes it: a raw '+' is a space and then
-     * not E.164, so nothing is learned from what the upstream refuses */
-    if (ph && precheck_is_e164(ph))
-        snprintf(ex->recipient, sizeof(ex->recipient), "%s", ph);
-    evhttp_clear_headers(&q);
-    if (twice == NULL)
-        return 0;
-    error_with_field(ex, 422, "VALIDATION_ERROR",
-                     "A query parameter appears more than once.", twice);
-    return -1;
+}
+
+/* Judges the caller's query (query.h) and writes the one to forward into
+ * canon. The sender and recipient a read names are taken from the
+ * validated values only, so the allow-list checks, the upstream reads and
+ * the cache learns one and the same pair. The templates path needs no
+ * rebuilding: route_match() took it byte for byte, undecoded, as
+ * prefix + decimal id + suffix, so its id is the one forwarded. */
+static int
+check_query(struct exchange *ex, const char *path, const char *query,
+            char *canon, size_t canonlen)
+{
+    struct query_result qr;
+    enum query_spec spec = route_query_spec(ex->route->id);
+    if (query_parse(spec, query, query ? strlen(query) : 0, &qr) != 0) {
+        if (qr.field[0] != '\0')
+            error_with_field(ex, qr.status, qr.code, qr.sentence, qr.field);
+        else
+            ex_error(ex, qr.status, qr.code, qr.sentence, NULL);
+        return -1;
+    }
+    query_canonical(spec, &qr.v, canon, canonlen);
+    if (ex->route->id == ROUTE_TEMPLATES)
+        ex->sender_id = route_templates_sender(path);
+    else if (qr.v.sender_id >= 1)
+        ex->sender_id = qr.v.sender_id;
+    memcpy(ex->recipient, qr.v.recipient, sizeof(ex->recipient));
+    return 0;
 }
 
 void
 pipeline_run(struct exchange *ex, const char *path, const char *query)
 {
-    if (check_caller(ex) != 0)
+    char canon[QUERY_CANONICAL_MAX + 1];
+    if (check_caller(ex) != 0 ||
+        check_query(ex, path, query, canon, sizeof(canon)) != 0)
         return;
     if (ex->route->kind == ROUTE_KIND_READ) {
-        if (note_read_target(ex, path, query) != 0)
-            return;
         if (ex->route->id != ROUTE_SENDERS && check_sender(ex) != 0)
             return;
-        forward_capture(ex->req, 0, path, query, NULL, 0, &ex->fwd);
+        /* never the caller's query string: the one rebuilt from what was
+         * checked */
+        forward_capture(ex->req, 0, path, canon[0] ? canon : NULL, NULL, 0,
+                        &ex->fwd);
         shape_and_forward(ex);
         return;
     }
@@ -448,8 +519,8 @@ pipeline_run(struct exchange *ex, const char *path, const char *query)
         check_sender(ex) != 0 || check_idempotency(ex, body, len) != 0 ||
         check_session(ex) != 0)
         return;
-    /* a send's query string is not forwarded: the upstream reads the send
-     * from the body, which is what the pre-check judged */
+    /* a send takes no query (check_query refused any): the upstream reads
+     * the send from the body, which is what the pre-check judged */
     forward_capture(ex->req, 1, path, NULL, body, len, &ex->fwd);
     shape_and_forward(ex);
 }

@@ -10,6 +10,10 @@
 #include "ratelimit.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
 
 static double
 rl_max(double a, double b)
@@ -124,4 +128,95 @@ rl_release(struct rl *rl, int64_t n)
         return;
     rl->run_len -= n < rl->run_len ? n : rl->run_len;
     rl_sync_tat(rl);
+}
+
+void
+rl_restart(struct rl *rl, double last_slot_ms)
+{
+    rl->paused_until = -INFINITY;
+    if (last_slot_ms == -INFINITY) {
+        rl->run_start_ms = -INFINITY;
+        rl->run_len = 0;
+    } else {
+        rl->run_start_ms = last_slot_ms;
+        rl->run_len = 1;
+    }
+    rl_sync_tat(rl);
+}
+
+/* ---- the on-the-wire guard ---- */
+
+void
+rl_guard_init(struct rl_guard *g, size_t n, double window_ms)
+{
+    memset(g, 0, sizeof(*g));
+    g->window_ms = window_ms;
+    g->n = n;
+    g->t = n ? xcalloc(n, sizeof(*g->t)) : NULL;
+}
+
+void
+rl_guard_resize(struct rl_guard *g, size_t n)
+{
+    if (n == g->n)
+        return;
+    double *t = n ? xcalloc(n, sizeof(*t)) : NULL;
+    size_t keep = g->count < n ? g->count : n;
+    /* oldest kept first, so the newest lands at t[keep - 1] */
+    for (size_t i = 0; i < keep; i++)
+        t[i] = g->t[(g->next + g->n - keep + i) % g->n];
+    free(g->t);
+    g->t = t;
+    g->n = n;
+    g->count = keep;
+    g->next = n ? keep % n : 0;
+}
+
+void
+rl_guard_free(struct rl_guard *g)
+{
+    free(g->t);
+    g->t = NULL;
+    g->n = g->count = g->next = 0;
+}
+
+double
+rl_guard_until(const struct rl_guard *g)
+{
+    if (g->n == 0)
+        return -INFINITY;
+    if (g->pending >= g->n)
+        return INFINITY;
+    /* room for one more once the (n - pending)-th most recent departure
+     * is a window old */
+    size_t k = g->n - g->pending;
+    if (g->count < k)
+        return -INFINITY;
+    return g->t[(g->next + g->n - k) % g->n] + g->window_ms;
+}
+
+void
+rl_guard_handed(struct rl_guard *g)
+{
+    g->pending++;
+}
+
+void
+rl_guard_left(struct rl_guard *g, double now)
+{
+    if (g->pending > 0)
+        g->pending--;
+    if (g->n == 0)
+        return;
+    g->t[g->next] = now;
+    g->next = (g->next + 1) % g->n;
+    if (g->count < g->n)
+        g->count++;
+}
+
+void
+rl_guard_dropped(struct rl_guard *g)
+{
+    if (g->pending > 0)
+        g->pending--;
 }

@@ -20,6 +20,7 @@
 #ifndef WAGATE_RATELIMIT_H
 #define WAGATE_RATELIMIT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Owned by the caller (embed it or allocate it); no resources inside.
@@ -66,9 +67,59 @@ double rl_retry_after_ms(const struct rl *rl, double now, double max_wait_ms);
 double rl_pause(struct rl *rl, double now, double pause_ms,
                 double first_pending_slot);
 
+/* Ends a pause early (admin, reload): forgets paused_until and restarts
+ * the schedule as if the latest slot reached had been last_slot_ms
+ * (-INFINITY when none was): the next
+ * reservation comes at max(now, last_slot_ms + T - tau). Slots handed out
+ * and not reached are void: reserve them again, in order. */
+void rl_restart(struct rl *rl, double last_slot_ms);
+
 /* Gives back the last n slots handed out (none of them reached: their
  * requests were refused after a pause pushed them beyond the queue bound),
  * so that the next reservations are not pushed back for nothing. */
 void rl_release(struct rl *rl, int64_t n);
+
+/* ---- the on-the-wire guard ----
+ *
+ * Slots say when a request may be handed over; the 1-second promise is
+ * about when it leaves, and the two differ: timers fire late, and a
+ * handed request may wait for a connection and then leave together with
+ * others. The guard counts real departures: with n the most a window may
+ * hold (rate + burst - 1), a request is handed over only while
+ *   pending + departures in the last window_ms  <=  n - 1,
+ * pending being the requests handed over that have not left yet (any of
+ * them may leave at any moment). Then no window_ms-long interval of
+ * departures ever holds more than n, however the departures bunch.
+ * Every handed request must end as rl_guard_left() or rl_guard_dropped().
+ * Pure: times in ms on the caller's monotonic clock. */
+struct rl_guard {
+    double *t;      /* ring of the last n departure times; owned */
+    size_t n;       /* 0 = off */
+    size_t count;   /* departures remembered, <= n */
+    size_t next;    /* where the next departure is written */
+    size_t pending; /* handed over, not left yet */
+    double window_ms;
+};
+
+/* n = 0 turns the guard off (every time is fine). window_ms > 0. */
+void rl_guard_init(struct rl_guard *g, size_t n, double window_ms);
+
+/* A new n (reload): the most recent departures and the pending count are
+ * kept. */
+void rl_guard_resize(struct rl_guard *g, size_t n);
+
+void rl_guard_free(struct rl_guard *g);
+
+/* The earliest time the next request may be handed over: -INFINITY when
+ * at once, INFINITY while only a pending request's end can free room. */
+double rl_guard_until(const struct rl_guard *g);
+
+void rl_guard_handed(struct rl_guard *g);
+
+/* A handed request left at now (now >= every earlier departure). */
+void rl_guard_left(struct rl_guard *g, double now);
+
+/* A handed request ended without leaving. */
+void rl_guard_dropped(struct rl_guard *g);
 
 #endif

@@ -179,8 +179,10 @@ answer_admin(struct server *s, struct exchange *ex, const char *path,
         return;
     }
     const char *body = len ? (const char *)evbuffer_pullup(ib, -1) : "";
-    struct admin_ctx ctx = {s->gw->cache, cfg->cache_recheck_after_s * 1000,
-                            add_admin_stats, s};
+    struct admin_ctx ctx = {
+        s->gw->cache,       cfg->cache_recheck_after_s * 1000,
+        add_admin_stats,    s,
+        s->gw->send_shaper, s->gw->read_shaper};
     struct admin_result r;
     admin_handle(&ctx, ex->method, path, query, body, len, gateway_wall_ms(),
                  &r);

@@ -389,3 +389,48 @@ cache_get_stats(const struct session_cache *c, struct cache_stats *s)
     s->short_circuits = c->short_circuits;
     s->evictions = c->evictions;
 }
+
+/* ---- export and import ---- */
+
+int
+cache_export(const struct session_cache *c, cache_visit_fn fn, void *arg)
+{
+    for (uint32_t i = c->tail; i != NIL; i = c->e[i].prev) {
+        const struct cache_entry *x = &c->e[i];
+        struct cache_record r = {
+            .sender = x->sender,
+            .phone = x->phone,
+            .open = x->open,
+            .when = x->when,
+            .learned_at = x->learned_at,
+            .source = (enum cache_source)x->source,
+        };
+        int rc = fn(arg, &r);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int
+cache_import(struct session_cache *c, const struct cache_record *r, int64_t now,
+             int64_t recheck_ms)
+{
+    if ((r->open != 0 && r->open != 1) ||
+        (unsigned)r->source > (unsigned)CACHE_SRC_INBOUND ||
+        (r->open && r->when == CACHE_TIME_UNKNOWN))
+        return -1;
+    struct cache_entry x = {
+        .open = (uint8_t)r->open,
+        .when = r->when,
+        .learned_at = r->learned_at < now ? r->learned_at : now,
+    };
+    if (!x.open && x.when != CACHE_TIME_UNKNOWN && x.when > now)
+        x.when = now;
+    int reads_open = x.open && x.when > now;
+    if (!reads_open &&
+        (recheck_ms <= 0 || now >= trusted_until(&x, recheck_ms)))
+        return 0;
+    learn(c, r->sender, r->phone, x.open, x.when, r->source, x.learned_at);
+    return 1;
+}

@@ -115,4 +115,39 @@ void cache_get_stats(const struct session_cache *c, struct cache_stats *s);
 /* For tests and benchmarks: sizeof one entry (at most 48). */
 size_t cache_entry_size(void);
 
+/* ---- export and import: the state file (state_file.h) ---- */
+
+/* One entry as the cache holds it (not as it reads at some time: see
+ * struct cache_view for that). */
+struct cache_record {
+    int64_t sender;
+    uint64_t phone;     /* precheck_phone_key() */
+    int open;           /* 1 learned open; 0 learned closed or probed */
+    int64_t when;       /* open: expires_at; closed: expired_at or UNKNOWN */
+    int64_t learned_at; /* for a probed entry, the probe */
+    enum cache_source source;
+};
+
+/* Returns 0 to go on, anything else to stop the walk. */
+typedef int (*cache_visit_fn)(void *arg, const struct cache_record *r);
+
+/* Calls fn for every entry, least recently used first (the order in which
+ * cache_import() rebuilds the same recency). The cache must not change
+ * during the walk; stats are not touched. Returns the first nonzero value
+ * fn returned, else 0. */
+int cache_export(const struct session_cache *c, cache_visit_fn fn, void *arg);
+
+/* Puts r in the cache as its most recently used entry, replacing any
+ * entry for the pair; a new entry may evict the least recently used one
+ * (counted in evictions); nothing else in the stats moves. What the
+ * gateway was down for cannot extend trust: learned_at, and a closed
+ * entry's expired_at, are taken as at most now, so a closed window is
+ * trusted until now + recheck_ms at the latest. 1 kept; 0 dropped as no
+ * longer useful at now (it reads closed and its trust ran out; with
+ * recheck_ms <= 0 every entry that reads closed); -1 if r is not an entry
+ * the cache could hold (open not 0 or 1, an unknown source, an open entry
+ * without expiry). */
+int cache_import(struct session_cache *c, const struct cache_record *r,
+                 int64_t now, int64_t recheck_ms);
+
 #endif

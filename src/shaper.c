@@ -1,6 +1,8 @@
 /* shaper.c - see shaper.h. */
 #include "shaper.h"
 
+#include <ctype.h>
+#include <curl/curl.h>
 #include <event2/event.h>
 #include <math.h>
 #include <stdlib.h>
@@ -19,67 +21,43 @@ struct shaper_item {
     double queued_ms;
 };
 
-/* Timers fire late, never early, and not all by the same amount: sends k
- * and k+N could leave less than a second apart although their slots are
- * exactly a second apart. So the shaper also remembers when the last N
- * sends (N = the most a 1-second window may hold) really left, and holds
- * the next one until a second (plus a margin for the way to the upstream)
- * has passed since the oldest of them. */
+/* The guard's ring is as long as a 1-second window may hold; beyond this
+ * (a limit set out of the way, 10000/s) it is off. The margin covers the
+ * way from the pre-request callback to the upstream's clock. */
 #define SHAPER_GUARD_MAX 4096
-#define SHAPER_GUARD_MARGIN_MS 5.0
+#define SHAPER_GUARD_WINDOW_MS 1005.0
 
 struct shaper {
     struct event_base *base;
-    double *sent; /* ring of the last guard_n real departure times */
-    size_t guard_n, nsent, sent_head;
+    struct rl_guard guard;
     struct event *timer;
     struct rl rl;
     int on; /* rate > 0 */
     double max_queue_ms;
+    double last_slot; /* slot of the latest item handed over */
     TAILQ_HEAD(shaper_queue, shaper_item) queue;
     struct shaper_stats st;
 };
 
-/* The earliest time the next send may leave by the real-time guard. */
-static double
-guard_until(const struct shaper *s)
-{
-    if (s->guard_n == 0 || s->nsent < s->guard_n)
-        return -INFINITY;
-    return s->sent[s->sent_head] + 1000.0 + SHAPER_GUARD_MARGIN_MS;
-}
-
-static void
-note_sent(struct shaper *s, double now)
-{
-    if (s->guard_n == 0)
-        return;
-    s->sent[s->sent_head] = now;
-    s->sent_head = (s->sent_head + 1) % s->guard_n;
-    if (s->nsent < s->guard_n)
-        s->nsent++;
-}
-
-static void
-guard_resize(struct shaper *s, double rate, long burst)
+static size_t
+guard_size(double rate, long burst)
 {
     double n = ceil(rate + (double)(burst < 1 ? 1 : burst) - 1);
-    free(s->sent);
-    s->guard_n = rate > 0 && n <= SHAPER_GUARD_MAX ? (size_t)n : 0;
-    s->sent = s->guard_n ? xcalloc(s->guard_n, sizeof(*s->sent)) : NULL;
-    s->nsent = s->sent_head = 0;
+    return rate > 0 && n <= SHAPER_GUARD_MAX ? (size_t)n : 0;
 }
 
 static void
 arm(struct shaper *s)
 {
     struct shaper_item *head = TAILQ_FIRST(&s->queue);
-    if (head == NULL) {
+    double guard = rl_guard_until(&s->guard);
+    if (head == NULL || guard == INFINITY) {
+        /* nothing to wait for, or only a request on its way can make
+         * room: shaper_left()/shaper_dropped() re-arm */
         evtimer_del(s->timer);
         return;
     }
-    double at = head->slot_ms > guard_until(s) ? head->slot_ms
-                                               : guard_until(s);
+    double at = head->slot_ms > guard ? head->slot_ms : guard;
     double wait = at - gateway_mono_ms();
     if (wait < 0)
         wait = 0;
@@ -87,6 +65,14 @@ arm(struct shaper *s)
     long us = (long)ceil(wait * 1000.0);
     struct timeval tv = {us / 1000000, us % 1000000};
     evtimer_add(s->timer, &tv);
+}
+
+static void
+hand_over(struct shaper *s, double slot, shaper_go go, void *item)
+{
+    rl_guard_handed(&s->guard);
+    s->last_slot = slot;
+    go(item);
 }
 
 static void
@@ -98,9 +84,8 @@ on_timer(evutil_socket_t fd, short what, void *arg)
     struct shaper_item *it;
     double now = gateway_mono_ms();
     while ((it = TAILQ_FIRST(&s->queue)) != NULL && it->slot_ms <= now &&
-           now >= guard_until(s)) {
+           now >= rl_guard_until(&s->guard)) {
         TAILQ_REMOVE(&s->queue, it, link);
-        note_sent(s, now);
         s->st.depth--;
         double waited = now - it->queued_ms;
         s->st.wait_ms_total += waited;
@@ -108,8 +93,9 @@ on_timer(evutil_socket_t fd, short what, void *arg)
             s->st.wait_ms_max = waited;
         shaper_go go = it->go;
         void *item = it->item;
+        double slot = it->slot_ms;
         free(it);
-        go(item); /* may submit more: the queue is consistent here */
+        hand_over(s, slot, go, item); /* may submit more: consistent here */
     }
     arm(s);
 }
@@ -127,7 +113,8 @@ shaper_new(struct event_base *base, double rate, long burst,
     s->on = rate > 0;
     rl_init(&s->rl, s->on ? rate : 1, burst);
     s->max_queue_ms = (double)max_queue_ms;
-    guard_resize(s, rate, burst);
+    s->last_slot = -INFINITY;
+    rl_guard_init(&s->guard, guard_size(rate, burst), SHAPER_GUARD_WINDOW_MS);
     return s;
 }
 
@@ -141,7 +128,8 @@ shaper_configure(struct shaper *s, double rate, long burst,
         rl_configure(&s->rl, rate, burst);
     s->on = rate > 0;
     s->max_queue_ms = (double)max_queue_ms;
-    guard_resize(s, rate, burst);
+    rl_guard_resize(&s->guard, guard_size(rate, burst));
+    arm(s);
 }
 
 int
@@ -151,7 +139,7 @@ shaper_submit(struct shaper *s, void *item, shaper_go go,
     double now = gateway_mono_ms(), slot;
     s->st.submitted++;
     if (!s->on) {
-        go(item);
+        hand_over(s, now, go, item);
         return 0;
     }
     if (rl_reserve(&s->rl, now, s->max_queue_ms, &slot) != 0) {
@@ -161,9 +149,9 @@ shaper_submit(struct shaper *s, void *item, shaper_go go,
         s->st.refused++;
         return -1;
     }
-    if (slot <= now && TAILQ_EMPTY(&s->queue) && now >= guard_until(s)) {
-        note_sent(s, now);
-        go(item);
+    if (slot <= now && TAILQ_EMPTY(&s->queue) &&
+        now >= rl_guard_until(&s->guard)) {
+        hand_over(s, slot, go, item);
         return 0;
     }
     struct shaper_item *it = xcalloc(1, sizeof(*it));
@@ -177,6 +165,39 @@ shaper_submit(struct shaper *s, void *item, shaper_go go,
     s->st.waited++;
     if (TAILQ_FIRST(&s->queue) == it)
         arm(s);
+    return 0;
+}
+
+void
+shaper_left(struct shaper *s)
+{
+    rl_guard_left(&s->guard, gateway_mono_ms());
+    arm(s);
+}
+
+void
+shaper_dropped(struct shaper *s)
+{
+    rl_guard_dropped(&s->guard);
+    arm(s);
+}
+
+int
+shaper_cancel(struct shaper *s, void *item)
+{
+    struct shaper_item *it;
+    TAILQ_FOREACH(it, &s->queue, link)
+    {
+        if (it->item != item)
+            continue;
+        int was_head = it == TAILQ_FIRST(&s->queue);
+        TAILQ_REMOVE(&s->queue, it, link);
+        s->st.depth--;
+        free(it);
+        if (was_head)
+            arm(s);
+        return 1;
+    }
     return 0;
 }
 
@@ -223,10 +244,29 @@ shaper_pause(struct shaper *s, double pause_ms)
     arm(s);
 }
 
+int
+shaper_resume(struct shaper *s)
+{
+    double now = gateway_mono_ms(), slot;
+    struct shaper_item *it;
+    if (!s->on || !(s->rl.paused_until > now))
+        return 0;
+    rl_restart(&s->rl, s->last_slot);
+    /* every waiting item was accepted once: none is refused now */
+    TAILQ_FOREACH(it, &s->queue, link)
+    {
+        rl_reserve(&s->rl, now, INFINITY, &slot);
+        it->slot_ms = slot;
+    }
+    arm(s);
+    return 1;
+}
+
 void
 shaper_get_stats(const struct shaper *s, struct shaper_stats *st)
 {
     *st = s->st;
+    st->on_the_way = s->guard.pending;
 }
 
 void
@@ -240,6 +280,46 @@ shaper_free(struct shaper *s)
         free(it);
     }
     event_free(s->timer);
-    free(s->sent);
+    rl_guard_free(&s->guard);
     free(s);
+}
+
+/* ---- Retry-After ---- */
+
+static double
+cap(double ms, double max_ms)
+{
+    return ms < max_ms ? ms : max_ms;
+}
+
+double
+shaper_retry_after_ms(const char *value, time_t now, double default_ms,
+                      double max_ms)
+{
+    if (value == NULL)
+        return cap(default_ms, max_ms);
+    const char *v = value;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (isdigit((unsigned char)*v)) {
+        /* delta-seconds: digits only; a huge number saturates at the cap
+         * rather than overflowing */
+        double secs = 0;
+        const char *p = v;
+        for (; isdigit((unsigned char)*p); p++)
+            secs = secs < 1e12 ? secs * 10 + (*p - '0') : secs;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        return *p == '\0' ? cap(secs * 1000.0, max_ms)
+                          : cap(default_ms, max_ms);
+    }
+    /* an HTTP-date starts with the day name (RFC 9110 section 5.6.7): a
+     * sign or any other start is not one, whatever curl_getdate() makes
+     * of it */
+    if (!isalpha((unsigned char)*v))
+        return cap(default_ms, max_ms);
+    time_t when = curl_getdate(v, &now);
+    if (when == (time_t)-1 || when <= now)
+        return cap(default_ms, max_ms);
+    return cap((double)(when - now) * 1000.0, max_ms);
 }

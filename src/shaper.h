@@ -1,16 +1,26 @@
 /* shaper.h - holds requests until their upstream rate slot (ratelimit.h),
  * on one libevent timer, in arrival order. The I/O half of rate shaping:
- * the slot arithmetic is ratelimit.c's.
+ * the slot arithmetic and the on-the-wire guard are ratelimit.c's.
  *
  * A submitted item is handed to its go() callback at its slot (at once,
  * from inside shaper_submit(), when the slot is now), or refused when the
  * slot is further than max_queue_ms away. With rate 0 the shaper is off:
- * every item goes at once. */
+ * every item goes at once.
+ *
+ * Handing over is not leaving: the upstream module may hold a request
+ * (waiting for a connection) and then send several at once. So each item
+ * handed to go() stays "on its way" until the caller reports how it
+ * ended, shaper_left() when its first byte went on the wire or
+ * shaper_dropped() when it ended without leaving, and the shaper hands
+ * over no more than the 1-second window allows counting those on their
+ * way as leaving now (struct rl_guard). The promise "at most rate +
+ * burst - 1 in any second" therefore holds where the upstream sees it. */
 #ifndef WAGATE_SHAPER_H
 #define WAGATE_SHAPER_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct event_base;
 struct shaper;
@@ -28,6 +38,7 @@ struct shaper_stats {
     double wait_ms_total;  /* sum of their waits */
     double wait_ms_max;
     uint64_t pauses;       /* upstream 429s that paused the limiter */
+    size_t on_the_way;     /* handed over, not left yet */
 };
 
 /* rate 0 = unlimited. */
@@ -41,18 +52,43 @@ void shaper_configure(struct shaper *s, double rate, long burst,
 /* 0 when item will be (or already was) handed to go(), or to refuse() if
  * a later pause pushes it beyond the bound; -1 when refused now, with
  * *retry_after_s >= 1 (whole seconds for a Retry-After header). item is
- * borrowed until one of the callbacks runs or the shaper is freed. */
+ * borrowed until one of the callbacks runs, shaper_cancel() takes it
+ * back, or the shaper is freed. */
 int shaper_submit(struct shaper *s, void *item, shaper_go go,
                   shaper_refuse refuse, long *retry_after_s);
+
+/* Exactly one of these per item handed to go(). They may be called from
+ * inside a libcurl callback: they only re-arm the timer, never call go(). */
+void shaper_left(struct shaper *s);    /* its first byte left, now */
+void shaper_dropped(struct shaper *s); /* it ended without leaving */
+
+/* Takes a waiting item back without a call (a drain giving up on it);
+ * 1 if it was waiting, 0 if it is not in the queue. Its slot stays used. */
+int shaper_cancel(struct shaper *s, void *item);
 
 /* The upstream said 429: no slot before pause_ms from now; waiting items
  * move back by the same delay, keeping their spacing; those whose slot is
  * now further than max_queue_ms away are refused (their slots released). */
 void shaper_pause(struct shaper *s, double pause_ms);
 
+/* Ends a pause now (DELETE /admin/pause, a reload); waiting items get new
+ * slots from now on, in order, at the normal spacing after the last slot
+ * reached. Returns 1 if a pause was in force, 0 otherwise (nothing
+ * changes then). */
+int shaper_resume(struct shaper *s);
+
 void shaper_get_stats(const struct shaper *s, struct shaper_stats *st);
 
 /* Frees the shaper; waiting items are dropped without a call. NULL ok. */
 void shaper_free(struct shaper *s);
+
+/* How long an upstream 429's Retry-After value pauses the limiter, in ms
+ * (pure; now is the wall clock in seconds). delta-seconds ("120") or an
+ * HTTP date in the future count from now; anything else (absent, empty,
+ * negative, garbage, a date not in the future) means default_ms. The
+ * result is at most max_ms (upstream.max_pause_ms), so that no answer can
+ * stop every send for longer. */
+double shaper_retry_after_ms(const char *value, time_t now, double default_ms,
+                             double max_ms);
 
 #endif

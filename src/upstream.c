@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <time.h>
 
@@ -59,7 +60,12 @@ struct upstream_xfer {
     size_t nrh, caprh;
     struct evbuffer *rbody;
     int too_big;
+    int invalid;  /* the answer is not valid HTTP (on_header's checks) */
+    int hstatus;  /* status of the header block being received */
+    int hdr_done; /* the final header block ended: what follows is body
+                     and trailers */
     upstream_cb cb;
+    upstream_sent_cb on_sent;
     void *arg;
     struct event *fail_ev; /* reports a setup failure from the loop */
 };
@@ -71,6 +77,7 @@ struct upstream {
     char *base_url;
     char *auth; /* "Authorization: Bearer <key>" */
     char *ca_file;
+    int pipewait; /* https: a new transfer may wait for HTTP/2 */
     long connect_timeout_ms, timeout_ms;
     size_t in_flight;
     TAILQ_HEAD(, upstream_xfer) xfers; /* running or reporting */
@@ -112,8 +119,110 @@ response_reset(struct upstream_xfer *x)
     x->rtext_len = 0;
     x->rh_bytes = 0;
     x->status = 0;
+    x->hstatus = 0;
+    x->hdr_done = 0;
 }
 
+/* RFC 9110 section 5.6.2: tchar. */
+static int
+is_tchar(unsigned char c)
+{
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+        (c >= 'A' && c <= 'Z'))
+        return 1;
+    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* A field value may hold HTAB, SP, visible ASCII and obs-text (0x80..);
+ * any other control byte (a bare CR, NUL, DEL...) makes it invalid. */
+static int
+value_ok(const char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+/* "HTTP/1.1 200 OK" or libcurl's "HTTP/2 200 ": the three-digit code,
+ * or -1. */
+static int
+status_of(const char *line, size_t n)
+{
+    const char *sp = memchr(line, ' ', n);
+    if (sp == NULL || (size_t)(line + n - sp) < 4)
+        return -1;
+    int code = 0;
+    for (int i = 1; i <= 3; i++) {
+        if (sp[i] < '0' || sp[i] > '9')
+            return -1;
+        code = code * 10 + (sp[i] - '0');
+    }
+    if ((size_t)(line + n - sp) > 4 && sp[4] != ' ')
+        return -1;
+    return code;
+}
+
+static size_t
+header_invalid(struct upstream_xfer *x)
+{
+    x->invalid = 1;
+    return 0; /* stops the transfer: CURLE_WRITE_ERROR */
+}
+
+/* Appends "name\0value\0" as the next header. */
+static void
+header_add(struct upstream_xfer *x, const char *name, size_t nlen,
+           const char *v, size_t vlen)
+{
+    if (x->nrh == x->caprh) {
+        x->caprh = x->caprh ? 2 * x->caprh : 16;
+        x->hoff = xrealloc(x->hoff, x->caprh * sizeof(*x->hoff));
+        x->rh = xrealloc(x->rh, x->caprh * sizeof(*x->rh));
+    }
+    rtext_reserve(x, nlen + vlen + 2);
+    struct upstream_hoff *h = &x->hoff[x->nrh++];
+    h->name = (uint32_t)x->rtext_len;
+    memcpy(x->rtext + x->rtext_len, name, nlen);
+    x->rtext_len += nlen;
+    x->rtext[x->rtext_len++] = '\0';
+    h->value = (uint32_t)x->rtext_len;
+    memcpy(x->rtext + x->rtext_len, v, vlen);
+    x->rtext_len += vlen;
+    x->rtext[x->rtext_len++] = '\0';
+}
+
+/* Obsolete line folding: the continuation joins the previous value (the
+ * last string in rtext) after one space. */
+static void
+header_fold(struct upstream_xfer *x, const char *v, size_t vlen)
+{
+    rtext_reserve(x, vlen + 1);
+    char *at = x->rtext + x->rtext_len - 1; /* the previous NUL */
+    *at++ = ' ';
+    memcpy(at, v, vlen);
+    x->rtext_len += vlen + 1;
+    x->rtext[x->rtext_len - 1] = '\0';
+}
+
+/* OWS around a value (and a continuation line) is not part of it. */
+static const char *
+trim_ows(const char *v, const char *end, size_t *len)
+{
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    size_t n = (size_t)(end - v);
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    *len = n;
+    return v;
+}
+
+/* libcurl hands over each line of every header block (1xx ones too) and,
+ * after the body, a chunked answer's trailers: those are dropped, since
+ * trailers are not headers (a second Content-Type, a late Set-Cookie). */
 static size_t
 on_header(char *buf, size_t size, size_t n, void *p)
 {
@@ -124,6 +233,8 @@ on_header(char *buf, size_t size, size_t n, void *p)
         x->too_big = 1;
         return 0;
     }
+    if (x->hdr_done)
+        return len; /* a trailer */
     while (end > 0 && (buf[end - 1] == '\r' || buf[end - 1] == '\n'))
         end--;
     if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
@@ -131,44 +242,35 @@ on_header(char *buf, size_t size, size_t n, void *p)
         size_t keep = x->rh_bytes;
         response_reset(x);
         x->rh_bytes = keep;
+        x->hstatus = status_of(buf, end);
+        return x->hstatus < 0 ? header_invalid(x) : len;
+    }
+    if (end == 0) {
+        /* the blank line: a final block ends here, a 1xx one is followed
+         * by the next status line */
+        if (x->hstatus >= 200)
+            x->hdr_done = 1;
         return len;
     }
-    if (end == 0)
-        return len;
-    if ((buf[0] == ' ' || buf[0] == '\t') && x->nrh > 0) {
-        /* obsolete line folding: continue the previous value, which is
-         * the last string in rtext */
-        rtext_reserve(x, end);
-        memcpy(x->rtext + x->rtext_len - 1, buf, end);
-        x->rtext_len += end;
-        x->rtext[x->rtext_len - 1] = '\0';
+    size_t vlen;
+    const char *v;
+    if (buf[0] == ' ' || buf[0] == '\t') {
+        v = trim_ows(buf, buf + end, &vlen);
+        if (x->nrh == 0 || !value_ok(v, vlen))
+            return header_invalid(x);
+        header_fold(x, v, vlen);
         return len;
     }
     char *colon = memchr(buf, ':', end);
     if (colon == NULL || colon == buf)
-        return len; /* not a header; libcurl validated the framing */
-    if (x->nrh == x->caprh) {
-        x->caprh = x->caprh ? 2 * x->caprh : 16;
-        x->hoff = xrealloc(x->hoff, x->caprh * sizeof(*x->hoff));
-        x->rh = xrealloc(x->rh, x->caprh * sizeof(*x->rh));
-    }
-    const char *v = colon + 1;
-    while (v < buf + end && (*v == ' ' || *v == '\t'))
-        v++;
-    size_t vlen = (size_t)(buf + end - v);
-    while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
-        vlen--;
-    size_t nlen = (size_t)(colon - buf);
-    rtext_reserve(x, nlen + vlen + 2);
-    struct upstream_hoff *h = &x->hoff[x->nrh++];
-    h->name = (uint32_t)x->rtext_len;
-    memcpy(x->rtext + x->rtext_len, buf, nlen);
-    x->rtext_len += nlen;
-    x->rtext[x->rtext_len++] = '\0';
-    h->value = (uint32_t)x->rtext_len;
-    memcpy(x->rtext + x->rtext_len, v, vlen);
-    x->rtext_len += vlen;
-    x->rtext[x->rtext_len++] = '\0';
+        return header_invalid(x);
+    for (const char *c = buf; c < colon; c++)
+        if (!is_tchar((unsigned char)*c))
+            return header_invalid(x);
+    v = trim_ows(colon + 1, buf + end, &vlen);
+    if (!value_ok(v, vlen))
+        return header_invalid(x);
+    header_add(x, buf, (size_t)(colon - buf), v, vlen);
     return len;
 }
 
@@ -177,6 +279,7 @@ on_body(char *buf, size_t size, size_t n, void *p)
 {
     struct upstream_xfer *x = p;
     size_t len = size * n;
+    x->hdr_done = 1; /* whatever header line comes now is a trailer */
     if (evbuffer_get_length(x->rbody) + len > UPSTREAM_MAX_BODY) {
         x->too_big = 1;
         return 0;
@@ -193,7 +296,11 @@ on_body(char *buf, size_t size, size_t n, void *p)
  * answer ("Connection died, retrying a fresh connect"). A POST may have
  * reached the upstream as soon as it was first sent, so a second send is
  * refused here: the transfer fails with CURLE_ABORTED_BY_CALLBACK, the
- * caller gets 502 and the message left at most once. */
+ * caller gets 502 and the message left at most once.
+ *
+ * It is also the one place that knows when the request leaves: from the
+ * first call on, a failure is an unknown outcome (sent), and the caller's
+ * on_sent hears of it, so that a rate limit is counted on the wire. */
 static int
 on_prereq(void *p, char *primary_ip, char *local_ip, int primary_port,
           int local_port)
@@ -204,8 +311,11 @@ on_prereq(void *p, char *primary_ip, char *local_ip, int primary_port,
     (void)local_port;
     struct upstream_xfer *x = p;
     x->requests++;
-    return x->post && x->requests > 1 ? CURL_PREREQFUNC_ABORT
-                                       : CURL_PREREQFUNC_OK;
+    if (x->post && x->requests > 1)
+        return CURL_PREREQFUNC_ABORT;
+    if (x->requests == 1 && x->on_sent)
+        x->on_sent(x->arg);
+    return CURL_PREREQFUNC_OK;
 }
 
 /* ---- the pool of finished transfers ---- */
@@ -237,7 +347,7 @@ xfer_new(struct upstream *u)
     bad |= curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, UPSTREAM_MAXAGE_S);
     bad |= curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
                             (long)CURL_HTTP_VERSION_2TLS);
-    bad |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    bad |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, u->pipewait ? 1L : 0L);
     bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     bad |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     bad |= curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
@@ -302,6 +412,7 @@ xfer_release(struct upstream_xfer *x, int clean)
     response_reset(x);
     evbuffer_drain(x->rbody, evbuffer_get_length(x->rbody));
     x->cb = NULL;
+    x->on_sent = NULL;
     x->arg = NULL;
     TAILQ_INSERT_HEAD(&u->idle, x, link);
     u->nidle++;
@@ -319,7 +430,7 @@ leave_multi(struct upstream_xfer *x)
 /* ---- completion ---- */
 
 static void
-xfer_finish(struct upstream_xfer *x, enum upstream_result r, const char *why)
+xfer_finish(struct upstream_xfer *x, enum upstream_failure f)
 {
     for (size_t i = 0; i < x->nrh; i++) {
         x->rh[i].name = x->rtext + x->hoff[i].name;
@@ -332,11 +443,16 @@ xfer_finish(struct upstream_xfer *x, enum upstream_result r, const char *why)
         .body = x->rbody,
         .total_ms = now_ms() - x->started_ms,
     };
+    struct upstream_result res = {
+        .failure = f,
+        .sent = x->requests > 0,
+        .resp = f == UPSTREAM_FAIL_NONE ? &resp : NULL,
+    };
     /* leave the multi before calling back: the callback may start new
      * transfers, and this one must not be touched by libcurl again */
     leave_multi(x);
-    x->cb(x->arg, r, r == UPSTREAM_OK ? &resp : NULL, why);
-    xfer_release(x, r == UPSTREAM_OK);
+    x->cb(x->arg, &res);
+    xfer_release(x, f == UPSTREAM_FAIL_NONE);
 }
 
 /* ---- setting a transfer up ---- */
@@ -452,7 +568,7 @@ on_fail_ev(evutil_socket_t fd, short what, void *p)
 {
     (void)fd;
     (void)what;
-    xfer_finish(p, UPSTREAM_UNAVAILABLE, "transfer setup failed");
+    xfer_finish(p, UPSTREAM_FAIL_SETUP);
 }
 
 static void
@@ -477,11 +593,13 @@ upstream_start(struct upstream *u, const struct upstream_call *c,
         x = xfer_new(u);
     }
     x->cb = cb;
+    x->on_sent = c->on_sent;
     x->arg = arg;
     x->post = c->post;
     x->tries = 0;
     x->requests = 0;
     x->too_big = 0;
+    x->invalid = 0;
     response_reset(x);
     size_t url_at;
     request_build(x, u, c, &url_at);
@@ -494,39 +612,98 @@ upstream_start(struct upstream *u, const struct upstream_call *c,
     return x;
 }
 
+int
+upstream_xfer_sent(const struct upstream_xfer *x)
+{
+    return x->requests > 0;
+}
+
+void
+upstream_cancel(struct upstream_xfer *x)
+{
+    leave_multi(x);
+    xfer_release(x, 0);
+}
+
 /* ---- outcome of a finished transfer ---- */
 
-static const char *
-error_sentence(CURLcode rc)
+static const struct {
+    const char *name, *phrase;
+} failures[UPSTREAM_FAIL_COUNT] = {
+    [UPSTREAM_FAIL_NONE] = {"none", "no failure"},
+    [UPSTREAM_FAIL_DNS] = {"dns", "cannot resolve the upstream host"},
+    [UPSTREAM_FAIL_CONNECT_REFUSED] = {"connect_refused", "connection refused"},
+    [UPSTREAM_FAIL_CONNECT_TIMEOUT] = {"connect_timeout", "connect timeout"},
+    [UPSTREAM_FAIL_TLS] = {"tls", "TLS failure"},
+    [UPSTREAM_FAIL_RESET] = {"reset", "connection reset"},
+    [UPSTREAM_FAIL_CLOSED] = {"closed", "connection closed without an answer"},
+    [UPSTREAM_FAIL_LOST_AFTER_SEND] = {"lost_after_send",
+                                       "connection lost after the request "
+                                       "left"},
+    [UPSTREAM_FAIL_INVALID_RESPONSE] = {"invalid_response",
+                                        "the answer is not valid HTTP"},
+    [UPSTREAM_FAIL_TOO_LARGE] = {"too_large", "answer too large"},
+    [UPSTREAM_FAIL_TIMEOUT] = {"timeout", "no complete answer in time"},
+    [UPSTREAM_FAIL_SETUP] = {"setup", "transfer setup failed"},
+    [UPSTREAM_FAIL_OTHER] = {"other", "upstream transfer failed"},
+};
+
+const char *
+upstream_failure_name(enum upstream_failure f)
 {
+    return (unsigned)f < UPSTREAM_FAIL_COUNT ? failures[f].name : "other";
+}
+
+const char *
+upstream_failure_phrase(enum upstream_failure f)
+{
+    return (unsigned)f < UPSTREAM_FAIL_COUNT
+               ? failures[f].phrase
+               : failures[UPSTREAM_FAIL_OTHER].phrase;
+}
+
+/* What a libcurl error means. A receive error is a reset unless libcurl
+ * says the chunked framing was bad: both are CURLE_RECV_ERROR, only its
+ * message ("... in chunked-encoding") tells them apart. */
+static enum upstream_failure
+classify(const struct upstream_xfer *x, CURLcode rc)
+{
+    if (x->invalid)
+        return UPSTREAM_FAIL_INVALID_RESPONSE;
+    if (x->too_big)
+        return UPSTREAM_FAIL_TOO_LARGE;
     switch (rc) {
     case CURLE_COULDNT_RESOLVE_HOST:
-        return "cannot resolve the upstream host";
+        return UPSTREAM_FAIL_DNS;
     case CURLE_COULDNT_CONNECT:
-        return "connection refused";
+        return UPSTREAM_FAIL_CONNECT_REFUSED;
     case CURLE_GOT_NOTHING:
-        return "connection closed without an answer";
-    case CURLE_RECV_ERROR:
+        return UPSTREAM_FAIL_CLOSED;
     case CURLE_SEND_ERROR:
-        return "connection reset";
+        return UPSTREAM_FAIL_RESET;
+    case CURLE_RECV_ERROR:
+        return strstr(x->errbuf, "chunk") ? UPSTREAM_FAIL_INVALID_RESPONSE
+                                          : UPSTREAM_FAIL_RESET;
     case CURLE_ABORTED_BY_CALLBACK: /* on_prereq refused a second send */
-        return "connection lost after the request left; not re-sent";
+        return UPSTREAM_FAIL_LOST_AFTER_SEND;
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
     case CURLE_PARTIAL_FILE:
-        return "invalid HTTP answer";
+    case CURLE_BAD_CONTENT_ENCODING:
+        return UPSTREAM_FAIL_INVALID_RESPONSE;
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_SSL_CERTPROBLEM:
     case CURLE_SSL_CIPHER:
     case CURLE_SSL_CACERT_BADFILE:
-        return "TLS failure";
-    case CURLE_WRITE_ERROR:
-        return "answer too large";
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+        return UPSTREAM_FAIL_TLS;
     default:
-        return "upstream transfer failed";
+        return UPSTREAM_FAIL_OTHER;
     }
 }
 
@@ -553,7 +730,10 @@ xfer_done(struct upstream_xfer *x, CURLcode rc)
         long code = 0;
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
         x->status = (int)code;
-        xfer_finish(x, UPSTREAM_OK, NULL);
+        /* libcurl takes any three digits (999) and a 1xx as final */
+        xfer_finish(x, x->invalid || code < 200 || code > 599
+                           ? UPSTREAM_FAIL_INVALID_RESPONSE
+                           : UPSTREAM_FAIL_NONE);
         return;
     }
     /* "sent", not "connected": a reused keep-alive connection reports no
@@ -566,18 +746,17 @@ xfer_done(struct upstream_xfer *x, CURLcode rc)
         leave_multi(x);
         response_reset(x);
         x->too_big = 0;
+        x->invalid = 0;
         evbuffer_drain(x->rbody, evbuffer_get_length(x->rbody));
         if (easy_start(x, NULL) != 0)
             report_later(x);
         return;
     }
-    if (rc == CURLE_OPERATION_TIMEDOUT && (sent || expired))
-        xfer_finish(x, UPSTREAM_TIMEOUT, "no complete answer in time");
-    else if (rc == CURLE_OPERATION_TIMEDOUT)
-        xfer_finish(x, UPSTREAM_UNAVAILABLE, "connect timeout");
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+        xfer_finish(x, sent || expired ? UPSTREAM_FAIL_TIMEOUT
+                                       : UPSTREAM_FAIL_CONNECT_TIMEOUT);
     else
-        xfer_finish(x, UPSTREAM_UNAVAILABLE,
-                    x->too_big ? "answer too large" : error_sentence(rc));
+        xfer_finish(x, classify(x, rc));
 }
 
 static void
@@ -681,6 +860,7 @@ upstream_new(struct event_base *base, const struct upstream_opts *o,
     u->base = base;
     u->base_url = xstrdup(o->base_url);
     u->ca_file = o->ca_file ? xstrdup(o->ca_file) : NULL;
+    u->pipewait = strncasecmp(o->base_url, "https://", 8) == 0;
     u->connect_timeout_ms = o->connect_timeout_ms;
     u->timeout_ms = o->timeout_ms;
     u->auth = xstrdup("Authorization: Bearer ");

@@ -13,7 +13,21 @@
  * (CURLOPT_POSTFIELDS), and a pre-request callback (CURLOPT_PREREQFUNCTION,
  * run each time libcurl is about to send) allows one send per POST, so
  * libcurl's own "connection died, retrying a fresh connect" fails (502)
- * instead of sending the message again. */
+ * instead of sending the message again. The same callback is how the
+ * module knows whether a byte of the request may have left (the outcome
+ * "not_sent" or "unknown" of SPEC section 5): it reports that with every
+ * failure, as a typed value (enum upstream_failure plus sent).
+ *
+ * Waiting for a multiplexed connection (CURLOPT_PIPEWAIT) is asked for only
+ * with an https:// base URL, where ALPN may offer HTTP/2: over cleartext
+ * HTTP/1.1 it would park every queued transfer until the first answer and
+ * then release them together, a burst on the wire.
+ *
+ * An answer that is not valid HTTP is a failure, never relayed: a final
+ * status outside 200..599, a header name that is not an RFC 9110 token, a
+ * control byte other than HTAB in a value. Obsolete line folding is
+ * replaced by one space (RFC 9112 section 5.2). A chunked answer's
+ * trailers are not headers: they are dropped. */
 #ifndef WAGATE_UPSTREAM_H
 #define WAGATE_UPSTREAM_H
 
@@ -32,11 +46,39 @@ struct upstream_opts {
     long max_connections;
 };
 
-enum upstream_result {
-    UPSTREAM_OK = 0,      /* a valid HTTP answer, whatever its status */
-    UPSTREAM_UNAVAILABLE, /* no valid answer: refused, reset, TLS, garbage */
-    UPSTREAM_TIMEOUT,     /* no complete answer within timeout_ms */
+/* Why a transfer got no valid HTTP answer. The names (upstream_failure_
+ * name()) are the labels of metrics and log lines. */
+enum upstream_failure {
+    /* a valid HTTP answer, whatever its status */
+    UPSTREAM_FAIL_NONE = 0,
+    /* the host name did not resolve */
+    UPSTREAM_FAIL_DNS,
+    /* nothing listens (or a firewall said no) */
+    UPSTREAM_FAIL_CONNECT_REFUSED,
+    /* no connection within connect_timeout_ms */
+    UPSTREAM_FAIL_CONNECT_TIMEOUT,
+    /* handshake or certificate failure */
+    UPSTREAM_FAIL_TLS,
+    /* connection reset while sending or reading */
+    UPSTREAM_FAIL_RESET,
+    /* connection closed without an answer */
+    UPSTREAM_FAIL_CLOSED,
+    /* a kept-alive connection died after the POST left; not sent again */
+    UPSTREAM_FAIL_LOST_AFTER_SEND,
+    /* not valid HTTP: a final status outside 200..599, a header name that
+     * is not a token, a control byte in a value, bad chunked framing, a
+     * truncated body, bytes that are not HTTP at all */
+    UPSTREAM_FAIL_INVALID_RESPONSE,
+    /* headers or body beyond the module's caps */
+    UPSTREAM_FAIL_TOO_LARGE,
+    /* no complete answer within timeout_ms */
+    UPSTREAM_FAIL_TIMEOUT,
+    /* libcurl could not set the transfer up */
+    UPSTREAM_FAIL_SETUP,
+    /* any other libcurl failure */
+    UPSTREAM_FAIL_OTHER,
 };
+#define UPSTREAM_FAIL_COUNT (UPSTREAM_FAIL_OTHER + 1)
 
 struct upstream_header {
     char *name;
@@ -44,17 +86,38 @@ struct upstream_header {
 };
 
 struct upstream_response {
-    int status;
-    const struct upstream_header *headers; /* as received, in order */
+    int status;                            /* 200..599 */
+    const struct upstream_header *headers; /* the final header block, in
+                                              order; no trailers */
     size_t nheaders;
     struct evbuffer *body; /* the exact bytes; callee may drain it */
     double total_ms;       /* from upstream_start() to completion */
 };
 
-/* errstr: a static sentence for the log when result != UPSTREAM_OK. */
-typedef void (*upstream_cb)(void *arg, enum upstream_result result,
-                            const struct upstream_response *resp,
-                            const char *errstr);
+/* How a transfer ended. sent says whether the request may have reached the
+ * upstream: 1 as soon as libcurl was about to put its first byte on a
+ * connection (the pre-request callback ran), 0 when it provably never
+ * left (no connection, or the transfer ended before its turn). */
+struct upstream_result {
+    enum upstream_failure failure;
+    int sent;
+    const struct upstream_response *resp; /* NULL unless failure is NONE */
+};
+
+/* Static snake_case label ("connect_refused", "lost_after_send", ...);
+ * "none" for UPSTREAM_FAIL_NONE, "other" for anything out of range. */
+const char *upstream_failure_name(enum upstream_failure f);
+
+/* Static lower-case phrase for an error sentence ("connection refused"). */
+const char *upstream_failure_phrase(enum upstream_failure f);
+
+/* res and what it points to are valid only during the call. */
+typedef void (*upstream_cb)(void *arg, const struct upstream_result *res);
+
+/* Called at most once per transfer, from inside libcurl (so it must not
+ * start, cancel or finish transfers), when the request is about to leave
+ * on a connection for the first time: the moment a rate limit counts. */
+typedef void (*upstream_sent_cb)(void *arg);
 
 struct upstream_call {
     int post;                    /* POST with body, else GET */
@@ -65,6 +128,7 @@ struct upstream_call {
     const char *idempotency_key; /* NULL = not sent */
     const void *body;
     size_t body_len;
+    upstream_sent_cb on_sent; /* NULL = not told; gets the cb's arg */
 };
 
 /* NULL and a message in err when libcurl lacks asynchronous DNS or cannot
@@ -78,10 +142,19 @@ struct upstream *upstream_new(struct event_base *base,
 void upstream_set_key(struct upstream *u, const char *key);
 
 /* Starts a transfer. Never fails synchronously: an error is reported
- * through cb from the loop. Returns a handle for upstream_detach(). */
+ * through cb from the loop. Returns a handle, valid until cb runs or
+ * upstream_cancel() is called, for upstream_xfer_sent() and
+ * upstream_cancel(). */
 struct upstream_xfer *upstream_start(struct upstream *u,
                                      const struct upstream_call *call,
                                      upstream_cb cb, void *arg);
+
+/* 1 if the request of a running transfer may already have left. */
+int upstream_xfer_sent(const struct upstream_xfer *x);
+
+/* Ends a running transfer without calling back (a drain that gives up on
+ * it). Not from inside a libcurl callback. */
+void upstream_cancel(struct upstream_xfer *x);
 
 /* Transfers currently running or waiting for a connection. */
 size_t upstream_in_flight(const struct upstream *u);

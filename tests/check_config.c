@@ -67,6 +67,24 @@ assert_left_empty(void)
     ck_assert_uint_eq(cfg.nclients, 0);
 }
 
+/* msg is one line of printable text: no C0 control byte, no DEL, no C1
+ * control (U+0080..U+009F as UTF-8), no invalid UTF-8. */
+static void
+assert_printable_line(const char *msg)
+{
+    const unsigned char *p = (const unsigned char *)msg;
+    while (*p) {
+        unsigned char c = *p;
+        ck_assert_msg(c >= 0x20 && c != 0x7f, "byte 0x%02x in \"%s\"", c, msg);
+        size_t len = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+        ck_assert_msg(c < 0x80 || c >= 0xc2, "bad lead byte in \"%s\"", msg);
+        for (size_t i = 1; i < len; i++)
+            ck_assert_msg((p[i] & 0xc0) == 0x80, "bad UTF-8 in \"%s\"", msg);
+        ck_assert_msg(!(c == 0xc2 && p[1] < 0xa0), "C1 control in \"%s\"", msg);
+        p += len;
+    }
+}
+
 /* text must be rejected with a message containing NAME and each of the
  * (up to two, NULL = none) expected fragments. */
 static void
@@ -86,6 +104,7 @@ expect_reject(const char *text, const char *want1, const char *want2)
         ck_assert_msg(strstr(err, want2) != NULL,
                       "\"%s\" not in \"%s\" (input %s)", want2, err, text);
     ck_assert_msg(strchr(err, '\n') == NULL, "message not one line: %s", err);
+    assert_printable_line(err);
     assert_left_empty();
     config_free(&cfg); /* already empty: must be harmless */
 }
@@ -451,6 +470,23 @@ static const struct {
     {"upstream.max_pause_ms", BIG},
     {"state.file", "7"},
     {"state.file", "\"\""},
+    /* strings with a NUL, a control byte or invalid UTF-8 */
+    {"listen", "[\"127.0.0.1:80\\u0000junk\"]"},
+    {"upstream.base_url", "\"http://h/a b\""},
+    {"upstream.base_url", "\"http://h/\\n\""},
+    {"upstream.base_url", "\"http://h/\\u007f\""},
+    {"upstream.base_url", "\"http://h/caf\\u00e9\""},
+    {"upstream.base_url", "\"http://h\\u0000/\""},
+    {"upstream.api_key_file", "\"/k\\n\""},
+    {"upstream.api_key_file", "\"/k\xff\""},
+    {"upstream.ca_file", "\"/ca\\u001b[0m\""},
+    {"upstream.ca_file", "\"/ca\\u0085\""},
+    {"state.file", "\"/s\\t\""},
+    {"state.file", "\"/s\xc0\xaf\""},
+    {"log.level", "\"info\\u0000x\""},
+    {"log.format", "\"json\\u0000\""},
+    {"clients", "[{\"name\": \"a\", \"token_sha256\": \"" HEX_A
+                "\", \"senders\": \"*\\u0000x\"}]"},
 };
 #define NBAD ((int)(sizeof(bad_values) / sizeof(bad_values[0])))
 
@@ -549,6 +585,11 @@ static const struct {
     {"upstream.max_pause_ms", "3600000"},
     {"state.file", "null"},
     {"state.file", "\"/var/lib/wagate/state\""},
+    /* paths are text: spaces, quotes, backslashes and UTF-8 are fine */
+    {"upstream.api_key_file", "\"/etc/wagate/cl\\u00e9 secr\\u00e8te\""},
+    {"upstream.ca_file", "\"/etc/ssl/a \\\"b\\\" \\\\ c.pem\""},
+    {"state.file", "\"/var/lib/wagate/\xc3\xa9t\xc3\xa9\""},
+    {"upstream.base_url", "\"https://u:p@h.example:1/a%20b?x=1&y=~\""},
 };
 #define NGOOD ((int)(sizeof(good_values) / sizeof(good_values[0])))
 
@@ -640,6 +681,19 @@ START_TEST(test_listen_valid)
     ck_assert_int_eq(cfg.listen[0].port, 1);
     config_free(&cfg);
 
+    /* every kind of host the validator accepts */
+    parse_ok("{\"listen\": [\"[fe80::1%eth0]:1\", \"[2001:db8::1]:2\", "
+             "\"[::ffff:10.0.0.1]:3\", \"a:4\", \"A-1.b2.example:5\", "
+             "\"1and1.com:6\", \"xn--bcher-kva.example:7\", "
+             "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+             ".b:8\", \"255.255.255.255:9\"]}");
+    ck_assert_uint_eq(cfg.nlisten, 9);
+    ck_assert_str_eq(cfg.listen[0].host, "fe80::1%eth0");
+    ck_assert_str_eq(cfg.listen[2].host, "::ffff:10.0.0.1");
+    ck_assert_str_eq(cfg.listen[4].host, "A-1.b2.example");
+    ck_assert_int_eq(cfg.listen[8].port, 9);
+    config_free(&cfg);
+
     parse_ok("{\"listen\": [\"0.0.0.0:65535\", \"[fe80::1]:443\", "
              "\"gw.example.com:80\"]}");
     ck_assert_uint_eq(cfg.nlisten, 3);
@@ -657,11 +711,52 @@ static const char *const bad_listens[] = {
     "127.0.0.1",       /* no port */
     "127.0.0.1:",      /* empty port */
     "127.0.0.1:65536", /* port too large */
-    "127.0.0.1:99999", "127.0.0.1:123456", "a:b:c",         "",
+    "127.0.0.1:99999",
+    "127.0.0.1:123456",
+    "a:b:c",
+    "",
     ":8080",  /* no host */
     "::1:80", /* IPv6 without brackets */
-    "[::1]",           "[::1]80",          "[::1:80",       "[]:80",
-    "127.0.0.1:-1",    "127.0.0.1:8o",     "127.0.0.1:+80", "127.0.0.1:80 ",
+    "[::1]",
+    "[::1]80",
+    "[::1:80",
+    "[]:80",
+    "127.0.0.1:-1",
+    "127.0.0.1:8o",
+    "127.0.0.1:+80",
+    "127.0.0.1:80 ",
+    /* hosts that are none of IPv4, [IPv6], DNS name (found by fuzzing:
+     * "[[]:3" was accepted and printed as "[:3", which does not parse) */
+    "[[]:3",
+    "[a]:1",
+    "[127.0.0.1]:80",
+    "[gw.example.com]:80",
+    "[::1%]:80",
+    "[::1%a/b]:80",
+    "[:::]:80",
+    "[1::2::3]:80",
+    "a b:80",
+    "a_b:80",
+    "-a.example:80",
+    "a-.example:80",
+    "a..b:80",
+    ".a:80",
+    "a.:80",
+    "1.2.3:80",
+    "127.1:80",
+    "0x7f000001:80",
+    "01.2.3.4:80",
+    "256.1.1.1:80",
+    "1.2.3.4.5:80",
+    "example.123:80",
+    "caf\\u00e9.example:80",
+    "a\\tb:80",
+    "a\\u001bb:80",
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.b:1",
+    /* NUL: the C string would end early and look valid */
+    "127.0.0.1:80\\u0000x",
+    "[::1]:80\\u0000",
+    "h\\u0000:80",
 };
 #define NBADLISTEN ((int)(sizeof(bad_listens) / sizeof(bad_listens[0])))
 
@@ -1184,6 +1279,7 @@ static const struct {
     {"\"127.9.9.9:1\"", 1},
     {"\"[::1]:1\"", 1},
     {"\"localhost:1\"", 1},
+    {"\"LocalHost:1\"", 1}, /* DNS names are case-insensitive */
     {"\"127.0.0.1:1\", \"[::1]:2\", \"localhost:3\"", 1},
     {"\"0.0.0.0:1\"", 0},
     {"\"10.0.0.1:1\"", 0},
@@ -1212,6 +1308,492 @@ START_TEST(test_default_is_loopback)
     config_defaults(&cfg);
     ck_assert_int_eq(config_all_loopback(&cfg), 1);
     config_free(&cfg);
+}
+END_TEST
+
+/* ---- issue 8, A11: userinfo and cleartext in upstream.base_url ---- */
+
+static const struct {
+    const char *url, *shown;
+} redactions[] = {
+    {"https://app.autocalls.ai", "https://app.autocalls.ai"},
+    {"http://127.0.0.1:8081/v1", "http://127.0.0.1:8081/v1"},
+    {"https://user:pass@host/x", "https://<redacted>@host/x"},
+    {"https://user@host", "https://<redacted>@host"},
+    {"http://u:p@[::1]:80/a", "http://<redacted>@[::1]:80/a"},
+    {"https://:p@h:1?q=a@b", "https://<redacted>@h:1?q=a@b"},
+    /* an '@' left unencoded in the password: everything up to the last
+     * '@' of the authority is hidden, whatever a parser would make of it */
+    {"https://u:p@ss@h/x", "https://<redacted>@h/x"},
+    /* an '@' after the authority is not userinfo */
+    {"https://h/p@x", "https://h/p@x"},
+    {"https://h?x@y", "https://h?x@y"},
+    {"https://h#@y", "https://h#@y"},
+    {"no scheme@all", "no scheme@all"},
+};
+#define NREDACT ((int)(sizeof(redactions) / sizeof(redactions[0])))
+
+START_TEST(test_redacted_url)
+{
+    char *s = config_redacted_url(redactions[_i].url);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_str_eq(s, redactions[_i].shown);
+    free(s);
+}
+END_TEST
+
+/* --check-config prints config_print's output: no password in it */
+START_TEST(test_print_redacts_userinfo)
+{
+    parse_ok("{\"upstream\": {\"base_url\": "
+             "\"https://alice:s3cr3t-pw@api.example:8443/v1/\"}}");
+    /* the running value keeps the credentials: curl needs them */
+    ck_assert_str_eq(cfg.upstream_base_url,
+                     "https://alice:s3cr3t-pw@api.example:8443/v1");
+    char *out = print_to_string();
+    ck_assert_ptr_null(strstr(out, "s3cr3t-pw"));
+    ck_assert_ptr_null(strstr(out, "alice"));
+    json_object *root = json_tokener_parse(out);
+    ck_assert_ptr_nonnull(root);
+    json_object *up = NULL, *url = NULL;
+    ck_assert(json_object_object_get_ex(root, "upstream", &up));
+    ck_assert(json_object_object_get_ex(up, "base_url", &url));
+    ck_assert_str_eq(json_object_get_string(url),
+                     "https://<redacted>@api.example:8443/v1");
+    json_object_put(root);
+    free(out);
+    config_free(&cfg);
+}
+END_TEST
+
+static const struct {
+    const char *url;
+    int warn;
+} cleartexts[] = {
+    {"https://app.autocalls.ai", 0},
+    {"https://192.0.2.1:9", 0},
+    {"http://127.0.0.1:9", 0},
+    {"http://127.255.1.2/v1", 0},
+    {"http://localhost:8081/x", 0},
+    {"http://LocalHost", 0},
+    {"http://[::1]:80/a", 0},
+    {"http://user:pw@127.0.0.1:1", 0},
+    {"http://evil.example@127.0.0.1", 0},
+    {"http://192.0.2.1:9", 1},
+    {"http://app.autocalls.ai", 1},
+    {"http://10.0.0.1/v1", 1},
+    {"http://0.0.0.0:80", 1},
+    {"http://[::]:80", 1},
+    {"http://[2001:db8::1]/", 1},
+    {"http://128.0.0.1", 1},
+    {"http://localhost.example.com", 1},
+    {"http://127.0.0.1.nip.io:80", 1},
+    {"http://127.0.0.1@evil.example/", 1}, /* the host is evil.example */
+    {"http://h?127.0.0.1", 1},
+    /* not certainly loopback: warn rather than stay silent */
+    {"http://127.1/", 1},
+    {"http://2130706433/", 1},
+    {"http://[::ffff:127.0.0.1]/", 1},
+    {"http://[::1/", 1},
+};
+#define NCLEAR ((int)(sizeof(cleartexts) / sizeof(cleartexts[0])))
+
+START_TEST(test_cleartext_remote)
+{
+    ck_assert_msg(config_url_cleartext_remote(cleartexts[_i].url) ==
+                      cleartexts[_i].warn,
+                  "%s", cleartexts[_i].url);
+}
+END_TEST
+
+/* ---- issue 8, A12: what an error echoes is one printable line ---- */
+
+/* {"\n":{}} (found by fuzzing) and its relatives: the key is shown
+ * escaped, on one line, without the raw bytes */
+START_TEST(test_error_escapes_keys)
+{
+    expect_reject("{\"\\n\":{}}", "\\x0a", "unknown key");
+    expect_reject("{\"\n\":{}}", "\\x0a", NULL); /* raw newline in a key */
+    expect_reject("{\"\\u001b[31mred\": 1}", "\\x1b[31mred", NULL);
+    ck_assert_ptr_null(strchr(err, 0x1b));
+    expect_reject("{\"log\": {\"a\\tb\": 1}}", "log.a\\x09b", NULL);
+    expect_reject("{\"upstream\": {\"\\r\\n\": 1}}", "upstream.\\x0d\\x0a",
+                  NULL);
+    expect_reject("{\"a.\\n\": 1}", "a.\\x0a", "dotted");
+    expect_reject("{\"\\u0085\\u2028\\u202e\": 1}", "\\xc2\\x85", NULL);
+    ck_assert_ptr_null(strstr(err, "\xe2\x80\xa8")); /* U+2028 */
+    ck_assert_ptr_null(strstr(err, "\xe2\x80\xae")); /* U+202E */
+    expect_reject("{\"\xff\xfe\": 1}", "\\xff\\xfe", NULL);
+    expect_reject("{\"q\\\"uote\\\\d\": 1}", "q\\\"uote\\\\d", NULL);
+    /* printable UTF-8 is shown as it is */
+    expect_reject("{\"caf\\u00e9\": 1}", "caf\xc3\xa9", NULL);
+    /* keys inside a client object */
+    expect_reject("{\"clients\": [{\"\\n\": 1}]}", "clients[0].\\x0a", NULL);
+    /* a long key: cut, still one line */
+    char text[4096];
+    memset(text, 0, sizeof(text));
+    strcpy(text, "{\"");
+    for (int i = 0; i < 600; i++)
+        strcat(text, "\\n\xc3\xa9");
+    strcat(text, "\": 1}");
+    memset(err, 0, sizeof(err));
+    ck_assert_int_eq(config_parse(&cfg, text, NAME, err, 64), -1);
+    ck_assert_uint_lt(strlen(err), 64);
+    assert_printable_line(err);
+}
+END_TEST
+
+/* the file name is echoed in every message: the same rule */
+START_TEST(test_error_escapes_file_name)
+{
+    memset(err, 0, sizeof(err));
+    ck_assert_int_eq(
+        config_parse(&cfg, "{\"x\": 1}", "evil\n\x1b[2Jname", err, sizeof(err)),
+        -1);
+    ck_assert_ptr_nonnull(strstr(err, "evil\\x0a\\x1b[2Jname: x: unknown"));
+    assert_printable_line(err);
+    ck_assert_int_eq(config_parse(&cfg, "{", "evil\nname", err, sizeof(err)),
+                     -1);
+    ck_assert_ptr_nonnull(strstr(err, "evil\\x0aname"));
+    assert_printable_line(err);
+    ck_assert_int_eq(config_load(&cfg, "/nonexistent/wagate\n\x1b[31m.json",
+                                 err, sizeof(err)),
+                     -1);
+    ck_assert_ptr_nonnull(strstr(err, "/nonexistent/wagate\\x0a\\x1b[31m"));
+    assert_printable_line(err);
+    assert_left_empty();
+}
+END_TEST
+
+/* json-c cuts an object key at an escaped NUL: "log\u0000x" would act as
+ * "log" and "\u0000" as "" instead of being unknown keys */
+START_TEST(test_key_with_nul)
+{
+    expect_reject("{\"log\\u0000x\": {\"level\": \"debug\"}}",
+                  NAME ":1:", "\\u0000");
+    expect_reject("{\n\"upstream\": {\n \"timeout_ms\\u0000\": 5}}",
+                  NAME ":3:", NULL);
+    expect_reject("{\"\\u0000\": 1}", "\\u0000", NULL);
+    expect_reject("{'log\\u0000': {}}", "\\u0000", NULL);
+    expect_reject("{\"clients\": [{\"name\\u0000\": \"a\", \"name\": \"b\", "
+                  "\"token_sha256\": \"" HEX_A "\", \"senders\": \"*\"}]}",
+                  "\\u0000", NULL);
+    expect_reject("{\"log\\u0000\" /* c */ // c\n : {}}", "\\u0000", NULL);
+    /* a NUL in a value still names its key */
+    expect_reject("{\"upstream\": {\"ca_file\": \"a\\u0000b\"}}",
+                  "upstream.ca_file", NULL);
+    /* no NUL: an escaped backslash, comments and strings that say so */
+    parse_ok("{\"log\": {\"level\": \"debug\"}, // \"\\u0000\": 1\n"
+             " \"upstream\": {\"ca_file\": \"/x\\\\u0000\"} /* '\\u0000': */}");
+    ck_assert_str_eq(cfg.ca_file, "/x\\u0000");
+    ck_assert_int_eq(cfg.log_level, LOG_DEBUG);
+    config_free(&cfg);
+    expect_reject("{\"a\\\\u0000\": 1}", "a\\\\u0000", "unknown key");
+}
+END_TEST
+
+/* the API key's messages echo upstream.api_key_file */
+START_TEST(test_api_key_errors_escape_path)
+{
+    char *key = NULL;
+    config_defaults(&cfg);
+    cfg.api_key_file = strdup("/nonexistent/key\n\x1b[31mfile");
+    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_ptr_null(key);
+    ck_assert_ptr_nonnull(strstr(err, "/nonexistent/key\\x0a\\x1b[31mfile"));
+    assert_printable_line(err);
+    config_free(&cfg);
+}
+END_TEST
+
+/* ---- issue 8, A12: client names are printable text ---- */
+
+static const char *const bad_names[] = {
+    "",         "\\u0000",      "a\\u0000b",
+    "\\u0000a", "\\n",          "a\\tb",
+    "a\\rb",    "\\u007f",      "\\u001b[31m",
+    "\\u0085",  "\\u009b",      "\\u2028",
+    "a\\u2029", "\\u202e",      "\\u2066x",
+    "\\u200f",  "\\ufeff",      " ",
+    " a",       "a ",           "\xff",
+    "\xc0\xaf", "\xed\xa0\x80", "\xe2\x82",
+};
+#define NBADNAME ((int)(sizeof(bad_names) / sizeof(bad_names[0])))
+
+START_TEST(test_client_name_bad)
+{
+    char text[512];
+    snprintf(text, sizeof(text),
+             "{\"clients\": [{\"name\": \"%s\", \"token_sha256\": \"" HEX_A
+             "\", \"senders\": \"*\"}]}",
+             bad_names[_i]);
+    expect_reject(text, "clients[0].name", NULL);
+}
+END_TEST
+
+static const struct {
+    const char *json, *name;
+} good_names[] = {
+    {"a b", "a b"},
+    {"caf\\u00e9", "caf\xc3\xa9"},
+    {"\xe6\x97\xa5\xe6\x9c\xac", "\xe6\x97\xa5\xe6\x9c\xac"},
+    {"\\ud83d\\ude00", "\xf0\x9f\x98\x80"},
+    {"a\\\"b\\\\c", "a\"b\\c"},
+    {"<redacted>", "<redacted>"},
+    {"x\\u00a0y", "x\xc2\xa0y"},
+    {"~!@#$%^&*()_+{}|:<>?", "~!@#$%^&*()_+{}|:<>?"},
+};
+#define NGOODNAME ((int)(sizeof(good_names) / sizeof(good_names[0])))
+
+START_TEST(test_client_name_good)
+{
+    char text[512];
+    snprintf(text, sizeof(text),
+             "{\"clients\": [{\"name\": \"%s\", \"token_sha256\": \"" HEX_A
+             "\", \"senders\": \"*\"}]}",
+             good_names[_i].json);
+    parse_ok(text);
+    ck_assert_str_eq(cfg.clients[0].name, good_names[_i].name);
+    config_free(&cfg);
+}
+END_TEST
+
+/* a duplicate name is echoed: quotes and backslashes escaped */
+START_TEST(test_duplicate_name_escaped)
+{
+    expect_reject("{\"clients\": [" CLIENT("a\\\"b", HEX_A, "[1]") ", " CLIENT(
+                      "a\\\"b", HEX_B, "[2]") "]}",
+                  "clients[1].name", "\"a\\\"b\" is used twice");
+}
+END_TEST
+
+/* ---- issue 8, A12: what config_print prints parses back ---- */
+
+static int
+str_same(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+static void
+assert_same_config(const struct config *a, const struct config *b)
+{
+    ck_assert_uint_eq(a->nlisten, b->nlisten);
+    for (size_t i = 0; i < a->nlisten; i++) {
+        ck_assert_str_eq(a->listen[i].host, b->listen[i].host);
+        ck_assert_int_eq(a->listen[i].port, b->listen[i].port);
+    }
+    ck_assert(str_same(a->upstream_base_url, b->upstream_base_url));
+    ck_assert(str_same(a->api_key_env, b->api_key_env));
+    ck_assert(str_same(a->api_key_file, b->api_key_file));
+    ck_assert(str_same(a->ca_file, b->ca_file));
+    ck_assert(str_same(a->state_file, b->state_file));
+    ck_assert_int_eq(a->connect_timeout_ms, b->connect_timeout_ms);
+    ck_assert_int_eq(a->timeout_ms, b->timeout_ms);
+    ck_assert_int_eq(a->upstream_max_connections, b->upstream_max_connections);
+    ck_assert(a->rate_limit_rps == b->rate_limit_rps);
+    ck_assert_int_eq(a->rate_limit_burst, b->rate_limit_burst);
+    ck_assert(a->read_rate_limit_rps == b->read_rate_limit_rps);
+    ck_assert_int_eq(a->max_queue_ms, b->max_queue_ms);
+    ck_assert_int_eq(a->max_pause_ms, b->max_pause_ms);
+    ck_assert_int_eq(a->cache_max_entries, b->cache_max_entries);
+    ck_assert_int_eq(a->cache_recheck_after_s, b->cache_recheck_after_s);
+    ck_assert_int_eq(a->idem_ttl_s, b->idem_ttl_s);
+    ck_assert_int_eq(a->idem_max_entries, b->idem_max_entries);
+    ck_assert_int_eq(a->max_body_bytes, b->max_body_bytes);
+    ck_assert_int_eq(a->max_message_chars, b->max_message_chars);
+    ck_assert_int_eq(a->client_timeout_ms, b->client_timeout_ms);
+    ck_assert_int_eq(a->max_connections, b->max_connections);
+    ck_assert_uint_eq(a->nclients, b->nclients);
+    for (size_t i = 0; i < a->nclients; i++) {
+        const struct config_client *x = &a->clients[i], *y = &b->clients[i];
+        ck_assert_str_eq(x->name, y->name);
+        ck_assert_mem_eq(x->token_sha256, y->token_sha256, CONFIG_SHA256_LEN);
+        ck_assert_int_eq(x->all_senders, y->all_senders);
+        ck_assert_uint_eq(x->nsenders, y->nsenders);
+        for (size_t j = 0; j < x->nsenders; j++)
+            ck_assert_int_eq(x->senders[j], y->senders[j]);
+    }
+    ck_assert_int_eq(a->admin_token_set, b->admin_token_set);
+    ck_assert_mem_eq(a->admin_token_sha256, b->admin_token_sha256,
+                     CONFIG_SHA256_LEN);
+    ck_assert_int_eq(a->log_level, b->log_level);
+    ck_assert_int_eq(a->log_format, b->log_format);
+    ck_assert_int_eq(a->drain_timeout_ms, b->drain_timeout_ms);
+}
+
+static char *
+print_config(const struct config *c)
+{
+    FILE *f = tmpfile();
+    ck_assert_ptr_nonnull(f);
+    config_print(c, f);
+    long n = ftell(f);
+    ck_assert_int_gt(n, 0);
+    rewind(f);
+    char *s = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_uint_eq(fread(s, 1, (size_t)n, f), (size_t)n);
+    s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+static json_object *
+hex_string(const unsigned char h[CONFIG_SHA256_LEN])
+{
+    char hex[2 * CONFIG_SHA256_LEN + 1];
+    for (int i = 0; i < CONFIG_SHA256_LEN; i++)
+        snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    return json_object_new_string(hex);
+}
+
+/* The printed config with the redacted token hashes put back (the test
+ * knows them; the printer must not print them), as JSON text. */
+static char *
+restore_secrets(const struct config *c, const char *printed)
+{
+    json_object *root = json_tokener_parse(printed);
+    ck_assert_msg(root != NULL, "not JSON: %s", printed);
+    json_object *clients = NULL, *admin = NULL;
+    ck_assert(json_object_object_get_ex(root, "clients", &clients));
+    ck_assert_uint_eq(json_object_array_length(clients), c->nclients);
+    for (size_t i = 0; i < c->nclients; i++)
+        json_object_object_add(json_object_array_get_idx(clients, i),
+                               "token_sha256",
+                               hex_string(c->clients[i].token_sha256));
+    /* the base URL's userinfo is redacted the same way */
+    json_object *up = NULL, *url = NULL;
+    ck_assert(json_object_object_get_ex(root, "upstream", &up));
+    ck_assert(json_object_object_get_ex(up, "base_url", &url));
+    char *shown = config_redacted_url(c->upstream_base_url);
+    ck_assert_str_eq(json_object_get_string(url), shown);
+    free(shown);
+    json_object_object_add(up, "base_url",
+                           json_object_new_string(c->upstream_base_url));
+    if (c->admin_token_set) {
+        ck_assert(json_object_object_get_ex(root, "admin", &admin));
+        json_object_object_add(admin, "token_sha256",
+                               hex_string(c->admin_token_sha256));
+    }
+    char *text = strdup(json_object_to_json_string(root));
+    json_object_put(root);
+    return text;
+}
+
+/* If text parses, what config_print prints for it parses back to the same
+ * configuration, and prints the same. Returns whether text parsed. */
+static int
+check_round_trip(const char *text)
+{
+    struct config a, b;
+    char e[1024];
+    if (config_parse(&a, text, "in", e, sizeof(e)) != 0)
+        return 0;
+    char *printed = print_config(&a);
+    char *again = restore_secrets(&a, printed);
+    int rc = config_parse(&b, again, "printed", e, sizeof(e));
+    if (rc != 0) {
+        config_free(&a);
+        ck_abort_msg("%s\nprinted as\n%s\ndoes not parse back: %s", text,
+                     printed, e);
+    }
+    assert_same_config(&a, &b);
+    char *printed_b = print_config(&b);
+    ck_assert_str_eq(printed, printed_b);
+    free(printed_b);
+    free(again);
+    free(printed);
+    config_free(&a);
+    config_free(&b);
+    return 1;
+}
+
+#define GOOD_CLIENT(name, tok)                                                 \
+    "{\"name\": \"" name "\", \"token_sha256\": \"" tok                        \
+    "\", \"senders\": \"*\"}"
+
+/* configurations that must parse and survive the round trip */
+static const char *const round_trips[] = {
+    "{}",
+    full_config,
+    "{\"listen\": [\"[::1]:1\", \"[fe80::1%lo]:2\", \"[2001:db8::1]:0\", "
+    "\"0.0.0.0:65535\", \"gw.example.com:80\", \"[::ffff:1.2.3.4]:3\"]}",
+    "{\"clients\": [" GOOD_CLIENT(
+        "a \\\"quoted\\\" \\\\ name",
+        HEX_A) ", " GOOD_CLIENT("caf\\u00e9 \\ud83d\\ude00 \xe6\x97\xa5",
+                                HEX_B) ", " GOOD_CLIENT("/slash/ <redacted> "
+                                                        "\\u00a0",
+                                                        HEX_C) "]}",
+    "{\"clients\": [{\"name\": \"n\", \"token_sha256\": \"" HEX_A "\", "
+    "\"senders\": [1, 9007199254740993, 9223372036854775807]}, "
+    "{\"name\": \"m\", \"token_sha256\": \"" HEX_B "\", \"senders\": []}]}",
+    "{\"upstream\": {\"api_key_file\": \"/etc/wagate/cl\\u00e9 \\\"x\\\"\", "
+    "\"ca_file\": \"C:\\\\ca.pem\", \"base_url\": "
+    "\"https://h.example:8443/a%20b/~x?y=1&z=[2]\"}, "
+    "\"state\": {\"file\": \"/var/lib/wagate/\xc3\xa9t\xc3\xa9 state\"}}",
+    "{\"upstream\": {\"rate_limit_rps\": 0.1, \"read_rate_limit_rps\": "
+    "0.3333333333333333}}",
+    "{\"upstream\": {\"rate_limit_rps\": 0.001, \"read_rate_limit_rps\": "
+    "1e-5}}",
+    "{\"upstream\": {\"rate_limit_rps\": 1000000, \"read_rate_limit_rps\": "
+    "123456.789}}",
+    /* every integer at its minimum, then at its maximum */
+    "{\"upstream\": {\"connect_timeout_ms\": 1, \"timeout_ms\": 1, "
+    "\"max_connections\": 1, \"rate_limit_burst\": 1, \"max_queue_ms\": 0, "
+    "\"max_pause_ms\": 0}, \"session_cache\": {\"max_entries\": 1, "
+    "\"recheck_after_s\": 0}, \"idempotency\": {\"ttl_s\": 1, "
+    "\"max_entries\": 1}, \"limits\": {\"max_body_bytes\": 1024, "
+    "\"max_message_chars\": 1, \"client_timeout_ms\": 100, "
+    "\"max_connections\": 1}, \"drain_timeout_ms\": 0}",
+    "{\"upstream\": {\"connect_timeout_ms\": 600000, \"timeout_ms\": 3600000, "
+    "\"max_connections\": 10000, \"rate_limit_burst\": 1000000, "
+    "\"max_queue_ms\": 3600000, \"max_pause_ms\": 3600000}, "
+    "\"session_cache\": {\"max_entries\": 100000000, \"recheck_after_s\": "
+    "604800}, \"idempotency\": {\"ttl_s\": 2592000, \"max_entries\": "
+    "100000000}, \"limits\": {\"max_body_bytes\": 16777216, "
+    "\"max_message_chars\": 1000000, \"client_timeout_ms\": 3600000, "
+    "\"max_connections\": 1000000}, \"drain_timeout_ms\": 600000}",
+    "{\"admin\": {\"token_sha256\": \"" HEX_C "\"}, \"log\": {\"level\": "
+    "\"error\", \"format\": \"text\"}}",
+    "{\"log\": {\"level\": \"warn\"}}",
+    "{\"upstream\": {\"base_url\": \"https://user:pa%40ss@h.example/v1\"}}",
+    "/* comments */ {\"drain_timeout_ms\": 1, // and order\n"
+    " \"listen\": [\"localhost:0\"]}",
+};
+#define NROUND ((int)(sizeof(round_trips) / sizeof(round_trips[0])))
+
+START_TEST(test_print_parses_back)
+{
+    ck_assert_msg(check_round_trip(round_trips[_i]), "%s does not parse",
+                  round_trips[_i]);
+}
+END_TEST
+
+/* inputs the fuzzer found or could find: each may be refused, but if it
+ * is accepted its printed form must parse back to the same config */
+static const char *const round_trip_fuzz[] = {
+    "{\"listen\": [\"[[]:3\"]}",
+    "{\"listen\": [\"[a]:1\"]}",
+    "{\"listen\": [\"[]]:1\"]}",
+    "{\"listen\": [\"[:]:1\"]}",
+    "{\"listen\": [\"[a:b]:1\"]}",
+    "{\"listen\": [\"a\\\"b:1\"]}",
+    "{\"listen\": [\"127.0.0.1:1\\u0000x\"]}",
+    "{\"clients\": [" GOOD_CLIENT("\\u0000", HEX_A) "]}",
+    "{\"clients\": [" GOOD_CLIENT("\\u0000x", HEX_A) "]}",
+    "{\"clients\": [" GOOD_CLIENT("a\\u0000", HEX_A) ", " GOOD_CLIENT(
+        "a\\u0000b", HEX_B) "]}",
+    "{\"clients\": [{\"name\": \"a\", \"token_sha256\": \"" HEX_A "\", "
+    "\"senders\": \"*\\u0000\"}]}",
+    "{\"log\": {\"level\": \"info\\u0000x\"}}",
+    "{\"upstream\": {\"base_url\": \"http://h\\u0000x\"}}",
+};
+#define NFUZZ ((int)(sizeof(round_trip_fuzz) / sizeof(round_trip_fuzz[0])))
+
+START_TEST(test_print_parses_back_fuzz)
+{
+    (void)check_round_trip(round_trip_fuzz[_i]);
 }
 END_TEST
 
@@ -1274,6 +1856,24 @@ config_suite(void)
     tc = tcase_create("print");
     tcase_add_test(tc, test_print_redacts);
     tcase_add_test(tc, test_print_defaults_round_trip);
+    tcase_add_loop_test(tc, test_print_parses_back, 0, NROUND);
+    tcase_add_loop_test(tc, test_print_parses_back_fuzz, 0, NFUZZ);
+    tcase_add_test(tc, test_print_redacts_userinfo);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("upstream_url");
+    tcase_add_loop_test(tc, test_redacted_url, 0, NREDACT);
+    tcase_add_loop_test(tc, test_cleartext_remote, 0, NCLEAR);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("echo");
+    tcase_add_test(tc, test_error_escapes_keys);
+    tcase_add_test(tc, test_error_escapes_file_name);
+    tcase_add_test(tc, test_key_with_nul);
+    tcase_add_test(tc, test_api_key_errors_escape_path);
+    tcase_add_test(tc, test_duplicate_name_escaped);
+    tcase_add_loop_test(tc, test_client_name_bad, 0, NBADNAME);
+    tcase_add_loop_test(tc, test_client_name_good, 0, NGOODNAME);
     suite_add_tcase(s, tc);
 
     return s;

@@ -110,8 +110,7 @@ START_TEST(forward_is_byte_identical_with_the_gateway_key)
     struct http_resp r;
     char v[256];
     open_window(PHONE);
-    /* a send's query string stays at the gateway */
-    ck_assert_int_eq(post_json(FREEFORM "?sender_id=14", body, extra, &r), 0);
+    ck_assert_int_eq(post_json(FREEFORM, body, extra, &r), 0);
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(http_header(&r, "X-Wagate", v, sizeof(v)), "upstream");
     ck_assert_str_eq(http_header(&r, "X-Request-Id", v, sizeof(v)),
@@ -380,8 +379,10 @@ START_TEST(post_is_not_resent_when_a_kept_connection_dies)
     ck_assert_int_eq(post_json(FREEFORM, body, NULL, &r), 0);
     ck_assert_int_eq(r.status, 200);
     http_free(&r);
-    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/fault",
-                                "{\"mode\":\"close\",\"count\":1}"), 200);
+    /* the next send on that kept connection finds it dead */
+    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/faults",
+                                "{\"mode\":\"drop_next\",\"path\":\""
+                                FREEFORM "\"}"), 200);
     ck_assert_int_eq(post_json(FREEFORM, body, NULL, &r), 0);
     assert_gateway_error(&r, 502, "UPSTREAM_UNAVAILABLE");
     http_free(&r);
@@ -392,8 +393,8 @@ END_TEST
 START_TEST(garbage_answer_is_502)
 {
     struct http_resp r;
-    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/fault",
-                                "{\"mode\":\"garbage\",\"count\":1}"), 200);
+    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/faults",
+                                "{\"mode\":\"garbage\"}"), 200);
     ck_assert_int_eq(post_json(FREEFORM, VALID_SEND, NULL, &r), 0);
     assert_gateway_error(&r, 502, "UPSTREAM_UNAVAILABLE");
     http_free(&r);

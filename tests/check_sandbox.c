@@ -3,6 +3,7 @@
  * driven without a network. Time is always passed in, never read. */
 #include "sandbox/sb_api.h"
 #include "sandbox/sb_control.h"
+#include "sandbox/sb_fault.h"
 #include "sandbox/sb_json.h"
 #include "sandbox/sb_rate.h"
 #include "sandbox/sb_reqlog.h"
@@ -594,14 +595,6 @@ START_TEST(control_routes)
                      404);
     ck_assert_int_eq(call(&h, "PUT", "/_sandbox/clock", NULL, NULL, NULL, 0),
                      405);
-    ck_assert_int_eq(call(&h, "POST", "/_sandbox/fault", NULL, NULL,
-                          "{\"mode\":\"hang\",\"count\":2}", 0),
-                     200);
-    ck_assert_int_eq(h.sb->fault, SB_FAULT_HANG);
-    ck_assert_uint_eq(h.sb->fault_count, 2);
-    ck_assert_int_eq(call(&h, "POST", "/_sandbox/fault", NULL, NULL,
-                          "{\"mode\":\"explode\"}", 0),
-                     400);
     ck_assert_int_eq(call(&h, "POST", "/_sandbox/config", NULL, NULL,
                           "{\"latency_ms\":5,\"rate_limit\":-1}", 0),
                      400);
@@ -626,6 +619,407 @@ START_TEST(control_routes)
     ck_assert_int_eq(call(&h, "GET", "/_sandbox/requests", NULL, NULL, NULL, 0),
                      200);
     ck_assert_str_eq(h.r.body, "{\"count\":0,\"requests\":[]}");
+    harness_done(&h);
+}
+END_TEST
+
+/* A strict, UTF-8-validating parse independent of the sandbox's own. */
+static bool
+strict_utf8_json(const char *s)
+{
+    json_tokener *tok = json_tokener_new();
+    json_object *o;
+    bool ok;
+
+    json_tokener_set_flags(tok,
+                           JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    o = json_tokener_parse_ex(tok, s, (int)strlen(s));
+    ok = o != NULL && json_tokener_get_error(tok) == json_tokener_success &&
+         json_tokener_get_parse_end(tok) == strlen(s);
+    json_object_put(o);
+    json_tokener_free(tok);
+    return ok;
+}
+
+/* Issue 8 A12: an unknown key was cut at 40 bytes inside the error, which
+ * split a 4-byte emoji that straddled the cut. */
+START_TEST(unknown_key_error_is_valid_utf8)
+{
+    static const char *const routes[] = {"/_sandbox/clock", "/_sandbox/config",
+                                         "/_sandbox/inbound"};
+    struct harness h;
+    char body[128];
+
+    /* 39 ASCII bytes, then U+1F600 across bytes 40..43. */
+    snprintf(body, sizeof(body), "{\"%s\xF0\x9F\x98\x80\":1}",
+             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    harness_init(&h, 5);
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        ck_assert_int_eq(call(&h, "POST", routes[i], NULL, NULL, body, 0), 400);
+        ck_assert_msg(strict_utf8_json(h.r.body), "%s: %s", routes[i],
+                      h.r.body);
+        ck_assert(body_has(&h, "unknown field"));
+    }
+    /* Cut on the boundary before the emoji, and says so. */
+    ck_assert(body_has(&h, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\\\""));
+    /* A short key is shown whole; control bytes come out escaped. */
+    ck_assert_int_eq(
+        call(&h, "POST", "/_sandbox/clock", NULL, NULL, "{\"a\\nb\":1}", 0),
+        400);
+    ck_assert(strict_utf8_json(h.r.body));
+    ck_assert(body_has(&h, "unknown field \\\"a\\nb\\\""));
+    harness_done(&h);
+}
+END_TEST
+
+START_TEST(utf8_cut_on_boundaries)
+{
+    const char *s = "ab\xC3\xA9\xF0\x9F\x98\x80";
+
+    ck_assert_uint_eq(sb_utf8_cut(s, 8, 100), 8);
+    ck_assert_uint_eq(sb_utf8_cut(s, 8, 8), 8);
+    ck_assert_uint_eq(sb_utf8_cut(s, 8, 7), 4);
+    ck_assert_uint_eq(sb_utf8_cut(s, 8, 5), 4);
+    ck_assert_uint_eq(sb_utf8_cut(s, 8, 4), 4);
+    ck_assert_uint_eq(sb_utf8_cut(s, 8, 3), 2);
+    ck_assert_uint_eq(sb_utf8_cut(s, 8, 0), 0);
+}
+END_TEST
+
+/* ---- faults on demand ---- */
+
+START_TEST(faults_validation_table)
+{
+    static const struct {
+        const char *body;
+        int status;
+        const char *says; /* in the answer */
+    } cases[] = {
+        {"{\"mode\":\"reset\"}", 200, "\"times_left\":1"},
+        {"{\"mode\":\"close\",\"times\":10000}", 200, "\"times\":10000"},
+        {"{\"mode\":\"drop_next\",\"path\":\"/api/user/whatsapp/send\"}", 200,
+         "\"path\":\"/api/user/whatsapp/send\""},
+        {"{\"mode\":\"slow\"}", 200, "\"delay_ms\":10"},
+        {"{\"mode\":\"slow\",\"delay_ms\":0}", 200, "\"delay_ms\":0"},
+        {"{\"mode\":\"status\",\"status\":500}", 200, "\"body\":\"\""},
+        {"{\"mode\":\"status\",\"status\":429,\"headers\":{\"Retry-After\":"
+         "\"2\"},\"body\":{\"success\":false}}",
+         200, "\"body\":\"{\\\"success\\\":false}\""},
+        {"{\"mode\":\"status\",\"status\":204,\"headers\":{\"X-A\":\"a b\"}}",
+         200, "\"X-A\":\"a b\""},
+        {"{\"mode\":\"hang\",\"match\":\"\\\"message\\\":\\\"x\\\"\"}", 200,
+         "\"match\":\"\\\"message\\\":\\\"x\\\"\""},
+        /* refusals */
+        {"{}", 400, "mode must be one of"},
+        {"{\"mode\":\"explode\"}", 400, "mode must be one of"},
+        {"{\"mode\":\"RESET\"}", 400, "mode must be one of"},
+        {"{\"mode\":1}", 400, "mode must be one of"},
+        {"{\"mode\":\"reset\",\"times\":0}", 400, "times must be"},
+        {"{\"mode\":\"reset\",\"times\":10001}", 400, "times must be"},
+        {"{\"mode\":\"reset\",\"times\":\"2\"}", 400, "times must be"},
+        {"{\"mode\":\"reset\",\"count\":2}", 400, "unknown field \\\"count"},
+        {"{\"mode\":\"reset\",\"path\":\"api\"}", 400, "path must be"},
+        {"{\"mode\":\"reset\",\"path\":\"\"}", 400, "path must be"},
+        {"{\"mode\":\"reset\",\"path\":\"/a?b=1\"}", 400, "path must be"},
+        {"{\"mode\":\"reset\",\"path\":\"/_sandbox/faults\"}", 400,
+         "path must be"},
+        {"{\"mode\":\"reset\",\"path\":\"/a\\u0000b\"}", 400, "path must be"},
+        {"{\"mode\":\"reset\",\"match\":\"\"}", 400, "match must be"},
+        {"{\"mode\":\"reset\",\"match\":5}", 400, "match must be"},
+        {"{\"mode\":\"status\"}", 400, "needs a status"},
+        {"{\"mode\":\"status\",\"status\":199}", 400, "status must be"},
+        {"{\"mode\":\"status\",\"status\":600}", 400, "status must be"},
+        {"{\"mode\":\"status\",\"status\":999}", 400, "status must be"},
+        {"{\"mode\":\"status\",\"status\":\"429\"}", 400, "status must be"},
+        {"{\"mode\":\"status\",\"status\":500,\"headers\":[]}", 400,
+         "headers must be"},
+        {"{\"mode\":\"status\",\"status\":500,\"headers\":{\"Bad Name\":"
+         "\"1\"}}",
+         400, "HTTP token"},
+        {"{\"mode\":\"status\",\"status\":500,\"headers\":{\"\":\"1\"}}", 400,
+         "HTTP token"},
+        {"{\"mode\":\"status\",\"status\":500,\"headers\":{\"X\":\"a\\r\\n"
+         "Y: b\"}}",
+         400, "value of header X"},
+        {"{\"mode\":\"status\",\"status\":500,\"headers\":{\"X\":\" a\"}}", 400,
+         "value of header X"},
+        {"{\"mode\":\"status\",\"status\":500,\"headers\":{\"X\":\"caf\\u00e9"
+         "\"}}",
+         400, "value of header X"},
+        {"{\"mode\":\"status\",\"status\":500,\"headers\":{\"X\":2}}", 400,
+         "value of header X"},
+        {"{\"mode\":\"status\",\"status\":500,\"headers\":{\"content-length\":"
+         "\"3\"}}",
+         400, "set by the sandbox"},
+        {"{\"mode\":\"status\",\"status\":500,\"body\":5}", 400,
+         "body must be"},
+        {"{\"mode\":\"status\",\"status\":204,\"body\":\"x\"}", 400, "no body"},
+        {"{\"mode\":\"reset\",\"status\":500}", 400, "only for mode"},
+        {"{\"mode\":\"slow\",\"body\":\"x\"}", 400, "only for mode"},
+        {"{\"mode\":\"status\",\"status\":500,\"delay_ms\":1}", 400,
+         "only for mode \\\"slow"},
+        {"{\"mode\":\"slow\",\"delay_ms\":10001}", 400, "delay_ms must be"},
+        {"[]", 400, "INVALID_JSON"},
+    };
+    struct harness h;
+
+    harness_init(&h, 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ck_assert_msg(call(&h, "POST", "/_sandbox/faults", NULL, NULL,
+                           cases[i].body, 0) == cases[i].status,
+                      "%s -> %d %s", cases[i].body, h.r.status, h.r.body);
+        ck_assert_msg(body_has(&h, cases[i].says), "%s -> %s", cases[i].body,
+                      h.r.body);
+        ck_assert(strict_utf8_json(h.r.body));
+        ck_assert(cases[i].status == 200 || body_has(&h, "BAD_REQUEST") ||
+                  body_has(&h, "INVALID_JSON"));
+    }
+    /* Only the valid ones were armed, in order. */
+    ck_assert_uint_eq(sb_faults_count(h.sb->faults), 9);
+    ck_assert_int_eq(sb_faults_at(h.sb->faults, 0)->mode, SB_FAULT_RESET);
+    ck_assert_int_eq(sb_faults_at(h.sb->faults, 8)->mode, SB_FAULT_HANG);
+    harness_done(&h);
+}
+END_TEST
+
+/* A long body: at most 65536 bytes, then refused. */
+START_TEST(faults_body_bound)
+{
+    struct harness h;
+    size_t n = SB_FAULT_BODY_MAX + 1, cap = n + 128;
+    char *body = malloc(cap);
+    int o = snprintf(body, cap,
+                     "{\"mode\":\"status\",\"status\":500,"
+                     "\"body\":\"");
+
+    memset(body + o, 'x', n);
+    snprintf(body + o + n, cap - (size_t)o - n, "\"}");
+    harness_init(&h, 0);
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/faults", NULL, NULL, body, 0),
+                     400);
+    ck_assert(body_has(&h, "body must be"));
+    memmove(body + o + n - 1, body + o + n, 3); /* 65536 bytes */
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/faults", NULL, NULL, body, 0),
+                     200);
+    ck_assert_uint_eq(sb_faults_at(h.sb->faults, 0)->body_len,
+                      SB_FAULT_BODY_MAX);
+    free(body);
+    harness_done(&h);
+}
+END_TEST
+
+START_TEST(faults_route_shape)
+{
+    struct harness h;
+
+    harness_init(&h, 0);
+    ck_assert_int_eq(call(&h, "GET", "/_sandbox/faults", NULL, NULL, NULL, 0),
+                     200);
+    ck_assert_str_eq(h.r.body, "{\"count\":0,\"faults\":[]}");
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/faults", NULL, NULL,
+                          "{\"mode\":\"status\",\"status\":429,\"times\":2,"
+                          "\"path\":\"/api/user/whatsapp/send\","
+                          "\"headers\":{\"Retry-After\":\"2\"},"
+                          "\"body\":\"{\\\"success\\\":false}\"}",
+                          0),
+                     200);
+    ck_assert_str_eq(h.r.body,
+                     "{\"id\":1,\"mode\":\"status\","
+                     "\"path\":\"/api/user/whatsapp/send\",\"match\":null,"
+                     "\"times\":2,\"times_left\":2,\"status\":429,"
+                     "\"headers\":{\"Retry-After\":\"2\"},"
+                     "\"body\":\"{\\\"success\\\":false}\"}");
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/faults", NULL, NULL,
+                          "{\"mode\":\"slow\",\"delay_ms\":5}", 0),
+                     200);
+    ck_assert_str_eq(h.r.body, "{\"id\":2,\"mode\":\"slow\",\"path\":null,"
+                               "\"match\":null,\"times\":1,\"times_left\":1,"
+                               "\"delay_ms\":5}");
+    ck_assert_int_eq(call(&h, "GET", "/_sandbox/faults", NULL, NULL, NULL, 0),
+                     200);
+    ck_assert(body_has(&h, "{\"count\":2,\"faults\":[{\"id\":1,"));
+    ck_assert(body_has(&h, "},{\"id\":2,\"mode\":\"slow\""));
+    ck_assert_int_eq(call(&h, "PUT", "/_sandbox/faults", NULL, NULL, NULL, 0),
+                     405);
+    ck_assert_str_eq(h.r.allow, "GET, POST, DELETE");
+    ck_assert_int_eq(
+        call(&h, "DELETE", "/_sandbox/faults", NULL, NULL, NULL, 0), 204);
+    ck_assert_ptr_null(h.r.body);
+    ck_assert_uint_eq(sb_faults_count(h.sb->faults), 0);
+    /* Ids are never reused. */
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/faults", NULL, NULL,
+                          "{\"mode\":\"close\"}", 0),
+                     200);
+    ck_assert(body_has(&h, "{\"id\":3,"));
+    harness_done(&h);
+}
+END_TEST
+
+START_TEST(faults_bounded_list)
+{
+    struct harness h;
+
+    harness_init(&h, 0);
+    for (int i = 0; i < SB_FAULTS_MAX; i++)
+        ck_assert_int_eq(call(&h, "POST", "/_sandbox/faults", NULL, NULL,
+                              "{\"mode\":\"close\"}", 0),
+                         200);
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/faults", NULL, NULL,
+                          "{\"mode\":\"close\"}", 0),
+                     400);
+    ck_assert(body_has(&h, "at most 64 faults"));
+    ck_assert_uint_eq(sb_faults_count(h.sb->faults), SB_FAULTS_MAX);
+    ck_assert_int_eq(
+        call(&h, "DELETE", "/_sandbox/faults", NULL, NULL, NULL, 0), 204);
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/faults", NULL, NULL,
+                          "{\"mode\":\"close\"}", 0),
+                     200);
+    harness_done(&h);
+}
+END_TEST
+
+static void
+arm(struct sb_faults *fl, const char *json)
+{
+    json_object *o = sb_json_parse_object(json, strlen(json));
+    struct sb_fault f;
+    char err[256];
+
+    ck_assert_ptr_nonnull(o);
+    ck_assert_msg(sb_fault_parse(o, &f, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_ptr_nonnull(sb_faults_arm(fl, &f));
+    json_object_put(o);
+}
+
+/* The mode taken for (path, body, reused), or -1 when none. */
+static int
+take(struct sb_faults *fl, const char *path, const char *body, bool reused)
+{
+    struct sb_fault f;
+    int mode;
+
+    if (!sb_faults_take(fl, path, body, strlen(body), reused, &f))
+        return -1;
+    mode = (int)f.mode;
+    sb_fault_clear(&f);
+    return mode;
+}
+
+START_TEST(faults_matching)
+{
+    struct sb_faults *fl = sb_faults_new();
+
+    arm(fl, "{\"mode\":\"reset\",\"path\":\"" FF "\",\"match\":\"boom\"}");
+    arm(fl, "{\"mode\":\"close\",\"path\":\"" FF "\",\"times\":2}");
+    arm(fl, "{\"mode\":\"drop_next\"}");
+    arm(fl, "{\"mode\":\"garbage\",\"match\":\"\\u0000\"}");
+
+    /* The path is exact; a body without "boom" skips the first fault. */
+    ck_assert_int_eq(take(fl, FF "x", "{}", false), -1);
+    ck_assert_int_eq(take(fl, "/api/user/whatsapp/send", "boom", false), -1);
+    ck_assert_int_eq(take(fl, FF, "{\"message\":\"boom\"}", false),
+                     SB_FAULT_RESET);
+    ck_assert_uint_eq(sb_faults_count(fl), 3); /* reset used up */
+    ck_assert_int_eq(take(fl, FF, "{\"message\":\"boom\"}", false),
+                     SB_FAULT_CLOSE);
+    ck_assert_uint_eq(sb_faults_at(fl, 0)->times_left, 1);
+    /* drop_next only for a request on a connection already used. */
+    ck_assert_int_eq(take(fl, "/other", "", false), -1);
+    ck_assert_uint_eq(sb_faults_count(fl), 3);
+    /* First match wins: close (still armed for FF) before drop_next. */
+    ck_assert_int_eq(take(fl, FF, "", true), SB_FAULT_CLOSE);
+    ck_assert_int_eq(take(fl, FF, "", true), SB_FAULT_DROP_NEXT);
+    ck_assert_uint_eq(sb_faults_count(fl), 1);
+    /* match is a byte substring, NULs included. */
+    ck_assert(!sb_faults_take(fl, FF, "ab", 2, false, &(struct sb_fault){0}));
+    {
+        struct sb_fault f;
+        ck_assert(sb_faults_take(fl, FF, "a\0b", 3, false, &f));
+        ck_assert_int_eq(f.mode, SB_FAULT_GARBAGE);
+        ck_assert_uint_eq(f.times_left, 0);
+        sb_fault_clear(&f);
+    }
+    ck_assert_uint_eq(sb_faults_count(fl), 0);
+    ck_assert_int_eq(take(fl, FF, "boom", true), -1);
+    sb_faults_free(fl);
+}
+END_TEST
+
+/* The copy handed out outlives a clear of the list. */
+START_TEST(faults_take_copies)
+{
+    struct sb_faults *fl = sb_faults_new();
+    struct sb_fault f;
+    json_object *o;
+
+    arm(fl, "{\"mode\":\"status\",\"status\":503,\"times\":3,"
+            "\"headers\":{\"Retry-After\":\"7\",\"X-B\":\"b\"},"
+            "\"body\":\"down\"}");
+    ck_assert(sb_faults_take(fl, "/x", "", 0, false, &f));
+    sb_faults_clear(fl);
+    ck_assert_int_eq(f.status, 503);
+    ck_assert_uint_eq(f.nheaders, 2);
+    ck_assert_str_eq(f.headers[0].name, "Retry-After");
+    ck_assert_str_eq(f.headers[1].value, "b");
+    ck_assert_str_eq(f.body, "down");
+    ck_assert_uint_eq(f.times, 3);
+    ck_assert_uint_eq(f.times_left, 2);
+    o = sb_fault_json(&f);
+    ck_assert_str_eq(
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+        "{\"id\":1,\"mode\":\"status\",\"path\":null,\"match\":null,"
+        "\"times\":3,\"times_left\":2,\"status\":503,\"headers\":{"
+        "\"Retry-After\":\"7\",\"X-B\":\"b\"},\"body\":\"down\"}");
+    json_object_put(o);
+    sb_fault_clear(&f);
+    sb_faults_free(fl);
+}
+END_TEST
+
+START_TEST(faults_legacy_route)
+{
+    struct harness h;
+
+    harness_init(&h, 0);
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/fault", NULL, NULL,
+                          "{\"mode\":\"hang\",\"count\":2}", 0),
+                     200);
+    ck_assert_str_eq(h.r.body, "{\"mode\":\"hang\",\"count\":2}");
+    ck_assert_uint_eq(sb_faults_count(h.sb->faults), 1);
+    ck_assert_int_eq(sb_faults_at(h.sb->faults, 0)->mode, SB_FAULT_HANG);
+    ck_assert_uint_eq(sb_faults_at(h.sb->faults, 0)->times_left, 2);
+    /* It replaces what was armed; "none" clears. */
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/fault", NULL, NULL,
+                          "{\"mode\":\"close\"}", 0),
+                     200);
+    ck_assert_uint_eq(sb_faults_count(h.sb->faults), 1);
+    ck_assert_int_eq(sb_faults_at(h.sb->faults, 0)->mode, SB_FAULT_CLOSE);
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/fault", NULL, NULL,
+                          "{\"mode\":\"none\"}", 0),
+                     200);
+    ck_assert_str_eq(h.r.body, "{\"mode\":\"none\",\"count\":0}");
+    ck_assert_uint_eq(sb_faults_count(h.sb->faults), 0);
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/fault", NULL, NULL,
+                          "{\"mode\":\"explode\"}", 0),
+                     400);
+    harness_done(&h);
+}
+END_TEST
+
+/* The request log names the fault that answered an entry. */
+START_TEST(reqlog_names_the_fault)
+{
+    struct harness h;
+    struct sb_reqlog_entry *e;
+
+    harness_init(&h, 0);
+    e = sb_reqlog_add(h.sb->log, 1, "POST", FF, "{}", 2);
+    e->fault = sb_fault_mode_name(SB_FAULT_DROP_NEXT);
+    sb_reqlog_add(h.sb->log, 2, "GET", "/x", "", 0);
+    ck_assert_int_eq(call(&h, "GET", "/_sandbox/requests", NULL, NULL, NULL, 0),
+                     200);
+    ck_assert(body_has(&h, "\"status\":0,\"fault\":\"drop_next\"}"));
+    ck_assert(body_has(&h, "\"status\":0,\"fault\":null}]}"));
     harness_done(&h);
 }
 END_TEST
@@ -659,6 +1053,16 @@ sandbox_suite(void)
     tcase_add_test(api, api_freeform_flow);
     tcase_add_test(api, api_message_length);
     tcase_add_test(api, control_routes);
+    tcase_add_test(api, unknown_key_error_is_valid_utf8);
+    tcase_add_test(text, utf8_cut_on_boundaries);
+    tcase_add_test(api, faults_validation_table);
+    tcase_add_test(api, faults_body_bound);
+    tcase_add_test(api, faults_route_shape);
+    tcase_add_test(api, faults_bounded_list);
+    tcase_add_test(core, faults_matching);
+    tcase_add_test(core, faults_take_copies);
+    tcase_add_test(api, faults_legacy_route);
+    tcase_add_test(api, reqlog_names_the_fault);
     suite_add_tcase(s, text);
     suite_add_tcase(s, core);
     suite_add_tcase(s, api);

@@ -36,20 +36,14 @@ bad(struct sb_response *out, const char *msg)
 static bool
 only_keys(json_object *o, const char *const *allowed, struct sb_response *out)
 {
-    json_object_object_foreach(o, key, val)
-    {
-        (void)val;
-        size_t i = 0;
-        while (allowed[i] != NULL && strcmp(allowed[i], key) != 0)
-            i++;
-        if (allowed[i] == NULL) {
-            char msg[96];
-            snprintf(msg, sizeof(msg), "unknown field \"%.40s\"", key);
-            bad(out, msg);
-            return false;
-        }
-    }
-    return true;
+    const char *key = sb_json_unknown_key(o, allowed);
+    char msg[SB_JSON_UNKNOWN_MSG_LEN];
+
+    if (key == NULL)
+        return true;
+    sb_json_unknown_msg(msg, sizeof(msg), key);
+    bad(out, msg);
+    return false;
 }
 
 /* An optional integer field in [min, max]; false (answered) when bad. */
@@ -261,48 +255,94 @@ config_post(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
     sb_response_set(out, 200, config_json(sb));
 }
 
-/* ---- POST /_sandbox/fault ---- */
+/* ---- /_sandbox/faults ---- */
 
-static bool
-fault_mode(json_object *body, enum sb_fault *mode, struct sb_response *out)
+static void
+faults_get(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
+           struct sb_response *out)
 {
-    static const enum sb_fault modes[] = {SB_FAULT_NONE, SB_FAULT_CLOSE,
-                                          SB_FAULT_GARBAGE, SB_FAULT_HANG};
-    const char *s;
-    size_t len;
-
-    if (sb_json_get_str(body, "mode", &s, &len) == SB_FIELD_OK)
-        for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
-            if (strcmp(s, sb_fault_name(modes[i])) == 0) {
-                *mode = modes[i];
-                return true;
-            }
-    bad(out, "mode must be \"close\", \"garbage\", \"hang\" or \"none\"");
-    return false;
+    (void)body;
+    (void)mono_ms;
+    sb_response_set(out, 200, sb_json_take(sb_faults_json(sb->faults)));
 }
 
 static void
-fault_post(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
-           struct sb_response *out)
+faults_post(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
+            struct sb_response *out)
 {
-    static const char *const keys[] = {"mode", "count", NULL};
-    enum sb_fault mode;
-    int64_t count = 1;
-    bool present;
-    json_object *o;
+    struct sb_fault f;
+    const struct sb_fault *armed;
+    char err[256];
 
     (void)mono_ms;
-    if (!only_keys(body, keys, out) || !fault_mode(body, &mode, out) ||
-        !opt_int(body, "count", 0, SB_FAULT_COUNT_MAX, &count, &present, out))
+    if (sb_fault_parse(body, &f, err, sizeof(err)) != 0) {
+        bad(out, err);
         return;
-    if (mode == SB_FAULT_NONE || count == 0) {
-        mode = SB_FAULT_NONE;
-        count = 0;
     }
-    sb->fault = mode;
-    sb->fault_count = (unsigned)count;
+    armed = sb_faults_arm(sb->faults, &f);
+    if (armed == NULL) {
+        sb_fault_clear(&f);
+        bad(out, "at most 64 faults can be armed at once; DELETE "
+                 "/_sandbox/faults clears them");
+        return;
+    }
+    sb_response_set(out, 200, sb_json_take(sb_fault_json(armed)));
+}
+
+static void
+faults_delete(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
+              struct sb_response *out)
+{
+    (void)body;
+    (void)mono_ms;
+    sb_faults_clear(sb->faults);
+    sb_response_set(out, 204, NULL);
+}
+
+/* Deprecated: POST /_sandbox/fault {"mode","count"}, the single fault of
+ * earlier versions, kept so that older tests still run. It replaces every
+ * armed fault with {"mode", "times": count}; "none" or count 0 clears. */
+static void
+fault_post_legacy(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
+                  struct sb_response *out)
+{
+    static const char *const keys[] = {"mode", "count", NULL};
+    static const char *const modes[] = {"close", "garbage", "hang", "none",
+                                        NULL};
+    const char *mode = NULL;
+    size_t i = 0, len;
+    int64_t count = 1;
+    bool present;
+    json_object *spec, *o;
+    struct sb_fault f;
+    char err[256];
+
+    (void)mono_ms;
+    if (!only_keys(body, keys, out))
+        return;
+    if (sb_json_get_str(body, "mode", &mode, &len) == SB_FIELD_OK)
+        while (modes[i] != NULL && strcmp(modes[i], mode) != 0)
+            i++;
+    if (mode == NULL || modes[i] == NULL) {
+        bad(out, "mode must be \"close\", \"garbage\", \"hang\" or \"none\"");
+        return;
+    }
+    if (!opt_int(body, "count", 0, SB_FAULT_TIMES_MAX, &count, &present, out))
+        return;
+    sb_faults_clear(sb->faults);
+    if (strcmp(mode, "none") == 0 || count == 0) {
+        mode = "none";
+        count = 0;
+    } else {
+        spec = sb_json_obj();
+        sb_json_add(spec, "mode", sb_json_str(mode));
+        sb_json_add(spec, "times", sb_json_int(count));
+        if (sb_fault_parse(spec, &f, err, sizeof(err)) == 0)
+            sb_faults_arm(sb->faults, &f);
+        json_object_put(spec);
+    }
     o = sb_json_obj();
-    sb_json_add(o, "mode", sb_json_str(sb_fault_name(mode)));
+    sb_json_add(o, "mode", sb_json_str(mode));
     sb_json_add(o, "count", sb_json_int(count));
     sb_response_set(out, 200, sb_json_take(o));
 }
@@ -342,6 +382,7 @@ entry_json(const struct sb_reqlog_entry *e)
     sb_json_add(o, "body", text_json(e->body, e->body_len));
     sb_json_add(o, "body_b64", sb_json_str(b64));
     sb_json_add(o, "status", sb_json_int(e->status));
+    sb_json_add(o, "fault", e->fault ? sb_json_str(e->fault) : NULL);
     free(b64);
     return o;
 }
@@ -380,7 +421,10 @@ static const struct control_route routes[] = {
     {"/_sandbox/clock", "POST", "GET, POST", true, clock_post},
     {"/_sandbox/config", "GET", "GET, POST", false, config_get},
     {"/_sandbox/config", "POST", "GET, POST", true, config_post},
-    {"/_sandbox/fault", "POST", "POST", true, fault_post},
+    {"/_sandbox/faults", "GET", "GET, POST, DELETE", false, faults_get},
+    {"/_sandbox/faults", "POST", "GET, POST, DELETE", true, faults_post},
+    {"/_sandbox/faults", "DELETE", "GET, POST, DELETE", false, faults_delete},
+    {"/_sandbox/fault", "POST", "POST", true, fault_post_legacy},
     {"/_sandbox/requests", "GET", "GET, DELETE", false, requests_get},
     {"/_sandbox/requests", "DELETE", "GET, DELETE", false, requests_delete},
 };

@@ -12,7 +12,6 @@
 #include <stdbool.h>
 
 #define SB_CONTROL_PREFIX "/_sandbox"
-#define SB_FAULT_COUNT_MAX 1000000
 
 /* True for "/_sandbox" and everything under "/_sandbox/". */
 bool sb_is_control_path(const char *path);

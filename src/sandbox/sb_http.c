@@ -11,23 +11,37 @@
 #include <event2/keyvalq_struct.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 /* A request the sandbox holds: an answer waiting for its latency timer, or
- * a `hang` fault watching for the client to go away. */
+ * a connection held by a fault (hang, slow) until it is done, the client
+ * goes away or the server stops. */
 struct pending {
     struct sb_http *h;
     struct evhttp_request *req;
-    struct evhttp_connection *evcon; /* hang only */
-    struct event *ev;
+    struct evhttp_connection *evcon; /* held connections only */
+    struct event *ev;    /* latency timer, slow's byte timer, hang's cap */
+    struct event *watch; /* held: notices the client leaving */
     struct sb_response resp;
+    char *out; /* slow: the whole answer, sent one byte per tick */
+    size_t out_len, out_sent;
+    unsigned delay_ms;
     uint64_t log_id;
     struct pending *prev, *next;
+};
+
+/* Per connection, indexed by its descriptor: whether it already carried
+ * an answer, i.e. whether a client may be reusing it (drop_next). */
+struct conn {
+    struct evhttp_connection *evcon;
+    bool answered;
 };
 
 struct sb_http {
@@ -35,6 +49,8 @@ struct sb_http {
     struct evhttp *http;
     struct sb_sandbox *sb;
     struct pending *pending;
+    struct conn *conns;
+    size_t nconns;
     char address[INET6_ADDRSTRLEN + 16];
 };
 
@@ -48,6 +64,48 @@ int64_t
 sb_real_ms(void)
 {
     return clock_wall_ms();
+}
+
+static evutil_socket_t
+conn_fd(struct evhttp_connection *evcon)
+{
+    return bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
+}
+
+/* ---- connections ---- */
+
+static void
+on_conn_close(struct evhttp_connection *evcon, void *arg)
+{
+    struct sb_http *h = arg;
+    evutil_socket_t fd = conn_fd(evcon);
+
+    if (fd >= 0 && (size_t)fd < h->nconns && h->conns[fd].evcon == evcon)
+        memset(&h->conns[fd], 0, sizeof(h->conns[fd]));
+}
+
+/* The entry of req's connection, made on its first request. Borrowed until
+ * the next call (the table may move). */
+static struct conn *
+conn_of(struct sb_http *h, struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    evutil_socket_t fd = conn_fd(evcon);
+    size_t n = h->nconns;
+
+    if (fd < 0)
+        sb_oom(); /* evhttp hands over only connected sockets */
+    if ((size_t)fd >= n) {
+        h->nconns = (size_t)fd + 64;
+        h->conns = sb_xrealloc(h->conns, h->nconns * sizeof(*h->conns));
+        memset(h->conns + n, 0, (h->nconns - n) * sizeof(*h->conns));
+    }
+    if (h->conns[fd].evcon != evcon) {
+        h->conns[fd].evcon = evcon;
+        h->conns[fd].answered = false;
+        evhttp_connection_set_closecb(evcon, on_conn_close, h);
+    }
+    return &h->conns[fd];
 }
 
 /* ---- held requests ---- */
@@ -78,8 +136,21 @@ pending_free(struct pending *p)
         p->next->prev = p->prev;
     if (p->ev != NULL)
         event_free(p->ev);
+    if (p->watch != NULL)
+        event_free(p->watch);
     sb_response_clear(&p->resp);
+    free(p->out);
     free(p);
+}
+
+/* Ends a held connection: freeing it frees the unanswered request too. */
+static void
+release_held(struct pending *p)
+{
+    struct evhttp_connection *evcon = p->evcon;
+
+    pending_free(p);
+    evhttp_connection_free(evcon);
 }
 
 /* ---- replies ---- */
@@ -109,15 +180,22 @@ reason(int status)
         return "Unprocessable Content";
     case 429:
         return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
     case 503:
         return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
     default:
         return NULL; /* evhttp's phrase */
     }
 }
 
 static void
-send_response(struct evhttp_request *req, const struct sb_response *r)
+send_response(struct sb_http *h, struct evhttp_request *req,
+              const struct sb_response *r)
 {
     struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
     struct evbuffer *body = sb_check(evbuffer_new());
@@ -132,6 +210,7 @@ send_response(struct evhttp_request *req, const struct sb_response *r)
     }
     if (r->body != NULL && evbuffer_add(body, r->body, strlen(r->body)) != 0)
         sb_oom();
+    conn_of(h, req)->answered = true;
     evhttp_send_reply(req, r->status, reason(r->status), body);
     evbuffer_free(body);
 }
@@ -143,7 +222,7 @@ on_latency(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    send_response(p->req, &p->resp);
+    send_response(p->h, p->req, &p->resp);
     sb_reqlog_set_status(p->h->sb->log, p->log_id, p->resp.status);
     pending_free(p);
 }
@@ -166,78 +245,215 @@ defer_response(struct sb_http *h, struct evhttp_request *req,
 
 /* ---- faults ---- */
 
-static evutil_socket_t
-request_fd(struct evhttp_request *req)
+static struct timeval
+ms_tv(unsigned ms)
 {
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-
-    return bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
-}
-
-/* After shutdown(2) no byte can reach the client; replying makes evhttp
- * hit EPIPE on its write and free the connection and request itself. */
-static void
-drop_connection(struct evhttp_request *req, evutil_socket_t fd)
-{
-    shutdown(fd, SHUT_RDWR);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Connection",
-                      "close");
-    evhttp_send_reply(req, 500, NULL, NULL);
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    return tv;
 }
 
 static void
-on_hang_readable(evutil_socket_t fd, short what, void *arg)
+on_held_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct pending *p = arg;
-    struct evhttp_connection *evcon = p->evcon;
     char buf[4096];
     ssize_t n;
 
     (void)what;
-    /* This connection will never answer again, so whatever the client
-     * sends is discarded; only its end matters. */
+    /* This connection will never carry another request, so whatever the
+     * client sends is discarded; only its end matters. */
     while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
         ;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
-    /* EOF or error: the client left. Freeing the connection frees the
-     * unanswered request with it. */
-    pending_free(p);
+    release_held(p); /* EOF or error: the client left */
+}
+
+/* Holds req's connection; `on_timer` runs after `ms`. evhttp stops reading
+ * while a request is unanswered, so only a watcher of our own notices the
+ * client going away. */
+static struct pending *
+hold(struct sb_http *h, struct evhttp_request *req, event_callback_fn on_timer,
+     unsigned ms)
+{
+    struct pending *p = pending_new(h, req);
+    struct timeval tv = ms_tv(ms);
+
+    p->evcon = evhttp_request_get_connection(req);
+    p->watch = sb_check(event_new(h->base, conn_fd(p->evcon),
+                                  EV_READ | EV_PERSIST, on_held_readable, p));
+    p->ev = sb_check(evtimer_new(h->base, on_timer, p));
+    if (event_add(p->watch, NULL) != 0 || evtimer_add(p->ev, &tv) != 0)
+        sb_oom();
+    return p;
+}
+
+static void
+on_hang_cap(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    release_held(arg);
+}
+
+static void
+on_slow_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct pending *p = arg;
+    struct timeval tv = ms_tv(p->delay_ms);
+    ssize_t n;
+
+    (void)fd;
+    (void)what;
+    n = send(conn_fd(p->evcon), p->out + p->out_sent, 1,
+             MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n == 1)
+        p->out_sent++;
+    else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+             errno != EINTR) {
+        release_held(p); /* the client left */
+        return;
+    }
+    if (p->out_sent == p->out_len) {
+        sb_reqlog_set_status(p->h->sb->log, p->log_id, p->resp.status);
+        release_held(p); /* the answer said Connection: close */
+        return;
+    }
+    if (evtimer_add(p->ev, &tv) != 0)
+        sb_oom();
+}
+
+/* The bytes evhttp would send for r, framed with Connection: close since
+ * the sandbox writes them itself, one at a time. */
+static char *
+slow_bytes(const struct sb_response *r, bool head, size_t *len)
+{
+    struct evbuffer *b = sb_check(evbuffer_new());
+    size_t blen = r->body ? strlen(r->body) : 0;
+    const char *phrase = reason(r->status);
+    char date[64], *out;
+    struct tm tm;
+    time_t now = time(NULL);
+
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    evbuffer_add_printf(b, "HTTP/1.1 %d %s\r\n", r->status,
+                        phrase ? phrase : "Unknown");
+    evbuffer_add_printf(b, "Content-Type: application/json\r\n");
+    if (r->allow != NULL)
+        evbuffer_add_printf(b, "Allow: %s\r\n", r->allow);
+    if (r->retry_after > 0)
+        evbuffer_add_printf(b, "Retry-After: %d\r\n", r->retry_after);
+    evbuffer_add_printf(b,
+                        "Date: %s\r\nContent-Length: %zu\r\n"
+                        "Connection: close\r\n\r\n",
+                        date, blen);
+    if (!head && blen > 0 && evbuffer_add(b, r->body, blen) != 0)
+        sb_oom();
+    *len = evbuffer_get_length(b);
+    out = sb_xmalloc(*len);
+    if (evbuffer_remove(b, out, *len) != (int)*len)
+        sb_oom();
+    evbuffer_free(b);
+    return out;
+}
+
+/* The normal answer (the request is processed: it may spend balance and a
+ * rate slot), one byte per delay_ms. */
+static void
+slow(struct sb_http *h, struct evhttp_request *req, const struct sb_request *rq,
+     int64_t mono_ms, uint64_t log_id, unsigned delay_ms)
+{
+    struct pending *p = hold(h, req, on_slow_tick, delay_ms);
+    int one = 1;
+
+    sb_api_handle(h->sb, rq, mono_ms, &p->resp);
+    p->out = slow_bytes(&p->resp, strcmp(rq->method, "HEAD") == 0, &p->out_len);
+    p->delay_ms = delay_ms;
+    p->log_id = log_id;
+    /* Without it the kernel may coalesce the bytes into fewer segments. */
+    setsockopt(conn_fd(p->evcon), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static void
+send_status(struct sb_http *h, struct evhttp_request *req,
+            const struct sb_fault *f)
+{
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+    struct evbuffer *body = sb_check(evbuffer_new());
+    bool typed = false;
+
+    for (size_t i = 0; i < f->nheaders; i++) {
+        evhttp_add_header(oh, f->headers[i].name, f->headers[i].value);
+        typed = typed || strcasecmp(f->headers[i].name, "Content-Type") == 0;
+    }
+    if (!typed)
+        evhttp_add_header(oh, "Content-Type", "application/json");
+    if (f->body_len > 0 && evbuffer_add(body, f->body, f->body_len) != 0)
+        sb_oom();
+    conn_of(h, req)->answered = true;
+    evhttp_send_reply(req, f->status, reason(f->status), body);
+    evbuffer_free(body);
+}
+
+/* TCP RST. libevent shuts a socket down for writing before it closes it,
+ * which would put a FIN ahead of the RST (the client would then read a
+ * plain end of stream), so the association is dissolved first: on Linux
+ * connect(2) with AF_UNSPEC sends the RST at once. SO_LINGER {1, 0} makes
+ * the final close abortive as well. */
+static void
+reset_connection(struct evhttp_connection *evcon)
+{
+    evutil_socket_t fd = conn_fd(evcon);
+    struct linger lg = {1, 0};
+    struct sockaddr sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_family = AF_UNSPEC;
+    if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) != 0 ||
+        connect(fd, &sa, sizeof(sa)) != 0)
+        fprintf(stderr, "wagate-sandbox: reset fault: %s\n", strerror(errno));
     evhttp_connection_free(evcon);
 }
 
 static void
-hang(struct sb_http *h, struct evhttp_request *req, evutil_socket_t fd)
-{
-    struct pending *p = pending_new(h, req);
-
-    /* evhttp stops reading while a request is unanswered, so only a watcher
-     * of our own notices the client going away. */
-    p->evcon = evhttp_request_get_connection(req);
-    p->ev = sb_check(
-        event_new(h->base, fd, EV_READ | EV_PERSIST, on_hang_readable, p));
-    if (event_add(p->ev, NULL) != 0)
-        sb_oom();
-}
-
-static void
-apply_fault(struct sb_http *h, struct evhttp_request *req, enum sb_fault f)
+apply_fault(struct sb_http *h, struct evhttp_request *req,
+            const struct sb_request *rq, const struct sb_fault *f,
+            uint64_t log_id, int64_t mono_ms)
 {
     static const char garbage[] = "NOT HTTP\r\n\r\n";
-    evutil_socket_t fd = request_fd(req);
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 
-    if (f == SB_FAULT_HANG) {
-        hang(h, req, fd);
+    switch (f->mode) {
+    case SB_FAULT_RESET:
+        reset_connection(evcon);
         return;
-    }
-    if (f == SB_FAULT_GARBAGE) {
-        /* 12 bytes into an empty socket buffer: a short write would need
-         * a full buffer, so one write() suffices. */
-        if (write(fd, garbage, sizeof(garbage) - 1) < 0)
+    case SB_FAULT_GARBAGE:
+        /* 12 bytes into a socket whose earlier answers evhttp has already
+         * handed to the kernel: one send suffices. */
+        if (send(conn_fd(evcon), garbage, sizeof(garbage) - 1,
+                 MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
             fprintf(stderr, "wagate-sandbox: garbage fault: %s\n",
                     strerror(errno));
+        evhttp_connection_free(evcon);
+        return;
+    case SB_FAULT_CLOSE:
+    case SB_FAULT_DROP_NEXT:
+        /* Freeing the connection from the request callback is safe: evhttp
+         * touches neither the request nor the connection afterwards. */
+        evhttp_connection_free(evcon);
+        return;
+    case SB_FAULT_HANG:
+        hold(h, req, on_hang_cap, SB_HANG_MAX_MS);
+        return;
+    case SB_FAULT_SLOW:
+        slow(h, req, rq, mono_ms, log_id, f->delay_ms);
+        return;
+    case SB_FAULT_STATUS:
+        send_status(h, req, f);
+        sb_reqlog_set_status(h->sb->log, log_id, f->status);
+        return;
     }
-    drop_connection(req, fd);
 }
 
 /* ---- requests ---- */
@@ -290,7 +506,7 @@ request_view(struct evhttp_request *req, struct sb_request *rq)
         sb_oom();
 }
 
-static uint64_t
+static struct sb_reqlog_entry *
 log_request(struct sb_reqlog *log, struct evhttp_request *req,
             const struct sb_request *rq, int64_t mono_ms)
 {
@@ -303,7 +519,7 @@ log_request(struct sb_reqlog *log, struct evhttp_request *req,
     for (struct evkeyval *kv = hs->tqh_first; kv != NULL;
          kv = kv->next.tqe_next)
         sb_reqlog_add_header(e, kv->key, kv->value);
-    return e->id;
+    return e;
 }
 
 static void
@@ -311,14 +527,18 @@ api_request(struct sb_http *h, struct evhttp_request *req,
             const struct sb_request *rq, int64_t mono_ms)
 {
     struct sb_sandbox *sb = h->sb;
-    uint64_t id = log_request(sb->log, req, rq, mono_ms);
+    struct sb_reqlog_entry *e = log_request(sb->log, req, rq, mono_ms);
+    uint64_t id = e->id;
+    bool reused = conn_of(h, req)->answered;
     struct sb_response resp = {0};
+    struct sb_fault f;
 
-    if (sb->fault_count > 0) {
-        enum sb_fault f = sb->fault;
-        if (--sb->fault_count == 0)
-            sb->fault = SB_FAULT_NONE;
-        apply_fault(h, req, f);
+    /* Every request is logged first, also the ones a fault answers. */
+    if (sb_faults_take(sb->faults, rq->path, rq->body, rq->body_len, reused,
+                       &f)) {
+        e->fault = sb_fault_mode_name(f.mode);
+        apply_fault(h, req, rq, &f, id, mono_ms);
+        sb_fault_clear(&f);
         return;
     }
     sb_api_handle(sb, rq, mono_ms, &resp);
@@ -326,7 +546,7 @@ api_request(struct sb_http *h, struct evhttp_request *req,
         defer_response(h, req, &resp, id, sb->latency_ms);
         return;
     }
-    send_response(req, &resp);
+    send_response(h, req, &resp);
     sb_reqlog_set_status(sb->log, id, resp.status);
     sb_response_clear(&resp);
 }
@@ -342,7 +562,7 @@ on_request(struct evhttp_request *req, void *arg)
     if (sb_is_control_path(rq.path)) {
         struct sb_response resp = {0};
         sb_control_handle(h->sb, &rq, mono_ms, &resp);
-        send_response(req, &resp);
+        send_response(h, req, &resp);
         sb_response_clear(&resp);
         return;
     }
@@ -421,7 +641,9 @@ sb_http_free(struct sb_http *h)
      * along with their connections. */
     while (h->pending != NULL)
         pending_free(h->pending);
+    /* evhttp_free runs on_conn_close for each connection: conns last. */
     if (h->http != NULL)
         evhttp_free(h->http);
+    free(h->conns);
     free(h);
 }

@@ -1,8 +1,9 @@
 /* sb_http: the sandbox's libevent evhttp server (all I/O lives here).
  *
  * It routes /_sandbox/ requests to sb_control and everything else to
- * sb_api, records API requests in the log, applies faults and delays
- * answers on timers (never blocking the loop). The caller owns `base` and
+ * sb_api, records API requests in the log, applies the faults sb_fault
+ * picks (docs/sandbox-contract.md says what each puts on the wire) and
+ * delays answers on timers (never blocking the loop). The caller owns `base` and
  * `sb`, which must outlive the server; sb_http_free() frees the server,
  * drops answers still waiting and closes every connection.
  */
@@ -18,6 +19,9 @@
 #define SB_IDLE_TIMEOUT_S 60
 #define SB_MAX_BODY (1024 * 1024)
 #define SB_MAX_HEADERS (64 * 1024)
+/* A `hang` fault closes its connection (without an answer) after this at
+ * the latest, should the client never leave. */
+#define SB_HANG_MAX_MS 600000u
 
 struct sb_http;
 

@@ -1,7 +1,10 @@
 #include "sandbox/sb_json.h"
 #include "sandbox/sb_alloc.h"
+#include "sandbox/sb_text.h"
 
 #include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- RFC 8259 grammar ----
@@ -360,4 +363,34 @@ sb_json_get_str(json_object *obj, const char *key, const char **out,
     *out = json_object_get_string(v);
     *len = (size_t)json_object_get_string_len(v);
     return SB_FIELD_OK;
+}
+
+const char *
+sb_json_unknown_key(json_object *obj, const char *const *allowed)
+{
+    json_object_object_foreach(obj, key, val)
+    {
+        size_t i = 0;
+
+        (void)val;
+        while (allowed[i] != NULL && strcmp(allowed[i], key) != 0)
+            i++;
+        if (allowed[i] == NULL)
+            return key;
+    }
+    return NULL;
+}
+
+#define UNKNOWN_KEY_SHOWN 40
+
+void
+sb_json_unknown_msg(char *buf, size_t n, const char *key)
+{
+    size_t len;
+    char *clean = sb_utf8_sanitize(key, strlen(key), &len);
+    size_t cut = sb_utf8_cut(clean, len, UNKNOWN_KEY_SHOWN);
+
+    snprintf(buf, n, "unknown field \"%.*s%s\"", (int)cut, clean,
+             cut < len ? "..." : "");
+    free(clean);
 }

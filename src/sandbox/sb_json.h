@@ -36,6 +36,16 @@ char *sb_json_take(json_object *o);
 /* {"success":false,"error":error,"error_code":code} as a malloc'd string. */
 char *sb_json_error(const char *error, const char *code);
 
+/* The first key of obj not in `allowed` (NULL-terminated), borrowed from
+ * obj; NULL when every key is allowed. */
+const char *sb_json_unknown_key(json_object *obj, const char *const *allowed);
+/* 'unknown field "<key>"' into buf (at least SB_JSON_UNKNOWN_MSG_LEN
+ * bytes), the key shown up to 40 bytes, cut on a
+ * code point boundary with "..." after it, invalid bytes as U+FFFD: the
+ * message is always valid UTF-8 (and json-c escapes control bytes). */
+#define SB_JSON_UNKNOWN_MSG_LEN 64
+void sb_json_unknown_msg(char *buf, size_t n, const char *key);
+
 /* Field readers for validation. They borrow from obj. A JSON null counts as
  * absent. */
 enum sb_field { SB_FIELD_OK, SB_FIELD_ABSENT, SB_FIELD_WRONG_TYPE };

@@ -27,7 +27,8 @@ struct sb_reqlog_entry {
     size_t nheaders;
     char *body; /* exact bytes, NUL appended */
     size_t body_len;
-    int status; /* 0 until answered */
+    int status;        /* 0 until answered */
+    const char *fault; /* static mode name of the fault applied, or NULL */
 };
 
 struct sb_reqlog;

@@ -14,7 +14,7 @@ sb_sandbox_new(const char *api_key, int64_t balance, unsigned rate_limit)
     sb->rate = sb_rate_new(rate_limit);
     sb->log = sb_reqlog_new();
     sb->api_key = sb_xstrdup(api_key);
-    sb->fault = SB_FAULT_NONE;
+    sb->faults = sb_faults_new();
     return sb;
 }
 
@@ -26,6 +26,7 @@ sb_sandbox_free(struct sb_sandbox *sb)
     sb_state_free(sb->state);
     sb_rate_free(sb->rate);
     sb_reqlog_free(sb->log);
+    sb_faults_free(sb->faults);
     free(sb->api_key);
     free(sb);
 }
@@ -51,19 +52,4 @@ sb_response_clear(struct sb_response *r)
 {
     free(r->body);
     memset(r, 0, sizeof(*r));
-}
-
-const char *
-sb_fault_name(enum sb_fault f)
-{
-    switch (f) {
-    case SB_FAULT_CLOSE:
-        return "close";
-    case SB_FAULT_GARBAGE:
-        return "garbage";
-    case SB_FAULT_HANG:
-        return "hang";
-    default:
-        return "none";
-    }
 }

@@ -9,6 +9,7 @@
 #ifndef SB_SANDBOX_H
 #define SB_SANDBOX_H
 
+#include "sandbox/sb_fault.h"
 #include "sandbox/sb_rate.h"
 #include "sandbox/sb_reqlog.h"
 #include "sandbox/sb_state.h"
@@ -22,22 +23,13 @@
 /* The upstream's exact sentence, shared by the API and control routes. */
 #define SB_SENDER_NOT_FOUND_MSG "Sender not found or does not belong to you"
 
-/* What the next `fault_count` API requests get instead of an answer. */
-enum sb_fault {
-    SB_FAULT_NONE,
-    SB_FAULT_CLOSE,
-    SB_FAULT_GARBAGE,
-    SB_FAULT_HANG
-};
-
 struct sb_sandbox {
     struct sb_state *state;
     struct sb_rate *rate; /* the send routes' limiter (one key) */
     struct sb_reqlog *log;
     char *api_key;
     unsigned latency_ms;
-    enum sb_fault fault;
-    unsigned fault_count;
+    struct sb_faults *faults; /* armed by POST /_sandbox/faults */
 };
 
 struct sb_request {
@@ -67,7 +59,5 @@ void sb_response_set(struct sb_response *r, int status, char *body);
 void sb_response_error(struct sb_response *r, int status, const char *error,
                        const char *code);
 void sb_response_clear(struct sb_response *r);
-
-const char *sb_fault_name(enum sb_fault f);
 
 #endif

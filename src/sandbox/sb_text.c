@@ -138,6 +138,20 @@ sb_utf8_sanitize(const char *s, size_t len, size_t *outlen)
     return out;
 }
 
+size_t
+sb_utf8_cut(const char *s, size_t len, size_t max)
+{
+    size_t n = len < max ? len : max;
+
+    /* Back off over continuation bytes (10xxxxxx) and the lead byte of the
+     * sequence they belong to, unless that sequence ends exactly at n. */
+    if (n == len)
+        return n;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
+
 char *
 sb_base64(const void *data, size_t len)
 {

@@ -27,6 +27,10 @@ bool sb_utf8_blank(const char *s, size_t len);
 /* Copy of s with each invalid byte replaced by U+FFFD; *outlen = its
  * length. Used to show arbitrary bytes as JSON text. */
 char *sb_utf8_sanitize(const char *s, size_t len, size_t *outlen);
+/* The length of the longest prefix of s of at most max bytes that does not
+ * end inside a UTF-8 sequence, so that cutting valid UTF-8 there leaves
+ * valid UTF-8. */
+size_t sb_utf8_cut(const char *s, size_t len, size_t max);
 
 /* Standard base64 with padding. */
 char *sb_base64(const void *data, size_t len);
