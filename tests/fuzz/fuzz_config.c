@@ -5,30 +5,30 @@
  *
  * Invariants:
  *   - a refusal leaves cfg empty (and config_free again harmless) and says
- *     why in one line of printable ASCII starting with the file's name;
+ *     why in one line of printable text (config.h: UTF-8 without
+ *     controls, separators or bidirectional marks) starting with the file's
+ *     name;
  *   - an accepted config is sane: at least one listen address, each with a
  *     host and a port in 0..65535; base_url http(s):// without a trailing
  *     '/'; clients with a name and sender ids >= 1;
  *   - print -> parse round trip: what config_print() writes (the redacted
  *     tokens replaced by distinct SHA-256s, the only thing a reader must
  *     fill in) parses back, and prints exactly the same again; reloading
- *     it over the first (config_keep_restart_keys) sees nothing changed.
+ *     it over the first (config_keep_restart_keys) sees nothing changed
+ *     but a base URL whose userinfo was printed redacted;
+ *   - what the file says is what the config holds: no string or key with
+ *     U+0000 is accepted (json-c keeps only what comes before it in a key,
+ *     and a C string comparison would read "*\u0000x" as "*").
  *
- * Known findings of issue 8 (A.12), which config.c does not fix yet, would
- * stop every run at once: a key or client name echoed raw in an error
- * (control or non-ASCII bytes, "{\"\\n\":{}}"), a listen host never
- * validated ("[[]:3" prints as "[:3", which does not parse), a client name
- * "\u0000" taken as "". Unless the harness is built with
- * -DWAGATE_FUZZ_STRICT_CONFIG (FUZZ_CFLAGS=-DWAGATE_FUZZ_STRICT_CONFIG
- * scripts/fuzz.sh 60 config), inputs of exactly those shapes skip the
- * check they break, and only that one.
- *
- * Strict builds also check two findings of this harness, reported with
- * it, that config.c does not fix yet either: a config is refused when a
- * string or key holds U+0000 (json-c keeps only what comes before it, so
- * "senders": "*\u0000x" reads as "*", "level": "debug\u0000x" as "debug",
- * "log\u0000x" as "log"), or when a sender id is above 2^63 - 1 (it
- * silently becomes 9223372036854775807). */
+ * The findings of issue 8 A.12 these check (a key echoed raw into an
+ * error, "{\"\\n\":{}}"; a listen host never validated, "[[]:3"; a client
+ * name "\u0000" taken as "") and a NUL elsewhere in a string or a key
+ * ("senders": "*\u0000x", "level": "debug\u0000x", "log\u0000x") are fixed
+ * in config.c; their inputs are seeds. One finding is not fixed yet
+ * and is checked only when built with -DWAGATE_FUZZ_STRICT_CONFIG
+ * (FUZZ_CFLAGS=-DWAGATE_FUZZ_STRICT_CONFIG scripts/fuzz.sh 60 config): a
+ * sender id above 2^63 - 1 is accepted as 9223372036854775807 (seed 41).
+ */
 #include <json-c/json.h>
 #include <string.h>
 
@@ -43,113 +43,88 @@
 #define STRICT 0
 #endif
 
-/* ---- the shapes of the known findings ---- */
+/* ---- what json-c reads that the file does not say ---- */
 
-/* A key anywhere, or a client's name, with a byte outside printable
- * ASCII: config.c echoes both raw into its errors. */
+/* A NUL in a string (json-c keeps its bytes, get_string_len), or, with
+ * clamped set, a sender id json-c had to clamp to INT64_MAX. */
 static int
-raw_echo_shape(json_object *o, int in_client)
-{
-    if (json_object_is_type(o, json_type_array)) {
-        for (size_t i = 0; i < json_object_array_length(o); i++)
-            if (raw_echo_shape(json_object_array_get_idx(o, i), in_client))
-                return 1;
-        return 0;
-    }
-    if (!json_object_is_type(o, json_type_object))
-        return 0;
-    json_object_object_foreach(o, key, val)
-    {
-        if (!fuzz_printable(key, strlen(key)))
-            return 1;
-        if (in_client && strcmp(key, "name") == 0 &&
-            json_object_is_type(val, json_type_string) &&
-            !fuzz_printable(json_object_get_string(val),
-                            (size_t)json_object_get_string_len(val)))
-            return 1;
-        if (raw_echo_shape(val, strcmp(key, "clients") == 0))
-            return 1;
-    }
-    return 0;
-}
-
-static int
-input_has_raw_echo_shape(const char *text)
-{
-    json_object *root = json_tokener_parse(text); /* lax, as config.c */
-    int r = root != NULL && raw_echo_shape(root, 0);
-    json_object_put(root);
-    return r;
-}
-
-/* A listen host no validator would pass (config.c has none yet), or a
- * client name that NUL cut to "". */
-static int
-unvalidated_shape(const struct config *cfg)
-{
-    static const char host_chars[] = "abcdefghijklmnopqrstuvwxyz"
-                                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                     "0123456789.-:%_";
-    for (size_t i = 0; i < cfg->nlisten; i++) {
-        const char *h = cfg->listen[i].host;
-        if (strspn(h, host_chars) != strlen(h))
-            return 1;
-    }
-    for (size_t i = 0; i < cfg->nclients; i++)
-        if (cfg->clients[i].name[0] == '\0')
-            return 1;
-    return 0;
-}
-
-/* A NUL in a string or a key, or a sender id json-c had to clamp: what
- * the config would say is not what the file says. json-c keeps the bytes
- * of a string (get_string_len), not of a key: a key is checked in the
- * text (the \u0000 escape is the only way to write a NUL there). */
-static int
-misread_shape(json_object *o, int in_senders)
+misread_shape(json_object *o, int in_senders, int clamped)
 {
     if (json_object_is_type(o, json_type_string))
         return strlen(json_object_get_string(o)) !=
                (size_t)json_object_get_string_len(o);
     if (json_object_is_type(o, json_type_int))
-        return in_senders && json_object_get_int64(o) == INT64_MAX &&
+        return clamped && in_senders && json_object_get_int64(o) == INT64_MAX &&
                json_object_get_uint64(o) != (uint64_t)INT64_MAX;
     if (json_object_is_type(o, json_type_array)) {
         for (size_t i = 0; i < json_object_array_length(o); i++)
-            if (misread_shape(json_object_array_get_idx(o, i), in_senders))
+            if (misread_shape(json_object_array_get_idx(o, i), in_senders,
+                              clamped))
                 return 1;
         return 0;
     }
     if (json_object_is_type(o, json_type_object)) {
         json_object_object_foreach(o, key, val)
         {
-            if (misread_shape(val, strcmp(key, "senders") == 0))
+            if (misread_shape(val, strcmp(key, "senders") == 0, clamped))
                 return 1;
         }
     }
     return 0;
 }
 
-/* A \u0000 escape: "u0000" after an odd run of backslashes (a comment
- * holding one counts too; strict builds only). */
-static int
-has_nul_escape(const char *text)
+/* t past blanks and comments. */
+static const char *
+skip_blank(const char *t)
 {
-    for (const char *p = strstr(text, "u0000"); p; p = strstr(p + 1, "u0000")) {
-        size_t run = 0;
-        while (p - run > text && p[-(ptrdiff_t)run - 1] == '\\')
-            run++;
-        if (run % 2 == 1)
+    for (;;) {
+        while (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r')
+            t++;
+        if (t[0] == '/' && t[1] == '/') {
+            while (*t != '\0' && *t != '\n')
+                t++;
+        } else if (t[0] == '/' && t[1] == '*') {
+            const char *end = strstr(t + 2, "*/");
+            t = end ? end + 2 : t + strlen(t);
+        } else {
+            return t;
+        }
+    }
+}
+
+/* A key holding a \u0000 escape (json-c cuts keys there), anywhere in the
+ * text, a discarded duplicate too: a small lexer of the lax JSON config.c
+ * reads (comments, both quotes). A NUL in a value is found in json-c's
+ * tree instead, which keeps it. */
+static int
+has_nul_key(const char *t)
+{
+    for (t = skip_blank(t); *t; t = skip_blank(t)) {
+        char q = *t++;
+        if (q != '"' && q != '\'')
+            continue;
+        int nul = 0;
+        for (; *t && *t != q; t++) {
+            if (*t == '\\' && t[1] != '\0') {
+                nul |= strncmp(t + 1, "u0000", 5) == 0;
+                t++;
+            }
+        }
+        if (*t == q)
+            t++;
+        if (nul && *skip_blank(t) == ':')
             return 1;
     }
     return 0;
 }
 
+/* 1 if the accepted text says something the config cannot hold. */
 static int
 input_is_misread(const char *text)
 {
     json_object *root = json_tokener_parse(text); /* lax, as config.c */
-    int r = root != NULL && (misread_shape(root, 0) || has_nul_escape(text));
+    int r =
+        root != NULL && (misread_shape(root, 0, STRICT) || has_nul_key(text));
     json_object_put(root);
     return r;
 }
@@ -220,9 +195,9 @@ check_refusal(struct config *cfg, const char *err, const char *text)
     FUZZ_CHECK(n > sizeof(FILE_NAME) &&
                    strncmp(err, FILE_NAME, strlen(FILE_NAME)) == 0,
                "error \"%s\"", err);
-    if (STRICT || !input_has_raw_echo_shape(text))
-        FUZZ_CHECK(fuzz_printable(err, n),
-                   "error is not one line of printable ASCII: \"%s\"", err);
+    FUZZ_CHECK(fuzz_printable_text(err, n),
+               "error is not one line of printable text: \"%s\" for %.300s",
+               err, text);
 }
 
 static void
@@ -244,8 +219,7 @@ check_sane(const struct config *cfg)
     for (size_t i = 0; i < cfg->nclients; i++) {
         const struct config_client *c = &cfg->clients[i];
         FUZZ_CHECK(c->name != NULL, "client %zu without a name", i);
-        if (STRICT || c->name[0] != '\0')
-            FUZZ_CHECK(c->name[0] != '\0', "client %zu: empty name", i);
+        FUZZ_CHECK(c->name[0] != '\0', "client %zu: empty name", i);
         FUZZ_CHECK(c->all_senders || c->nsenders == 0 || c->senders,
                    "client %zu senders", i);
         for (size_t j = 0; j < c->nsenders; j++)
@@ -261,11 +235,6 @@ check_round_trip(const struct config *cfg)
     char *again = fill_tokens(p1);
     struct config cfg2;
     char err[512] = "";
-    if (!STRICT && unvalidated_shape(cfg)) {
-        free(again);
-        free(p1);
-        return;
-    }
     int rc = config_parse(&cfg2, again, FILE_NAME, err, sizeof(err));
     FUZZ_CHECK(rc == 0, "what config_print wrote does not parse: %s\n%s", err,
                p1);
@@ -273,10 +242,15 @@ check_round_trip(const struct config *cfg)
     FUZZ_CHECK(strcmp(p1, p2) == 0,
                "printed, parsed and printed again differs:\n%s\n---\n%s", p1,
                p2);
+    /* only the base URL's userinfo may differ: it was printed redacted */
     char changed[512];
+    char *shown = config_redacted_url(cfg->upstream_base_url);
+    int redacted = strcmp(shown, cfg->upstream_base_url) != 0;
+    free(shown);
     int n = config_keep_restart_keys(&cfg2, cfg, changed, sizeof(changed));
-    FUZZ_CHECK(n == 0 && changed[0] == '\0', "a reload of the same sees %s",
-               changed);
+    FUZZ_CHECK(redacted ? n == 1 && strcmp(changed, "upstream.base_url") == 0
+                        : n == 0 && changed[0] == '\0',
+               "a reload of the same sees %s", changed);
     (void)config_all_loopback(&cfg2);
     config_free(&cfg2);
     free(p2);
@@ -301,9 +275,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_refusal(&cfg, err, text);
     } else {
         FUZZ_CHECK(err[0] == '\0', "success wrote an error: %s", err);
-        if (STRICT)
-            FUZZ_CHECK(!input_is_misread(text),
-                       "accepted a NUL or a clamped sender id: %s", text);
+        FUZZ_CHECK(!input_is_misread(text), "accepted what it cannot hold: %s",
+                   text);
         check_sane(&cfg);
         check_round_trip(&cfg);
         config_free(&cfg);
