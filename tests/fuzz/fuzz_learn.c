@@ -7,20 +7,24 @@
  *   byte 1      number of steps (1 + b % 16) and the clock's start (b >> 4
  *               & 7: 2026-02-25T10:30:00Z, a day, a millisecond or five
  *               minutes either side...)
- *   3 bytes     per step: A = what (A & 7: 0-3 learn, 4-5 decide, 6 forget,
- *               7 resize) and which (sender, phone) pair (A >> 3, 11 pairs,
- *               two of them invalid); B = route (B & 3) and status (B >> 2
- *               & 7) of the answer, recheck_ms of a decide (B & 3), or the
- *               new bound (B % 10); C = how far the clock moves first
- *               (steps[C & 15] + C >> 4 ms; it may go back)
+ *   3 bytes     per step: A = what (A & 7: 0-2 learn, 3 restart, 4-5
+ *               decide, 6 forget, 7 resize) and which (sender, phone) pair
+ *               (A >> 3, 11 pairs, two of them invalid); B = route (B & 3)
+ *               and status (B >> 2 & 7) of the answer, recheck_ms of a
+ *               decide or a restart (B & 3), or the new bound (B % 10);
+ *               C = how far the clock moves first (steps[C & 15] + C >> 4
+ *               ms; it may go back)
  *   the rest    the answer body
  *
  * The model is SPEC section 4 and the two headers, written down plainly:
  * what each route and status teaches (with json-c strict parsing and
  * isotime_parse, as learn.h says), one entry per pair, LRU order,
- * trust and probes. After every step each pair reads (cache_get) as the
- * model says and the statistics agree; the cache never holds more than
- * its bound. */
+ * trust and probes. A restart is what the state file does: cache_export()
+ * gives every entry as the model holds it, least recently used first, and
+ * cache_import() into a new cache keeps exactly those still useful, with
+ * no trust gained for the time it was down. After every step each pair
+ * reads (cache_get) as the model says and the statistics agree; the cache
+ * never holds more than its bound. */
 #include <json-c/json.h>
 #include <string.h>
 
@@ -233,6 +237,85 @@ model_decide(struct model *m, int i, int64_t now, int64_t recheck,
     return CACHE_FORWARD;
 }
 
+/* ---- a restart: export, import into a new cache (session_cache.h) ---- */
+
+struct export_walk {
+    const struct model *m;
+    struct cache_record rec[NPAIRS];
+    size_t n;
+    uint64_t last_stamp;
+};
+
+static int
+on_export(void *arg, const struct cache_record *r)
+{
+    struct export_walk *w = arg;
+    int i;
+    for (i = 0; i < NVALID; i++) {
+        int64_t s;
+        uint64_t p;
+        pair_of(i, &s, &p);
+        if (s == r->sender && p == r->phone)
+            break;
+    }
+    FUZZ_CHECK(i < NVALID && w->n < NPAIRS, "export: a pair never learned");
+    const struct mentry *x = &w->m->e[i];
+    FUZZ_CHECK(x->present && r->open == x->open && r->when == x->when &&
+                   r->learned_at == x->learned_at && r->source == x->src,
+               "export: pair %d as open %d when %lld learned %lld source %d", i,
+               r->open, (long long)r->when, (long long)r->learned_at,
+               (int)r->source);
+    FUZZ_CHECK(x->stamp > w->last_stamp, "export: not least recent first");
+    w->last_stamp = x->stamp;
+    w->rec[w->n++] = *r;
+    return 0;
+}
+
+/* Restarts c as a new cache of the same bound; the model follows. */
+static struct session_cache *
+restart(struct session_cache *c, struct model *m, int64_t now, int64_t recheck)
+{
+    struct export_walk w = {.m = m};
+    FUZZ_CHECK(cache_export(c, on_export, &w) == 0, "cache_export");
+    FUZZ_CHECK(w.n == m->count, "export: %zu of %zu entries", w.n, m->count);
+    cache_free(c);
+    c = cache_new(m->max);
+    FUZZ_CHECK(c != NULL, "cache_new");
+    struct model fresh;
+    memset(&fresh, 0, sizeof(fresh));
+    fresh.max = m->max;
+    fresh.clock = m->clock;
+    for (size_t k = 0; k < w.n; k++) {
+        const struct cache_record *r = &w.rec[k];
+        int i;
+        for (i = 0; i < NVALID; i++) {
+            int64_t s;
+            uint64_t p;
+            pair_of(i, &s, &p);
+            if (s == r->sender && p == r->phone)
+                break;
+        }
+        /* no trust for the time it was down */
+        struct mentry x = {1, r->open, r->when, r->learned_at, r->source, 0};
+        if (x.learned_at > now)
+            x.learned_at = now;
+        if (!x.open && x.when != UNKNOWN && x.when > now)
+            x.when = now;
+        int reads_open = x.open && x.when > now;
+        int keep = reads_open ||
+                   (recheck > 0 && now < model_trusted_until(&x, recheck));
+        int got = cache_import(c, r, now, recheck);
+        FUZZ_CHECK(got == keep, "import of pair %d: %d, model %d", i, got,
+                   keep);
+        if (keep) {
+            struct lesson l = {x.open, x.when, x.src};
+            model_learn(&fresh, i, &l, x.learned_at);
+        }
+    }
+    *m = fresh;
+    return c;
+}
+
 /* Every pair and the statistics read as the model says. */
 static void
 compare(const struct session_cache *c, const struct model *m, int64_t now,
@@ -306,10 +389,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pair_of(i, &s, &p);
         now += steps[t & 15] + (t >> 4);
         switch (a & 7) {
+        case 3:
+            c = restart(c, &m, now, rechecks[b & 3]);
+            break;
         case 0:
         case 1:
-        case 2:
-        case 3: {
+        case 2: {
             enum route_id route = routes[b & 3];
             int status = statuses[(b >> 2) & 7];
             struct lesson l;
