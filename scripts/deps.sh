@@ -4,6 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential autoconf automake libtool pkg-config
       libevent-dev libcurl4-openssl-dev libjson-c-dev libssl-dev check valgrind curl
+      clang libclang-rt-dev llvm # scripts/fuzz.sh: libFuzzer, symbolizer
       "$@")
 missing=()
 for p in "${pkgs[@]}"; do

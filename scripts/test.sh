@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # scripts/test.sh - installs what is missing, builds, runs every test: once
 # in a plain build (unit tests also under valgrind), once with
-# AddressSanitizer + UndefinedBehaviorSanitizer. Exits non-zero on any
-# failure.
+# AddressSanitizer + UndefinedBehaviorSanitizer; then each libFuzzer
+# harness for 15 s (scripts/fuzz.sh). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -59,6 +59,20 @@ if [ -d "$top/_build/plain" ]; then
     done
 fi
 build_and_check sanitizers --enable-sanitizers
+
+# the libFuzzer harnesses of tests/fuzz/, 15 s each from their seed corpora
+echo "== fuzz: scripts/fuzz.sh 15"
+mkdir -p "$top/_build/fuzz"
+if scripts/fuzz.sh 15 >"$top/_build/fuzz/test.out" 2>&1; then
+    while IFS= read -r l; do summary+=("$l"); done \
+        < <(grep -aE '^fuzz [a-z0-9_]+: ' "$top/_build/fuzz/test.out")
+else
+    failed=1
+    tail -n 150 "$top/_build/fuzz/test.out"
+    while IFS= read -r l; do summary+=("$l"); done \
+        < <(grep -aE '^fuzz [a-z0-9_]+: ' "$top/_build/fuzz/test.out")
+    summary+=("fuzz: FAILED (log _build/fuzz/test.out, inputs _build/fuzz/artifacts/)")
+fi
 
 echo
 echo "== summary"

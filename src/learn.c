@@ -71,7 +71,9 @@ is_session_expired(json_object *root)
     return root && json_object_is_type(root, json_type_object) &&
            json_object_object_get_ex(root, "error_code", &v) &&
            json_object_is_type(v, json_type_string) &&
-           strcmp(json_object_get_string(v), "SESSION_EXPIRED") == 0;
+           json_object_get_string_len(v) == sizeof("SESSION_EXPIRED") - 1 &&
+           memcmp(json_object_get_string(v), "SESSION_EXPIRED",
+                  sizeof("SESSION_EXPIRED") - 1) == 0; /* a NUL may be in it */
 }
 
 static json_object *

@@ -188,6 +188,19 @@ START_TEST(other_403_teaches_nothing)
 }
 END_TEST
 
+/* Found by tests/fuzz/fuzz_learn.c: the code was compared as a C string, so
+ * one that only starts with SESSION_EXPIRED and a NUL closed the window. */
+START_TEST(session_expired_code_is_compared_whole)
+{
+    ck_assert(!learn(ROUTE_SEND_FREEFORM, 403,
+                     "{\"error_code\":\"SESSION_EXPIRED\\u0000x\"}"));
+    ck_assert(!learn(ROUTE_SEND_FREEFORM, 403,
+                     "{\"error_code\":\"SESSION_EXPIRED\\u0000\"}"));
+    struct cache_view v;
+    ck_assert_int_eq(cache_get(c, 12, ph, NOW, 300000, &v), -1);
+}
+END_TEST
+
 START_TEST(unparseable_teaches_nothing)
 {
     ck_assert(!learn(ROUTE_SEND_FREEFORM, 200, "not json"));
@@ -337,6 +350,7 @@ learn_suite(void)
     tcase_add_test(tl, freeform_403_closes_with_expired_at);
     tcase_add_test(tl, freeform_403_without_status_closes_unknown);
     tcase_add_test(tl, other_403_teaches_nothing);
+    tcase_add_test(tl, session_expired_code_is_compared_whole);
     tcase_add_test(tl, unparseable_teaches_nothing);
     tcase_add_test(tl, session_status_open_and_closed);
     tcase_add_test(tl, template_2xx_opens_for_a_day);
