@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -616,8 +617,12 @@ parse_senders(json_object *v, struct config_client *c)
     c->senders = xcalloc(n, sizeof(*c->senders));
     for (size_t i = 0; i < n; i++) {
         json_object *e = json_object_array_get_idx(v, i);
+        /* json-c clamps an integer above INT64_MAX to INT64_MAX: refuse
+         * it rather than allow a sender nobody named */
         if (!json_object_is_type(e, json_type_int) ||
-            json_object_get_int64(e) < 1)
+            json_object_get_int64(e) < 1 ||
+            (json_object_get_int64(e) == INT64_MAX &&
+             json_object_get_uint64(e) != (uint64_t)INT64_MAX))
             return "sender ids must be integers >= 1";
         c->senders[c->nsenders++] = json_object_get_int64(e);
     }

@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -879,6 +880,23 @@ START_TEST(test_numbers)
 END_TEST
 
 /* ---- clients ---- */
+
+/* found by fuzzing: json-c clamps 2^64-1 to INT64_MAX, a sender nobody
+ * named; INT64_MAX itself stays a valid id */
+START_TEST(test_sender_id_above_int64_refused)
+{
+    expect_reject("{\"clients\": [{\"name\": \"a\", \"token_sha256\": \""
+                  HEX_A "\", \"senders\": [18446744073709551615]}]}",
+                  "clients[0].senders", NULL);
+    expect_reject("{\"clients\": [{\"name\": \"a\", \"token_sha256\": \""
+                  HEX_A "\", \"senders\": [9223372036854775808]}]}",
+                  "clients[0].senders", NULL);
+    parse_ok("{\"clients\": [{\"name\": \"a\", \"token_sha256\": \"" HEX_A
+             "\", \"senders\": [9223372036854775807]}]}");
+    ck_assert_int_eq(cfg.clients[0].senders[0], INT64_MAX);
+    config_free(&cfg);
+}
+END_TEST
 
 START_TEST(test_clients_valid)
 {
@@ -1979,6 +1997,7 @@ config_suite(void)
     tcase_add_test(tc, test_api_key_errors_escape_path);
     tcase_add_test(tc, test_duplicate_name_escaped);
     tcase_add_loop_test(tc, test_client_name_bad, 0, NBADNAME);
+    tcase_add_test(tc, test_sender_id_above_int64_refused);
     tcase_add_loop_test(tc, test_client_name_good, 0, NGOODNAME);
     suite_add_tcase(s, tc);
 
