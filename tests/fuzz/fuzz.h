@@ -36,6 +36,34 @@ fuzz_printable(const char *s, size_t n)
     return 1;
 }
 
+/* Decodes the UTF-8 sequence at u[0..n) into *c (RFC 3629: shortest
+ * form, no surrogate, at most U+10FFFF, by value ranges after decoding):
+ * its length, or 0 when it is not well formed. The oracle of every
+ * harness, written apart from the code under test. */
+static inline size_t
+fuzz_utf8_next(const unsigned char *u, size_t n, unsigned long *c)
+{
+    static const unsigned long min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    size_t k = u[0] < 0x80   ? 1
+               : u[0] < 0xC0 ? 0
+               : u[0] < 0xE0 ? 2
+               : u[0] < 0xF0 ? 3
+               : u[0] < 0xF8 ? 4
+                             : 0;
+    if (k == 0 || n < k)
+        return 0;
+    unsigned long v = k == 1 ? u[0] : u[0] & (0x7Fu >> k);
+    for (size_t j = 1; j < k; j++) {
+        if ((u[j] & 0xC0) != 0x80)
+            return 0;
+        v = (v << 6) | (u[j] & 0x3F);
+    }
+    if (v < min[k] || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+        return 0;
+    *c = v;
+    return k;
+}
+
 /* 1 if s[0..n) is one line of printable text: well-formed UTF-8 (shortest
  * form, no surrogate, at most U+10FFFF) without a C0 or C1 control, DEL,
  * a line or paragraph separator, a bidirectional control (U+061C,
@@ -43,24 +71,11 @@ fuzz_printable(const char *s, size_t n)
 static inline int
 fuzz_printable_text(const char *s, size_t n)
 {
-    static const unsigned long min[5] = {0, 0, 0x80, 0x800, 0x10000};
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
-        size_t k = u[i] < 0x80   ? 1
-                   : u[i] < 0xC0 ? 0
-                   : u[i] < 0xE0 ? 2
-                   : u[i] < 0xF0 ? 3
-                   : u[i] < 0xF8 ? 4
-                                 : 0;
-        if (k == 0 || n - i < k)
-            return 0;
-        unsigned long c = k == 1 ? u[i] : u[i] & (0x7Fu >> k);
-        for (size_t j = 1; j < k; j++) {
-            if ((u[i + j] & 0xC0) != 0x80)
-                return 0;
-            c = (c << 6) | (u[i + j] & 0x3F);
-        }
-        if (c < min[k] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+        unsigned long c;
+        size_t k = fuzz_utf8_next(u + i, n - i, &c);
+        if (k == 0)
             return 0;
         if (c < 0x20 || (c >= 0x7F && c <= 0x9F) || c == 0x061C ||
             c == 0x200E || c == 0x200F || (c >= 0x2028 && c <= 0x202E) ||

@@ -338,23 +338,10 @@ read_value(struct reader *r, int depth, struct oval *v)
 static int
 utf8_valid(const unsigned char *u, size_t n)
 {
-    static const unsigned long min[5] = {0, 0, 0x80, 0x800, 0x10000};
     for (size_t i = 0; i < n;) {
-        size_t k = u[i] < 0x80   ? 1
-                   : u[i] < 0xC0 ? 0
-                   : u[i] < 0xE0 ? 2
-                   : u[i] < 0xF0 ? 3
-                   : u[i] < 0xF8 ? 4
-                                 : 0;
-        if (k == 0 || n - i < k)
-            return 0;
-        unsigned long c = k == 1 ? u[i] : u[i] & (0x7Fu >> k);
-        for (size_t j = 1; j < k; j++) {
-            if ((u[i + j] & 0xC0) != 0x80)
-                return 0;
-            c = (c << 6) | (u[i + j] & 0x3F);
-        }
-        if (c < min[k] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+        unsigned long c;
+        size_t k = fuzz_utf8_next(u + i, n - i, &c);
+        if (k == 0)
             return 0;
         i += k;
     }
