@@ -257,7 +257,7 @@ on_linger_event(struct bufferevent *bev, short what, void *arg)
 
 static void
 log_refusal(const struct conn *c, const struct headers_refusal *r,
-            const char *reqid, const char *route)
+            const char *reqid, const struct route_info *route)
 {
     char reason[64];
     char *addr = NULL;
@@ -268,8 +268,8 @@ log_refusal(const struct conn *c, const struct headers_refusal *r,
         .request_id = reqid,
         .remote = addr ? addr : "-",
         .method = c->lx.method[0] ? c->lx.method : NULL,
-        .route = route,
-        .decision = "rejected",
+        .route = route->name,
+        .decision = decision_name(DECISION_REJECTED),
         .reason = reason,
         .status = r->status,
         .upstream_status = -1,
@@ -277,7 +277,7 @@ log_refusal(const struct conn *c, const struct headers_refusal *r,
         .sender_id = -1,
     };
     log_request(&lr);
-    metrics_count_request(route, "rejected", r->status);
+    metrics_count_request(route->id, DECISION_REJECTED, r->status);
 }
 
 /* Takes the connection from evhttp and answers r with Connection: close.
@@ -324,7 +324,7 @@ take_over(struct conn *c, const struct headers_refusal *r)
     evbuffer_add_buffer(out, body);
     evbuffer_free(body);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    log_refusal(c, r, reqid, route->name);
+    log_refusal(c, r, reqid, route);
 }
 
 static void

@@ -6,6 +6,7 @@
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include "alloc.h"
@@ -20,16 +21,56 @@
 #include "reply.h"
 #include "route.h"
 
-int64_t
-gateway_wall_ms(void)
+struct ex_waitlist {
+    TAILQ_HEAD(exchange_list, exchange) list;
+    size_t n;
+    void (*idle)(void *arg); /* called when the last one completes */
+    void *idle_arg;
+};
+
+struct ex_waitlist *
+ex_waitlist_new(void)
 {
-    return clock_wall_ms();
+    struct ex_waitlist *w = xcalloc(1, sizeof(*w));
+    TAILQ_INIT(&w->list);
+    return w;
 }
 
-double
-gateway_mono_ms(void)
+void
+ex_waitlist_free(struct ex_waitlist *w)
 {
-    return clock_mono_ms();
+    if (w == NULL)
+        return;
+    w->idle = NULL; /* teardown: nobody to tell */
+    while (!TAILQ_EMPTY(&w->list))
+        ex_discard(TAILQ_FIRST(&w->list));
+    free(w);
+}
+
+size_t
+ex_waiting(const struct gateway *gw)
+{
+    return gw->waiting->n;
+}
+
+void
+ex_when_idle(struct gateway *gw, void (*idle)(void *), void *arg)
+{
+    gw->waiting->idle = idle;
+    gw->waiting->idle_arg = arg;
+}
+
+size_t
+ex_cut_off_all(struct gateway *gw,
+               void (*sent)(struct evhttp_request *, void *), void *arg)
+{
+    size_t queued = 0;
+    struct exchange *ex;
+    TAILQ_FOREACH(ex, &gw->waiting->list, link)
+    {
+        queued += (size_t)ex_cut_off(ex, sent, arg);
+    }
+    return queued;
 }
 
 static const char *
@@ -55,7 +96,7 @@ ex_new(struct gateway *gw, struct evhttp_request *req)
     struct exchange *ex = xcalloc(1, sizeof(*ex));
     ex->gw = gw;
     ex->req = req;
-    ex->t0_ms = gateway_mono_ms();
+    ex->t0_ms = clock_mono_ms();
     ex->sender_id = -1;
     ex->upstream_status = -1;
     ex->route = route_get(ROUTE_NONE);
@@ -84,7 +125,8 @@ static void
 ex_free(struct exchange *ex)
 {
     struct gateway *gw = ex->gw;
-    int was_waiting = ex->deferred;
+    struct ex_waitlist *w = gw->waiting;
+    int last = 0;
     if (ex->conn) /* never let a hang-up call back into a freed exchange */
         conn_watch(ex->conn, NULL, NULL);
     if (ex->idem_held && gw->idem)
@@ -92,25 +134,24 @@ ex_free(struct exchange *ex)
     free(ex->idem_key);
     free(ex->client_name);
     if (ex->deferred) {
-        TAILQ_REMOVE(&gw->waiting, ex, link);
-        gw->nwaiting--;
+        TAILQ_REMOVE(&w->list, ex, link);
+        last = --w->n == 0;
     }
     forward_release(&ex->fwd);
     free(ex);
-    if (was_waiting && gw->on_complete)
-        gw->on_complete(gw->on_complete_arg);
+    if (last && w->idle)
+        w->idle(w->idle_arg);
 }
 
 void
 ex_discard(struct exchange *ex)
 {
-    ex->gw->on_complete = NULL; /* teardown: nobody to tell */
-    ex->idem_held = 0;          /* the store goes too */
+    ex->idem_held = 0; /* the store goes too */
     ex_free(ex);
 }
 
 static void
-ex_log(const struct exchange *ex, int status, const char *decision,
+ex_log(const struct exchange *ex, int status, enum decision decision,
        const char *reason)
 {
     struct log_request lr = {
@@ -119,11 +160,11 @@ ex_log(const struct exchange *ex, int status, const char *decision,
         .remote = ex->remote,
         .method = ex->method,
         .route = ex->route->name,
-        .decision = decision,
+        .decision = decision_name(decision),
         .reason = reason,
         .status = status,
         .upstream_status = ex->upstream_status,
-        .latency_ms = gateway_mono_ms() - ex->t0_ms,
+        .latency_ms = clock_mono_ms() - ex->t0_ms,
         .sender_id = ex->sender_id,
         .recipient = ex->recipient[0] ? ex->recipient : NULL,
     };
@@ -157,14 +198,13 @@ ex_send(struct exchange *ex, int status, struct evbuffer *body,
 
 void
 ex_reply(struct exchange *ex, int status, struct evbuffer *body,
-         const char *xwagate, const char *decision, const char *reason)
+         const char *xwagate, enum decision decision, const char *reason)
 {
-    int gone = ex->req == NULL;
+    if (ex->req == NULL)
+        decision = DECISION_CALLER_GONE;
     ex_send(ex, status, body, xwagate);
-    ex_log(ex, status, gone ? "caller_gone" : decision, reason);
-    metrics_count_request(ex->route->name, gone ? "caller_gone" : decision,
-                          status);
-    ex->gw->answered++;
+    ex_log(ex, status, decision, reason);
+    metrics_count_request(ex->route->id, decision, status);
     ex_free(ex);
 }
 
@@ -184,7 +224,7 @@ error_body(struct exchange *ex, int status, const char *code,
 }
 
 void
-ex_error_as(struct exchange *ex, const char *decision, int status,
+ex_error_as(struct exchange *ex, enum decision decision, int status,
             const char *code, const char *sentence, struct json_object *extra)
 {
     char xw[96], reason[64];
@@ -199,7 +239,7 @@ void
 ex_error(struct exchange *ex, int status, const char *code,
          const char *sentence, struct json_object *extra)
 {
-    ex_error_as(ex, "rejected", status, code, sentence, extra);
+    ex_error_as(ex, DECISION_REJECTED, status, code, sentence, extra);
 }
 
 void
@@ -212,7 +252,7 @@ ex_local(struct exchange *ex, int status, const char *content_type,
     if (ex->req != NULL)
         evhttp_add_header(evhttp_request_get_output_headers(ex->req),
                           "Content-Type", content_type);
-    ex_reply(ex, status, body, "gateway", "local", NULL);
+    ex_reply(ex, status, body, "gateway", DECISION_LOCAL, NULL);
     evbuffer_free(body);
 }
 
@@ -231,8 +271,8 @@ ex_defer(struct exchange *ex)
 {
     struct gateway *gw = ex->gw;
     ex->deferred = 1;
-    TAILQ_INSERT_TAIL(&gw->waiting, ex, link);
-    gw->nwaiting++;
+    TAILQ_INSERT_TAIL(&gw->waiting->list, ex, link);
+    gw->waiting->n++;
     conn_watch(ex->conn, on_caller_gone, ex);
 }
 
@@ -273,7 +313,7 @@ ex_cut_off(struct exchange *ex, void (*sent)(struct evhttp_request *, void *),
     reply_reason_header("SHUTTING_DOWN", xw, sizeof(xw));
     ex_send(ex, 503, b, xw);
     evbuffer_free(b);
-    ex_log(ex, 503, "cut_off", "shutting_down");
-    metrics_count_request(ex->route->name, "cut_off", 503);
+    ex_log(ex, 503, DECISION_CUT_OFF, "shutting_down");
+    metrics_count_request(ex->route->id, DECISION_CUT_OFF, 503);
     return 1;
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "decision.h"
 #include "forward.h"
 #include "precheck.h"
 #include "reqid.h"
@@ -28,7 +29,7 @@ struct config_client;
 struct upstream_xfer;
 
 struct exchange {
-    TAILQ_ENTRY(exchange) link; /* in gateway.waiting while deferred */
+    TAILQ_ENTRY(exchange) link; /* in the gateway's waitlist while deferred */
     struct gateway *gw;
     struct evhttp_request *req; /* NULL once the caller is gone */
     struct conn *conn; /* the caller's connection (set by the server);
@@ -68,15 +69,15 @@ struct exchange *ex_new(struct gateway *gw, struct evhttp_request *req);
  * given X-Wagate value, logs with decision and reason (may be NULL), frees
  * ex. */
 void ex_reply(struct exchange *ex, int status, struct evbuffer *body,
-              const char *xwagate, const char *decision, const char *reason);
+              const char *xwagate, enum decision decision, const char *reason);
 
 /* A gateway error in the SPEC section 2 shape; extra members may be NULL
- * (borrowed). decision "rejected". */
+ * (borrowed). Decision: rejected. */
 void ex_error(struct exchange *ex, int status, const char *code,
               const char *sentence, struct json_object *extra);
 
-/* Same, with the decision named (e.g. "forwarded" for a 502). */
-void ex_error_as(struct exchange *ex, const char *decision, int status,
+/* Same, with the decision named (e.g. forwarded, for a 502). */
+void ex_error_as(struct exchange *ex, enum decision decision, int status,
                  const char *code, const char *sentence,
                  struct json_object *extra);
 
@@ -84,7 +85,7 @@ void ex_error_as(struct exchange *ex, const char *decision, int status,
 void ex_local(struct exchange *ex, int status, const char *content_type,
               const char *text, size_t len);
 
-/* Marks ex as waiting on the upstream: counted in gw->waiting, watching
+/* Marks ex as waiting on the upstream: counted in ex_waiting(), watching
  * for the caller to hang up. ex->conn must be set. */
 void ex_defer(struct exchange *ex);
 
@@ -106,5 +107,24 @@ const char *ex_idem_caller(const struct exchange *ex);
 
 /* Frees an exchange without answering (gateway teardown only). */
 void ex_discard(struct exchange *ex);
+
+/* The gateway's list of waiting exchanges (struct gateway's waiting):
+ * created by main.c, freed with every exchange still on it (teardown,
+ * after the upstream: nobody is answered). */
+struct ex_waitlist *ex_waitlist_new(void);
+void ex_waitlist_free(struct ex_waitlist *w);
+
+/* How many exchanges wait (deferred, not yet answered). */
+size_t ex_waiting(const struct gateway *gw);
+
+/* idle(arg) runs (from the loop) each time the last waiting exchange
+ * completes; NULL stops it. */
+void ex_when_idle(struct gateway *gw, void (*idle)(void *), void *arg);
+
+/* ex_cut_off() on every waiting exchange; returns how many answers were
+ * queued. */
+size_t ex_cut_off_all(struct gateway *gw,
+                      void (*sent)(struct evhttp_request *, void *),
+                      void *arg);
 
 #endif

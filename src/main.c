@@ -12,6 +12,8 @@
 #include "alloc.h"
 #include "config.h"
 #include "log.h"
+#include "clock.h"
+#include "exchange.h"
 #include "gateway.h"
 #include "idempotency.h"
 #include "server.h"
@@ -80,7 +82,7 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
         return;
     w->stopping = 1;
     log_msg(LOG_INFO, "signal %d: draining (%zu in flight, up to %lld ms)",
-            (int)sig, w->gw.nwaiting, w->cfg.drain_timeout_ms);
+            (int)sig, ex_waiting(&w->gw), w->cfg.drain_timeout_ms);
     server_drain(w->srv, w->cfg.drain_timeout_ms, on_drained, w);
 }
 
@@ -229,7 +231,7 @@ load_state(struct wagate *w)
         log_msg(LOG_ERROR, "refusing to start: state file %s: %s", path, err);
         return EXIT_CONFIG;
     }
-    int64_t now = gateway_wall_ms();
+    int64_t now = clock_wall_ms();
     switch (state_file_load(path, w->gw.idem, w->cache, now,
                             w->cfg.cache_recheck_after_s * 1000, &n, err,
                             sizeof(err))) {
@@ -266,7 +268,7 @@ save_state(struct wagate *w)
     char err[512];
     if (path == NULL)
         return 0;
-    if (state_file_save(path, w->gw.idem, w->cache, gateway_wall_ms(), &n,
+    if (state_file_save(path, w->gw.idem, w->cache, clock_wall_ms(), &n,
                         err, sizeof(err)) != 0) {
         log_msg(LOG_ERROR, "state file %s: saving failed: %s; the next start "
                 "may not know the answers and windows kept since the last "
@@ -321,7 +323,7 @@ start(struct wagate *w)
                                    w->cfg.max_queue_ms);
     w->gw.idem = idem_new((size_t)w->cfg.idem_max_entries,
                           w->cfg.idem_ttl_s * 1000);
-    TAILQ_INIT(&w->gw.waiting);
+    w->gw.waiting = ex_waitlist_new();
     int rc = load_state(w);
     if (rc != 0)
         return rc;
@@ -385,6 +387,7 @@ run(struct wagate *w)
      * server, then the loop */
     upstream_free(w->up);
     server_free(w->srv);
+    ex_waitlist_free(w->gw.waiting);
     shaper_free(w->gw.send_shaper);
     shaper_free(w->gw.read_shaper);
     idem_free(w->gw.idem);

@@ -7,11 +7,10 @@
 #include <string.h>
 
 #define METRICS_MAX_SERIES 512
-#define METRICS_MAX_ERRORS 32
 
 struct req_series {
-    const char *route;
-    const char *decision;
+    enum route_id route;
+    enum decision decision;
     int status;
     uint64_t count;
 };
@@ -28,16 +27,15 @@ static struct {
     uint64_t lat_bucket[NBUCKETS];
     uint64_t lat_count;
     double lat_sum;
-    struct {
-        const char *kind, *outcome;
-        uint64_t count;
-    } err[METRICS_MAX_ERRORS];
-    size_t nerr;
+    uint64_t err[UPSTREAM_FAIL_COUNT][2]; /* by kind, then sent */
+    uint64_t answered;
+    uint64_t upstream_429s;
 } m;
 
 void
-metrics_count_request(const char *route, const char *decision, int status)
+metrics_count_request(enum route_id route, enum decision decision, int status)
 {
+    m.answered++;
     for (size_t i = 0; i < m.nreq; i++) {
         struct req_series *s = &m.req[i];
         if (s->status == status && s->route == route &&
@@ -63,22 +61,30 @@ metrics_count_upstream(double seconds)
             m.lat_bucket[i]++;
 }
 
-void
-metrics_count_upstream_error(const char *kind, const char *outcome)
+uint64_t
+metrics_answered(void)
 {
-    for (size_t i = 0; i < m.nerr; i++) {
-        if (strcmp(m.err[i].kind, kind) == 0 &&
-            strcmp(m.err[i].outcome, outcome) == 0) {
-            m.err[i].count++;
-            return;
-        }
-    }
-    if (m.nerr < METRICS_MAX_ERRORS) {
-        m.err[m.nerr].kind = kind;
-        m.err[m.nerr].outcome = outcome;
-        m.err[m.nerr].count = 1;
-        m.nerr++;
-    }
+    return m.answered;
+}
+
+void
+metrics_count_upstream_429(void)
+{
+    m.upstream_429s++;
+}
+
+uint64_t
+metrics_upstream_429s(void)
+{
+    return m.upstream_429s;
+}
+
+void
+metrics_count_upstream_error(enum upstream_failure kind, int sent)
+{
+    if ((unsigned)kind >= UPSTREAM_FAIL_COUNT)
+        kind = UPSTREAM_FAIL_OTHER;
+    m.err[kind][sent ? 1 : 0]++;
 }
 
 static void
@@ -114,7 +120,8 @@ render_requests(struct evbuffer *out)
             out,
             "wagate_requests_total{route=\"%s\",decision=\"%s\","
             "status=\"%d\"} %llu\n",
-            m.req[i].route, m.req[i].decision, m.req[i].status,
+            route_get(m.req[i].route)->name,
+            decision_name(m.req[i].decision), m.req[i].status,
             (unsigned long long)m.req[i].count);
 }
 
@@ -137,12 +144,16 @@ render_upstream(struct evbuffer *out)
     head(out, "wagate_upstream_errors_total", "counter",
          "Upstream calls that got no valid HTTP answer, by kind and "
          "outcome (not_sent: no byte left; unknown: it may have arrived).");
-    for (size_t i = 0; i < m.nerr; i++)
-        evbuffer_add_printf(out,
-                            "wagate_upstream_errors_total{kind=\"%s\","
-                            "outcome=\"%s\"} %llu\n",
-                            m.err[i].kind, m.err[i].outcome,
-                            (unsigned long long)m.err[i].count);
+    for (int k = 0; k < UPSTREAM_FAIL_COUNT; k++)
+        for (int sent = 0; sent < 2; sent++)
+            if (m.err[k][sent] != 0)
+                evbuffer_add_printf(
+                    out,
+                    "wagate_upstream_errors_total{kind=\"%s\","
+                    "outcome=\"%s\"} %llu\n",
+                    upstream_failure_name((enum upstream_failure)k),
+                    sent ? "unknown" : "not_sent",
+                    (unsigned long long)m.err[k][sent]);
 }
 
 void
@@ -152,7 +163,7 @@ metrics_render(struct evbuffer *out, const struct metrics_gauges *g)
     render_upstream(out);
     counter(out, "wagate_upstream_rate_limited_total",
             "Upstream answers 429 (each pauses the limiter).",
-            g->upstream_429s);
+            m.upstream_429s);
     counter(out, "wagate_rate_limited_total",
             "Requests answered 429 RATE_LIMITED by the gateway.",
             g->rate_limited);

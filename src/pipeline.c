@@ -13,6 +13,7 @@
 
 #include "alloc.h"
 #include "auth.h"
+#include "clock.h"
 #include "config.h"
 #include "digest.h"
 #include "exchange.h"
@@ -62,7 +63,7 @@ idem_settle(struct exchange *ex, const struct idem_answer *a)
         return;
     if (a != NULL)
         idem_complete(ex->gw->idem, ex_idem_caller(ex), ex->idem_key, a,
-                      gateway_wall_ms());
+                      clock_wall_ms());
     else
         idem_abandon(ex->gw->idem, ex_idem_caller(ex), ex->idem_key);
     ex->idem_held = 0;
@@ -102,16 +103,16 @@ on_upstream_answer(struct exchange *ex, const struct upstream_response *resp)
     const char *body =
         len ? (const char *)evbuffer_pullup(resp->body, -1) : "";
     if (resp->status == 429) {
-        gw->upstream_429s++;
+        metrics_count_upstream_429();
         shaper_pause(route_shaper(ex), retry_after_ms(ex, resp));
     }
     learn_from_answer(gw->cache, ex->route->id, ex->sender_id,
                       precheck_phone_key(ex->recipient), resp->status, body,
-                      len, gateway_wall_ms());
+                      len, clock_wall_ms());
     keep_answer(ex, resp, body, len);
     if (ex->req != NULL)
         forward_copy_headers(resp, evhttp_request_get_output_headers(ex->req));
-    ex_reply(ex, resp->status, resp->body, "upstream", "forwarded", NULL);
+    ex_reply(ex, resp->status, resp->body, "upstream", DECISION_FORWARDED, NULL);
 }
 
 /* The sentence of a 502/504: what failed, then what the caller may
@@ -175,7 +176,7 @@ answer_failure(struct exchange *ex, enum upstream_failure f, int sent)
         evhttp_add_header(evhttp_request_get_output_headers(ex->req),
                           "Content-Type", "application/json");
     reply_reason_header(code, xw, sizeof(xw));
-    ex_reply(ex, status, b, xw, "forwarded", upstream_failure_name(f));
+    ex_reply(ex, status, b, xw, DECISION_FORWARDED, upstream_failure_name(f));
     evbuffer_free(b);
 }
 
@@ -201,8 +202,7 @@ on_upstream(void *arg, const struct upstream_result *res)
         on_upstream_answer(ex, res->resp);
         return;
     }
-    metrics_count_upstream_error(upstream_failure_name(res->failure),
-                                 res->sent ? "unknown" : "not_sent");
+    metrics_count_upstream_error(res->failure, res->sent);
     answer_failure(ex, res->failure, res->sent);
 }
 
@@ -359,7 +359,7 @@ replay(struct exchange *ex, const struct idem_answer *a)
             evhttp_add_header(out, a->headers[i].name, a->headers[i].value);
     }
     ex->upstream_status = a->status;
-    ex_reply(ex, a->status, b, "replay", "replay", NULL);
+    ex_reply(ex, a->status, b, "replay", DECISION_REPLAY, NULL);
     evbuffer_free(b);
 }
 
@@ -373,7 +373,7 @@ check_idempotency(struct exchange *ex, const char *body, size_t len)
         return 0;
     unsigned char hash[DIGEST_LEN];
     const struct idem_answer *a = NULL;
-    int64_t now = gateway_wall_ms();
+    int64_t now = clock_wall_ms();
     idem_expire(ex->gw->idem, now); /* amortised: pops what has expired */
     digest_sha256(body, len, hash);
     switch (idem_begin(ex->gw->idem, ex_idem_caller(ex), key, hash, now,
@@ -408,7 +408,7 @@ check_session(struct exchange *ex)
         return 0;
     enum cache_decision d = cache_decide(
         gw->cache, ex->sender_id, precheck_phone_key(ex->recipient),
-        gateway_wall_ms(), gw->cfg->cache_recheck_after_s * 1000,
+        clock_wall_ms(), gw->cfg->cache_recheck_after_s * 1000,
         &expired_at);
     if (d == CACHE_FORWARD)
         return 0;
@@ -418,7 +418,7 @@ check_session(struct exchange *ex)
     if (ex->req != NULL)
         evhttp_add_header(evhttp_request_get_output_headers(ex->req),
                           "Content-Type", "application/json");
-    ex_reply(ex, 403, b, xw, "short_circuit", "session_expired");
+    ex_reply(ex, 403, b, xw, DECISION_SHORT_CIRCUIT, "session_expired");
     evbuffer_free(b);
     return -1;
 }

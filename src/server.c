@@ -24,6 +24,7 @@
 #include "config.h"
 #include "conn.h"
 #include "exchange.h"
+#include "clock.h"
 #include "gateway.h"
 #include "headers.h"
 #include "idempotency.h"
@@ -84,8 +85,7 @@ answer_metrics(struct server *s, struct exchange *ex)
         .send_queue_depth = ss.depth,
         .read_queue_depth = rs.depth,
         .rate_limited = ss.refused + rs.refused,
-        .upstream_429s = gw->upstream_429s,
-        .in_flight = gw->nwaiting,
+        .in_flight = ex_waiting(gw),
         .idem_entries = is.entries,
         .idem_replays = is.replays,
         .draining = gw->draining,
@@ -97,7 +97,7 @@ answer_metrics(struct server *s, struct exchange *ex)
     if (ex->req != NULL)
         evhttp_add_header(evhttp_request_get_output_headers(ex->req),
                           "Content-Type", "text/plain; version=0.0.4");
-    ex_reply(ex, 200, b, "gateway", "local", NULL);
+    ex_reply(ex, 200, b, "gateway", DECISION_LOCAL, NULL);
     evbuffer_free(b);
 }
 
@@ -151,8 +151,8 @@ add_admin_stats(void *arg, json_object *o)
     struct gateway *gw = s->gw;
     struct idem_stats is;
     json_object *u = json_object_new_object();
-    admin_stat(u, "in_flight", (int64_t)gw->nwaiting);
-    admin_stat(u, "upstream_429s", (int64_t)gw->upstream_429s);
+    admin_stat(u, "in_flight", (int64_t)ex_waiting(gw));
+    admin_stat(u, "upstream_429s", (int64_t)metrics_upstream_429s());
     json_object_object_add(u, "send_limiter", shaper_json(gw->send_shaper));
     json_object_object_add(u, "read_limiter", shaper_json(gw->read_shaper));
     json_object_object_add(o, "upstream", u);
@@ -164,7 +164,7 @@ add_admin_stats(void *arg, json_object *o)
     admin_stat(i, "conflicts", (int64_t)is.conflicts);
     admin_stat(i, "evictions", (int64_t)is.evictions);
     json_object_object_add(o, "idempotency", i);
-    admin_stat(o, "requests_answered", (int64_t)gw->answered);
+    admin_stat(o, "requests_answered", (int64_t)metrics_answered());
 }
 
 static void
@@ -195,7 +195,7 @@ answer_admin(struct server *s, struct exchange *ex, const char *path,
         add_admin_stats,    s,
         s->gw->send_shaper, s->gw->read_shaper};
     struct admin_result r;
-    admin_handle(&ctx, ex->method, path, query, body, len, gateway_wall_ms(),
+    admin_handle(&ctx, ex->method, path, query, body, len, clock_wall_ms(),
                  &r);
     if (r.status >= 400) {
         json_object *extra = NULL;
@@ -212,7 +212,7 @@ answer_admin(struct server *s, struct exchange *ex, const char *path,
     } else if (r.body) {
         ex_local(ex, r.status, "application/json", r.body, strlen(r.body));
     } else {
-        ex_reply(ex, r.status, NULL, "gateway", "local", NULL);
+        ex_reply(ex, r.status, NULL, "gateway", DECISION_LOCAL, NULL);
     }
     free(r.body);
 }
@@ -317,7 +317,7 @@ set_accepting(struct server *s)
 static int
 log_due(double *last)
 {
-    double now = gateway_mono_ms();
+    double now = clock_mono_ms();
     if (*last != 0 && now - *last < SERVER_LOG_EVERY_MS)
         return 0;
     *last = now;
@@ -561,17 +561,13 @@ on_drain_event(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct server *s = arg;
-    struct exchange *ex;
-    if (s->gw->nwaiting == 0 || s->unsent > 0) {
+    if (ex_waiting(s->gw) == 0 || s->unsent > 0) {
         finish_drain(s);
         return;
     }
     /* the deadline passed: whoever still waits gets a clear 503 now, and
      * the loop runs on until those answers are written (bounded) */
-    TAILQ_FOREACH(ex, &s->gw->waiting, link)
-    {
-        s->unsent += (size_t)ex_cut_off(ex, on_cut_off_sent, s);
-    }
+    s->unsent = ex_cut_off_all(s->gw, on_cut_off_sent, s);
     if (s->unsent == 0) {
         finish_drain(s);
         return;
@@ -584,10 +580,10 @@ on_drain_event(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-on_complete(void *arg)
+on_idle(void *arg)
 {
     struct server *s = arg;
-    if (s->gw->draining && s->gw->nwaiting == 0 && s->drained) {
+    if (s->gw->draining && s->drained) {
         struct timeval zero = {0, 0};
         evtimer_add(s->drain_ev, &zero);
     }
@@ -602,14 +598,13 @@ server_drain(struct server *s, long long deadline_ms, void (*done)(void *),
     s->gw->draining = 1;
     s->drained = done;
     s->drained_arg = arg;
-    s->gw->on_complete = on_complete;
-    s->gw->on_complete_arg = s;
+    ex_when_idle(s->gw, on_idle, s);
     set_accepting(s);
     s->drain_ev = evtimer_new(s->base, on_drain_event, s);
     if (s->drain_ev == NULL)
         alloc_oom("evtimer_new");
     struct timeval tv = {deadline_ms / 1000, (deadline_ms % 1000) * 1000};
-    if (s->gw->nwaiting == 0)
+    if (ex_waiting(s->gw) == 0)
         tv = (struct timeval){0, 0};
     evtimer_add(s->drain_ev, &tv);
 }
@@ -619,8 +614,7 @@ server_free(struct server *s)
 {
     if (s == NULL)
         return;
-    while (!TAILQ_EMPTY(&s->gw->waiting))
-        ex_discard(TAILQ_FIRST(&s->gw->waiting));
+    ex_when_idle(s->gw, NULL, NULL);
     for (struct server **p = &servers; *p != NULL; p = &(*p)->next)
         if (*p == s) {
             *p = s->next;

@@ -9,7 +9,7 @@
 #include <sys/queue.h>
 
 #include "alloc.h"
-#include "gateway.h"
+#include "clock.h"
 #include "ratelimit.h"
 
 struct shaper_item {
@@ -63,7 +63,7 @@ arm(struct shaper *s)
     double at = head->slot_ms > guard ? head->slot_ms : guard;
     if (at > head->deadline_ms)
         at = head->deadline_ms;
-    double wait = at - gateway_mono_ms();
+    double wait = at - clock_mono_ms();
     if (wait < 0)
         wait = 0;
     /* round up: a timer that fires early would only re-arm */
@@ -110,7 +110,7 @@ on_timer(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct shaper *s = arg;
     struct shaper_item *it;
-    double now = gateway_mono_ms();
+    double now = clock_mono_ms();
     while ((it = TAILQ_FIRST(&s->queue)) != NULL) {
         int due = it->slot_ms <= now && now >= rl_guard_until(&s->guard);
         if (!due && it->deadline_ms > now)
@@ -177,7 +177,7 @@ int
 shaper_submit(struct shaper *s, void *item, shaper_go go,
               shaper_refuse refuse, long *retry_after_s)
 {
-    double now = gateway_mono_ms(), slot;
+    double now = clock_mono_ms(), slot;
     s->st.submitted++;
     if (!s->on) {
         hand_over(s, now, go, item);
@@ -214,7 +214,7 @@ shaper_submit(struct shaper *s, void *item, shaper_go go,
 void
 shaper_left(struct shaper *s)
 {
-    rl_guard_left(&s->guard, gateway_mono_ms());
+    rl_guard_left(&s->guard, clock_mono_ms());
     arm(s);
 }
 
@@ -250,7 +250,7 @@ shaper_cancel(struct shaper *s, void *item)
 static void
 refuse_beyond_bound(struct shaper *s)
 {
-    double now = gateway_mono_ms();
+    double now = clock_mono_ms();
     int64_t released = 0;
     struct shaper_item *it;
     while ((it = TAILQ_LAST(&s->queue, shaper_queue)) != NULL &&
@@ -274,7 +274,7 @@ shaper_pause(struct shaper *s, double pause_ms)
     if (!s->on)
         return;
     struct shaper_item *head = TAILQ_FIRST(&s->queue), *it;
-    double delay = rl_pause(&s->rl, gateway_mono_ms(), pause_ms,
+    double delay = rl_pause(&s->rl, clock_mono_ms(), pause_ms,
                             head ? head->slot_ms : -1);
     s->st.pauses++;
     if (delay <= 0)
@@ -291,7 +291,7 @@ shaper_pause(struct shaper *s, double pause_ms)
 int
 shaper_resume(struct shaper *s)
 {
-    double now = gateway_mono_ms(), slot;
+    double now = clock_mono_ms(), slot;
     struct shaper_item *it;
     if (!s->on || !(s->rl.paused_until > now))
         return 0;
