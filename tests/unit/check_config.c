@@ -4,7 +4,7 @@
  * must not block, in the FIFO test). Files live in /tmp (mkstemp) and are
  * removed. Every successful parse is released with config_free(); the
  * suite runs clean under AddressSanitizer and valgrind with CK_FORK=no. */
-#include <check.h>
+#include "unit.h"
 #include <json-c/json.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1919,8 +1919,8 @@ START_TEST(test_reload_keeps_state_file)
 }
 END_TEST
 
-static Suite *
-config_suite(void)
+Suite *
+unit_suite(void)
 {
     Suite *s = suite_create("config");
     TCase *tc;
@@ -2002,14 +2002,4 @@ config_suite(void)
     suite_add_tcase(s, tc);
 
     return s;
-}
-
-int
-main(void)
-{
-    SRunner *sr = srunner_create(config_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -1,6 +1,6 @@
 /* check_headers.c - unit tests of headers.c: header names, and the request
  * head lexer fed whole, byte by byte and in every two-piece split. */
-#include <check.h>
+#include "unit.h"
 #include <stdio.h>
 #include <sys/queue.h>
 #include <event2/http.h>
@@ -306,8 +306,8 @@ START_TEST(the_head_is_bounded)
 }
 END_TEST
 
-static Suite *
-headers_suite(void)
+Suite *
+unit_suite(void)
 {
     Suite *s = suite_create("headers");
     TCase *tc = tcase_create("lexer");
@@ -320,14 +320,4 @@ headers_suite(void)
     tcase_add_test(tc, the_head_is_bounded);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int
-main(void)
-{
-    SRunner *sr = srunner_create(headers_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
 }

@@ -1,6 +1,6 @@
 /* check_idempotency.c - unit tests for the idempotency store (SPEC
  * section 5). Every time is an argument: no clock, no sleeping. */
-#include <check.h>
+#include "unit.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -659,8 +659,8 @@ START_TEST(test_growth)
 }
 END_TEST
 
-static Suite *
-idem_suite(void)
+Suite *
+unit_suite(void)
 {
     Suite *s = suite_create("idempotency");
     TCase *tc = tcase_create("verdicts");
@@ -701,14 +701,4 @@ idem_suite(void)
     tcase_add_test(tc, test_growth);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int
-main(void)
-{
-    SRunner *sr = srunner_create(idem_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -1,6 +1,6 @@
 /* check_learn.c - unit tests for what the gateway learns from answers
  * (learn.c), the admin API (admin.c), caller auth (auth.c) and SHA-256. */
-#include <check.h>
+#include "unit.h"
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,8 +334,8 @@ START_TEST(admin_stats)
 }
 END_TEST
 
-static Suite *
-learn_suite(void)
+Suite *
+unit_suite(void)
 {
     Suite *s = suite_create("learn");
     TCase *tc = tcase_create("sha256_auth");
@@ -363,14 +363,4 @@ learn_suite(void)
     tcase_add_test(ta, admin_stats);
     suite_add_tcase(s, ta);
     return s;
-}
-
-int
-main(void)
-{
-    SRunner *sr = srunner_create(learn_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
 }

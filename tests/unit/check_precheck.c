@@ -1,7 +1,7 @@
 /* check_precheck.c - unit tests for precheck: E.164, UTF-8 counting,
  * White_Space, the strict JSON parser and the field rules of SPEC section 3,
  * plus a bounded fuzz loop. No sockets, no sleeping. */
-#include <check.h>
+#include "unit.h"
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1133,8 +1133,8 @@ START_TEST(test_fuzz)
 }
 END_TEST
 
-static Suite *
-precheck_suite(void)
+Suite *
+unit_suite(void)
 {
     Suite *s = suite_create("precheck");
     TCase *tc;
@@ -1174,14 +1174,4 @@ precheck_suite(void)
     tcase_add_test(tc, test_fuzz);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int
-main(void)
-{
-    SRunner *sr = srunner_create(precheck_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

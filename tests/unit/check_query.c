@@ -1,7 +1,7 @@
 /* check_query.c - unit tests for query.c: every refusal class, the order of
  * refusals, the canonical query, bounds and long inputs, plus a bounded
  * random loop with the invariants the fuzz harness checks. No sockets. */
-#include <check.h>
+#include "unit.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -412,8 +412,8 @@ START_TEST(test_random_invariants)
 }
 END_TEST
 
-static Suite *
-query_suite(void)
+Suite *
+unit_suite(void)
 {
     Suite *s = suite_create("query");
     TCase *tc = tcase_create("cases");
@@ -428,14 +428,4 @@ query_suite(void)
     tcase_add_test(tc, test_random_invariants);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int
-main(void)
-{
-    SRunner *sr = srunner_create(query_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

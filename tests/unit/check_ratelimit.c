@@ -1,6 +1,6 @@
 /* check_ratelimit.c - unit tests for the GCRA rate limiter (SPEC section
  * 6). Every time is an argument: no clock, no sleeping. */
-#include <check.h>
+#include "unit.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -593,8 +593,8 @@ START_TEST(release_gives_back_the_newest_slots)
 }
 END_TEST
 
-static Suite *
-ratelimit_suite(void)
+Suite *
+unit_suite(void)
 {
     Suite *s = suite_create("ratelimit");
     TCase *tc;
@@ -639,14 +639,4 @@ ratelimit_suite(void)
     suite_add_tcase(s, tc);
 
     return s;
-}
-
-int
-main(void)
-{
-    SRunner *sr = srunner_create(ratelimit_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -1,6 +1,6 @@
-/* check_cache.c - unit tests for the session cache (SPEC section 4) and
+/* check_session_cache.c - unit tests for the session cache (SPEC section 4) and
  * isotime. Every time is an argument: no clock, no sleeping. */
-#include <check.h>
+#include "unit.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -671,8 +671,8 @@ START_TEST(test_iso_round_trip)
 }
 END_TEST
 
-static Suite *
-cache_suite(void)
+Suite *
+unit_suite(void)
 {
     Suite *s = suite_create("cache");
     TCase *tc;
@@ -710,14 +710,4 @@ cache_suite(void)
     suite_add_tcase(s, tc);
 
     return s;
-}
-
-int
-main(void)
-{
-    SRunner *sr = srunner_create(cache_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -2,7 +2,7 @@
  * the export/import of the idempotency store and the session cache. Every
  * time is an argument: nothing sleeps, and the TTL passing is a later
  * `now` given to the loader. */
-#include <check.h>
+#include "unit.h"
 #include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
@@ -811,8 +811,8 @@ START_TEST(cache_import_refuses_bad_records)
 }
 END_TEST
 
-static Suite *
-state_file_suite(void)
+Suite *
+unit_suite(void)
 {
     Suite *s = suite_create("state_file");
     TCase *tc = tcase_create("state_file");
@@ -839,14 +839,4 @@ state_file_suite(void)
     tcase_add_test(tc, cache_import_refuses_bad_records);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int
-main(void)
-{
-    SRunner *sr = srunner_create(state_file_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -1,6 +1,6 @@
 /* check_units.c - unit tests for the pure modules: headers, reqid, route,
  * log_mask_phone and reply. No sockets, no sleeping. */
-#include <check.h>
+#include "unit.h"
 #include <ctype.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -630,8 +630,8 @@ START_TEST(test_reply_reason)
 }
 END_TEST
 
-static Suite *
-units_suite(void)
+Suite *
+unit_suite(void)
 {
     Suite *s = suite_create("units");
     TCase *tc;
@@ -670,14 +670,4 @@ units_suite(void)
     suite_add_tcase(s, tc);
 
     return s;
-}
-
-int
-main(void)
-{
-    SRunner *sr = srunner_create(units_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
