@@ -1,226 +1,15 @@
-/* check_shaper.c - the pure parts of rate shaping that issue 8 added
- * (the on-the-wire guard, ending a pause, reading Retry-After), then the
- * shaper on a real event loop: handing over is not leaving. */
+/* shaper_in_real_time.c - the shaper (shaper.c) on a real event loop and
+ * the real clock: handing over is not leaving. Its logic, with the time
+ * injected, is unit-tested in tests/unit/check_shaper.c. */
 #include <check.h>
 #include <event2/event.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <time.h>
 
-#include "ratelimit.h"
+#include "harness.h"
 #include "shaper.h"
 #include "clock.h"
-
-#define W 1005.0
-
-/* ---- rl_guard ---- */
-
-START_TEST(guard_off_never_holds)
-{
-    struct rl_guard g;
-    rl_guard_init(&g, 0, W);
-    for (int i = 0; i < 100; i++) {
-        rl_guard_handed(&g);
-        ck_assert(rl_guard_until(&g) == -INFINITY);
-    }
-    rl_guard_left(&g, 5);
-    ck_assert(rl_guard_until(&g) == -INFINITY);
-    rl_guard_free(&g);
-}
-END_TEST
-
-START_TEST(guard_counts_departures_and_those_on_their_way)
-{
-    struct rl_guard g;
-    rl_guard_init(&g, 3, W);
-    ck_assert(rl_guard_until(&g) == -INFINITY);
-    rl_guard_handed(&g);
-    rl_guard_handed(&g);
-    ck_assert(rl_guard_until(&g) == -INFINITY); /* 2 on the way, room 1 */
-    rl_guard_handed(&g);
-    ck_assert(rl_guard_until(&g) == INFINITY); /* only an end frees room */
-    rl_guard_left(&g, 0);
-    rl_guard_left(&g, 10);
-    /* one on its way: the 2nd most recent departure sets the time */
-    ck_assert_double_eq(rl_guard_until(&g), 0 + W);
-    rl_guard_left(&g, 20);
-    ck_assert_double_eq(rl_guard_until(&g), 0 + W);
-    rl_guard_handed(&g);
-    ck_assert_double_eq(rl_guard_until(&g), 10 + W);
-    rl_guard_dropped(&g); /* ended without leaving: no departure */
-    ck_assert_double_eq(rl_guard_until(&g), 0 + W);
-    ck_assert_uint_eq(g.pending, 0);
-    rl_guard_dropped(&g); /* never below zero */
-    ck_assert_uint_eq(g.pending, 0);
-    rl_guard_left(&g, 2000); /* the ring moves on: 10, 20, 2000 */
-    ck_assert_double_eq(rl_guard_until(&g), 10 + W);
-    rl_guard_free(&g);
-}
-END_TEST
-
-START_TEST(guard_resize_keeps_the_newest_and_the_pending)
-{
-    struct rl_guard g;
-    rl_guard_init(&g, 3, W);
-    rl_guard_left(&g, 0);
-    rl_guard_left(&g, 10);
-    rl_guard_left(&g, 20);
-    rl_guard_handed(&g);
-    rl_guard_resize(&g, 2);
-    ck_assert_uint_eq(g.pending, 1);
-    ck_assert_double_eq(rl_guard_until(&g), 20 + W); /* keeps 10, 20 */
-    rl_guard_dropped(&g);
-    ck_assert_double_eq(rl_guard_until(&g), 10 + W);
-    rl_guard_resize(&g, 5);
-    ck_assert(rl_guard_until(&g) == -INFINITY); /* 2 of 5 */
-    rl_guard_left(&g, 30);
-    rl_guard_left(&g, 40);
-    rl_guard_left(&g, 50);
-    ck_assert_double_eq(rl_guard_until(&g), 10 + W);
-    rl_guard_resize(&g, 0);
-    ck_assert(rl_guard_until(&g) == -INFINITY);
-    rl_guard_free(&g);
-}
-END_TEST
-
-static uint64_t
-prng(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
-/* Whatever the delays between handing over and leaving (bunched releases
- * of parked transfers, drops), no window holds more than n departures. */
-START_TEST(guard_window_invariant_under_bunching)
-{
-    for (size_t n = 1; n <= 7; n++) {
-        struct rl_guard g;
-        rl_guard_init(&g, n, W);
-        uint64_t seed = 0x9e3779b97f4a7c15ULL + n;
-        double now = 0, dep[4000], due[64];
-        size_t ndep = 0, nway = 0;
-        while (now < 60000 && ndep < 4000) {
-            now += (double)(prng(&seed) % 150);
-            /* a random share of those on their way leaves now, together */
-            for (size_t i = 0; i < nway;) {
-                if (due[i] <= now) {
-                    if (prng(&seed) % 5 == 0)
-                        rl_guard_dropped(&g);
-                    else {
-                        rl_guard_left(&g, now);
-                        dep[ndep++] = now;
-                    }
-                    due[i] = due[--nway];
-                } else {
-                    i++;
-                }
-            }
-            while (now >= rl_guard_until(&g) && nway < 64) {
-                rl_guard_handed(&g);
-                due[nway++] = now + (double)(prng(&seed) % 3000);
-            }
-        }
-        for (size_t i = 0; i < ndep; i++) {
-            size_t in = 0;
-            for (size_t j = i; j < ndep && dep[j] < dep[i] + W; j++)
-                in++;
-            ck_assert_msg(in <= n, "n=%zu: %zu in a window", n, in);
-        }
-        ck_assert_msg(ndep > 10, "n=%zu: only %zu departures", n, ndep);
-        rl_guard_free(&g);
-    }
-}
-END_TEST
-
-/* ---- rl_restart ---- */
-
-START_TEST(restart_forgets_the_pause_keeps_the_spacing)
-{
-    struct rl rl;
-    double slot;
-    rl_init(&rl, 5, 1);
-    ck_assert_int_eq(rl_reserve(&rl, 1000, 10000, &slot), 0);
-    ck_assert_double_eq(slot, 1000);
-    ck_assert_int_eq(rl_reserve(&rl, 1000, 10000, &slot), 0);
-    ck_assert_double_eq(slot, 1200);
-    /* a long pause moves the pending slot an hour on */
-    ck_assert(rl_pause(&rl, 1010, 3600000, 1200) > 0);
-    ck_assert_int_eq(rl_reserve(&rl, 1010, 1e12, &slot), 0);
-    ck_assert(slot > 3600000);
-    /* restart after the slot at 1000 was reached: the next comes at
-     * 1000 + T, not now, not after the pause */
-    rl_restart(&rl, 1000);
-    ck_assert_int_eq(rl_reserve(&rl, 1020, 10000, &slot), 0);
-    ck_assert_double_eq(slot, 1200);
-    ck_assert_int_eq(rl_reserve(&rl, 1020, 10000, &slot), 0);
-    ck_assert_double_eq(slot, 1400);
-    ck_assert_double_eq(rl.paused_until, -INFINITY);
-    /* with nothing reached yet the first goes at once */
-    rl_restart(&rl, -INFINITY);
-    ck_assert_int_eq(rl_reserve(&rl, 5000, 0, &slot), 0);
-    ck_assert_double_eq(slot, 5000);
-}
-END_TEST
-
-START_TEST(restart_with_burst_allows_the_burst_again)
-{
-    struct rl rl;
-    double slot;
-    rl_init(&rl, 5, 3);
-    rl_pause(&rl, 0, 60000, -1);
-    rl_restart(&rl, 0);
-    /* tat = 200, tau = 400: room at once */
-    ck_assert_int_eq(rl_reserve(&rl, 100, 0, &slot), 0);
-    ck_assert_double_eq(slot, 100);
-}
-END_TEST
-
-/* ---- Retry-After ---- */
-
-#define NOW 1767225600 /* 2026-01-01T00:00:00Z, a Thursday */
-
-START_TEST(retry_after_values)
-{
-    static const struct {
-        const char *v;
-        double ms;
-    } cases[] = {
-        {NULL, 1000},
-        {"", 1000},
-        {"0", 0},
-        {"5", 5000},
-        {"  7\t", 7000},
-        {"120", 60000},       /* capped */
-        {"999999999", 60000}, /* capped, not an hour */
-        {"99999999999999999999999999", 60000},
-        {"-5", 1000},
-        {"+5", 1000},
-        {"5s", 1000},
-        {"1.5", 1000},
-        {"soon", 1000},
-        {"Thu, 01 Jan 2026 00:00:10 GMT", 10000},
-        {"Thursday, 01-Jan-26 00:00:20 GMT", 20000},
-        {"Thu Jan  1 00:00:30 2026", 30000},
-        {"Thu, 01 Jan 2099 00:00:00 GMT", 60000}, /* capped */
-        {"Thu, 01 Jan 2026 00:00:00 GMT", 1000},  /* now: not future */
-        {"Wed, 31 Dec 2025 23:59:00 GMT", 1000},  /* past */
-        {"Mon, 99 Foo 2026 99:99:99 GMT", 1000},
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        double ms = shaper_retry_after_ms(cases[i].v, NOW, 1000, 60000);
-        ck_assert_msg(ms == cases[i].ms, "\"%s\": %g, want %g",
-                      cases[i].v ? cases[i].v : "(null)", ms, cases[i].ms);
-    }
-    /* the cap bounds the default too: max_pause_ms 0 never pauses */
-    ck_assert_double_eq(shaper_retry_after_ms("30", NOW, 1000, 0), 0);
-    ck_assert_double_eq(shaper_retry_after_ms(NULL, NOW, 1000, 0), 0);
-    ck_assert_double_eq(shaper_retry_after_ms(NULL, NOW, 1000, 500), 500);
-}
-END_TEST
 
 /* ---- the shaper on an event loop ---- */
 
@@ -378,16 +167,7 @@ END_TEST
 static Suite *
 shaper_suite(void)
 {
-    Suite *s = suite_create("shaper");
-    TCase *tc = tcase_create("pure");
-    tcase_add_test(tc, guard_off_never_holds);
-    tcase_add_test(tc, guard_counts_departures_and_those_on_their_way);
-    tcase_add_test(tc, guard_resize_keeps_the_newest_and_the_pending);
-    tcase_add_test(tc, guard_window_invariant_under_bunching);
-    tcase_add_test(tc, restart_forgets_the_pause_keeps_the_spacing);
-    tcase_add_test(tc, restart_with_burst_allows_the_burst_again);
-    tcase_add_test(tc, retry_after_values);
-    suite_add_tcase(s, tc);
+    Suite *s = suite_create("shaper_in_real_time");
     TCase *loop = tcase_create("loop");
     tcase_set_timeout(loop, 30);
     tcase_add_test(loop, shaper_holds_while_the_window_is_on_its_way);
@@ -401,9 +181,5 @@ shaper_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(shaper_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return harness_run_suite(shaper_suite());
 }

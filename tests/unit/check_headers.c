@@ -1,6 +1,8 @@
 /* check_headers.c - unit tests of headers.c: header names, and the request
- * head lexer fed whole, byte by byte and in every two-piece split. */
+ * head lexer fed whole, byte by byte and in every two-piece split; which
+ * headers are hop-by-hop, the framing check, JSON content types. */
 #include "unit.h"
+#include <ctype.h>
 #include <stdio.h>
 #include <sys/queue.h>
 #include <event2/http.h>
@@ -306,6 +308,207 @@ START_TEST(the_head_is_bounded)
 }
 END_TEST
 
+/* ---- headers_is_hop_by_hop ---- */
+
+static const char *const hop_names[] = {
+    "Connection",
+    "Keep-Alive",
+    "Proxy-Connection",
+    "TE",
+    "Trailer",
+    "Transfer-Encoding",
+    "Upgrade",
+    "Proxy-Authenticate",
+    "Proxy-Authorization",
+    "Content-Length",
+};
+#define NHOP ((int)(sizeof(hop_names) / sizeof(hop_names[0])))
+
+/* mode 0: as is, 1: lower, 2: upper, 3: alternating */
+static void
+recase(const char *in, char *out, size_t n, int mode)
+{
+    size_t i = 0;
+    for (; in[i] && i + 1 < n; i++) {
+        int c = (unsigned char)in[i];
+        if (mode == 1 || (mode == 3 && i % 2 == 0))
+            c = tolower(c);
+        else if (mode == 2 || mode == 3)
+            c = toupper(c);
+        out[i] = (char)c;
+    }
+    out[i] = '\0';
+}
+
+START_TEST(test_hop_by_hop_any_case)
+{
+    char name[64];
+    for (int mode = 0; mode < 4; mode++) {
+        recase(hop_names[_i], name, sizeof(name), mode);
+        ck_assert_msg(headers_is_hop_by_hop(name) == 1, "%s", name);
+        /* and therefore never relayed from upstream either */
+        ck_assert_msg(headers_drop_from_upstream(name, NULL) == 1, "%s", name);
+    }
+}
+END_TEST
+
+START_TEST(test_end_to_end_headers)
+{
+    static const char *const e2e[] = {
+        "Content-Type",
+        "X-Foo",
+        "Date",
+        "Retry-After",
+        "Cache-Control",
+        "ETag",
+        "Location",
+        "Server",
+        "Connections",
+        "Keep-Alive2",
+        "T",
+        "TE-",
+        "",
+        "X-Connection",
+        "Content-Encoding",
+    };
+    for (size_t i = 0; i < sizeof(e2e) / sizeof(e2e[0]); i++) {
+        ck_assert_msg(headers_is_hop_by_hop(e2e[i]) == 0, "%s", e2e[i]);
+        ck_assert_msg(headers_drop_from_upstream(e2e[i], NULL) == 0, "%s",
+                      e2e[i]);
+    }
+}
+END_TEST
+
+/* ---- headers_drop_from_upstream ---- */
+
+START_TEST(test_drop_from_upstream)
+{
+    /* the gateway's own headers */
+    ck_assert_int_eq(headers_drop_from_upstream("X-Wagate", NULL), 1);
+    ck_assert_int_eq(headers_drop_from_upstream("x-wagate", NULL), 1);
+    ck_assert_int_eq(headers_drop_from_upstream("X-Request-Id", NULL), 1);
+    ck_assert_int_eq(headers_drop_from_upstream("X-REQUEST-ID", "close"), 1);
+    /* names listed in Connection */
+    ck_assert_int_eq(headers_drop_from_upstream("X-Foo", "close, X-Foo"), 1);
+    ck_assert_int_eq(headers_drop_from_upstream("x-foo", "Close, X-FOO"), 1);
+    ck_assert_int_eq(headers_drop_from_upstream("X-Foo", "X-Foo"), 1);
+    ck_assert_int_eq(
+        headers_drop_from_upstream("X-Bar", " X-Foo ,\tX-Bar , close"), 1);
+    ck_assert_int_eq(headers_drop_from_upstream("X-Bar", ",,X-Bar,,"), 1);
+    /* not listed */
+    ck_assert_int_eq(headers_drop_from_upstream("X-Foo", "X-Foo-Bar"), 0);
+    ck_assert_int_eq(headers_drop_from_upstream("X-Foo-Bar", "X-Foo"), 0);
+    ck_assert_int_eq(headers_drop_from_upstream("X-Foo", "keep-alive"), 0);
+    ck_assert_int_eq(headers_drop_from_upstream("X-Foo", ""), 0);
+    ck_assert_int_eq(headers_drop_from_upstream("X-Foo", NULL), 0);
+    ck_assert_int_eq(headers_drop_from_upstream("Content-Type", "close"), 0);
+    ck_assert_int_eq(headers_drop_from_upstream("X-Request", "X-Request-Id"),
+                     0);
+}
+END_TEST
+
+/* ---- headers_check_framing ---- */
+
+/* Builds a header list from name/value pairs (NULL-terminated), checks its
+ * framing and frees it. The result is a static sentence or NULL. */
+static const char *
+framing(const char *const *kv)
+{
+    struct evkeyvalq h;
+    TAILQ_INIT(&h);
+    for (; kv[0] != NULL; kv += 2)
+        ck_assert_int_eq(evhttp_add_header(&h, kv[0], kv[1]), 0);
+    const char *r = headers_check_framing(&h);
+    evhttp_clear_headers(&h);
+    return r;
+}
+
+#define FRAMING(...) framing((const char *const[]){__VA_ARGS__, NULL})
+
+START_TEST(test_framing_ok)
+{
+    ck_assert_ptr_null(framing((const char *const[]){NULL}));
+    ck_assert_ptr_null(FRAMING("Host", "x"));
+    ck_assert_ptr_null(FRAMING("Content-Length", "12"));
+    ck_assert_ptr_null(FRAMING("Content-Length", "0"));
+    ck_assert_ptr_null(FRAMING("content-length", "65536"));
+    ck_assert_ptr_null(FRAMING("Content-Length", " 12 "));
+    ck_assert_ptr_null(FRAMING("Transfer-Encoding", "chunked"));
+    ck_assert_ptr_null(FRAMING("Transfer-Encoding", "Chunked"));
+    ck_assert_ptr_null(FRAMING("transfer-encoding", "CHUNKED"));
+    ck_assert_ptr_null(
+        FRAMING("Content-Type", "application/json", "Content-Length", "2"));
+}
+END_TEST
+
+START_TEST(test_framing_bad)
+{
+    ck_assert_ptr_nonnull(
+        FRAMING("Content-Length", "5", "Transfer-Encoding", "chunked"));
+    ck_assert_ptr_nonnull(
+        FRAMING("Transfer-Encoding", "chunked", "content-length", "5"));
+    ck_assert_ptr_nonnull(FRAMING("Transfer-Encoding", "gzip"));
+    ck_assert_ptr_nonnull(FRAMING("Transfer-Encoding", "chunked, gzip"));
+    ck_assert_ptr_nonnull(FRAMING("Transfer-Encoding", "gzip, chunked"));
+    ck_assert_ptr_nonnull(FRAMING("Transfer-Encoding", "identity"));
+    ck_assert_ptr_nonnull(FRAMING("Transfer-Encoding", ""));
+    ck_assert_ptr_nonnull(FRAMING("Transfer-Encoding", "chunked",
+                                  "Transfer-Encoding", "chunked"));
+    ck_assert_ptr_nonnull(
+        FRAMING("Content-Length", "5", "Content-Length", "5"));
+    ck_assert_ptr_nonnull(
+        FRAMING("Content-Length", "5", "content-length", "6"));
+    ck_assert_ptr_nonnull(FRAMING("Content-Length", "12abc"));
+    ck_assert_ptr_nonnull(FRAMING("Content-Length", ""));
+    ck_assert_ptr_nonnull(FRAMING("Content-Length", " "));
+    ck_assert_ptr_nonnull(FRAMING("Content-Length", "-1"));
+    ck_assert_ptr_nonnull(FRAMING("Content-Length", "+1"));
+    ck_assert_ptr_nonnull(FRAMING("Content-Length", "0x10"));
+    ck_assert_ptr_nonnull(FRAMING("Content-Length", "1 2"));
+    ck_assert_ptr_nonnull(FRAMING("Content-Length", "5, 5"));
+    ck_assert_ptr_nonnull(FRAMING("Content-Length", "1.0"));
+}
+END_TEST
+
+START_TEST(test_headers_count)
+{
+    struct evkeyvalq h;
+    TAILQ_INIT(&h);
+    ck_assert_uint_eq(headers_count(&h, "X-A"), 0);
+    evhttp_add_header(&h, "X-A", "1");
+    evhttp_add_header(&h, "x-a", "2");
+    evhttp_add_header(&h, "X-B", "3");
+    ck_assert_uint_eq(headers_count(&h, "X-A"), 2);
+    ck_assert_uint_eq(headers_count(&h, "X-b"), 1);
+    ck_assert_uint_eq(headers_count(&h, "X-C"), 0);
+    evhttp_clear_headers(&h);
+}
+END_TEST
+
+/* ---- headers_is_json_type ---- */
+
+START_TEST(test_json_type)
+{
+    ck_assert_int_eq(headers_is_json_type("application/json"), 1);
+    ck_assert_int_eq(headers_is_json_type("application/json; charset=utf-8"),
+                     1);
+    ck_assert_int_eq(headers_is_json_type("APPLICATION/JSON"), 1);
+    ck_assert_int_eq(headers_is_json_type("Application/Json;charset=UTF-8"), 1);
+    ck_assert_int_eq(headers_is_json_type("application/json ;q=1"), 1);
+    ck_assert_int_eq(headers_is_json_type("application/json;"), 1);
+    ck_assert_int_eq(headers_is_json_type(" application/json "), 1);
+    ck_assert_int_eq(headers_is_json_type("application/jsonx"), 0);
+    ck_assert_int_eq(headers_is_json_type("application/json-patch+json"), 0);
+    ck_assert_int_eq(headers_is_json_type("application/json x"), 0);
+    ck_assert_int_eq(headers_is_json_type("text/json"), 0);
+    ck_assert_int_eq(headers_is_json_type("text/plain"), 0);
+    ck_assert_int_eq(headers_is_json_type("application/"), 0);
+    ck_assert_int_eq(headers_is_json_type("application/js"), 0);
+    ck_assert_int_eq(headers_is_json_type(""), 0);
+    ck_assert_int_eq(headers_is_json_type(NULL), 0);
+}
+END_TEST
+
 Suite *
 unit_suite(void)
 {
@@ -318,6 +521,16 @@ unit_suite(void)
     tcase_add_test(tc, request_lines_and_versions);
     tcase_add_test(tc, framing_is_checked_at_the_blank_line);
     tcase_add_test(tc, the_head_is_bounded);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("headers");
+    tcase_add_loop_test(tc, test_hop_by_hop_any_case, 0, NHOP);
+    tcase_add_test(tc, test_end_to_end_headers);
+    tcase_add_test(tc, test_drop_from_upstream);
+    tcase_add_test(tc, test_framing_ok);
+    tcase_add_test(tc, test_framing_bad);
+    tcase_add_test(tc, test_headers_count);
+    tcase_add_test(tc, test_json_type);
     suite_add_tcase(s, tc);
     return s;
 }
