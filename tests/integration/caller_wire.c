@@ -92,10 +92,11 @@ leftovers(void)
 static void
 open_window(void)
 {
-    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/inbound",
-                                "{\"sender_id\":12,\"recipient_phone\":\"" PHONE
-                                "\"}"),
-                     204);
+    ck_assert_int_eq(
+        hx_sandbox_control(sb.port, "POST", "/_sandbox/inbound",
+                           "{\"sender_id\":12,\"recipient_phone\":\"" PHONE
+                           "\"}"),
+        204);
 }
 
 static int
@@ -277,7 +278,7 @@ START_TEST(connection_limit_queues_callers_without_spinning)
     ck_assert_msg(cpu <= 30, "gateway used %ld ticks while callers waited",
                   cpu);
     ck_assert_msg(lines <= 3, "%zu log lines while callers waited", lines);
-    ck_assert_int_eq(sb_count(sb.port), 0);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 0);
 
     /* 10 leave: exactly 10 of the waiting get in */
     for (int i = 0; i < 10; i++)
@@ -336,7 +337,7 @@ START_TEST(connection_limit_queues_callers_without_spinning)
             close(waiting[i]);
     }
     /* the upstream got each send once, and answered each 200 */
-    json_object *reqs = sb_requests(sb.port);
+    json_object *reqs = hx_sandbox_requests(sb.port);
     ck_assert_int_eq(json_object_array_length(reqs), WAITING);
     for (size_t i = 0; i < WAITING; i++) {
         json_object *st;
@@ -398,15 +399,15 @@ START_TEST(every_way_a_connection_ends_frees_its_slot)
     ck_assert(strncmp(out, "HTTP/1.1 413", 12) == 0);
     assert_slot_free("evhttp's own 413", 3000);
     /* a caller that hangs up while its request waits on the upstream */
-    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/config",
-                                "{\"latency_ms\": 800}"),
+    ck_assert_int_eq(hx_sandbox_control(sb.port, "POST", "/_sandbox/config",
+                                        "{\"latency_ms\": 800}"),
                      200);
     fd = tcp_connect(gw.port);
     ck_assert_int_eq(send_str(fd, "GET /api/user/whatsapp/senders HTTP/1.1"
                                   "\r\nHost: x\r\n\r\n"),
                      0);
     double end = clock_mono_ms() + 3000;
-    while (sb_count(sb.port) < 1 && clock_mono_ms() < end)
+    while (hx_sandbox_count(sb.port) < 1 && clock_mono_ms() < end)
         nap_ms(5);
     close(fd);
     /* (evhttp notices the hang-up when the answer is written) */
@@ -424,7 +425,7 @@ END_TEST
 static int
 sandbox_saw(const char *needle)
 {
-    json_object *reqs = sb_requests(sb.port);
+    json_object *reqs = hx_sandbox_requests(sb.port);
     int seen = 0;
     for (size_t i = 0; reqs && i < json_object_array_length(reqs); i++)
         if (strstr(
@@ -488,14 +489,14 @@ START_TEST(header_names_that_are_not_tokens_are_400_and_nothing_is_smuggled)
             strstr(out, "X-Wagate: gateway; reason=bad_request"));
     }
     ck_assert_int_eq(sandbox_saw("SMUGGLED"), 0);
-    ck_assert_int_eq(sb_count(sb.port), 0);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 0);
     /* a well-formed request on the same gateway still goes through */
     struct http_resp r;
     open_window();
     ck_assert_int_eq(harness_post(gw.port, FREEFORM, VALID_SEND, NULL, &r), 0);
     ck_assert_int_eq(r.status, 200);
     http_free(&r);
-    ck_assert_int_eq(sb_count(sb.port), 1);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 1);
     stop_pair();
 }
 END_TEST
@@ -566,7 +567,7 @@ START_TEST(slow_callers_are_cut_off_at_client_timeout)
                  200, out, sizeof(out));
     assert_cut_off(ms, out, "request line");
     /* no trickled request reached the upstream */
-    ck_assert_int_eq(sb_count(sb.port), 0);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 0);
     char *log = proc_log(&gw);
     ck_assert_ptr_nonnull(strstr(log, "request_timeout"));
     free(log);
@@ -602,7 +603,7 @@ START_TEST(each_request_gets_its_own_client_timeout)
                       round, out);
     }
     close(fd);
-    ck_assert_int_eq(sb_count(sb.port), 3);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 3);
     stop_pair();
 }
 END_TEST
@@ -674,7 +675,7 @@ START_TEST(head_on_health_routes_answers_like_get_without_body)
     raw_exchange(gw.port, put, strlen(put), out, sizeof(out), 3000);
     ck_assert_msg(strncmp(out, "HTTP/1.1 405", 12) == 0, "%s", out);
     ck_assert_ptr_nonnull(strstr(out, "Allow: GET, HEAD\r\n"));
-    ck_assert_int_eq(sb_count(sb.port), 0);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 0);
     stop_pair();
 }
 END_TEST
@@ -683,8 +684,8 @@ START_TEST(readyz_head_says_503_while_draining)
 {
     start_pair("\"client_timeout_ms\": 5000");
     /* a request held at the upstream keeps the drain going */
-    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/config",
-                                "{\"latency_ms\": 2500}"),
+    ck_assert_int_eq(hx_sandbox_control(sb.port, "POST", "/_sandbox/config",
+                                        "{\"latency_ms\": 2500}"),
                      200);
     int slow = tcp_connect(gw.port);
     ck_assert_int_eq(
@@ -702,9 +703,9 @@ START_TEST(readyz_head_says_503_while_draining)
     ck_assert(response_complete(out, len));
     /* the upstream holds the slow one; then drain */
     end = clock_mono_ms() + 3000;
-    while (sb_count(sb.port) < 1 && clock_mono_ms() < end)
+    while (hx_sandbox_count(sb.port) < 1 && clock_mono_ms() < end)
         nap_ms(5);
-    ck_assert_int_eq(sb_count(sb.port), 1);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 1);
     ck_assert_int_eq(kill(gw.pid, SIGTERM), 0);
     ck_assert(proc_wait_log(&gw, "draining", 3000));
     len = 0;
@@ -812,7 +813,7 @@ START_TEST(malformed_heads_get_json_refusals)
     free(req);
     ck_assert_msg(strncmp(out, "HTTP/1.1 431 ", 13) == 0, "%s", out);
     ck_assert_ptr_nonnull(strstr(out, "\"error_code\":\"HEADERS_TOO_LARGE\""));
-    ck_assert_int_eq(sb_count(sb.port), 0);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 0);
     stop_pair();
 }
 END_TEST

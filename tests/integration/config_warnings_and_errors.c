@@ -111,7 +111,7 @@ START_TEST(loopback_and_https_do_not_warn)
         ck_assert_int_eq(proc_stop(&gw, 5000), 0);
         unlink(conf);
     }
-    ck_assert_int_eq(sb_count(sb.port), 0);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 0);
     ck_assert_int_eq(proc_stop(&sb, 5000), 0);
 }
 END_TEST

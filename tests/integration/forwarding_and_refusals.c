@@ -66,8 +66,8 @@ open_window(const char *phone)
     char body[160];
     snprintf(body, sizeof(body),
              "{\"sender_id\":12,\"recipient_phone\":\"%s\"}", phone);
-    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/inbound", body),
-                     204);
+    ck_assert_int_eq(
+        hx_sandbox_control(sb.port, "POST", "/_sandbox/inbound", body), 204);
 }
 
 static int
@@ -118,7 +118,7 @@ START_TEST(forward_is_byte_identical_with_the_gateway_key)
     ck_assert_ptr_nonnull(strstr(r.body, "\"message_sid\""));
     http_free(&r);
 
-    json_object *reqs = sb_requests(sb.port);
+    json_object *reqs = hx_sandbox_requests(sb.port);
     ck_assert_int_eq(json_object_array_length(reqs), 1);
     json_object *q = json_object_array_get_idx(reqs, 0), *f;
     ck_assert(json_object_object_get_ex(q, "body_b64", &f));
@@ -127,15 +127,17 @@ START_TEST(forward_is_byte_identical_with_the_gateway_key)
     ck_assert_uint_eq(len, strlen(body));
     ck_assert(memcmp(got, body, len) == 0);
     free(got);
-    ck_assert_str_eq(sb_req_header(q, "Authorization"),
+    ck_assert_str_eq(hx_sandbox_req_header(q, "Authorization"),
                      "Bearer " UPSTREAM_KEY);
     json_object_object_get_ex(q, "path", &f);
     ck_assert_str_eq(json_object_get_string(f), FREEFORM);
-    ck_assert_str_eq(sb_req_header(q, "X-Request-Id"), "trace-abc-1");
-    ck_assert_str_eq(sb_req_header(q, "Content-Type"), "application/json");
-    ck_assert(strncmp(sb_req_header(q, "User-Agent"), "wagate/", 7) == 0);
-    ck_assert_ptr_null(sb_req_header(q, "X-Custom"));
-    ck_assert_ptr_null(sb_req_header(q, "Cookie"));
+    ck_assert_str_eq(hx_sandbox_req_header(q, "X-Request-Id"), "trace-abc-1");
+    ck_assert_str_eq(hx_sandbox_req_header(q, "Content-Type"),
+                     "application/json");
+    ck_assert(strncmp(hx_sandbox_req_header(q, "User-Agent"), "wagate/", 7) ==
+              0);
+    ck_assert_ptr_null(hx_sandbox_req_header(q, "X-Custom"));
+    ck_assert_ptr_null(hx_sandbox_req_header(q, "Cookie"));
     json_object_put(reqs);
 }
 END_TEST
@@ -152,13 +154,13 @@ assert_relayed_like_direct(const char *body, long want)
     snprintf(url, sizeof(url), "http://127.0.0.1:%d" FREEFORM, sb.port);
     http_do("POST", url, h, body, strlen(body), &direct);
     ck_assert_int_eq(direct.status, want);
-    int before = sb_count(sb.port);
+    int before = hx_sandbox_count(sb.port);
     ck_assert_int_eq(post_json(FREEFORM, body, NULL, &via), 0);
     ck_assert_int_eq(via.status, want);
     ck_assert_uint_eq(via.body_len, direct.body_len);
     ck_assert(memcmp(via.body, direct.body, via.body_len) == 0);
     ck_assert_str_eq(http_header(&via, "X-Wagate", v, sizeof(v)), "upstream");
-    ck_assert_int_eq(sb_count(sb.port), before + 1);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), before + 1);
     http_free(&direct);
     http_free(&via);
 }
@@ -171,8 +173,9 @@ START_TEST(upstream_errors_are_relayed_unchanged)
     assert_relayed_like_direct("{\"sender_id\":13,\"recipient_phone\":\"" PHONE
                                "\",\"message\":\"x\"}", 503);
     open_window(PHONE);
-    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/config",
-                                "{\"balance\":0}"), 200);
+    ck_assert_int_eq(hx_sandbox_control(sb.port, "POST", "/_sandbox/config",
+                                        "{\"balance\":0}"),
+                     200);
     assert_relayed_like_direct("{\"sender_id\":12,\"recipient_phone\":\"" PHONE
                                "\",\"message\":\"x\"}", 402);
 }
@@ -198,7 +201,7 @@ START_TEST(get_routes_are_forwarded_with_their_query)
     ck_assert_int_eq(r.status, 200);
     http_free(&r);
 
-    json_object *reqs = sb_requests(sb.port);
+    json_object *reqs = hx_sandbox_requests(sb.port);
     ck_assert_int_eq(json_object_array_length(reqs), 3);
     json_object *p;
     json_object_object_get_ex(json_object_array_get_idx(reqs, 0), "path", &p);
@@ -228,7 +231,7 @@ START_TEST(unknown_route_is_404_and_not_forwarded)
         assert_gateway_error(&r, 404, "ROUTE_NOT_FOUND");
         http_free(&r);
     }
-    ck_assert_int_eq(sb_count(sb.port), 0);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 0);
 }
 END_TEST
 
@@ -246,7 +249,7 @@ START_TEST(wrong_method_is_405_with_allow)
     assert_gateway_error(&r, 405, "METHOD_NOT_ALLOWED");
     ck_assert_str_eq(http_header(&r, "Allow", v, sizeof(v)), "GET");
     http_free(&r);
-    ck_assert_int_eq(sb_count(sb.port), 0);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 0);
 }
 END_TEST
 
@@ -263,7 +266,7 @@ START_TEST(oversized_body_is_413_and_not_forwarded)
     assert_gateway_error(&r, 413, "PAYLOAD_TOO_LARGE");
     http_free(&r);
     free(body);
-    ck_assert_int_eq(sb_count(sb.port), 0);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 0);
 }
 END_TEST
 
@@ -276,7 +279,7 @@ START_TEST(non_json_content_type_is_415)
     ck_assert_int_eq(http_do("POST", url, h, "{}", 2, &r), 0);
     assert_gateway_error(&r, 415, "UNSUPPORTED_MEDIA_TYPE");
     http_free(&r);
-    ck_assert_int_eq(sb_count(sb.port), 0);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 0);
 }
 END_TEST
 
@@ -307,7 +310,7 @@ START_TEST(smuggling_shapes_are_400_with_close)
         if (strstr(out, "application/json") != NULL)
             ck_assert_ptr_nonnull(strstr(out, "\"BAD_REQUEST\""));
     }
-    ck_assert_int_eq(sb_count(sb.port), 0);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 0);
 }
 END_TEST
 
@@ -319,12 +322,12 @@ START_TEST(absolute_form_host_is_ignored)
     char out[8192];
     raw_exchange(gw.port, req, strlen(req), out, sizeof(out), 3000);
     ck_assert(strncmp(out, "HTTP/1.1 200", 12) == 0);
-    json_object *reqs = sb_requests(sb.port), *p;
+    json_object *reqs = hx_sandbox_requests(sb.port), *p;
     ck_assert_int_eq(json_object_array_length(reqs), 1);
     json_object *q = json_object_array_get_idx(reqs, 0);
     json_object_object_get_ex(q, "path", &p);
     ck_assert_str_eq(json_object_get_string(p), "/api/user/whatsapp/senders");
-    ck_assert(strstr(sb_req_header(q, "Host"), "evil") == NULL);
+    ck_assert(strstr(hx_sandbox_req_header(q, "Host"), "evil") == NULL);
     json_object_put(reqs);
 }
 END_TEST
@@ -358,14 +361,16 @@ START_TEST(upstream_slow_is_504)
     ck_assert_int_eq(http_do("GET", url, NULL, NULL, 0, &r), 0);
     ck_assert_int_eq(r.status, 200);
     http_free(&r);
-    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/config",
-                                "{\"latency_ms\":3000}"), 200);
+    ck_assert_int_eq(hx_sandbox_control(sb.port, "POST", "/_sandbox/config",
+                                        "{\"latency_ms\":3000}"),
+                     200);
     ck_assert_int_eq(post_json(FREEFORM, VALID_SEND, NULL, &r), 0);
     assert_gateway_error(&r, 504, "UPSTREAM_TIMEOUT");
     ck_assert(r.total_ms >= 1400 && r.total_ms < 3000);
     http_free(&r);
-    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/config",
-                                "{\"latency_ms\":0}"), 200);
+    ck_assert_int_eq(hx_sandbox_control(sb.port, "POST", "/_sandbox/config",
+                                        "{\"latency_ms\":0}"),
+                     200);
 }
 END_TEST
 
@@ -380,21 +385,23 @@ START_TEST(post_is_not_resent_when_a_kept_connection_dies)
     ck_assert_int_eq(r.status, 200);
     http_free(&r);
     /* the next send on that kept connection finds it dead */
-    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/faults",
-                                "{\"mode\":\"drop_next\",\"path\":\""
-                                FREEFORM "\"}"), 200);
+    ck_assert_int_eq(hx_sandbox_control(
+                         sb.port, "POST", "/_sandbox/faults",
+                         "{\"mode\":\"drop_next\",\"path\":\"" FREEFORM "\"}"),
+                     200);
     ck_assert_int_eq(post_json(FREEFORM, body, NULL, &r), 0);
     assert_gateway_error(&r, 502, "UPSTREAM_UNAVAILABLE");
     http_free(&r);
-    ck_assert_int_eq(sb_count(sb.port), 2); /* not 3 */
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 2); /* not 3 */
 }
 END_TEST
 
 START_TEST(garbage_answer_is_502)
 {
     struct http_resp r;
-    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/faults",
-                                "{\"mode\":\"garbage\"}"), 200);
+    ck_assert_int_eq(hx_sandbox_control(sb.port, "POST", "/_sandbox/faults",
+                                        "{\"mode\":\"garbage\"}"),
+                     200);
     ck_assert_int_eq(post_json(FREEFORM, VALID_SEND, NULL, &r), 0);
     assert_gateway_error(&r, 502, "UPSTREAM_UNAVAILABLE");
     http_free(&r);
@@ -428,7 +435,8 @@ START_TEST(concurrent_sends_each_get_their_own_answer)
                  "{\"sender_id\":12,\"recipient_phone\":\"+1415555%04d\","
                  "\"at\":\"%s+00:00\"}", i, at);
         ck_assert_int_eq(
-            sb_control(sb.port, "POST", "/_sandbox/inbound", body), 204);
+            hx_sandbox_control(sb.port, "POST", "/_sandbox/inbound", body),
+            204);
         iso_utc(base - (time_t)i * 60 + 86400, expect[i], sizeof(expect[i]));
         snprintf(bodies[i], sizeof(bodies[i]),
                  "{\"sender_id\":12,\"recipient_phone\":\"+1415555%04d\","
@@ -473,7 +481,7 @@ START_TEST(concurrent_sends_each_get_their_own_answer)
         curl_slist_free_all(h[i]);
     }
     curl_multi_cleanup(m);
-    ck_assert_int_eq(sb_count(sb.port), NCONC);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), NCONC);
 }
 END_TEST
 
@@ -510,7 +518,7 @@ START_TEST(idle_caller_is_cut_off)
     double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
                 (double)(b.tv_nsec - a.tv_nsec) / 1e6;
     ck_assert_msg(ms < 4000, "connection held %.0f ms", ms);
-    ck_assert_int_eq(sb_count(sb.port), 0);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 0);
 }
 END_TEST
 

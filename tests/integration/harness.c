@@ -304,20 +304,25 @@ done:
 int
 free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    /* close-on-exec: the binaries started later need not hold it */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t l = sizeof(a);
-    bind(fd, (struct sockaddr *)&a, sizeof(a));
-    getsockname(fd, (struct sockaddr *)&a, &l);
-    close(fd);
-    return ntohs(a.sin_port);
+    if (fd < 0)
+        return 0;
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &l) != 0) {
+        close(fd);
+        return 0;
+    }
+    return ntohs(a.sin_port); /* fd stays open: the port stays ours */
 }
 
 /* ---- sandbox ---- */
 
 json_object *
-sb_requests(int sb_port)
+hx_sandbox_requests(int sb_port)
 {
     char url[128];
     struct http_resp r;
@@ -336,17 +341,17 @@ sb_requests(int sb_port)
 }
 
 int
-sb_count(int sb_port)
+hx_sandbox_count(int sb_port)
 {
-    json_object *reqs = sb_requests(sb_port);
+    json_object *reqs = hx_sandbox_requests(sb_port);
     int n = reqs ? (int)json_object_array_length(reqs) : -1;
     json_object_put(reqs);
     return n;
 }
 
 int
-sb_control(int sb_port, const char *method, const char *path,
-           const char *json)
+hx_sandbox_control(int sb_port, const char *method, const char *path,
+                   const char *json)
 {
     char url[256];
     struct http_resp r;
@@ -394,7 +399,7 @@ b64_decode(const char *in, size_t *len)
 }
 
 const char *
-sb_req_header(json_object *req, const char *name)
+hx_sandbox_req_header(json_object *req, const char *name)
 {
     json_object *hs;
     if (!json_object_object_get_ex(req, "headers", &hs))

@@ -61,18 +61,25 @@ const char *http_header(const struct http_resp *r, const char *name,
 size_t raw_exchange(int port, const char *req, size_t len, char *out,
                     size_t outlen, int timeout_ms);
 
-/* A loopback port nothing listens on (bound, then closed). */
+/* A loopback port nothing listens on: bound and kept bound, never
+ * listening, for the rest of the process (a connect is refused), so that
+ * no suite running in parallel can take it meanwhile. */
 int free_port(void);
 
-/* Sandbox helpers. */
-json_object *sb_requests(int sb_port);  /* the "requests" array, owned */
-int sb_count(int sb_port);               /* number of recorded requests */
-int sb_control(int sb_port, const char *method, const char *path,
-               const char *json);        /* returns the HTTP status */
+/* The sandbox's control API (named hx_sandbox_*: sb_* is the sandbox's
+ * own namespace, src/sandbox/). */
+/* The "requests" array of GET /_sandbox/requests (caller puts it), or
+ * NULL. */
+json_object *hx_sandbox_requests(int sb_port);
+/* Number of recorded requests, or -1. */
+int hx_sandbox_count(int sb_port);
+/* A control request with a JSON body (may be NULL); the HTTP status. */
+int hx_sandbox_control(int sb_port, const char *method, const char *path,
+                       const char *json);
+/* The value of header name in a recorded request (borrowed), or NULL. */
+const char *hx_sandbox_req_header(json_object *req, const char *name);
 /* Decodes standard base64 into a new buffer (caller frees); *len set. */
 char *b64_decode(const char *in, size_t *len);
-/* The value of header name in a recorded request (borrowed), or NULL. */
-const char *sb_req_header(json_object *req, const char *name);
 
 /* Writes a temp file with text; returns its path in out. */
 void write_temp(const char *text, char *out, size_t outlen);

@@ -84,8 +84,8 @@ open_window(const char *phone)
     char body[128];
     snprintf(body, sizeof(body),
              "{\"sender_id\":12,\"recipient_phone\":\"%s\"}", phone);
-    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/inbound", body),
-                     204);
+    ck_assert_int_eq(
+        hx_sandbox_control(sb.port, "POST", "/_sandbox/inbound", body), 204);
 }
 
 static long
@@ -162,7 +162,7 @@ START_TEST(metrics_move_with_each_decision)
     ck_assert_ptr_nonnull(
         strstr(m, "# TYPE wagate_upstream_duration_seconds histogram"));
     free(m);
-    ck_assert_int_eq(sb_count(sb.port), 2);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 2);
 }
 END_TEST
 
@@ -180,7 +180,8 @@ START_TEST(drain_finishes_in_flight_and_refuses_new)
     CURLM *m = curl_multi_init();
     CURL *e[5];
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    sb_control(sb.port, "POST", "/_sandbox/config", "{\"latency_ms\":1500}");
+    hx_sandbox_control(sb.port, "POST", "/_sandbox/config",
+                       "{\"latency_ms\":1500}");
     snprintf(url, sizeof(url), "http://127.0.0.1:%d" FREEFORM, gw.port);
     for (int i = 0; i < 5; i++) {
         snprintf(phones[i], sizeof(phones[i]), "+1415555%04d", 100 + i);
@@ -206,11 +207,11 @@ START_TEST(drain_finishes_in_flight_and_refuses_new)
     /* until the sandbox holds all five (an event, not a sleep) */
     int running = 1;
     double end = clock_mono_ms() + 5000;
-    while (sb_count(sb.port) < 5 && clock_mono_ms() < end) {
+    while (hx_sandbox_count(sb.port) < 5 && clock_mono_ms() < end) {
         curl_multi_perform(m, &running);
         curl_multi_poll(m, NULL, 0, 20, NULL);
     }
-    ck_assert_int_eq(sb_count(sb.port), 5);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 5);
     kill(gw.pid, SIGTERM);
     ck_assert(proc_wait_log(&gw, "draining", 3000));
     /* on the kept connection: not ready, and a new send is refused */
@@ -239,7 +240,8 @@ START_TEST(drain_finishes_in_flight_and_refuses_new)
     curl_multi_cleanup(m);
     curl_slist_free_all(h);
     ck_assert(proc_wait_log(&gw, "\"stopped\"", 5000));
-    ck_assert_int_eq(sb_count(sb.port), 5); /* the refused one never left */
+    ck_assert_int_eq(hx_sandbox_count(sb.port),
+                     5); /* the refused one never left */
     /* teardown collects the exit status: it must be 0 */
 }
 END_TEST
@@ -260,13 +262,13 @@ START_TEST(reload_adds_a_client_and_rotates_the_key)
     ck_assert(proc_wait_log(&gw, "configuration reloaded", 3000));
     ck_assert_int_eq(send_to("+14155550009", NULL), 401);
     ck_assert_int_eq(send_to("+14155550009", tok), 401); /* sandbox's 401 */
-    json_object *reqs = sb_requests(sb.port);
+    json_object *reqs = hx_sandbox_requests(sb.port);
     ck_assert_int_eq(json_object_array_length(reqs), 2);
-    ck_assert_str_eq(sb_req_header(json_object_array_get_idx(reqs, 0),
-                                   "Authorization"),
+    ck_assert_str_eq(hx_sandbox_req_header(json_object_array_get_idx(reqs, 0),
+                                           "Authorization"),
                      "Bearer " HARNESS_UPSTREAM_KEY);
-    ck_assert_str_eq(sb_req_header(json_object_array_get_idx(reqs, 1),
-                                   "Authorization"),
+    ck_assert_str_eq(hx_sandbox_req_header(json_object_array_get_idx(reqs, 1),
+                                           "Authorization"),
                      "Bearer " ROTATED_KEY);
     json_object_put(reqs);
     /* a broken file is rejected and the gateway keeps serving */
@@ -329,7 +331,8 @@ START_TEST(drain_deadline_answers_503_and_exits)
     write_file(conf, text);
     kill(gw.pid, SIGHUP);
     ck_assert(proc_wait_log(&gw, "configuration reloaded", 3000));
-    sb_control(sb.port, "POST", "/_sandbox/config", "{\"latency_ms\":4000}");
+    hx_sandbox_control(sb.port, "POST", "/_sandbox/config",
+                       "{\"latency_ms\":4000}");
     open_window("+14155550020");
     char url[128], body[160];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d" FREEFORM, gw.port);
@@ -347,11 +350,11 @@ START_TEST(drain_deadline_answers_503_and_exits)
     curl_multi_add_handle(m, e);
     int running = 1;
     double end = clock_mono_ms() + 5000;
-    while (sb_count(sb.port) < 1 && clock_mono_ms() < end) {
+    while (hx_sandbox_count(sb.port) < 1 && clock_mono_ms() < end) {
         curl_multi_perform(m, &running);
         curl_multi_poll(m, NULL, 0, 20, NULL);
     }
-    ck_assert_int_eq(sb_count(sb.port), 1);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 1);
     kill(gw.pid, SIGTERM);
     end = clock_mono_ms() + 8000;
     while (running && clock_mono_ms() < end) {

@@ -74,7 +74,7 @@ static const char *
 sb_path(int i)
 {
     static char out[512];
-    json_object *reqs = sb_requests(sb.port), *p = NULL;
+    json_object *reqs = hx_sandbox_requests(sb.port), *p = NULL;
     out[0] = '\0';
     if (reqs && (size_t)i < json_object_array_length(reqs) &&
         json_object_object_get_ex(json_object_array_get_idx(reqs, (size_t)i),
@@ -104,7 +104,8 @@ assert_refused(const struct http_resp *r, const char *what, long status,
         *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
     ck_assert_ptr_nonnull(http_header(r, "X-Wagate", xw, sizeof(xw)));
     ck_assert_str_eq(xw, want);
-    ck_assert_msg(sb_count(sb.port) == before, "%s reached the sandbox", what);
+    ck_assert_msg(hx_sandbox_count(sb.port) == before, "%s reached the sandbox",
+                  what);
 }
 
 static long
@@ -134,7 +135,7 @@ START_TEST(encoded_key_bypass_is_refused)
     ck_assert_int_eq(r.status, 403); /* decoded, it is sender 14 */
     ck_assert_str_eq(json_str(r.body, "error_code"), "SENDER_NOT_ALLOWED");
     http_free(&r);
-    ck_assert_int_eq(sb_count(sb.port), 0);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 0);
 }
 END_TEST
 
@@ -258,7 +259,7 @@ START_TEST(raw_bytes_in_the_query_are_400)
                           NULL,
                       "%zu: %s", i, out);
     }
-    ck_assert_int_eq(sb_count(sb.port), 0);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 0);
 }
 END_TEST
 
@@ -293,7 +294,7 @@ START_TEST(accepted_queries_are_rebuilt_canonically)
     ck_assert_int_eq(get(API "/senders/12/templates", auth_a, &r), 200);
     http_free(&r);
     ck_assert_str_eq(sb_path(5), API "/senders/12/templates");
-    ck_assert_int_eq(sb_count(sb.port), 6);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 6);
 }
 END_TEST
 
@@ -317,7 +318,7 @@ START_TEST(templates_path_is_not_a_bypass)
     http_free(&r);
     ck_assert_int_eq(get(API "/senders/12/templates", auth_a, &r), 200);
     http_free(&r);
-    ck_assert_int_eq(sb_count(sb.port), 1);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 1);
 }
 END_TEST
 
@@ -328,10 +329,11 @@ START_TEST(refused_query_teaches_the_cache_nothing)
     struct http_resp poison, r;
     char b[128];
     /* (12, X) is open at the sandbox; (14, X) has no conversation */
-    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/inbound",
-                                "{\"sender_id\":12,\"recipient_phone\":\"" PHONE
-                                "\"}"),
-                     204);
+    ck_assert_int_eq(
+        hx_sandbox_control(sb.port, "POST", "/_sandbox/inbound",
+                           "{\"sender_id\":12,\"recipient_phone\":\"" PHONE
+                           "\"}"),
+        204);
     get(STATUS "?sender%5Fid=14&sender_id=12&recipient_phone=" PHONE_Q, auth_b,
         &poison);
     /* what the cache holds for (12, X) first: an answer about (14, X) must
@@ -348,7 +350,7 @@ START_TEST(refused_query_teaches_the_cache_nothing)
     ck_assert_msg(r.status == 200, "send: %ld %s", r.status, r.body);
     ck_assert_str_eq(http_header(&r, "X-Wagate", b, sizeof(b)), "upstream");
     http_free(&r);
-    ck_assert_int_eq(sb_count(sb.port), 1); /* the send, nothing else */
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 1); /* the send, nothing else */
     assert_refused(&poison, "poison", 422, "VALIDATION_ERROR", "sender_id", 1);
     http_free(&poison);
 }

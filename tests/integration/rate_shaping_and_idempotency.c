@@ -73,8 +73,8 @@ open_window(int i)
     char body[128];
     snprintf(body, sizeof(body),
              "{\"sender_id\":12,\"recipient_phone\":\"+1415556%04d\"}", i);
-    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/inbound", body),
-                     204);
+    ck_assert_int_eq(
+        hx_sandbox_control(sb.port, "POST", "/_sandbox/inbound", body), 204);
 }
 
 static void
@@ -176,7 +176,7 @@ batch_free(struct batch *b)
 static int
 arrivals(double *out, int max)
 {
-    json_object *reqs = sb_requests(sb.port);
+    json_object *reqs = hx_sandbox_requests(sb.port);
     int n = 0;
     for (size_t i = 0; reqs && i < json_object_array_length(reqs) && n < max;
          i++) {
@@ -248,7 +248,7 @@ START_TEST(a_full_queue_answers_429_and_sends_nothing)
     /* 5/s with 300 ms of queue: two go, the rest are refused */
     ck_assert_int_ge(limited, 1);
     ck_assert_int_eq(ok + limited, 10);
-    ck_assert_int_eq(sb_count(sb.port), ok);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), ok);
 }
 END_TEST
 
@@ -360,14 +360,14 @@ START_TEST(idempotent_replay_and_reuse)
     ck_assert(memcmp(a.body, b.body, a.body_len) == 0);
     http_free(&a);
     http_free(&b);
-    ck_assert_int_eq(sb_count(sb.port), 1);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 1);
     ck_assert_int_eq(post_idem(1, "another text", "key-1", &a), 422);
     ck_assert_ptr_nonnull(strstr(a.body, "IDEMPOTENCY_KEY_REUSED"));
     http_free(&a);
     ck_assert_int_eq(post_idem(1, "once", "bad key", &a), 422);
     ck_assert_ptr_nonnull(strstr(a.body, "\"field\":\"Idempotency-Key\""));
     http_free(&a);
-    ck_assert_int_eq(sb_count(sb.port), 1);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 1);
 }
 END_TEST
 
@@ -384,7 +384,7 @@ START_TEST(idempotency_frees_the_key_after_5xx)
         ck_assert_int_eq(a.status, 503);
         http_free(&a);
     }
-    ck_assert_int_eq(sb_count(sb.port), 2);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 2);
 }
 END_TEST
 
@@ -393,16 +393,17 @@ START_TEST(idempotency_in_progress_conflict)
     struct batch b;
     struct http_resp r;
     open_window(0);
-    sb_control(sb.port, "POST", "/_sandbox/config", "{\"latency_ms\":1500}");
+    hx_sandbox_control(sb.port, "POST", "/_sandbox/config",
+                       "{\"latency_ms\":1500}");
     batch_start(&b, 1, "slow", "Idempotency-Key: key-slow");
     /* until the sandbox has the first one (an event) */
     double end = clock_mono_ms() + 5000;
     int running = 1;
-    while (clock_mono_ms() < end && sb_count(sb.port) < 1) {
+    while (clock_mono_ms() < end && hx_sandbox_count(sb.port) < 1) {
         curl_multi_perform(b.m, &running);
         curl_multi_poll(b.m, NULL, 0, 20, NULL);
     }
-    ck_assert_int_eq(sb_count(sb.port), 1);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 1);
     ck_assert_int_eq(post_idem(0, "slow", "key-slow", &r), 409);
     ck_assert_ptr_nonnull(strstr(r.body, "IDEMPOTENCY_IN_PROGRESS"));
     http_free(&r);
@@ -411,7 +412,7 @@ START_TEST(idempotency_in_progress_conflict)
     batch_free(&b);
     ck_assert_int_eq(post_idem(0, "slow", "key-slow", &r), 200);
     http_free(&r);
-    ck_assert_int_eq(sb_count(sb.port), 1);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 1);
 }
 END_TEST
 
@@ -419,7 +420,8 @@ START_TEST(a_caller_that_hangs_up_still_gets_the_outcome)
 {
     char url[128], body[200];
     open_window(3);
-    sb_control(sb.port, "POST", "/_sandbox/config", "{\"latency_ms\":1000}");
+    hx_sandbox_control(sb.port, "POST", "/_sandbox/config",
+                       "{\"latency_ms\":1000}");
     snprintf(url, sizeof(url), "http://127.0.0.1:%d" FREEFORM, gw.port);
     send_body(body, sizeof(body), 3, "hang up");
     CURL *e = curl_easy_init();
@@ -447,7 +449,7 @@ START_TEST(a_caller_that_hangs_up_still_gets_the_outcome)
     ck_assert_int_eq(st, 200);
     ck_assert_str_eq(http_header(&r, "X-Wagate", v, sizeof(v)), "replay");
     http_free(&r);
-    ck_assert_int_eq(sb_count(sb.port), 1);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 1);
 }
 END_TEST
 

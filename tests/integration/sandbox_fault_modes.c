@@ -52,8 +52,8 @@ nap_ms(int ms)
 static void
 arm(const char *json)
 {
-    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/faults", json),
-                     200);
+    ck_assert_int_eq(
+        hx_sandbox_control(sb.port, "POST", "/_sandbox/faults", json), 200);
 }
 
 /* ---- raw sockets ---- */
@@ -163,7 +163,7 @@ entry_str(json_object *e, const char *key)
 static void
 assert_logged(size_t i, const char *method, int status, const char *fault)
 {
-    json_object *reqs = sb_requests(sb.port), *e = log_entry(reqs, i);
+    json_object *reqs = hx_sandbox_requests(sb.port), *e = log_entry(reqs, i);
     const char *f = entry_str(e, "fault");
 
     ck_assert_str_eq(entry_str(e, "method"), method);
@@ -315,8 +315,8 @@ START_TEST(slow_send_is_processed)
 
     snprintf(body, sizeof(body),
              "{\"sender_id\":12,\"recipient_phone\":\"%s\"}", PHONE);
-    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/inbound", body),
-                     204);
+    ck_assert_int_eq(
+        hx_sandbox_control(sb.port, "POST", "/_sandbox/inbound", body), 204);
     arm("{\"mode\":\"slow\",\"delay_ms\":0,\"path\":\"" FREEFORM "\"}");
     ck_assert_int_eq(
         harness_post(sb.port, FREEFORM,
@@ -440,9 +440,9 @@ START_TEST(hang_never_answers_and_frees_on_close)
     fd = raw_connect(sb.port);
     raw_send(fd, GET_SENDERS);
     /* Synchronise on the log: the request has arrived and is held. */
-    for (int i = 0; i < 400 && sb_count(sb.port) < 1; i++)
+    for (int i = 0; i < 400 && hx_sandbox_count(sb.port) < 1; i++)
         nap_ms(5);
-    ck_assert_int_eq(sb_count(sb.port), 1);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 1);
     raw_read(fd, 0, 500, &rd);
     ck_assert_uint_eq(rd.len, 0);
     ck_assert_int_eq(rd.end, -1); /* no answer, still open */
@@ -467,14 +467,14 @@ START_TEST(hang_is_freed_at_shutdown)
     const char *extra[] = {"--latency-ms", "0", NULL};
 
     ck_assert_int_eq(harness_start_sandbox(&other, "0", extra), 0);
-    ck_assert_int_eq(sb_control(other.port, "POST", "/_sandbox/faults",
-                                "{\"mode\":\"hang\"}"),
+    ck_assert_int_eq(hx_sandbox_control(other.port, "POST", "/_sandbox/faults",
+                                        "{\"mode\":\"hang\"}"),
                      200);
     fd = raw_connect(other.port);
     raw_send(fd, GET_SENDERS);
-    for (int i = 0; i < 400 && sb_count(other.port) < 1; i++)
+    for (int i = 0; i < 400 && hx_sandbox_count(other.port) < 1; i++)
         nap_ms(5);
-    ck_assert_int_eq(sb_count(other.port), 1);
+    ck_assert_int_eq(hx_sandbox_count(other.port), 1);
     ck_assert_int_eq(proc_stop(&other, 5000), 0);
     close(fd);
 }
@@ -546,7 +546,7 @@ START_TEST(drop_next_makes_libcurl_retry_a_get)
     curl_easy_cleanup(e);
     curl_slist_free_all(hs);
     /* What arrived: the first, the dropped one, the retry. */
-    ck_assert_int_eq(sb_count(sb.port), 3);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 3);
     assert_logged(0, "GET", 200, NULL);
     assert_logged(1, "GET", 0, "drop_next");
     assert_logged(2, "GET", 200, NULL);
@@ -580,9 +580,9 @@ START_TEST(drop_next_post_reaches_the_sandbox_once)
     long status = 0;
 
     hs = curl_slist_append(hs, "Content-Type: application/json");
-    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/inbound",
-                                "{\"sender_id\":12,\"recipient_phone\":"
-                                "\"" PHONE "\"}"),
+    ck_assert_int_eq(hx_sandbox_control(sb.port, "POST", "/_sandbox/inbound",
+                                        "{\"sender_id\":12,\"recipient_phone\":"
+                                        "\"" PHONE "\"}"),
                      204);
     e = easy_for(FREEFORM, &s, hs);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
@@ -599,7 +599,7 @@ START_TEST(drop_next_post_reaches_the_sandbox_once)
     ck_assert_int_eq(attempts, 2);
     curl_easy_cleanup(e);
     curl_slist_free_all(hs);
-    ck_assert_int_eq(sb_count(sb.port), 2);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 2);
     assert_logged(0, "POST", 200, NULL);
     assert_logged(1, "POST", 0, "drop_next");
 }
@@ -677,9 +677,9 @@ START_TEST(control_routes_are_never_faulted)
     arm("{\"mode\":\"close\",\"times\":5}");
     arm("{\"mode\":\"reset\"}");
     ck_assert_int_eq(armed_count(), 2);
-    ck_assert_int_eq(sb_count(sb.port), 0);
-    ck_assert_int_eq(sb_control(sb.port, "DELETE", "/_sandbox/faults", NULL),
-                     204);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 0);
+    ck_assert_int_eq(
+        hx_sandbox_control(sb.port, "DELETE", "/_sandbox/faults", NULL), 204);
     ck_assert_int_eq(armed_count(), 0);
     ck_assert_int_eq(get_senders(&r), 0);
     ck_assert_int_eq(r.status, 200);

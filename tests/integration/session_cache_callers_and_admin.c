@@ -123,16 +123,16 @@ START_TEST(closed_window_learned_from_a_403)
     ck_assert_int_eq(send_ff(SEND_TO(PHONE, 12), NULL, &r), 403);
     ck_assert_str_eq(xwagate(&r, b, sizeof(b)), "upstream");
     http_free(&r);
-    ck_assert_int_eq(sb_count(sb.port), 1);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 1);
     send_ff(SEND_TO(PHONE, 12), NULL, &r);
     assert_short_circuit(&r);
     http_free(&r);
-    ck_assert_int_eq(sb_count(sb.port), 1); /* nothing more upstream */
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 1); /* nothing more upstream */
     /* another recipient, another sender: not affected */
     ck_assert_int_eq(send_ff(SEND_TO("+14155550124", 12), NULL, &r), 403);
     ck_assert_str_eq(xwagate(&r, b, sizeof(b)), "upstream");
     http_free(&r);
-    ck_assert_int_eq(sb_count(sb.port), 2);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 2);
 }
 END_TEST
 
@@ -148,7 +148,7 @@ START_TEST(closed_window_learned_from_session_status)
     send_ff(SEND_TO(PHONE, 12), NULL, &r);
     assert_short_circuit(&r);
     http_free(&r);
-    ck_assert_int_eq(sb_count(sb.port), 1);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 1);
 }
 END_TEST
 
@@ -157,11 +157,14 @@ START_TEST(expired_window_learned_from_expires_at)
     struct http_resp r;
     /* the sandbox's clock runs 25 h behind: the window it reports open
      * expired an hour ago by the gateway's clock */
-    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/clock",
-                                "{\"advance_s\": -90000}"), 200);
-    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/inbound",
-                                "{\"sender_id\":12,\"recipient_phone\":\""
-                                PHONE "\"}"), 204);
+    ck_assert_int_eq(hx_sandbox_control(sb.port, "POST", "/_sandbox/clock",
+                                        "{\"advance_s\": -90000}"),
+                     200);
+    ck_assert_int_eq(
+        hx_sandbox_control(sb.port, "POST", "/_sandbox/inbound",
+                           "{\"sender_id\":12,\"recipient_phone\":\"" PHONE
+                           "\"}"),
+        204);
     ck_assert_int_eq(send_ff(SEND_TO(PHONE, 12), NULL, &r), 200);
     char expires[64];
     snprintf(expires, sizeof(expires), "%s",
@@ -172,7 +175,7 @@ START_TEST(expired_window_learned_from_expires_at)
     ck_assert_str_eq(json_str(r.body, "session_status", "expired_at"),
                      expires);
     http_free(&r);
-    ck_assert_int_eq(sb_count(sb.port), 1);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 1);
 }
 END_TEST
 
@@ -192,7 +195,7 @@ START_TEST(template_send_reopens)
     http_free(&r);
     ck_assert_int_eq(send_ff(SEND_TO(PHONE, 12), NULL, &r), 200);
     http_free(&r);
-    ck_assert_int_eq(sb_count(sb.port), 3);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 3);
 }
 END_TEST
 
@@ -213,11 +216,11 @@ START_TEST(inbound_event_reopens)
                                   PHONE "\"}", h, &r), 0);
     ck_assert_int_eq(r.status, 204);
     http_free(&r);
-    sb_control(sb.port, "POST", "/_sandbox/inbound",
-               "{\"sender_id\":12,\"recipient_phone\":\"" PHONE "\"}");
+    hx_sandbox_control(sb.port, "POST", "/_sandbox/inbound",
+                       "{\"sender_id\":12,\"recipient_phone\":\"" PHONE "\"}");
     ck_assert_int_eq(send_ff(SEND_TO(PHONE, 12), ha, &r), 200);
     http_free(&r);
-    ck_assert_int_eq(sb_count(sb.port), 2);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 2);
 }
 END_TEST
 
@@ -243,12 +246,12 @@ START_TEST(trust_runs_out_after_recheck)
     ck_assert(reached);
     ck_assert_msg(clock_mono_ms() - learned >= 900, "trusted only %.0f ms",
                   clock_mono_ms() - learned);
-    ck_assert_int_eq(sb_count(sb.port), 2);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 2);
     /* the probe was answered closed again: trusted again from now */
     send_ff(SEND_TO(PHONE, 12), NULL, &r);
     assert_short_circuit(&r);
     http_free(&r);
-    ck_assert_int_eq(sb_count(sb.port), 2);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 2);
 }
 END_TEST
 
@@ -261,7 +264,7 @@ START_TEST(recheck_zero_never_short_circuits)
         ck_assert_str_eq(xwagate(&r, b, sizeof(b)), "upstream");
         http_free(&r);
     }
-    ck_assert_int_eq(sb_count(sb.port), 3);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 3);
 }
 END_TEST
 
@@ -327,7 +330,7 @@ START_TEST(validation_errors_reach_nothing_upstream)
         ck_assert_str_eq(xwagate(&r, got, sizeof(got)), b);
         http_free(&r);
     }
-    ck_assert_int_eq(sb_count(sb.port), 0);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 0);
 }
 END_TEST
 
@@ -351,11 +354,11 @@ START_TEST(message_length_counts_code_points)
     ck_assert_str_eq(json_str(r.body, "length", NULL), "4097");
     ck_assert_str_eq(json_str(r.body, "max_length", NULL), "4096");
     http_free(&r);
-    ck_assert_int_eq(sb_count(sb.port), 0);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 0);
     emoji_body(msg, 4096); /* 49 KiB of escapes, 4096 characters: passes */
     ck_assert_int_eq(send_ff(msg, NULL, &r), 403); /* the sandbox's answer */
     http_free(&r);
-    ck_assert_int_eq(sb_count(sb.port), 1);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 1);
 }
 END_TEST
 
@@ -369,10 +372,10 @@ START_TEST(clients_auth_matrix)
     const char *wrong[] = {"Authorization: Bearer nope", NULL};
     const char *a[] = {"Authorization: Bearer " TOKEN_A, NULL};
     const char *bb[] = {"Authorization: Bearer " TOKEN_B, NULL};
-    sb_control(sb.port, "POST", "/_sandbox/inbound",
-               "{\"sender_id\":12,\"recipient_phone\":\"" PHONE "\"}");
-    sb_control(sb.port, "POST", "/_sandbox/inbound",
-               "{\"sender_id\":14,\"recipient_phone\":\"" PHONE "\"}");
+    hx_sandbox_control(sb.port, "POST", "/_sandbox/inbound",
+                       "{\"sender_id\":12,\"recipient_phone\":\"" PHONE "\"}");
+    hx_sandbox_control(sb.port, "POST", "/_sandbox/inbound",
+                       "{\"sender_id\":14,\"recipient_phone\":\"" PHONE "\"}");
     ck_assert_int_eq(send_ff(SEND_TO(PHONE, 12), none, &r), 401);
     ck_assert_str_eq(json_str(r.body, "error_code", NULL), "UNAUTHORIZED");
     http_free(&r);
@@ -416,11 +419,12 @@ START_TEST(clients_auth_matrix)
     ck_assert_int_eq(r.status, 401);
     http_free(&r);
     /* what reached the sandbox: 3 requests, each with the gateway's key */
-    json_object *reqs = sb_requests(sb.port);
+    json_object *reqs = hx_sandbox_requests(sb.port);
     ck_assert_int_eq(json_object_array_length(reqs), 3);
     for (size_t i = 0; i < 3; i++)
         ck_assert_str_eq(
-            sb_req_header(json_object_array_get_idx(reqs, i), "Authorization"),
+            hx_sandbox_req_header(json_object_array_get_idx(reqs, i),
+                                  "Authorization"),
             "Bearer " HARNESS_UPSTREAM_KEY);
     json_object_put(reqs);
     char *log = proc_log(&gw);

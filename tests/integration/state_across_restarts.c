@@ -69,10 +69,11 @@ setup(void)
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(state, sizeof(state), "%s/state", dir);
     ck_assert_int_eq(harness_start_sandbox(&sb, "0", NULL), 0);
-    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/inbound",
-                                "{\"sender_id\":12,\"recipient_phone\":\"" PHONE
-                                "\"}"),
-                     204);
+    ck_assert_int_eq(
+        hx_sandbox_control(sb.port, "POST", "/_sandbox/inbound",
+                           "{\"sender_id\":12,\"recipient_phone\":\"" PHONE
+                           "\"}"),
+        204);
     gw.pid = 0;
 }
 
@@ -146,7 +147,7 @@ START_TEST(kept_answers_are_replayed_after_a_graceful_restart)
         bodies[i] = strdup(r.body);
         http_free(&r);
     }
-    ck_assert_int_eq(sb_count(sb.port), NSENDS);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), NSENDS);
 
     ck_assert_int_eq(proc_stop(&gw, 5000), 0); /* SIGTERM: graceful */
     ck_assert_int_eq(start_gateway(), 0);
@@ -158,11 +159,12 @@ START_TEST(kept_answers_are_replayed_after_a_graceful_restart)
         http_free(&r);
         free(bodies[i]);
     }
-    ck_assert_int_eq(sb_count(sb.port), NSENDS); /* nothing sent again */
+    ck_assert_int_eq(hx_sandbox_count(sb.port),
+                     NSENDS); /* nothing sent again */
     /* the same key with another body is still a reuse */
     ck_assert_int_eq(send_keyed(PHONE, 99, "restart-key-0", &r), 422);
     http_free(&r);
-    ck_assert_int_eq(sb_count(sb.port), NSENDS);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), NSENDS);
     /* what the operator reads, and a file only the gateway can read */
     ck_assert(log_has("loaded: 15 idempotency answers"));
     ck_assert_ptr_nonnull(strstr(first_log, "does not exist yet"));
@@ -182,7 +184,7 @@ START_TEST(learned_closed_window_survives_a_restart)
     ck_assert_int_eq(send_keyed(CLOSED_PHONE, 1, NULL, &r), 403);
     ck_assert_str_eq(xwagate(&r, b, sizeof(b)), "upstream");
     http_free(&r);
-    ck_assert_int_eq(sb_count(sb.port), 1);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 1);
 
     ck_assert_int_eq(proc_stop(&gw, 5000), 0);
     ck_assert_int_eq(start_gateway(), 0);
@@ -190,7 +192,8 @@ START_TEST(learned_closed_window_survives_a_restart)
     ck_assert_str_eq(xwagate(&r, b, sizeof(b)),
                      "gateway; reason=session_expired");
     http_free(&r);
-    ck_assert_int_eq(sb_count(sb.port), 1); /* answered by the gateway */
+    ck_assert_int_eq(hx_sandbox_count(sb.port),
+                     1); /* answered by the gateway */
 }
 END_TEST
 
@@ -209,7 +212,8 @@ START_TEST(key_cut_off_in_flight_is_replayed_as_unknown)
 {
     write_config(", \"drain_timeout_ms\": 300");
     ck_assert_int_eq(start_gateway(), 0);
-    sb_control(sb.port, "POST", "/_sandbox/config", "{\"latency_ms\":4000}");
+    hx_sandbox_control(sb.port, "POST", "/_sandbox/config",
+                       "{\"latency_ms\":4000}");
     char url[128], body[160];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d" FREEFORM, gw.port);
     snprintf(body, sizeof(body),
@@ -228,11 +232,11 @@ START_TEST(key_cut_off_in_flight_is_replayed_as_unknown)
     curl_multi_add_handle(m, e);
     int running = 1;
     double end = clock_mono_ms() + 5000;
-    while (sb_count(sb.port) < 1 && clock_mono_ms() < end) {
+    while (hx_sandbox_count(sb.port) < 1 && clock_mono_ms() < end) {
         curl_multi_perform(m, &running);
         curl_multi_poll(m, NULL, 0, 20, NULL);
     }
-    ck_assert_int_eq(sb_count(sb.port), 1); /* the message left */
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 1); /* the message left */
     kill(gw.pid, SIGTERM);
     end = clock_mono_ms() + 8000;
     while (running && clock_mono_ms() < end) {
@@ -249,7 +253,8 @@ START_TEST(key_cut_off_in_flight_is_replayed_as_unknown)
     ck_assert_int_eq(proc_stop(&gw, 5000), 0);
     char *first_log = proc_log(&gw);
 
-    sb_control(sb.port, "POST", "/_sandbox/config", "{\"latency_ms\":0}");
+    hx_sandbox_control(sb.port, "POST", "/_sandbox/config",
+                       "{\"latency_ms\":0}");
     ck_assert_int_eq(start_gateway(), 0);
     struct http_resp r;
     char b[128];
@@ -267,7 +272,7 @@ START_TEST(key_cut_off_in_flight_is_replayed_as_unknown)
     ck_assert_ptr_nonnull(http_header(&r, "Content-Type", b, sizeof(b)));
     ck_assert_str_eq(b, "application/json");
     http_free(&r);
-    ck_assert_int_eq(sb_count(sb.port), 1); /* never sent twice */
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 1); /* never sent twice */
     ck_assert_ptr_nonnull(strstr(first_log, "1 cut off in flight"));
     free(first_log);
 }
@@ -287,7 +292,7 @@ START_TEST(kill_9_loses_only_what_followed_the_last_graceful_stop)
     ck_assert_int_eq(start_gateway(), 0);
     ck_assert_int_eq(send_keyed(PHONE, 2, "after-stop", &r), 200);
     http_free(&r);
-    ck_assert_int_eq(sb_count(sb.port), 2);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 2);
     kill(gw.pid, SIGKILL);
     waitpid(gw.pid, NULL, 0);
     gw.pid = 0;
@@ -299,7 +304,7 @@ START_TEST(kill_9_loses_only_what_followed_the_last_graceful_stop)
     ck_assert_int_eq(send_keyed(PHONE, 2, "after-stop", &r), 200);
     ck_assert_str_eq(xwagate(&r, b, sizeof(b)), "upstream"); /* lost */
     http_free(&r);
-    ck_assert_int_eq(sb_count(sb.port), 3);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), 3);
 }
 END_TEST
 

@@ -146,8 +146,8 @@ open_window(int sb_port, const char *phone)
     char body[160];
     snprintf(body, sizeof(body),
              "{\"sender_id\":12,\"recipient_phone\":\"%s\"}", phone);
-    ck_assert_int_eq(sb_control(sb_port, "POST", "/_sandbox/inbound", body),
-                     204);
+    ck_assert_int_eq(
+        hx_sandbox_control(sb_port, "POST", "/_sandbox/inbound", body), 204);
 }
 
 static void
@@ -214,7 +214,7 @@ assert_xwagate(const struct http_resp *r, const char *want)
 static int
 sb_count_body(int sb_port, const char *needle)
 {
-    json_object *reqs = sb_requests(sb_port), *b;
+    json_object *reqs = hx_sandbox_requests(sb_port), *b;
     int n = 0;
     for (size_t i = 0; reqs && i < json_object_array_length(reqs); i++) {
         json_object *q = json_object_array_get_idx(reqs, i);
@@ -465,10 +465,11 @@ START_TEST(drop_next_is_unknown_and_refused_is_not_sent)
     ck_assert_int_eq(r.status, 200);
     http_free(&r);
 
-    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/faults",
-                                "{\"mode\":\"drop_next\",\"path\":\"" FREEFORM
-                                "\",\"times\":1}"),
-                     200);
+    ck_assert_int_eq(
+        hx_sandbox_control(sb.port, "POST", "/_sandbox/faults",
+                           "{\"mode\":\"drop_next\",\"path\":\"" FREEFORM
+                           "\",\"times\":1}"),
+        200);
     send_body(body, sizeof(body), "dropped-once");
     post_send(gw.port, body, "key-drop", &r);
     assert_outcome(&r, 502, "UPSTREAM_UNAVAILABLE", "unknown");
@@ -577,9 +578,9 @@ START_TEST(faults_after_the_request_left_are_kept_unknown)
     gw_start(&gw, &(struct gw_opts){.port = sb.port});
     open_window(sb.port, PHONE);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        ck_assert_int_eq(
-            sb_control(sb.port, "POST", "/_sandbox/faults", cases[i].fault),
-            200);
+        ck_assert_int_eq(hx_sandbox_control(sb.port, "POST", "/_sandbox/faults",
+                                            cases[i].fault),
+                         200);
         snprintf(key, sizeof(key), "fault-%zu", i);
         char text[32];
         snprintf(text, sizeof(text), "fault-msg-%zu", i);
@@ -604,9 +605,9 @@ START_TEST(faults_after_the_request_left_are_kept_unknown)
     }
     /* an upstream 500 is relayed and frees the key */
     ck_assert_int_eq(
-        sb_control(sb.port, "POST", "/_sandbox/faults",
-                   "{\"mode\":\"status\",\"status\":500,\"body\":"
-                   "{\"success\":false,\"error_code\":\"INTERNAL\"}}"),
+        hx_sandbox_control(sb.port, "POST", "/_sandbox/faults",
+                           "{\"mode\":\"status\",\"status\":500,\"body\":"
+                           "{\"success\":false,\"error_code\":\"INTERNAL\"}}"),
         200);
     send_body(body, sizeof(body), "after-500");
     post_send(gw.port, body, "key-500", &r);
@@ -704,7 +705,8 @@ START_TEST(drain_cut_off_says_the_outcome)
 
     /* after a restart on the state file: the unknown one is replayed, the
      * one that never left is free to go */
-    sb_control(sb.port, "POST", "/_sandbox/config", "{\"latency_ms\":0}");
+    hx_sandbox_control(sb.port, "POST", "/_sandbox/config",
+                       "{\"latency_ms\":0}");
     gw_start(&gw, &o);
     struct http_resp r;
     post_send(gw.port, ba, "cut-a", &r);
@@ -774,7 +776,7 @@ START_TEST(cold_pool_slow_upstream_keeps_the_limit_on_the_wire)
     curl_slist_free_all(h);
     fclose(devnull);
     /* what the upstream saw: arrival times and its own answers */
-    json_object *reqs = sb_requests(sb.port), *v;
+    json_object *reqs = hx_sandbox_requests(sb.port), *v;
     ck_assert_ptr_nonnull(reqs);
     size_t n = json_object_array_length(reqs);
     ck_assert_int_eq((int)n, NCOLD);
@@ -906,8 +908,8 @@ pause_with(struct proc *sb, struct proc *gw, const char *retry_after)
              "{\"Retry-After\":\"%s\"},\"body\":{\"success\":false,"
              "\"error_code\":\"RATE_LIMITED\"}}",
              retry_after);
-    ck_assert_int_eq(sb_control(sb->port, "POST", "/_sandbox/faults", fault),
-                     200);
+    ck_assert_int_eq(
+        hx_sandbox_control(sb->port, "POST", "/_sandbox/faults", fault), 200);
     send_body(body, sizeof(body), "into-the-429");
     post_send(gw->port, body, NULL, &r);
     ck_assert_int_eq(r.status, 429);
@@ -1049,8 +1051,8 @@ START_TEST(hanging_upstream_one_connection_everyone_answered_in_bound)
                                     .max_queue_ms = max_queue,
                                     .max_conns = 1});
     open_window(sb.port, PHONE);
-    ck_assert_int_eq(sb_control(sb.port, "POST", "/_sandbox/faults",
-                                "{\"mode\":\"hang\",\"times\":100}"),
+    ck_assert_int_eq(hx_sandbox_control(sb.port, "POST", "/_sandbox/faults",
+                                        "{\"mode\":\"hang\",\"times\":100}"),
                      200);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d" FREEFORM, gw.port);
     struct curl_slist *h =
