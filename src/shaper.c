@@ -40,7 +40,17 @@ struct shaper {
     double last_slot; /* slot of the latest item handed over */
     TAILQ_HEAD(shaper_queue, shaper_item) queue;
     struct shaper_stats st;
+    shaper_clock clock; /* NULL: clock_mono_ms() */
+    void *clock_ctx;
+    double wake_ms; /* when the timer fires; INFINITY when not set */
 };
+
+/* Every entry point reads the clock once and passes that now down. */
+static double
+now_of(const struct shaper *s)
+{
+    return s->clock != NULL ? s->clock(s->clock_ctx) : clock_mono_ms();
+}
 
 static size_t
 guard_size(double rate, long burst)
@@ -49,11 +59,14 @@ guard_size(double rate, long burst)
     return rate > 0 && n <= SHAPER_GUARD_MAX ? (size_t)n : 0;
 }
 
+/* Sets the timer for the head. It reads the clock itself, after whatever
+ * callbacks ran, since libevent's timeout is relative. */
 static void
 arm(struct shaper *s)
 {
     struct shaper_item *head = TAILQ_FIRST(&s->queue);
     if (head == NULL) {
+        s->wake_ms = INFINITY;
         evtimer_del(s->timer);
         return;
     }
@@ -63,7 +76,8 @@ arm(struct shaper *s)
     double at = head->slot_ms > guard ? head->slot_ms : guard;
     if (at > head->deadline_ms)
         at = head->deadline_ms;
-    double wait = at - clock_mono_ms();
+    s->wake_ms = at;
+    double wait = at - now_of(s);
     if (wait < 0)
         wait = 0;
     /* round up: a timer that fires early would only re-arm */
@@ -103,14 +117,12 @@ hand_over(struct shaper *s, double slot, shaper_go go, void *item)
     go(item);
 }
 
+/* What is due at now: handed over at its slot once the guard allows, or
+ * refused at its deadline. */
 static void
-on_timer(evutil_socket_t fd, short what, void *arg)
+run_due(struct shaper *s, double now)
 {
-    (void)fd;
-    (void)what;
-    struct shaper *s = arg;
     struct shaper_item *it;
-    double now = clock_mono_ms();
     while ((it = TAILQ_FIRST(&s->queue)) != NULL) {
         int due = it->slot_ms <= now && now >= rl_guard_until(&s->guard);
         if (!due && it->deadline_ms > now)
@@ -138,7 +150,21 @@ on_timer(evutil_socket_t fd, short what, void *arg)
         free(it);
         hand_over(s, slot, go, item); /* may submit more: consistent here */
     }
+}
+
+void
+shaper_run(struct shaper *s)
+{
+    run_due(s, now_of(s));
     arm(s);
+}
+
+static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    shaper_run(arg);
 }
 
 struct shaper *
@@ -155,6 +181,7 @@ shaper_new(struct event_base *base, double rate, long burst,
     rl_init(&s->rl, s->on ? rate : 1, burst);
     s->max_queue_ms = (double)max_queue_ms;
     s->last_slot = -INFINITY;
+    s->wake_ms = INFINITY;
     rl_guard_init(&s->guard, guard_size(rate, burst), SHAPER_GUARD_WINDOW_MS);
     return s;
 }
@@ -177,7 +204,7 @@ int
 shaper_submit(struct shaper *s, void *item, shaper_go go,
               shaper_refuse refuse, long *retry_after_s)
 {
-    double now = clock_mono_ms(), slot;
+    double now = now_of(s), slot;
     s->st.submitted++;
     if (!s->on) {
         hand_over(s, now, go, item);
@@ -214,7 +241,7 @@ shaper_submit(struct shaper *s, void *item, shaper_go go,
 void
 shaper_left(struct shaper *s)
 {
-    rl_guard_left(&s->guard, clock_mono_ms());
+    rl_guard_left(&s->guard, now_of(s));
     arm(s);
 }
 
@@ -248,9 +275,8 @@ shaper_cancel(struct shaper *s, void *item)
  * suffix of the queue (slots grow along it). They are refused, newest
  * first, and their slots given back. */
 static void
-refuse_beyond_bound(struct shaper *s)
+refuse_beyond_bound(struct shaper *s, double now)
 {
-    double now = clock_mono_ms();
     int64_t released = 0;
     struct shaper_item *it;
     while ((it = TAILQ_LAST(&s->queue, shaper_queue)) != NULL &&
@@ -274,8 +300,8 @@ shaper_pause(struct shaper *s, double pause_ms)
     if (!s->on)
         return;
     struct shaper_item *head = TAILQ_FIRST(&s->queue), *it;
-    double delay = rl_pause(&s->rl, clock_mono_ms(), pause_ms,
-                            head ? head->slot_ms : -1);
+    double now = now_of(s);
+    double delay = rl_pause(&s->rl, now, pause_ms, head ? head->slot_ms : -1);
     s->st.pauses++;
     if (delay <= 0)
         return;
@@ -283,7 +309,7 @@ shaper_pause(struct shaper *s, double pause_ms)
     {
         it->slot_ms += delay;
     }
-    refuse_beyond_bound(s);
+    refuse_beyond_bound(s, now);
     deadlines_follow_slots(s);
     arm(s);
 }
@@ -291,7 +317,7 @@ shaper_pause(struct shaper *s, double pause_ms)
 int
 shaper_resume(struct shaper *s)
 {
-    double now = clock_mono_ms(), slot;
+    double now = now_of(s), slot;
     struct shaper_item *it;
     if (!s->on || !(s->rl.paused_until > now))
         return 0;
@@ -305,6 +331,19 @@ shaper_resume(struct shaper *s)
     deadlines_follow_slots(s);
     arm(s);
     return 1;
+}
+
+void
+shaper_set_clock(struct shaper *s, shaper_clock clock, void *ctx)
+{
+    s->clock = clock;
+    s->clock_ctx = ctx;
+}
+
+double
+shaper_next_ms(const struct shaper *s)
+{
+    return s->wake_ms;
 }
 
 void

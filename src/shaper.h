@@ -87,6 +87,28 @@ void shaper_get_stats(const struct shaper *s, struct shaper_stats *st);
 /* Frees the shaper; waiting items are dropped without a call. NULL ok. */
 void shaper_free(struct shaper *s);
 
+/* ---- the clock, for tests ----
+ * The shaper reads the monotonic clock, clock_mono_ms(), once in each
+ * entry point (and once more to set its libevent timer, which is
+ * relative). A test gives it another clock to drive the queue, the guard,
+ * pauses and deadlines with time it sets, and plays the timer itself,
+ * never running the event loop: shaper_next_ms() says when the timer
+ * would fire, shaper_run() does what it does then. */
+typedef double (*shaper_clock)(void *ctx); /* ms, never going back */
+
+/* clock NULL: clock_mono_ms() again. ctx is borrowed. Set it before the
+ * first submit: times already held are on the old clock. */
+void shaper_set_clock(struct shaper *s, shaper_clock clock, void *ctx);
+
+/* When the timer is set to fire, ms on the shaper's clock (possibly in the
+ * past: at once); INFINITY when nothing waits. */
+double shaper_next_ms(const struct shaper *s);
+
+/* What the timer does when it fires: hands over what is due at the
+ * clock's now (its slot reached and the guard open), refuses what reached
+ * its bound, and sets the timer for the next. */
+void shaper_run(struct shaper *s);
+
 /* How long an upstream 429's Retry-After value pauses the limiter, in ms
  * (pure; now is the wall clock in seconds). delta-seconds ("120") or an
  * HTTP date in the future count from now; anything else (absent, empty,

@@ -1,9 +1,393 @@
-/* check_shaper.c - unit tests for shaper.c: reading Retry-After. No clock,
- * no sleeping. */
+/* check_shaper.c - unit tests for shaper.c: the queue, the on-the-wire
+ * guard, pauses and deadlines driven with injected time (the shaper's
+ * clock is the test's, and the test plays its timer: no event loop runs,
+ * nothing sleeps), and reading Retry-After. The same shaper on a real
+ * loop and clock: tests/integration/shaper_in_real_time.c. */
 #include "unit.h"
+#include <event2/event.h>
+#include <math.h>
 #include <stddef.h>
 
 #include "shaper.h"
+
+/* ---- a shaper on the test's clock ---- */
+
+static double now_ms; /* the shaper's clock */
+static struct event_base *base;
+
+static double
+test_clock(void *ctx)
+{
+    (void)ctx;
+    return now_ms;
+}
+
+static void
+setup(void)
+{
+    now_ms = 0;
+    base = event_base_new();
+    ck_assert_ptr_nonnull(base);
+}
+
+static void
+teardown(void)
+{
+    event_base_free(base);
+}
+
+static struct shaper *
+shaper_at(double rate, long burst, long long max_queue_ms)
+{
+    struct shaper *s = shaper_new(base, rate, burst, max_queue_ms);
+    shaper_set_clock(s, test_clock, NULL);
+    return s;
+}
+
+struct sink {
+    int handed;
+    int refused;
+    long last_retry_s; /* of the latest refusal */
+};
+
+static void
+go_count(void *item)
+{
+    ((struct sink *)item)->handed++;
+}
+
+static void
+refuse_count(void *item, long secs)
+{
+    struct sink *k = item;
+    k->refused++;
+    k->last_retry_s = secs;
+}
+
+/* 0 when accepted (handed over now or waiting), -1 when refused now. */
+static int
+submit(struct shaper *s, struct sink *k, long *retry_s)
+{
+    long r = 0;
+    int rc = shaper_submit(s, k, go_count, refuse_count, &r);
+    if (retry_s != NULL)
+        *retry_s = r;
+    return rc;
+}
+
+/* Plays the timer: moves the clock to each time it would fire, up to
+ * until, and runs it there; the clock ends at until. */
+static void
+advance(struct shaper *s, double until)
+{
+    int i = 0;
+    for (; i < 100000 && shaper_next_ms(s) <= until; i++) {
+        if (shaper_next_ms(s) > now_ms)
+            now_ms = shaper_next_ms(s);
+        shaper_run(s);
+    }
+    ck_assert_msg(i < 100000, "the timer keeps firing at %g", now_ms);
+    now_ms = until;
+}
+
+static struct shaper_stats
+stats(const struct shaper *s)
+{
+    struct shaper_stats st;
+    shaper_get_stats(s, &st);
+    return st;
+}
+
+/* ---- the queue ---- */
+
+START_TEST(rate_zero_hands_everything_over_at_once)
+{
+    struct shaper *s = shaper_at(0, 1, 1000);
+    struct sink k = {0};
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_eq(submit(s, &k, NULL), 0);
+    ck_assert_int_eq(k.handed, 100);
+    ck_assert(shaper_next_ms(s) == INFINITY);
+    shaper_pause(s, 60000); /* off: nothing to pause */
+    ck_assert_int_eq(submit(s, &k, NULL), 0);
+    ck_assert_int_eq(k.handed, 101);
+    ck_assert_uint_eq(stats(s).waited, 0);
+    ck_assert_uint_eq(stats(s).pauses, 0);
+    for (int i = 0; i < 101; i++)
+        shaper_left(s);
+    shaper_free(s);
+}
+END_TEST
+
+START_TEST(slots_are_spaced_and_the_timer_fires_at_each)
+{
+    struct shaper *s = shaper_at(5, 1, 10000);
+    struct sink k = {0};
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(submit(s, &k, NULL), 0);
+    ck_assert_int_eq(k.handed, 1); /* its slot is now */
+    ck_assert_double_eq(shaper_next_ms(s), 200);
+    advance(s, 199.9);
+    ck_assert_int_eq(k.handed, 1);
+    advance(s, 200);
+    ck_assert_int_eq(k.handed, 2);
+    ck_assert_double_eq(shaper_next_ms(s), 400);
+    advance(s, 1000);
+    ck_assert_int_eq(k.handed, 3);
+    ck_assert(shaper_next_ms(s) == INFINITY);
+    struct shaper_stats st = stats(s);
+    ck_assert_uint_eq(st.submitted, 3);
+    ck_assert_uint_eq(st.waited, 2);
+    ck_assert_uint_eq(st.depth, 0);
+    ck_assert_double_eq(st.wait_ms_total, 600);
+    ck_assert_double_eq(st.wait_ms_max, 400);
+    for (int i = 0; i < 3; i++)
+        shaper_left(s);
+    shaper_free(s);
+}
+END_TEST
+
+START_TEST(a_slot_beyond_the_bound_is_refused_in_whole_seconds)
+{
+    struct shaper *s = shaper_at(0.25, 1, 2500); /* a slot every 4 s */
+    struct sink k = {0};
+    long retry = 0;
+    ck_assert_int_eq(submit(s, &k, &retry), 0);
+    ck_assert_int_eq(k.handed, 1);
+    shaper_left(s); /* the guard (n = 1) is free again */
+    /* the next slot, 4000, is 1500 ms beyond the bound: 2 s */
+    ck_assert_int_eq(submit(s, &k, &retry), -1);
+    ck_assert_int_eq(retry, 2);
+    ck_assert_uint_eq(stats(s).refused, 1);
+    ck_assert_int_eq(k.refused, 0); /* refused now, not called back */
+    /* nothing was consumed: at 3000 the same slot is within the bound */
+    now_ms = 3000;
+    ck_assert_int_eq(submit(s, &k, &retry), 0);
+    ck_assert_double_eq(shaper_next_ms(s), 4000);
+    advance(s, 4000);
+    ck_assert_int_eq(k.handed, 2);
+    shaper_left(s);
+    shaper_free(s);
+}
+END_TEST
+
+START_TEST(cancel_takes_a_waiting_item_back_and_sets_the_timer_for_the_next)
+{
+    struct shaper *s = shaper_at(5, 1, 10000);
+    struct sink a = {0}, b = {0}, c = {0};
+    ck_assert_int_eq(submit(s, &a, NULL), 0);
+    ck_assert_int_eq(submit(s, &b, NULL), 0);
+    ck_assert_int_eq(submit(s, &c, NULL), 0);
+    ck_assert_double_eq(shaper_next_ms(s), 200);
+    ck_assert_int_eq(shaper_cancel(s, &a), 0); /* handed over: not waiting */
+    ck_assert_int_eq(shaper_cancel(s, &b), 1);
+    ck_assert_int_eq(shaper_cancel(s, &b), 0);
+    ck_assert_double_eq(shaper_next_ms(s), 400); /* its slot stays used */
+    ck_assert_uint_eq(stats(s).depth, 1);
+    ck_assert_int_eq(shaper_cancel(s, &c), 1);
+    ck_assert(shaper_next_ms(s) == INFINITY);
+    advance(s, 5000);
+    ck_assert_int_eq(b.handed + c.handed + b.refused + c.refused, 0);
+    shaper_left(s);
+    shaper_free(s);
+}
+END_TEST
+
+/* ---- the on-the-wire guard (the promise is about departures) ---- */
+
+/* Handed over, not left: at most the window's worth (rate + burst - 1 =
+ * 5) is on its way at once; the next waits past its slot until one of
+ * them ends. */
+START_TEST(the_guard_holds_while_the_window_is_on_its_way)
+{
+    struct shaper *s = shaper_at(5, 1, 10000);
+    struct sink k = {0};
+    for (int i = 0; i < 6; i++)
+        ck_assert_int_eq(submit(s, &k, NULL), 0);
+    advance(s, 800); /* slots 0, 200 .. 800 */
+    ck_assert_int_eq(k.handed, 5);
+    /* the 6th slot (1000) passes: held, the timer only for its bound */
+    ck_assert_double_eq(shaper_next_ms(s), 10000);
+    advance(s, 1300);
+    ck_assert_int_eq(k.handed, 5);
+    ck_assert_uint_eq(stats(s).on_the_way, 5);
+    ck_assert_uint_eq(stats(s).depth, 1);
+    /* one ends without leaving: room for the 6th at once */
+    shaper_dropped(s);
+    ck_assert(shaper_next_ms(s) <= now_ms);
+    advance(s, 1300);
+    ck_assert_int_eq(k.handed, 6);
+    ck_assert_double_eq(stats(s).wait_ms_max, 1300);
+    for (int i = 0; i < 5; i++)
+        shaper_left(s);
+    ck_assert_uint_eq(stats(s).on_the_way, 0);
+    shaper_free(s);
+}
+END_TEST
+
+/* With nothing waiting and its slot long past, an item still waits while
+ * the window is on its way; one departure then counts for a window,
+ * since the four still on their way may leave at any moment. */
+START_TEST(an_idle_queue_still_waits_for_the_guard)
+{
+    struct shaper *s = shaper_at(5, 1, 10000);
+    struct sink k = {0};
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(submit(s, &k, NULL), 0);
+    advance(s, 2000);
+    ck_assert_int_eq(k.handed, 5);
+    ck_assert_int_eq(submit(s, &k, NULL), 0); /* slot 2000: now */
+    ck_assert_int_eq(k.handed, 5);
+    ck_assert_uint_eq(stats(s).depth, 1);
+    ck_assert_double_eq(shaper_next_ms(s), 2000 + 10000);
+    now_ms = 2100;
+    shaper_left(s);
+    ck_assert_double_eq(shaper_next_ms(s), 2100 + 1005);
+    advance(s, 3104);
+    ck_assert_int_eq(k.handed, 5);
+    advance(s, 3105);
+    ck_assert_int_eq(k.handed, 6);
+    for (int i = 0; i < 5; i++)
+        shaper_left(s);
+    shaper_free(s);
+}
+END_TEST
+
+/* Five that left together (held for a connection, then released at once)
+ * fill the window from that moment: the next five wait for its end, 1005
+ * ms later, whatever their slots say; then they may go together, since
+ * none of them has left yet. */
+START_TEST(departures_that_bunch_hold_the_next_for_a_window)
+{
+    struct shaper *s = shaper_at(5, 1, 10000);
+    struct sink k = {0};
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(submit(s, &k, NULL), 0);
+    advance(s, 800);
+    ck_assert_int_eq(k.handed, 5);
+    now_ms = 900;
+    for (int i = 0; i < 5; i++)
+        shaper_left(s);
+    ck_assert_double_eq(shaper_next_ms(s), 900 + 1005);
+    advance(s, 1904);
+    ck_assert_int_eq(k.handed, 5); /* slots 1000 .. 1800 passed */
+    advance(s, 1905);
+    ck_assert_int_eq(k.handed, 10);
+    for (int i = 0; i < 5; i++)
+        shaper_left(s); /* all five at 1905 */
+    /* the next slot is 2000, the window of those five ends at 2910 */
+    ck_assert_int_eq(submit(s, &k, NULL), 0);
+    ck_assert_double_eq(shaper_next_ms(s), 1905 + 1005);
+    advance(s, 2909);
+    ck_assert_int_eq(k.handed, 10);
+    advance(s, 2910);
+    ck_assert_int_eq(k.handed, 11);
+    ck_assert_int_eq(k.refused, 0);
+    shaper_left(s);
+    shaper_free(s);
+}
+END_TEST
+
+/* Requests stuck on their way hold the guard shut: a waiting item is
+ * still answered, refused, once it has waited max_queue_ms (or until its
+ * slot, if that is later), never held for as long as they hang. */
+START_TEST(what_the_guard_holds_is_refused_at_its_bound)
+{
+    struct shaper *s = shaper_at(5, 1, 600);
+    struct sink k = {0};
+    long retry = 0;
+    int accepted = 0;
+    for (int i = 0; i < 5; i++)
+        accepted += submit(s, &k, &retry) == 0;
+    ck_assert_int_eq(accepted, 4); /* slots 0 .. 600; 800 is too far */
+    ck_assert_int_eq(retry, 1);
+    advance(s, 600);
+    ck_assert_int_eq(k.handed, 4);
+    ck_assert_int_eq(submit(s, &k, NULL), 0); /* slot 800 */
+    advance(s, 800);
+    /* the guard is full */
+    ck_assert_int_eq(k.handed, 5);
+    ck_assert_int_eq(submit(s, &k, NULL), 0); /* slot 1000, bound 1400 */
+    ck_assert_double_eq(shaper_next_ms(s), 1400);
+    advance(s, 1399.9);
+    ck_assert_int_eq(k.refused, 0);
+    advance(s, 1400);
+    ck_assert_int_eq(k.refused, 1);
+    ck_assert_int_eq(k.last_retry_s, 1);
+    ck_assert_int_eq(k.handed, 5);
+    struct shaper_stats st = stats(s);
+    ck_assert_uint_eq(st.depth, 0);
+    ck_assert_uint_eq(st.refused, 2);
+    ck_assert_uint_eq(st.on_the_way, 5);
+    ck_assert(shaper_next_ms(s) == INFINITY);
+    for (int i = 0; i < 5; i++)
+        shaper_dropped(s);
+    shaper_free(s);
+}
+END_TEST
+
+/* ---- pauses ---- */
+
+/* A 429 moves the waiting items back, keeping their spacing; one now
+ * beyond the bound is refused and its slot given back; the others'
+ * bounds follow their slots (none is refused before its slot). */
+START_TEST(a_pause_moves_the_queue_and_the_bounds_follow_the_slots)
+{
+    struct shaper *s = shaper_at(5, 1, 1000);
+    struct sink k = {0}, last = {0};
+    ck_assert_int_eq(submit(s, &k, NULL), 0);    /* slot 0 */
+    ck_assert_int_eq(submit(s, &k, NULL), 0);    /* slot 200, bound 1000 */
+    ck_assert_int_eq(submit(s, &last, NULL), 0); /* slot 400 */
+    now_ms = 100;
+    shaper_pause(s, 1000); /* no slot before 1100: +900 */
+    ck_assert_uint_eq(stats(s).pauses, 1);
+    ck_assert_int_eq(last.refused, 1); /* 1300 is 1200 ms away */
+    ck_assert_int_eq(last.last_retry_s, 1);
+    ck_assert_double_eq(shaper_next_ms(s), 1100);
+    advance(s, 1099);
+    ck_assert_int_eq(k.handed + k.refused, 1); /* not refused at 1000 */
+    advance(s, 1100);
+    ck_assert_int_eq(k.handed, 2);
+    /* the slot given back is the next one */
+    ck_assert_int_eq(submit(s, &k, NULL), 0);
+    ck_assert_double_eq(shaper_next_ms(s), 1300);
+    advance(s, 1300);
+    ck_assert_int_eq(k.handed, 3);
+    for (int i = 0; i < 3; i++)
+        shaper_left(s);
+    shaper_free(s);
+}
+END_TEST
+
+START_TEST(resume_ends_a_pause_at_the_normal_spacing)
+{
+    struct shaper *s = shaper_at(100, 1, 120000);
+    struct sink k = {0}, other = {0};
+    ck_assert_int_eq(shaper_resume(s), 0); /* no pause: nothing to end */
+    ck_assert_int_eq(submit(s, &k, NULL), 0);
+    ck_assert_int_eq(k.handed, 1);
+    shaper_left(s);
+    shaper_pause(s, 60000); /* nothing waits: no slot before 60000 */
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(submit(s, &k, NULL), 0);
+    ck_assert_int_eq(submit(s, &other, NULL), 0);
+    ck_assert_int_eq(shaper_cancel(s, &other), 1);
+    ck_assert_double_eq(shaper_next_ms(s), 60000);
+    now_ms = 50;
+    ck_assert_int_eq(shaper_resume(s), 1);
+    /* from now, T = 10 ms apart after the last slot reached (0) */
+    ck_assert_double_eq(shaper_next_ms(s), 50);
+    advance(s, 69);
+    ck_assert_int_eq(k.handed, 3);
+    advance(s, 70);
+    ck_assert_int_eq(k.handed, 4);
+    ck_assert_int_eq(k.refused + other.handed + other.refused, 0);
+    ck_assert_int_eq(shaper_resume(s), 0);
+    for (int i = 0; i < 3; i++)
+        shaper_left(s);
+    shaper_free(s);
+}
+END_TEST
 
 /* ---- Retry-After ---- */
 
@@ -52,7 +436,30 @@ Suite *
 unit_suite(void)
 {
     Suite *s = suite_create("shaper");
-    TCase *tc = tcase_create("retry_after");
+    TCase *tc = tcase_create("queue");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, rate_zero_hands_everything_over_at_once);
+    tcase_add_test(tc, slots_are_spaced_and_the_timer_fires_at_each);
+    tcase_add_test(tc, a_slot_beyond_the_bound_is_refused_in_whole_seconds);
+    tcase_add_test(
+        tc, cancel_takes_a_waiting_item_back_and_sets_the_timer_for_the_next);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("guard");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, the_guard_holds_while_the_window_is_on_its_way);
+    tcase_add_test(tc, an_idle_queue_still_waits_for_the_guard);
+    tcase_add_test(tc, departures_that_bunch_hold_the_next_for_a_window);
+    tcase_add_test(tc, what_the_guard_holds_is_refused_at_its_bound);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("pause");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, a_pause_moves_the_queue_and_the_bounds_follow_the_slots);
+    tcase_add_test(tc, resume_ends_a_pause_at_the_normal_spacing);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("retry_after");
     tcase_add_test(tc, retry_after_values);
     suite_add_tcase(s, tc);
     return s;
