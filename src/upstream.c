@@ -253,14 +253,51 @@ length_conflict(const struct upstream_xfer *x, const char *name, size_t nlen,
     return 0;
 }
 
+enum upstream_header_kind
+upstream_parse_header(const char *line, size_t len,
+                      struct upstream_header_line *out)
+{
+    size_t end = len;
+    memset(out, 0, sizeof(*out));
+    while (end > 0 && (line[end - 1] == '\r' || line[end - 1] == '\n'))
+        end--;
+    if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+        out->status = status_of(line, end);
+        /* 101: no upgrade was asked for (libcurl would wait for the
+         * switched protocol until the deadline) */
+        return out->status < 0 || out->status == 101 ? UPSTREAM_HDR_INVALID
+                                                     : UPSTREAM_HDR_STATUS;
+    }
+    if (end == 0)
+        return UPSTREAM_HDR_END;
+    if (line[0] == ' ' || line[0] == '\t') {
+        out->value = trim_ows(line, line + end, &out->value_len);
+        return value_ok(out->value, out->value_len) ? UPSTREAM_HDR_FOLD
+                                                    : UPSTREAM_HDR_INVALID;
+    }
+    const char *colon = memchr(line, ':', end);
+    if (colon == NULL || colon == line)
+        return UPSTREAM_HDR_INVALID;
+    for (const char *c = line; c < colon; c++)
+        if (!is_tchar((unsigned char)*c))
+            return UPSTREAM_HDR_INVALID;
+    out->name = line;
+    out->name_len = (size_t)(colon - line);
+    out->value = trim_ows(colon + 1, line + end, &out->value_len);
+    return value_ok(out->value, out->value_len) ? UPSTREAM_HDR_FIELD
+                                                : UPSTREAM_HDR_INVALID;
+}
+
 /* libcurl hands over each line of every header block (1xx ones too) and,
  * after the body, a chunked answer's trailers: those are dropped, since
- * trailers are not headers (a second Content-Type, a late Set-Cookie). */
+ * trailers are not headers (a second Content-Type, a late Set-Cookie).
+ * What a line is, upstream_parse_header() says; what it means across
+ * lines (which block, folding, Content-Length fields) is decided here. */
 static size_t
 on_header(char *buf, size_t size, size_t n, void *p)
 {
     struct upstream_xfer *x = p;
-    size_t len = size * n, end = len;
+    size_t len = size * n;
     x->rh_bytes += len;
     if (x->rh_bytes > UPSTREAM_MAX_HEADERS) {
         x->too_big = 1;
@@ -268,46 +305,36 @@ on_header(char *buf, size_t size, size_t n, void *p)
     }
     if (x->hdr_done)
         return len; /* a trailer */
-    while (end > 0 && (buf[end - 1] == '\r' || buf[end - 1] == '\n'))
-        end--;
-    if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
+    struct upstream_header_line h;
+    switch (upstream_parse_header(buf, len, &h)) {
+    case UPSTREAM_HDR_STATUS: {
         /* a new status line (after 1xx): forget earlier headers */
         size_t keep = x->rh_bytes;
         response_reset(x);
         x->rh_bytes = keep;
-        x->hstatus = status_of(buf, end);
-        /* 101: no upgrade was asked for (libcurl would wait for the
-         * switched protocol until the deadline) */
-        return x->hstatus < 0 || x->hstatus == 101 ? header_invalid(x) : len;
+        x->hstatus = h.status;
+        return len;
     }
-    if (end == 0) {
+    case UPSTREAM_HDR_END:
         /* the blank line: a final block ends here, a 1xx one is followed
          * by the next status line */
         if (x->hstatus >= 200)
             x->hdr_done = 1;
         return len;
-    }
-    size_t vlen;
-    const char *v;
-    if (buf[0] == ' ' || buf[0] == '\t') {
-        v = trim_ows(buf, buf + end, &vlen);
-        if (x->nrh == 0 || !value_ok(v, vlen))
+    case UPSTREAM_HDR_FOLD:
+        if (x->nrh == 0)
             return header_invalid(x);
-        header_fold(x, v, vlen);
+        header_fold(x, h.value, h.value_len);
         return len;
-    }
-    char *colon = memchr(buf, ':', end);
-    if (colon == NULL || colon == buf)
-        return header_invalid(x);
-    for (const char *c = buf; c < colon; c++)
-        if (!is_tchar((unsigned char)*c))
+    case UPSTREAM_HDR_FIELD:
+        if (length_conflict(x, h.name, h.name_len, h.value, h.value_len))
             return header_invalid(x);
-    v = trim_ows(colon + 1, buf + end, &vlen);
-    if (!value_ok(v, vlen) ||
-        length_conflict(x, buf, (size_t)(colon - buf), v, vlen))
-        return header_invalid(x);
-    header_add(x, buf, (size_t)(colon - buf), v, vlen);
-    return len;
+        header_add(x, h.name, h.name_len, h.value, h.value_len);
+        return len;
+    case UPSTREAM_HDR_INVALID:
+        break;
+    }
+    return header_invalid(x);
 }
 
 static size_t

@@ -170,4 +170,34 @@ size_t upstream_in_flight(const struct upstream *u);
 /* Aborts every transfer without calling back, then frees. NULL is fine. */
 void upstream_free(struct upstream *u);
 
+/* ---- one line of an answer's header block (pure) ----
+ * What libcurl's header callback gets, one line with its CRLF, classified
+ * and checked line by line as above: a status line (three digits; a 101
+ * is invalid), the blank line, a field (its name an RFC 9110 token, no
+ * control byte but HTAB in its value, OWS around the value not part of
+ * it) or an obsolete folding continuation. What spans lines (which block
+ * a line is in, the field a continuation folds onto, Content-Length
+ * fields that disagree, the size cap, trailers) is the callback's. */
+enum upstream_header_kind {
+    UPSTREAM_HDR_STATUS,  /* "HTTP/<version> <3 digits>[ <reason>]" */
+    UPSTREAM_HDR_END,     /* the blank line ending a header block */
+    UPSTREAM_HDR_FIELD,   /* "name: value" */
+    UPSTREAM_HDR_FOLD,    /* " value": continues the previous field */
+    UPSTREAM_HDR_INVALID, /* not valid HTTP: the answer is refused */
+};
+
+/* Points into the line it was parsed from (no copies, no NUL). */
+struct upstream_header_line {
+    int status;       /* STATUS: the code (any 3 digits but 101) */
+    const char *name; /* FIELD */
+    size_t name_len;
+    const char *value; /* FIELD, FOLD: without the surrounding OWS */
+    size_t value_len;
+};
+
+/* Reads exactly len bytes of line (no NUL needed); fills *out. */
+enum upstream_header_kind
+upstream_parse_header(const char *line, size_t len,
+                      struct upstream_header_line *out);
+
 #endif
