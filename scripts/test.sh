@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # scripts/test.sh - installs what is missing, builds, runs every test: once
-# in a plain build (unit tests also under valgrind), once with
-# AddressSanitizer + UndefinedBehaviorSanitizer; then each libFuzzer
-# harness for 15 s (scripts/fuzz.sh). Exits non-zero on any failure.
+# in a plain build (then the unit suites again under valgrind, make
+# check-valgrind), once with AddressSanitizer + UndefinedBehaviorSanitizer;
+# then each libFuzzer harness for 15 s (scripts/fuzz.sh). Exits non-zero on
+# any failure, after printing the logs of the suites that failed.
+#
+# Suites run in parallel: make -j$CHECK_JOBS check (default twice the
+# cores: the integration suites mostly wait on their processes, each on
+# ephemeral ports and temporary files of its own), the valgrind runs and
+# the fuzz harnesses one per core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -10,14 +16,34 @@ scripts/deps.sh
 autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
 
 jobs=$(nproc 2>/dev/null || echo 2)
+check_jobs=${CHECK_JOBS:-$((2 * jobs))}
 failed=0
 summary=()
 
-show_logs() {
-    for f in "$1"/tests/*.log; do
+# The log of every suite whose result (its .trs) is not a pass.
+show_failed_logs() { # build-dir
+    local trs log
+    for trs in "$1"/tests/*.trs "$1"/tests/*/*.trs; do
+        [ -f "$trs" ] || continue
+        grep -qE '^:test-result: (FAIL|ERROR|XPASS)' "$trs" || continue
+        log=${trs%.trs}.log
+        echo "---- $log"
+        tail -n 80 "$log"
+    done
+}
+
+# The names of the suites that failed, from make check's output.
+failed_names() { # check.out
+    grep -E '^(FAIL|ERROR|XPASS): ' "$1" | tr '\n' ' ' || true
+}
+
+# One line per suite: its name and Check's totals.
+suite_lines() { # build-dir
+    local f
+    for f in "$1"/tests/*.log "$1"/tests/*/*.log; do
         [ -f "$f" ] || continue
-        case "$f" in *test-suite.log) continue ;; esac
-        echo "---- $f"; tail -n 60 "$f"
+        case "$f" in *-suite.log) continue ;; esac
+        summary+=("  ${f#"$1"/}: $(grep -h 'Checks:' "$f" | tail -1)")
     done
 }
 
@@ -29,49 +55,75 @@ build_and_check() { # name configure-args...
     (cd "$dir" && "$top/configure" -q "$@" >/dev/null)
     echo "== $name: make"
     make -C "$dir" -j"$jobs" >/dev/null
-    echo "== $name: make check"
-    if make -C "$dir" -j1 check >"$dir/check.out" 2>&1; then
+    echo "== $name: make check (-j$check_jobs)"
+    if make -C "$dir" -j"$check_jobs" check >"$dir/check.out" 2>&1; then
         summary+=("$name: $(grep -E '^# (PASS|FAIL)' "$dir/check.out" | tr '\n' ' ')")
-        for f in "$dir"/tests/check_*.log; do
-            summary+=("  $(basename "$f" .log): $(grep -h 'Checks:' "$f" | tail -1)")
-        done
+        suite_lines "$dir"
     else
         failed=1
-        cat "$dir/check.out" | tail -n 40
-        show_logs "$dir"
-        summary+=("$name: FAILED")
+        tail -n 40 "$dir/check.out"
+        show_failed_logs "$dir"
+        summary+=("$name: FAILED $(failed_names "$dir/check.out")")
     fi
 }
 
 build_and_check plain
-# unit tests under valgrind: no leak, no invalid access
-if [ -d "$top/_build/plain" ]; then
-    for t in check_config check_units check_headers check_sandbox check_precheck check_query check_cache check_learn check_ratelimit check_idempotency check_state_file check_shaper; do
-        exe="$top/_build/plain/tests/$t"
-        [ -x "$exe" ] || continue
-        if CK_FORK=no valgrind -q --error-exitcode=1 --leak-check=full \
-            --errors-for-leak-kinds=definite,indirect "$exe" >"$exe.valgrind" 2>&1; then
-            summary+=("valgrind $t: clean")
-        else
-            failed=1; cat "$exe.valgrind" | tail -n 40
-            summary+=("valgrind $t: FAILED")
-        fi
-    done
+# The unit suites under valgrind: no leak, no invalid access. The list is
+# tests/tests.am's (VALGRIND_TESTS: UNIT_TESTS and the sandbox's suite).
+plain=$top/_build/plain
+if [ -f "$plain/Makefile" ]; then
+    echo "== plain: make check-valgrind (-j$jobs)"
+    if make -C "$plain" -j"$jobs" check-valgrind >"$plain/valgrind.out" 2>&1; then
+        summary+=("valgrind: $(grep -E '^# (PASS|FAIL)' "$plain/valgrind.out" | tr '\n' ' ')")
+    else
+        failed=1
+        tail -n 40 "$plain/valgrind.out"
+        show_failed_logs "$plain"
+        summary+=("valgrind: FAILED $(failed_names "$plain/valgrind.out")")
+    fi
+    while IFS= read -r l; do summary+=("  valgrind ${l#*: }: ${l%%:*}"); done \
+        < <(grep -E '^(PASS|FAIL|ERROR): ' "$plain/valgrind.out" | sed 's/^PASS:/clean:/')
 fi
 build_and_check sanitizers --enable-sanitizers
 
-# the libFuzzer harnesses of tests/fuzz/, 15 s each from their seed corpora
-echo "== fuzz: scripts/fuzz.sh 15"
-mkdir -p "$top/_build/fuzz"
-if scripts/fuzz.sh 15 >"$top/_build/fuzz/test.out" 2>&1; then
-    while IFS= read -r l; do summary+=("$l"); done \
-        < <(grep -aE '^fuzz [a-z0-9_]+: ' "$top/_build/fuzz/test.out")
+# The libFuzzer harnesses of tests/fuzz/, 15 s each from their seed
+# corpora: built once, then one group per core at a time.
+echo "== fuzz: scripts/fuzz.sh 15 ($jobs at a time)"
+fuzz_out=$top/_build/fuzz
+mkdir -p "$fuzz_out"
+rm -f "$fuzz_out"/test-*.out
+harnesses=()
+for f in tests/fuzz/fuzz_*.c; do
+    n=${f#tests/fuzz/fuzz_}
+    harnesses+=("${n%.c}")
+done
+fuzz_failed=0
+# the build, and a first harness for one run, alone: the groups then share
+# the built harnesses and never build at the same time
+if ! FUZZ_FLAGS=-runs=1 scripts/fuzz.sh 1 "${harnesses[0]}" >"$fuzz_out/build.out" 2>&1; then
+    fuzz_failed=1
+    tail -n 150 "$fuzz_out/build.out"
 else
-    failed=1
-    tail -n 150 "$top/_build/fuzz/test.out"
+    pids=()
+    for ((g = 0; g < jobs; g++)); do
+        group=()
+        for ((i = g; i < ${#harnesses[@]}; i += jobs)); do group+=("${harnesses[i]}"); done
+        [ "${#group[@]}" -gt 0 ] || continue
+        scripts/fuzz.sh 15 "${group[@]}" >"$fuzz_out/test-$g.out" 2>&1 &
+        pids+=("$!")
+    done
+    for ((g = 0; g < ${#pids[@]}; g++)); do
+        if ! wait "${pids[g]}"; then
+            fuzz_failed=1
+            tail -n 150 "$fuzz_out/test-$g.out"
+        fi
+    done
     while IFS= read -r l; do summary+=("$l"); done \
-        < <(grep -aE '^fuzz [a-z0-9_]+: ' "$top/_build/fuzz/test.out")
-    summary+=("fuzz: FAILED (log _build/fuzz/test.out, inputs _build/fuzz/artifacts/)")
+        < <(cat "$fuzz_out"/test-*.out | grep -aE '^fuzz [a-z0-9_]+: ' | sort)
+fi
+if [ "$fuzz_failed" -ne 0 ]; then
+    failed=1
+    summary+=("fuzz: FAILED (logs _build/fuzz/test-*.out, inputs _build/fuzz/artifacts/)")
 fi
 
 echo
