@@ -1,4 +1,4 @@
-/* check_wire.c - the caller side of the wire, through the real wagate in
+/* caller_wire.c - the caller side of the wire, through the real wagate in
  * front of the real wagate-sandbox, with raw sockets: the connection limit,
  * header names that are not tokens (smuggling), the whole-request client
  * timeout, HEAD on the health routes, the HTTP version, and the gateway's
@@ -821,7 +821,7 @@ END_TEST
 static Suite *
 wire_suite(void)
 {
-    Suite *s = suite_create("wire");
+    Suite *s = suite_create("caller_wire");
     TCase *tc = tcase_create("raw sockets");
     tcase_set_timeout(tc, 90);
     tcase_add_checked_fixture(tc, NULL, leftovers);

@@ -1,8 +1,8 @@
-/* check_config_run.c - the configuration through the real wagate (issue 8,
- * A11 and A12): the cleartext warning at start and on reload, userinfo
- * redacted from --check-config and from the start line, config errors on
- * one printable line. No request is sent: 192.0.2.1 (TEST-NET-1) only
- * appears in a URL and is never contacted. */
+/* config_warnings_and_errors.c - the configuration through the real wagate
+ * (issue 8, A11 and A12): the cleartext warning at start and on reload,
+ * userinfo redacted from --check-config and from the start line, config
+ * errors on one printable line. No request is sent: 192.0.2.1 (TEST-NET-1)
+ * only appears in a URL and is never contacted. */
 #include <check.h>
 #include <signal.h>
 #include <stdio.h>
@@ -171,7 +171,7 @@ END_TEST
 static Suite *
 config_run_suite(void)
 {
-    Suite *s = suite_create("config_run");
+    Suite *s = suite_create("config_warnings_and_errors");
     TCase *tc = tcase_create("gateway");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, cleartext_remote_warns_at_start_and_reload);

@@ -1,4 +1,4 @@
-/* check_integration.c - the real wagate in front of the real
+/* forwarding_and_refusals.c - the real wagate in front of the real
  * wagate-sandbox, both on ephemeral loopback ports, driven with libcurl.
  * Every test asserts what the caller got and what the upstream received. */
 #include <check.h>
@@ -608,7 +608,7 @@ END_TEST
 static Suite *
 integration_suite(void)
 {
-    Suite *s = suite_create("integration");
+    Suite *s = suite_create("forwarding_and_refusals");
     TCase *tc = tcase_create("gateway+sandbox");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);

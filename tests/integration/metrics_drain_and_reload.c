@@ -1,5 +1,5 @@
-/* check_ops.c - operations, end to end: metrics, graceful drain, reload,
- * and what the logs may never hold. */
+/* metrics_drain_and_reload.c - operations, end to end: metrics, graceful
+ * drain, reload, and what the logs may never hold. */
 #include <check.h>
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -376,7 +376,7 @@ END_TEST
 static Suite *
 ops_suite(void)
 {
-    Suite *s = suite_create("ops");
+    Suite *s = suite_create("metrics_drain_and_reload");
     TCase *tc = tcase_create("ops");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);

@@ -1,4 +1,4 @@
-/* check_queries.c - the query strings of the gateway's routes, end to end:
+/* query_strings.c - the query strings of the gateway's routes, end to end:
  * the real wagate in front of the real sandbox. What a refused query must
  * never do is reach the sandbox; what an accepted one must reach it as is
  * the query rebuilt from the validated values. */
@@ -414,7 +414,7 @@ END_TEST
 static Suite *
 queries_suite(void)
 {
-    Suite *s = suite_create("queries");
+    Suite *s = suite_create("query_strings");
     TCase *tc = tcase_create("queries");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);

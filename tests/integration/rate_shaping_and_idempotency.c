@@ -1,5 +1,5 @@
-/* check_policy.c - rate shaping and idempotent sends, end to end: the real
- * wagate in front of the real sandbox. */
+/* rate_shaping_and_idempotency.c - rate shaping and idempotent sends, end
+ * to end: the real wagate in front of the real sandbox. */
 #include <check.h>
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -456,7 +456,7 @@ END_TEST
 static Suite *
 policy_suite(void)
 {
-    Suite *s = suite_create("policy");
+    Suite *s = suite_create("rate_shaping_and_idempotency");
     TCase *t1 = tcase_create("shaping");
     tcase_add_checked_fixture(t1, setup_10rps_burst2, stop);
     tcase_set_timeout(t1, 60);

@@ -1,4 +1,4 @@
-/* check_sandbox_faults.c - every fault mode of POST /_sandbox/faults on the
+/* sandbox_fault_modes.c - every fault mode of POST /_sandbox/faults on the
  * wire, against the real wagate-sandbox: raw sockets where the bytes (or
  * their absence) matter, libcurl where a client's reaction does. Each test
  * also checks what the sandbox's request log recorded. */
@@ -690,7 +690,7 @@ END_TEST
 static Suite *
 faults_suite(void)
 {
-    Suite *s = suite_create("sandbox_faults");
+    Suite *s = suite_create("sandbox_fault_modes");
     TCase *tc = tcase_create("wire");
 
     tcase_add_checked_fixture(tc, setup, teardown);

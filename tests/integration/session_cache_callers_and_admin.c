@@ -1,5 +1,6 @@
-/* check_session.c - the pre-check, the session cache, callers and the
- * admin API, end to end: the real wagate in front of the real sandbox. */
+/* session_cache_callers_and_admin.c - the pre-check, the session cache,
+ * callers and the admin API, end to end: the real wagate in front of the
+ * real sandbox. */
 #include <check.h>
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -510,7 +511,7 @@ END_TEST
 static Suite *
 session_suite(void)
 {
-    Suite *s = suite_create("session");
+    Suite *s = suite_create("session_cache_callers_and_admin");
     TCase *tc = tcase_create("cache");
     tcase_add_checked_fixture(tc, setup_plain, stop_pair);
     tcase_set_timeout(tc, 60);

@@ -1,6 +1,7 @@
-/* check_restart.c - state.file end to end: what a restart keeps. The real
- * wagate in front of the real sandbox, stopped and started again with the
- * same configuration; the sandbox's request log says what was sent. */
+/* state_across_restarts.c - state.file end to end: what a restart keeps.
+ * The real wagate in front of the real sandbox, stopped and started again
+ * with the same configuration; the sandbox's request log says what was
+ * sent. */
 #include <check.h>
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -451,7 +452,7 @@ END_TEST
 static Suite *
 restart_suite(void)
 {
-    Suite *s = suite_create("restart");
+    Suite *s = suite_create("state_across_restarts");
     TCase *tc = tcase_create("restart");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);

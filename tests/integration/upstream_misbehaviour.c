@@ -1,8 +1,8 @@
-/* check_upstream.c - what the gateway does when the upstream misbehaves,
- * end to end: the real wagate in front of the real wagate-sandbox (its
- * faults on demand, SPEC section 9) or of a tiny scripted upstream in this
- * file (for what the sandbox cannot say: trailers, invalid HTTP, a
- * listener that goes away between two requests).
+/* upstream_misbehaviour.c - what the gateway does when the upstream
+ * misbehaves, end to end: the real wagate in front of the real
+ * wagate-sandbox (its faults on demand, SPEC section 9) or of a tiny
+ * scripted upstream in this file (for what the sandbox cannot say:
+ * trailers, invalid HTTP, a listener that goes away between two requests).
  *
  * Each test asserts what the caller got and what the upstream received:
  * 502/504 bodies say "outcome": "not_sent" or "unknown" (SPEC section 2),
@@ -1118,7 +1118,7 @@ END_TEST
 static Suite *
 upstream_suite(void)
 {
-    Suite *s = suite_create("upstream");
+    Suite *s = suite_create("upstream_misbehaviour");
     TCase *tc = tcase_create("upstream");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, drop_next_is_unknown_and_refused_is_not_sent);
