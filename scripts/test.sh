@@ -32,9 +32,13 @@ show_failed_logs() { # build-dir
     done
 }
 
-# The names of the suites that failed, from make check's output.
+# The names of the suites that failed, and the totals, from make check's
+# output.
 failed_names() { # check.out
     grep -E '^(FAIL|ERROR|XPASS): ' "$1" | tr '\n' ' ' || true
+}
+totals() { # check.out
+    grep -E '^# (PASS|FAIL)' "$1" | tr '\n' ' ' || true
 }
 
 # One line per suite: its name and Check's totals.
@@ -49,15 +53,16 @@ suite_lines() { # build-dir
 
 build_and_check() { # name configure-args...
     local name=$1; shift
-    local dir="$top/_build/$name"
+    local dir="$top/_build/$name" t0=$SECONDS t1
     rm -rf "$dir"; mkdir -p "$dir"
     echo "== $name: configure $*"
     (cd "$dir" && "$top/configure" -q "$@" >/dev/null)
     echo "== $name: make"
     make -C "$dir" -j"$jobs" >/dev/null
+    t1=$SECONDS
     echo "== $name: make check (-j$check_jobs)"
     if make -C "$dir" -j"$check_jobs" check >"$dir/check.out" 2>&1; then
-        summary+=("$name: $(grep -E '^# (PASS|FAIL)' "$dir/check.out" | tr '\n' ' ')")
+        summary+=("$name: $(totals "$dir/check.out")(build $((t1 - t0)) s, check $((SECONDS - t1)) s)")
         suite_lines "$dir"
     else
         failed=1
@@ -73,8 +78,9 @@ build_and_check plain
 plain=$top/_build/plain
 if [ -f "$plain/Makefile" ]; then
     echo "== plain: make check-valgrind (-j$jobs)"
+    t0=$SECONDS
     if make -C "$plain" -j"$jobs" check-valgrind >"$plain/valgrind.out" 2>&1; then
-        summary+=("valgrind: $(grep -E '^# (PASS|FAIL)' "$plain/valgrind.out" | tr '\n' ' ')")
+        summary+=("valgrind: $(totals "$plain/valgrind.out")($((SECONDS - t0)) s)")
     else
         failed=1
         tail -n 40 "$plain/valgrind.out"
@@ -89,6 +95,7 @@ build_and_check sanitizers --enable-sanitizers
 # The libFuzzer harnesses of tests/fuzz/, 15 s each from their seed
 # corpora: built once, then one group per core at a time.
 echo "== fuzz: scripts/fuzz.sh 15 ($jobs at a time)"
+t0=$SECONDS
 fuzz_out=$top/_build/fuzz
 mkdir -p "$fuzz_out"
 rm -f "$fuzz_out"/test-*.out
@@ -118,7 +125,8 @@ else
             tail -n 150 "$fuzz_out/test-$g.out"
         fi
     done
-    while IFS= read -r l; do summary+=("$l"); done \
+    summary+=("fuzz: build and runs $((SECONDS - t0)) s")
+    while IFS= read -r l; do summary+=("  $l"); done \
         < <(cat "$fuzz_out"/test-*.out | grep -aE '^fuzz [a-z0-9_]+: ' | sort)
 fi
 if [ "$fuzz_failed" -ne 0 ]; then
@@ -133,4 +141,4 @@ if [ "$failed" -ne 0 ]; then
     echo "scripts/test.sh: FAILED"
     exit 1
 fi
-echo "scripts/test.sh: all tests passed"
+echo "scripts/test.sh: all tests passed in $SECONDS s"
