@@ -17,7 +17,6 @@
 #include "idempotency.h"
 #include "log.h"
 #include "metrics.h"
-#include "pipeline.h"
 #include "reply.h"
 #include "route.h"
 
@@ -267,9 +266,10 @@ on_caller_gone(void *arg)
 }
 
 void
-ex_defer(struct exchange *ex)
+ex_defer(struct exchange *ex, int (*halt)(struct exchange *ex))
 {
     struct gateway *gw = ex->gw;
+    ex->halt = halt;
     ex->deferred = 1;
     TAILQ_INSERT_TAIL(&gw->waiting->list, ex, link);
     gw->waiting->n++;
@@ -281,7 +281,7 @@ ex_cut_off(struct exchange *ex, void (*sent)(struct evhttp_request *, void *),
            void *arg)
 {
     char xw[96];
-    int unknown = pipeline_halt(ex);
+    int unknown = ex->halt(ex);
     json_object *extra = json_object_new_object();
     if (extra == NULL)
         alloc_oom("json_object_new_object");

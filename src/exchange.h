@@ -44,14 +44,16 @@ struct exchange {
     char reqid[REQID_MAX + 1];
     char remote[48];
     double t0_ms;
-    struct forward_req fwd; /* what goes upstream; owned */
+    struct forward_req fwd; /* the upstream call (forward.h); owned */
     long long sender_id;                  /* -1 when unknown */
     char recipient[PRECHECK_PHONE_MAX + 1]; /* valid E.164 or "" */
     int upstream_status;                  /* -1 when none */
     int deferred;
-    /* the upstream call: the running transfer (borrowed from the upstream
-     * module, NULL when none runs), whether its request left (the shaper
-     * was told), and whether the route's shaper handed it over */
+    int (*halt)(struct exchange *ex); /* set by ex_defer() */
+    /* the upstream call, the relay's (relay.h): the running transfer
+     * (borrowed from the upstream module, NULL when none runs), whether
+     * its request left (the shaper was told), and whether the route's
+     * shaper handed it over */
     struct upstream_xfer *xfer;
     int left;
     int handed;
@@ -85,14 +87,18 @@ void ex_error_as(struct exchange *ex, enum decision decision, int status,
 void ex_local(struct exchange *ex, int status, const char *content_type,
               const char *text, size_t len);
 
-/* Marks ex as waiting on the upstream: counted in ex_waiting(), watching
- * for the caller to hang up. ex->conn must be set. */
-void ex_defer(struct exchange *ex);
+/* Marks ex as waiting (for its rate slot, the upstream): counted in
+ * ex_waiting(), watching for the caller to hang up (ex->req becomes NULL
+ * then, and the answer is only logged). ex->conn must be set. halt(ex) is
+ * how the module ex waits on gives it up at the drain deadline (see
+ * ex_cut_off()): it returns 1 if the request may have reached the
+ * upstream, 0 if it provably did not and never will. */
+void ex_defer(struct exchange *ex, int (*halt)(struct exchange *ex));
 
 /* Answers a waiting exchange 503 SHUTTING_DOWN now (drain deadline) and
  * detaches the caller; the exchange stays in gw->waiting until its upstream
  * call ends or the gateway is freed. A request that has not left yet never
- * will (pipeline_halt()): the body says "outcome": "not_sent" and its
+ * will (halt(), see ex_defer()): the body says "outcome": "not_sent" and its
  * Idempotency-Key is free again. One that may have left carries on: the
  * body says "outcome": "unknown" and its key stays in flight (a real
  * answer that still comes is kept; a state file written when the drain
