@@ -14,11 +14,11 @@
 #include "config.h"
 #include "conn.h"
 #include "gateway.h"
-#include "idempotency.h"
 #include "log.h"
 #include "metrics.h"
 #include "reply.h"
 #include "route.h"
+#include "state.h"
 
 struct ex_waitlist {
     TAILQ_HEAD(exchange_list, exchange) list;
@@ -120,6 +120,15 @@ ex_idem_caller(const struct exchange *ex)
     return ex->client_name ? ex->client_name : "";
 }
 
+/* Frees the key ex holds in flight, if any; nobody waits for it. */
+static void
+ex_free_key(struct exchange *ex)
+{
+    if (ex->claim != NULL)
+        state_idem_finish(ex->gw->state, ex->claim, NULL, NULL, NULL);
+    ex->claim = NULL;
+}
+
 static void
 ex_free(struct exchange *ex)
 {
@@ -128,9 +137,14 @@ ex_free(struct exchange *ex)
     int last = 0;
     if (ex->conn) /* never let a hang-up call back into a freed exchange */
         conn_watch(ex->conn, NULL, NULL);
-    if (ex->idem_held && gw->idem)
-        idem_abandon(gw->idem, ex_idem_caller(ex), ex->idem_key);
-    free(ex->idem_key);
+    /* nor a state answer (teardown: nothing else ends a waiting one) */
+    if (ex->op)
+        state_cancel(gw->state, ex->op);
+    if (ex->learn_op)
+        state_cancel(gw->state, ex->learn_op);
+    ex_free_key(ex);
+    if (ex->answer.owned)
+        evbuffer_free(ex->answer.body);
     free(ex->client_name);
     if (ex->deferred) {
         TAILQ_REMOVE(&w->list, ex, link);
@@ -145,7 +159,9 @@ ex_free(struct exchange *ex)
 void
 ex_discard(struct exchange *ex)
 {
-    ex->idem_held = 0; /* the store goes too */
+    if (ex->claim != NULL) /* the store goes too */
+        state_claim_drop(ex->gw->state, ex->claim);
+    ex->claim = NULL;
     ex_free(ex);
 }
 
@@ -270,10 +286,13 @@ ex_defer(struct exchange *ex, int (*halt)(struct exchange *ex))
 {
     struct gateway *gw = ex->gw;
     ex->halt = halt;
+    if (ex->deferred)
+        return;
     ex->deferred = 1;
     TAILQ_INSERT_TAIL(&gw->waiting->list, ex, link);
     gw->waiting->n++;
-    conn_watch(ex->conn, on_caller_gone, ex);
+    if (ex->conn != NULL)
+        conn_watch(ex->conn, on_caller_gone, ex);
 }
 
 int
@@ -301,10 +320,8 @@ ex_cut_off(struct exchange *ex, void (*sent)(struct evhttp_request *, void *),
      * the drain ends keeps it as an unknown outcome (state_file.h) and a
      * real answer that still comes is kept as usual; not_sent: nothing
      * left and nothing will, the key is free for the retry */
-    if (ex->idem_held && !unknown) {
-        idem_abandon(ex->gw->idem, ex_idem_caller(ex), ex->idem_key);
-        ex->idem_held = 0;
-    }
+    if (!unknown)
+        ex_free_key(ex);
     if (ex->req == NULL) {
         evbuffer_free(b);
         return 0;

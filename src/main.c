@@ -19,6 +19,7 @@
 #include "server.h"
 #include "session_cache.h"
 #include "shaper.h"
+#include "state.h"
 #include "state_file.h"
 #include "upstream.h"
 #include "version.h"
@@ -66,11 +67,20 @@ usage(FILE *out)
 }
 
 static void
-on_drained(void *arg)
+on_state_flushed(void *arg)
 {
     struct wagate *w = arg;
     w->drained = 1;
     event_base_loopexit(w->base, NULL);
+}
+
+/* The callers are answered; what the state was told is recorded last (a
+ * key the drain freed stays free in the state file). */
+static void
+on_drained(void *arg)
+{
+    struct wagate *w = arg;
+    state_flush(w->gw.state, on_state_flushed, w);
 }
 
 static void
@@ -284,6 +294,20 @@ save_state(struct wagate *w)
     return 0;
 }
 
+/* WAGATE_TEST_STATE_DELAY_MS (tests only, documented in state.h): state
+ * answers come that many ms late, as from a remote store. 0 when unset;
+ * -1 when not a whole number of 0..60000 ms. */
+static long
+test_state_delay_ms(void)
+{
+    const char *v = getenv("WAGATE_TEST_STATE_DELAY_MS");
+    char *end;
+    if (v == NULL || *v == '\0')
+        return 0;
+    long ms = strtol(v, &end, 10);
+    return *end == '\0' && ms >= 0 && ms <= 60000 ? ms : -1;
+}
+
 static int
 start(struct wagate *w)
 {
@@ -323,6 +347,15 @@ start(struct wagate *w)
                                    w->cfg.max_queue_ms);
     w->gw.idem = idem_new((size_t)w->cfg.idem_max_entries,
                           w->cfg.idem_ttl_s * 1000);
+    long delay = test_state_delay_ms();
+    if (delay < 0) {
+        log_msg(LOG_ERROR, "WAGATE_TEST_STATE_DELAY_MS must be 0..60000");
+        return EXIT_CONFIG;
+    }
+    if (delay > 0)
+        log_msg(LOG_WARN, "WAGATE_TEST_STATE_DELAY_MS: state answers come "
+                "%ld ms late (for tests only)", delay);
+    w->gw.state = state_memory_new(w->base, w->gw.idem, w->cache, delay);
     w->gw.waiting = ex_waitlist_new();
     int rc = load_state(w);
     if (rc != 0)
@@ -387,7 +420,8 @@ run(struct wagate *w)
      * server, then the loop */
     upstream_free(w->up);
     server_free(w->srv);
-    ex_waitlist_free(w->gw.waiting);
+    ex_waitlist_free(w->gw.waiting); /* before the state: claims, ops */
+    state_free(w->gw.state);
     shaper_free(w->gw.send_shaper);
     shaper_free(w->gw.read_shaper);
     idem_free(w->gw.idem);

@@ -10,7 +10,6 @@
 
 #include "alloc.h"
 #include "auth.h"
-#include "clock.h"
 #include "config.h"
 #include "digest.h"
 #include "exchange.h"
@@ -25,6 +24,7 @@
 #include "route.h"
 #include "session_cache.h"
 #include "shaper.h"
+#include "state.h"
 
 /* ---- pre-check steps; each answers and returns -1 on refusal ---- */
 
@@ -147,56 +147,103 @@ replay(struct exchange *ex, const struct idem_answer *a)
     evbuffer_free(b);
 }
 
-/* Step 8: a kept answer is replayed before anything below can refuse. */
-static int
-check_idempotency(struct exchange *ex, const char *body, size_t len)
+/* ---- the steps that ask the state (state.h) ----
+ *
+ * Each answers now or later: a step asks, and the answer's callback runs
+ * the next step. While an answer is awaited ex is deferred (the drain
+ * waits for it, a hang-up is noticed) and needs nothing of the caller's
+ * request: the call was captured before the first step. A step must not
+ * touch ex after asking, unless the answer is still awaited. */
+
+static void step_refusals(struct exchange *ex);
+static void step_session(struct exchange *ex);
+static void step_rate_slot(struct exchange *ex);
+
+/* ex awaits op, if it is pending (not NULL: its callback has not run). */
+static void
+await_state(struct exchange *ex, struct state_op *op)
 {
-    const char *key = evhttp_find_header(
-        evhttp_request_get_input_headers(ex->req), "Idempotency-Key");
-    if (key == NULL)
-        return 0;
-    unsigned char hash[DIGEST_LEN];
-    const struct idem_answer *a = NULL;
-    int64_t now = clock_wall_ms();
-    idem_expire(ex->gw->idem, now); /* amortised: pops what has expired */
-    digest_sha256(body, len, hash);
-    switch (idem_begin(ex->gw->idem, ex_idem_caller(ex), key, hash, now,
-                       &a)) {
+    if (op == NULL)
+        return; /* answered: ex may be gone */
+    ex->op = op;
+    ex_defer(ex, relay_halt);
+}
+
+static void
+state_unavailable(struct exchange *ex)
+{
+    if (ex->req != NULL)
+        evhttp_add_header(evhttp_request_get_output_headers(ex->req),
+                          "Retry-After", "1");
+    ex_error(ex, 503, "STATE_UNAVAILABLE", REPLY_STATE_UNAVAILABLE_SENTENCE,
+             NULL);
+}
+
+static void
+on_idem_begun(void *arg, const struct state_idem_verdict *v)
+{
+    struct exchange *ex = arg;
+    ex->op = NULL;
+    if (v->status != STATE_OK) {
+        state_unavailable(ex); /* a keyed send cannot be made safely */
+        return;
+    }
+    switch (v->verdict) {
     case IDEM_NEW:
-        ex->idem_key = xstrdup(key);
-        ex->idem_held = 1;
-        return 0;
+        ex->claim = v->claim;
+        step_refusals(ex);
+        return;
     case IDEM_REPLAY:
-        replay(ex, a);
-        return -1;
+        replay(ex, v->answer);
+        return;
     case IDEM_IN_PROGRESS:
         ex_error(ex, 409, "IDEMPOTENCY_IN_PROGRESS",
                  "A request with this Idempotency-Key is still in flight; "
                  "retry later to get its answer.", NULL);
-        return -1;
+        return;
     case IDEM_REUSED:
         ex_error(ex, 422, "IDEMPOTENCY_KEY_REUSED",
                  "This Idempotency-Key was used with a different body.",
                  NULL);
-        return -1;
+        return;
     }
-    return 0;
 }
 
-static int
-check_session(struct exchange *ex)
+/* Step 8: a kept answer is replayed before anything below can refuse. */
+static void
+step_idempotency(struct exchange *ex)
 {
-    struct gateway *gw = ex->gw;
-    int64_t expired_at;
-    if (ex->route->id != ROUTE_SEND_FREEFORM)
-        return 0;
-    enum cache_decision d = cache_decide(
-        gw->cache, ex->sender_id, precheck_phone_key(ex->recipient),
-        clock_wall_ms(), gw->cfg->cache_recheck_after_s * 1000,
-        &expired_at);
-    if (d == CACHE_FORWARD)
-        return 0;
-    struct evbuffer *b = reply_session_expired_body(expired_at);
+    const struct upstream_call *c = &ex->fwd.call;
+    unsigned char hash[DIGEST_LEN];
+    if (c->idempotency_key == NULL) {
+        step_refusals(ex);
+        return;
+    }
+    digest_sha256(c->body, c->body_len, hash);
+    await_state(ex, state_idem_begin(ex->gw->state, ex_idem_caller(ex),
+                                     c->idempotency_key, hash, on_idem_begun,
+                                     ex));
+}
+
+/* Step 9: the learned refusals of SPEC section 4a (issue 11) ask here,
+ * like step_session(). */
+static void
+step_refusals(struct exchange *ex)
+{
+    step_session(ex);
+}
+
+static void
+on_window(void *arg, const struct state_window *w)
+{
+    struct exchange *ex = arg;
+    ex->op = NULL;
+    /* a store that cannot say is no entry: forward */
+    if (w->status != STATE_OK || w->decision == CACHE_FORWARD) {
+        step_rate_slot(ex);
+        return;
+    }
+    struct evbuffer *b = reply_session_expired_body(w->expired_at);
     char xw[96];
     reply_reason_header("SESSION_EXPIRED", xw, sizeof(xw));
     if (ex->req != NULL)
@@ -204,7 +251,21 @@ check_session(struct exchange *ex)
                           "Content-Type", "application/json");
     ex_reply(ex, 403, b, xw, DECISION_SHORT_CIRCUIT, "session_expired");
     evbuffer_free(b);
-    return -1;
+}
+
+/* Step 10: a window known closed is answered here (send-freeform). */
+static void
+step_session(struct exchange *ex)
+{
+    if (ex->route->id != ROUTE_SEND_FREEFORM) {
+        step_rate_slot(ex);
+        return;
+    }
+    await_state(ex, state_cache_decide(
+                        ex->gw->state, ex->sender_id,
+                        precheck_phone_key(ex->recipient),
+                        ex->gw->cfg->cache_recheck_after_s * 1000, on_window,
+                        ex));
 }
 
 static void
@@ -221,11 +282,11 @@ rate_limited(void *item, long retry_after_s)
              "retry after the time in Retry-After.", NULL);
 }
 
-/* Step 10: wait for the rate slot (queued, not refused), or 429 when it
+/* Step 11: wait for the rate slot (queued, not refused), or 429 when it
  * is further than upstream.max_queue_ms away (now, or after an upstream
- * 429 paused the limiter). */
+ * 429 paused the limiter). Step 12, at the slot, is the relay's. */
 static void
-shape_and_forward(struct exchange *ex)
+step_rate_slot(struct exchange *ex)
 {
     long retry;
     ex_defer(ex, relay_halt); /* in flight from here: drain waits for it */
@@ -293,18 +354,18 @@ pipeline_run(struct exchange *ex, const char *path, const char *query)
          * checked */
         forward_capture(ex->req, 0, path, canon[0] ? canon : NULL, NULL, 0,
                         ex->reqid, &ex->fwd);
-        shape_and_forward(ex);
+        step_rate_slot(ex);
         return;
     }
     struct evbuffer *ib = evhttp_request_get_input_buffer(ex->req);
     size_t len = evbuffer_get_length(ib);
     const char *body = len ? (const char *)evbuffer_pullup(ib, -1) : "";
     if (check_body_framing(ex, len) != 0 || check_fields(ex, body, len) != 0 ||
-        check_sender(ex) != 0 || check_idempotency(ex, body, len) != 0 ||
-        check_session(ex) != 0)
+        check_sender(ex) != 0)
         return;
     /* a send takes no query (check_query refused any): the upstream reads
-     * the send from the body, which is what the pre-check judged */
+     * the send from the body, which is what the pre-check judged; from
+     * here on the steps read the captured call, not the request */
     forward_capture(ex->req, 1, path, NULL, body, len, ex->reqid, &ex->fwd);
-    shape_and_forward(ex);
+    step_idempotency(ex);
 }

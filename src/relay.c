@@ -10,18 +10,17 @@
 #include <time.h>
 
 #include "alloc.h"
-#include "clock.h"
 #include "config.h"
 #include "exchange.h"
 #include "forward.h"
 #include "gateway.h"
 #include "idempotency.h"
-#include "learn.h"
 #include "metrics.h"
 #include "precheck.h"
 #include "reply.h"
 #include "route.h"
 #include "shaper.h"
+#include "state.h"
 #include "upstream.h"
 
 #define RELAY_PAUSE_DEFAULT_MS 1000.0
@@ -47,73 +46,146 @@ retry_after_ms(const struct exchange *ex, const struct upstream_response *resp)
                                  (double)ex->gw->cfg->max_pause_ms);
 }
 
-/* Settles the caller's key, if it holds one in flight: keeps a, or
- * (NULL) frees the key. */
+/* ---- recording the answer, then relaying it ----
+ *
+ * The caller gets the answer once the state recorded it (learned from it,
+ * kept it for the key or freed the key): a retry that follows the answer
+ * finds it kept, and a send that follows finds what it taught. Until
+ * then ex->answer holds it, and ex->answer.pending counts the state
+ * answers still awaited. */
+
 static void
-idem_settle(struct exchange *ex, const struct idem_answer *a)
+answer_recorded(struct exchange *ex)
 {
-    if (!ex->idem_held)
+    if (--ex->answer.pending > 0)
         return;
-    if (a != NULL)
-        idem_complete(ex->gw->idem, ex_idem_caller(ex), ex->idem_key, a,
-                      clock_wall_ms());
-    else
-        idem_abandon(ex->gw->idem, ex_idem_caller(ex), ex->idem_key);
-    ex->idem_held = 0;
+    struct evbuffer *body = ex->answer.body;
+    int owned = ex->answer.owned;
+    ex->answer.owned = 0; /* ex_reply() frees ex, not the body */
+    if (ex->answer.code == NULL) {
+        ex_reply(ex, ex->answer.status, body, "upstream", DECISION_FORWARDED,
+                 NULL);
+    } else {
+        char xw[96];
+        reply_reason_header(ex->answer.code, xw, sizeof(xw));
+        ex_reply(ex, ex->answer.status, body, xw, DECISION_FORWARDED,
+                 ex->answer.reason);
+    }
+    if (owned)
+        evbuffer_free(body);
+}
+
+static void
+on_learned(void *arg, enum state_status status)
+{
+    struct exchange *ex = arg;
+    (void)status; /* a lesson lost is no reason to hold the answer back */
+    ex->learn_op = NULL;
+    answer_recorded(ex);
+}
+
+static void
+on_settled(void *arg, enum state_status status)
+{
+    struct exchange *ex = arg;
+    (void)status; /* what becomes of the key is the store's (its lease) */
+    ex->op = NULL;
+    answer_recorded(ex);
+}
+
+/* Settles the caller's key: keeps a, or (NULL) frees the key; the answer
+ * waits for it. Returns the pending handle, or NULL when it answered
+ * already (ex may be gone then). */
+static struct state_op *
+settle(struct exchange *ex, const struct idem_answer *a)
+{
+    struct state_claim *c = ex->claim;
+    ex->claim = NULL;
+    struct state_op *op =
+        state_idem_finish(ex->gw->state, c, a, on_settled, ex);
+    if (op != NULL)
+        ex->op = op;
+    return op;
 }
 
 /* Keeps an upstream answer below 500 for the caller's key, with its
  * end-to-end headers kept[0..n). A 429 or 5xx frees it: the upstream
  * refused, the send was not made, and a retry must be free to go. */
-static void
+static struct state_op *
 keep_answer(struct exchange *ex, const struct upstream_response *resp,
             const struct upstream_header *const *kept, size_t n,
             const char *body, size_t len)
 {
-    if (!ex->idem_held)
-        return;
-    if (resp->status >= 500 || resp->status == 429) {
-        idem_settle(ex, NULL);
-        return;
-    }
+    if (resp->status >= 500 || resp->status == 429)
+        return settle(ex, NULL);
     struct idem_header *h = xcalloc(n + 1, sizeof(*h));
     for (size_t i = 0; i < n; i++)
         h[i] = (struct idem_header){kept[i]->name, kept[i]->value};
     struct idem_answer a = {resp->status, h, n, body, len};
-    idem_settle(ex, &a);
+    struct state_op *op = settle(ex, &a);
     free(h);
+    return op;
+}
+
+/* Learns from the answer and settles the key, then relays the answer
+ * (its end-to-end headers kept[0..n) are already the caller's). */
+static void
+record_answer(struct exchange *ex, const struct upstream_response *resp,
+              const struct upstream_header *const *kept, size_t n)
+{
+    size_t len = evbuffer_get_length(resp->body);
+    const char *body = len ? (const char *)evbuffer_pullup(resp->body, -1) : "";
+    int keyed = ex->claim != NULL;
+    struct state_answer sa = {
+        .route = ex->route->id,
+        .sender = ex->sender_id,
+        .phone = precheck_phone_key(ex->recipient),
+        .status = resp->status,
+        .body = body,
+        .len = len,
+    };
+    ex->answer.status = resp->status;
+    ex->answer.body = resp->body; /* borrowed during the upstream's call */
+    ex->answer.pending = 1 + keyed;
+    /* after each call, ex is alive only if an answer is still awaited */
+    struct state_op *learning =
+        state_cache_learn(ex->gw->state, &sa, on_learned, ex);
+    if (learning != NULL)
+        ex->learn_op = learning;
+    struct state_op *keeping =
+        keyed ? keep_answer(ex, resp, kept, n, body, len) : NULL;
+    if (learning == NULL && keeping == NULL)
+        return; /* answered */
+    /* the body must outlive the upstream's callback: take it */
+    struct evbuffer *own = evbuffer_new();
+    if (own == NULL || evbuffer_add_buffer(own, resp->body) != 0)
+        alloc_oom("evbuffer");
+    ex->answer.body = own;
+    ex->answer.owned = 1;
 }
 
 static void
 on_upstream_answer(struct exchange *ex, const struct upstream_response *resp)
 {
-    struct gateway *gw = ex->gw;
     const struct upstream_header *stack[RELAY_HEADERS_ON_STACK];
     const struct upstream_header **kept = stack;
     ex->upstream_status = resp->status;
-    size_t len = evbuffer_get_length(resp->body);
-    const char *body = len ? (const char *)evbuffer_pullup(resp->body, -1) : "";
     if (resp->status == 429) {
         metrics_count_upstream_429();
         shaper_pause(relay_shaper(ex), retry_after_ms(ex, resp));
     }
-    learn_from_answer(gw->cache, ex->route->id, ex->sender_id,
-                      precheck_phone_key(ex->recipient), resp->status, body,
-                      len, clock_wall_ms());
     /* the end-to-end headers, once: for the caller and for the key */
     if (resp->nheaders > RELAY_HEADERS_ON_STACK)
         kept = xcalloc(resp->nheaders, sizeof(*kept));
     size_t n = forward_end_to_end(resp, kept, resp->nheaders);
-    keep_answer(ex, resp, kept, n, body, len);
     if (ex->req != NULL) {
         struct evkeyvalq *out = evhttp_request_get_output_headers(ex->req);
         for (size_t i = 0; i < n; i++)
             evhttp_add_header(out, kept[i]->name, kept[i]->value);
     }
+    record_answer(ex, resp, kept, n);
     if (kept != stack)
         free(kept);
-    ex_reply(ex, resp->status, resp->body, "upstream", DECISION_FORWARDED,
-             NULL);
 }
 
 /* The sentence of a 502/504: what failed, then what the caller may
@@ -135,7 +207,7 @@ failure_sentence(const struct exchange *ex, enum upstream_failure f, int sent,
         !sent ? " Nothing was sent upstream; the request can be retried."
         : ex->route->kind != ROUTE_KIND_SEND
             ? " The request may have reached the upstream."
-        : ex->idem_held
+        : ex->claim != NULL
             ? " The message may have been sent: do not assume it was "
               "lost. A retry with the same Idempotency-Key gets this answer "
               "again; to risk a duplicate, send with a new key."
@@ -154,7 +226,7 @@ answer_failure(struct exchange *ex, enum upstream_failure f, int sent)
     int timeout = f == UPSTREAM_FAIL_TIMEOUT;
     int status = timeout ? 504 : 502;
     const char *code = timeout ? "UPSTREAM_TIMEOUT" : "UPSTREAM_UNAVAILABLE";
-    char sentence[320], xw[96];
+    char sentence[320];
     failure_sentence(ex, f, sent, sentence, sizeof(sentence));
     json_object *extra = json_object_new_object();
     if (extra == NULL)
@@ -164,21 +236,26 @@ answer_failure(struct exchange *ex, enum upstream_failure f, int sent)
         json_object_new_string(sent ? "unknown" : "not_sent"));
     struct evbuffer *b = reply_error_body(code, sentence, extra);
     json_object_put(extra);
-    if (sent) {
+    if (ex->req != NULL)
+        evhttp_add_header(evhttp_request_get_output_headers(ex->req),
+                          "Content-Type", "application/json");
+    ex->answer.status = status;
+    ex->answer.body = b;
+    ex->answer.owned = 1;
+    ex->answer.code = code;
+    ex->answer.reason = upstream_failure_name(f);
+    ex->answer.pending = 1;
+    if (ex->claim == NULL) {
+        answer_recorded(ex);
+    } else if (sent) {
         struct idem_header h = {"Content-Type", "application/json"};
         struct idem_answer a = {status, &h, 1,
                                 (const char *)evbuffer_pullup(b, -1),
                                 evbuffer_get_length(b)};
-        idem_settle(ex, &a);
+        settle(ex, &a);
     } else {
-        idem_settle(ex, NULL);
+        settle(ex, NULL);
     }
-    if (ex->req != NULL)
-        evhttp_add_header(evhttp_request_get_output_headers(ex->req),
-                          "Content-Type", "application/json");
-    reply_reason_header(code, xw, sizeof(xw));
-    ex_reply(ex, status, b, xw, DECISION_FORWARDED, upstream_failure_name(f));
-    evbuffer_free(b);
 }
 
 /* The request is about to leave (from inside libcurl): the rate limit
@@ -196,6 +273,7 @@ on_upstream(void *arg, const struct upstream_result *res)
 {
     struct exchange *ex = arg;
     ex->xfer = NULL;
+    ex->ended = 1;
     if (!ex->left)
         shaper_dropped(relay_shaper(ex));
     if (res->failure == UPSTREAM_FAIL_NONE) {
@@ -207,18 +285,62 @@ on_upstream(void *arg, const struct upstream_result *res)
     answer_failure(ex, res->failure, res->sent);
 }
 
+/* ---- the way there ---- */
+
+static void
+start(struct exchange *ex)
+{
+    ex->fwd.call.on_sent = on_sent;
+    ex->xfer = upstream_start(ex->gw->up, &ex->fwd.call, on_upstream, ex);
+}
+
+/* The key is recorded as sent (state.h): now the request may leave. */
+static void
+on_marked(void *arg, enum state_status status)
+{
+    struct exchange *ex = arg;
+    ex->op = NULL;
+    if (status == STATE_OK) {
+        start(ex);
+        return;
+    }
+    /* the no-double-send promise cannot be kept: nothing leaves, and the
+     * exchange's end frees the key */
+    shaper_dropped(relay_shaper(ex));
+    if (ex->req != NULL)
+        evhttp_add_header(evhttp_request_get_output_headers(ex->req),
+                          "Retry-After", "1");
+    ex_error(ex, 503, "STATE_UNAVAILABLE", REPLY_STATE_UNAVAILABLE_SENTENCE,
+             NULL);
+}
+
 void
 relay_forward(void *item)
 {
     struct exchange *ex = item;
     ex->handed = 1;
-    ex->fwd.call.on_sent = on_sent;
-    ex->xfer = upstream_start(ex->gw->up, &ex->fwd.call, on_upstream, ex);
+    if (ex->claim == NULL) {
+        start(ex);
+        return;
+    }
+    struct state_op *op =
+        state_idem_sent(ex->gw->state, ex->claim, on_marked, ex);
+    if (op != NULL)
+        ex->op = op;
 }
 
 int
 relay_halt(struct exchange *ex)
 {
+    if (ex->ended) /* the answer is being recorded: it carries on */
+        return ex->left;
+    if (ex->op != NULL) { /* a state answer, before anything left */
+        state_cancel(ex->gw->state, ex->op);
+        ex->op = NULL;
+        if (ex->handed)
+            shaper_dropped(relay_shaper(ex));
+        return 0;
+    }
     if (!ex->handed) {
         shaper_cancel(relay_shaper(ex), ex);
         return 0;

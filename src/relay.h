@@ -13,9 +13,13 @@
  * kept for the request's Idempotency-Key like an upstream answer and
  * replayed; not_sent frees the key.
  *
- * The pipeline (pipeline.h) decides; this module only carries out. It
- * reads struct exchange's fwd (the call, captured by the pipeline) and
- * owns its xfer, left and handed fields. */
+ * A keyed request is recorded as sent in the state (state.h) before it
+ * leaves; the answer goes to the caller once the state has learned from it
+ * and kept it (or freed the key), so that what follows the answer finds it
+ * recorded. The pipeline (pipeline.h) decides; this module only carries
+ * out. It reads struct exchange's fwd (the call, captured by the
+ * pipeline) and claim, and owns its xfer, left, handed, ended and answer
+ * fields. */
 #ifndef WAGATE_RELAY_H
 #define WAGATE_RELAY_H
 
@@ -30,11 +34,11 @@ void relay_forward(void *item);
 /* The limiter of ex's route: sends share one, reads have theirs. */
 struct shaper *relay_shaper(const struct exchange *ex);
 
-/* A drain gives up on ex, which waits for its rate slot or its upstream
- * answer (the halt of ex_defer(), exchange.h): a request that has not
- * left yet is taken back (from the shaper queue, or its transfer
- * cancelled) and never will; one that may have left carries on, and its
- * answer still comes through here. Returns 1 if the request may have
+/* A drain gives up on ex, which waits for a state answer, its rate slot or
+ * its upstream answer (the halt of ex_defer(), exchange.h): a request that
+ * has not left yet is taken back (its state answer cancelled, from the
+ * shaper queue, or its transfer cancelled) and never will; one that may
+ * have left carries on, and its answer still comes through here. Returns 1 if the request may have
  * reached the upstream (an unknown outcome), 0 if it provably did not.
  * Not from inside a libcurl callback. */
 int relay_halt(struct exchange *ex);

@@ -32,6 +32,12 @@ struct evbuffer *reply_session_expired_body(long long expired_at);
     "No such route: the gateway serves the provider's WhatsApp API paths "    \
     "only."
 
+/* The sentence of 503 STATE_UNAVAILABLE (SPEC section 11). */
+#define REPLY_STATE_UNAVAILABLE_SENTENCE                                       \
+    "The shared state store is unreachable, so a send with an "             \
+    "Idempotency-Key cannot be made without risking a duplicate; retry "   \
+    "after the time in Retry-After."
+
 #define REPLY_SESSION_EXPIRED_SENTENCE                                         \
     "The 24-hour messaging window is closed. Customer must reply first, or "  \
     "use a template message."
