@@ -76,7 +76,6 @@ static const struct cfg_key config_keys[] = {
 };
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
-static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const char *const format_names[] = {"json", "text"};
 
 static int
@@ -761,7 +760,7 @@ parse_leaf(const struct cfg_key *k, json_object *v, struct config *cfg)
         cfg->admin_token_set = why == NULL;
         return why;
     case CFG_LEVEL:
-        why = parse_enum(v, level_names, 4, &e);
+        why = parse_enum(v, log_level_names, LOG_NLEVELS, &e);
         if (!why)
             cfg->log_level = (enum log_level)e;
         return why;
@@ -1036,7 +1035,7 @@ print_value(const struct config *cfg, const struct cfg_key *k)
         return cfg->admin_token_set ? json_object_new_string("<redacted>")
                                     : NULL;
     case CFG_LEVEL:
-        return json_object_new_string(level_names[cfg->log_level]);
+        return json_object_new_string(log_level_names[cfg->log_level]);
     case CFG_FORMAT:
         return json_object_new_string(format_names[cfg->log_format]);
     case CFG_LISTEN: {
