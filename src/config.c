@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "text.h"
 
 enum cfg_type {
     CFG_INT,     /* long long, JSON integer */
@@ -77,138 +77,6 @@ static const struct cfg_key config_keys[] = {
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
 static const char *const format_names[] = {"json", "text"};
-
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Drops a UTF-8 sequence that truncation cut short at the end of s. */
-static void
-trim_partial_utf8(char *s)
-{
-    size_t n = strlen(s), cont = 0;
-    while (cont < n && cont < 3 &&
-           ((unsigned char)s[n - 1 - cont] & 0xc0) == 0x80)
-        cont++;
-    if (cont == n)
-        return;
-    unsigned char lead = (unsigned char)s[n - 1 - cont];
-    size_t want = lead >= 0xf0 ? 3 : lead >= 0xe0 ? 2 : lead >= 0xc0 ? 1 : 0;
-    if (cont < want)
-        s[n - 1 - cont] = '\0';
-}
-
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    if (errlen > 0 && n >= 0 && (size_t)n >= errlen)
-        trim_partial_utf8(err);
-    return -1;
-}
-
-/* ---- text: what a string may hold and how it is echoed ---- */
-
-/* The length of the valid UTF-8 sequence at s (n bytes there) with its
- * code point in *cp; 0 when invalid (overlong, surrogate, past U+10FFFF,
- * cut short). */
-static size_t
-utf8_decode(const unsigned char *s, size_t n, unsigned long *cp)
-{
-    size_t len;
-    unsigned long v, min;
-    if (n == 0)
-        return 0;
-    if (s[0] < 0x80) {
-        *cp = s[0];
-        return 1;
-    }
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        len = 2, v = s[0] & 0x1fu, min = 0x80;
-    } else if ((s[0] & 0xf0) == 0xe0) {
-        len = 3, v = s[0] & 0x0fu, min = 0x800;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4, v = s[0] & 0x07u, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        v = v << 6 | (s[i] & 0x3fu);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *cp = v;
-    return len;
-}
-
-/* A code point that shows as text on one line: not a C0 or C1 control or
- * DEL, not a line or paragraph separator, not a bidirectional control or
- * BOM (those make a log line display as something it is not). */
-static int
-cp_printable(unsigned long cp)
-{
-    static const unsigned long hidden[][2] = {
-        {0x00, 0x1f},     {0x7f, 0x9f},     {0x061c, 0x061c}, {0x200e, 0x200f},
-        {0x2028, 0x202e}, {0x2066, 0x2069}, {0xfeff, 0xfeff},
-    };
-    for (size_t i = 0; i < sizeof(hidden) / sizeof(hidden[0]); i++)
-        if (cp >= hidden[i][0] && cp <= hidden[i][1])
-            return 0;
-    return 1;
-}
-
-/* 1 if s (n bytes) is valid UTF-8 made only of printable code points. */
-static int
-text_printable(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (n > 0) {
-        unsigned long cp;
-        size_t len = utf8_decode(p, n, &cp);
-        if (len == 0 || !cp_printable(cp))
-            return 0;
-        p += len;
-        n -= len;
-    }
-    return 1;
-}
-
-/* s as one line of printable text for a message: printable UTF-8 stays,
- * '"' and '\\' get a backslash, every other byte is \xNN. A heap string. */
-static char *
-escape(const char *s)
-{
-    size_t n = strlen(s), o = 0;
-    char *out = xmalloc(4 * n + 1);
-    const unsigned char *p = (const unsigned char *)s;
-    while (n > 0) {
-        unsigned long cp;
-        size_t len = utf8_decode(p, n, &cp);
-        if (*p == '"' || *p == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)*p;
-            len = 1;
-        } else if (len > 0 && cp_printable(cp)) {
-            memcpy(out + o, p, len);
-            o += len;
-        } else {
-            snprintf(out + o, 5, "\\x%02x", *p);
-            o += 4;
-            len = 1;
-        }
-        p += len;
-        n -= len;
-    }
-    out[o] = '\0';
-    return out;
-}
 
 /* The string v holds, or NULL if v is not a string or holds a NUL: json-c
  * keeps "\u0000" inside a string, where C code would see a shorter one. */
@@ -507,10 +375,10 @@ parse_listen(json_object *v, struct config *cfg, const char *file, char *err,
 {
     if (!json_object_is_type(v, json_type_array) ||
         json_object_array_length(v) == 0)
-        return fail(err, errlen,
-                    "%s: listen: must be a non-empty array of \"host:port\" "
-                    "strings",
-                    file);
+        return text_error(err, errlen,
+                          "%s: listen: must be a non-empty array of "
+                          "\"host:port\" strings",
+                          file);
     size_t n = json_object_array_length(v);
     struct config_listen *l = xcalloc(n, sizeof(*l));
     for (size_t i = 0; i < n; i++) {
@@ -521,23 +389,13 @@ parse_listen(json_object *v, struct config *cfg, const char *file, char *err,
             for (size_t j = 0; j < i; j++)
                 free(l[j].host);
             free(l);
-            return fail(err, errlen, "%s: listen[%zu]: %s", file, i, why);
+            return text_error(err, errlen, "%s: listen[%zu]: %s", file, i, why);
         }
     }
     free_listen(cfg);
     cfg->listen = l;
     cfg->nlisten = n;
     return 0;
-}
-
-/* 1 if every byte of s is visible ASCII (0x21..0x7e). */
-static int
-visible_ascii(const char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e)
-            return 0;
-    return 1;
 }
 
 static const char *
@@ -549,7 +407,7 @@ check_string(const struct cfg_key *k, const char *s)
     if (!text_printable(s, strlen(s)))
         return "must be UTF-8 text without control characters";
     if (strcmp(k->name, "upstream.base_url") == 0) {
-        if (!visible_ascii(s))
+        if (!text_visible_ascii(s))
             return "must be visible ASCII without spaces (percent-encode "
                    "the rest, write an international host name as xn--)";
         const char *host = strncmp(s, "http://", 7) == 0    ? s + 7
@@ -649,8 +507,8 @@ parse_client(json_object *v, size_t idx, struct config_client *c,
 {
     int have_name = 0, have_tok = 0, have_senders = 0;
     if (!json_object_is_type(v, json_type_object))
-        return fail(err, errlen, "%s: clients[%zu]: must be an object", file,
-                    idx);
+        return text_error(err, errlen, "%s: clients[%zu]: must be an object",
+                          file, idx);
     json_object_object_foreach(v, key, val)
     {
         const char *why = NULL;
@@ -671,17 +529,18 @@ parse_client(json_object *v, size_t idx, struct config_client *c,
             why = "unknown key";
         }
         if (why) {
-            char *shown = escape(key);
-            fail(err, errlen, "%s: clients[%zu].%s: %s", file, idx, shown, why);
+            char *shown = text_escape(key);
+            text_error(err, errlen, "%s: clients[%zu].%s: %s", file, idx, shown,
+                       why);
             free(shown);
             return -1;
         }
     }
     if (!have_name || !have_tok || !have_senders)
-        return fail(err, errlen,
-                    "%s: clients[%zu]: needs \"name\", \"token_sha256\" "
-                    "and \"senders\"",
-                    file, idx);
+        return text_error(err, errlen,
+                          "%s: clients[%zu]: needs \"name\", \"token_sha256\" "
+                          "and \"senders\"",
+                          file, idx);
     return 0;
 }
 
@@ -690,7 +549,7 @@ parse_clients(json_object *v, struct config *cfg, const char *file,
               char *err, size_t errlen)
 {
     if (!json_object_is_type(v, json_type_array))
-        return fail(err, errlen, "%s: clients: must be an array", file);
+        return text_error(err, errlen, "%s: clients: must be an array", file);
     free_clients(cfg);
     size_t n = json_object_array_length(v);
     cfg->clients = xcalloc(n ? n : 1, sizeof(*cfg->clients));
@@ -701,16 +560,19 @@ parse_clients(json_object *v, struct config *cfg, const char *file,
             return -1;
         for (size_t j = 0; j < i; j++) {
             if (strcmp(cfg->clients[j].name, cfg->clients[i].name) == 0) {
-                char *shown = escape(cfg->clients[i].name);
-                fail(err, errlen, "%s: clients[%zu].name: \"%s\" is used twice",
-                     file, i, shown);
+                char *shown = text_escape(cfg->clients[i].name);
+                text_error(err, errlen,
+                           "%s: clients[%zu].name: \"%s\" is used twice", file,
+                           i, shown);
                 free(shown);
                 return -1;
             }
             if (memcmp(cfg->clients[j].token_sha256,
                        cfg->clients[i].token_sha256, CONFIG_SHA256_LEN) == 0)
-                return fail(err, errlen, "%s: clients[%zu].token_sha256: "
-                            "same token as clients[%zu]", file, i, j);
+                return text_error(err, errlen,
+                                  "%s: clients[%zu].token_sha256: "
+                                  "same token as clients[%zu]",
+                                  file, i, j);
         }
     }
     return 0;
@@ -781,8 +643,8 @@ static int
 fail_at(char *err, size_t errlen, const char *file, const char *path,
         const char *why)
 {
-    char *shown = escape(path);
-    fail(err, errlen, "%s: %s: %s", file, shown, why);
+    char *shown = text_escape(path);
+    text_error(err, errlen, "%s: %s: %s", file, shown, why);
     free(shown);
     return -1;
 }
@@ -892,7 +754,7 @@ config_parse(struct config *cfg, const char *text, const char *rawname,
              char *err, size_t errlen)
 {
     int rc = -1;
-    char *name = escape(rawname); /* a file name is input too */
+    char *name = text_escape(rawname); /* a file name is input too */
     size_t nul_key;
     config_defaults(cfg);
     /* lax mode on purpose: operators may write comments (SPEC section 8) */
@@ -904,29 +766,29 @@ config_parse(struct config *cfg, const char *text, const char *rawname,
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     if (root == NULL || jerr != json_tokener_success) {
         if (jerr == json_tokener_success || jerr == json_tokener_continue)
-            fail(err, errlen, "%s: the file is not a complete JSON object",
-                 name);
+            text_error(err, errlen,
+                       "%s: the file is not a complete JSON object", name);
         else
-            fail(err, errlen, "%s:%d: %s", name,
-                 offset_line(text, json_tokener_get_parse_end(tok)),
-                 json_tokener_error_desc(jerr));
+            text_error(err, errlen, "%s:%d: %s", name,
+                       offset_line(text, json_tokener_get_parse_end(tok)),
+                       json_tokener_error_desc(jerr));
         goto done;
     }
     for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
         if (!isspace((unsigned char)text[i])) {
-            fail(err, errlen, "%s:%d: unexpected text after the object",
-                 name, offset_line(text, i));
+            text_error(err, errlen, "%s:%d: unexpected text after the object",
+                       name, offset_line(text, i));
             goto done;
         }
     }
     if (!json_object_is_type(root, json_type_object)) {
-        fail(err, errlen, "%s: the top level must be an object", name);
+        text_error(err, errlen, "%s: the top level must be an object", name);
         goto done;
     }
     nul_key = find_nul_key(text);
     if (nul_key != (size_t)-1) {
-        fail(err, errlen, "%s:%d: an object key contains \\u0000 (NUL)", name,
-             offset_line(text, nul_key));
+        text_error(err, errlen, "%s:%d: an object key contains \\u0000 (NUL)",
+                   name, offset_line(text, nul_key));
         goto done;
     }
     rc = walk(root, "", cfg, name, err, errlen);
@@ -966,10 +828,10 @@ static int
 load_fail(struct config *cfg, const char *path, const char *why, char *err,
           size_t errlen)
 {
-    char *shown = escape(path);
+    char *shown = text_escape(path);
     config_defaults(cfg);
     config_free(cfg);
-    fail(err, errlen, "%s: %s", shown, why);
+    text_error(err, errlen, "%s: %s", shown, why);
     free(shown);
     return -1;
 }
@@ -1140,13 +1002,14 @@ config_read_api_key(const struct config *cfg, char **key, char *err,
     *key = NULL;
     int rc = 0;
     char *where =
-        escape(cfg->api_key_file ? cfg->api_key_file : cfg->api_key_env);
+        text_escape(cfg->api_key_file ? cfg->api_key_file : cfg->api_key_env);
     if (cfg->api_key_file != NULL) {
         FILE *f = open_input(cfg->api_key_file);
         if (f == NULL) {
-            rc = fail(err, errlen,
-                      "no API key: cannot read upstream.api_key_file %s: %s",
-                      where, strerror(errno));
+            rc = text_error(
+                err, errlen,
+                "no API key: cannot read upstream.api_key_file %s: %s", where,
+                strerror(errno));
             goto done;
         }
         char buf[4096];
@@ -1155,8 +1018,8 @@ config_read_api_key(const struct config *cfg, char **key, char *err,
         fclose(f);
         if (big) {
             explicit_bzero(buf, sizeof(buf));
-            rc =
-                fail(err, errlen, "no API key: %s is larger than 4 KiB", where);
+            rc = text_error(err, errlen, "no API key: %s is larger than 4 KiB",
+                            where);
             goto done;
         }
         *key = strip_dup(buf, n);
@@ -1164,10 +1027,10 @@ config_read_api_key(const struct config *cfg, char **key, char *err,
     } else {
         const char *v = getenv(cfg->api_key_env);
         if (v == NULL || *v == '\0') {
-            rc = fail(err, errlen,
-                      "no API key: environment variable %s "
-                      "is not set (or set upstream.api_key_file)",
-                      where);
+            rc = text_error(err, errlen,
+                            "no API key: environment variable %s "
+                            "is not set (or set upstream.api_key_file)",
+                            where);
             goto done;
         }
         *key = strip_dup(v, strlen(v));
@@ -1176,10 +1039,11 @@ config_read_api_key(const struct config *cfg, char **key, char *err,
         explicit_bzero(*key, strlen(*key));
         free(*key);
         *key = NULL;
-        rc = fail(err, errlen,
-                  "no API key: the key in %s %s is empty or "
-                  "has characters a header cannot carry",
-                  cfg->api_key_file ? "file" : "environment variable", where);
+        rc = text_error(err, errlen,
+                        "no API key: the key in %s %s is empty or "
+                        "has characters a header cannot carry",
+                        cfg->api_key_file ? "file" : "environment variable",
+                        where);
     }
 done:
     free(where);

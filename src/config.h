@@ -5,8 +5,8 @@
  * allowed), rejects unknown keys and bad values with "FILE: KEY: reason",
  * and fills a struct config that the caller owns and releases with
  * config_free(). A message is always one line of printable text: what it
- * echoes from the input (file name, key, client name) is escaped, '"' and
- * '\\' with a backslash and any byte that is not printable UTF-8 as \xNN.
+ * echoes from the input (file name, key, client name) is escaped as
+ * text_escape() does.
  * No string value may hold a NUL (nor a key, which json-c would cut);
  * file names are UTF-8 text without control characters, the base URL is
  * visible ASCII, client names are printable UTF-8 text. The API key is
