@@ -801,13 +801,12 @@ done:
     return rc;
 }
 
-/* fopen(path, "rb") that does not wait in open(2) for a FIFO's writer
- * (on a SIGHUP that would stop the event loop for ever): O_NONBLOCK for
- * the open only, so that a pipe (-c <(...)) is still read to its end, and
- * a FIFO nobody writes to reads as empty. NULL and errno on failure. */
-static FILE *
-open_input(const char *path)
+FILE *
+config_open(const char *path)
 {
+    /* O_NONBLOCK for the open only: a FIFO nobody writes to reads as
+     * empty instead of stopping the event loop (SIGHUP), a pipe is still
+     * read to its end */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return NULL;
@@ -839,7 +838,7 @@ load_fail(struct config *cfg, const char *path, const char *why, char *err,
 int
 config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
-    FILE *f = open_input(path);
+    FILE *f = config_open(path);
     if (f == NULL)
         return load_fail(cfg, path, strerror(errno), err, errlen);
     size_t cap = 4096, len = 0;
@@ -968,86 +967,6 @@ config_print(const struct config *cfg, FILE *out)
                 root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
                           JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(root);
-}
-
-/* ---- the API key ---- */
-
-static char *
-strip_dup(const char *s, size_t n)
-{
-    while (n > 0 && isspace((unsigned char)*s)) {
-        s++;
-        n--;
-    }
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        n--;
-    return xstrndup(s, n);
-}
-
-static int
-key_acceptable(const char *k)
-{
-    if (*k == '\0')
-        return 0;
-    for (; *k; k++)
-        if ((unsigned char)*k < 0x21 || (unsigned char)*k > 0x7e)
-            return 0;
-    return 1;
-}
-
-int
-config_read_api_key(const struct config *cfg, char **key, char *err,
-                    size_t errlen)
-{
-    *key = NULL;
-    int rc = 0;
-    char *where =
-        text_escape(cfg->api_key_file ? cfg->api_key_file : cfg->api_key_env);
-    if (cfg->api_key_file != NULL) {
-        FILE *f = open_input(cfg->api_key_file);
-        if (f == NULL) {
-            rc = text_error(
-                err, errlen,
-                "no API key: cannot read upstream.api_key_file %s: %s", where,
-                strerror(errno));
-            goto done;
-        }
-        char buf[4096];
-        size_t n = fread(buf, 1, sizeof(buf), f);
-        int big = n == sizeof(buf);
-        fclose(f);
-        if (big) {
-            explicit_bzero(buf, sizeof(buf));
-            rc = text_error(err, errlen, "no API key: %s is larger than 4 KiB",
-                            where);
-            goto done;
-        }
-        *key = strip_dup(buf, n);
-        explicit_bzero(buf, sizeof(buf));
-    } else {
-        const char *v = getenv(cfg->api_key_env);
-        if (v == NULL || *v == '\0') {
-            rc = text_error(err, errlen,
-                            "no API key: environment variable %s "
-                            "is not set (or set upstream.api_key_file)",
-                            where);
-            goto done;
-        }
-        *key = strip_dup(v, strlen(v));
-    }
-    if (!key_acceptable(*key)) {
-        explicit_bzero(*key, strlen(*key));
-        free(*key);
-        *key = NULL;
-        rc = text_error(err, errlen,
-                        "no API key: the key in %s %s is empty or "
-                        "has characters a header cannot carry",
-                        cfg->api_key_file ? "file" : "environment variable",
-                        where);
-    }
-done:
-    free(where);
-    return rc;
 }
 
 static int

@@ -10,8 +10,8 @@
  * No string value may hold a NUL (nor a key, which json-c would cut);
  * file names are UTF-8 text without control characters, the base URL is
  * visible ASCII, client names are printable UTF-8 text. The API key is
- * not part of the file: config_read_api_key() fetches it from the
- * environment variable or file the config names. */
+ * not part of the file: secret.h fetches it from the environment
+ * variable or file the config names. */
 #ifndef WAGATE_CONFIG_H
 #define WAGATE_CONFIG_H
 
@@ -100,12 +100,6 @@ void config_free(struct config *cfg);
  * shows it). Otherwise what it prints parses back to the same config. */
 void config_print(const struct config *cfg, FILE *out);
 
-/* Reads the API key from api_key_file, else from the api_key_env variable,
- * surrounding whitespace stripped. 0 and a heap string in *key (caller
- * frees, should wipe); -1 and a message saying where it looked. */
-int config_read_api_key(const struct config *cfg, char **key, char *err,
-                        size_t errlen);
-
 /* For a reload: the keys that need a restart (listen, upstream.base_url,
  * upstream.ca_file, upstream.connect_timeout_ms, upstream.timeout_ms,
  * upstream.max_connections, state.file) keep their running values in next; the names
@@ -122,6 +116,12 @@ int config_all_loopback(const struct config *cfg);
  * every message, log line and --check-config prints. Everything up to the
  * last '@' of the authority is hidden. A heap string, the caller frees. */
 char *config_redacted_url(const char *url);
+
+/* fopen(path, "rb") that never waits in open(2) for a FIFO's writer (on a
+ * SIGHUP that would stop the event loop for ever): nobody writing, it
+ * reads empty; a pipe (-c <(...)) is still read to its end. NULL and
+ * errno on failure. For the config file and the api_key_file. */
+FILE *config_open(const char *path);
 
 /* 1 if url is cleartext http:// to a host that is not certainly loopback
  * (127.0.0.0/8 written as four numbers, ::1, localhost): the API key would

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "gateway.h"
 #include "idempotency.h"
+#include "secret.h"
 #include "server.h"
 #include "session_cache.h"
 #include "shaper.h"
@@ -167,15 +168,14 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
         config_free(&next);
         return;
     }
-    if (config_read_api_key(&next, &key, err, sizeof(err)) != 0) {
+    if (secret_read_api_key(&next, &key, err, sizeof(err)) != 0) {
         log_msg(LOG_ERROR, "reload rejected, the running configuration "
                 "stays: %s", err);
         config_free(&next);
         return;
     }
     apply_config(w, &next, key);
-    explicit_bzero(key, strlen(key));
-    free(key);
+    secret_free(key);
     warn_cleartext(&w->cfg);
     log_msg(LOG_INFO, "configuration reloaded from %s", w->path);
 }
@@ -199,7 +199,7 @@ check_config(struct config *cfg)
                 "wagate: warning: upstream.base_url is cleartext "
                 "http:// to a host that is not loopback: the API key would "
                 "cross the network unencrypted\n");
-    if (config_read_api_key(cfg, &key, err, sizeof(err)) != 0) {
+    if (secret_read_api_key(cfg, &key, err, sizeof(err)) != 0) {
         fprintf(stderr, "wagate: configuration valid; warning: %s (wagate "
                 "will refuse to start without it)\n", err);
         return 0;
@@ -208,8 +208,7 @@ check_config(struct config *cfg)
             "(not shown)\n", cfg->api_key_file ? "file" : "environment "
             "variable", cfg->api_key_file ? cfg->api_key_file
                                           : cfg->api_key_env);
-    explicit_bzero(key, strlen(key));
-    free(key);
+    secret_free(key);
     return 0;
 }
 
@@ -287,7 +286,7 @@ start(struct wagate *w)
 {
     char err[512];
     char *key = NULL;
-    if (config_read_api_key(&w->cfg, &key, err, sizeof(err)) != 0) {
+    if (secret_read_api_key(&w->cfg, &key, err, sizeof(err)) != 0) {
         log_msg(LOG_ERROR, "%s", err);
         return EXIT_CONFIG;
     }
@@ -300,14 +299,12 @@ start(struct wagate *w)
     };
     w->up = upstream_new(w->base, &uo, err, sizeof(err));
     if (w->up == NULL) {
-        explicit_bzero(key, strlen(key));
-        free(key);
+        secret_free(key);
         log_msg(LOG_ERROR, "%s", err);
         return EXIT_FAILURE;
     }
     upstream_set_key(w->up, key);
-    explicit_bzero(key, strlen(key));
-    free(key);
+    secret_free(key);
     warn_cleartext(&w->cfg); /* before "listening on": tests wait for it */
     w->cache = cache_new((size_t)w->cfg.cache_max_entries);
     w->gw.base = w->base;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "secret.h"
 
 #define NAME "t.json"
 
@@ -1097,40 +1098,40 @@ START_TEST(test_api_key_env)
     setup_key_cfg();
 
     ck_assert_int_eq(setenv(KEY_ENV, "  sk-live-Abc123 \n\t", 1), 0);
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), 0);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), 0);
     ck_assert_str_eq(key, "sk-live-Abc123");
     free(key);
 
     ck_assert_int_eq(setenv(KEY_ENV, "plain", 1), 0);
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), 0);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), 0);
     ck_assert_str_eq(key, "plain");
     free(key);
 
     /* unset: the message names the variable */
     ck_assert_int_eq(unsetenv(KEY_ENV), 0);
     key = (char *)1;
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), -1);
     ck_assert_ptr_null(key);
     ck_assert_ptr_nonnull(strstr(err, KEY_ENV));
 
     /* empty and blank */
     ck_assert_int_eq(setenv(KEY_ENV, "", 1), 0);
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), -1);
     ck_assert_ptr_null(key);
     ck_assert_ptr_nonnull(strstr(err, KEY_ENV));
     ck_assert_int_eq(setenv(KEY_ENV, " \t\n ", 1), 0);
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), -1);
     ck_assert_ptr_null(key);
     ck_assert_ptr_nonnull(strstr(err, KEY_ENV));
 
     /* a key a header cannot carry: refused, and never echoed */
     ck_assert_int_eq(setenv(KEY_ENV, "sk-secret part2", 1), 0);
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), -1);
     ck_assert_ptr_null(key);
     ck_assert_ptr_null(strstr(err, "sk-secret"));
     ck_assert_ptr_null(strstr(err, "part2"));
     ck_assert_int_eq(setenv(KEY_ENV, "sk-secret\x01x", 1), 0);
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), -1);
     ck_assert_ptr_null(strstr(err, "sk-secret"));
 
     ck_assert_int_eq(unsetenv(KEY_ENV), 0);
@@ -1152,7 +1153,7 @@ START_TEST(test_api_key_file)
     /* the file wins over the environment */
     ck_assert_int_eq(setenv(KEY_ENV, "sk-env-key", 1), 0);
     parse_ok(text);
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), 0);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), 0);
     ck_assert_str_eq(key, "sk-file-Xyz789");
     free(key);
     ck_assert_int_eq(unsetenv(KEY_ENV), 0);
@@ -1163,7 +1164,7 @@ START_TEST(test_api_key_file)
     fputs(" \n\t\n", f);
     fclose(f);
     key = (char *)1;
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), -1);
     ck_assert_ptr_null(key);
     ck_assert_ptr_nonnull(strstr(err, path));
 
@@ -1172,7 +1173,7 @@ START_TEST(test_api_key_file)
     ck_assert_ptr_nonnull(f);
     fputs("sk-hidden value\n", f);
     fclose(f);
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), -1);
     ck_assert_ptr_null(key);
     ck_assert_ptr_nonnull(strstr(err, path));
     ck_assert_ptr_null(strstr(err, "sk-hidden"));
@@ -1184,14 +1185,14 @@ START_TEST(test_api_key_file)
     for (int i = 0; i < 600; i++)
         fputs("sk-large", f);
     fclose(f);
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), -1);
     ck_assert_ptr_null(key);
     ck_assert_ptr_nonnull(strstr(err, path));
     ck_assert_ptr_null(strstr(err, "sk-large"));
 
     /* missing: error naming the file */
     ck_assert_int_eq(unlink(path), 0);
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), -1);
     ck_assert_ptr_null(key);
     ck_assert_ptr_nonnull(strstr(err, path));
     config_free(&cfg);
@@ -1520,7 +1521,7 @@ START_TEST(test_api_key_errors_escape_path)
     char *key = NULL;
     config_defaults(&cfg);
     cfg.api_key_file = strdup("/nonexistent/key\n\x1b[31mfile");
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), -1);
     ck_assert_ptr_null(key);
     ck_assert_ptr_nonnull(strstr(err, "/nonexistent/key\\x0a\\x1b[31mfile"));
     assert_printable_line(err);
@@ -1859,7 +1860,7 @@ key_refused(const char *path)
     char *key = NULL, e[512];
     config_defaults(&c);
     c.api_key_file = strdup(path);
-    int rc = config_read_api_key(&c, &key, e, sizeof(e));
+    int rc = secret_read_api_key(&c, &key, e, sizeof(e));
     free(key);
     config_free(&c);
     return rc == -1 ? 0 : 1;
@@ -1878,7 +1879,7 @@ START_TEST(test_load_fifo_does_not_wait)
     ck_assert_msg(exits_in_time(load_refused, fifo),
                   "config_load() waited on a FIFO");
     ck_assert_msg(exits_in_time(key_refused, fifo),
-                  "config_read_api_key() waited on a FIFO");
+                  "secret_read_api_key() waited on a FIFO");
     unlink(fifo);
     rmdir(dir);
 
