@@ -20,63 +20,106 @@ enum cfg_type {
     CFG_NUM,     /* double, JSON integer or real */
     CFG_STR,     /* char *, non-empty */
     CFG_NSTR,    /* char *, non-empty or null */
-    CFG_SHA256,  /* 64 hex digits or null */
-    CFG_LEVEL,   /* enum log_level */
-    CFG_FORMAT,  /* enum log_format */
+    CFG_SHA256,  /* unsigned char[CONFIG_SHA256_LEN]: 64 hex digits or null */
+    CFG_ENUM,    /* an enum (int-sized): one of the row's names */
     CFG_LISTEN,  /* array of "host:port" */
     CFG_CLIENTS, /* array of client objects */
 };
 
+/* A row says everything about its key: the type's parser stores the value
+ * at off, then the row's check (if any) validates what was stored and may
+ * normalise it in place; flags (config.h) say how a reload and
+ * config_print() treat it. */
 struct cfg_key {
     const char *name;
     enum cfg_type type;
-    double min, max;  /* CFG_INT, CFG_NUM */
-    double def;       /* CFG_INT, CFG_NUM, CFG_LEVEL, CFG_FORMAT */
-    const char *sdef; /* CFG_STR, CFG_NSTR, CFG_LISTEN */
+    unsigned flags;
+    double min, max;          /* CFG_INT, CFG_NUM */
+    double def;               /* CFG_INT, CFG_NUM, CFG_ENUM */
+    const char *sdef;         /* CFG_STR, CFG_NSTR, CFG_LISTEN */
+    const char *const *names; /* CFG_ENUM: its values, by number */
+    size_t nnames;
+    const char *why; /* CFG_ENUM: the reason for another value */
     size_t off;
+    size_t set_off; /* CFG_SHA256: the int saying it is given */
+    const char *(*check)(void *field); /* NULL or the reason */
 };
 
-#define OFF(f) offsetof(struct config, f)
-#define INT(n, f, lo, hi, d) {n, CFG_INT, lo, hi, d, NULL, OFF(f)}
-#define NUM(n, f, lo, hi, d) {n, CFG_NUM, lo, hi, d, NULL, OFF(f)}
-
-static const struct cfg_key config_keys[] = {
-    {"listen", CFG_LISTEN, 0, 0, 0, "127.0.0.1:8080", OFF(listen)},
-    {"upstream.base_url", CFG_STR, 0, 0, 0, "https://app.autocalls.ai",
-     OFF(upstream_base_url)},
-    {"upstream.api_key_env", CFG_STR, 0, 0, 0, "AUTOCALLS_API_KEY",
-     OFF(api_key_env)},
-    {"upstream.api_key_file", CFG_NSTR, 0, 0, 0, NULL, OFF(api_key_file)},
-    {"upstream.ca_file", CFG_NSTR, 0, 0, 0, NULL, OFF(ca_file)},
-    INT("upstream.connect_timeout_ms", connect_timeout_ms, 1, 600000, 3000),
-    INT("upstream.timeout_ms", timeout_ms, 1, 3600000, 30000),
-    INT("upstream.max_connections", upstream_max_connections, 1, 10000, 16),
-    NUM("upstream.rate_limit_rps", rate_limit_rps, 0.001, 1e6, 5),
-    INT("upstream.rate_limit_burst", rate_limit_burst, 1, 1000000, 1),
-    NUM("upstream.read_rate_limit_rps", read_rate_limit_rps, 0, 1e6, 0),
-    INT("upstream.max_queue_ms", max_queue_ms, 0, 3600000, 10000),
-    INT("upstream.max_pause_ms", max_pause_ms, 0, 3600000, 60000),
-    INT("session_cache.max_entries", cache_max_entries, 1, 100000000,
-        1000000),
-    INT("session_cache.recheck_after_s", cache_recheck_after_s, 0, 604800,
-        300),
-    INT("idempotency.ttl_s", idem_ttl_s, 1, 2592000, 86400),
-    INT("idempotency.max_entries", idem_max_entries, 1, 100000000, 1000000),
-    INT("limits.max_body_bytes", max_body_bytes, 1024, 16777216, 65536),
-    INT("limits.max_message_chars", max_message_chars, 1, 1000000, 4096),
-    INT("limits.client_timeout_ms", client_timeout_ms, 100, 3600000, 15000),
-    INT("limits.max_connections", max_connections, 1, 1000000, 10000),
-    {"clients", CFG_CLIENTS, 0, 0, 0, NULL, OFF(clients)},
-    {"admin.token_sha256", CFG_SHA256, 0, 0, 0, NULL,
-     OFF(admin_token_sha256)},
-    {"log.level", CFG_LEVEL, 0, 0, LOG_INFO, NULL, OFF(log_level)},
-    {"log.format", CFG_FORMAT, 0, 0, LOG_FORMAT_JSON, NULL, OFF(log_format)},
-    INT("drain_timeout_ms", drain_timeout_ms, 0, 600000, 10000),
-    {"state.file", CFG_NSTR, 0, 0, 0, NULL, OFF(state_file)},
-};
-#define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+static const char *check_base_url(void *field);
+static const char *check_env_name(void *field);
 
 static const char *const format_names[] = {"json", "text"};
+
+_Static_assert(sizeof(enum log_level) == sizeof(int) &&
+                   sizeof(enum log_format) == sizeof(int),
+               "CFG_ENUM stores an int");
+
+/* one row per line: the table reads as a table */
+/* clang-format off */
+#define OFF(f) offsetof(struct config, f)
+#define ROW(n, t, f, fl) .name = n, .type = t, .off = OFF(f), .flags = fl
+#define INT(n, f, lo, hi, d, fl)                                               \
+    {ROW(n, CFG_INT, f, fl), .min = lo, .max = hi, .def = d}
+#define NUM(n, f, lo, hi, d)                                                   \
+    {ROW(n, CFG_NUM, f, 0), .min = lo, .max = hi, .def = d}
+#define STR(n, f, d, fl, chk) {ROW(n, CFG_STR, f, fl), .sdef = d, .check = chk}
+#define NSTR(n, f, fl) {ROW(n, CFG_NSTR, f, fl)}
+#define ENUM(n, f, tab, cnt, d, w)                                             \
+    {ROW(n, CFG_ENUM, f, 0), .names = tab, .nnames = cnt, .def = d, .why = w}
+
+static const struct cfg_key config_keys[] = {
+    {ROW("listen", CFG_LISTEN, listen, CFG_RESTART), .sdef = "127.0.0.1:8080"},
+    STR("upstream.base_url", upstream_base_url, "https://app.autocalls.ai",
+        CFG_RESTART | CFG_USERINFO, check_base_url),
+    STR("upstream.api_key_env", api_key_env, "AUTOCALLS_API_KEY", 0,
+        check_env_name),
+    NSTR("upstream.api_key_file", api_key_file, 0),
+    NSTR("upstream.ca_file", ca_file, CFG_RESTART),
+    INT("upstream.connect_timeout_ms", connect_timeout_ms, 1, 600000, 3000,
+        CFG_RESTART),
+    INT("upstream.timeout_ms", timeout_ms, 1, 3600000, 30000, CFG_RESTART),
+    INT("upstream.max_connections", upstream_max_connections, 1, 10000, 16,
+        CFG_RESTART),
+    NUM("upstream.rate_limit_rps", rate_limit_rps, 0.001, 1e6, 5),
+    INT("upstream.rate_limit_burst", rate_limit_burst, 1, 1000000, 1, 0),
+    NUM("upstream.read_rate_limit_rps", read_rate_limit_rps, 0, 1e6, 0),
+    INT("upstream.max_queue_ms", max_queue_ms, 0, 3600000, 10000, 0),
+    INT("upstream.max_pause_ms", max_pause_ms, 0, 3600000, 60000, 0),
+    INT("session_cache.max_entries", cache_max_entries, 1, 100000000, 1000000,
+        0),
+    INT("session_cache.recheck_after_s", cache_recheck_after_s, 0, 604800, 300,
+        0),
+    INT("idempotency.ttl_s", idem_ttl_s, 1, 2592000, 86400, 0),
+    INT("idempotency.max_entries", idem_max_entries, 1, 100000000, 1000000, 0),
+    INT("limits.max_body_bytes", max_body_bytes, 1024, 16777216, 65536, 0),
+    INT("limits.max_message_chars", max_message_chars, 1, 1000000, 4096, 0),
+    INT("limits.client_timeout_ms", client_timeout_ms, 100, 3600000, 15000, 0),
+    INT("limits.max_connections", max_connections, 1, 1000000, 10000, 0),
+    {ROW("clients", CFG_CLIENTS, clients, CFG_SECRET)},
+    {ROW("admin.token_sha256", CFG_SHA256, admin_token_sha256, CFG_SECRET),
+     .set_off = OFF(admin_token_set)},
+    ENUM("log.level", log_level, log_level_names, LOG_NLEVELS, LOG_INFO,
+         "must be one of \"error\", \"warn\", \"info\", \"debug\""),
+    ENUM("log.format", log_format, format_names, 2, LOG_FORMAT_JSON,
+         "must be \"json\" or \"text\""),
+    INT("drain_timeout_ms", drain_timeout_ms, 0, 600000, 10000, 0),
+    /* the start read the state from this path and claimed it (checked it
+     * can be saved there, locked it): a path given by a reload has had
+     * neither, and would be written without its lock */
+    NSTR("state.file", state_file, CFG_RESTART),
+};
+/* clang-format on */
+#define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+
+int
+config_key(size_t i, const char **name, unsigned *flags)
+{
+    if (i >= CONFIG_NKEYS)
+        return 0;
+    *name = config_keys[i].name;
+    *flags = config_keys[i].flags;
+    return 1;
+}
 
 /* The string v holds, or NULL if v is not a string or holds a NUL: json-c
  * keeps "\u0000" inside a string, where C code would see a shorter one. */
@@ -91,7 +134,8 @@ json_text(json_object *v)
     return s;
 }
 
-#define FIELD(cfg, k, T) ((T *)(void *)((char *)(cfg) + (k)->off))
+#define AT(cfg, o, T) ((T *)(void *)((char *)(cfg) + (o)))
+#define FIELD(cfg, k, T) AT(cfg, (k)->off, T)
 
 static const char *parse_listen_one(const char *s, struct config_listen *out);
 
@@ -112,11 +156,8 @@ config_defaults(struct config *cfg)
         case CFG_NSTR:
             *FIELD(cfg, k, char *) = k->sdef ? xstrdup(k->sdef) : NULL;
             break;
-        case CFG_LEVEL:
-            cfg->log_level = (enum log_level)k->def;
-            break;
-        case CFG_FORMAT:
-            cfg->log_format = (enum log_format)k->def;
+        case CFG_ENUM:
+            *FIELD(cfg, k, int) = (int)k->def;
             break;
         case CFG_LISTEN:
             cfg->listen = xcalloc(1, sizeof(*cfg->listen));
@@ -234,19 +275,16 @@ parse_sha256(json_object *v, unsigned char out[CONFIG_SHA256_LEN])
 }
 
 static const char *
-parse_enum(json_object *v, const char *const *names, size_t n, int *out)
+parse_enum(const struct cfg_key *k, json_object *v, int *out)
 {
     const char *s = json_text(v);
-    if (s != NULL) {
-        for (size_t i = 0; i < n; i++) {
-            if (strcmp(s, names[i]) == 0) {
-                *out = (int)i;
-                return NULL;
-            }
+    for (size_t i = 0; s != NULL && i < k->nnames; i++) {
+        if (strcmp(s, k->names[i]) == 0) {
+            *out = (int)i;
+            return NULL;
         }
     }
-    return n == 4 ? "must be one of \"error\", \"warn\", \"info\", \"debug\""
-                  : "must be \"json\" or \"text\"";
+    return k->why;
 }
 
 /* A DNS name of RFC 1123 labels (letters, digits, inner '-'; 1 to 63
@@ -398,40 +436,44 @@ parse_listen(json_object *v, struct config *cfg, const char *file, char *err,
     return 0;
 }
 
+/* upstream.base_url: requests are built on it, and it is echoed. Drops
+ * the trailing '/' (paths are appended with their own). */
 static const char *
-check_string(const struct cfg_key *k, const char *s)
+check_base_url(void *field)
 {
-    if (*s == '\0')
-        return "must not be empty";
-    /* file names and the rest are echoed in messages and log lines */
-    if (!text_printable(s, strlen(s)))
-        return "must be UTF-8 text without control characters";
-    if (strcmp(k->name, "upstream.base_url") == 0) {
-        if (!text_visible_ascii(s))
-            return "must be visible ASCII without spaces (percent-encode "
-                   "the rest, write an international host name as xn--)";
-        const char *host = strncmp(s, "http://", 7) == 0    ? s + 7
-                           : strncmp(s, "https://", 8) == 0 ? s + 8
-                                                            : NULL;
-        if (host == NULL)
-            return "must start with http:// or https://";
-        if (*host == '\0' || *host == '/' || *host == '?' || *host == '#')
-            return "must name a host";
-    }
-    if (strcmp(k->name, "upstream.api_key_env") == 0) {
-        if (isdigit((unsigned char)*s))
+    char *s = *(char **)field;
+    if (!text_visible_ascii(s))
+        return "must be visible ASCII without spaces (percent-encode "
+               "the rest, write an international host name as xn--)";
+    const char *host = strncmp(s, "http://", 7) == 0    ? s + 7
+                       : strncmp(s, "https://", 8) == 0 ? s + 8
+                                                        : NULL;
+    if (host == NULL)
+        return "must start with http:// or https://";
+    if (*host == '\0' || *host == '/' || *host == '?' || *host == '#')
+        return "must name a host";
+    size_t n = strlen(s);
+    while (n > 0 && s[n - 1] == '/')
+        s[--n] = '\0';
+    return NULL;
+}
+
+/* upstream.api_key_env: a name getenv() can be asked for. */
+static const char *
+check_env_name(void *field)
+{
+    const char *s = *(char **)field;
+    if (isdigit((unsigned char)*s))
+        return "must be an environment variable name";
+    for (const char *p = s; *p; p++)
+        if (!(isalnum((unsigned char)*p) || *p == '_'))
             return "must be an environment variable name";
-        for (const char *p = s; *p; p++)
-            if (!(isalnum((unsigned char)*p) || *p == '_'))
-                return "must be an environment variable name";
-    }
     return NULL;
 }
 
 static const char *
-parse_string(const struct cfg_key *k, json_object *v, struct config *cfg)
+parse_string(const struct cfg_key *k, json_object *v, char **dst)
 {
-    char **dst = FIELD(cfg, k, char *);
     if (v == NULL || json_object_is_type(v, json_type_null)) {
         if (k->type == CFG_STR)
             return "must be a string";
@@ -445,16 +487,13 @@ parse_string(const struct cfg_key *k, json_object *v, struct config *cfg)
     const char *s = json_text(v);
     if (s == NULL)
         return "must not contain NUL";
-    const char *why = check_string(k, s);
-    if (why)
-        return why;
+    if (*s == '\0')
+        return "must not be empty";
+    /* file names and the rest are echoed in messages and log lines */
+    if (!text_printable(s, strlen(s)))
+        return "must be UTF-8 text without control characters";
     free(*dst);
     *dst = xstrdup(s);
-    if (strcmp(k->name, "upstream.base_url") == 0) {
-        size_t n = strlen(*dst);
-        while (n > 0 && (*dst)[n - 1] == '/')
-            (*dst)[--n] = '\0';
-    }
     return NULL;
 }
 
@@ -600,42 +639,49 @@ is_section(const char *path)
     return 0;
 }
 
+/* A digest has no null: *set says whether one was given. */
+static const char *
+parse_optional_sha256(json_object *v, unsigned char *out, int *set)
+{
+    if (v == NULL || json_object_is_type(v, json_type_null)) {
+        *set = 0;
+        return NULL;
+    }
+    const char *why = parse_sha256(v, out);
+    *set = why == NULL;
+    return why;
+}
+
+/* The type stores the value at the row's offset, then the row's check. */
 static const char *
 parse_leaf(const struct cfg_key *k, json_object *v, struct config *cfg)
 {
-    int e;
-    const char *why;
+    const char *why = NULL;
     switch (k->type) {
     case CFG_INT:
-        return parse_int(k, v, FIELD(cfg, k, long long));
+        why = parse_int(k, v, FIELD(cfg, k, long long));
+        break;
     case CFG_NUM:
-        return parse_num(k, v, FIELD(cfg, k, double));
+        why = parse_num(k, v, FIELD(cfg, k, double));
+        break;
     case CFG_STR:
     case CFG_NSTR:
-        return parse_string(k, v, cfg);
+        why = parse_string(k, v, FIELD(cfg, k, char *));
+        break;
     case CFG_SHA256:
-        if (v == NULL || json_object_is_type(v, json_type_null)) {
-            cfg->admin_token_set = 0;
-            return NULL;
-        }
-        why = parse_sha256(v, cfg->admin_token_sha256);
-        cfg->admin_token_set = why == NULL;
-        return why;
-    case CFG_LEVEL:
-        why = parse_enum(v, log_level_names, LOG_NLEVELS, &e);
-        if (!why)
-            cfg->log_level = (enum log_level)e;
-        return why;
-    case CFG_FORMAT:
-        why = parse_enum(v, format_names, 2, &e);
-        if (!why)
-            cfg->log_format = (enum log_format)e;
-        return why;
+        why = parse_optional_sha256(v, FIELD(cfg, k, unsigned char),
+                                    AT(cfg, k->set_off, int));
+        break;
+    case CFG_ENUM:
+        why = parse_enum(k, v, FIELD(cfg, k, int));
+        break;
     case CFG_LISTEN:
     case CFG_CLIENTS:
-        break; /* handled by the caller: they report their own paths */
+        return NULL; /* handled by the caller: they report their own paths */
     }
-    return NULL;
+    if (why == NULL && k->check != NULL)
+        why = k->check(FIELD(cfg, k, void));
+    return why;
 }
 
 /* "file: path: why", the path (input text) escaped. */
@@ -874,7 +920,72 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 /* ---- printing ---- */
 
 static json_object *
-print_value(const struct config *cfg, const struct cfg_key *k)
+print_digest(const unsigned char *d, int secret)
+{
+    char hex[2 * CONFIG_SHA256_LEN + 1];
+    if (secret)
+        return json_object_new_string("<redacted>");
+    for (int i = 0; i < CONFIG_SHA256_LEN; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    return json_object_new_string(hex);
+}
+
+static json_object *
+print_listen(const struct config *cfg)
+{
+    json_object *a = json_object_new_array();
+    for (size_t i = 0; i < cfg->nlisten; i++) {
+        char buf[300];
+        const char *h = cfg->listen[i].host;
+        snprintf(buf, sizeof(buf), strchr(h, ':') ? "[%s]:%d" : "%s:%d", h,
+                 cfg->listen[i].port);
+        json_object_array_add(a, json_object_new_string(buf));
+    }
+    return a;
+}
+
+/* A secret clients row hides each token hash. */
+static json_object *
+print_clients(const struct config *cfg, int secret)
+{
+    json_object *a = json_object_new_array();
+    for (size_t i = 0; i < cfg->nclients; i++) {
+        const struct config_client *c = &cfg->clients[i];
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(c->name));
+        json_object_object_add(o, "token_sha256",
+                               print_digest(c->token_sha256, secret));
+        json_object *s;
+        if (c->all_senders) {
+            s = json_object_new_string("*");
+        } else {
+            s = json_object_new_array();
+            for (size_t j = 0; j < c->nsenders; j++)
+                json_object_array_add(s, json_object_new_int64(c->senders[j]));
+        }
+        json_object_object_add(o, "senders", s);
+        json_object_array_add(a, o);
+    }
+    return a;
+}
+
+static json_object *
+print_string(const struct cfg_key *k, const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    if (k->flags & CFG_USERINFO) {
+        char *shown = config_redacted_url(s);
+        json_object *v = json_object_new_string(shown);
+        free(shown);
+        return v;
+    }
+    return json_object_new_string(s);
+}
+
+/* The value as the file would say it; NULL for JSON null. */
+static json_object *
+print_plain(const struct config *cfg, const struct cfg_key *k)
 {
     switch (k->type) {
     case CFG_INT:
@@ -882,58 +993,33 @@ print_value(const struct config *cfg, const struct cfg_key *k)
     case CFG_NUM:
         return json_object_new_double(*FIELD(cfg, k, const double));
     case CFG_STR:
-    case CFG_NSTR: {
-        const char *s = *FIELD(cfg, k, char *const);
-        if (s != NULL && k->off == OFF(upstream_base_url)) {
-            char *shown = config_redacted_url(s);
-            json_object *v = json_object_new_string(shown);
-            free(shown);
-            return v;
-        }
-        return s ? json_object_new_string(s) : NULL;
-    }
+    case CFG_NSTR:
+        return print_string(k, *FIELD(cfg, k, char *const));
     case CFG_SHA256:
-        return cfg->admin_token_set ? json_object_new_string("<redacted>")
-                                    : NULL;
-    case CFG_LEVEL:
-        return json_object_new_string(log_level_names[cfg->log_level]);
-    case CFG_FORMAT:
-        return json_object_new_string(format_names[cfg->log_format]);
-    case CFG_LISTEN: {
-        json_object *a = json_object_new_array();
-        for (size_t i = 0; i < cfg->nlisten; i++) {
-            char buf[300];
-            const char *h = cfg->listen[i].host;
-            snprintf(buf, sizeof(buf), strchr(h, ':') ? "[%s]:%d" : "%s:%d",
-                     h, cfg->listen[i].port);
-            json_object_array_add(a, json_object_new_string(buf));
-        }
-        return a;
-    }
-    case CFG_CLIENTS: {
-        json_object *a = json_object_new_array();
-        for (size_t i = 0; i < cfg->nclients; i++) {
-            const struct config_client *c = &cfg->clients[i];
-            json_object *o = json_object_new_object();
-            json_object_object_add(o, "name", json_object_new_string(c->name));
-            json_object_object_add(o, "token_sha256",
-                                   json_object_new_string("<redacted>"));
-            json_object *s;
-            if (c->all_senders) {
-                s = json_object_new_string("*");
-            } else {
-                s = json_object_new_array();
-                for (size_t j = 0; j < c->nsenders; j++)
-                    json_object_array_add(
-                        s, json_object_new_int64(c->senders[j]));
-            }
-            json_object_object_add(o, "senders", s);
-            json_object_array_add(a, o);
-        }
-        return a;
-    }
+        return *AT(cfg, k->set_off, const int)
+                   ? print_digest(FIELD(cfg, k, const unsigned char), 0)
+                   : NULL;
+    case CFG_ENUM:
+        return json_object_new_string(k->names[*FIELD(cfg, k, const int)]);
+    case CFG_LISTEN:
+        return print_listen(cfg);
+    case CFG_CLIENTS:
+        return print_clients(cfg, (k->flags & CFG_SECRET) != 0);
     }
     return NULL;
+}
+
+/* What config_print() shows of row k: a secret (but the clients array,
+ * which hides only its tokens) as "<redacted>", null staying null. */
+static json_object *
+print_value(const struct config *cfg, const struct cfg_key *k)
+{
+    json_object *v = print_plain(cfg, k);
+    if (v != NULL && (k->flags & CFG_SECRET) && k->type != CFG_CLIENTS) {
+        json_object_put(v);
+        v = json_object_new_string("<redacted>");
+    }
+    return v;
 }
 
 /* Adds v under the dotted path, creating section objects on the way. */
@@ -1092,11 +1178,44 @@ note(char *changed, size_t len, const char *name)
     snprintf(changed + used, len - used, "%s%s", used ? ", " : "", name);
 }
 
-static void
-keep_string(char **next, const char *running)
+/* Gives row k of next its value in running; 1 if that changed it. The
+ * types a CFG_RESTART row may have (the table's test covers every row). */
+static int
+keep_row(const struct cfg_key *k, struct config *next,
+         const struct config *running)
 {
-    free(*next);
-    *next = running ? xstrdup(running) : NULL;
+    switch (k->type) {
+    case CFG_INT: {
+        long long *n = FIELD(next, k, long long);
+        long long r = *FIELD(running, k, const long long);
+        int changed = *n != r;
+        *n = r;
+        return changed;
+    }
+    case CFG_STR:
+    case CFG_NSTR: {
+        char **n = FIELD(next, k, char *);
+        const char *r = *FIELD(running, k, char *const);
+        if (str_equal(*n, r))
+            return 0;
+        free(*n);
+        *n = r ? xstrdup(r) : NULL;
+        return 1;
+    }
+    case CFG_LISTEN:
+        if (listen_equal(next, running))
+            return 0;
+        free_listen(next);
+        next->listen = xcalloc(running->nlisten, sizeof(*next->listen));
+        for (size_t i = 0; i < running->nlisten; i++) {
+            next->listen[i].host = xstrdup(running->listen[i].host);
+            next->listen[i].port = running->listen[i].port;
+        }
+        next->nlisten = running->nlisten;
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 int
@@ -1105,51 +1224,10 @@ config_keep_restart_keys(struct config *next, const struct config *running,
 {
     int n = 0;
     changed[0] = '\0';
-    if (!listen_equal(next, running)) {
-        struct config_listen *l = xcalloc(running->nlisten, sizeof(*l));
-        for (size_t i = 0; i < running->nlisten; i++) {
-            l[i].host = xstrdup(running->listen[i].host);
-            l[i].port = running->listen[i].port;
-        }
-        free_listen(next);
-        next->listen = l;
-        next->nlisten = running->nlisten;
-        note(changed, changedlen, "listen");
-        n++;
-    }
-    if (!str_equal(next->upstream_base_url, running->upstream_base_url)) {
-        keep_string(&next->upstream_base_url, running->upstream_base_url);
-        note(changed, changedlen, "upstream.base_url");
-        n++;
-    }
-    if (!str_equal(next->ca_file, running->ca_file)) {
-        keep_string(&next->ca_file, running->ca_file);
-        note(changed, changedlen, "upstream.ca_file");
-        n++;
-    }
-    /* the start read the state from this path and claimed it (checked it
-     * can be saved there, locked it): a path given by a reload has had
-     * neither, and would be written without its lock */
-    if (!str_equal(next->state_file, running->state_file)) {
-        keep_string(&next->state_file, running->state_file);
-        note(changed, changedlen, "state.file");
-        n++;
-    }
-    const struct {
-        long long *next;
-        long long running;
-        const char *name;
-    } nums[] = {
-        {&next->connect_timeout_ms, running->connect_timeout_ms,
-         "upstream.connect_timeout_ms"},
-        {&next->timeout_ms, running->timeout_ms, "upstream.timeout_ms"},
-        {&next->upstream_max_connections, running->upstream_max_connections,
-         "upstream.max_connections"},
-    };
-    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
-        if (*nums[i].next != nums[i].running) {
-            *nums[i].next = nums[i].running;
-            note(changed, changedlen, nums[i].name);
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        const struct cfg_key *k = &config_keys[i];
+        if ((k->flags & CFG_RESTART) && keep_row(k, next, running)) {
+            note(changed, changedlen, k->name);
             n++;
         }
     }

@@ -11,7 +11,11 @@
  * file names are UTF-8 text without control characters, the base URL is
  * visible ASCII, client names are printable UTF-8 text. The API key is
  * not part of the file: secret.h fetches it from the environment
- * variable or file the config names. */
+ * variable or file the config names.
+ *
+ * Each row of the table carries its own rules: a check function for what
+ * its type alone does not say, and flags (below) from which the reload's
+ * restart-only list and config_print()'s redaction are derived. */
 #ifndef WAGATE_CONFIG_H
 #define WAGATE_CONFIG_H
 
@@ -22,6 +26,18 @@
 #include "log.h"
 
 #define CONFIG_SHA256_LEN DIGEST_LEN
+
+/* A row's flags. */
+enum cfg_flag {
+    CFG_RESTART = 1u << 0,  /* a reload keeps the running value (the key
+                             * needs a restart); for integer, string and
+                             * listen rows */
+    CFG_SECRET = 1u << 1,   /* config_print() shows "<redacted>" (null
+                             * stays null); the clients array hides each
+                             * token_sha256 */
+    CFG_USERINFO = 1u << 2, /* a URL: config_print() hides its userinfo as
+                             * config_redacted_url() does */
+};
 
 struct config_listen {
     char *host; /* IPv4 (four decimal numbers), IPv6 (zone allowed, given
@@ -95,18 +111,24 @@ int config_parse(struct config *cfg, const char *text, const char *name,
 
 void config_free(struct config *cfg);
 
-/* Prints the effective configuration as JSON, secrets redacted (token
- * hashes as "<redacted>", the base URL's userinfo as config_redacted_url()
- * shows it). Otherwise what it prints parses back to the same config. */
+/* Prints the effective configuration as JSON, the CFG_SECRET and
+ * CFG_USERINFO rows redacted (token hashes as "<redacted>", the base URL's
+ * userinfo as config_redacted_url() shows it). Otherwise what it prints
+ * parses back to the same config. */
 void config_print(const struct config *cfg, FILE *out);
 
-/* For a reload: the keys that need a restart (listen, upstream.base_url,
+/* For a reload: the CFG_RESTART keys (listen, upstream.base_url,
  * upstream.ca_file, upstream.connect_timeout_ms, upstream.timeout_ms,
- * upstream.max_connections, state.file) keep their running values in next; the names
- * of those that differed are written, comma-separated, into changed.
- * Returns how many differed. */
+ * upstream.max_connections, state.file) keep their running values in
+ * next; the names of those that differed are written, comma-separated in
+ * table order, into changed. Returns how many differed. */
 int config_keep_restart_keys(struct config *next, const struct config *running,
                              char *changed, size_t changedlen);
+
+/* Row i of the table, in the order config_print() writes the keys: its
+ * dotted name (static) and flags. 0 past the last row. For whatever must
+ * cover every key, such as tests. */
+int config_key(size_t i, const char **name, unsigned *flags);
 
 /* 1 if every listen address is loopback (127.0.0.0/8, ::1, localhost in
  * any case). */
