@@ -868,53 +868,56 @@ config_open(const char *path)
     return f;
 }
 
-/* Empties cfg and writes "path: why", the path escaped. */
-static int
-load_fail(struct config *cfg, const char *path, const char *why, char *err,
-          size_t errlen)
+/* The whole of f, up to 16 MiB, as a string in *text (which the caller
+ * frees, also on failure). NULL or the reason. */
+static const char *
+read_text(FILE *f, char **text)
 {
-    char *shown = text_escape(path);
-    config_defaults(cfg);
-    config_free(cfg);
-    text_error(err, errlen, "%s: %s", shown, why);
-    free(shown);
-    return -1;
+    size_t cap = 4096, len = 0, n;
+    char *t = xmalloc(cap);
+    while ((n = fread(t + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (len + 1 == cap) {
+            if (cap >= (1u << 24)) {
+                *text = t;
+                return "file too large";
+            }
+            cap *= 2;
+            t = xrealloc(t, cap);
+        }
+    }
+    t[len] = '\0';
+    *text = t;
+    if (ferror(f))
+        return "read error";
+    return strlen(t) != len ? "file contains a NUL byte" : NULL;
 }
 
 int
 config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
+    char *text = NULL, *shown;
+    const char *why;
     FILE *f = config_open(path);
-    if (f == NULL)
-        return load_fail(cfg, path, strerror(errno), err, errlen);
-    size_t cap = 4096, len = 0;
-    char *text = xmalloc(cap);
-    size_t n;
-    while ((n = fread(text + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (len + 1 == cap) {
-            if (cap >= (1u << 24)) {
-                fclose(f);
-                free(text);
-                return load_fail(cfg, path, "file too large", err, errlen);
-            }
-            cap *= 2;
-            text = xrealloc(text, cap);
-        }
+    if (f == NULL) {
+        why = strerror(errno);
+        goto fail;
     }
-    int rerr = ferror(f);
+    why = read_text(f, &text);
     fclose(f);
-    text[len] = '\0';
-    int rc;
-    if (rerr) {
-        rc = load_fail(cfg, path, "read error", err, errlen);
-    } else if (strlen(text) != len) {
-        rc = load_fail(cfg, path, "file contains a NUL byte", err, errlen);
-    } else {
-        rc = config_parse(cfg, text, path, err, errlen);
-    }
+    if (why != NULL)
+        goto fail;
+    int rc = config_parse(cfg, text, path, err, errlen);
     free(text);
     return rc;
+fail:
+    free(text);
+    config_defaults(cfg); /* left empty, as config_parse() leaves it */
+    config_free(cfg);
+    shown = text_escape(path);
+    text_error(err, errlen, "%s: %s", shown, why);
+    free(shown);
+    return -1;
 }
 
 /* ---- printing ---- */
