@@ -138,6 +138,16 @@ apply_config(struct wagate *w, struct config *next, const char *key)
     server_configure(w->srv);
 }
 
+/* A reload that changes nothing: next (parsed or left empty) is released
+ * and the running configuration stays. */
+static void
+reload_rejected(struct config *next, const char *why)
+{
+    log_msg(LOG_ERROR, "reload rejected, the running configuration stays: %s",
+            why);
+    config_free(next);
+}
+
 /* SIGHUP: re-read the file; a bad one changes nothing. */
 static void
 on_reload_signal(evutil_socket_t sig, short what, void *arg)
@@ -154,8 +164,7 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
         return;
     }
     if (config_load(&next, w->path, err, sizeof(err)) != 0) {
-        log_msg(LOG_ERROR, "reload rejected, the running configuration "
-                "stays: %s", err);
+        reload_rejected(&next, err);
         return;
     }
     if (config_keep_restart_keys(&next, &w->cfg, changed, sizeof(changed)))
@@ -163,15 +172,11 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
                 "keep their running values", changed);
     const char *refusal = startup_refusal(&next);
     if (refusal != NULL) {
-        log_msg(LOG_ERROR, "reload rejected, the running configuration "
-                "stays: %s", refusal);
-        config_free(&next);
+        reload_rejected(&next, refusal);
         return;
     }
     if (secret_read_api_key(&next, &key, err, sizeof(err)) != 0) {
-        log_msg(LOG_ERROR, "reload rejected, the running configuration "
-                "stays: %s", err);
-        config_free(&next);
+        reload_rejected(&next, err);
         return;
     }
     apply_config(w, &next, key);
