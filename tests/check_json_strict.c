@@ -1,13 +1,14 @@
 /* check_json_strict.c - unit tests for json_strict.h: the strict scanner
  * (verdicts, what the member callback is told, UTF-8 decoding) and the
- * json-c wrapper in both modes, with learning from an answer, which uses
- * it. No sockets, no sleeping. */
+ * json-c wrapper in both modes, with the two callers that use it (the
+ * admin API's body, learning from an answer). No sockets, no sleeping. */
 #include <check.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
 #include "json_strict.h"
 #include "learn.h"
 #include "precheck.h"
@@ -537,6 +538,33 @@ teardown(void)
     cache_free(cache);
 }
 
+static void
+inbound(const char *body, size_t len, struct admin_result *r)
+{
+    struct admin_ctx ctx = {cache, 300000, NULL, NULL, NULL, NULL};
+    admin_handle(&ctx, "POST", "/admin/sessions/inbound", NULL, body, len, NOW,
+                 r);
+}
+
+#define INBOUND "{\"sender_id\":12,\"recipient_phone\":\"" PHONE "\"}"
+
+/* SPEC section 2: anything but whitespace after the object is
+ * INVALID_JSON; a NUL byte is not whitespace. */
+START_TEST(test_admin_body_nul_after)
+{
+    struct admin_result r;
+    inbound(INBOUND " \n", sizeof(INBOUND " \n") - 1, &r);
+    ck_assert_int_eq(r.status, 204);
+    inbound(INBOUND "\0", sizeof(INBOUND "\0") - 1, &r);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_str_eq(r.code, "INVALID_JSON");
+    inbound(INBOUND " \0\n", sizeof(INBOUND " \0\n") - 1, &r);
+    ck_assert_int_eq(r.status, 400);
+    inbound(INBOUND "\0x", sizeof(INBOUND "\0x") - 1, &r);
+    ck_assert_int_eq(r.status, 400);
+}
+END_TEST
+
 #define OPEN_ANSWER                                                            \
     "{\"session_status\":{\"is_open\":true,\"expires_at\":"                    \
     "\"2026-01-01T05:00:00Z\"},\"note\":\"\xff\"}"
@@ -593,6 +621,7 @@ json_strict_suite(void)
 
     tc = tcase_create("callers");
     tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_admin_body_nul_after);
     tcase_add_test(tc, test_learn_reads_as_before);
     suite_add_tcase(s, tc);
     return s;
