@@ -1,4 +1,5 @@
 #include "clock.h"
+#include "http_method.h"
 #include "sandbox/sb_http.h"
 #include "sandbox/sb_alloc.h"
 #include "sandbox/sb_api.h"
@@ -458,33 +459,6 @@ apply_fault(struct sb_http *h, struct evhttp_request *req,
 
 /* ---- requests ---- */
 
-static const char *
-method_name(enum evhttp_cmd_type t)
-{
-    switch (t) {
-    case EVHTTP_REQ_GET:
-        return "GET";
-    case EVHTTP_REQ_POST:
-        return "POST";
-    case EVHTTP_REQ_HEAD:
-        return "HEAD";
-    case EVHTTP_REQ_PUT:
-        return "PUT";
-    case EVHTTP_REQ_DELETE:
-        return "DELETE";
-    case EVHTTP_REQ_OPTIONS:
-        return "OPTIONS";
-    case EVHTTP_REQ_TRACE:
-        return "TRACE";
-    case EVHTTP_REQ_CONNECT:
-        return "CONNECT";
-    case EVHTTP_REQ_PATCH:
-        return "PATCH";
-    default:
-        return "UNKNOWN";
-    }
-}
-
 /* Borrows everything from req; valid until req is answered. */
 static void
 request_view(struct evhttp_request *req, struct sb_request *rq)
@@ -493,7 +467,7 @@ request_view(struct evhttp_request *req, struct sb_request *rq)
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
 
     memset(rq, 0, sizeof(*rq));
-    rq->method = method_name(evhttp_request_get_command(req));
+    rq->method = http_method_name(evhttp_request_get_command(req));
     rq->path = uri ? evhttp_uri_get_path(uri) : NULL;
     if (rq->path == NULL)
         rq->path = "";
