@@ -1,4 +1,5 @@
 #include "sandbox/sb_state.h"
+#include "civil.h"
 #include "sandbox/sb_alloc.h"
 #include "sandbox/sb_text.h"
 
@@ -191,16 +192,10 @@ sb_state_clock_set(struct sb_state *st, int64_t epoch_ms, int64_t mono_ms)
     st->clock_base_ms = epoch_ms - mono_ms;
 }
 
-static int64_t
-floor_div(int64_t a, int64_t b)
-{
-    return a / b - (a % b != 0 && (a < 0) != (b < 0));
-}
-
 int64_t
 sb_state_now(const struct sb_state *st, int64_t mono_ms)
 {
-    return floor_div(mono_ms + st->clock_base_ms, 1000);
+    return civil_floor_div(mono_ms + st->clock_base_ms, 1000);
 }
 
 int

@@ -1,6 +1,7 @@
 #include "sandbox/sb_text.h"
 
 #include "civil.h"
+#include "hex.h"
 #include "sandbox/sb_alloc.h"
 
 #include <stdio.h>
@@ -186,7 +187,7 @@ sb_iso_format(int64_t t, char *buf, size_t n)
 {
     if (t < SB_TIME_MIN || t > SB_TIME_MAX || n < SB_ISO_LEN)
         return -1;
-    int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+    int64_t days = civil_floor_div(t, 86400);
     int64_t secs = t - days * 86400;
     int64_t y;
     int m, d;
@@ -208,14 +209,6 @@ digits(const char **p, int n, int *v)
         *v = *v * 10 + (**p - '0');
     }
     return true;
-}
-
-static int
-days_in_month(int y, int m)
-{
-    static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : dm[m - 1];
 }
 
 /* Parses the zone suffix into an offset in seconds east of UTC. */
@@ -264,7 +257,7 @@ sb_iso_parse(const char *s, int64_t *out)
             ;
     }
     if (!parse_zone(p, &off) || y < 1 || mo < 1 || mo > 12 || d < 1 ||
-        d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 59)
+        d > civil_days_in_month(y, mo) || h > 23 || mi > 59 || se > 59)
         return -1;
     int64_t t =
         civil_to_days(y, (int)mo, (int)d) * 86400 + h * 3600 + mi * 60 + se;
@@ -300,18 +293,6 @@ sb_parse_int64(const char *s, size_t len, int64_t *out)
     return 0;
 }
 
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 char *
 sb_url_decode(const char *s, size_t len, size_t *outlen)
 {
@@ -322,8 +303,9 @@ sb_url_decode(const char *s, size_t len, size_t *outlen)
         int hi, lo;
         if (s[i] == '+') {
             out[o++] = ' ';
-        } else if (s[i] == '%' && i + 2 < len && (hi = hexval(s[i + 1])) >= 0 &&
-                   (lo = hexval(s[i + 2])) >= 0) {
+        } else if (s[i] == '%' && i + 2 < len &&
+                   (hi = hex_value(s[i + 1])) >= 0 &&
+                   (lo = hex_value(s[i + 2])) >= 0) {
             out[o++] = (char)(hi << 4 | lo);
             i += 2;
         } else {
