@@ -1,13 +1,15 @@
-/* check_common.c - unit tests of libcommon (src/lib/): the calendar
- * arithmetic, hex digits and method names that wagate and wagate-sandbox
- * share. Expected values are written out, never computed by the code
+/* check_common.c - unit tests of libcommon (src/lib/), what wagate and
+ * wagate-sandbox share: calendar arithmetic, hex digits, method names,
+ * copies. Expected values are written out, never computed by the code
  * under test. */
+#include "alloc.h"
 #include "civil.h"
 #include "hex.h"
 #include "http_method.h"
 
 #include <check.h>
 #include <stdlib.h>
+#include <string.h>
 
 START_TEST(civil_known_days)
 {
@@ -112,6 +114,22 @@ START_TEST(method_names)
 }
 END_TEST
 
+START_TEST(memdup_copies_bytes_and_a_nul)
+{
+    char *e = xmemdup(NULL, 0); /* an empty body may have no pointer */
+    ck_assert_str_eq(e, "");
+    free(e);
+    char *b = xmemdup("a\0b", 3);
+    ck_assert_int_eq(memcmp(b, "a\0b", 4), 0); /* the NUL after them */
+    free(b);
+    char *s = xstrndup("abcdef", 3);
+    ck_assert_str_eq(s, "abc");
+    free(s);
+    int x = 0;
+    ck_assert_ptr_eq(alloc_check(&x, "test"), &x);
+}
+END_TEST
+
 static Suite *
 common_suite(void)
 {
@@ -124,6 +142,7 @@ common_suite(void)
     tcase_add_test(tc, civil_floor_division);
     tcase_add_test(tc, hex_digits);
     tcase_add_test(tc, method_names);
+    tcase_add_test(tc, memdup_copies_bytes_and_a_nul);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,5 +1,5 @@
 #include "sandbox/sb_api.h"
-#include "sandbox/sb_alloc.h"
+#include "alloc.h"
 #include "sandbox/sb_json.h"
 #include "sandbox/sb_text.h"
 

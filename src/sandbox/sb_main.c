@@ -5,6 +5,7 @@
 #include "config.h"
 #endif
 
+#include "alloc.h"
 #include "sandbox/sb_http.h"
 #include "sandbox/sb_sandbox.h"
 #include "sandbox/sb_text.h"
@@ -157,13 +158,9 @@ parse_num(const char *name, const char *arg, int64_t max, int64_t *out)
 static int
 add_senders(struct sb_state *st, const char *spec)
 {
-    char *copy = strdup(spec), *save = NULL;
+    char *copy = xstrdup(spec), *save = NULL;
     int rc = 0;
 
-    if (copy == NULL) {
-        fputs("wagate-sandbox: out of memory\n", stderr);
-        return -1;
-    }
     for (char *tok = strtok_r(copy, ",", &save); tok != NULL && rc == 0;
          tok = strtok_r(NULL, ",", &save)) {
         char *colon = strchr(tok, ':');

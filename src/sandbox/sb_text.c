@@ -2,7 +2,7 @@
 
 #include "civil.h"
 #include "hex.h"
-#include "sandbox/sb_alloc.h"
+#include "alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,7 +120,7 @@ sb_utf8_sanitize(const char *s, size_t len, size_t *outlen)
     static const char fffd[] = "\xEF\xBF\xBD";
     const unsigned char *u = (const unsigned char *)s;
     /* Worst case: every byte becomes a 3-byte U+FFFD. */
-    char *out = sb_xmalloc(len * 3 + 1);
+    char *out = xmalloc(len * 3 + 1);
     size_t i = 0, o = 0;
     uint32_t cp;
 
@@ -159,7 +159,7 @@ sb_base64(const void *data, size_t len)
     static const char tab[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     const unsigned char *p = data;
-    char *out = sb_xmalloc((len + 2) / 3 * 4 + 1);
+    char *out = xmalloc((len + 2) / 3 * 4 + 1);
     size_t o = 0, i = 0;
 
     for (; i + 2 < len; i += 3) {
@@ -296,7 +296,7 @@ sb_parse_int64(const char *s, size_t len, int64_t *out)
 char *
 sb_url_decode(const char *s, size_t len, size_t *outlen)
 {
-    char *out = sb_xmalloc(len + 1);
+    char *out = xmalloc(len + 1);
     size_t o = 0;
 
     for (size_t i = 0; i < len; i++) {
