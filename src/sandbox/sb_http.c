@@ -55,18 +55,6 @@ struct sb_http {
     char address[INET6_ADDRSTRLEN + 16];
 };
 
-int64_t
-sb_mono_ms(void)
-{
-    return (int64_t)clock_mono_ms();
-}
-
-int64_t
-sb_real_ms(void)
-{
-    return clock_wall_ms();
-}
-
 static evutil_socket_t
 conn_fd(struct evhttp_connection *evcon)
 {
@@ -531,7 +519,7 @@ static void
 on_request(struct evhttp_request *req, void *arg)
 {
     struct sb_http *h = arg;
-    int64_t mono_ms = sb_mono_ms();
+    int64_t mono_ms = (int64_t)clock_mono_ms();
     struct sb_request rq;
 
     request_view(req, &rq);

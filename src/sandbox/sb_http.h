@@ -34,8 +34,4 @@ struct sb_http *sb_http_new(struct event_base *base, struct sb_sandbox *sb,
 const char *sb_http_address(const struct sb_http *h);
 void sb_http_free(struct sb_http *h);
 
-/* CLOCK_MONOTONIC and CLOCK_REALTIME in milliseconds. */
-int64_t sb_mono_ms(void);
-int64_t sb_real_ms(void);
-
 #endif

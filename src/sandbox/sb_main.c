@@ -6,6 +6,7 @@
 #endif
 
 #include "alloc.h"
+#include "clock.h"
 #include "sandbox/sb_http.h"
 #include "sandbox/sb_sandbox.h"
 #include "sandbox/sb_text.h"
@@ -271,11 +272,11 @@ make_sandbox(const struct options *o)
 {
     struct sb_sandbox *sb =
         sb_sandbox_new(o->api_key, o->balance, (unsigned)o->rate_limit);
-    int64_t mono = sb_mono_ms();
+    int64_t mono = (int64_t)clock_mono_ms();
+    int64_t start_ms = o->has_start ? o->start * 1000 : clock_wall_ms();
 
     sb->latency_ms = (unsigned)o->latency_ms;
-    sb_state_clock_set(sb->state, o->has_start ? o->start * 1000 : sb_real_ms(),
-                       mono);
+    sb_state_clock_set(sb->state, start_ms, mono);
     if (add_senders(sb->state, o->senders) != 0) {
         sb_sandbox_free(sb);
         return NULL;
