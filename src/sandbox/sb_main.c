@@ -1,15 +1,13 @@
 /* wagate-sandbox: a local simulator of the Autocalls WhatsApp REST API.
  * Command line, startup line and signals; the contract is
  * docs/sandbox-contract.md. */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
+#include "build-config.h" /* autoconf: PACKAGE_VERSION */
 
 #include "alloc.h"
 #include "clock.h"
-#include "sandbox/sb_http.h"
-#include "sandbox/sb_sandbox.h"
-#include "sandbox/sb_text.h"
+#include "sb_http.h"
+#include "sb_sandbox.h"
+#include "sb_text.h"
 
 #include <event2/event.h>
 #include <getopt.h>
@@ -17,10 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifndef PACKAGE_VERSION
-#define PACKAGE_VERSION "0.1.0"
-#endif
 
 #define DEFAULT_LISTEN "127.0.0.1:8090"
 #define DEFAULT_SENDERS "12:online,13:offline,14:online"
