@@ -1,9 +1,9 @@
+#include "sb_http.h"
+#include "alloc.h"
 #include "clock.h"
 #include "http_method.h"
-#include "sandbox/sb_http.h"
-#include "alloc.h"
-#include "sandbox/sb_api.h"
-#include "sandbox/sb_control.h"
+#include "sb_api.h"
+#include "sb_control.h"
 
 #include <errno.h>
 #include <event2/buffer.h>

@@ -10,7 +10,7 @@
 #ifndef SB_HTTP_H
 #define SB_HTTP_H
 
-#include "sandbox/sb_sandbox.h"
+#include "sb_sandbox.h"
 
 #include <event2/event.h>
 #include <stddef.h>

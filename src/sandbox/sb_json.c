@@ -1,6 +1,6 @@
-#include "sandbox/sb_json.h"
+#include "sb_json.h"
 #include "alloc.h"
-#include "sandbox/sb_text.h"
+#include "sb_text.h"
 
 #include <limits.h>
 #include <stdio.h>

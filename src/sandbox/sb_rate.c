@@ -1,4 +1,4 @@
-#include "sandbox/sb_rate.h"
+#include "sb_rate.h"
 #include "alloc.h"
 
 #include <stdlib.h>

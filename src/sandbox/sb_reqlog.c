@@ -1,4 +1,4 @@
-#include "sandbox/sb_reqlog.h"
+#include "sb_reqlog.h"
 #include "alloc.h"
 
 #include <stdlib.h>

@@ -1,6 +1,6 @@
-#include "sandbox/sb_sandbox.h"
+#include "sb_sandbox.h"
 #include "alloc.h"
-#include "sandbox/sb_json.h"
+#include "sb_json.h"
 
 #include <stdlib.h>
 #include <string.h>

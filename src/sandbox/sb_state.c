@@ -1,7 +1,7 @@
-#include "sandbox/sb_state.h"
-#include "civil.h"
+#include "sb_state.h"
 #include "alloc.h"
-#include "sandbox/sb_text.h"
+#include "civil.h"
+#include "sb_text.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -1,8 +1,8 @@
-#include "sandbox/sb_text.h"
+#include "sb_text.h"
 
+#include "alloc.h"
 #include "civil.h"
 #include "hex.h"
-#include "alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
