@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "hex.h"
 #include "text.h"
 
 enum cfg_type {
@@ -245,17 +246,6 @@ parse_num(const struct cfg_key *k, json_object *v, double *out)
     return NULL;
 }
 
-static int
-hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 static const char *
 parse_sha256(json_object *v, unsigned char out[CONFIG_SHA256_LEN])
 {
@@ -265,8 +255,8 @@ parse_sha256(json_object *v, unsigned char out[CONFIG_SHA256_LEN])
     if (json_object_get_string_len(v) != 2 * CONFIG_SHA256_LEN)
         return "must be 64 hex digits (a SHA-256)";
     for (int i = 0; i < CONFIG_SHA256_LEN; i++) {
-        int hi = hexval((unsigned char)s[2 * i]);
-        int lo = hexval((unsigned char)s[2 * i + 1]);
+        int hi = hex_value((unsigned char)s[2 * i]);
+        int lo = hex_value((unsigned char)s[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return "must be 64 hex digits (a SHA-256)";
         out[i] = (unsigned char)(hi << 4 | lo);
