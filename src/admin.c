@@ -8,6 +8,7 @@
 
 #include "alloc.h"
 #include "isotime.h"
+#include "json_strict.h"
 #include "learn.h"
 #include "precheck.h"
 #include "query.h"
@@ -109,27 +110,6 @@ sessions(const struct admin_ctx *ctx, const char *method, const char *query,
     r->status = 204;
 }
 
-static json_object *
-parse_object(const char *body, size_t len)
-{
-    json_tokener *tok = json_tokener_new();
-    if (tok == NULL)
-        alloc_oom("json_tokener_new");
-    json_tokener_set_flags(tok,
-                           JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    json_object *o = json_tokener_parse_ex(tok, body, (int)len);
-    size_t end = json_tokener_get_parse_end(tok);
-    int ok = json_tokener_get_error(tok) == json_tokener_success;
-    json_tokener_free(tok);
-    for (; ok && end < len; end++)
-        ok = strchr(" \t\r\n", body[end]) != NULL;
-    if (!ok || !json_object_is_type(o, json_type_object)) {
-        json_object_put(o);
-        return NULL;
-    }
-    return o;
-}
-
 static void
 inbound(const struct admin_ctx *ctx, const char *query, const char *body,
         size_t len, int64_t now, struct admin_result *r)
@@ -137,7 +117,7 @@ inbound(const struct admin_ctx *ctx, const char *query, const char *body,
     struct query_result q;
     if (admin_query(QUERY_NONE, query, &q, r) != 0)
         return;
-    json_object *o = parse_object(body, len), *v;
+    json_object *o = json_strict_parse_object(body, len, JSON_STRICT_BODY), *v;
     if (o == NULL) {
         fail(r, 400, "INVALID_JSON", "The body must be one JSON object.", NULL);
         return;

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "conn.h"
 #include "gateway.h"
+#include "http_method.h"
 #include "log.h"
 #include "metrics.h"
 #include "reply.h"
@@ -72,23 +73,6 @@ ex_cut_off_all(struct gateway *gw,
     return queued;
 }
 
-static const char *
-method_name(enum evhttp_cmd_type m)
-{
-    switch (m) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_HEAD: return "HEAD";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-    case EVHTTP_REQ_TRACE: return "TRACE";
-    case EVHTTP_REQ_CONNECT: return "CONNECT";
-    case EVHTTP_REQ_PATCH: return "PATCH";
-    }
-    return "?";
-}
-
 struct exchange *
 ex_new(struct gateway *gw, struct evhttp_request *req)
 {
@@ -99,7 +83,7 @@ ex_new(struct gateway *gw, struct evhttp_request *req)
     ex->sender_id = -1;
     ex->upstream_status = -1;
     ex->route = route_get(ROUTE_NONE);
-    ex->method = method_name(evhttp_request_get_command(req));
+    ex->method = http_method_name(evhttp_request_get_command(req));
     reqid_choose(evhttp_find_header(evhttp_request_get_input_headers(req),
                                     "X-Request-Id"),
                  ex->reqid);

@@ -16,6 +16,7 @@
 #include "exchange.h"
 #include "gateway.h"
 #include "idempotency.h"
+#include "secret.h"
 #include "server.h"
 #include "session_cache.h"
 #include "shaper.h"
@@ -149,6 +150,16 @@ apply_config(struct wagate *w, struct config *next, const char *key)
     server_configure(w->srv);
 }
 
+/* A reload that changes nothing: next (parsed or left empty) is released
+ * and the running configuration stays. */
+static void
+reload_rejected(struct config *next, const char *why)
+{
+    log_msg(LOG_ERROR, "reload rejected, the running configuration stays: %s",
+            why);
+    config_free(next);
+}
+
 /* SIGHUP: re-read the file; a bad one changes nothing. */
 static void
 on_reload_signal(evutil_socket_t sig, short what, void *arg)
@@ -165,8 +176,7 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
         return;
     }
     if (config_load(&next, w->path, err, sizeof(err)) != 0) {
-        log_msg(LOG_ERROR, "reload rejected, the running configuration "
-                "stays: %s", err);
+        reload_rejected(&next, err);
         return;
     }
     if (config_keep_restart_keys(&next, &w->cfg, changed, sizeof(changed)))
@@ -174,20 +184,15 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
                 "keep their running values", changed);
     const char *refusal = startup_refusal(&next);
     if (refusal != NULL) {
-        log_msg(LOG_ERROR, "reload rejected, the running configuration "
-                "stays: %s", refusal);
-        config_free(&next);
+        reload_rejected(&next, refusal);
         return;
     }
-    if (config_read_api_key(&next, &key, err, sizeof(err)) != 0) {
-        log_msg(LOG_ERROR, "reload rejected, the running configuration "
-                "stays: %s", err);
-        config_free(&next);
+    if (secret_read_api_key(&next, &key, err, sizeof(err)) != 0) {
+        reload_rejected(&next, err);
         return;
     }
     apply_config(w, &next, key);
-    explicit_bzero(key, strlen(key));
-    free(key);
+    secret_free(key);
     warn_cleartext(&w->cfg);
     log_msg(LOG_INFO, "configuration reloaded from %s", w->path);
 }
@@ -211,7 +216,7 @@ check_config(struct config *cfg)
                 "wagate: warning: upstream.base_url is cleartext "
                 "http:// to a host that is not loopback: the API key would "
                 "cross the network unencrypted\n");
-    if (config_read_api_key(cfg, &key, err, sizeof(err)) != 0) {
+    if (secret_read_api_key(cfg, &key, err, sizeof(err)) != 0) {
         fprintf(stderr, "wagate: configuration valid; warning: %s (wagate "
                 "will refuse to start without it)\n", err);
         return 0;
@@ -220,8 +225,7 @@ check_config(struct config *cfg)
             "(not shown)\n", cfg->api_key_file ? "file" : "environment "
             "variable", cfg->api_key_file ? cfg->api_key_file
                                           : cfg->api_key_env);
-    explicit_bzero(key, strlen(key));
-    free(key);
+    secret_free(key);
     return 0;
 }
 
@@ -313,7 +317,7 @@ start(struct wagate *w)
 {
     char err[512];
     char *key = NULL;
-    if (config_read_api_key(&w->cfg, &key, err, sizeof(err)) != 0) {
+    if (secret_read_api_key(&w->cfg, &key, err, sizeof(err)) != 0) {
         log_msg(LOG_ERROR, "%s", err);
         return EXIT_CONFIG;
     }
@@ -326,14 +330,12 @@ start(struct wagate *w)
     };
     w->up = upstream_new(w->base, &uo, err, sizeof(err));
     if (w->up == NULL) {
-        explicit_bzero(key, strlen(key));
-        free(key);
+        secret_free(key);
         log_msg(LOG_ERROR, "%s", err);
         return EXIT_FAILURE;
     }
     upstream_set_key(w->up, key);
-    explicit_bzero(key, strlen(key));
-    free(key);
+    secret_free(key);
     warn_cleartext(&w->cfg); /* before "listening on": tests wait for it */
     w->cache = cache_new((size_t)w->cfg.cache_max_entries);
     w->gw.base = w->base;

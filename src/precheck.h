@@ -1,9 +1,10 @@
 /* precheck.h - validation of the send bodies, SPEC section 3 steps 5-6.
  * Pure: bytes in, verdict out; no I/O, no allocation that outlives a call.
  *
- * The body is parsed strictly (RFC 8259: one object, UTF-8, no duplicate
- * key in any object, nothing but JSON whitespace after it) and never
- * re-serialised: the caller forwards its own bytes. Checks, in order:
+ * The body is read by json_strict_scan() (RFC 8259: one object, UTF-8, no
+ * duplicate key in any object, nothing but JSON whitespace after it; see
+ * json_strict.h) and never re-serialised: the caller forwards its own
+ * bytes. Checks, in order:
  *   parse -> INVALID_JSON (400)
  *   a lone surrogate escape in any string -> INVALID_ENCODING (422)
  *   sender_id: JSON integer >= 1 -> VALIDATION_ERROR field "sender_id"

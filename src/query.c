@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hex.h"
+
 #define QUERY_MAX_KEYS 2
 #define QUERY_VALUE_MAX 32 /* decoded bytes kept of a value; longer is bad */
 
@@ -76,18 +78,6 @@ malformed(struct query_result *r, const char *sentence)
 /* ---- pass 1: syntax ---- */
 
 static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static int
 visible(unsigned char c)
 {
     return c >= 0x21 && c <= 0x7e;
@@ -100,7 +90,7 @@ escape_ok(const char *q, size_t len, size_t i, unsigned char *byte)
 {
     if (i + 2 >= len)
         return 0;
-    int hi = hexval(q[i + 1]), lo = hexval(q[i + 2]);
+    int hi = hex_value(q[i + 1]), lo = hex_value(q[i + 2]);
     if (hi < 0 || lo < 0)
         return 0;
     *byte = (unsigned char)(hi << 4 | lo);
@@ -179,7 +169,7 @@ decode(const char *s, size_t n, char *out, size_t cap)
         if (c == '+') {
             c = ' ';
         } else if (c == '%') {
-            c = (char)(hexval(s[i + 1]) << 4 | hexval(s[i + 2]));
+            c = (char)(hex_value(s[i + 1]) << 4 | hex_value(s[i + 2]));
             i += 2;
         }
         if (o < cap)
