@@ -19,12 +19,13 @@ static const char *const source_names[] = {"send_freeform", "session_status",
                                            "template", "inbound"};
 
 static void
-fail(struct admin_result *r, int status, const char *code, const char *sentence,
-     const char *field)
+fail(struct admin_result *r, enum gw_error e, const char *field)
 {
-    r->status = status;
-    r->code = code;
-    r->sentence = sentence;
+    const struct gw_error_row *row = reply_row(e);
+    r->error = e;
+    r->status = row->status;
+    r->code = row->code;
+    r->sentence = row->sentence;
     r->field = field;
 }
 
@@ -55,8 +56,7 @@ admin_query(enum query_spec spec, const char *query, struct query_result *q,
     if (query_parse(spec, query, query ? strlen(query) : 0, q) == 0)
         return 0;
     memcpy(r->field_buf, q->field, sizeof(r->field_buf));
-    fail(r, q->status, q->code, q->sentence,
-         r->field_buf[0] ? r->field_buf : NULL);
+    fail(r, q->error, r->field_buf[0] ? r->field_buf : NULL);
     return -1;
 }
 
@@ -67,10 +67,7 @@ get_session(const struct admin_ctx *ctx, long long sender, const char *phone,
     struct cache_view v;
     if (cache_get(ctx->cache, sender, precheck_phone_key(phone), now,
                   ctx->recheck_ms, &v) != 0) {
-        fail(r, 404, "SESSION_NOT_FOUND",
-             "The session cache holds nothing for this sender and "
-             "recipient.",
-             NULL);
+        fail(r, GW_ERR_SESSION_NOT_FOUND, NULL);
         return;
     }
     json_object *o = json_object_new_object();
@@ -95,8 +92,7 @@ sessions(const struct admin_ctx *ctx, const char *method, const char *query,
     struct query_result q;
     int get = strcmp(method, "GET") == 0, del = strcmp(method, "DELETE") == 0;
     if (!get && !del) {
-        fail(r, 405, "METHOD_NOT_ALLOWED",
-             "This method is not allowed on this path.", NULL);
+        fail(r, GW_ERR_METHOD_NOT_ALLOWED, NULL);
         r->allow = "GET, DELETE";
         return;
     }
@@ -119,7 +115,7 @@ inbound(const struct admin_ctx *ctx, const char *query, const char *body,
         return;
     json_object *o = json_strict_parse_object(body, len, JSON_STRICT_BODY), *v;
     if (o == NULL) {
-        fail(r, 400, "INVALID_JSON", "The body must be one JSON object.", NULL);
+        fail(r, GW_ERR_ADMIN_INVALID_JSON, NULL);
         return;
     }
     long long sender = 0;
@@ -134,20 +130,16 @@ inbound(const struct admin_ctx *ctx, const char *query, const char *body,
     int has_at = json_object_object_get_ex(o, "received_at", &v) &&
                  !json_object_is_type(v, json_type_null);
     if (sender < 1)
-        fail(r, 422, "VALIDATION_ERROR",
-             "sender_id must be an integer of at least 1.", "sender_id");
+        fail(r, GW_ERR_SENDER_ID, "sender_id");
     else if (phone == NULL)
-        fail(r, 422, "VALIDATION_ERROR", "recipient_phone is required.",
-             "recipient_phone");
+        fail(r, GW_ERR_RECIPIENT_MISSING, "recipient_phone");
     else if (!precheck_is_e164(phone))
-        fail(r, 422, "INVALID_PHONE", precheck_invalid_phone_sentence, NULL);
+        fail(r, GW_ERR_INVALID_PHONE, NULL);
     else if (has_at &&
              (!json_object_is_type(v, json_type_string) ||
               isotime_parse(json_object_get_string(v),
                             (size_t)json_object_get_string_len(v), &at) != 0))
-        fail(r, 422, "VALIDATION_ERROR",
-             "received_at must be an ISO 8601 time with an offset.",
-             "received_at");
+        fail(r, GW_ERR_RECEIVED_AT, "received_at");
     else {
         cache_learn_open(ctx->cache, sender, precheck_phone_key(phone),
                          at + LEARN_WINDOW_MS, CACHE_SRC_INBOUND, now);
@@ -191,8 +183,7 @@ end_pause(const struct admin_ctx *ctx, const char *method,
           struct admin_result *r)
 {
     if (strcmp(method, "DELETE") != 0) {
-        fail(r, 405, "METHOD_NOT_ALLOWED",
-             "This method is not allowed on this path.", NULL);
+        fail(r, GW_ERR_METHOD_NOT_ALLOWED, NULL);
         r->allow = "DELETE";
         return;
     }
@@ -215,21 +206,19 @@ admin_handle(const struct admin_ctx *ctx, const char *method, const char *path,
         if (strcmp(method, "POST") == 0)
             inbound(ctx, query, body, len, now, r);
         else {
-            fail(r, 405, "METHOD_NOT_ALLOWED",
-                 "This method is not allowed on this path.", NULL);
+            fail(r, GW_ERR_METHOD_NOT_ALLOWED, NULL);
             r->allow = "POST";
         }
     } else if (strcmp(path, "/admin/stats") == 0) {
         if (strcmp(method, "GET") == 0)
             stats(ctx, query, r);
         else {
-            fail(r, 405, "METHOD_NOT_ALLOWED",
-                 "This method is not allowed on this path.", NULL);
+            fail(r, GW_ERR_METHOD_NOT_ALLOWED, NULL);
             r->allow = "GET";
         }
     } else if (strcmp(path, "/admin/pause") == 0) {
         end_pause(ctx, method, r);
     } else {
-        fail(r, 404, "ROUTE_NOT_FOUND", "No such admin route.", NULL);
+        fail(r, GW_ERR_ADMIN_ROUTE_NOT_FOUND, NULL);
     }
 }

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "query.h"
+#include "reply.h"
 
 struct session_cache;
 struct shaper;
@@ -34,6 +35,7 @@ struct admin_ctx {
 };
 
 struct admin_result {
+    enum gw_error error;  /* status >= 400: the row of reply.h's table */
     int status;           /* 200, 204, or an error status */
     const char *code;     /* error_code when status >= 400; static */
     const char *sentence; /* static */

@@ -3,7 +3,6 @@
 
 #include <event2/buffer.h>
 #include <event2/http.h>
-#include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -207,38 +206,38 @@ ex_reply(struct exchange *ex, int status, struct evbuffer *body,
     ex_free(ex);
 }
 
-/* Sets the headers of a JSON error and returns its body (caller frees). */
+/* Sets the headers of error e and returns its body (caller frees). */
 static struct evbuffer *
-error_body(struct exchange *ex, int status, const char *code,
-           const char *sentence, struct json_object *extra)
+error_body(struct exchange *ex, enum gw_error e, const char *sentence,
+           struct json_object *extra)
 {
     if (ex->req != NULL) {
         struct evkeyvalq *out = evhttp_request_get_output_headers(ex->req);
         evhttp_add_header(out, "Content-Type", "application/json");
-        if (status == 400 && strcmp(code, "BAD_REQUEST") == 0 &&
+        if ((reply_row(e)->flags & REPLY_CLOSE) &&
             evhttp_find_header(out, "Connection") == NULL)
             evhttp_add_header(out, "Connection", "close");
     }
-    return reply_error_body(code, sentence, extra);
+    return reply_error(e, sentence, extra);
 }
 
 void
-ex_error_as(struct exchange *ex, enum decision decision, int status,
-            const char *code, const char *sentence, struct json_object *extra)
+ex_error_as(struct exchange *ex, enum decision decision, enum gw_error e,
+            const char *sentence, struct json_object *extra)
 {
-    char xw[96], reason[64];
-    reply_reason_header(code, xw, sizeof(xw));
-    reply_reason_token(code, reason, sizeof(reason));
-    struct evbuffer *body = error_body(ex, status, code, sentence, extra);
-    ex_reply(ex, status, body, xw, decision, reason);
+    char xw[96];
+    reply_xwagate(e, xw, sizeof(xw));
+    struct evbuffer *body = error_body(ex, e, sentence, extra);
+    ex_reply(ex, reply_row(e)->status, body, xw, decision,
+             reply_row(e)->reason);
     evbuffer_free(body);
 }
 
 void
-ex_error(struct exchange *ex, int status, const char *code,
-         const char *sentence, struct json_object *extra)
+ex_error(struct exchange *ex, enum gw_error e, const char *sentence,
+         struct json_object *extra)
 {
-    ex_error_as(ex, DECISION_REJECTED, status, code, sentence, extra);
+    ex_error_as(ex, DECISION_REJECTED, e, sentence, extra);
 }
 
 void
@@ -285,21 +284,9 @@ ex_cut_off(struct exchange *ex, void (*sent)(struct evhttp_request *, void *),
 {
     char xw[96];
     int unknown = ex->halt(ex);
-    json_object *extra = json_object_new_object();
-    if (extra == NULL)
-        alloc_oom("json_object_new_object");
-    json_object_object_add(
-        extra, "outcome",
-        json_object_new_string(unknown ? "unknown" : "not_sent"));
-    struct evbuffer *b = error_body(
-        ex, 503, "SHUTTING_DOWN",
-        unknown ? "The gateway shut down before the upstream answered; the "
-                  "request may have reached the upstream, so the outcome is "
-                  "unknown: send it again only with a new Idempotency-Key."
-                : "The gateway shut down before the request was sent; "
-                  "nothing reached the upstream, retry on another instance.",
-        extra);
-    json_object_put(extra);
+    enum gw_error e =
+        unknown ? GW_ERR_CUT_OFF_UNKNOWN : GW_ERR_CUT_OFF_NOT_SENT;
+    struct evbuffer *b = error_body(ex, e, NULL, NULL);
     /* unknown: the key stays in flight, so that a state file written when
      * the drain ends keeps it as an unknown outcome (state_file.h) and a
      * real answer that still comes is kept as usual; not_sent: nothing
@@ -311,10 +298,11 @@ ex_cut_off(struct exchange *ex, void (*sent)(struct evhttp_request *, void *),
         return 0;
     }
     evhttp_request_set_on_complete_cb(ex->req, sent, arg);
-    reply_reason_header("SHUTTING_DOWN", xw, sizeof(xw));
-    ex_send(ex, 503, b, xw);
+    reply_xwagate(e, xw, sizeof(xw));
+    ex_send(ex, reply_row(e)->status, b, xw);
     evbuffer_free(b);
-    ex_log(ex, 503, DECISION_CUT_OFF, "shutting_down");
-    metrics_count_request(ex->route->id, DECISION_CUT_OFF, 503);
+    ex_log(ex, reply_row(e)->status, DECISION_CUT_OFF, reply_row(e)->reason);
+    metrics_count_request(ex->route->id, DECISION_CUT_OFF,
+                          reply_row(e)->status);
     return 1;
 }

@@ -17,6 +17,7 @@
 #include "decision.h"
 #include "forward.h"
 #include "precheck.h"
+#include "reply.h"
 #include "reqid.h"
 
 struct evbuffer;
@@ -73,13 +74,13 @@ struct exchange {
     struct state_claim *claim;
     /* the relay's answer while the state records it (relay.h): body is
      * borrowed from the upstream during its callback, owned after
-     * (owned); code is the gateway error's (NULL for an upstream answer),
-     * reason its log reason */
+     * (owned); error is the gateway error's row (NULL for an upstream
+     * answer), reason its log reason */
     struct {
         int status;
         struct evbuffer *body;
         int owned;
-        const char *code;
+        const struct gw_error_row *error;
         const char *reason;
         int pending; /* state answers still awaited */
     } answer;
@@ -94,15 +95,17 @@ struct exchange *ex_new(struct gateway *gw, struct evhttp_request *req);
 void ex_reply(struct exchange *ex, int status, struct evbuffer *body,
               const char *xwagate, enum decision decision, const char *reason);
 
-/* A gateway error in the SPEC section 2 shape; extra members may be NULL
- * (borrowed). Decision: rejected. */
-void ex_error(struct exchange *ex, int status, const char *code,
-              const char *sentence, struct json_object *extra);
+/* Gateway error e (a row of reply.h's table) in the SPEC section 2 shape,
+ * with its X-Wagate reason and the headers its flags call for. sentence
+ * replaces the row's (one that carries a number), NULL keeps it; extra
+ * members may be NULL (borrowed). Decision: rejected. */
+void ex_error(struct exchange *ex, enum gw_error e, const char *sentence,
+              struct json_object *extra);
 
-/* Same, with the decision named (e.g. forwarded, for a 502). */
-void ex_error_as(struct exchange *ex, enum decision decision, int status,
-                 const char *code, const char *sentence,
-                 struct json_object *extra);
+/* Same, with the decision named (e.g. short_circuit, for a window known
+ * closed). */
+void ex_error_as(struct exchange *ex, enum decision decision, enum gw_error e,
+                 const char *sentence, struct json_object *extra);
 
 /* A gateway success (health, metrics, admin): X-Wagate: gateway. */
 void ex_local(struct exchange *ex, int status, const char *content_type,

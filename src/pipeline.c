@@ -41,10 +41,7 @@ check_caller(struct exchange *ex)
         ex->client_name = xstrdup(ex->client->name);
         return 0;
     }
-    ex_error(ex, 401, "UNAUTHORIZED",
-             h ? "The bearer token is not a known client's."
-               : "A bearer token is required (Authorization: Bearer ...).",
-             NULL);
+    ex_error(ex, h ? GW_ERR_TOKEN_UNKNOWN : GW_ERR_TOKEN_MISSING, NULL, NULL);
     return -1;
 }
 
@@ -57,27 +54,25 @@ check_body_framing(struct exchange *ex, size_t len)
         snprintf(sentence, sizeof(sentence),
                  "The request body is larger than %lld bytes.",
                  cfg->max_body_bytes);
-        ex_error(ex, 413, "PAYLOAD_TOO_LARGE", sentence, NULL);
+        ex_error(ex, GW_ERR_PAYLOAD_TOO_LARGE, sentence, NULL);
         return -1;
     }
     if (!headers_is_json_type(evhttp_find_header(
             evhttp_request_get_input_headers(ex->req), "Content-Type"))) {
-        ex_error(ex, 415, "UNSUPPORTED_MEDIA_TYPE",
-                 "The request body must be sent as application/json.", NULL);
+        ex_error(ex, GW_ERR_UNSUPPORTED_MEDIA_TYPE, NULL, NULL);
         return -1;
     }
     return 0;
 }
 
 static void
-error_with_field(struct exchange *ex, int status, const char *code,
-                 const char *sentence, const char *field)
+error_with_field(struct exchange *ex, enum gw_error e, const char *field)
 {
     json_object *extra = json_object_new_object();
     if (extra == NULL)
         alloc_oom("json_object_new_object");
     json_object_object_add(extra, "field", json_object_new_string(field));
-    ex_error(ex, status, code, sentence, extra);
+    ex_error(ex, e, NULL, extra);
     json_object_put(extra);
 }
 
@@ -97,17 +92,15 @@ check_fields(struct exchange *ex, const char *body, size_t len)
             evhttp_request_get_input_headers(ex->req), "Idempotency-Key");
         if (key == NULL || idem_key_valid(key))
             return 0;
-        error_with_field(ex, 422, "VALIDATION_ERROR",
-                         "Idempotency-Key must be 1 to 255 visible ASCII "
-                         "characters.", "Idempotency-Key");
+        error_with_field(ex, GW_ERR_IDEMPOTENCY_KEY, "Idempotency-Key");
         return -1;
     }
     if (pr.field) {
-        error_with_field(ex, pr.status, pr.code, pr.sentence, pr.field);
+        error_with_field(ex, pr.error, pr.field);
         return -1;
     }
     json_object *extra = NULL;
-    if (strcmp(pr.code, "MESSAGE_TOO_LONG") == 0) {
+    if (reply_row(pr.error)->flags & REPLY_LENGTHS) {
         extra = json_object_new_object();
         if (extra == NULL)
             alloc_oom("json_object_new_object");
@@ -116,7 +109,7 @@ check_fields(struct exchange *ex, const char *body, size_t len)
         json_object_object_add(extra, "max_length",
                                json_object_new_int64(pr.max_length));
     }
-    ex_error(ex, pr.status, pr.code, pr.sentence, extra);
+    ex_error(ex, pr.error, NULL, extra);
     json_object_put(extra);
     return -1;
 }
@@ -126,8 +119,7 @@ check_sender(struct exchange *ex)
 {
     if (ex->client == NULL || auth_sender_allowed(ex->client, ex->sender_id))
         return 0;
-    ex_error(ex, 403, "SENDER_NOT_ALLOWED",
-             "This client may not use this sender.", NULL);
+    ex_error(ex, GW_ERR_SENDER_NOT_ALLOWED, NULL, NULL);
     return -1;
 }
 
@@ -175,8 +167,7 @@ state_unavailable(struct exchange *ex)
     if (ex->req != NULL)
         evhttp_add_header(evhttp_request_get_output_headers(ex->req),
                           "Retry-After", "1");
-    ex_error(ex, 503, "STATE_UNAVAILABLE", REPLY_STATE_UNAVAILABLE_SENTENCE,
-             NULL);
+    ex_error(ex, GW_ERR_STATE_UNAVAILABLE, NULL, NULL);
 }
 
 static void
@@ -197,14 +188,10 @@ on_idem_begun(void *arg, const struct state_idem_verdict *v)
         replay(ex, v->answer);
         return;
     case IDEM_IN_PROGRESS:
-        ex_error(ex, 409, "IDEMPOTENCY_IN_PROGRESS",
-                 "A request with this Idempotency-Key is still in flight; "
-                 "retry later to get its answer.", NULL);
+        ex_error(ex, GW_ERR_IDEMPOTENCY_IN_PROGRESS, NULL, NULL);
         return;
     case IDEM_REUSED:
-        ex_error(ex, 422, "IDEMPOTENCY_KEY_REUSED",
-                 "This Idempotency-Key was used with a different body.",
-                 NULL);
+        ex_error(ex, GW_ERR_IDEMPOTENCY_KEY_REUSED, NULL, NULL);
         return;
     }
 }
@@ -243,14 +230,10 @@ on_window(void *arg, const struct state_window *w)
         step_rate_slot(ex);
         return;
     }
-    struct evbuffer *b = reply_session_expired_body(w->expired_at);
-    char xw[96];
-    reply_reason_header("SESSION_EXPIRED", xw, sizeof(xw));
-    if (ex->req != NULL)
-        evhttp_add_header(evhttp_request_get_output_headers(ex->req),
-                          "Content-Type", "application/json");
-    ex_reply(ex, 403, b, xw, DECISION_SHORT_CIRCUIT, "session_expired");
-    evbuffer_free(b);
+    json_object *extra = reply_session_status(w->expired_at);
+    ex_error_as(ex, DECISION_SHORT_CIRCUIT, GW_ERR_SESSION_EXPIRED, NULL,
+                extra);
+    json_object_put(extra);
 }
 
 /* Step 10: a window known closed is answered here (send-freeform). */
@@ -277,9 +260,7 @@ rate_limited(void *item, long retry_after_s)
     if (ex->req != NULL)
         evhttp_add_header(evhttp_request_get_output_headers(ex->req),
                           "Retry-After", secs);
-    ex_error(ex, 429, "RATE_LIMITED",
-             "The upstream rate limit is reached and the queue is full; "
-             "retry after the time in Retry-After.", NULL);
+    ex_error(ex, GW_ERR_RATE_LIMITED, NULL, NULL);
 }
 
 /* Step 11: wait for the rate slot (queued, not refused), or 429 when it
@@ -326,9 +307,9 @@ check_query(struct exchange *ex, const char *path, const char *query,
     enum query_spec spec = route_query_spec(ex->route->id);
     if (query_parse(spec, query, query ? strlen(query) : 0, &qr) != 0) {
         if (qr.field[0] != '\0')
-            error_with_field(ex, qr.status, qr.code, qr.sentence, qr.field);
+            error_with_field(ex, qr.error, qr.field);
         else
-            ex_error(ex, qr.status, qr.code, qr.sentence, NULL);
+            ex_error(ex, qr.error, NULL, NULL);
         return -1;
     }
     query_canonical(spec, &qr.v, canon, canonlen);

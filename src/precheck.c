@@ -13,63 +13,39 @@
 
 #include "alloc.h"
 #include "json_strict.h"
+#include "reply.h"
 
 #define RECIPIENT_NAME_MAX 255 /* code points */
 
-const char precheck_invalid_phone_sentence[] =
-    "Invalid phone number format. Use E.164 format (e.g., +14155551234).";
-
-/* ---- verdicts ---- */
+/* ---- verdicts: rows of reply.h's table, with the field they name ---- */
 
 struct verdict {
-    int status;
-    const char *code;
-    const char *sentence;
+    enum gw_error error;
     const char *field;
 };
 
-static const struct verdict v_json = {
-    400, "INVALID_JSON",
-    "The request body must be one JSON object in UTF-8, with no key twice "
-    "and nothing but whitespace after it.",
-    NULL};
-static const struct verdict v_encoding = {
-    422, "INVALID_ENCODING",
-    "A string in the request body contains an unpaired surrogate escape.",
-    NULL};
-static const struct verdict v_sender_id = {
-    422, "VALIDATION_ERROR", "sender_id must be an integer of at least 1.",
-    "sender_id"};
-static const struct verdict v_recipient_type = {
-    422, "VALIDATION_ERROR", "recipient_phone must be a string.",
-    "recipient_phone"};
-static const struct verdict v_phone = {422, "INVALID_PHONE",
-                                       precheck_invalid_phone_sentence, NULL};
-static const struct verdict v_message = {
-    422, "VALIDATION_ERROR",
-    "message must be a string with at least one non-whitespace character.",
-    "message"};
-static const struct verdict v_too_long = {
-    422, "MESSAGE_TOO_LONG",
-    "The message is longer than the maximum allowed length.", NULL};
-static const struct verdict v_template_id = {
-    422, "VALIDATION_ERROR", "template_id must be an integer of at least 1.",
-    "template_id"};
-static const struct verdict v_recipient_name = {
-    422, "VALIDATION_ERROR",
-    "recipient_name must be a string of at most 255 characters.",
-    "recipient_name"};
-static const struct verdict v_variables = {
-    422, "VALIDATION_ERROR",
-    "variables must be an object whose values are strings or numbers.",
-    "variables"};
+static const struct verdict v_json = {GW_ERR_INVALID_JSON, NULL};
+static const struct verdict v_encoding = {GW_ERR_INVALID_ENCODING, NULL};
+static const struct verdict v_sender_id = {GW_ERR_SENDER_ID, "sender_id"};
+static const struct verdict v_recipient_type = {GW_ERR_RECIPIENT_TYPE,
+                                                "recipient_phone"};
+static const struct verdict v_phone = {GW_ERR_INVALID_PHONE, NULL};
+static const struct verdict v_message = {GW_ERR_MESSAGE, "message"};
+static const struct verdict v_too_long = {GW_ERR_MESSAGE_TOO_LONG, NULL};
+static const struct verdict v_template_id = {GW_ERR_TEMPLATE_ID,
+                                             "template_id"};
+static const struct verdict v_recipient_name = {GW_ERR_RECIPIENT_NAME,
+                                                "recipient_name"};
+static const struct verdict v_variables = {GW_ERR_VARIABLES, "variables"};
 
 static int
 refuse(struct precheck_result *r, const struct verdict *v)
 {
-    r->status = v->status;
-    r->code = v->code;
-    r->sentence = v->sentence;
+    const struct gw_error_row *row = reply_row(v->error);
+    r->error = v->error;
+    r->status = row->status;
+    r->code = row->code;
+    r->sentence = row->sentence;
     r->field = v->field;
     return -1;
 }

@@ -22,12 +22,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "reply.h"
+
 enum precheck_kind { PRECHECK_FREEFORM, PRECHECK_TEMPLATE };
 
 #define PRECHECK_PHONE_MAX 16 /* "+" and at most 15 digits */
 
 struct precheck_result {
-    /* verdict: status 0 = acceptable; else the HTTP status to answer */
+    /* verdict: status 0 = acceptable; else error is the row of reply.h's
+     * table to answer, and status, code and sentence are that row's */
+    enum gw_error error;
     int status;
     const char *code;     /* "VALIDATION_ERROR", ...; static */
     const char *sentence; /* human sentence; static */
@@ -63,7 +67,7 @@ long long precheck_utf8_count(const char *s, size_t len);
  * invalid byte counts as such a character). */
 int precheck_has_non_space(const char *s, size_t len);
 
-/* The exact sentence the upstream uses for INVALID_PHONE. */
-extern const char precheck_invalid_phone_sentence[];
+/* The exact sentence the upstream uses for INVALID_PHONE (reply.h's). */
+#define precheck_invalid_phone_sentence reply_invalid_phone_sentence
 
 #endif

@@ -3,7 +3,6 @@
 
 #include <event2/buffer.h>
 #include <event2/http.h>
-#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -62,13 +61,13 @@ answer_recorded(struct exchange *ex)
     struct evbuffer *body = ex->answer.body;
     int owned = ex->answer.owned;
     ex->answer.owned = 0; /* ex_reply() frees ex, not the body */
-    if (ex->answer.code == NULL) {
+    if (ex->answer.error == NULL) {
         ex_reply(ex, ex->answer.status, body, "upstream", DECISION_FORWARDED,
                  NULL);
     } else {
         char xw[96];
-        reply_reason_header(ex->answer.code, xw, sizeof(xw));
-        ex_reply(ex, ex->answer.status, body, xw, DECISION_FORWARDED,
+        reply_xwagate(reply_error_id(ex->answer.error), xw, sizeof(xw));
+        ex_reply(ex, ex->answer.error->status, body, xw, DECISION_FORWARDED,
                  ex->answer.reason);
     }
     if (owned)
@@ -223,33 +222,28 @@ failure_sentence(const struct exchange *ex, enum upstream_failure f, int sent,
 static void
 answer_failure(struct exchange *ex, enum upstream_failure f, int sent)
 {
-    int timeout = f == UPSTREAM_FAIL_TIMEOUT;
-    int status = timeout ? 504 : 502;
-    const char *code = timeout ? "UPSTREAM_TIMEOUT" : "UPSTREAM_UNAVAILABLE";
+    enum gw_error e =
+        f == UPSTREAM_FAIL_TIMEOUT
+            ? (sent ? GW_ERR_UPSTREAM_TIMEOUT_UNKNOWN
+                    : GW_ERR_UPSTREAM_TIMEOUT_NOT_SENT)
+            : (sent ? GW_ERR_UPSTREAM_UNKNOWN : GW_ERR_UPSTREAM_NOT_SENT);
+    const struct gw_error_row *row = reply_row(e);
     char sentence[320];
     failure_sentence(ex, f, sent, sentence, sizeof(sentence));
-    json_object *extra = json_object_new_object();
-    if (extra == NULL)
-        alloc_oom("json_object_new_object");
-    json_object_object_add(
-        extra, "outcome",
-        json_object_new_string(sent ? "unknown" : "not_sent"));
-    struct evbuffer *b = reply_error_body(code, sentence, extra);
-    json_object_put(extra);
+    struct evbuffer *b = reply_error(e, sentence, NULL);
     if (ex->req != NULL)
         evhttp_add_header(evhttp_request_get_output_headers(ex->req),
                           "Content-Type", "application/json");
-    ex->answer.status = status;
     ex->answer.body = b;
     ex->answer.owned = 1;
-    ex->answer.code = code;
+    ex->answer.error = row;
     ex->answer.reason = upstream_failure_name(f);
     ex->answer.pending = 1;
     if (ex->claim == NULL) {
         answer_recorded(ex);
     } else if (sent) {
         struct idem_header h = {"Content-Type", "application/json"};
-        struct idem_answer a = {status, &h, 1,
+        struct idem_answer a = {row->status, &h, 1,
                                 (const char *)evbuffer_pullup(b, -1),
                                 evbuffer_get_length(b)};
         settle(ex, &a);
@@ -310,8 +304,7 @@ on_marked(void *arg, enum state_status status)
     if (ex->req != NULL)
         evhttp_add_header(evhttp_request_get_output_headers(ex->req),
                           "Retry-After", "1");
-    ex_error(ex, 503, "STATE_UNAVAILABLE", REPLY_STATE_UNAVAILABLE_SENTENCE,
-             NULL);
+    ex_error(ex, GW_ERR_STATE_UNAVAILABLE, NULL, NULL);
 }
 
 void

@@ -38,9 +38,9 @@ struct shaper *relay_shaper(const struct exchange *ex);
  * its upstream answer (the halt of ex_defer(), exchange.h): a request that
  * has not left yet is taken back (its state answer cancelled, from the
  * shaper queue, or its transfer cancelled) and never will; one that may
- * have left carries on, and its answer still comes through here. Returns 1 if the request may have
- * reached the upstream (an unknown outcome), 0 if it provably did not.
- * Not from inside a libcurl callback. */
+ * have left carries on, and its answer still comes through here. Returns 1 if
+ * the request may have reached the upstream (an unknown outcome), 0 if it
+ * provably did not. Not from inside a libcurl callback. */
 int relay_halt(struct exchange *ex);
 
 #endif

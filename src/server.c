@@ -174,19 +174,19 @@ answer_admin(struct server *s, struct exchange *ex, const char *path,
     const struct config *cfg = s->gw->cfg;
     struct evhttp_request *req = ex->req;
     if (!cfg->admin_token_set) {
-        ex_error(ex, 404, "ROUTE_NOT_FOUND", "No such route.", NULL);
+        ex_error(ex, GW_ERR_ADMIN_OFF, NULL, NULL);
         return;
     }
     if (!auth_admin_ok(cfg,
                        evhttp_find_header(evhttp_request_get_input_headers(req),
                                           "Authorization"))) {
-        ex_error(ex, 401, "UNAUTHORIZED", "The admin token is required.", NULL);
+        ex_error(ex, GW_ERR_ADMIN_TOKEN, NULL, NULL);
         return;
     }
     struct evbuffer *ib = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(ib);
     if (len > (size_t)cfg->max_body_bytes) {
-        ex_error(ex, 413, "PAYLOAD_TOO_LARGE", "The body is too large.", NULL);
+        ex_error(ex, GW_ERR_BODY_TOO_LARGE, NULL, NULL);
         return;
     }
     const char *body = len ? (const char *)evbuffer_pullup(ib, -1) : "";
@@ -207,7 +207,7 @@ answer_admin(struct server *s, struct exchange *ex, const char *path,
         if (r.allow)
             evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
                               r.allow);
-        ex_error(ex, r.status, r.code, r.sentence, extra);
+        ex_error(ex, r.error, NULL, extra);
         json_object_put(extra);
     } else if (r.body) {
         ex_local(ex, r.status, "application/json", r.body, strlen(r.body));
@@ -232,25 +232,24 @@ on_request(struct evhttp_request *req, void *arg)
     struct conn *c = conn_of(s->conns, req);
     struct exchange *ex = ex_new(s->gw, req);
     if (c == NULL) { /* cannot watch for a hang-up: never defer it */
-        ex_error(ex, 500, "INTERNAL_ERROR",
-                 "The gateway lost track of this connection.", NULL);
+        ex_error(ex, GW_ERR_INTERNAL, NULL, NULL);
         return;
     }
     ex->conn = c;
-    const struct headers_refusal *r = conn_request_arrived(c);
+    const struct gw_error_row *r = conn_request_arrived(c);
     if (r != NULL) { /* the lexer's refusal, if evhttp read it first */
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection",
                           "close");
-        ex_error(ex, r->status, r->code, r->sentence, NULL);
+        ex_error(ex, reply_error_id(r), NULL, NULL);
         return;
     }
     /* what evhttp parsed must agree with the lexer; checked again here */
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-    const char *bad = headers_check_names(in);
+    const struct gw_error_row *bad = headers_check_names(in);
     if (bad == NULL)
         bad = headers_check_framing(in);
     if (bad != NULL) {
-        ex_error(ex, 400, "BAD_REQUEST", bad, NULL);
+        ex_error(ex, reply_error_id(bad), NULL, NULL);
         return;
     }
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
@@ -259,15 +258,13 @@ on_request(struct evhttp_request *req, void *arg)
     path = path ? path : "";
     ex->route = route_match(path);
     if (ex->route->id == ROUTE_NONE) {
-        ex_error(ex, 404, "ROUTE_NOT_FOUND", REPLY_ROUTE_NOT_FOUND_SENTENCE,
-                 NULL);
+        ex_error(ex, GW_ERR_ROUTE_NOT_FOUND, NULL, NULL);
         return;
     }
     if (!method_allowed(ex->route, evhttp_request_get_command(req))) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
                           ex->route->allow);
-        ex_error(ex, 405, "METHOD_NOT_ALLOWED",
-                 "This method is not allowed on this path.", NULL);
+        ex_error(ex, GW_ERR_METHOD_NOT_ALLOWED, NULL, NULL);
         return;
     }
     if (ex->route->kind == ROUTE_KIND_LOCAL) {
@@ -275,9 +272,7 @@ on_request(struct evhttp_request *req, void *arg)
         return;
     }
     if (s->gw->draining) {
-        ex_error(ex, 503, "SHUTTING_DOWN",
-                 "The gateway is shutting down; retry on another instance.",
-                 NULL);
+        ex_error(ex, GW_ERR_SHUTTING_DOWN, NULL, NULL);
         return;
     }
     if (ex->route->kind == ROUTE_KIND_ADMIN)

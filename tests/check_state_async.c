@@ -189,6 +189,31 @@ metric(int port, const char *name)
     return v;
 }
 
+/* Each wagate_requests_total series (route, decision, status) appears
+ * once in /metrics, whichever module counted it. Returns how many. */
+static int
+assert_one_line_per_series(int port)
+{
+    struct http_resp r;
+    ck_assert_int_eq(harness_get(port, "GET", "/metrics", NULL, &r), 0);
+    int n = 0;
+    static const char name[] = "wagate_requests_total{";
+    for (const char *p = strstr(r.body, name); p != NULL;
+         p = strstr(p + 1, name)) {
+        const char *end = strchr(p, '}');
+        ck_assert_ptr_nonnull(end);
+        size_t len = (size_t)(end - p) + 1;
+        int seen = 0;
+        for (const char *q = strstr(r.body, name); q != NULL && q < p;
+             q = strstr(q + 1, name))
+            seen += strncmp(q, p, len) == 0;
+        ck_assert_msg(seen == 0, "series twice: %.*s", (int)len, p);
+        n++;
+    }
+    http_free(&r);
+    return n;
+}
+
 /* ---- the same answers, late ---- */
 
 #define NSTEPS 9
@@ -254,6 +279,7 @@ START_TEST(late_state_answers_give_the_same_bytes_once)
     assert_xwagate(&b[6], "upstream");
     for (int i = 0; i < NSTEPS; i++)
         http_free(&b[i]);
+    ck_assert_int_ge(assert_one_line_per_series(late.port), 6);
 
     /* one answer per request, on a connection the caller closes after */
     open_window("+14155550173");

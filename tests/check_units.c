@@ -118,15 +118,15 @@ END_TEST
 /* ---- headers_check_framing ---- */
 
 /* Builds a header list from name/value pairs (NULL-terminated), checks its
- * framing and frees it. The result is a static sentence or NULL. */
-static const char *
+ * framing and frees it. The result is a row of reply.h's table or NULL. */
+static const struct gw_error_row *
 framing(const char *const *kv)
 {
     struct evkeyvalq h;
     TAILQ_INIT(&h);
     for (; kv[0] != NULL; kv += 2)
         ck_assert_int_eq(evhttp_add_header(&h, kv[0], kv[1]), 0);
-    const char *r = headers_check_framing(&h);
+    const struct gw_error_row *r = headers_check_framing(&h);
     evhttp_clear_headers(&h);
     return r;
 }
@@ -605,27 +605,23 @@ END_TEST
 START_TEST(test_reply_reason)
 {
     char out[64];
-    reply_reason_header("SESSION_EXPIRED", out, sizeof(out));
+    reply_xwagate(GW_ERR_SESSION_EXPIRED, out, sizeof(out));
     ck_assert_str_eq(out, "gateway; reason=session_expired");
-    reply_reason_header("ROUTE_NOT_FOUND", out, sizeof(out));
+    reply_xwagate(GW_ERR_ROUTE_NOT_FOUND, out, sizeof(out));
     ck_assert_str_eq(out, "gateway; reason=route_not_found");
-    reply_reason_header("RATE_LIMITED", out, sizeof(out));
+    reply_xwagate(GW_ERR_RATE_LIMITED, out, sizeof(out));
     ck_assert_str_eq(out, "gateway; reason=rate_limited");
 
-    reply_reason_token("IDEMPOTENCY_KEY_REUSED", out, sizeof(out));
-    ck_assert_str_eq(out, "idempotency_key_reused");
+    ck_assert_str_eq(reply_row(GW_ERR_IDEMPOTENCY_KEY_REUSED)->reason,
+                     "idempotency_key_reused");
 
     /* truncation always NUL-terminates */
     memset(out, 'Z', sizeof(out));
-    reply_reason_header("SESSION_EXPIRED", out, 10);
+    reply_xwagate(GW_ERR_SESSION_EXPIRED, out, 10);
     ck_assert_str_eq(out, "gateway; ");
     ck_assert_int_eq(out[10], 'Z');
     memset(out, 'Z', sizeof(out));
-    reply_reason_token("SESSION_EXPIRED", out, 5);
-    ck_assert_str_eq(out, "sess");
-    ck_assert_int_eq(out[5], 'Z');
-    memset(out, 'Z', sizeof(out));
-    reply_reason_token("SESSION_EXPIRED", out, 0);
+    reply_xwagate(GW_ERR_SESSION_EXPIRED, out, 0);
     ck_assert_int_eq(out[0], 'Z');
 }
 END_TEST
