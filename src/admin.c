@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "gateway.h"
 #include "isotime.h"
 #include "json_strict.h"
 #include "learn.h"
@@ -14,6 +15,7 @@
 #include "query.h"
 #include "session_cache.h"
 #include "shaper.h"
+#include "stats.h"
 
 static const char *const source_names[] = {"send_freeform", "session_status",
                                            "template", "inbound"};
@@ -65,7 +67,7 @@ get_session(const struct admin_ctx *ctx, long long sender, const char *phone,
             int64_t now, struct admin_result *r)
 {
     struct cache_view v;
-    if (cache_get(ctx->cache, sender, precheck_phone_key(phone), now,
+    if (cache_get(ctx->gw->cache, sender, precheck_phone_key(phone), now,
                   ctx->recheck_ms, &v) != 0) {
         fail(r, 404, "SESSION_NOT_FOUND",
              "The session cache holds nothing for this sender and "
@@ -106,7 +108,8 @@ sessions(const struct admin_ctx *ctx, const char *method, const char *query,
         get_session(ctx, q.v.sender_id, q.v.recipient, now, r);
         return;
     }
-    cache_forget(ctx->cache, q.v.sender_id, precheck_phone_key(q.v.recipient));
+    cache_forget(ctx->gw->cache, q.v.sender_id,
+                 precheck_phone_key(q.v.recipient));
     r->status = 204;
 }
 
@@ -149,17 +152,11 @@ inbound(const struct admin_ctx *ctx, const char *query, const char *body,
              "received_at must be an ISO 8601 time with an offset.",
              "received_at");
     else {
-        cache_learn_open(ctx->cache, sender, precheck_phone_key(phone),
+        cache_learn_open(ctx->gw->cache, sender, precheck_phone_key(phone),
                          at + LEARN_WINDOW_MS, CACHE_SRC_INBOUND, now);
         r->status = 204;
     }
     json_object_put(o);
-}
-
-void
-admin_stat(json_object *o, const char *name, int64_t v)
-{
-    json_object_object_add(o, name, json_object_new_int64(v));
 }
 
 static void
@@ -168,20 +165,8 @@ stats(const struct admin_ctx *ctx, const char *query, struct admin_result *r)
     struct query_result q;
     if (admin_query(QUERY_NONE, query, &q, r) != 0)
         return;
-    struct cache_stats s;
-    cache_get_stats(ctx->cache, &s);
-    json_object *o = json_object_new_object(), *c = json_object_new_object();
-    admin_stat(c, "entries", (int64_t)s.entries);
-    admin_stat(c, "max_entries", (int64_t)s.max_entries);
-    admin_stat(c, "lookups", (int64_t)s.lookups);
-    admin_stat(c, "hits", (int64_t)s.hits);
-    admin_stat(c, "short_circuits", (int64_t)s.short_circuits);
-    admin_stat(c, "evictions", (int64_t)s.evictions);
-    json_object_object_add(o, "session_cache", c);
-    if (ctx->add_stats)
-        ctx->add_stats(ctx->arg, o);
     r->status = 200;
-    r->body = to_text(o);
+    r->body = to_text(stats_admin_json(ctx->gw));
 }
 
 /* DELETE /admin/pause: sends go again at the normal rate (204 whether
@@ -196,10 +181,10 @@ end_pause(const struct admin_ctx *ctx, const char *method,
         r->allow = "DELETE";
         return;
     }
-    if (ctx->send_shaper)
-        shaper_resume(ctx->send_shaper);
-    if (ctx->read_shaper)
-        shaper_resume(ctx->read_shaper);
+    if (ctx->gw->send_shaper)
+        shaper_resume(ctx->gw->send_shaper);
+    if (ctx->gw->read_shaper)
+        shaper_resume(ctx->gw->read_shaper);
     r->status = 204;
 }
 

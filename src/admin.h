@@ -3,7 +3,8 @@
  *   DELETE /admin/sessions?sender_id=&recipient_phone=  -> 204
  *   POST   /admin/sessions/inbound {"sender_id","recipient_phone",
  *          "received_at"?}                              -> 204
- *   GET    /admin/stats                                 -> counters
+ *   GET    /admin/stats                                 -> counters (the
+ *          stats registry's JSON, stats.h)
  *   DELETE /admin/pause                                 -> 204: ends a
  *          pause an upstream 429 imposed (both limiters)
  * Every path takes only its documented query keys, judged by query.h's
@@ -19,18 +20,14 @@
 
 #include "query.h"
 
-struct session_cache;
-struct shaper;
-struct json_object;
+struct gateway;
 
 struct admin_ctx {
-    struct session_cache *cache;
-    int64_t recheck_ms;
-    /* adds the server's counters to the stats object (borrowed) */
-    void (*add_stats)(void *arg, struct json_object *stats);
-    void *arg;
-    /* the limiters DELETE /admin/pause resumes; NULL ones are skipped */
-    struct shaper *send_shaper, *read_shaper;
+    /* borrowed: its session cache (the /admin/sessions paths), its
+     * limiters (DELETE /admin/pause; NULL ones are skipped) and everything
+     * /admin/stats reports */
+    struct gateway *gw;
+    int64_t recheck_ms; /* session_cache.recheck_after_s, in ms */
 };
 
 struct admin_result {
@@ -43,9 +40,6 @@ struct admin_result {
     char *body;           /* 200: JSON text, caller frees; else NULL */
     char field_buf[QUERY_FIELD_MAX + 1]; /* a query key named in field */
 };
-
-/* Adds name: v to a stats object (o borrowed). */
-void admin_stat(struct json_object *o, const char *name, int64_t v);
 
 /* method: "GET", "POST", "DELETE", ...; query without '?', may be NULL. */
 void admin_handle(const struct admin_ctx *ctx, const char *method,

@@ -27,15 +27,11 @@
 #include "clock.h"
 #include "gateway.h"
 #include "headers.h"
-#include "idempotency.h"
 #include "log.h"
-#include "metrics.h"
 #include "pipeline.h"
 #include "reply.h"
 #include "route.h"
-#include "session_cache.h"
-#include "shaper.h"
-#include "upstream.h"
+#include "stats.h"
 
 #define SERVER_BACKLOG 1024
 #define SERVER_EMFILE_PAUSE_MS 100
@@ -69,31 +65,10 @@ struct server {
 static void
 answer_metrics(struct server *s, struct exchange *ex)
 {
-    struct gateway *gw = s->gw;
-    struct cache_stats cs;
-    struct shaper_stats ss, rs;
-    struct idem_stats is;
-    cache_get_stats(gw->cache, &cs);
-    shaper_get_stats(gw->send_shaper, &ss);
-    shaper_get_stats(gw->read_shaper, &rs);
-    idem_get_stats(gw->idem, &is);
-    struct metrics_gauges g = {
-        .cache_entries = cs.entries,
-        .cache_lookups = cs.lookups,
-        .cache_hits = cs.hits,
-        .cache_short_circuits = cs.short_circuits,
-        .send_queue_depth = ss.depth,
-        .read_queue_depth = rs.depth,
-        .rate_limited = ss.refused + rs.refused,
-        .in_flight = ex_waiting(gw),
-        .idem_entries = is.entries,
-        .idem_replays = is.replays,
-        .draining = gw->draining,
-    };
     struct evbuffer *b = evbuffer_new();
     if (b == NULL)
         alloc_oom("evbuffer_new");
-    metrics_render(b, &g);
+    stats_render_metrics(s->gw, b);
     if (ex->req != NULL)
         evhttp_add_header(evhttp_request_get_output_headers(ex->req),
                           "Content-Type", "text/plain; version=0.0.4");
@@ -126,47 +101,6 @@ answer_local(struct server *s, struct exchange *ex)
 
 /* ---- the admin API ---- */
 
-static json_object *
-shaper_json(const struct shaper *sh)
-{
-    struct shaper_stats st;
-    shaper_get_stats(sh, &st);
-    json_object *o = json_object_new_object();
-    admin_stat(o, "queue_depth", (int64_t)st.depth);
-    admin_stat(o, "submitted", (int64_t)st.submitted);
-    admin_stat(o, "rate_limited", (int64_t)st.refused);
-    admin_stat(o, "waited", (int64_t)st.waited);
-    json_object_object_add(o, "wait_ms_total",
-                           json_object_new_double(st.wait_ms_total));
-    json_object_object_add(o, "wait_ms_max",
-                           json_object_new_double(st.wait_ms_max));
-    admin_stat(o, "pauses", (int64_t)st.pauses);
-    return o;
-}
-
-static void
-add_admin_stats(void *arg, json_object *o)
-{
-    struct server *s = arg;
-    struct gateway *gw = s->gw;
-    struct idem_stats is;
-    json_object *u = json_object_new_object();
-    admin_stat(u, "in_flight", (int64_t)ex_waiting(gw));
-    admin_stat(u, "upstream_429s", (int64_t)metrics_upstream_429s());
-    json_object_object_add(u, "send_limiter", shaper_json(gw->send_shaper));
-    json_object_object_add(u, "read_limiter", shaper_json(gw->read_shaper));
-    json_object_object_add(o, "upstream", u);
-    idem_get_stats(gw->idem, &is);
-    json_object *i = json_object_new_object();
-    admin_stat(i, "entries", (int64_t)is.entries);
-    admin_stat(i, "in_flight", (int64_t)is.in_flight);
-    admin_stat(i, "replays", (int64_t)is.replays);
-    admin_stat(i, "conflicts", (int64_t)is.conflicts);
-    admin_stat(i, "evictions", (int64_t)is.evictions);
-    json_object_object_add(o, "idempotency", i);
-    admin_stat(o, "requests_answered", (int64_t)metrics_answered());
-}
-
 static void
 answer_admin(struct server *s, struct exchange *ex, const char *path,
              const char *query)
@@ -190,10 +124,7 @@ answer_admin(struct server *s, struct exchange *ex, const char *path,
         return;
     }
     const char *body = len ? (const char *)evbuffer_pullup(ib, -1) : "";
-    struct admin_ctx ctx = {
-        s->gw->cache,       cfg->cache_recheck_after_s * 1000,
-        add_admin_stats,    s,
-        s->gw->send_shaper, s->gw->read_shaper};
+    struct admin_ctx ctx = {s->gw, cfg->cache_recheck_after_s * 1000};
     struct admin_result r;
     admin_handle(&ctx, ex->method, path, query, body, len, clock_wall_ms(),
                  &r);

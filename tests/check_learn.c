@@ -8,6 +8,7 @@
 #include "admin.h"
 #include "auth.h"
 #include "config.h"
+#include "gateway.h"
 #include "isotime.h"
 #include "learn.h"
 #include "precheck.h"
@@ -260,7 +261,8 @@ static void
 admin(const char *method, const char *path, const char *query,
       const char *body, struct admin_result *r)
 {
-    struct admin_ctx ctx = {c, 300000, NULL, NULL, NULL, NULL};
+    struct gateway gw = {.cache = c};
+    struct admin_ctx ctx = {&gw, 300000};
     admin_handle(&ctx, method, path, query, body, body ? strlen(body) : 0,
                  NOW, r);
 }
