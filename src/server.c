@@ -1,5 +1,5 @@
 /* server.c - see server.h. A request's path: on_request() checks framing,
- * route and method, then hands it to answer_local(), answer_admin() or
+ * route and method, then hands it to local_answer(), answer_admin() or
  * pipeline_run(); exchange.c gives every one of them its single answer. */
 #include "server.h"
 
@@ -27,11 +27,11 @@
 #include "clock.h"
 #include "gateway.h"
 #include "headers.h"
+#include "local.h"
 #include "log.h"
 #include "pipeline.h"
 #include "reply.h"
 #include "route.h"
-#include "stats.h"
 
 #define SERVER_BACKLOG 1024
 #define SERVER_EMFILE_PAUSE_MS 100
@@ -59,45 +59,6 @@ struct server {
     void (*drained)(void *);
     void *drained_arg;
 };
-
-/* ---- routes the gateway answers itself ---- */
-
-static void
-answer_metrics(struct server *s, struct exchange *ex)
-{
-    struct evbuffer *b = evbuffer_new();
-    if (b == NULL)
-        alloc_oom("evbuffer_new");
-    stats_render_metrics(s->gw, b);
-    if (ex->req != NULL)
-        evhttp_add_header(evhttp_request_get_output_headers(ex->req),
-                          "Content-Type", "text/plain; version=0.0.4");
-    ex_reply(ex, 200, b, "gateway", DECISION_LOCAL, NULL);
-    evbuffer_free(b);
-}
-
-static void
-answer_local(struct server *s, struct exchange *ex)
-{
-    struct gateway *gw = s->gw;
-    char text[1024];
-    int n;
-    switch (ex->route->id) {
-    case ROUTE_HEALTHZ:
-        n = snprintf(text, sizeof(text), "{\"status\":\"ok\"}");
-        ex_local(ex, 200, "application/json", text, (size_t)n);
-        return;
-    case ROUTE_READYZ:
-        n = snprintf(text, sizeof(text), "{\"status\":\"%s\"}",
-                     gw->draining ? "draining" : "ready");
-        ex_local(ex, gw->draining ? 503 : 200, "application/json", text,
-                 (size_t)n);
-        return;
-    default:
-        answer_metrics(s, ex);
-        return;
-    }
-}
 
 /* ---- the admin API ---- */
 
@@ -202,7 +163,7 @@ on_request(struct evhttp_request *req, void *arg)
         return;
     }
     if (ex->route->kind == ROUTE_KIND_LOCAL) {
-        answer_local(s, ex);
+        local_answer(ex);
         return;
     }
     if (s->gw->draining) {
