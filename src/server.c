@@ -1,17 +1,15 @@
 /* server.c - see server.h. A request's path: on_request() checks framing,
- * route and method, then hands it to local_answer(), answer_admin() or
+ * route and method, then hands it to local_answer(), admin_answer() or
  * pipeline_run(); exchange.c gives every one of them its single answer. */
 #include "server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <sys/queue.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
-#include <json-c/json.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,11 +18,10 @@
 
 #include "admin.h"
 #include "alloc.h"
-#include "auth.h"
+#include "clock.h"
 #include "config.h"
 #include "conn.h"
 #include "exchange.h"
-#include "clock.h"
 #include "gateway.h"
 #include "headers.h"
 #include "local.h"
@@ -59,55 +56,6 @@ struct server {
     void (*drained)(void *);
     void *drained_arg;
 };
-
-/* ---- the admin API ---- */
-
-static void
-answer_admin(struct server *s, struct exchange *ex, const char *path,
-             const char *query)
-{
-    const struct config *cfg = s->gw->cfg;
-    struct evhttp_request *req = ex->req;
-    if (!cfg->admin_token_set) {
-        ex_error(ex, 404, "ROUTE_NOT_FOUND", "No such route.", NULL);
-        return;
-    }
-    if (!auth_admin_ok(cfg,
-                       evhttp_find_header(evhttp_request_get_input_headers(req),
-                                          "Authorization"))) {
-        ex_error(ex, 401, "UNAUTHORIZED", "The admin token is required.", NULL);
-        return;
-    }
-    struct evbuffer *ib = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(ib);
-    if (len > (size_t)cfg->max_body_bytes) {
-        ex_error(ex, 413, "PAYLOAD_TOO_LARGE", "The body is too large.", NULL);
-        return;
-    }
-    const char *body = len ? (const char *)evbuffer_pullup(ib, -1) : "";
-    struct admin_ctx ctx = {s->gw, cfg->cache_recheck_after_s * 1000};
-    struct admin_result r;
-    admin_handle(&ctx, ex->method, path, query, body, len, clock_wall_ms(),
-                 &r);
-    if (r.status >= 400) {
-        json_object *extra = NULL;
-        if (r.field) {
-            extra = json_object_new_object();
-            json_object_object_add(extra, "field",
-                                   json_object_new_string(r.field));
-        }
-        if (r.allow)
-            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
-                              r.allow);
-        ex_error(ex, r.status, r.code, r.sentence, extra);
-        json_object_put(extra);
-    } else if (r.body) {
-        ex_local(ex, r.status, "application/json", r.body, strlen(r.body));
-    } else {
-        ex_reply(ex, r.status, NULL, "gateway", DECISION_LOCAL, NULL);
-    }
-    free(r.body);
-}
 
 /* ---- arrival ---- */
 
@@ -173,7 +121,7 @@ on_request(struct evhttp_request *req, void *arg)
         return;
     }
     if (ex->route->kind == ROUTE_KIND_ADMIN)
-        answer_admin(s, ex, path, query);
+        admin_answer(ex, path, query);
     else
         pipeline_run(ex, path, query);
 }
