@@ -1,12 +1,21 @@
-/* admin.c - see admin.h. */
+/* admin.c - see admin.h. The table of admin routes sits above
+ * admin_handle(); the handlers above it check only their query and body. */
 #include "admin.h"
 
+#include <event2/buffer.h>
+#include <event2/http.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
+#include "auth.h"
+#include "clock.h"
+#include "config.h"
+#include "decision.h"
+#include "exchange.h"
+#include "gateway.h"
 #include "isotime.h"
 #include "json_strict.h"
 #include "learn.h"
@@ -14,6 +23,15 @@
 #include "query.h"
 #include "session_cache.h"
 #include "shaper.h"
+#include "stats.h"
+
+/* What every handler gets. */
+struct admin_req {
+    const char *query; /* may be NULL */
+    const char *body;
+    size_t len;
+    int64_t now;
+};
 
 static const char *const source_names[] = {"send_freeform", "session_status",
                                            "template", "inbound"};
@@ -65,7 +83,7 @@ get_session(const struct admin_ctx *ctx, long long sender, const char *phone,
             int64_t now, struct admin_result *r)
 {
     struct cache_view v;
-    if (cache_get(ctx->cache, sender, precheck_phone_key(phone), now,
+    if (cache_get(ctx->gw->cache, sender, precheck_phone_key(phone), now,
                   ctx->recheck_ms, &v) != 0) {
         fail(r, GW_ERR_SESSION_NOT_FOUND, NULL);
         return;
@@ -86,34 +104,38 @@ get_session(const struct admin_ctx *ctx, long long sender, const char *phone,
 }
 
 static void
-sessions(const struct admin_ctx *ctx, const char *method, const char *query,
-         int64_t now, struct admin_result *r)
+session_get(const struct admin_ctx *ctx, const struct admin_req *q,
+            struct admin_result *r)
 {
-    struct query_result q;
-    int get = strcmp(method, "GET") == 0, del = strcmp(method, "DELETE") == 0;
-    if (!get && !del) {
-        fail(r, GW_ERR_METHOD_NOT_ALLOWED, NULL);
-        r->allow = "GET, DELETE";
+    struct query_result qr;
+    if (admin_query(QUERY_SESSION, q->query, &qr, r) != 0)
         return;
-    }
-    if (admin_query(QUERY_SESSION, query, &q, r) != 0)
+    get_session(ctx, qr.v.sender_id, qr.v.recipient, q->now, r);
+}
+
+static void
+session_forget(const struct admin_ctx *ctx, const struct admin_req *q,
+               struct admin_result *r)
+{
+    struct query_result qr;
+    if (admin_query(QUERY_SESSION, q->query, &qr, r) != 0)
         return;
-    if (get) {
-        get_session(ctx, q.v.sender_id, q.v.recipient, now, r);
-        return;
-    }
-    cache_forget(ctx->cache, q.v.sender_id, precheck_phone_key(q.v.recipient));
+    cache_forget(ctx->gw->cache, qr.v.sender_id,
+                 precheck_phone_key(qr.v.recipient));
     r->status = 204;
 }
 
 static void
-inbound(const struct admin_ctx *ctx, const char *query, const char *body,
-        size_t len, int64_t now, struct admin_result *r)
+inbound(const struct admin_ctx *ctx, const struct admin_req *q,
+        struct admin_result *r)
 {
-    struct query_result q;
-    if (admin_query(QUERY_NONE, query, &q, r) != 0)
+    struct query_result qr;
+    if (admin_query(QUERY_NONE, q->query, &qr, r) != 0)
         return;
-    json_object *o = json_strict_parse_object(body, len, JSON_STRICT_BODY), *v;
+    int64_t now = q->now;
+    json_object *v;
+    json_object *o =
+        json_strict_parse_object(q->body, q->len, JSON_STRICT_BODY);
     if (o == NULL) {
         fail(r, GW_ERR_ADMIN_INVALID_JSON, NULL);
         return;
@@ -141,57 +163,73 @@ inbound(const struct admin_ctx *ctx, const char *query, const char *body,
                             (size_t)json_object_get_string_len(v), &at) != 0))
         fail(r, GW_ERR_RECEIVED_AT, "received_at");
     else {
-        cache_learn_open(ctx->cache, sender, precheck_phone_key(phone),
+        cache_learn_open(ctx->gw->cache, sender, precheck_phone_key(phone),
                          at + LEARN_WINDOW_MS, CACHE_SRC_INBOUND, now);
         r->status = 204;
     }
     json_object_put(o);
 }
 
-void
-admin_stat(json_object *o, const char *name, int64_t v)
-{
-    json_object_object_add(o, name, json_object_new_int64(v));
-}
-
 static void
-stats(const struct admin_ctx *ctx, const char *query, struct admin_result *r)
+stats(const struct admin_ctx *ctx, const struct admin_req *q,
+      struct admin_result *r)
 {
-    struct query_result q;
-    if (admin_query(QUERY_NONE, query, &q, r) != 0)
+    struct query_result qr;
+    if (admin_query(QUERY_NONE, q->query, &qr, r) != 0)
         return;
-    struct cache_stats s;
-    cache_get_stats(ctx->cache, &s);
-    json_object *o = json_object_new_object(), *c = json_object_new_object();
-    admin_stat(c, "entries", (int64_t)s.entries);
-    admin_stat(c, "max_entries", (int64_t)s.max_entries);
-    admin_stat(c, "lookups", (int64_t)s.lookups);
-    admin_stat(c, "hits", (int64_t)s.hits);
-    admin_stat(c, "short_circuits", (int64_t)s.short_circuits);
-    admin_stat(c, "evictions", (int64_t)s.evictions);
-    json_object_object_add(o, "session_cache", c);
-    if (ctx->add_stats)
-        ctx->add_stats(ctx->arg, o);
     r->status = 200;
-    r->body = to_text(o);
+    r->body = to_text(stats_admin_json(ctx->gw));
 }
 
 /* DELETE /admin/pause: sends go again at the normal rate (204 whether
  * or not a pause was in force: the state asked for holds either way). */
 static void
-end_pause(const struct admin_ctx *ctx, const char *method,
+end_pause(const struct admin_ctx *ctx, const struct admin_req *q,
           struct admin_result *r)
 {
-    if (strcmp(method, "DELETE") != 0) {
-        fail(r, GW_ERR_METHOD_NOT_ALLOWED, NULL);
-        r->allow = "DELETE";
-        return;
-    }
-    if (ctx->send_shaper)
-        shaper_resume(ctx->send_shaper);
-    if (ctx->read_shaper)
-        shaper_resume(ctx->read_shaper);
+    (void)q;
+    if (ctx->gw->send_shaper)
+        shaper_resume(ctx->gw->send_shaper);
+    if (ctx->gw->read_shaper)
+        shaper_resume(ctx->gw->read_shaper);
     r->status = 204;
+}
+
+/* ---- routing: the one table of admin sub-routes and their methods ---- */
+
+static const struct admin_route {
+    const char *path;
+    const char *method;
+    void (*run)(const struct admin_ctx *, const struct admin_req *,
+                struct admin_result *);
+} admin_routes[] = {
+    {"/admin/sessions", "GET", session_get},
+    {"/admin/sessions", "DELETE", session_forget},
+    {"/admin/sessions/inbound", "POST", inbound},
+    {"/admin/stats", "GET", stats},
+    {"/admin/pause", "DELETE", end_pause},
+};
+#define NROUTES (sizeof(admin_routes) / sizeof(admin_routes[0]))
+
+/* 405 with the methods of path's rows as the Allow list. */
+static void
+not_allowed(const char *path, struct admin_result *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < NROUTES; i++) {
+        if (strcmp(admin_routes[i].path, path) != 0)
+            continue;
+        int w = snprintf(r->allow_buf + n, sizeof(r->allow_buf) - n, "%s%s",
+                         n ? ", " : "", admin_routes[i].method);
+        if (w < 0 || (size_t)w >= sizeof(r->allow_buf) - n) {
+            r->allow_buf[n] = '\0'; /* ADMIN_ALLOW_MAX too small: whole
+                                     * methods only */
+            break;
+        }
+        n += (size_t)w;
+    }
+    fail(r, GW_ERR_METHOD_NOT_ALLOWED, NULL);
+    r->allow = r->allow_buf;
 }
 
 void
@@ -199,26 +237,67 @@ admin_handle(const struct admin_ctx *ctx, const char *method, const char *path,
              const char *query, const char *body, size_t len, int64_t now,
              struct admin_result *r)
 {
+    const struct admin_req q = {query, body, len, now};
+    int known = 0;
     memset(r, 0, sizeof(*r));
-    if (strcmp(path, "/admin/sessions") == 0) {
-        sessions(ctx, method, query, now, r);
-    } else if (strcmp(path, "/admin/sessions/inbound") == 0) {
-        if (strcmp(method, "POST") == 0)
-            inbound(ctx, query, body, len, now, r);
-        else {
-            fail(r, GW_ERR_METHOD_NOT_ALLOWED, NULL);
-            r->allow = "POST";
+    for (size_t i = 0; i < NROUTES; i++) {
+        if (strcmp(admin_routes[i].path, path) != 0)
+            continue;
+        known = 1;
+        if (strcmp(admin_routes[i].method, method) == 0) {
+            admin_routes[i].run(ctx, &q, r);
+            return;
         }
-    } else if (strcmp(path, "/admin/stats") == 0) {
-        if (strcmp(method, "GET") == 0)
-            stats(ctx, query, r);
-        else {
-            fail(r, GW_ERR_METHOD_NOT_ALLOWED, NULL);
-            r->allow = "GET";
-        }
-    } else if (strcmp(path, "/admin/pause") == 0) {
-        end_pause(ctx, method, r);
-    } else {
-        fail(r, GW_ERR_ADMIN_ROUTE_NOT_FOUND, NULL);
     }
+    if (known)
+        not_allowed(path, r);
+    else
+        fail(r, GW_ERR_ADMIN_ROUTE_NOT_FOUND, NULL);
+}
+
+/* ---- the glue: an exchange in, its one answer out ---- */
+
+void
+admin_answer(struct exchange *ex, const char *path, const char *query)
+{
+    const struct config *cfg = ex->gw->cfg;
+    struct evhttp_request *req = ex->req;
+    if (!cfg->admin_token_set) {
+        ex_error(ex, GW_ERR_ADMIN_OFF, NULL, NULL);
+        return;
+    }
+    if (!auth_admin_ok(cfg,
+                       evhttp_find_header(evhttp_request_get_input_headers(req),
+                                          "Authorization"))) {
+        ex_error(ex, GW_ERR_ADMIN_TOKEN, NULL, NULL);
+        return;
+    }
+    struct evbuffer *ib = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(ib);
+    if (len > (size_t)cfg->max_body_bytes) {
+        ex_error(ex, GW_ERR_BODY_TOO_LARGE, NULL, NULL);
+        return;
+    }
+    const char *body = len ? (const char *)evbuffer_pullup(ib, -1) : "";
+    struct admin_ctx ctx = {ex->gw, cfg->cache_recheck_after_s * 1000};
+    struct admin_result r;
+    admin_handle(&ctx, ex->method, path, query, body, len, clock_wall_ms(), &r);
+    if (r.status >= 400) {
+        json_object *extra = NULL;
+        if (r.field) {
+            extra = json_object_new_object();
+            json_object_object_add(extra, "field",
+                                   json_object_new_string(r.field));
+        }
+        if (r.allow)
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+                              r.allow);
+        ex_error(ex, r.error, NULL, extra);
+        json_object_put(extra);
+    } else if (r.body) {
+        ex_local(ex, r.status, "application/json", r.body, strlen(r.body));
+    } else {
+        ex_reply(ex, r.status, NULL, "gateway", DECISION_LOCAL, NULL);
+    }
+    free(r.body);
 }

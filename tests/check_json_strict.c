@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "gateway.h"
 #include "json_strict.h"
 #include "learn.h"
 #include "precheck.h"
@@ -541,7 +542,8 @@ teardown(void)
 static void
 inbound(const char *body, size_t len, struct admin_result *r)
 {
-    struct admin_ctx ctx = {cache, 300000, NULL, NULL, NULL, NULL};
+    struct gateway gw = {.cache = cache};
+    struct admin_ctx ctx = {&gw, 300000};
     admin_handle(&ctx, "POST", "/admin/sessions/inbound", NULL, body, len, NOW,
                  r);
 }
