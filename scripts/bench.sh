@@ -16,14 +16,12 @@ cd "$(dirname "$0")/.."
 top=$PWD
 dur=${1:-10}
 conns=${BENCH_CONNS:-64}
-scripts/deps.sh nginx-light wrk
+. scripts/lib.sh
+scripts/deps.sh nginx-light wrk python3
 
 dir=$top/_build/bench
-mkdir -p "$dir"
-if [ ! -x "$dir/wagate" ] || [ -n "$(find src -newer "$dir/wagate" -name '*.[ch]' | head -1)" ]; then
-    autoreconf -fi >/dev/null 2>&1
-    (cd "$dir" && "$top/configure" -q CFLAGS="-O2 -g" >/dev/null && make -j"$(nproc)" >/dev/null && make tests/bench_cache >/dev/null)
-fi
+build_tree "$dir" CFLAGS="-O2 -g"
+make -C "$dir" tests/bench_cache >/dev/null
 
 pick_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 UP=$(pick_port); NGX=$(pick_port); GW=$(pick_port)

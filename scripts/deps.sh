@@ -3,7 +3,7 @@
 # Usage: scripts/deps.sh [extra-package ...]
 set -euo pipefail
 pkgs=(build-essential autoconf automake libtool pkg-config
-      libevent-dev libcurl4-openssl-dev libjson-c-dev libssl-dev check valgrind curl
+      libevent-dev libcurl4-openssl-dev libjson-c-dev libssl-dev check valgrind curl jq
       clang libclang-rt-dev llvm # scripts/fuzz.sh: libFuzzer, symbolizer
       "$@")
 missing=()

@@ -13,7 +13,8 @@
 #                            largest seed when that is more)
 #
 # Every tests/fuzz/fuzz_<name>.c is built (tests/fuzz/fuzz.mk) into
-# _build/fuzz/fuzz_<name>, linked with every src/*.c but src/main.c. Each
+# _build/fuzz/fuzz_<name>, linked with every src/*.c but src/main.c and
+# every src/lib/*.c. Each
 # runs on a copy of tests/fuzz/corpus/<name>/ (what it finds stays under
 # _build/fuzz/run/<name>/; the repository is never written) with
 # tests/fuzz/<name>.dict, or else tests/fuzz/json.dict. Exits non-zero on

@@ -7,18 +7,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
 conf=${1:-$top/config/wagate.json}
+. scripts/lib.sh
 scripts/deps.sh
-if [ ! -x "$top/_build/run/wagate" ] || [ -n "$(find src -newer "$top/_build/run/wagate" -name '*.[ch]' 2>/dev/null | head -1)" ]; then
-    echo "run: building"
-    autoreconf -fi >/dev/null 2>&1
-    mkdir -p "$top/_build/run"
-    (cd "$top/_build/run" && "$top/configure" -q >/dev/null && make -j"$(nproc)" >/dev/null)
-fi
+build_tree "$top/_build/run"
 bin=$top/_build/run
+"$bin/wagate" --check-config -c "$conf" >/dev/null 2>&1 ||
+    { "$bin/wagate" --check-config -c "$conf" >/dev/null; exit 2; }
 
-key_env=$(grep -o '"api_key_env"[^,}]*' "$conf" | sed 's/.*: *"\(.*\)".*/\1/' || true)
+key_env=$(config_get "$bin" "$conf" .upstream.api_key_env)
 key_env=${key_env:-AUTOCALLS_API_KEY}
-key_file=$(grep -o '"api_key_file"[^,}]*' "$conf" | grep -v null | sed 's/.*: *"\(.*\)".*/\1/' || true)
+key_file=$(config_get "$bin" "$conf" .upstream.api_key_file)
 
 sandbox_pid=
 cleanup() { [ -n "$sandbox_pid" ] && kill "$sandbox_pid" 2>/dev/null || true; }
@@ -50,7 +48,7 @@ run:   The recipient +14155550123 has an open 24-hour window with sender 12.
 MSG
 fi
 
-listen=$(grep -o '"listen"[^]]*' "$conf" | grep -o '[0-9a-z.]*:[0-9][0-9]*' | head -1)
+listen=$(config_get "$bin" "$conf" '.listen[0]')
 listen=${listen:-127.0.0.1:8080}
 cat <<MSG
 run: starting wagate with $conf on $listen. Try:

@@ -1,29 +1,49 @@
-/* admin.c - see admin.h. */
+/* admin.c - see admin.h. The table of admin routes sits above
+ * admin_handle(); the handlers above it check only their query and body. */
 #include "admin.h"
 
+#include <event2/buffer.h>
+#include <event2/http.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
+#include "auth.h"
+#include "clock.h"
+#include "config.h"
+#include "decision.h"
+#include "exchange.h"
+#include "gateway.h"
 #include "isotime.h"
+#include "json_strict.h"
 #include "learn.h"
 #include "precheck.h"
 #include "query.h"
 #include "session_cache.h"
 #include "shaper.h"
+#include "stats.h"
+
+/* What every handler gets. */
+struct admin_req {
+    const char *query; /* may be NULL */
+    const char *body;
+    size_t len;
+    int64_t now;
+};
 
 static const char *const source_names[] = {"send_freeform", "session_status",
                                            "template", "inbound"};
 
 static void
-fail(struct admin_result *r, int status, const char *code, const char *sentence,
-     const char *field)
+fail(struct admin_result *r, enum gw_error e, const char *field)
 {
-    r->status = status;
-    r->code = code;
-    r->sentence = sentence;
+    const struct gw_error_row *row = reply_row(e);
+    r->error = e;
+    r->status = row->status;
+    r->code = row->code;
+    r->sentence = row->sentence;
     r->field = field;
 }
 
@@ -54,8 +74,7 @@ admin_query(enum query_spec spec, const char *query, struct query_result *q,
     if (query_parse(spec, query, query ? strlen(query) : 0, q) == 0)
         return 0;
     memcpy(r->field_buf, q->field, sizeof(r->field_buf));
-    fail(r, q->status, q->code, q->sentence,
-         r->field_buf[0] ? r->field_buf : NULL);
+    fail(r, q->error, r->field_buf[0] ? r->field_buf : NULL);
     return -1;
 }
 
@@ -64,12 +83,9 @@ get_session(const struct admin_ctx *ctx, long long sender, const char *phone,
             int64_t now, struct admin_result *r)
 {
     struct cache_view v;
-    if (cache_get(ctx->cache, sender, precheck_phone_key(phone), now,
+    if (cache_get(ctx->gw->cache, sender, precheck_phone_key(phone), now,
                   ctx->recheck_ms, &v) != 0) {
-        fail(r, 404, "SESSION_NOT_FOUND",
-             "The session cache holds nothing for this sender and "
-             "recipient.",
-             NULL);
+        fail(r, GW_ERR_SESSION_NOT_FOUND, NULL);
         return;
     }
     json_object *o = json_object_new_object();
@@ -88,58 +104,40 @@ get_session(const struct admin_ctx *ctx, long long sender, const char *phone,
 }
 
 static void
-sessions(const struct admin_ctx *ctx, const char *method, const char *query,
-         int64_t now, struct admin_result *r)
+session_get(const struct admin_ctx *ctx, const struct admin_req *q,
+            struct admin_result *r)
 {
-    struct query_result q;
-    int get = strcmp(method, "GET") == 0, del = strcmp(method, "DELETE") == 0;
-    if (!get && !del) {
-        fail(r, 405, "METHOD_NOT_ALLOWED",
-             "This method is not allowed on this path.", NULL);
-        r->allow = "GET, DELETE";
+    struct query_result qr;
+    if (admin_query(QUERY_SESSION, q->query, &qr, r) != 0)
         return;
-    }
-    if (admin_query(QUERY_SESSION, query, &q, r) != 0)
-        return;
-    if (get) {
-        get_session(ctx, q.v.sender_id, q.v.recipient, now, r);
-        return;
-    }
-    cache_forget(ctx->cache, q.v.sender_id, precheck_phone_key(q.v.recipient));
-    r->status = 204;
-}
-
-static json_object *
-parse_object(const char *body, size_t len)
-{
-    json_tokener *tok = json_tokener_new();
-    if (tok == NULL)
-        alloc_oom("json_tokener_new");
-    json_tokener_set_flags(tok,
-                           JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    json_object *o = json_tokener_parse_ex(tok, body, (int)len);
-    size_t end = json_tokener_get_parse_end(tok);
-    int ok = json_tokener_get_error(tok) == json_tokener_success;
-    json_tokener_free(tok);
-    for (; ok && end < len; end++)
-        ok = strchr(" \t\r\n", body[end]) != NULL;
-    if (!ok || !json_object_is_type(o, json_type_object)) {
-        json_object_put(o);
-        return NULL;
-    }
-    return o;
+    get_session(ctx, qr.v.sender_id, qr.v.recipient, q->now, r);
 }
 
 static void
-inbound(const struct admin_ctx *ctx, const char *query, const char *body,
-        size_t len, int64_t now, struct admin_result *r)
+session_forget(const struct admin_ctx *ctx, const struct admin_req *q,
+               struct admin_result *r)
 {
-    struct query_result q;
-    if (admin_query(QUERY_NONE, query, &q, r) != 0)
+    struct query_result qr;
+    if (admin_query(QUERY_SESSION, q->query, &qr, r) != 0)
         return;
-    json_object *o = parse_object(body, len), *v;
+    cache_forget(ctx->gw->cache, qr.v.sender_id,
+                 precheck_phone_key(qr.v.recipient));
+    r->status = 204;
+}
+
+static void
+inbound(const struct admin_ctx *ctx, const struct admin_req *q,
+        struct admin_result *r)
+{
+    struct query_result qr;
+    if (admin_query(QUERY_NONE, q->query, &qr, r) != 0)
+        return;
+    int64_t now = q->now;
+    json_object *v;
+    json_object *o =
+        json_strict_parse_object(q->body, q->len, JSON_STRICT_BODY);
     if (o == NULL) {
-        fail(r, 400, "INVALID_JSON", "The body must be one JSON object.", NULL);
+        fail(r, GW_ERR_ADMIN_INVALID_JSON, NULL);
         return;
     }
     long long sender = 0;
@@ -154,73 +152,84 @@ inbound(const struct admin_ctx *ctx, const char *query, const char *body,
     int has_at = json_object_object_get_ex(o, "received_at", &v) &&
                  !json_object_is_type(v, json_type_null);
     if (sender < 1)
-        fail(r, 422, "VALIDATION_ERROR",
-             "sender_id must be an integer of at least 1.", "sender_id");
+        fail(r, GW_ERR_SENDER_ID, "sender_id");
     else if (phone == NULL)
-        fail(r, 422, "VALIDATION_ERROR", "recipient_phone is required.",
-             "recipient_phone");
+        fail(r, GW_ERR_RECIPIENT_MISSING, "recipient_phone");
     else if (!precheck_is_e164(phone))
-        fail(r, 422, "INVALID_PHONE", precheck_invalid_phone_sentence, NULL);
+        fail(r, GW_ERR_INVALID_PHONE, NULL);
     else if (has_at &&
              (!json_object_is_type(v, json_type_string) ||
               isotime_parse(json_object_get_string(v),
                             (size_t)json_object_get_string_len(v), &at) != 0))
-        fail(r, 422, "VALIDATION_ERROR",
-             "received_at must be an ISO 8601 time with an offset.",
-             "received_at");
+        fail(r, GW_ERR_RECEIVED_AT, "received_at");
     else {
-        cache_learn_open(ctx->cache, sender, precheck_phone_key(phone),
+        cache_learn_open(ctx->gw->cache, sender, precheck_phone_key(phone),
                          at + LEARN_WINDOW_MS, CACHE_SRC_INBOUND, now);
         r->status = 204;
     }
     json_object_put(o);
 }
 
-void
-admin_stat(json_object *o, const char *name, int64_t v)
-{
-    json_object_object_add(o, name, json_object_new_int64(v));
-}
-
 static void
-stats(const struct admin_ctx *ctx, const char *query, struct admin_result *r)
+stats(const struct admin_ctx *ctx, const struct admin_req *q,
+      struct admin_result *r)
 {
-    struct query_result q;
-    if (admin_query(QUERY_NONE, query, &q, r) != 0)
+    struct query_result qr;
+    if (admin_query(QUERY_NONE, q->query, &qr, r) != 0)
         return;
-    struct cache_stats s;
-    cache_get_stats(ctx->cache, &s);
-    json_object *o = json_object_new_object(), *c = json_object_new_object();
-    admin_stat(c, "entries", (int64_t)s.entries);
-    admin_stat(c, "max_entries", (int64_t)s.max_entries);
-    admin_stat(c, "lookups", (int64_t)s.lookups);
-    admin_stat(c, "hits", (int64_t)s.hits);
-    admin_stat(c, "short_circuits", (int64_t)s.short_circuits);
-    admin_stat(c, "evictions", (int64_t)s.evictions);
-    json_object_object_add(o, "session_cache", c);
-    if (ctx->add_stats)
-        ctx->add_stats(ctx->arg, o);
     r->status = 200;
-    r->body = to_text(o);
+    r->body = to_text(stats_admin_json(ctx->gw));
 }
 
 /* DELETE /admin/pause: sends go again at the normal rate (204 whether
  * or not a pause was in force: the state asked for holds either way). */
 static void
-end_pause(const struct admin_ctx *ctx, const char *method,
+end_pause(const struct admin_ctx *ctx, const struct admin_req *q,
           struct admin_result *r)
 {
-    if (strcmp(method, "DELETE") != 0) {
-        fail(r, 405, "METHOD_NOT_ALLOWED",
-             "This method is not allowed on this path.", NULL);
-        r->allow = "DELETE";
-        return;
-    }
-    if (ctx->send_shaper)
-        shaper_resume(ctx->send_shaper);
-    if (ctx->read_shaper)
-        shaper_resume(ctx->read_shaper);
+    (void)q;
+    if (ctx->gw->send_shaper)
+        shaper_resume(ctx->gw->send_shaper);
+    if (ctx->gw->read_shaper)
+        shaper_resume(ctx->gw->read_shaper);
     r->status = 204;
+}
+
+/* ---- routing: the one table of admin sub-routes and their methods ---- */
+
+static const struct admin_route {
+    const char *path;
+    const char *method;
+    void (*run)(const struct admin_ctx *, const struct admin_req *,
+                struct admin_result *);
+} admin_routes[] = {
+    {"/admin/sessions", "GET", session_get},
+    {"/admin/sessions", "DELETE", session_forget},
+    {"/admin/sessions/inbound", "POST", inbound},
+    {"/admin/stats", "GET", stats},
+    {"/admin/pause", "DELETE", end_pause},
+};
+#define NROUTES (sizeof(admin_routes) / sizeof(admin_routes[0]))
+
+/* 405 with the methods of path's rows as the Allow list. */
+static void
+not_allowed(const char *path, struct admin_result *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < NROUTES; i++) {
+        if (strcmp(admin_routes[i].path, path) != 0)
+            continue;
+        int w = snprintf(r->allow_buf + n, sizeof(r->allow_buf) - n, "%s%s",
+                         n ? ", " : "", admin_routes[i].method);
+        if (w < 0 || (size_t)w >= sizeof(r->allow_buf) - n) {
+            r->allow_buf[n] = '\0'; /* ADMIN_ALLOW_MAX too small: whole
+                                     * methods only */
+            break;
+        }
+        n += (size_t)w;
+    }
+    fail(r, GW_ERR_METHOD_NOT_ALLOWED, NULL);
+    r->allow = r->allow_buf;
 }
 
 void
@@ -228,28 +237,67 @@ admin_handle(const struct admin_ctx *ctx, const char *method, const char *path,
              const char *query, const char *body, size_t len, int64_t now,
              struct admin_result *r)
 {
+    const struct admin_req q = {query, body, len, now};
+    int known = 0;
     memset(r, 0, sizeof(*r));
-    if (strcmp(path, "/admin/sessions") == 0) {
-        sessions(ctx, method, query, now, r);
-    } else if (strcmp(path, "/admin/sessions/inbound") == 0) {
-        if (strcmp(method, "POST") == 0)
-            inbound(ctx, query, body, len, now, r);
-        else {
-            fail(r, 405, "METHOD_NOT_ALLOWED",
-                 "This method is not allowed on this path.", NULL);
-            r->allow = "POST";
+    for (size_t i = 0; i < NROUTES; i++) {
+        if (strcmp(admin_routes[i].path, path) != 0)
+            continue;
+        known = 1;
+        if (strcmp(admin_routes[i].method, method) == 0) {
+            admin_routes[i].run(ctx, &q, r);
+            return;
         }
-    } else if (strcmp(path, "/admin/stats") == 0) {
-        if (strcmp(method, "GET") == 0)
-            stats(ctx, query, r);
-        else {
-            fail(r, 405, "METHOD_NOT_ALLOWED",
-                 "This method is not allowed on this path.", NULL);
-            r->allow = "GET";
-        }
-    } else if (strcmp(path, "/admin/pause") == 0) {
-        end_pause(ctx, method, r);
-    } else {
-        fail(r, 404, "ROUTE_NOT_FOUND", "No such admin route.", NULL);
     }
+    if (known)
+        not_allowed(path, r);
+    else
+        fail(r, GW_ERR_ADMIN_ROUTE_NOT_FOUND, NULL);
+}
+
+/* ---- the glue: an exchange in, its one answer out ---- */
+
+void
+admin_answer(struct exchange *ex, const char *path, const char *query)
+{
+    const struct config *cfg = ex->gw->cfg;
+    struct evhttp_request *req = ex->req;
+    if (!cfg->admin_token_set) {
+        ex_error(ex, GW_ERR_ADMIN_OFF, NULL, NULL);
+        return;
+    }
+    if (!auth_admin_ok(cfg,
+                       evhttp_find_header(evhttp_request_get_input_headers(req),
+                                          "Authorization"))) {
+        ex_error(ex, GW_ERR_ADMIN_TOKEN, NULL, NULL);
+        return;
+    }
+    struct evbuffer *ib = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(ib);
+    if (len > (size_t)cfg->max_body_bytes) {
+        ex_error(ex, GW_ERR_BODY_TOO_LARGE, NULL, NULL);
+        return;
+    }
+    const char *body = len ? (const char *)evbuffer_pullup(ib, -1) : "";
+    struct admin_ctx ctx = {ex->gw, cfg->cache_recheck_after_s * 1000};
+    struct admin_result r;
+    admin_handle(&ctx, ex->method, path, query, body, len, clock_wall_ms(), &r);
+    if (r.status >= 400) {
+        json_object *extra = NULL;
+        if (r.field) {
+            extra = json_object_new_object();
+            json_object_object_add(extra, "field",
+                                   json_object_new_string(r.field));
+        }
+        if (r.allow)
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+                              r.allow);
+        ex_error(ex, r.error, NULL, extra);
+        json_object_put(extra);
+    } else if (r.body) {
+        ex_local(ex, r.status, "application/json", r.body, strlen(r.body));
+    } else {
+        ex_reply(ex, r.status, NULL, "gateway", DECISION_LOCAL, NULL);
+    }
+    free(r.body);
 }

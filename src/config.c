@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,201 +13,113 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "hex.h"
+#include "text.h"
 
 enum cfg_type {
     CFG_INT,     /* long long, JSON integer */
     CFG_NUM,     /* double, JSON integer or real */
     CFG_STR,     /* char *, non-empty */
     CFG_NSTR,    /* char *, non-empty or null */
-    CFG_SHA256,  /* 64 hex digits or null */
-    CFG_LEVEL,   /* enum log_level */
-    CFG_FORMAT,  /* enum log_format */
+    CFG_SHA256,  /* unsigned char[CONFIG_SHA256_LEN]: 64 hex digits or null */
+    CFG_ENUM,    /* an enum (int-sized): one of the row's names */
     CFG_LISTEN,  /* array of "host:port" */
     CFG_CLIENTS, /* array of client objects */
 };
 
+/* A row says everything about its key: the type's parser stores the value
+ * at off, then the row's check (if any) validates what was stored and may
+ * normalise it in place; flags (config.h) say how a reload and
+ * config_print() treat it. */
 struct cfg_key {
     const char *name;
     enum cfg_type type;
-    double min, max;  /* CFG_INT, CFG_NUM */
-    double def;       /* CFG_INT, CFG_NUM, CFG_LEVEL, CFG_FORMAT */
-    const char *sdef; /* CFG_STR, CFG_NSTR, CFG_LISTEN */
+    unsigned flags;
+    double min, max;          /* CFG_INT, CFG_NUM */
+    double def;               /* CFG_INT, CFG_NUM, CFG_ENUM */
+    const char *sdef;         /* CFG_STR, CFG_NSTR, CFG_LISTEN */
+    const char *const *names; /* CFG_ENUM: its values, by number */
+    size_t nnames;
+    const char *why; /* CFG_ENUM: the reason for another value */
     size_t off;
+    size_t set_off; /* CFG_SHA256: the int saying it is given */
+    const char *(*check)(void *field); /* NULL or the reason */
 };
 
-#define OFF(f) offsetof(struct config, f)
-#define INT(n, f, lo, hi, d) {n, CFG_INT, lo, hi, d, NULL, OFF(f)}
-#define NUM(n, f, lo, hi, d) {n, CFG_NUM, lo, hi, d, NULL, OFF(f)}
+static const char *check_base_url(void *field);
+static const char *check_env_name(void *field);
 
-static const struct cfg_key config_keys[] = {
-    {"listen", CFG_LISTEN, 0, 0, 0, "127.0.0.1:8080", OFF(listen)},
-    {"upstream.base_url", CFG_STR, 0, 0, 0, "https://app.autocalls.ai",
-     OFF(upstream_base_url)},
-    {"upstream.api_key_env", CFG_STR, 0, 0, 0, "AUTOCALLS_API_KEY",
-     OFF(api_key_env)},
-    {"upstream.api_key_file", CFG_NSTR, 0, 0, 0, NULL, OFF(api_key_file)},
-    {"upstream.ca_file", CFG_NSTR, 0, 0, 0, NULL, OFF(ca_file)},
-    INT("upstream.connect_timeout_ms", connect_timeout_ms, 1, 600000, 3000),
-    INT("upstream.timeout_ms", timeout_ms, 1, 3600000, 30000),
-    INT("upstream.max_connections", upstream_max_connections, 1, 10000, 16),
-    NUM("upstream.rate_limit_rps", rate_limit_rps, 0.001, 1e6, 5),
-    INT("upstream.rate_limit_burst", rate_limit_burst, 1, 1000000, 1),
-    NUM("upstream.read_rate_limit_rps", read_rate_limit_rps, 0, 1e6, 0),
-    INT("upstream.max_queue_ms", max_queue_ms, 0, 3600000, 10000),
-    INT("upstream.max_pause_ms", max_pause_ms, 0, 3600000, 60000),
-    INT("session_cache.max_entries", cache_max_entries, 1, 100000000,
-        1000000),
-    INT("session_cache.recheck_after_s", cache_recheck_after_s, 0, 604800,
-        300),
-    INT("idempotency.ttl_s", idem_ttl_s, 1, 2592000, 86400),
-    INT("idempotency.max_entries", idem_max_entries, 1, 100000000, 1000000),
-    INT("limits.max_body_bytes", max_body_bytes, 1024, 16777216, 65536),
-    INT("limits.max_message_chars", max_message_chars, 1, 1000000, 4096),
-    INT("limits.client_timeout_ms", client_timeout_ms, 100, 3600000, 15000),
-    INT("limits.max_connections", max_connections, 1, 1000000, 10000),
-    {"clients", CFG_CLIENTS, 0, 0, 0, NULL, OFF(clients)},
-    {"admin.token_sha256", CFG_SHA256, 0, 0, 0, NULL,
-     OFF(admin_token_sha256)},
-    {"log.level", CFG_LEVEL, 0, 0, LOG_INFO, NULL, OFF(log_level)},
-    {"log.format", CFG_FORMAT, 0, 0, LOG_FORMAT_JSON, NULL, OFF(log_format)},
-    INT("drain_timeout_ms", drain_timeout_ms, 0, 600000, 10000),
-    {"state.file", CFG_NSTR, 0, 0, 0, NULL, OFF(state_file)},
-};
-#define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
-
-static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const char *const format_names[] = {"json", "text"};
 
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+_Static_assert(sizeof(enum log_level) == sizeof(int) &&
+                   sizeof(enum log_format) == sizeof(int),
+               "CFG_ENUM stores an int");
 
-/* Drops a UTF-8 sequence that truncation cut short at the end of s. */
-static void
-trim_partial_utf8(char *s)
+/* one row per line: the table reads as a table */
+/* clang-format off */
+#define OFF(f) offsetof(struct config, f)
+#define ROW(n, t, f, fl) .name = n, .type = t, .off = OFF(f), .flags = fl
+#define INT(n, f, lo, hi, d, fl)                                               \
+    {ROW(n, CFG_INT, f, fl), .min = lo, .max = hi, .def = d}
+#define NUM(n, f, lo, hi, d)                                                   \
+    {ROW(n, CFG_NUM, f, 0), .min = lo, .max = hi, .def = d}
+#define STR(n, f, d, fl, chk) {ROW(n, CFG_STR, f, fl), .sdef = d, .check = chk}
+#define NSTR(n, f, fl) {ROW(n, CFG_NSTR, f, fl)}
+#define ENUM(n, f, tab, cnt, d, w)                                             \
+    {ROW(n, CFG_ENUM, f, 0), .names = tab, .nnames = cnt, .def = d, .why = w}
+
+static const struct cfg_key config_keys[] = {
+    {ROW("listen", CFG_LISTEN, listen, CFG_RESTART), .sdef = "127.0.0.1:8080"},
+    STR("upstream.base_url", upstream_base_url, "https://app.autocalls.ai",
+        CFG_RESTART | CFG_USERINFO, check_base_url),
+    STR("upstream.api_key_env", api_key_env, "AUTOCALLS_API_KEY", 0,
+        check_env_name),
+    NSTR("upstream.api_key_file", api_key_file, 0),
+    NSTR("upstream.ca_file", ca_file, CFG_RESTART),
+    INT("upstream.connect_timeout_ms", connect_timeout_ms, 1, 600000, 3000,
+        CFG_RESTART),
+    INT("upstream.timeout_ms", timeout_ms, 1, 3600000, 30000, CFG_RESTART),
+    INT("upstream.max_connections", upstream_max_connections, 1, 10000, 16,
+        CFG_RESTART),
+    NUM("upstream.rate_limit_rps", rate_limit_rps, 0.001, 1e6, 5),
+    INT("upstream.rate_limit_burst", rate_limit_burst, 1, 1000000, 1, 0),
+    NUM("upstream.read_rate_limit_rps", read_rate_limit_rps, 0, 1e6, 0),
+    INT("upstream.max_queue_ms", max_queue_ms, 0, 3600000, 10000, 0),
+    INT("upstream.max_pause_ms", max_pause_ms, 0, 3600000, 60000, 0),
+    INT("session_cache.max_entries", cache_max_entries, 1, 100000000, 1000000,
+        0),
+    INT("session_cache.recheck_after_s", cache_recheck_after_s, 0, 604800, 300,
+        0),
+    INT("idempotency.ttl_s", idem_ttl_s, 1, 2592000, 86400, 0),
+    INT("idempotency.max_entries", idem_max_entries, 1, 100000000, 1000000, 0),
+    INT("limits.max_body_bytes", max_body_bytes, 1024, 16777216, 65536, 0),
+    INT("limits.max_message_chars", max_message_chars, 1, 1000000, 4096, 0),
+    INT("limits.client_timeout_ms", client_timeout_ms, 100, 3600000, 15000, 0),
+    INT("limits.max_connections", max_connections, 1, 1000000, 10000, 0),
+    {ROW("clients", CFG_CLIENTS, clients, CFG_SECRET)},
+    {ROW("admin.token_sha256", CFG_SHA256, admin_token_sha256, CFG_SECRET),
+     .set_off = OFF(admin_token_set)},
+    ENUM("log.level", log_level, log_level_names, LOG_NLEVELS, LOG_INFO,
+         "must be one of \"error\", \"warn\", \"info\", \"debug\""),
+    ENUM("log.format", log_format, format_names, 2, LOG_FORMAT_JSON,
+         "must be \"json\" or \"text\""),
+    INT("drain_timeout_ms", drain_timeout_ms, 0, 600000, 10000, 0),
+    /* the start read the state from this path and claimed it (checked it
+     * can be saved there, locked it): a path given by a reload has had
+     * neither, and would be written without its lock */
+    NSTR("state.file", state_file, CFG_RESTART),
+};
+/* clang-format on */
+#define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+
+int
+config_key(size_t i, const char **name, unsigned *flags)
 {
-    size_t n = strlen(s), cont = 0;
-    while (cont < n && cont < 3 &&
-           ((unsigned char)s[n - 1 - cont] & 0xc0) == 0x80)
-        cont++;
-    if (cont == n)
-        return;
-    unsigned char lead = (unsigned char)s[n - 1 - cont];
-    size_t want = lead >= 0xf0 ? 3 : lead >= 0xe0 ? 2 : lead >= 0xc0 ? 1 : 0;
-    if (cont < want)
-        s[n - 1 - cont] = '\0';
-}
-
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    if (errlen > 0 && n >= 0 && (size_t)n >= errlen)
-        trim_partial_utf8(err);
-    return -1;
-}
-
-/* ---- text: what a string may hold and how it is echoed ---- */
-
-/* The length of the valid UTF-8 sequence at s (n bytes there) with its
- * code point in *cp; 0 when invalid (overlong, surrogate, past U+10FFFF,
- * cut short). */
-static size_t
-utf8_decode(const unsigned char *s, size_t n, unsigned long *cp)
-{
-    size_t len;
-    unsigned long v, min;
-    if (n == 0)
+    if (i >= CONFIG_NKEYS)
         return 0;
-    if (s[0] < 0x80) {
-        *cp = s[0];
-        return 1;
-    }
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        len = 2, v = s[0] & 0x1fu, min = 0x80;
-    } else if ((s[0] & 0xf0) == 0xe0) {
-        len = 3, v = s[0] & 0x0fu, min = 0x800;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4, v = s[0] & 0x07u, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        v = v << 6 | (s[i] & 0x3fu);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *cp = v;
-    return len;
-}
-
-/* A code point that shows as text on one line: not a C0 or C1 control or
- * DEL, not a line or paragraph separator, not a bidirectional control or
- * BOM (those make a log line display as something it is not). */
-static int
-cp_printable(unsigned long cp)
-{
-    static const unsigned long hidden[][2] = {
-        {0x00, 0x1f},     {0x7f, 0x9f},     {0x061c, 0x061c}, {0x200e, 0x200f},
-        {0x2028, 0x202e}, {0x2066, 0x2069}, {0xfeff, 0xfeff},
-    };
-    for (size_t i = 0; i < sizeof(hidden) / sizeof(hidden[0]); i++)
-        if (cp >= hidden[i][0] && cp <= hidden[i][1])
-            return 0;
+    *name = config_keys[i].name;
+    *flags = config_keys[i].flags;
     return 1;
-}
-
-/* 1 if s (n bytes) is valid UTF-8 made only of printable code points. */
-static int
-text_printable(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (n > 0) {
-        unsigned long cp;
-        size_t len = utf8_decode(p, n, &cp);
-        if (len == 0 || !cp_printable(cp))
-            return 0;
-        p += len;
-        n -= len;
-    }
-    return 1;
-}
-
-/* s as one line of printable text for a message: printable UTF-8 stays,
- * '"' and '\\' get a backslash, every other byte is \xNN. A heap string. */
-static char *
-escape(const char *s)
-{
-    size_t n = strlen(s), o = 0;
-    char *out = xmalloc(4 * n + 1);
-    const unsigned char *p = (const unsigned char *)s;
-    while (n > 0) {
-        unsigned long cp;
-        size_t len = utf8_decode(p, n, &cp);
-        if (*p == '"' || *p == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)*p;
-            len = 1;
-        } else if (len > 0 && cp_printable(cp)) {
-            memcpy(out + o, p, len);
-            o += len;
-        } else {
-            snprintf(out + o, 5, "\\x%02x", *p);
-            o += 4;
-            len = 1;
-        }
-        p += len;
-        n -= len;
-    }
-    out[o] = '\0';
-    return out;
 }
 
 /* The string v holds, or NULL if v is not a string or holds a NUL: json-c
@@ -224,7 +135,8 @@ json_text(json_object *v)
     return s;
 }
 
-#define FIELD(cfg, k, T) ((T *)(void *)((char *)(cfg) + (k)->off))
+#define AT(cfg, o, T) ((T *)(void *)((char *)(cfg) + (o)))
+#define FIELD(cfg, k, T) AT(cfg, (k)->off, T)
 
 static const char *parse_listen_one(const char *s, struct config_listen *out);
 
@@ -245,11 +157,8 @@ config_defaults(struct config *cfg)
         case CFG_NSTR:
             *FIELD(cfg, k, char *) = k->sdef ? xstrdup(k->sdef) : NULL;
             break;
-        case CFG_LEVEL:
-            cfg->log_level = (enum log_level)k->def;
-            break;
-        case CFG_FORMAT:
-            cfg->log_format = (enum log_format)k->def;
+        case CFG_ENUM:
+            *FIELD(cfg, k, int) = (int)k->def;
             break;
         case CFG_LISTEN:
             cfg->listen = xcalloc(1, sizeof(*cfg->listen));
@@ -337,17 +246,6 @@ parse_num(const struct cfg_key *k, json_object *v, double *out)
     return NULL;
 }
 
-static int
-hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 static const char *
 parse_sha256(json_object *v, unsigned char out[CONFIG_SHA256_LEN])
 {
@@ -357,8 +255,8 @@ parse_sha256(json_object *v, unsigned char out[CONFIG_SHA256_LEN])
     if (json_object_get_string_len(v) != 2 * CONFIG_SHA256_LEN)
         return "must be 64 hex digits (a SHA-256)";
     for (int i = 0; i < CONFIG_SHA256_LEN; i++) {
-        int hi = hexval((unsigned char)s[2 * i]);
-        int lo = hexval((unsigned char)s[2 * i + 1]);
+        int hi = hex_value((unsigned char)s[2 * i]);
+        int lo = hex_value((unsigned char)s[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return "must be 64 hex digits (a SHA-256)";
         out[i] = (unsigned char)(hi << 4 | lo);
@@ -367,19 +265,16 @@ parse_sha256(json_object *v, unsigned char out[CONFIG_SHA256_LEN])
 }
 
 static const char *
-parse_enum(json_object *v, const char *const *names, size_t n, int *out)
+parse_enum(const struct cfg_key *k, json_object *v, int *out)
 {
     const char *s = json_text(v);
-    if (s != NULL) {
-        for (size_t i = 0; i < n; i++) {
-            if (strcmp(s, names[i]) == 0) {
-                *out = (int)i;
-                return NULL;
-            }
+    for (size_t i = 0; s != NULL && i < k->nnames; i++) {
+        if (strcmp(s, k->names[i]) == 0) {
+            *out = (int)i;
+            return NULL;
         }
     }
-    return n == 4 ? "must be one of \"error\", \"warn\", \"info\", \"debug\""
-                  : "must be \"json\" or \"text\"";
+    return k->why;
 }
 
 /* A DNS name of RFC 1123 labels (letters, digits, inner '-'; 1 to 63
@@ -508,10 +403,10 @@ parse_listen(json_object *v, struct config *cfg, const char *file, char *err,
 {
     if (!json_object_is_type(v, json_type_array) ||
         json_object_array_length(v) == 0)
-        return fail(err, errlen,
-                    "%s: listen: must be a non-empty array of \"host:port\" "
-                    "strings",
-                    file);
+        return text_error(err, errlen,
+                          "%s: listen: must be a non-empty array of "
+                          "\"host:port\" strings",
+                          file);
     size_t n = json_object_array_length(v);
     struct config_listen *l = xcalloc(n, sizeof(*l));
     for (size_t i = 0; i < n; i++) {
@@ -522,7 +417,7 @@ parse_listen(json_object *v, struct config *cfg, const char *file, char *err,
             for (size_t j = 0; j < i; j++)
                 free(l[j].host);
             free(l);
-            return fail(err, errlen, "%s: listen[%zu]: %s", file, i, why);
+            return text_error(err, errlen, "%s: listen[%zu]: %s", file, i, why);
         }
     }
     free_listen(cfg);
@@ -531,50 +426,44 @@ parse_listen(json_object *v, struct config *cfg, const char *file, char *err,
     return 0;
 }
 
-/* 1 if every byte of s is visible ASCII (0x21..0x7e). */
-static int
-visible_ascii(const char *s)
+/* upstream.base_url: requests are built on it, and it is echoed. Drops
+ * the trailing '/' (paths are appended with their own). */
+static const char *
+check_base_url(void *field)
 {
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e)
-            return 0;
-    return 1;
+    char *s = *(char **)field;
+    if (!text_visible_ascii(s))
+        return "must be visible ASCII without spaces (percent-encode "
+               "the rest, write an international host name as xn--)";
+    const char *host = strncmp(s, "http://", 7) == 0    ? s + 7
+                       : strncmp(s, "https://", 8) == 0 ? s + 8
+                                                        : NULL;
+    if (host == NULL)
+        return "must start with http:// or https://";
+    if (*host == '\0' || *host == '/' || *host == '?' || *host == '#')
+        return "must name a host";
+    size_t n = strlen(s);
+    while (n > 0 && s[n - 1] == '/')
+        s[--n] = '\0';
+    return NULL;
 }
 
+/* upstream.api_key_env: a name getenv() can be asked for. */
 static const char *
-check_string(const struct cfg_key *k, const char *s)
+check_env_name(void *field)
 {
-    if (*s == '\0')
-        return "must not be empty";
-    /* file names and the rest are echoed in messages and log lines */
-    if (!text_printable(s, strlen(s)))
-        return "must be UTF-8 text without control characters";
-    if (strcmp(k->name, "upstream.base_url") == 0) {
-        if (!visible_ascii(s))
-            return "must be visible ASCII without spaces (percent-encode "
-                   "the rest, write an international host name as xn--)";
-        const char *host = strncmp(s, "http://", 7) == 0    ? s + 7
-                           : strncmp(s, "https://", 8) == 0 ? s + 8
-                                                            : NULL;
-        if (host == NULL)
-            return "must start with http:// or https://";
-        if (*host == '\0' || *host == '/' || *host == '?' || *host == '#')
-            return "must name a host";
-    }
-    if (strcmp(k->name, "upstream.api_key_env") == 0) {
-        if (isdigit((unsigned char)*s))
+    const char *s = *(char **)field;
+    if (isdigit((unsigned char)*s))
+        return "must be an environment variable name";
+    for (const char *p = s; *p; p++)
+        if (!(isalnum((unsigned char)*p) || *p == '_'))
             return "must be an environment variable name";
-        for (const char *p = s; *p; p++)
-            if (!(isalnum((unsigned char)*p) || *p == '_'))
-                return "must be an environment variable name";
-    }
     return NULL;
 }
 
 static const char *
-parse_string(const struct cfg_key *k, json_object *v, struct config *cfg)
+parse_string(const struct cfg_key *k, json_object *v, char **dst)
 {
-    char **dst = FIELD(cfg, k, char *);
     if (v == NULL || json_object_is_type(v, json_type_null)) {
         if (k->type == CFG_STR)
             return "must be a string";
@@ -588,16 +477,13 @@ parse_string(const struct cfg_key *k, json_object *v, struct config *cfg)
     const char *s = json_text(v);
     if (s == NULL)
         return "must not contain NUL";
-    const char *why = check_string(k, s);
-    if (why)
-        return why;
+    if (*s == '\0')
+        return "must not be empty";
+    /* file names and the rest are echoed in messages and log lines */
+    if (!text_printable(s, strlen(s)))
+        return "must be UTF-8 text without control characters";
     free(*dst);
     *dst = xstrdup(s);
-    if (strcmp(k->name, "upstream.base_url") == 0) {
-        size_t n = strlen(*dst);
-        while (n > 0 && (*dst)[n - 1] == '/')
-            (*dst)[--n] = '\0';
-    }
     return NULL;
 }
 
@@ -650,8 +536,8 @@ parse_client(json_object *v, size_t idx, struct config_client *c,
 {
     int have_name = 0, have_tok = 0, have_senders = 0;
     if (!json_object_is_type(v, json_type_object))
-        return fail(err, errlen, "%s: clients[%zu]: must be an object", file,
-                    idx);
+        return text_error(err, errlen, "%s: clients[%zu]: must be an object",
+                          file, idx);
     json_object_object_foreach(v, key, val)
     {
         const char *why = NULL;
@@ -672,17 +558,18 @@ parse_client(json_object *v, size_t idx, struct config_client *c,
             why = "unknown key";
         }
         if (why) {
-            char *shown = escape(key);
-            fail(err, errlen, "%s: clients[%zu].%s: %s", file, idx, shown, why);
+            char *shown = text_escape(key);
+            text_error(err, errlen, "%s: clients[%zu].%s: %s", file, idx, shown,
+                       why);
             free(shown);
             return -1;
         }
     }
     if (!have_name || !have_tok || !have_senders)
-        return fail(err, errlen,
-                    "%s: clients[%zu]: needs \"name\", \"token_sha256\" "
-                    "and \"senders\"",
-                    file, idx);
+        return text_error(err, errlen,
+                          "%s: clients[%zu]: needs \"name\", \"token_sha256\" "
+                          "and \"senders\"",
+                          file, idx);
     return 0;
 }
 
@@ -691,7 +578,7 @@ parse_clients(json_object *v, struct config *cfg, const char *file,
               char *err, size_t errlen)
 {
     if (!json_object_is_type(v, json_type_array))
-        return fail(err, errlen, "%s: clients: must be an array", file);
+        return text_error(err, errlen, "%s: clients: must be an array", file);
     free_clients(cfg);
     size_t n = json_object_array_length(v);
     cfg->clients = xcalloc(n ? n : 1, sizeof(*cfg->clients));
@@ -702,16 +589,19 @@ parse_clients(json_object *v, struct config *cfg, const char *file,
             return -1;
         for (size_t j = 0; j < i; j++) {
             if (strcmp(cfg->clients[j].name, cfg->clients[i].name) == 0) {
-                char *shown = escape(cfg->clients[i].name);
-                fail(err, errlen, "%s: clients[%zu].name: \"%s\" is used twice",
-                     file, i, shown);
+                char *shown = text_escape(cfg->clients[i].name);
+                text_error(err, errlen,
+                           "%s: clients[%zu].name: \"%s\" is used twice", file,
+                           i, shown);
                 free(shown);
                 return -1;
             }
             if (memcmp(cfg->clients[j].token_sha256,
                        cfg->clients[i].token_sha256, CONFIG_SHA256_LEN) == 0)
-                return fail(err, errlen, "%s: clients[%zu].token_sha256: "
-                            "same token as clients[%zu]", file, i, j);
+                return text_error(err, errlen,
+                                  "%s: clients[%zu].token_sha256: "
+                                  "same token as clients[%zu]",
+                                  file, i, j);
         }
     }
     return 0;
@@ -739,42 +629,49 @@ is_section(const char *path)
     return 0;
 }
 
+/* A digest has no null: *set says whether one was given. */
+static const char *
+parse_optional_sha256(json_object *v, unsigned char *out, int *set)
+{
+    if (v == NULL || json_object_is_type(v, json_type_null)) {
+        *set = 0;
+        return NULL;
+    }
+    const char *why = parse_sha256(v, out);
+    *set = why == NULL;
+    return why;
+}
+
+/* The type stores the value at the row's offset, then the row's check. */
 static const char *
 parse_leaf(const struct cfg_key *k, json_object *v, struct config *cfg)
 {
-    int e;
-    const char *why;
+    const char *why = NULL;
     switch (k->type) {
     case CFG_INT:
-        return parse_int(k, v, FIELD(cfg, k, long long));
+        why = parse_int(k, v, FIELD(cfg, k, long long));
+        break;
     case CFG_NUM:
-        return parse_num(k, v, FIELD(cfg, k, double));
+        why = parse_num(k, v, FIELD(cfg, k, double));
+        break;
     case CFG_STR:
     case CFG_NSTR:
-        return parse_string(k, v, cfg);
+        why = parse_string(k, v, FIELD(cfg, k, char *));
+        break;
     case CFG_SHA256:
-        if (v == NULL || json_object_is_type(v, json_type_null)) {
-            cfg->admin_token_set = 0;
-            return NULL;
-        }
-        why = parse_sha256(v, cfg->admin_token_sha256);
-        cfg->admin_token_set = why == NULL;
-        return why;
-    case CFG_LEVEL:
-        why = parse_enum(v, level_names, 4, &e);
-        if (!why)
-            cfg->log_level = (enum log_level)e;
-        return why;
-    case CFG_FORMAT:
-        why = parse_enum(v, format_names, 2, &e);
-        if (!why)
-            cfg->log_format = (enum log_format)e;
-        return why;
+        why = parse_optional_sha256(v, FIELD(cfg, k, unsigned char),
+                                    AT(cfg, k->set_off, int));
+        break;
+    case CFG_ENUM:
+        why = parse_enum(k, v, FIELD(cfg, k, int));
+        break;
     case CFG_LISTEN:
     case CFG_CLIENTS:
-        break; /* handled by the caller: they report their own paths */
+        return NULL; /* handled by the caller: they report their own paths */
     }
-    return NULL;
+    if (why == NULL && k->check != NULL)
+        why = k->check(FIELD(cfg, k, void));
+    return why;
 }
 
 /* "file: path: why", the path (input text) escaped. */
@@ -782,8 +679,8 @@ static int
 fail_at(char *err, size_t errlen, const char *file, const char *path,
         const char *why)
 {
-    char *shown = escape(path);
-    fail(err, errlen, "%s: %s: %s", file, shown, why);
+    char *shown = text_escape(path);
+    text_error(err, errlen, "%s: %s: %s", file, shown, why);
     free(shown);
     return -1;
 }
@@ -893,7 +790,7 @@ config_parse(struct config *cfg, const char *text, const char *rawname,
              char *err, size_t errlen)
 {
     int rc = -1;
-    char *name = escape(rawname); /* a file name is input too */
+    char *name = text_escape(rawname); /* a file name is input too */
     size_t nul_key;
     config_defaults(cfg);
     /* lax mode on purpose: operators may write comments (SPEC section 8) */
@@ -905,29 +802,29 @@ config_parse(struct config *cfg, const char *text, const char *rawname,
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     if (root == NULL || jerr != json_tokener_success) {
         if (jerr == json_tokener_success || jerr == json_tokener_continue)
-            fail(err, errlen, "%s: the file is not a complete JSON object",
-                 name);
+            text_error(err, errlen,
+                       "%s: the file is not a complete JSON object", name);
         else
-            fail(err, errlen, "%s:%d: %s", name,
-                 offset_line(text, json_tokener_get_parse_end(tok)),
-                 json_tokener_error_desc(jerr));
+            text_error(err, errlen, "%s:%d: %s", name,
+                       offset_line(text, json_tokener_get_parse_end(tok)),
+                       json_tokener_error_desc(jerr));
         goto done;
     }
     for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
         if (!isspace((unsigned char)text[i])) {
-            fail(err, errlen, "%s:%d: unexpected text after the object",
-                 name, offset_line(text, i));
+            text_error(err, errlen, "%s:%d: unexpected text after the object",
+                       name, offset_line(text, i));
             goto done;
         }
     }
     if (!json_object_is_type(root, json_type_object)) {
-        fail(err, errlen, "%s: the top level must be an object", name);
+        text_error(err, errlen, "%s: the top level must be an object", name);
         goto done;
     }
     nul_key = find_nul_key(text);
     if (nul_key != (size_t)-1) {
-        fail(err, errlen, "%s:%d: an object key contains \\u0000 (NUL)", name,
-             offset_line(text, nul_key));
+        text_error(err, errlen, "%s:%d: an object key contains \\u0000 (NUL)",
+                   name, offset_line(text, nul_key));
         goto done;
     }
     rc = walk(root, "", cfg, name, err, errlen);
@@ -940,13 +837,12 @@ done:
     return rc;
 }
 
-/* fopen(path, "rb") that does not wait in open(2) for a FIFO's writer
- * (on a SIGHUP that would stop the event loop for ever): O_NONBLOCK for
- * the open only, so that a pipe (-c <(...)) is still read to its end, and
- * a FIFO nobody writes to reads as empty. NULL and errno on failure. */
-static FILE *
-open_input(const char *path)
+FILE *
+config_open(const char *path)
 {
+    /* O_NONBLOCK for the open only: a FIFO nobody writes to reads as
+     * empty instead of stopping the event loop (SIGHUP), a pipe is still
+     * read to its end */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return NULL;
@@ -962,59 +858,127 @@ open_input(const char *path)
     return f;
 }
 
-/* Empties cfg and writes "path: why", the path escaped. */
-static int
-load_fail(struct config *cfg, const char *path, const char *why, char *err,
-          size_t errlen)
+/* The whole of f, up to 16 MiB, as a string in *text (which the caller
+ * frees, also on failure). NULL or the reason. */
+static const char *
+read_text(FILE *f, char **text)
 {
-    char *shown = escape(path);
-    config_defaults(cfg);
-    config_free(cfg);
-    fail(err, errlen, "%s: %s", shown, why);
-    free(shown);
-    return -1;
+    size_t cap = 4096, len = 0, n;
+    char *t = xmalloc(cap);
+    while ((n = fread(t + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (len + 1 == cap) {
+            if (cap >= (1u << 24)) {
+                *text = t;
+                return "file too large";
+            }
+            cap *= 2;
+            t = xrealloc(t, cap);
+        }
+    }
+    t[len] = '\0';
+    *text = t;
+    if (ferror(f))
+        return "read error";
+    return strlen(t) != len ? "file contains a NUL byte" : NULL;
 }
 
 int
 config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
-    FILE *f = open_input(path);
-    if (f == NULL)
-        return load_fail(cfg, path, strerror(errno), err, errlen);
-    size_t cap = 4096, len = 0;
-    char *text = xmalloc(cap);
-    size_t n;
-    while ((n = fread(text + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (len + 1 == cap) {
-            if (cap >= (1u << 24)) {
-                fclose(f);
-                free(text);
-                return load_fail(cfg, path, "file too large", err, errlen);
-            }
-            cap *= 2;
-            text = xrealloc(text, cap);
-        }
+    char *text = NULL, *shown;
+    const char *why;
+    FILE *f = config_open(path);
+    if (f == NULL) {
+        why = strerror(errno);
+        goto fail;
     }
-    int rerr = ferror(f);
+    why = read_text(f, &text);
     fclose(f);
-    text[len] = '\0';
-    int rc;
-    if (rerr) {
-        rc = load_fail(cfg, path, "read error", err, errlen);
-    } else if (strlen(text) != len) {
-        rc = load_fail(cfg, path, "file contains a NUL byte", err, errlen);
-    } else {
-        rc = config_parse(cfg, text, path, err, errlen);
-    }
+    if (why != NULL)
+        goto fail;
+    int rc = config_parse(cfg, text, path, err, errlen);
     free(text);
     return rc;
+fail:
+    free(text);
+    config_defaults(cfg); /* left empty, as config_parse() leaves it */
+    config_free(cfg);
+    shown = text_escape(path);
+    text_error(err, errlen, "%s: %s", shown, why);
+    free(shown);
+    return -1;
 }
 
 /* ---- printing ---- */
 
 static json_object *
-print_value(const struct config *cfg, const struct cfg_key *k)
+print_digest(const unsigned char *d, int secret)
+{
+    char hex[2 * CONFIG_SHA256_LEN + 1];
+    if (secret)
+        return json_object_new_string("<redacted>");
+    for (int i = 0; i < CONFIG_SHA256_LEN; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    return json_object_new_string(hex);
+}
+
+static json_object *
+print_listen(const struct config *cfg)
+{
+    json_object *a = json_object_new_array();
+    for (size_t i = 0; i < cfg->nlisten; i++) {
+        char buf[300];
+        const char *h = cfg->listen[i].host;
+        snprintf(buf, sizeof(buf), strchr(h, ':') ? "[%s]:%d" : "%s:%d", h,
+                 cfg->listen[i].port);
+        json_object_array_add(a, json_object_new_string(buf));
+    }
+    return a;
+}
+
+/* A secret clients row hides each token hash. */
+static json_object *
+print_clients(const struct config *cfg, int secret)
+{
+    json_object *a = json_object_new_array();
+    for (size_t i = 0; i < cfg->nclients; i++) {
+        const struct config_client *c = &cfg->clients[i];
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(c->name));
+        json_object_object_add(o, "token_sha256",
+                               print_digest(c->token_sha256, secret));
+        json_object *s;
+        if (c->all_senders) {
+            s = json_object_new_string("*");
+        } else {
+            s = json_object_new_array();
+            for (size_t j = 0; j < c->nsenders; j++)
+                json_object_array_add(s, json_object_new_int64(c->senders[j]));
+        }
+        json_object_object_add(o, "senders", s);
+        json_object_array_add(a, o);
+    }
+    return a;
+}
+
+static json_object *
+print_string(const struct cfg_key *k, const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    if (k->flags & CFG_USERINFO) {
+        char *shown = config_redacted_url(s);
+        json_object *v = json_object_new_string(shown);
+        free(shown);
+        return v;
+    }
+    return json_object_new_string(s);
+}
+
+/* The value as the file would say it; NULL for JSON null. */
+static json_object *
+print_plain(const struct config *cfg, const struct cfg_key *k)
 {
     switch (k->type) {
     case CFG_INT:
@@ -1022,58 +986,33 @@ print_value(const struct config *cfg, const struct cfg_key *k)
     case CFG_NUM:
         return json_object_new_double(*FIELD(cfg, k, const double));
     case CFG_STR:
-    case CFG_NSTR: {
-        const char *s = *FIELD(cfg, k, char *const);
-        if (s != NULL && k->off == OFF(upstream_base_url)) {
-            char *shown = config_redacted_url(s);
-            json_object *v = json_object_new_string(shown);
-            free(shown);
-            return v;
-        }
-        return s ? json_object_new_string(s) : NULL;
-    }
+    case CFG_NSTR:
+        return print_string(k, *FIELD(cfg, k, char *const));
     case CFG_SHA256:
-        return cfg->admin_token_set ? json_object_new_string("<redacted>")
-                                    : NULL;
-    case CFG_LEVEL:
-        return json_object_new_string(level_names[cfg->log_level]);
-    case CFG_FORMAT:
-        return json_object_new_string(format_names[cfg->log_format]);
-    case CFG_LISTEN: {
-        json_object *a = json_object_new_array();
-        for (size_t i = 0; i < cfg->nlisten; i++) {
-            char buf[300];
-            const char *h = cfg->listen[i].host;
-            snprintf(buf, sizeof(buf), strchr(h, ':') ? "[%s]:%d" : "%s:%d",
-                     h, cfg->listen[i].port);
-            json_object_array_add(a, json_object_new_string(buf));
-        }
-        return a;
-    }
-    case CFG_CLIENTS: {
-        json_object *a = json_object_new_array();
-        for (size_t i = 0; i < cfg->nclients; i++) {
-            const struct config_client *c = &cfg->clients[i];
-            json_object *o = json_object_new_object();
-            json_object_object_add(o, "name", json_object_new_string(c->name));
-            json_object_object_add(o, "token_sha256",
-                                   json_object_new_string("<redacted>"));
-            json_object *s;
-            if (c->all_senders) {
-                s = json_object_new_string("*");
-            } else {
-                s = json_object_new_array();
-                for (size_t j = 0; j < c->nsenders; j++)
-                    json_object_array_add(
-                        s, json_object_new_int64(c->senders[j]));
-            }
-            json_object_object_add(o, "senders", s);
-            json_object_array_add(a, o);
-        }
-        return a;
-    }
+        return *AT(cfg, k->set_off, const int)
+                   ? print_digest(FIELD(cfg, k, const unsigned char), 0)
+                   : NULL;
+    case CFG_ENUM:
+        return json_object_new_string(k->names[*FIELD(cfg, k, const int)]);
+    case CFG_LISTEN:
+        return print_listen(cfg);
+    case CFG_CLIENTS:
+        return print_clients(cfg, (k->flags & CFG_SECRET) != 0);
     }
     return NULL;
+}
+
+/* What config_print() shows of row k: a secret (but the clients array,
+ * which hides only its tokens) as "<redacted>", null staying null. */
+static json_object *
+print_value(const struct config *cfg, const struct cfg_key *k)
+{
+    json_object *v = print_plain(cfg, k);
+    if (v != NULL && (k->flags & CFG_SECRET) && k->type != CFG_CLIENTS) {
+        json_object_put(v);
+        v = json_object_new_string("<redacted>");
+    }
+    return v;
 }
 
 /* Adds v under the dotted path, creating section objects on the way. */
@@ -1107,84 +1046,6 @@ config_print(const struct config *cfg, FILE *out)
                 root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
                           JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(root);
-}
-
-/* ---- the API key ---- */
-
-static char *
-strip_dup(const char *s, size_t n)
-{
-    while (n > 0 && isspace((unsigned char)*s)) {
-        s++;
-        n--;
-    }
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        n--;
-    return xstrndup(s, n);
-}
-
-static int
-key_acceptable(const char *k)
-{
-    if (*k == '\0')
-        return 0;
-    for (; *k; k++)
-        if ((unsigned char)*k < 0x21 || (unsigned char)*k > 0x7e)
-            return 0;
-    return 1;
-}
-
-int
-config_read_api_key(const struct config *cfg, char **key, char *err,
-                    size_t errlen)
-{
-    *key = NULL;
-    int rc = 0;
-    char *where =
-        escape(cfg->api_key_file ? cfg->api_key_file : cfg->api_key_env);
-    if (cfg->api_key_file != NULL) {
-        FILE *f = open_input(cfg->api_key_file);
-        if (f == NULL) {
-            rc = fail(err, errlen,
-                      "no API key: cannot read upstream.api_key_file %s: %s",
-                      where, strerror(errno));
-            goto done;
-        }
-        char buf[4096];
-        size_t n = fread(buf, 1, sizeof(buf), f);
-        int big = n == sizeof(buf);
-        fclose(f);
-        if (big) {
-            explicit_bzero(buf, sizeof(buf));
-            rc =
-                fail(err, errlen, "no API key: %s is larger than 4 KiB", where);
-            goto done;
-        }
-        *key = strip_dup(buf, n);
-        explicit_bzero(buf, sizeof(buf));
-    } else {
-        const char *v = getenv(cfg->api_key_env);
-        if (v == NULL || *v == '\0') {
-            rc = fail(err, errlen,
-                      "no API key: environment variable %s "
-                      "is not set (or set upstream.api_key_file)",
-                      where);
-            goto done;
-        }
-        *key = strip_dup(v, strlen(v));
-    }
-    if (!key_acceptable(*key)) {
-        explicit_bzero(*key, strlen(*key));
-        free(*key);
-        *key = NULL;
-        rc = fail(err, errlen,
-                  "no API key: the key in %s %s is empty or "
-                  "has characters a header cannot carry",
-                  cfg->api_key_file ? "file" : "environment variable", where);
-    }
-done:
-    free(where);
-    return rc;
 }
 
 static int
@@ -1310,11 +1171,44 @@ note(char *changed, size_t len, const char *name)
     snprintf(changed + used, len - used, "%s%s", used ? ", " : "", name);
 }
 
-static void
-keep_string(char **next, const char *running)
+/* Gives row k of next its value in running; 1 if that changed it. The
+ * types a CFG_RESTART row may have (the table's test covers every row). */
+static int
+keep_row(const struct cfg_key *k, struct config *next,
+         const struct config *running)
 {
-    free(*next);
-    *next = running ? xstrdup(running) : NULL;
+    switch (k->type) {
+    case CFG_INT: {
+        long long *n = FIELD(next, k, long long);
+        long long r = *FIELD(running, k, const long long);
+        int changed = *n != r;
+        *n = r;
+        return changed;
+    }
+    case CFG_STR:
+    case CFG_NSTR: {
+        char **n = FIELD(next, k, char *);
+        const char *r = *FIELD(running, k, char *const);
+        if (str_equal(*n, r))
+            return 0;
+        free(*n);
+        *n = r ? xstrdup(r) : NULL;
+        return 1;
+    }
+    case CFG_LISTEN:
+        if (listen_equal(next, running))
+            return 0;
+        free_listen(next);
+        next->listen = xcalloc(running->nlisten, sizeof(*next->listen));
+        for (size_t i = 0; i < running->nlisten; i++) {
+            next->listen[i].host = xstrdup(running->listen[i].host);
+            next->listen[i].port = running->listen[i].port;
+        }
+        next->nlisten = running->nlisten;
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 int
@@ -1323,51 +1217,10 @@ config_keep_restart_keys(struct config *next, const struct config *running,
 {
     int n = 0;
     changed[0] = '\0';
-    if (!listen_equal(next, running)) {
-        struct config_listen *l = xcalloc(running->nlisten, sizeof(*l));
-        for (size_t i = 0; i < running->nlisten; i++) {
-            l[i].host = xstrdup(running->listen[i].host);
-            l[i].port = running->listen[i].port;
-        }
-        free_listen(next);
-        next->listen = l;
-        next->nlisten = running->nlisten;
-        note(changed, changedlen, "listen");
-        n++;
-    }
-    if (!str_equal(next->upstream_base_url, running->upstream_base_url)) {
-        keep_string(&next->upstream_base_url, running->upstream_base_url);
-        note(changed, changedlen, "upstream.base_url");
-        n++;
-    }
-    if (!str_equal(next->ca_file, running->ca_file)) {
-        keep_string(&next->ca_file, running->ca_file);
-        note(changed, changedlen, "upstream.ca_file");
-        n++;
-    }
-    /* the start read the state from this path and claimed it (checked it
-     * can be saved there, locked it): a path given by a reload has had
-     * neither, and would be written without its lock */
-    if (!str_equal(next->state_file, running->state_file)) {
-        keep_string(&next->state_file, running->state_file);
-        note(changed, changedlen, "state.file");
-        n++;
-    }
-    const struct {
-        long long *next;
-        long long running;
-        const char *name;
-    } nums[] = {
-        {&next->connect_timeout_ms, running->connect_timeout_ms,
-         "upstream.connect_timeout_ms"},
-        {&next->timeout_ms, running->timeout_ms, "upstream.timeout_ms"},
-        {&next->upstream_max_connections, running->upstream_max_connections,
-         "upstream.max_connections"},
-    };
-    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
-        if (*nums[i].next != nums[i].running) {
-            *nums[i].next = nums[i].running;
-            note(changed, changedlen, nums[i].name);
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        const struct cfg_key *k = &config_keys[i];
+        if ((k->flags & CFG_RESTART) && keep_row(k, next, running)) {
+            note(changed, changedlen, k->name);
             n++;
         }
     }

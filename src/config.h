@@ -5,13 +5,17 @@
  * allowed), rejects unknown keys and bad values with "FILE: KEY: reason",
  * and fills a struct config that the caller owns and releases with
  * config_free(). A message is always one line of printable text: what it
- * echoes from the input (file name, key, client name) is escaped, '"' and
- * '\\' with a backslash and any byte that is not printable UTF-8 as \xNN.
+ * echoes from the input (file name, key, client name) is escaped as
+ * text_escape() does.
  * No string value may hold a NUL (nor a key, which json-c would cut);
  * file names are UTF-8 text without control characters, the base URL is
  * visible ASCII, client names are printable UTF-8 text. The API key is
- * not part of the file: config_read_api_key() fetches it from the
- * environment variable or file the config names. */
+ * not part of the file: secret.h fetches it from the environment
+ * variable or file the config names.
+ *
+ * Each row of the table carries its own rules: a check function for what
+ * its type alone does not say, and flags (below) from which the reload's
+ * restart-only list and config_print()'s redaction are derived. */
 #ifndef WAGATE_CONFIG_H
 #define WAGATE_CONFIG_H
 
@@ -22,6 +26,18 @@
 #include "log.h"
 
 #define CONFIG_SHA256_LEN DIGEST_LEN
+
+/* A row's flags. */
+enum cfg_flag {
+    CFG_RESTART = 1u << 0,  /* a reload keeps the running value (the key
+                             * needs a restart); for integer, string and
+                             * listen rows */
+    CFG_SECRET = 1u << 1,   /* config_print() shows "<redacted>" (null
+                             * stays null); the clients array hides each
+                             * token_sha256 */
+    CFG_USERINFO = 1u << 2, /* a URL: config_print() hides its userinfo as
+                             * config_redacted_url() does */
+};
 
 struct config_listen {
     char *host; /* IPv4 (four decimal numbers), IPv6 (zone allowed, given
@@ -95,24 +111,24 @@ int config_parse(struct config *cfg, const char *text, const char *name,
 
 void config_free(struct config *cfg);
 
-/* Prints the effective configuration as JSON, secrets redacted (token
- * hashes as "<redacted>", the base URL's userinfo as config_redacted_url()
- * shows it). Otherwise what it prints parses back to the same config. */
+/* Prints the effective configuration as JSON, the CFG_SECRET and
+ * CFG_USERINFO rows redacted (token hashes as "<redacted>", the base URL's
+ * userinfo as config_redacted_url() shows it). Otherwise what it prints
+ * parses back to the same config. */
 void config_print(const struct config *cfg, FILE *out);
 
-/* Reads the API key from api_key_file, else from the api_key_env variable,
- * surrounding whitespace stripped. 0 and a heap string in *key (caller
- * frees, should wipe); -1 and a message saying where it looked. */
-int config_read_api_key(const struct config *cfg, char **key, char *err,
-                        size_t errlen);
-
-/* For a reload: the keys that need a restart (listen, upstream.base_url,
+/* For a reload: the CFG_RESTART keys (listen, upstream.base_url,
  * upstream.ca_file, upstream.connect_timeout_ms, upstream.timeout_ms,
- * upstream.max_connections, state.file) keep their running values in next; the names
- * of those that differed are written, comma-separated, into changed.
- * Returns how many differed. */
+ * upstream.max_connections, state.file) keep their running values in
+ * next; the names of those that differed are written, comma-separated in
+ * table order, into changed. Returns how many differed. */
 int config_keep_restart_keys(struct config *next, const struct config *running,
                              char *changed, size_t changedlen);
+
+/* Row i of the table, in the order config_print() writes the keys: its
+ * dotted name (static) and flags. 0 past the last row. For whatever must
+ * cover every key, such as tests. */
+int config_key(size_t i, const char **name, unsigned *flags);
 
 /* 1 if every listen address is loopback (127.0.0.0/8, ::1, localhost in
  * any case). */
@@ -122,6 +138,12 @@ int config_all_loopback(const struct config *cfg);
  * every message, log line and --check-config prints. Everything up to the
  * last '@' of the authority is hidden. A heap string, the caller frees. */
 char *config_redacted_url(const char *url);
+
+/* fopen(path, "rb") that never waits in open(2) for a FIFO's writer (on a
+ * SIGHUP that would stop the event loop for ever): nobody writing, it
+ * reads empty; a pipe (-c <(...)) is still read to its end. NULL and
+ * errno on failure. For the config file and the api_key_file. */
+FILE *config_open(const char *path);
 
 /* 1 if url is cleartext http:// to a host that is not certainly loopback
  * (127.0.0.0/8 written as four numbers, ::1, localhost): the API key would

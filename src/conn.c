@@ -53,7 +53,7 @@ struct conn {
     enum conn_phase phase;
     size_t scanned; /* input bytes the lexer has seen */
     double t_first; /* the request's first byte, monotonic ms */
-    const struct headers_refusal *refusal;
+    const struct gw_error_row *refusal;
     int flushed;
     void (*gone)(void *);
     void *gone_arg;
@@ -75,14 +75,6 @@ struct conn_table {
     struct event *adopt_ev;
 };
 
-static const struct headers_refusal request_timeout = {
-    408, "REQUEST_TIMEOUT",
-    "The request did not arrive within limits.client_timeout_ms of its "
-    "first byte."};
-static const struct headers_refusal route_not_found = {
-    404, "ROUTE_NOT_FOUND", REPLY_ROUTE_NOT_FOUND_SENTENCE};
-static const struct headers_refusal head_mismatch = {
-    400, "BAD_REQUEST", "The request head is malformed."};
 
 static struct timeval
 ms_tv(long long ms)
@@ -256,21 +248,19 @@ on_linger_event(struct bufferevent *bev, short what, void *arg)
 }
 
 static void
-log_refusal(const struct conn *c, const struct headers_refusal *r,
+log_refusal(const struct conn *c, const struct gw_error_row *r,
             const char *reqid, const struct route_info *route)
 {
-    char reason[64];
     char *addr = NULL;
     ev_uint16_t port = 0;
     evhttp_connection_get_peer(c->evcon, &addr, &port);
-    reply_reason_token(r->code, reason, sizeof(reason));
     struct log_request lr = {
         .request_id = reqid,
         .remote = addr ? addr : "-",
         .method = c->lx.method[0] ? c->lx.method : NULL,
         .route = route->name,
         .decision = decision_name(DECISION_REJECTED),
-        .reason = reason,
+        .reason = r->reason,
         .status = r->status,
         .upstream_status = -1,
         .latency_ms = clock_mono_ms() - c->t_first,
@@ -283,16 +273,16 @@ log_refusal(const struct conn *c, const struct headers_refusal *r,
 /* Takes the connection from evhttp and answers r with Connection: close.
  * Never while evhttp holds the request for the gateway (BUSY). */
 static void
-take_over(struct conn *c, const struct headers_refusal *r)
+take_over(struct conn *c, const struct gw_error_row *r)
 {
     struct conn_table *t = c->t;
     const struct route_info *route = route_get(ROUTE_NONE);
     const char *allow = NULL;
     if (c->lx.path_fits && c->lx.path[0] == '/')
         route = route_match(c->lx.path);
-    if (r == &headers_unknown_method) {
+    if (reply_error_id(r) == GW_ERR_METHOD_NOT_ALLOWED) {
         if (route->id == ROUTE_NONE || route->allow == NULL)
-            r = &route_not_found;
+            r = reply_row(GW_ERR_ROUTE_NOT_FOUND);
         else
             allow = route->allow;
     }
@@ -308,9 +298,9 @@ take_over(struct conn *c, const struct headers_refusal *r)
 
     char reqid[REQID_MAX + 1], xw[96], date[64] = "";
     reqid_choose(c->lx.request_id[0] ? c->lx.request_id : NULL, reqid);
-    reply_reason_header(r->code, xw, sizeof(xw));
+    reply_xwagate(reply_error_id(r), xw, sizeof(xw));
     evutil_date_rfc1123(date, sizeof(date), NULL);
-    struct evbuffer *body = reply_error_body(r->code, r->sentence, NULL);
+    struct evbuffer *body = reply_error(reply_error_id(r), NULL, NULL);
     struct evbuffer *out = bufferevent_get_output(c->bev);
     evbuffer_add_printf(out,
                         "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
@@ -355,7 +345,7 @@ on_timer(evutil_socket_t fd, short what, void *arg)
         close_now(c);
         return;
     }
-    take_over(c, &request_timeout);
+    take_over(c, reply_row(GW_ERR_REQUEST_TIMEOUT));
 }
 
 /* ---- reading a request ---- */
@@ -563,13 +553,13 @@ conn_of(struct conn_table *t, struct evhttp_request *req)
     return c != NULL && c->evcon == evcon ? c : NULL;
 }
 
-const struct headers_refusal *
+const struct gw_error_row *
 conn_request_arrived(struct conn *c)
 {
-    const struct headers_refusal *r = c->refusal;
+    const struct gw_error_row *r = c->refusal;
     /* the lexer saw this head end too, unless the two parsers disagree */
     if (r == NULL && c->phase != PH_BODY)
-        r = &head_mismatch;
+        r = reply_row(GW_ERR_HEAD_MISMATCH);
     evtimer_del(c->timer);
     event_del(c->act);
     c->phase = PH_BUSY;

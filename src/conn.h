@@ -30,7 +30,7 @@
 struct event_base;
 struct evhttp;
 struct evhttp_request;
-struct headers_refusal;
+struct gw_error_row;
 struct conn_table;
 struct conn;
 
@@ -66,9 +66,9 @@ struct conn *conn_of(struct conn_table *t, struct evhttp_request *req);
 
 /* The server's request callback calls this first: the request is
  * complete and now the gateway's to answer (its clock stops). Returns NULL,
- * or a refusal (static) the lexer found but could not answer itself: the
- * server answers it, with Connection: close. */
-const struct headers_refusal *conn_request_arrived(struct conn *c);
+ * or a refusal (a row of reply.h's table) the lexer found but could not
+ * answer itself: the server answers it, with Connection: close. */
+const struct gw_error_row *conn_request_arrived(struct conn *c);
 
 /* gone(arg) runs once if the caller's connection closes before
  * conn_watch(c, NULL, NULL); one watcher at a time. */

@@ -3,7 +3,6 @@
 
 #include <event2/buffer.h>
 #include <event2/http.h>
-#include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -14,12 +13,12 @@
 #include "config.h"
 #include "conn.h"
 #include "gateway.h"
-#include "idempotency.h"
+#include "http_method.h"
 #include "log.h"
 #include "metrics.h"
-#include "pipeline.h"
 #include "reply.h"
 #include "route.h"
+#include "state.h"
 
 struct ex_waitlist {
     TAILQ_HEAD(exchange_list, exchange) list;
@@ -73,23 +72,6 @@ ex_cut_off_all(struct gateway *gw,
     return queued;
 }
 
-static const char *
-method_name(enum evhttp_cmd_type m)
-{
-    switch (m) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_HEAD: return "HEAD";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-    case EVHTTP_REQ_TRACE: return "TRACE";
-    case EVHTTP_REQ_CONNECT: return "CONNECT";
-    case EVHTTP_REQ_PATCH: return "PATCH";
-    }
-    return "?";
-}
-
 struct exchange *
 ex_new(struct gateway *gw, struct evhttp_request *req)
 {
@@ -100,7 +82,7 @@ ex_new(struct gateway *gw, struct evhttp_request *req)
     ex->sender_id = -1;
     ex->upstream_status = -1;
     ex->route = route_get(ROUTE_NONE);
-    ex->method = method_name(evhttp_request_get_command(req));
+    ex->method = http_method_name(evhttp_request_get_command(req));
     reqid_choose(evhttp_find_header(evhttp_request_get_input_headers(req),
                                     "X-Request-Id"),
                  ex->reqid);
@@ -121,6 +103,15 @@ ex_idem_caller(const struct exchange *ex)
     return ex->client_name ? ex->client_name : "";
 }
 
+/* Frees the key ex holds in flight, if any; nobody waits for it. */
+static void
+ex_free_key(struct exchange *ex)
+{
+    if (ex->claim != NULL)
+        state_idem_finish(ex->gw->state, ex->claim, NULL, NULL, NULL);
+    ex->claim = NULL;
+}
+
 static void
 ex_free(struct exchange *ex)
 {
@@ -129,9 +120,14 @@ ex_free(struct exchange *ex)
     int last = 0;
     if (ex->conn) /* never let a hang-up call back into a freed exchange */
         conn_watch(ex->conn, NULL, NULL);
-    if (ex->idem_held && gw->idem)
-        idem_abandon(gw->idem, ex_idem_caller(ex), ex->idem_key);
-    free(ex->idem_key);
+    /* nor a state answer (teardown: nothing else ends a waiting one) */
+    if (ex->op)
+        state_cancel(gw->state, ex->op);
+    if (ex->learn_op)
+        state_cancel(gw->state, ex->learn_op);
+    ex_free_key(ex);
+    if (ex->answer.owned)
+        evbuffer_free(ex->answer.body);
     free(ex->client_name);
     if (ex->deferred) {
         TAILQ_REMOVE(&w->list, ex, link);
@@ -146,7 +142,9 @@ ex_free(struct exchange *ex)
 void
 ex_discard(struct exchange *ex)
 {
-    ex->idem_held = 0; /* the store goes too */
+    if (ex->claim != NULL) /* the store goes too */
+        state_claim_drop(ex->gw->state, ex->claim);
+    ex->claim = NULL;
     ex_free(ex);
 }
 
@@ -208,38 +206,38 @@ ex_reply(struct exchange *ex, int status, struct evbuffer *body,
     ex_free(ex);
 }
 
-/* Sets the headers of a JSON error and returns its body (caller frees). */
+/* Sets the headers of error e and returns its body (caller frees). */
 static struct evbuffer *
-error_body(struct exchange *ex, int status, const char *code,
-           const char *sentence, struct json_object *extra)
+error_body(struct exchange *ex, enum gw_error e, const char *sentence,
+           struct json_object *extra)
 {
     if (ex->req != NULL) {
         struct evkeyvalq *out = evhttp_request_get_output_headers(ex->req);
         evhttp_add_header(out, "Content-Type", "application/json");
-        if (status == 400 && strcmp(code, "BAD_REQUEST") == 0 &&
+        if ((reply_row(e)->flags & REPLY_CLOSE) &&
             evhttp_find_header(out, "Connection") == NULL)
             evhttp_add_header(out, "Connection", "close");
     }
-    return reply_error_body(code, sentence, extra);
+    return reply_error(e, sentence, extra);
 }
 
 void
-ex_error_as(struct exchange *ex, enum decision decision, int status,
-            const char *code, const char *sentence, struct json_object *extra)
+ex_error_as(struct exchange *ex, enum decision decision, enum gw_error e,
+            const char *sentence, struct json_object *extra)
 {
-    char xw[96], reason[64];
-    reply_reason_header(code, xw, sizeof(xw));
-    reply_reason_token(code, reason, sizeof(reason));
-    struct evbuffer *body = error_body(ex, status, code, sentence, extra);
-    ex_reply(ex, status, body, xw, decision, reason);
+    char xw[96];
+    reply_xwagate(e, xw, sizeof(xw));
+    struct evbuffer *body = error_body(ex, e, sentence, extra);
+    ex_reply(ex, reply_row(e)->status, body, xw, decision,
+             reply_row(e)->reason);
     evbuffer_free(body);
 }
 
 void
-ex_error(struct exchange *ex, int status, const char *code,
-         const char *sentence, struct json_object *extra)
+ex_error(struct exchange *ex, enum gw_error e, const char *sentence,
+         struct json_object *extra)
 {
-    ex_error_as(ex, DECISION_REJECTED, status, code, sentence, extra);
+    ex_error_as(ex, DECISION_REJECTED, e, sentence, extra);
 }
 
 void
@@ -267,13 +265,17 @@ on_caller_gone(void *arg)
 }
 
 void
-ex_defer(struct exchange *ex)
+ex_defer(struct exchange *ex, int (*halt)(struct exchange *ex))
 {
     struct gateway *gw = ex->gw;
+    ex->halt = halt;
+    if (ex->deferred)
+        return;
     ex->deferred = 1;
     TAILQ_INSERT_TAIL(&gw->waiting->list, ex, link);
     gw->waiting->n++;
-    conn_watch(ex->conn, on_caller_gone, ex);
+    if (ex->conn != NULL)
+        conn_watch(ex->conn, on_caller_gone, ex);
 }
 
 int
@@ -281,39 +283,26 @@ ex_cut_off(struct exchange *ex, void (*sent)(struct evhttp_request *, void *),
            void *arg)
 {
     char xw[96];
-    int unknown = pipeline_halt(ex);
-    json_object *extra = json_object_new_object();
-    if (extra == NULL)
-        alloc_oom("json_object_new_object");
-    json_object_object_add(
-        extra, "outcome",
-        json_object_new_string(unknown ? "unknown" : "not_sent"));
-    struct evbuffer *b = error_body(
-        ex, 503, "SHUTTING_DOWN",
-        unknown ? "The gateway shut down before the upstream answered; the "
-                  "request may have reached the upstream, so the outcome is "
-                  "unknown: send it again only with a new Idempotency-Key."
-                : "The gateway shut down before the request was sent; "
-                  "nothing reached the upstream, retry on another instance.",
-        extra);
-    json_object_put(extra);
+    int unknown = ex->halt(ex);
+    enum gw_error e =
+        unknown ? GW_ERR_CUT_OFF_UNKNOWN : GW_ERR_CUT_OFF_NOT_SENT;
+    struct evbuffer *b = error_body(ex, e, NULL, NULL);
     /* unknown: the key stays in flight, so that a state file written when
      * the drain ends keeps it as an unknown outcome (state_file.h) and a
      * real answer that still comes is kept as usual; not_sent: nothing
      * left and nothing will, the key is free for the retry */
-    if (ex->idem_held && !unknown) {
-        idem_abandon(ex->gw->idem, ex_idem_caller(ex), ex->idem_key);
-        ex->idem_held = 0;
-    }
+    if (!unknown)
+        ex_free_key(ex);
     if (ex->req == NULL) {
         evbuffer_free(b);
         return 0;
     }
     evhttp_request_set_on_complete_cb(ex->req, sent, arg);
-    reply_reason_header("SHUTTING_DOWN", xw, sizeof(xw));
-    ex_send(ex, 503, b, xw);
+    reply_xwagate(e, xw, sizeof(xw));
+    ex_send(ex, reply_row(e)->status, b, xw);
     evbuffer_free(b);
-    ex_log(ex, 503, DECISION_CUT_OFF, "shutting_down");
-    metrics_count_request(ex->route->id, DECISION_CUT_OFF, 503);
+    ex_log(ex, reply_row(e)->status, DECISION_CUT_OFF, reply_row(e)->reason);
+    metrics_count_request(ex->route->id, DECISION_CUT_OFF,
+                          reply_row(e)->status);
     return 1;
 }

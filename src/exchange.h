@@ -17,6 +17,7 @@
 #include "decision.h"
 #include "forward.h"
 #include "precheck.h"
+#include "reply.h"
 #include "reqid.h"
 
 struct evbuffer;
@@ -27,6 +28,8 @@ struct gateway;
 struct route_info;
 struct config_client;
 struct upstream_xfer;
+struct state_op;
+struct state_claim;
 
 struct exchange {
     TAILQ_ENTRY(exchange) link; /* in the gateway's waitlist while deferred */
@@ -36,30 +39,51 @@ struct exchange {
                         * borrowed, NULL once answered or gone */
     const struct route_info *route;
     /* the caller, when clients are configured: client is borrowed from the
-     * config in force at arrival and valid only until the pre-check ends
-     * (a reload may free it); client_name is the exchange's own copy */
+     * config in force at arrival and valid only during pipeline_run()'s
+     * synchronous steps (a reload may free it before a state answer or a
+     * rate slot comes); client_name is the exchange's own copy */
     const struct config_client *client;
     char *client_name;
     const char *method;
     char reqid[REQID_MAX + 1];
     char remote[48];
     double t0_ms;
-    struct forward_req fwd; /* what goes upstream; owned */
+    struct forward_req fwd; /* the upstream call (forward.h); owned */
     long long sender_id;                  /* -1 when unknown */
     char recipient[PRECHECK_PHONE_MAX + 1]; /* valid E.164 or "" */
     int upstream_status;                  /* -1 when none */
     int deferred;
-    /* the upstream call: the running transfer (borrowed from the upstream
-     * module, NULL when none runs), whether its request left (the shaper
-     * was told), and whether the route's shaper handed it over */
+    int (*halt)(struct exchange *ex); /* set by ex_defer() */
+    /* the upstream call, the relay's (relay.h): the running transfer
+     * (borrowed from the upstream module, NULL when none runs), whether
+     * its request left (the shaper was told), and whether the route's
+     * shaper handed it over */
     struct upstream_xfer *xfer;
     int left;
     int handed;
-    /* idempotency: set while this exchange holds its key in flight; the
-     * key is released (abandoned) when the exchange ends without storing
-     * an answer for it */
-    char *idem_key; /* owned */
-    int idem_held;
+    int ended; /* the transfer ended: its answer is being recorded */
+    /* state answers awaited (state.h): handles are the backend's, valid
+     * until their callback runs, cancelled if the exchange ends first.
+     * op: a pre-check step, marking the key sent, or settling the key;
+     * learn_op: learning from the answer (alongside settling) */
+    struct state_op *op;
+    struct state_op *learn_op;
+    /* idempotency: the caller's key, held in flight (owned; NULL when the
+     * request has none, or once settled); an exchange that ends holding
+     * it frees the key */
+    struct state_claim *claim;
+    /* the relay's answer while the state records it (relay.h): body is
+     * borrowed from the upstream during its callback, owned after
+     * (owned); error is the gateway error's row (NULL for an upstream
+     * answer), reason its log reason */
+    struct {
+        int status;
+        struct evbuffer *body;
+        int owned;
+        const struct gw_error_row *error;
+        const char *reason;
+        int pending; /* state answers still awaited */
+    } answer;
 };
 
 /* A new exchange for req (borrowed; evhttp owns it). */
@@ -71,29 +95,37 @@ struct exchange *ex_new(struct gateway *gw, struct evhttp_request *req);
 void ex_reply(struct exchange *ex, int status, struct evbuffer *body,
               const char *xwagate, enum decision decision, const char *reason);
 
-/* A gateway error in the SPEC section 2 shape; extra members may be NULL
- * (borrowed). Decision: rejected. */
-void ex_error(struct exchange *ex, int status, const char *code,
-              const char *sentence, struct json_object *extra);
+/* Gateway error e (a row of reply.h's table) in the SPEC section 2 shape,
+ * with its X-Wagate reason and the headers its flags call for. sentence
+ * replaces the row's (one that carries a number), NULL keeps it; extra
+ * members may be NULL (borrowed). Decision: rejected. */
+void ex_error(struct exchange *ex, enum gw_error e, const char *sentence,
+              struct json_object *extra);
 
-/* Same, with the decision named (e.g. forwarded, for a 502). */
-void ex_error_as(struct exchange *ex, enum decision decision, int status,
-                 const char *code, const char *sentence,
-                 struct json_object *extra);
+/* Same, with the decision named (e.g. short_circuit, for a window known
+ * closed). */
+void ex_error_as(struct exchange *ex, enum decision decision, enum gw_error e,
+                 const char *sentence, struct json_object *extra);
 
 /* A gateway success (health, metrics, admin): X-Wagate: gateway. */
 void ex_local(struct exchange *ex, int status, const char *content_type,
               const char *text, size_t len);
 
-/* Marks ex as waiting on the upstream: counted in ex_waiting(), watching
- * for the caller to hang up. ex->conn must be set. */
-void ex_defer(struct exchange *ex);
+/* Marks ex as waiting (for a state answer, its rate slot, the upstream):
+ * counted in ex_waiting(), watching for the caller to hang up (ex->req
+ * becomes NULL then, and the answer is only logged); again is fine.
+ * ex->conn must be set. halt(ex) is how the module ex waits on gives it up
+ * at the drain deadline (see ex_cut_off()): it returns 1 if the request
+ * may have reached the upstream, 0 if it provably did not and never will.
+ * From the first wait on, nothing of ex may point into ex->req. */
+void ex_defer(struct exchange *ex, int (*halt)(struct exchange *ex));
 
 /* Answers a waiting exchange 503 SHUTTING_DOWN now (drain deadline) and
  * detaches the caller; the exchange stays in gw->waiting until its upstream
  * call ends or the gateway is freed. A request that has not left yet never
- * will (pipeline_halt()): the body says "outcome": "not_sent" and its
- * Idempotency-Key is free again. One that may have left carries on: the
+ * will (halt(), see ex_defer()): the body says "outcome": "not_sent" and its
+ * Idempotency-Key is free again (a state answer it waited for is
+ * cancelled, and will not come). One that may have left carries on: the
  * body says "outcome": "unknown" and its key stays in flight (a real
  * answer that still comes is kept; a state file written when the drain
  * ends keeps it as an unknown outcome). sent(req, arg) runs

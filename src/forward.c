@@ -2,52 +2,74 @@
 #include "forward.h"
 
 #include <event2/http.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "alloc.h"
 #include "headers.h"
-#include "upstream.h"
 
+/* Appends n bytes of s and a NUL at *at; returns where they start. */
 static char *
-dup_header(struct evkeyvalq *in, const char *name)
+put(char **at, const char *s, size_t n)
 {
-    const char *v = evhttp_find_header(in, name);
-    return v ? xstrdup(v) : NULL;
+    char *start = *at;
+    if (n)
+        memcpy(start, s, n);
+    start[n] = '\0';
+    *at += n + 1;
+    return start;
+}
+
+static size_t
+len_or_0(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
 }
 
 void
 forward_capture(struct evhttp_request *req, int post, const char *path,
                 const char *query, const char *body, size_t body_len,
-                struct forward_req *f)
+                const char *request_id, struct forward_req *f)
 {
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const char *accept = evhttp_find_header(in, "Accept");
+    const char *type = post ? evhttp_find_header(in, "Content-Type") : NULL;
+    const char *key = post ? evhttp_find_header(in, "Idempotency-Key") : NULL;
+    size_t plen = strlen(path), qlen = query ? strlen(query) + 1 : 0;
+    size_t n = plen + qlen + 1 + len_or_0(accept) + len_or_0(type) +
+               len_or_0(key) + len_or_0(request_id) + (post ? body_len + 1 : 0);
     memset(f, 0, sizeof(*f));
-    f->post = post;
-    size_t n = strlen(path) + (query ? strlen(query) + 1 : 0) + 1;
-    f->path_query = xmalloc(n);
-    snprintf(f->path_query, n, "%s%s%s", path, query ? "?" : "",
-             query ? query : "");
-    f->accept = dup_header(in, "Accept");
+    f->mem = xmalloc(n);
+    char *at = f->mem;
+    struct upstream_call *c = &f->call;
+    c->post = post;
+    /* path and query in one string: "/api/...?q" */
+    char *pq = at;
+    memcpy(at, path, plen);
+    at += plen;
+    if (query) {
+        *at++ = '?';
+        memcpy(at, query, qlen - 1);
+        at += qlen - 1;
+    }
+    *at++ = '\0';
+    c->path_query = pq;
+    c->accept = accept ? put(&at, accept, strlen(accept)) : NULL;
+    c->content_type = type ? put(&at, type, strlen(type)) : NULL;
+    c->idempotency_key = key ? put(&at, key, strlen(key)) : NULL;
+    c->request_id =
+        request_id ? put(&at, request_id, strlen(request_id)) : NULL;
     if (post) {
-        f->content_type = dup_header(in, "Content-Type");
-        f->idempotency_key = dup_header(in, "Idempotency-Key");
-        f->body = xmalloc(body_len);
-        memcpy(f->body, body, body_len);
-        f->body_len = body_len;
+        c->body = put(&at, body, body_len);
+        c->body_len = body_len;
     }
 }
 
 void
 forward_release(struct forward_req *f)
 {
-    free(f->path_query);
-    free(f->content_type);
-    free(f->accept);
-    free(f->idempotency_key);
-    free(f->body);
+    free(f->mem);
     memset(f, 0, sizeof(*f));
 }
 
@@ -64,16 +86,4 @@ forward_end_to_end(const struct upstream_response *resp,
         if (!headers_drop_from_upstream(resp->headers[i].name, conn))
             out[n++] = &resp->headers[i];
     return n;
-}
-
-void
-forward_copy_headers(const struct upstream_response *resp,
-                     struct evkeyvalq *out)
-{
-    const struct upstream_header **keep =
-        xcalloc(resp->nheaders + 1, sizeof(*keep));
-    size_t n = forward_end_to_end(resp, keep, resp->nheaders);
-    for (size_t i = 0; i < n; i++)
-        evhttp_add_header(out, keep[i]->name, keep[i]->value);
-    free(keep);
 }

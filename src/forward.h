@@ -1,5 +1,6 @@
-/* forward.h - the transparent relay: what of a caller's request goes
- * upstream, and what of the upstream's answer comes back.
+/* forward.h - the transparent relay's two rules, as pure helpers: what of
+ * a caller's request goes upstream, and what of the upstream's answer
+ * comes back.
  *
  * Upstream gets only Authorization (the gateway's key, set by upstream.c),
  * Content-Type, Accept, X-Request-Id, Idempotency-Key and User-Agent; the
@@ -10,39 +11,38 @@
 
 #include <stddef.h>
 
-struct evhttp_request;
-struct evkeyvalq;
-struct upstream_header;
-struct upstream_response;
+#include "upstream.h"
 
-/* What a caller's request sends upstream, captured while the request is
- * alive so that a send waiting for its rate slot needs nothing of it. */
+struct evhttp_request;
+
+/* A caller's request as the upstream call it becomes: built once, while
+ * the evhttp request is alive, so that a send waiting for a state answer
+ * or its rate slot needs nothing of the request (the caller may hang up
+ * meanwhile). Every string of call, and its body, points into mem (one
+ * allocation, owned); call.on_sent is left NULL for the relay to set. */
 struct forward_req {
-    int post;
-    char *path_query;      /* "/api/..." plus "?q" when a query is given */
-    char *content_type;    /* NULL when absent */
-    char *accept;          /* NULL when absent */
-    char *idempotency_key; /* NULL when absent */
-    char *body;
-    size_t body_len;
+    struct upstream_call call;
+    char *mem;
 };
 
-/* Captures req into f (all copies, owned by f). query (without '?', may be
- * NULL) is what goes upstream: the pipeline passes the query rebuilt from
- * the validated values (query.h), never the caller's. */
+/* Captures req into f. query (without '?', may be NULL) is what goes
+ * upstream: the pipeline passes the query rebuilt from the validated
+ * values (query.h), never the caller's. A POST carries body (body_len
+ * bytes, copied), Content-Type and Idempotency-Key; a GET neither.
+ * request_id is copied too (sent as X-Request-Id). */
 void forward_capture(struct evhttp_request *req, int post, const char *path,
                      const char *query, const char *body, size_t body_len,
-                     struct forward_req *f);
+                     const char *request_id, struct forward_req *f);
+
+/* Frees what forward_capture() took; f is then empty (releasing an empty
+ * one is fine). */
 void forward_release(struct forward_req *f);
 
 /* The upstream's end-to-end headers, in order: fills out[] with pointers
  * into resp (at most max; resp->nheaders always suffices) and returns how
- * many. */
+ * many. Computed once per answer: the same set goes to the caller and into
+ * a kept answer. */
 size_t forward_end_to_end(const struct upstream_response *resp,
                           const struct upstream_header **out, size_t max);
-
-/* Adds the upstream's end-to-end headers to out, in order. */
-void forward_copy_headers(const struct upstream_response *resp,
-                          struct evkeyvalq *out);
 
 #endif

@@ -11,6 +11,7 @@ struct upstream;
 struct session_cache;
 struct shaper;
 struct idem_store;
+struct state;
 struct ex_waitlist;
 
 struct gateway {
@@ -21,6 +22,8 @@ struct gateway {
     struct shaper *send_shaper; /* both send routes share one limiter */
     struct shaper *read_shaper; /* the GET routes */
     struct idem_store *idem;
+    /* what the pipeline asks of idem and cache goes through here (state.h) */
+    struct state *state;
     /* requests in flight (deferred): exchange.c's, read through
      * ex_waiting() and friends (exchange.h) */
     struct ex_waitlist *waiting;

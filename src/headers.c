@@ -79,23 +79,23 @@ is_decimal(const char *s)
     return *s == '\0';
 }
 
-const char *
+const struct gw_error_row *
 headers_check_framing(const struct evkeyvalq *hdrs)
 {
     size_t ncl = headers_count(hdrs, "Content-Length");
     size_t nte = headers_count(hdrs, "Transfer-Encoding");
     if (ncl > 0 && nte > 0)
-        return "Both Content-Length and Transfer-Encoding are present.";
+        return reply_row(GW_ERR_CL_AND_TE);
     if (ncl > 1)
-        return "More than one Content-Length header.";
+        return reply_row(GW_ERR_TWO_CL);
     if (nte > 1)
-        return "More than one Transfer-Encoding header.";
+        return reply_row(GW_ERR_TWO_TE);
     const char *te = evhttp_find_header(hdrs, "Transfer-Encoding");
     if (te != NULL && strcasecmp(te, "chunked") != 0)
-        return "Transfer-Encoding other than chunked.";
+        return reply_row(GW_ERR_TE_NOT_CHUNKED);
     const char *cl = evhttp_find_header(hdrs, "Content-Length");
     if (cl != NULL && !is_decimal(cl))
-        return "Content-Length is not a decimal number.";
+        return reply_row(GW_ERR_CL_NOT_DECIMAL);
     return NULL;
 }
 
@@ -137,18 +137,14 @@ is_token(const char *s)
     return 1;
 }
 
-static const char sentence_bad_name[] =
-    "A header line must start with a token (RFC 9110) and a colon: no "
-    "space before the colon, no control byte or separator in the name.";
-
-const char *
+const struct gw_error_row *
 headers_check_names(const struct evkeyvalq *hdrs)
 {
     const struct evkeyval *h;
     TAILQ_FOREACH(h, hdrs, next)
     {
         if (!is_token(h->key))
-            return sentence_bad_name;
+            return reply_row(GW_ERR_BAD_HEADER_NAME);
     }
     return NULL;
 }
@@ -157,33 +153,6 @@ headers_check_names(const struct evkeyvalq *hdrs)
 
 enum { HL_METHOD = 0, HL_TARGET, HL_LINE, HL_NAME, HL_VALUE, HL_DONE };
 enum { HW_OTHER = 0, HW_CL, HW_TE, HW_EXPECT, HW_REQID };
-
-#define BAD(name, text)                                                        \
-    static const struct headers_refusal name = {400, "BAD_REQUEST", text}
-
-BAD(bad_line, "The request line is malformed.");
-BAD(bad_version, "The request line's HTTP version is malformed.");
-BAD(bad_name, sentence_bad_name);
-BAD(folded, "A header line starts with a space or a tab (line folding); "
-            "folding is not accepted.");
-BAD(bad_value, "A header value holds a control byte or a bare CR.");
-BAD(both, "Both Content-Length and Transfer-Encoding are present.");
-BAD(two_cl, "More than one Content-Length header.");
-BAD(two_te, "More than one Transfer-Encoding header.");
-BAD(te_other, "Transfer-Encoding other than chunked.");
-BAD(cl_bad, "Content-Length is not a decimal number.");
-BAD(head_body, "A HEAD or TRACE request cannot have a body.");
-static const struct headers_refusal version = {
-    505, "HTTP_VERSION_NOT_SUPPORTED",
-    "Only HTTP/1.0 and HTTP/1.1 are served."};
-static const struct headers_refusal too_large = {
-    431, "HEADERS_TOO_LARGE", "The request head is larger than 32 KiB."};
-static const struct headers_refusal body_too_large = {413, "PAYLOAD_TOO_LARGE",
-                                                      "The body is too large."};
-static const struct headers_refusal expect = {
-    417, "EXPECTATION_FAILED", "Only Expect: 100-continue is supported."};
-const struct headers_refusal headers_unknown_method = {
-    405, "METHOD_NOT_ALLOWED", "This method is not allowed on this path."};
 
 void
 headers_lex_init(struct headers_lexer *lx, uint64_t max_body)
@@ -196,9 +165,9 @@ headers_lex_init(struct headers_lexer *lx, uint64_t max_body)
 }
 
 static int
-refuse(struct headers_lexer *lx, const struct headers_refusal *r)
+refuse(struct headers_lexer *lx, enum gw_error e)
 {
-    lx->refusal = r;
+    lx->refusal = reply_row(e);
     return -1;
 }
 
@@ -220,7 +189,7 @@ method_byte(struct headers_lexer *lx, unsigned char c)
 {
     if (c == ' ') {
         if (lx->len == 0)
-            return refuse(lx, &bad_line);
+            return refuse(lx, GW_ERR_BAD_LINE);
         lx->method_known =
             lx->len <= HEADERS_METHOD_MAX && method_known(lx->method);
         lx->state = HL_TARGET;
@@ -228,7 +197,7 @@ method_byte(struct headers_lexer *lx, unsigned char c)
         return 0;
     }
     if (!headers_is_tchar(c))
-        return refuse(lx, &bad_line);
+        return refuse(lx, GW_ERR_BAD_LINE);
     if (lx->len < HEADERS_METHOD_MAX)
         lx->method[lx->len] = (char)c;
     lx->len++; /* past the cap: kept as too long, an unknown method */
@@ -241,7 +210,7 @@ static int
 target_byte(struct headers_lexer *lx, unsigned char c)
 {
     if (c == '\0')
-        return refuse(lx, &bad_line);
+        return refuse(lx, GW_ERR_BAD_LINE);
     if (lx->path_open) {
         if (c == '?' || c == '#' || c == ' ')
             lx->path_open = 0;
@@ -252,7 +221,7 @@ target_byte(struct headers_lexer *lx, unsigned char c)
     }
     if (c == ' ') {
         if (lx->words == 0)
-            return refuse(lx, &bad_line); /* two spaces after the method */
+            return refuse(lx, GW_ERR_BAD_LINE); /* two spaces after the method */
         if (lx->in_word) {
             memcpy(lx->last, lx->tail, sizeof(lx->tail));
             lx->last_len = lx->tail_len;
@@ -279,7 +248,7 @@ request_line_end(struct headers_lexer *lx)
         lx->last_len = lx->tail_len;
     }
     if (lx->words < 2)
-        return refuse(lx, &bad_line);
+        return refuse(lx, GW_ERR_BAD_LINE);
     const char *v = lx->last;
     if (lx->last_len == 8 && strncmp(v, "HTTP/1.", 7) == 0 &&
         (v[7] == '0' || v[7] == '1')) {
@@ -287,12 +256,12 @@ request_line_end(struct headers_lexer *lx)
     } else if (lx->last_len == 8 && strncmp(v, "HTTP/", 5) == 0 &&
                isdigit((unsigned char)v[5]) && v[6] == '.' &&
                isdigit((unsigned char)v[7])) {
-        return refuse(lx, &version);
+        return refuse(lx, GW_ERR_HTTP_VERSION);
     } else {
-        return refuse(lx, &bad_version);
+        return refuse(lx, GW_ERR_BAD_VERSION);
     }
     if (!lx->method_known)
-        return refuse(lx, &headers_unknown_method);
+        return refuse(lx, GW_ERR_METHOD_NOT_ALLOWED);
     lx->state = HL_LINE;
     return 0;
 }
@@ -301,9 +270,9 @@ static int
 line_start(struct headers_lexer *lx, unsigned char c)
 {
     if (c == ' ' || c == '\t')
-        return refuse(lx, &folded);
+        return refuse(lx, GW_ERR_FOLDED_HEADER);
     if (!headers_is_tchar(c))
-        return refuse(lx, &bad_name);
+        return refuse(lx, GW_ERR_BAD_HEADER_NAME);
     lx->name[0] = (char)tolower(c);
     lx->len = 1;
     lx->state = HL_NAME;
@@ -341,7 +310,7 @@ name_byte(struct headers_lexer *lx, unsigned char c)
         return 0;
     }
     if (!headers_is_tchar(c))
-        return refuse(lx, &bad_name);
+        return refuse(lx, GW_ERR_BAD_HEADER_NAME);
     if (lx->len < sizeof(lx->name))
         lx->name[lx->len++] = (char)tolower(c);
     return 0;
@@ -364,7 +333,7 @@ static int
 value_byte(struct headers_lexer *lx, unsigned char c)
 {
     if (c != '\t' && (c < 0x20 || c == 0x7f))
-        return refuse(lx, &bad_value);
+        return refuse(lx, GW_ERR_BAD_HEADER_VALUE);
     if (lx->which == HW_OTHER)
         return 0;
     /* kept as evhttp keeps it: leading spaces dropped */
@@ -432,23 +401,23 @@ static int
 head_end(struct headers_lexer *lx)
 {
     if (lx->n_cl > 0 && lx->n_te > 0)
-        return refuse(lx, &both);
+        return refuse(lx, GW_ERR_CL_AND_TE);
     if (lx->n_cl > 1)
-        return refuse(lx, &two_cl);
+        return refuse(lx, GW_ERR_TWO_CL);
     if (lx->n_te > 1)
-        return refuse(lx, &two_te);
+        return refuse(lx, GW_ERR_TWO_TE);
     if (lx->te_other)
-        return refuse(lx, &te_other);
+        return refuse(lx, GW_ERR_TE_NOT_CHUNKED);
     if (lx->cl_bad)
-        return refuse(lx, &cl_bad);
+        return refuse(lx, GW_ERR_CL_NOT_DECIMAL);
     int body = lx->n_te > 0 || lx->content_length > 0;
     if (body &&
         (strcmp(lx->method, "HEAD") == 0 || strcmp(lx->method, "TRACE") == 0))
-        return refuse(lx, &head_body);
+        return refuse(lx, GW_ERR_HEAD_WITH_BODY);
     if (lx->content_length > lx->max_body)
-        return refuse(lx, &body_too_large);
+        return refuse(lx, GW_ERR_BODY_TOO_LARGE);
     if (body && lx->expect_other && lx->minor == 1)
-        return refuse(lx, &expect);
+        return refuse(lx, GW_ERR_EXPECTATION);
     lx->state = HL_DONE;
     return 1;
 }
@@ -465,9 +434,9 @@ line_end(struct headers_lexer *lx)
         value_end(lx);
         return 0;
     case HL_NAME:
-        return refuse(lx, &bad_name);
+        return refuse(lx, GW_ERR_BAD_HEADER_NAME);
     default:
-        return refuse(lx, &bad_line);
+        return refuse(lx, GW_ERR_BAD_LINE);
     }
 }
 
@@ -477,13 +446,14 @@ static int
 lex_byte(struct headers_lexer *lx, unsigned char c)
 {
     if (++lx->head_len > HEADERS_HEAD_MAX)
-        return refuse(lx, &too_large);
+        return refuse(lx, GW_ERR_HEADERS_TOO_LARGE);
     if (lx->cr) {
         lx->cr = 0;
         if (c == '\n')
             return line_end(lx);
         if (lx->state != HL_TARGET) /* evhttp keeps it in the target only */
-            return refuse(lx, lx->state == HL_VALUE ? &bad_value : &bad_name);
+            return refuse(lx, lx->state == HL_VALUE ? GW_ERR_BAD_HEADER_VALUE
+                                               : GW_ERR_BAD_HEADER_NAME);
         target_byte(lx, '\r');
     }
     if (c == '\n')

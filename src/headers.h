@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "reply.h"
 #include "reqid.h"
 
 struct evkeyvalq;
@@ -25,17 +26,17 @@ int headers_is_hop_by_hop(const char *name);
 int headers_drop_from_upstream(const char *name, const char *connection_value);
 
 /* Checks a request's framing (GUIDE.md, evhttp pitfalls): returns NULL when
- * acceptable, else a static sentence saying what is ambiguous (both
+ * acceptable, else the 400 row (reply.h) saying what is ambiguous (both
  * Content-Length and Transfer-Encoding, a Transfer-Encoding other than
  * "chunked", more than one Content-Length, a Content-Length that is not a
  * plain decimal number). */
-const char *headers_check_framing(const struct evkeyvalq *hdrs);
+const struct gw_error_row *headers_check_framing(const struct evkeyvalq *hdrs);
 
 /* Checks that every header name is an RFC 9110 token (1 or more of
- * !#$%&'*+-.^_`|~, digits, letters): NULL when they all are, else a static
- * sentence. evhttp keeps "Content-Length " (space before the colon) as a
+ * !#$%&'*+-.^_`|~, digits, letters): NULL when they all are, else the 400
+ * row (reply.h). evhttp keeps "Content-Length " (space before the colon) as a
  * name of its own and does not see it as framing. */
-const char *headers_check_names(const struct evkeyvalq *hdrs);
+const struct gw_error_row *headers_check_names(const struct evkeyvalq *hdrs);
 
 /* 1 if c is an RFC 9110 tchar. */
 int headers_is_tchar(unsigned char c);
@@ -70,16 +71,11 @@ size_t headers_count(const struct evkeyvalq *hdrs, const char *name);
 #define HEADERS_PATH_MAX 127 /* longer paths are no route of ours */
 #define HEADERS_VALUE_MAX 31 /* framing values kept for the checks */
 
-/* How a refused head is answered: static, never freed. */
-struct headers_refusal {
-    int status;
-    const char *code;     /* SPEC section 2 error code */
-    const char *sentence; /* the "error" text */
-};
-
-/* The refusal of a method evhttp does not know (it would answer 501): the
- * server answers 405 on a known path, 404 elsewhere. */
-extern const struct headers_refusal headers_unknown_method;
+/* A refused head is answered with a row of reply.h's table (static,
+ * never freed). The refusal of a method evhttp does not know (it would
+ * answer 501) is 405's row: the server answers 405 on a known path, 404
+ * elsewhere. */
+#define headers_unknown_method (reply_errors[GW_ERR_METHOD_NOT_ALLOWED])
 
 enum headers_lex_result {
     HEADERS_LEX_MORE,    /* all bytes taken; the head goes on */
@@ -97,7 +93,7 @@ struct headers_lexer {
     char request_id[REQID_MAX + 1]; /* X-Request-Id, if it fit */
     uint64_t content_length;
     size_t head_len;                       /* bytes of the head so far */
-    const struct headers_refusal *refusal; /* set on HEADERS_LEX_REFUSED */
+    const struct gw_error_row *refusal; /* set on HEADERS_LEX_REFUSED */
     /* private */
     uint64_t max_body;
     int state, cr, lead, words, in_word, path_open, which, value_cut;

@@ -14,15 +14,6 @@
 
 
 static int
-days_in_month(int y, int m)
-{
-    static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
-        return 29;
-    return dim[m - 1];
-}
-
-static int
 is_digit(char c)
 {
     return c >= '0' && c <= '9';
@@ -116,7 +107,7 @@ isotime_parse(const char *s, size_t len, int64_t *ms)
         return -1;
 
     if (year < 1970 || year > 9999 || mon < 1 || mon > 12 || day < 1 ||
-        day > days_in_month(year, mon) || hour > 23 || min > 59 || sec > 60)
+        day > civil_days_in_month(year, mon) || hour > 23 || min > 59 || sec > 60)
         return -1;
     if (sec == 60) {
         sec = 59;
@@ -131,15 +122,6 @@ isotime_parse(const char *s, size_t len, int64_t *ms)
     return 0;
 }
 
-static int64_t
-floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    if ((a % b != 0) && ((a < 0) != (b < 0)))
-        q--;
-    return q;
-}
-
 char *
 isotime_format(int64_t ms, char *out, size_t outlen)
 {
@@ -147,8 +129,8 @@ isotime_format(int64_t ms, char *out, size_t outlen)
         ms = FORMAT_MIN_MS;
     if (ms > FORMAT_MAX_MS)
         ms = FORMAT_MAX_MS;
-    int64_t secs = floor_div(ms, 1000);
-    int64_t days = floor_div(secs, 86400);
+    int64_t secs = civil_floor_div(ms, 1000);
+    int64_t days = civil_floor_div(secs, 86400);
     int64_t sod = secs - days * 86400;
     int64_t year;
     int mon, day;

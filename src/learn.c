@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "isotime.h"
+#include "json_strict.h"
 #include "session_cache.h"
 
 /* The session_status object of an answer body (borrowed from root). */
@@ -76,22 +77,6 @@ is_session_expired(json_object *root)
                   sizeof("SESSION_EXPIRED") - 1) == 0; /* a NUL may be in it */
 }
 
-static json_object *
-parse(const char *body, size_t len)
-{
-    json_tokener *tok = json_tokener_new();
-    if (tok == NULL)
-        return NULL;
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    json_object *o = json_tokener_parse_ex(tok, body, (int)len);
-    if (json_tokener_get_error(tok) != json_tokener_success) {
-        json_object_put(o);
-        o = NULL;
-    }
-    json_tokener_free(tok);
-    return o;
-}
-
 int
 learn_from_answer(struct session_cache *c, enum route_id route,
                   long long sender, uint64_t phone, int status,
@@ -110,7 +95,7 @@ learn_from_answer(struct session_cache *c, enum route_id route,
     if (len == 0 || len > (1u << 20) ||
         (status != 200 && !(status == 403 && route == ROUTE_SEND_FREEFORM)))
         return 0;
-    json_object *root = parse(body, len);
+    json_object *root = json_strict_parse_object(body, len, JSON_STRICT_ANSWER);
     if (route == ROUTE_SEND_FREEFORM && status == 200) {
         learned = learn_status(c, session_status(root), sender, phone,
                                CACHE_SRC_SEND_FREEFORM, now);

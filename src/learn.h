@@ -6,6 +6,9 @@
  *   session-status 200: session_status (is_open, expires_at / expired_at)
  *   send (template) 2xx: open until now + 24 h
  * An answer that does not parse, or lacks what is needed, teaches nothing.
+ * Answers are read by json_strict_parse_object(JSON_STRICT_ANSWER): json-c
+ * strict, UTF-8 not validated, nothing read after a NUL byte (json_strict.h
+ * says why this is kept).
  */
 #ifndef WAGATE_LEARN_H
 #define WAGATE_LEARN_H

@@ -10,8 +10,8 @@
 static enum log_level log_cur_level = LOG_INFO;
 static enum log_format log_cur_format = LOG_FORMAT_JSON;
 
-static const char *const log_level_names[] = {"error", "warn", "info",
-                                              "debug"};
+const char *const log_level_names[LOG_NLEVELS] = {"error", "warn", "info",
+                                                  "debug"};
 
 /* A bounded line: appends past the end are dropped, never overflow. */
 struct log_line {

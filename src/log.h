@@ -10,6 +10,11 @@
 #include <stddef.h>
 
 enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+#define LOG_NLEVELS 4
+
+/* "error", "warn", "info", "debug", indexed by enum log_level: the names
+ * log lines show and the config file's log.level takes. */
+extern const char *const log_level_names[LOG_NLEVELS];
 enum log_format { LOG_FORMAT_JSON = 0, LOG_FORMAT_TEXT };
 
 void log_configure(enum log_level level, enum log_format format);

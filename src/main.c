@@ -16,9 +16,11 @@
 #include "exchange.h"
 #include "gateway.h"
 #include "idempotency.h"
+#include "secret.h"
 #include "server.h"
 #include "session_cache.h"
 #include "shaper.h"
+#include "state.h"
 #include "state_file.h"
 #include "upstream.h"
 #include "version.h"
@@ -66,11 +68,20 @@ usage(FILE *out)
 }
 
 static void
-on_drained(void *arg)
+on_state_flushed(void *arg)
 {
     struct wagate *w = arg;
     w->drained = 1;
     event_base_loopexit(w->base, NULL);
+}
+
+/* The callers are answered; what the state was told is recorded last (a
+ * key the drain freed stays free in the state file). */
+static void
+on_drained(void *arg)
+{
+    struct wagate *w = arg;
+    state_flush(w->gw.state, on_state_flushed, w);
 }
 
 static void
@@ -139,6 +150,16 @@ apply_config(struct wagate *w, struct config *next, const char *key)
     server_configure(w->srv);
 }
 
+/* A reload that changes nothing: next (parsed or left empty) is released
+ * and the running configuration stays. */
+static void
+reload_rejected(struct config *next, const char *why)
+{
+    log_msg(LOG_ERROR, "reload rejected, the running configuration stays: %s",
+            why);
+    config_free(next);
+}
+
 /* SIGHUP: re-read the file; a bad one changes nothing. */
 static void
 on_reload_signal(evutil_socket_t sig, short what, void *arg)
@@ -155,8 +176,7 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
         return;
     }
     if (config_load(&next, w->path, err, sizeof(err)) != 0) {
-        log_msg(LOG_ERROR, "reload rejected, the running configuration "
-                "stays: %s", err);
+        reload_rejected(&next, err);
         return;
     }
     if (config_keep_restart_keys(&next, &w->cfg, changed, sizeof(changed)))
@@ -164,20 +184,15 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
                 "keep their running values", changed);
     const char *refusal = startup_refusal(&next);
     if (refusal != NULL) {
-        log_msg(LOG_ERROR, "reload rejected, the running configuration "
-                "stays: %s", refusal);
-        config_free(&next);
+        reload_rejected(&next, refusal);
         return;
     }
-    if (config_read_api_key(&next, &key, err, sizeof(err)) != 0) {
-        log_msg(LOG_ERROR, "reload rejected, the running configuration "
-                "stays: %s", err);
-        config_free(&next);
+    if (secret_read_api_key(&next, &key, err, sizeof(err)) != 0) {
+        reload_rejected(&next, err);
         return;
     }
     apply_config(w, &next, key);
-    explicit_bzero(key, strlen(key));
-    free(key);
+    secret_free(key);
     warn_cleartext(&w->cfg);
     log_msg(LOG_INFO, "configuration reloaded from %s", w->path);
 }
@@ -201,7 +216,7 @@ check_config(struct config *cfg)
                 "wagate: warning: upstream.base_url is cleartext "
                 "http:// to a host that is not loopback: the API key would "
                 "cross the network unencrypted\n");
-    if (config_read_api_key(cfg, &key, err, sizeof(err)) != 0) {
+    if (secret_read_api_key(cfg, &key, err, sizeof(err)) != 0) {
         fprintf(stderr, "wagate: configuration valid; warning: %s (wagate "
                 "will refuse to start without it)\n", err);
         return 0;
@@ -210,8 +225,7 @@ check_config(struct config *cfg)
             "(not shown)\n", cfg->api_key_file ? "file" : "environment "
             "variable", cfg->api_key_file ? cfg->api_key_file
                                           : cfg->api_key_env);
-    explicit_bzero(key, strlen(key));
-    free(key);
+    secret_free(key);
     return 0;
 }
 
@@ -284,12 +298,26 @@ save_state(struct wagate *w)
     return 0;
 }
 
+/* WAGATE_TEST_STATE_DELAY_MS (tests only, documented in state.h): state
+ * answers come that many ms late, as from a remote store. 0 when unset;
+ * -1 when not a whole number of 0..60000 ms. */
+static long
+test_state_delay_ms(void)
+{
+    const char *v = getenv("WAGATE_TEST_STATE_DELAY_MS");
+    char *end;
+    if (v == NULL || *v == '\0')
+        return 0;
+    long ms = strtol(v, &end, 10);
+    return *end == '\0' && ms >= 0 && ms <= 60000 ? ms : -1;
+}
+
 static int
 start(struct wagate *w)
 {
     char err[512];
     char *key = NULL;
-    if (config_read_api_key(&w->cfg, &key, err, sizeof(err)) != 0) {
+    if (secret_read_api_key(&w->cfg, &key, err, sizeof(err)) != 0) {
         log_msg(LOG_ERROR, "%s", err);
         return EXIT_CONFIG;
     }
@@ -302,14 +330,12 @@ start(struct wagate *w)
     };
     w->up = upstream_new(w->base, &uo, err, sizeof(err));
     if (w->up == NULL) {
-        explicit_bzero(key, strlen(key));
-        free(key);
+        secret_free(key);
         log_msg(LOG_ERROR, "%s", err);
         return EXIT_FAILURE;
     }
     upstream_set_key(w->up, key);
-    explicit_bzero(key, strlen(key));
-    free(key);
+    secret_free(key);
     warn_cleartext(&w->cfg); /* before "listening on": tests wait for it */
     w->cache = cache_new((size_t)w->cfg.cache_max_entries);
     w->gw.base = w->base;
@@ -323,6 +349,15 @@ start(struct wagate *w)
                                    w->cfg.max_queue_ms);
     w->gw.idem = idem_new((size_t)w->cfg.idem_max_entries,
                           w->cfg.idem_ttl_s * 1000);
+    long delay = test_state_delay_ms();
+    if (delay < 0) {
+        log_msg(LOG_ERROR, "WAGATE_TEST_STATE_DELAY_MS must be 0..60000");
+        return EXIT_CONFIG;
+    }
+    if (delay > 0)
+        log_msg(LOG_WARN, "WAGATE_TEST_STATE_DELAY_MS: state answers come "
+                "%ld ms late (for tests only)", delay);
+    w->gw.state = state_memory_new(w->base, w->gw.idem, w->cache, delay);
     w->gw.waiting = ex_waitlist_new();
     int rc = load_state(w);
     if (rc != 0)
@@ -387,7 +422,8 @@ run(struct wagate *w)
      * server, then the loop */
     upstream_free(w->up);
     server_free(w->srv);
-    ex_waitlist_free(w->gw.waiting);
+    ex_waitlist_free(w->gw.waiting); /* before the state: claims, ops */
+    state_free(w->gw.state);
     shaper_free(w->gw.send_shaper);
     shaper_free(w->gw.read_shaper);
     idem_free(w->gw.idem);

@@ -87,49 +87,39 @@ metrics_count_upstream_error(enum upstream_failure kind, int sent)
     m.err[kind][sent ? 1 : 0]++;
 }
 
-static void
-head(struct evbuffer *out, const char *name, const char *type,
-     const char *help)
+void
+metrics_head(struct evbuffer *out, const char *name, const char *type,
+             const char *help)
 {
     evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
                         type);
 }
 
-static void
-gauge(struct evbuffer *out, const char *name, const char *help, double v)
+uint64_t
+metrics_series_dropped(void)
 {
-    head(out, name, "gauge", help);
-    evbuffer_add_printf(out, "%s %.17g\n", name, v);
-}
-
-static void
-counter(struct evbuffer *out, const char *name, const char *help,
-        uint64_t v)
-{
-    head(out, name, "counter", help);
-    evbuffer_add_printf(out, "%s %llu\n", name, (unsigned long long)v);
+    return m.req_dropped;
 }
 
 static void
 render_requests(struct evbuffer *out)
 {
-    head(out, "wagate_requests_total", "counter",
-         "Requests answered, by route, decision and status.");
+    metrics_head(out, "wagate_requests_total", "counter",
+                 "Requests answered, by route, decision and status.");
     for (size_t i = 0; i < m.nreq; i++)
         evbuffer_add_printf(
             out,
             "wagate_requests_total{route=\"%s\",decision=\"%s\","
             "status=\"%d\"} %llu\n",
-            route_get(m.req[i].route)->name,
-            decision_name(m.req[i].decision), m.req[i].status,
-            (unsigned long long)m.req[i].count);
+            route_get(m.req[i].route)->name, decision_name(m.req[i].decision),
+            m.req[i].status, (unsigned long long)m.req[i].count);
 }
 
 static void
 render_upstream(struct evbuffer *out)
 {
-    head(out, "wagate_upstream_duration_seconds", "histogram",
-         "Time from hand-over to the upstream's complete answer.");
+    metrics_head(out, "wagate_upstream_duration_seconds", "histogram",
+                 "Time from hand-over to the upstream's complete answer.");
     for (size_t i = 0; i < NBUCKETS; i++)
         evbuffer_add_printf(
             out, "wagate_upstream_duration_seconds_bucket{le=\"%g\"} %llu\n",
@@ -141,9 +131,10 @@ render_upstream(struct evbuffer *out)
         "wagate_upstream_duration_seconds_count %llu\n",
         (unsigned long long)m.lat_count, m.lat_sum,
         (unsigned long long)m.lat_count);
-    head(out, "wagate_upstream_errors_total", "counter",
-         "Upstream calls that got no valid HTTP answer, by kind and "
-         "outcome (not_sent: no byte left; unknown: it may have arrived).");
+    metrics_head(
+        out, "wagate_upstream_errors_total", "counter",
+        "Upstream calls that got no valid HTTP answer, by kind and "
+        "outcome (not_sent: no byte left; unknown: it may have arrived).");
     for (int k = 0; k < UPSTREAM_FAIL_COUNT; k++)
         for (int sent = 0; sent < 2; sent++)
             if (m.err[k][sent] != 0)
@@ -157,39 +148,8 @@ render_upstream(struct evbuffer *out)
 }
 
 void
-metrics_render(struct evbuffer *out, const struct metrics_gauges *g)
+metrics_render(struct evbuffer *out)
 {
     render_requests(out);
     render_upstream(out);
-    counter(out, "wagate_upstream_rate_limited_total",
-            "Upstream answers 429 (each pauses the limiter).",
-            m.upstream_429s);
-    counter(out, "wagate_rate_limited_total",
-            "Requests answered 429 RATE_LIMITED by the gateway.",
-            g->rate_limited);
-    gauge(out, "wagate_queue_depth", "Sends waiting for their rate slot.",
-          (double)g->send_queue_depth);
-    gauge(out, "wagate_read_queue_depth",
-          "Reads waiting for their rate slot.", (double)g->read_queue_depth);
-    gauge(out, "wagate_in_flight",
-          "Requests accepted and not yet answered (queued included).",
-          (double)g->in_flight);
-    gauge(out, "wagate_cache_entries", "Session cache entries.",
-          (double)g->cache_entries);
-    counter(out, "wagate_cache_lookups_total",
-            "Session cache lookups for send-freeform.", g->cache_lookups);
-    counter(out, "wagate_cache_hits_total",
-            "Session cache lookups that found an entry.", g->cache_hits);
-    counter(out, "wagate_cache_short_circuits_total",
-            "Sends answered 403 SESSION_EXPIRED from the cache.",
-            g->cache_short_circuits);
-    gauge(out, "wagate_idempotency_entries",
-          "Idempotency keys kept or in flight.", (double)g->idem_entries);
-    counter(out, "wagate_idempotency_replays_total",
-            "Answers replayed for an Idempotency-Key.", g->idem_replays);
-    gauge(out, "wagate_draining", "1 while the gateway drains.",
-          g->draining ? 1 : 0);
-    counter(out, "wagate_metrics_series_dropped_total",
-            "Request label sets not counted: the table was full.",
-            m.req_dropped);
 }

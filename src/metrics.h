@@ -1,12 +1,14 @@
-/* metrics.h - the counters behind /metrics, and their Prometheus text
- * exposition (format 0.0.4). Plain data: the modules that see an event
- * count it here; metrics_render() writes the page. Names follow the
- * Prometheus conventions: wagate_ prefix, _total for counters, _seconds
- * for durations. */
+/* metrics.h - the gateway's own event counters and their labelled
+ * Prometheus series (text format 0.0.4): requests by route, decision and
+ * status, the upstream latency histogram, upstream errors by kind and
+ * outcome. Plain data: the modules that see an event count it here. The
+ * plain counts (answered, upstream 429s, dropped series) are read through
+ * their getters by the stats registry (stats.h), which writes the rest of
+ * /metrics and /admin/stats. Names follow the Prometheus conventions:
+ * wagate_ prefix, _total for counters, _seconds for durations. */
 #ifndef WAGATE_METRICS_H
 #define WAGATE_METRICS_H
 
-#include <stddef.h>
 #include <stdint.h>
 
 #include "decision.h"
@@ -14,21 +16,6 @@
 #include "upstream.h"
 
 struct evbuffer;
-
-/* A gauge read at render time; the caller fills these. */
-struct metrics_gauges {
-    size_t cache_entries;
-    uint64_t cache_lookups;
-    uint64_t cache_hits;
-    uint64_t cache_short_circuits;
-    size_t send_queue_depth;
-    size_t read_queue_depth;
-    uint64_t rate_limited; /* 429 RATE_LIMITED given by the gateway */
-    size_t in_flight;
-    size_t idem_entries;
-    uint64_t idem_replays;
-    int draining;
-};
 
 /* One answered request. */
 void metrics_count_request(enum route_id route, enum decision decision,
@@ -48,7 +35,16 @@ void metrics_count_upstream(double seconds);
  * request left (outcome "unknown") or none did ("not_sent"). */
 void metrics_count_upstream_error(enum upstream_failure kind, int sent);
 
-/* Appends the whole exposition to out. */
-void metrics_render(struct evbuffer *out, const struct metrics_gauges *g);
+/* Request label sets not counted because the series table was full. */
+uint64_t metrics_series_dropped(void);
+
+/* Appends the labelled series (requests, upstream histogram, upstream
+ * errors) to out; the stats registry appends the rest of the page. */
+void metrics_render(struct evbuffer *out);
+
+/* Appends a family's "# HELP name help" and "# TYPE name type" lines: the
+ * one place the exposition's family header is written. */
+void metrics_head(struct evbuffer *out, const char *name, const char *type,
+                  const char *help);
 
 #endif

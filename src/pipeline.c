@@ -7,13 +7,9 @@
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/queue.h>
-#include <time.h>
 
 #include "alloc.h"
 #include "auth.h"
-#include "clock.h"
 #include "config.h"
 #include "digest.h"
 #include "exchange.h"
@@ -21,226 +17,14 @@
 #include "gateway.h"
 #include "headers.h"
 #include "idempotency.h"
-#include "learn.h"
-#include "metrics.h"
 #include "precheck.h"
 #include "query.h"
+#include "relay.h"
 #include "reply.h"
 #include "route.h"
 #include "session_cache.h"
 #include "shaper.h"
-#include "upstream.h"
-
-#define PIPELINE_PAUSE_DEFAULT_MS 1000.0
-
-static struct shaper *
-route_shaper(const struct exchange *ex)
-{
-    return ex->route->kind == ROUTE_KIND_SEND ? ex->gw->send_shaper
-                                              : ex->gw->read_shaper;
-}
-
-/* ---- the answer ---- */
-
-/* Retry-After of an upstream 429, in ms, at most upstream.max_pause_ms. */
-static double
-retry_after_ms(const struct exchange *ex, const struct upstream_response *resp)
-{
-    const char *v = NULL;
-    for (size_t i = 0; i < resp->nheaders && v == NULL; i++)
-        if (strcasecmp(resp->headers[i].name, "Retry-After") == 0)
-            v = resp->headers[i].value;
-    return shaper_retry_after_ms(v, time(NULL), PIPELINE_PAUSE_DEFAULT_MS,
-                                 (double)ex->gw->cfg->max_pause_ms);
-}
-
-/* Settles the caller's key, if it holds one in flight: keeps a, or
- * (NULL) frees the key. */
-static void
-idem_settle(struct exchange *ex, const struct idem_answer *a)
-{
-    if (!ex->idem_held)
-        return;
-    if (a != NULL)
-        idem_complete(ex->gw->idem, ex_idem_caller(ex), ex->idem_key, a,
-                      clock_wall_ms());
-    else
-        idem_abandon(ex->gw->idem, ex_idem_caller(ex), ex->idem_key);
-    ex->idem_held = 0;
-}
-
-/* Keeps an upstream answer below 500 for the caller's key. A 429 or 5xx
- * frees it: the upstream refused, the send was not made, and a retry
- * must be free to go. */
-static void
-keep_answer(struct exchange *ex, const struct upstream_response *resp,
-            const char *body, size_t len)
-{
-    if (!ex->idem_held)
-        return;
-    if (resp->status >= 500 || resp->status == 429) {
-        idem_settle(ex, NULL);
-        return;
-    }
-    const struct upstream_header **kept =
-        xcalloc(resp->nheaders + 1, sizeof(*kept));
-    size_t n = forward_end_to_end(resp, kept, resp->nheaders);
-    struct idem_header *h = xcalloc(n + 1, sizeof(*h));
-    for (size_t i = 0; i < n; i++)
-        h[i] = (struct idem_header){kept[i]->name, kept[i]->value};
-    struct idem_answer a = {resp->status, h, n, body, len};
-    idem_settle(ex, &a);
-    free(h);
-    free(kept);
-}
-
-static void
-on_upstream_answer(struct exchange *ex, const struct upstream_response *resp)
-{
-    struct gateway *gw = ex->gw;
-    ex->upstream_status = resp->status;
-    size_t len = evbuffer_get_length(resp->body);
-    const char *body =
-        len ? (const char *)evbuffer_pullup(resp->body, -1) : "";
-    if (resp->status == 429) {
-        metrics_count_upstream_429();
-        shaper_pause(route_shaper(ex), retry_after_ms(ex, resp));
-    }
-    learn_from_answer(gw->cache, ex->route->id, ex->sender_id,
-                      precheck_phone_key(ex->recipient), resp->status, body,
-                      len, clock_wall_ms());
-    keep_answer(ex, resp, body, len);
-    if (ex->req != NULL)
-        forward_copy_headers(resp, evhttp_request_get_output_headers(ex->req));
-    ex_reply(ex, resp->status, resp->body, "upstream", DECISION_FORWARDED, NULL);
-}
-
-/* The sentence of a 502/504: what failed, then what the caller may
- * assume. */
-static void
-failure_sentence(const struct exchange *ex, enum upstream_failure f, int sent,
-                 char *out, size_t n)
-{
-    int len;
-    if (f == UPSTREAM_FAIL_TIMEOUT)
-        len = snprintf(out, n,
-                       "The upstream API did not answer within "
-                       "%lld ms.",
-                       ex->gw->cfg->timeout_ms);
-    else
-        len = snprintf(out, n, "The upstream API is unavailable (%s).",
-                       upstream_failure_phrase(f));
-    const char *then =
-        !sent ? " Nothing was sent upstream; the request can be retried."
-        : ex->route->kind != ROUTE_KIND_SEND
-            ? " The request may have reached the upstream."
-        : ex->idem_held
-            ? " The message may have been sent: do not assume it was "
-              "lost. A retry with the same Idempotency-Key gets this answer "
-              "again; to risk a duplicate, send with a new key."
-            : " The message may have been sent: do not assume it was "
-              "lost; sending it again may deliver it twice.";
-    if (len > 0 && (size_t)len < n)
-        snprintf(out + len, n - (size_t)len, "%s", then);
-}
-
-/* 502 or 504 with the outcome (SPEC section 2). An unknown outcome is
- * kept for the key like an upstream answer, so that no retry with it can
- * deliver the message twice; not_sent frees the key. */
-static void
-answer_failure(struct exchange *ex, enum upstream_failure f, int sent)
-{
-    int timeout = f == UPSTREAM_FAIL_TIMEOUT;
-    int status = timeout ? 504 : 502;
-    const char *code = timeout ? "UPSTREAM_TIMEOUT" : "UPSTREAM_UNAVAILABLE";
-    char sentence[320], xw[96];
-    failure_sentence(ex, f, sent, sentence, sizeof(sentence));
-    json_object *extra = json_object_new_object();
-    if (extra == NULL)
-        alloc_oom("json_object_new_object");
-    json_object_object_add(
-        extra, "outcome",
-        json_object_new_string(sent ? "unknown" : "not_sent"));
-    struct evbuffer *b = reply_error_body(code, sentence, extra);
-    json_object_put(extra);
-    if (sent) {
-        struct idem_header h = {"Content-Type", "application/json"};
-        struct idem_answer a = {status, &h, 1,
-                                (const char *)evbuffer_pullup(b, -1),
-                                evbuffer_get_length(b)};
-        idem_settle(ex, &a);
-    } else {
-        idem_settle(ex, NULL);
-    }
-    if (ex->req != NULL)
-        evhttp_add_header(evhttp_request_get_output_headers(ex->req),
-                          "Content-Type", "application/json");
-    reply_reason_header(code, xw, sizeof(xw));
-    ex_reply(ex, status, b, xw, DECISION_FORWARDED, upstream_failure_name(f));
-    evbuffer_free(b);
-}
-
-/* The request is about to leave (from inside libcurl): the rate limit
- * counts it now. */
-static void
-on_sent(void *arg)
-{
-    struct exchange *ex = arg;
-    ex->left = 1;
-    shaper_left(route_shaper(ex));
-}
-
-static void
-on_upstream(void *arg, const struct upstream_result *res)
-{
-    struct exchange *ex = arg;
-    ex->xfer = NULL;
-    if (!ex->left)
-        shaper_dropped(route_shaper(ex));
-    if (res->failure == UPSTREAM_FAIL_NONE) {
-        metrics_count_upstream(res->resp->total_ms / 1000.0);
-        on_upstream_answer(ex, res->resp);
-        return;
-    }
-    metrics_count_upstream_error(res->failure, res->sent);
-    answer_failure(ex, res->failure, res->sent);
-}
-
-/* The rate slot came: hand the request to the upstream. */
-static void
-forward(void *item)
-{
-    struct exchange *ex = item;
-    const struct forward_req *f = &ex->fwd;
-    struct upstream_call call = {
-        .post = f->post,
-        .path_query = f->path_query,
-        .content_type = f->content_type,
-        .accept = f->accept,
-        .request_id = ex->reqid,
-        .idempotency_key = f->idempotency_key,
-        .body = f->body,
-        .body_len = f->body_len,
-        .on_sent = on_sent,
-    };
-    ex->handed = 1;
-    ex->xfer = upstream_start(ex->gw->up, &call, on_upstream, ex);
-}
-
-int
-pipeline_halt(struct exchange *ex)
-{
-    if (!ex->handed) {
-        shaper_cancel(route_shaper(ex), ex);
-        return 0;
-    }
-    if (ex->xfer == NULL || upstream_xfer_sent(ex->xfer))
-        return ex->xfer != NULL;
-    upstream_cancel(ex->xfer);
-    ex->xfer = NULL;
-    shaper_dropped(route_shaper(ex));
-    return 0;
-}
+#include "state.h"
 
 /* ---- pre-check steps; each answers and returns -1 on refusal ---- */
 
@@ -257,10 +41,7 @@ check_caller(struct exchange *ex)
         ex->client_name = xstrdup(ex->client->name);
         return 0;
     }
-    ex_error(ex, 401, "UNAUTHORIZED",
-             h ? "The bearer token is not a known client's."
-               : "A bearer token is required (Authorization: Bearer ...).",
-             NULL);
+    ex_error(ex, h ? GW_ERR_TOKEN_UNKNOWN : GW_ERR_TOKEN_MISSING, NULL, NULL);
     return -1;
 }
 
@@ -273,27 +54,25 @@ check_body_framing(struct exchange *ex, size_t len)
         snprintf(sentence, sizeof(sentence),
                  "The request body is larger than %lld bytes.",
                  cfg->max_body_bytes);
-        ex_error(ex, 413, "PAYLOAD_TOO_LARGE", sentence, NULL);
+        ex_error(ex, GW_ERR_PAYLOAD_TOO_LARGE, sentence, NULL);
         return -1;
     }
     if (!headers_is_json_type(evhttp_find_header(
             evhttp_request_get_input_headers(ex->req), "Content-Type"))) {
-        ex_error(ex, 415, "UNSUPPORTED_MEDIA_TYPE",
-                 "The request body must be sent as application/json.", NULL);
+        ex_error(ex, GW_ERR_UNSUPPORTED_MEDIA_TYPE, NULL, NULL);
         return -1;
     }
     return 0;
 }
 
 static void
-error_with_field(struct exchange *ex, int status, const char *code,
-                 const char *sentence, const char *field)
+error_with_field(struct exchange *ex, enum gw_error e, const char *field)
 {
     json_object *extra = json_object_new_object();
     if (extra == NULL)
         alloc_oom("json_object_new_object");
     json_object_object_add(extra, "field", json_object_new_string(field));
-    ex_error(ex, status, code, sentence, extra);
+    ex_error(ex, e, NULL, extra);
     json_object_put(extra);
 }
 
@@ -313,17 +92,15 @@ check_fields(struct exchange *ex, const char *body, size_t len)
             evhttp_request_get_input_headers(ex->req), "Idempotency-Key");
         if (key == NULL || idem_key_valid(key))
             return 0;
-        error_with_field(ex, 422, "VALIDATION_ERROR",
-                         "Idempotency-Key must be 1 to 255 visible ASCII "
-                         "characters.", "Idempotency-Key");
+        error_with_field(ex, GW_ERR_IDEMPOTENCY_KEY, "Idempotency-Key");
         return -1;
     }
     if (pr.field) {
-        error_with_field(ex, pr.status, pr.code, pr.sentence, pr.field);
+        error_with_field(ex, pr.error, pr.field);
         return -1;
     }
     json_object *extra = NULL;
-    if (strcmp(pr.code, "MESSAGE_TOO_LONG") == 0) {
+    if (reply_row(pr.error)->flags & REPLY_LENGTHS) {
         extra = json_object_new_object();
         if (extra == NULL)
             alloc_oom("json_object_new_object");
@@ -332,7 +109,7 @@ check_fields(struct exchange *ex, const char *body, size_t len)
         json_object_object_add(extra, "max_length",
                                json_object_new_int64(pr.max_length));
     }
-    ex_error(ex, pr.status, pr.code, pr.sentence, extra);
+    ex_error(ex, pr.error, NULL, extra);
     json_object_put(extra);
     return -1;
 }
@@ -342,8 +119,7 @@ check_sender(struct exchange *ex)
 {
     if (ex->client == NULL || auth_sender_allowed(ex->client, ex->sender_id))
         return 0;
-    ex_error(ex, 403, "SENDER_NOT_ALLOWED",
-             "This client may not use this sender.", NULL);
+    ex_error(ex, GW_ERR_SENDER_NOT_ALLOWED, NULL, NULL);
     return -1;
 }
 
@@ -363,64 +139,116 @@ replay(struct exchange *ex, const struct idem_answer *a)
     evbuffer_free(b);
 }
 
-/* Step 8: a kept answer is replayed before anything below can refuse. */
-static int
-check_idempotency(struct exchange *ex, const char *body, size_t len)
+/* ---- the steps that ask the state (state.h) ----
+ *
+ * Each answers now or later: a step asks, and the answer's callback runs
+ * the next step. While an answer is awaited ex is deferred (the drain
+ * waits for it, a hang-up is noticed) and needs nothing of the caller's
+ * request: the call was captured before the first step. A step must not
+ * touch ex after asking, unless the answer is still awaited. */
+
+static void step_refusals(struct exchange *ex);
+static void step_session(struct exchange *ex);
+static void step_rate_slot(struct exchange *ex);
+
+/* ex awaits op, if it is pending (not NULL: its callback has not run). */
+static void
+await_state(struct exchange *ex, struct state_op *op)
 {
-    const char *key = evhttp_find_header(
-        evhttp_request_get_input_headers(ex->req), "Idempotency-Key");
-    if (key == NULL)
-        return 0;
-    unsigned char hash[DIGEST_LEN];
-    const struct idem_answer *a = NULL;
-    int64_t now = clock_wall_ms();
-    idem_expire(ex->gw->idem, now); /* amortised: pops what has expired */
-    digest_sha256(body, len, hash);
-    switch (idem_begin(ex->gw->idem, ex_idem_caller(ex), key, hash, now,
-                       &a)) {
-    case IDEM_NEW:
-        ex->idem_key = xstrdup(key);
-        ex->idem_held = 1;
-        return 0;
-    case IDEM_REPLAY:
-        replay(ex, a);
-        return -1;
-    case IDEM_IN_PROGRESS:
-        ex_error(ex, 409, "IDEMPOTENCY_IN_PROGRESS",
-                 "A request with this Idempotency-Key is still in flight; "
-                 "retry later to get its answer.", NULL);
-        return -1;
-    case IDEM_REUSED:
-        ex_error(ex, 422, "IDEMPOTENCY_KEY_REUSED",
-                 "This Idempotency-Key was used with a different body.",
-                 NULL);
-        return -1;
-    }
-    return 0;
+    if (op == NULL)
+        return; /* answered: ex may be gone */
+    ex->op = op;
+    ex_defer(ex, relay_halt);
 }
 
-static int
-check_session(struct exchange *ex)
+static void
+state_unavailable(struct exchange *ex)
 {
-    struct gateway *gw = ex->gw;
-    int64_t expired_at;
-    if (ex->route->id != ROUTE_SEND_FREEFORM)
-        return 0;
-    enum cache_decision d = cache_decide(
-        gw->cache, ex->sender_id, precheck_phone_key(ex->recipient),
-        clock_wall_ms(), gw->cfg->cache_recheck_after_s * 1000,
-        &expired_at);
-    if (d == CACHE_FORWARD)
-        return 0;
-    struct evbuffer *b = reply_session_expired_body(expired_at);
-    char xw[96];
-    reply_reason_header("SESSION_EXPIRED", xw, sizeof(xw));
     if (ex->req != NULL)
         evhttp_add_header(evhttp_request_get_output_headers(ex->req),
-                          "Content-Type", "application/json");
-    ex_reply(ex, 403, b, xw, DECISION_SHORT_CIRCUIT, "session_expired");
-    evbuffer_free(b);
-    return -1;
+                          "Retry-After", "1");
+    ex_error(ex, GW_ERR_STATE_UNAVAILABLE, NULL, NULL);
+}
+
+static void
+on_idem_begun(void *arg, const struct state_idem_verdict *v)
+{
+    struct exchange *ex = arg;
+    ex->op = NULL;
+    if (v->status != STATE_OK) {
+        state_unavailable(ex); /* a keyed send cannot be made safely */
+        return;
+    }
+    switch (v->verdict) {
+    case IDEM_NEW:
+        ex->claim = v->claim;
+        step_refusals(ex);
+        return;
+    case IDEM_REPLAY:
+        replay(ex, v->answer);
+        return;
+    case IDEM_IN_PROGRESS:
+        ex_error(ex, GW_ERR_IDEMPOTENCY_IN_PROGRESS, NULL, NULL);
+        return;
+    case IDEM_REUSED:
+        ex_error(ex, GW_ERR_IDEMPOTENCY_KEY_REUSED, NULL, NULL);
+        return;
+    }
+}
+
+/* Step 8: a kept answer is replayed before anything below can refuse. */
+static void
+step_idempotency(struct exchange *ex)
+{
+    const struct upstream_call *c = &ex->fwd.call;
+    unsigned char hash[DIGEST_LEN];
+    if (c->idempotency_key == NULL) {
+        step_refusals(ex);
+        return;
+    }
+    digest_sha256(c->body, c->body_len, hash);
+    await_state(ex, state_idem_begin(ex->gw->state, ex_idem_caller(ex),
+                                     c->idempotency_key, hash, on_idem_begun,
+                                     ex));
+}
+
+/* Step 9: the learned refusals of SPEC section 4a (issue 11) ask here,
+ * like step_session(). */
+static void
+step_refusals(struct exchange *ex)
+{
+    step_session(ex);
+}
+
+static void
+on_window(void *arg, const struct state_window *w)
+{
+    struct exchange *ex = arg;
+    ex->op = NULL;
+    /* a store that cannot say is no entry: forward */
+    if (w->status != STATE_OK || w->decision == CACHE_FORWARD) {
+        step_rate_slot(ex);
+        return;
+    }
+    json_object *extra = reply_session_status(w->expired_at);
+    ex_error_as(ex, DECISION_SHORT_CIRCUIT, GW_ERR_SESSION_EXPIRED, NULL,
+                extra);
+    json_object_put(extra);
+}
+
+/* Step 10: a window known closed is answered here (send-freeform). */
+static void
+step_session(struct exchange *ex)
+{
+    if (ex->route->id != ROUTE_SEND_FREEFORM) {
+        step_rate_slot(ex);
+        return;
+    }
+    await_state(ex, state_cache_decide(
+                        ex->gw->state, ex->sender_id,
+                        precheck_phone_key(ex->recipient),
+                        ex->gw->cfg->cache_recheck_after_s * 1000, on_window,
+                        ex));
 }
 
 static void
@@ -432,21 +260,19 @@ rate_limited(void *item, long retry_after_s)
     if (ex->req != NULL)
         evhttp_add_header(evhttp_request_get_output_headers(ex->req),
                           "Retry-After", secs);
-    ex_error(ex, 429, "RATE_LIMITED",
-             "The upstream rate limit is reached and the queue is full; "
-             "retry after the time in Retry-After.", NULL);
+    ex_error(ex, GW_ERR_RATE_LIMITED, NULL, NULL);
 }
 
-/* Step 10: wait for the rate slot (queued, not refused), or 429 when it
+/* Step 11: wait for the rate slot (queued, not refused), or 429 when it
  * is further than upstream.max_queue_ms away (now, or after an upstream
- * 429 paused the limiter). */
+ * 429 paused the limiter). Step 12, at the slot, is the relay's. */
 static void
-shape_and_forward(struct exchange *ex)
+step_rate_slot(struct exchange *ex)
 {
     long retry;
-    ex_defer(ex); /* from here on it is in flight: drain waits for it */
-    if (shaper_submit(route_shaper(ex), ex, forward, rate_limited, &retry) !=
-        0)
+    ex_defer(ex, relay_halt); /* in flight from here: drain waits for it */
+    if (shaper_submit(relay_shaper(ex), ex, relay_forward, rate_limited,
+                      &retry) != 0)
         rate_limited(ex, retry);
 }
 
@@ -481,9 +307,9 @@ check_query(struct exchange *ex, const char *path, const char *query,
     enum query_spec spec = route_query_spec(ex->route->id);
     if (query_parse(spec, query, query ? strlen(query) : 0, &qr) != 0) {
         if (qr.field[0] != '\0')
-            error_with_field(ex, qr.status, qr.code, qr.sentence, qr.field);
+            error_with_field(ex, qr.error, qr.field);
         else
-            ex_error(ex, qr.status, qr.code, qr.sentence, NULL);
+            ex_error(ex, qr.error, NULL, NULL);
         return -1;
     }
     query_canonical(spec, &qr.v, canon, canonlen);
@@ -508,19 +334,19 @@ pipeline_run(struct exchange *ex, const char *path, const char *query)
         /* never the caller's query string: the one rebuilt from what was
          * checked */
         forward_capture(ex->req, 0, path, canon[0] ? canon : NULL, NULL, 0,
-                        &ex->fwd);
-        shape_and_forward(ex);
+                        ex->reqid, &ex->fwd);
+        step_rate_slot(ex);
         return;
     }
     struct evbuffer *ib = evhttp_request_get_input_buffer(ex->req);
     size_t len = evbuffer_get_length(ib);
     const char *body = len ? (const char *)evbuffer_pullup(ib, -1) : "";
     if (check_body_framing(ex, len) != 0 || check_fields(ex, body, len) != 0 ||
-        check_sender(ex) != 0 || check_idempotency(ex, body, len) != 0 ||
-        check_session(ex) != 0)
+        check_sender(ex) != 0)
         return;
     /* a send takes no query (check_query refused any): the upstream reads
-     * the send from the body, which is what the pre-check judged */
-    forward_capture(ex->req, 1, path, NULL, body, len, &ex->fwd);
-    shape_and_forward(ex);
+     * the send from the body, which is what the pre-check judged; from
+     * here on the steps read the captured call, not the request */
+    forward_capture(ex->req, 1, path, NULL, body, len, ex->reqid, &ex->fwd);
+    step_idempotency(ex);
 }

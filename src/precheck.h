@@ -1,9 +1,10 @@
 /* precheck.h - validation of the send bodies, SPEC section 3 steps 5-6.
  * Pure: bytes in, verdict out; no I/O, no allocation that outlives a call.
  *
- * The body is parsed strictly (RFC 8259: one object, UTF-8, no duplicate
- * key in any object, nothing but JSON whitespace after it) and never
- * re-serialised: the caller forwards its own bytes. Checks, in order:
+ * The body is read by json_strict_scan() (RFC 8259: one object, UTF-8, no
+ * duplicate key in any object, nothing but JSON whitespace after it; see
+ * json_strict.h) and never re-serialised: the caller forwards its own
+ * bytes. Checks, in order:
  *   parse -> INVALID_JSON (400)
  *   a lone surrogate escape in any string -> INVALID_ENCODING (422)
  *   sender_id: JSON integer >= 1 -> VALIDATION_ERROR field "sender_id"
@@ -21,12 +22,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "reply.h"
+
 enum precheck_kind { PRECHECK_FREEFORM, PRECHECK_TEMPLATE };
 
 #define PRECHECK_PHONE_MAX 16 /* "+" and at most 15 digits */
 
 struct precheck_result {
-    /* verdict: status 0 = acceptable; else the HTTP status to answer */
+    /* verdict: status 0 = acceptable; else error is the row of reply.h's
+     * table to answer, and status, code and sentence are that row's */
+    enum gw_error error;
     int status;
     const char *code;     /* "VALIDATION_ERROR", ...; static */
     const char *sentence; /* human sentence; static */
@@ -62,7 +67,7 @@ long long precheck_utf8_count(const char *s, size_t len);
  * invalid byte counts as such a character). */
 int precheck_has_non_space(const char *s, size_t len);
 
-/* The exact sentence the upstream uses for INVALID_PHONE. */
-extern const char precheck_invalid_phone_sentence[];
+/* The exact sentence the upstream uses for INVALID_PHONE (reply.h's). */
+#define precheck_invalid_phone_sentence reply_invalid_phone_sentence
 
 #endif

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hex.h"
+
 #define QUERY_MAX_KEYS 2
 #define QUERY_VALUE_MAX 32 /* decoded bytes kept of a value; longer is bad */
 
@@ -20,8 +22,8 @@ struct qparam {
     enum qv_kind kind;
     int required;
     const char *const *values; /* QV_STATUS: the accepted ones, NULL-ended */
-    const char *bad;           /* sentence for a bad value */
-    const char *missing;       /* sentence for a required key absent */
+    enum gw_error bad;         /* a bad value (reply.h's rows) */
+    enum gw_error missing;     /* a required key absent */
 };
 
 struct qspec {
@@ -32,35 +34,32 @@ struct qspec {
 static const char *const senders_status[] = {"online", "all", NULL};
 static const char *const templates_status[] = {"approved", "all", NULL};
 
-static const char s_sender_bad[] =
-    "sender_id must be an integer of at least 1, in decimal without a sign "
-    "or leading zeros.";
-
 static const struct qspec specs[QUERY_SPEC_COUNT] = {
-    [QUERY_NONE] = {0, {{NULL, QV_STATUS, 0, NULL, NULL, NULL}}},
+    [QUERY_NONE] = {0, {{NULL, QV_STATUS, 0, NULL, 0, 0}}},
     [QUERY_SESSION] = {2,
-                       {{"sender_id", QV_SENDER_ID, 1, NULL, s_sender_bad,
-                         "sender_id is required."},
+                       {{"sender_id", QV_SENDER_ID, 1, NULL,
+                         GW_ERR_QUERY_SENDER_ID, GW_ERR_SENDER_ID_MISSING},
                         {"recipient_phone", QV_PHONE, 1, NULL,
-                         precheck_invalid_phone_sentence,
-                         "recipient_phone is required."}}},
+                         GW_ERR_INVALID_PHONE, GW_ERR_RECIPIENT_MISSING}}},
     [QUERY_SENDERS] = {1,
                        {{"status", QV_STATUS, 0, senders_status,
-                         "status must be online or all.", NULL}}},
+                         GW_ERR_QUERY_SENDERS_STATUS, 0}}},
     [QUERY_TEMPLATES] = {1,
                          {{"status", QV_STATUS, 0, templates_status,
-                           "status must be approved or all.", NULL}}},
+                           GW_ERR_QUERY_TEMPLATES_STATUS, 0}}},
 };
 
 /* ---- verdicts ---- */
 
 static void
-refuse(struct query_result *r, int status, const char *code,
-       const char *sentence, const char *field, size_t field_len)
+refuse(struct query_result *r, enum gw_error e, const char *field,
+       size_t field_len)
 {
-    r->status = status;
-    r->code = code;
-    r->sentence = sentence;
+    const struct gw_error_row *row = reply_row(e);
+    r->error = e;
+    r->status = row->status;
+    r->code = row->code;
+    r->sentence = row->sentence;
     if (field_len > QUERY_FIELD_MAX)
         field_len = QUERY_FIELD_MAX;
     memcpy(r->field, field, field_len);
@@ -68,24 +67,12 @@ refuse(struct query_result *r, int status, const char *code,
 }
 
 static void
-malformed(struct query_result *r, const char *sentence)
+malformed(struct query_result *r, enum gw_error e)
 {
-    refuse(r, 400, "BAD_REQUEST", sentence, "", 0);
+    refuse(r, e, "", 0);
 }
 
 /* ---- pass 1: syntax ---- */
-
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 static int
 visible(unsigned char c)
@@ -100,50 +87,45 @@ escape_ok(const char *q, size_t len, size_t i, unsigned char *byte)
 {
     if (i + 2 >= len)
         return 0;
-    int hi = hexval(q[i + 1]), lo = hexval(q[i + 2]);
+    int hi = hex_value(q[i + 1]), lo = hex_value(q[i + 2]);
     if (hi < 0 || lo < 0)
         return 0;
     *byte = (unsigned char)(hi << 4 | lo);
     return 1;
 }
 
-/* One pair q[start..end): returns NULL when well-formed, else the
- * sentence. */
-static const char *
+/* One pair q[start..end): returns NULL when well-formed, else the row of
+ * its refusal. */
+static const struct gw_error_row *
 pair_syntax(const char *q, size_t start, size_t end)
 {
     int in_key = 1;
     if (start == end)
-        return "The query string holds an empty parameter (\"&&\", or a "
-               "leading or trailing '&').";
+        return reply_row(GW_ERR_QUERY_EMPTY_PARAM);
     if (q[start] == '=')
-        return "The query string holds a parameter with an empty name.";
+        return reply_row(GW_ERR_QUERY_EMPTY_NAME);
     for (size_t i = start; i < end; i++) {
         unsigned char c = (unsigned char)q[i], byte = c;
         if (!visible(c))
-            return "The query string holds a byte that is not visible ASCII "
-                   "(a space, a control byte or a non-ASCII byte); "
-                   "percent-encode it.";
+            return reply_row(GW_ERR_QUERY_BYTE);
         if (c == '=' && in_key) {
             in_key = 0;
             continue;
         }
         if (c == '%') {
             if (!escape_ok(q, end, i, &byte))
-                return "The query string holds a '%' that is not followed by "
-                       "two hex digits.";
+                return reply_row(GW_ERR_QUERY_ESCAPE);
             if (byte == 0)
-                return "The query string holds %00.";
+                return reply_row(GW_ERR_QUERY_NUL);
             i += 2;
         } else if (c == '+') {
             byte = ' ';
         }
         if (in_key && !visible(byte))
-            return "A query parameter name decodes to a space, a control "
-                   "byte or a non-ASCII byte.";
+            return reply_row(GW_ERR_QUERY_NAME_BYTE);
     }
     if (in_key)
-        return "The query string holds a parameter without '='.";
+        return reply_row(GW_ERR_QUERY_NO_EQUALS);
     return NULL;
 }
 
@@ -155,9 +137,9 @@ syntax_ok(const char *q, size_t len, struct query_result *r)
     for (size_t start = 0;;) {
         const char *amp = memchr(q + start, '&', len - start);
         size_t end = amp ? (size_t)(amp - q) : len;
-        const char *bad = pair_syntax(q, start, end);
+        const struct gw_error_row *bad = pair_syntax(q, start, end);
         if (bad != NULL) {
-            malformed(r, bad);
+            malformed(r, reply_error_id(bad));
             return 0;
         }
         if (amp == NULL)
@@ -179,7 +161,7 @@ decode(const char *s, size_t n, char *out, size_t cap)
         if (c == '+') {
             c = ' ';
         } else if (c == '%') {
-            c = (char)(hexval(s[i + 1]) << 4 | hexval(s[i + 2]));
+            c = (char)(hex_value(s[i + 1]) << 4 | hex_value(s[i + 2]));
             i += 2;
         }
         if (o < cap)
@@ -254,24 +236,20 @@ judge_pair(const struct qspec *sp, const char *pair, size_t n, int *seen,
     size_t j = 0;
     const struct qparam *p = find_param(sp, key, klen, &j);
     if (p == NULL) {
-        refuse(r, 422, "VALIDATION_ERROR",
-               "This route does not take the query parameter named in "
-               "field.",
-               key, klen);
+        refuse(r, GW_ERR_QUERY_UNKNOWN_KEY, key, klen);
         return -1;
     }
     if (seen[j]) {
-        refuse(r, 422, "VALIDATION_ERROR",
-               "A query parameter appears more than once.", key, klen);
+        refuse(r, GW_ERR_QUERY_REPEATED_KEY, key, klen);
         return -1;
     }
     seen[j] = 1;
     if (vlen <= QUERY_VALUE_MAX && value_ok(p, val, vlen, v) == 0)
         return 0;
-    if (p->kind == QV_PHONE)
-        refuse(r, 422, "INVALID_PHONE", p->bad, "", 0);
+    if (p->kind == QV_PHONE) /* INVALID_PHONE names no field */
+        refuse(r, p->bad, "", 0);
     else
-        refuse(r, 422, "VALIDATION_ERROR", p->bad, key, klen);
+        refuse(r, p->bad, key, klen);
     return -1;
 }
 
@@ -306,8 +284,7 @@ query_parse(enum query_spec spec, const char *q, size_t len,
     }
     for (size_t j = 0; j < sp->n; j++)
         if (sp->p[j].required && !seen[j]) {
-            refuse(r, 422, "VALIDATION_ERROR", sp->p[j].missing, sp->p[j].key,
-                   strlen(sp->p[j].key));
+            refuse(r, sp->p[j].missing, sp->p[j].key, strlen(sp->p[j].key));
             clear_values(&r->v);
             return -1;
         }

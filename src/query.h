@@ -43,6 +43,7 @@
 #include <stddef.h>
 
 #include "precheck.h"
+#include "reply.h"
 
 enum query_spec {
     QUERY_NONE,
@@ -65,6 +66,9 @@ struct query_values {
 };
 
 struct query_result {
+    /* status 0 = acceptable; else error is the row of reply.h's table to
+     * answer, and status, code and sentence are that row's */
+    enum gw_error error;
     int status;           /* 0 = acceptable; else 400 or 422 */
     const char *code;     /* "BAD_REQUEST", ...; static; NULL when 0 */
     const char *sentence; /* static; NULL when 0 */

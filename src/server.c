@@ -1,17 +1,15 @@
 /* server.c - see server.h. A request's path: on_request() checks framing,
- * route and method, then hands it to answer_local(), answer_admin() or
+ * route and method, then hands it to local_answer(), admin_answer() or
  * pipeline_run(); exchange.c gives every one of them its single answer. */
 #include "server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <sys/queue.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
-#include <json-c/json.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,22 +18,17 @@
 
 #include "admin.h"
 #include "alloc.h"
-#include "auth.h"
+#include "clock.h"
 #include "config.h"
 #include "conn.h"
 #include "exchange.h"
-#include "clock.h"
 #include "gateway.h"
 #include "headers.h"
-#include "idempotency.h"
+#include "local.h"
 #include "log.h"
-#include "metrics.h"
 #include "pipeline.h"
 #include "reply.h"
 #include "route.h"
-#include "session_cache.h"
-#include "shaper.h"
-#include "upstream.h"
 
 #define SERVER_BACKLOG 1024
 #define SERVER_EMFILE_PAUSE_MS 100
@@ -64,159 +57,6 @@ struct server {
     void *drained_arg;
 };
 
-/* ---- routes the gateway answers itself ---- */
-
-static void
-answer_metrics(struct server *s, struct exchange *ex)
-{
-    struct gateway *gw = s->gw;
-    struct cache_stats cs;
-    struct shaper_stats ss, rs;
-    struct idem_stats is;
-    cache_get_stats(gw->cache, &cs);
-    shaper_get_stats(gw->send_shaper, &ss);
-    shaper_get_stats(gw->read_shaper, &rs);
-    idem_get_stats(gw->idem, &is);
-    struct metrics_gauges g = {
-        .cache_entries = cs.entries,
-        .cache_lookups = cs.lookups,
-        .cache_hits = cs.hits,
-        .cache_short_circuits = cs.short_circuits,
-        .send_queue_depth = ss.depth,
-        .read_queue_depth = rs.depth,
-        .rate_limited = ss.refused + rs.refused,
-        .in_flight = ex_waiting(gw),
-        .idem_entries = is.entries,
-        .idem_replays = is.replays,
-        .draining = gw->draining,
-    };
-    struct evbuffer *b = evbuffer_new();
-    if (b == NULL)
-        alloc_oom("evbuffer_new");
-    metrics_render(b, &g);
-    if (ex->req != NULL)
-        evhttp_add_header(evhttp_request_get_output_headers(ex->req),
-                          "Content-Type", "text/plain; version=0.0.4");
-    ex_reply(ex, 200, b, "gateway", DECISION_LOCAL, NULL);
-    evbuffer_free(b);
-}
-
-static void
-answer_local(struct server *s, struct exchange *ex)
-{
-    struct gateway *gw = s->gw;
-    char text[1024];
-    int n;
-    switch (ex->route->id) {
-    case ROUTE_HEALTHZ:
-        n = snprintf(text, sizeof(text), "{\"status\":\"ok\"}");
-        ex_local(ex, 200, "application/json", text, (size_t)n);
-        return;
-    case ROUTE_READYZ:
-        n = snprintf(text, sizeof(text), "{\"status\":\"%s\"}",
-                     gw->draining ? "draining" : "ready");
-        ex_local(ex, gw->draining ? 503 : 200, "application/json", text,
-                 (size_t)n);
-        return;
-    default:
-        answer_metrics(s, ex);
-        return;
-    }
-}
-
-/* ---- the admin API ---- */
-
-static json_object *
-shaper_json(const struct shaper *sh)
-{
-    struct shaper_stats st;
-    shaper_get_stats(sh, &st);
-    json_object *o = json_object_new_object();
-    admin_stat(o, "queue_depth", (int64_t)st.depth);
-    admin_stat(o, "submitted", (int64_t)st.submitted);
-    admin_stat(o, "rate_limited", (int64_t)st.refused);
-    admin_stat(o, "waited", (int64_t)st.waited);
-    json_object_object_add(o, "wait_ms_total",
-                           json_object_new_double(st.wait_ms_total));
-    json_object_object_add(o, "wait_ms_max",
-                           json_object_new_double(st.wait_ms_max));
-    admin_stat(o, "pauses", (int64_t)st.pauses);
-    return o;
-}
-
-static void
-add_admin_stats(void *arg, json_object *o)
-{
-    struct server *s = arg;
-    struct gateway *gw = s->gw;
-    struct idem_stats is;
-    json_object *u = json_object_new_object();
-    admin_stat(u, "in_flight", (int64_t)ex_waiting(gw));
-    admin_stat(u, "upstream_429s", (int64_t)metrics_upstream_429s());
-    json_object_object_add(u, "send_limiter", shaper_json(gw->send_shaper));
-    json_object_object_add(u, "read_limiter", shaper_json(gw->read_shaper));
-    json_object_object_add(o, "upstream", u);
-    idem_get_stats(gw->idem, &is);
-    json_object *i = json_object_new_object();
-    admin_stat(i, "entries", (int64_t)is.entries);
-    admin_stat(i, "in_flight", (int64_t)is.in_flight);
-    admin_stat(i, "replays", (int64_t)is.replays);
-    admin_stat(i, "conflicts", (int64_t)is.conflicts);
-    admin_stat(i, "evictions", (int64_t)is.evictions);
-    json_object_object_add(o, "idempotency", i);
-    admin_stat(o, "requests_answered", (int64_t)metrics_answered());
-}
-
-static void
-answer_admin(struct server *s, struct exchange *ex, const char *path,
-             const char *query)
-{
-    const struct config *cfg = s->gw->cfg;
-    struct evhttp_request *req = ex->req;
-    if (!cfg->admin_token_set) {
-        ex_error(ex, 404, "ROUTE_NOT_FOUND", "No such route.", NULL);
-        return;
-    }
-    if (!auth_admin_ok(cfg,
-                       evhttp_find_header(evhttp_request_get_input_headers(req),
-                                          "Authorization"))) {
-        ex_error(ex, 401, "UNAUTHORIZED", "The admin token is required.", NULL);
-        return;
-    }
-    struct evbuffer *ib = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(ib);
-    if (len > (size_t)cfg->max_body_bytes) {
-        ex_error(ex, 413, "PAYLOAD_TOO_LARGE", "The body is too large.", NULL);
-        return;
-    }
-    const char *body = len ? (const char *)evbuffer_pullup(ib, -1) : "";
-    struct admin_ctx ctx = {
-        s->gw->cache,       cfg->cache_recheck_after_s * 1000,
-        add_admin_stats,    s,
-        s->gw->send_shaper, s->gw->read_shaper};
-    struct admin_result r;
-    admin_handle(&ctx, ex->method, path, query, body, len, clock_wall_ms(),
-                 &r);
-    if (r.status >= 400) {
-        json_object *extra = NULL;
-        if (r.field) {
-            extra = json_object_new_object();
-            json_object_object_add(extra, "field",
-                                   json_object_new_string(r.field));
-        }
-        if (r.allow)
-            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
-                              r.allow);
-        ex_error(ex, r.status, r.code, r.sentence, extra);
-        json_object_put(extra);
-    } else if (r.body) {
-        ex_local(ex, r.status, "application/json", r.body, strlen(r.body));
-    } else {
-        ex_reply(ex, r.status, NULL, "gateway", DECISION_LOCAL, NULL);
-    }
-    free(r.body);
-}
-
 /* ---- arrival ---- */
 
 static int
@@ -232,25 +72,24 @@ on_request(struct evhttp_request *req, void *arg)
     struct conn *c = conn_of(s->conns, req);
     struct exchange *ex = ex_new(s->gw, req);
     if (c == NULL) { /* cannot watch for a hang-up: never defer it */
-        ex_error(ex, 500, "INTERNAL_ERROR",
-                 "The gateway lost track of this connection.", NULL);
+        ex_error(ex, GW_ERR_INTERNAL, NULL, NULL);
         return;
     }
     ex->conn = c;
-    const struct headers_refusal *r = conn_request_arrived(c);
+    const struct gw_error_row *r = conn_request_arrived(c);
     if (r != NULL) { /* the lexer's refusal, if evhttp read it first */
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection",
                           "close");
-        ex_error(ex, r->status, r->code, r->sentence, NULL);
+        ex_error(ex, reply_error_id(r), NULL, NULL);
         return;
     }
     /* what evhttp parsed must agree with the lexer; checked again here */
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-    const char *bad = headers_check_names(in);
+    const struct gw_error_row *bad = headers_check_names(in);
     if (bad == NULL)
         bad = headers_check_framing(in);
     if (bad != NULL) {
-        ex_error(ex, 400, "BAD_REQUEST", bad, NULL);
+        ex_error(ex, reply_error_id(bad), NULL, NULL);
         return;
     }
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
@@ -259,29 +98,25 @@ on_request(struct evhttp_request *req, void *arg)
     path = path ? path : "";
     ex->route = route_match(path);
     if (ex->route->id == ROUTE_NONE) {
-        ex_error(ex, 404, "ROUTE_NOT_FOUND", REPLY_ROUTE_NOT_FOUND_SENTENCE,
-                 NULL);
+        ex_error(ex, GW_ERR_ROUTE_NOT_FOUND, NULL, NULL);
         return;
     }
     if (!method_allowed(ex->route, evhttp_request_get_command(req))) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
                           ex->route->allow);
-        ex_error(ex, 405, "METHOD_NOT_ALLOWED",
-                 "This method is not allowed on this path.", NULL);
+        ex_error(ex, GW_ERR_METHOD_NOT_ALLOWED, NULL, NULL);
         return;
     }
     if (ex->route->kind == ROUTE_KIND_LOCAL) {
-        answer_local(s, ex);
+        local_answer(ex);
         return;
     }
     if (s->gw->draining) {
-        ex_error(ex, 503, "SHUTTING_DOWN",
-                 "The gateway is shutting down; retry on another instance.",
-                 NULL);
+        ex_error(ex, GW_ERR_SHUTTING_DOWN, NULL, NULL);
         return;
     }
     if (ex->route->kind == ROUTE_KIND_ADMIN)
-        answer_admin(s, ex, path, query);
+        admin_answer(ex, path, query);
     else
         pipeline_run(ex, path, query);
 }

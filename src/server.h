@@ -1,9 +1,13 @@
-/* server.h - the listener and the life of each caller request.
+/* server.h - the listener, the routing of each caller request, and the
+ * drain.
  *
- * evhttp on the gateway's event loop: listens on every configured address,
- * routes by path (route.h), answers what it can itself, hands the rest to
- * the upstream module and relays the answer. Every request is answered
- * exactly once and logged in one line. */
+ * evhttp on the gateway's event loop: listens on every configured address
+ * (within the descriptor limit), checks each request's framing, routes it
+ * by path (route.h) and method, and hands it to its owner: local.h (health,
+ * readiness, metrics), admin.h (the admin API) or pipeline.h (the routes
+ * that go upstream). While draining, everything but the local routes gets
+ * 503 SHUTTING_DOWN. Every request is answered exactly once, by its owner,
+ * through exchange.h. */
 #ifndef WAGATE_SERVER_H
 #define WAGATE_SERVER_H
 

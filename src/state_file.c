@@ -51,16 +51,10 @@ struct unknown_answer {
 static void
 unknown_answer_init(struct unknown_answer *u)
 {
-    json_object *extra = json_object_new_object();
-    if (extra == NULL)
-        alloc_oom("json_object_new_object");
-    json_object_object_add(extra, "outcome", json_object_new_string("unknown"));
-    u->body =
-        reply_error_body("UPSTREAM_UNAVAILABLE", STATE_UNKNOWN_SENTENCE, extra);
-    json_object_put(extra);
+    u->body = reply_error(GW_ERR_STOPPED_UNKNOWN, NULL, NULL);
     u->header = (struct idem_header){"Content-Type", "application/json"};
     u->answer = (struct idem_answer){
-        .status = 502,
+        .status = reply_row(GW_ERR_STOPPED_UNKNOWN)->status,
         .headers = &u->header,
         .nheaders = 1,
         .body = (const char *)evbuffer_pullup(u->body, -1),

@@ -58,10 +58,8 @@ struct session_cache;
 #define STATE_MAX_HEADER_BYTES (256u << 10) /* names and values together */
 #define STATE_MAX_BODY (16u << 20)
 
-/* The sentence of the unknown-outcome answer written for keys in flight. */
-#define STATE_UNKNOWN_SENTENCE                                                 \
-    "The gateway stopped before the upstream answered; the message may "       \
-    "have been sent. Send it again only with a new Idempotency-Key."
+/* The unknown-outcome answer written for keys in flight is reply.h's
+ * GW_ERR_STOPPED_UNKNOWN. */
 
 enum state_load_result {
     STATE_LOADED = 0, /* the stores hold what the file held, still valid */

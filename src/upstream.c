@@ -837,7 +837,11 @@ upstream_failure_phrase(enum upstream_failure f)
 
 /* What a libcurl error means. A receive error is a reset unless libcurl
  * says the chunked framing was bad: both are CURLE_RECV_ERROR, only its
- * message ("... in chunked-encoding") tells them apart. */
+ * message ("... in chunked-encoding") tells them apart. That strstr reads
+ * libcurl's error buffer, not a sentence of ours: libcurl (7.88) has no
+ * typed value for it, and all it decides is the failure's kind (the
+ * metrics label and the 502's phrase); whether the request may have left
+ * comes from on_prereq, never from text. */
 static enum upstream_failure
 classify(const struct upstream_xfer *x, CURLcode rc)
 {

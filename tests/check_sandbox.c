@@ -1,15 +1,15 @@
 /* Unit tests of wagate-sandbox's pure core: text helpers, the rate limiter,
  * the request log, the simulated account, and the API and control handlers
  * driven without a network. Time is always passed in, never read. */
-#include "sandbox/sb_api.h"
-#include "sandbox/sb_control.h"
-#include "sandbox/sb_fault.h"
-#include "sandbox/sb_json.h"
-#include "sandbox/sb_rate.h"
-#include "sandbox/sb_reqlog.h"
-#include "sandbox/sb_sandbox.h"
-#include "sandbox/sb_state.h"
-#include "sandbox/sb_text.h"
+#include "sb_api.h"
+#include "sb_control.h"
+#include "sb_fault.h"
+#include "sb_json.h"
+#include "sb_rate.h"
+#include "sb_reqlog.h"
+#include "sb_sandbox.h"
+#include "sb_state.h"
+#include "sb_text.h"
 
 #include <check.h>
 #include <stdio.h>

@@ -9,7 +9,7 @@
 #ifndef SB_API_H
 #define SB_API_H
 
-#include "sandbox/sb_sandbox.h"
+#include "sb_sandbox.h"
 
 #define SB_MESSAGE_MAX 4096
 #define SB_NAME_MAX 255

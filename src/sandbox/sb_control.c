@@ -1,7 +1,7 @@
-#include "sandbox/sb_control.h"
-#include "sandbox/sb_alloc.h"
-#include "sandbox/sb_json.h"
-#include "sandbox/sb_text.h"
+#include "sb_control.h"
+#include "alloc.h"
+#include "sb_json.h"
+#include "sb_text.h"
 
 #include <stdio.h>
 #include <stdlib.h>

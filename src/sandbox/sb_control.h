@@ -7,7 +7,7 @@
 #ifndef SB_CONTROL_H
 #define SB_CONTROL_H
 
-#include "sandbox/sb_sandbox.h"
+#include "sb_sandbox.h"
 
 #include <stdbool.h>
 

@@ -1,7 +1,7 @@
-#include "sandbox/sb_fault.h"
-#include "sandbox/sb_alloc.h"
-#include "sandbox/sb_json.h"
-#include "sandbox/sb_text.h"
+#include "sb_fault.h"
+#include "alloc.h"
+#include "sb_json.h"
+#include "sb_text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +25,7 @@ static const char *const mode_names[] = {
 struct sb_faults *
 sb_faults_new(void)
 {
-    struct sb_faults *fl = sb_xcalloc(1, sizeof(*fl));
+    struct sb_faults *fl = xcalloc(1, sizeof(*fl));
 
     fl->next_id = 1;
     return fl;
@@ -166,7 +166,7 @@ parse_path(json_object *body, struct sb_fault *f, char *err, size_t errlen)
         if (len >= 1 && len <= SB_FAULT_PATH_MAX && s[0] == '/' &&
             strlen(s) == len && strchr(s, '?') == NULL &&
             strncmp(s, "/_sandbox", 9) != 0) {
-            f->path = sb_xstrdup(s);
+            f->path = xstrdup(s);
             return 0;
         }
         /* fall through */
@@ -189,7 +189,7 @@ parse_match(json_object *body, struct sb_fault *f, char *err, size_t errlen)
         return 0;
     case SB_FIELD_OK:
         if (len >= 1 && len <= SB_FAULT_MATCH_MAX) {
-            f->match = sb_xmemdup(s, len);
+            f->match = xmemdup(s, len);
             f->match_len = len;
             return 0;
         }
@@ -213,7 +213,7 @@ parse_headers(json_object *body, struct sb_fault *f, char *err, size_t errlen)
                     "headers must be an object of at most 16 "
                     "\"Name\": \"value\" strings");
     f->headers =
-        sb_xcalloc((size_t)json_object_object_length(hs), sizeof(*f->headers));
+        xcalloc((size_t)json_object_object_length(hs), sizeof(*f->headers));
     json_object_object_foreach(hs, name, val)
     {
         const char *v = json_object_get_string(val);
@@ -235,8 +235,8 @@ parse_headers(json_object *body, struct sb_fault *f, char *err, size_t errlen)
                      name);
             return -1;
         }
-        f->headers[f->nheaders].name = sb_xstrdup(name);
-        f->headers[f->nheaders].value = sb_xstrdup(v);
+        f->headers[f->nheaders].name = xstrdup(name);
+        f->headers[f->nheaders].value = xstrdup(v);
         f->nheaders++;
     }
     return 0;
@@ -259,13 +259,13 @@ parse_body(json_object *body, struct sb_fault *f, char *err, size_t errlen)
                json_object_is_type(b, json_type_array)) {
         s = json_object_to_json_string_length(
             b, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-        sb_check((void *)s);
+        alloc_check((void *)s, "json_object_to_json_string_length");
     }
     if (s == NULL || len > SB_FAULT_BODY_MAX)
         return fail(err, errlen,
                     "body must be a string, a JSON object or a JSON array "
                     "of at most 65536 bytes");
-    f->body = sb_xmemdup(s, len);
+    f->body = xmemdup(s, len);
     f->body_len = len;
     return 0;
 }
@@ -403,14 +403,14 @@ static void
 fault_copy(const struct sb_fault *f, struct sb_fault *out)
 {
     *out = *f;
-    out->path = f->path ? sb_xstrdup(f->path) : NULL;
-    out->match = f->match ? sb_xmemdup(f->match, f->match_len) : NULL;
-    out->body = f->body ? sb_xmemdup(f->body, f->body_len) : NULL;
+    out->path = f->path ? xstrdup(f->path) : NULL;
+    out->match = f->match ? xmemdup(f->match, f->match_len) : NULL;
+    out->body = f->body ? xmemdup(f->body, f->body_len) : NULL;
     out->headers =
-        f->nheaders ? sb_xcalloc(f->nheaders, sizeof(*out->headers)) : NULL;
+        f->nheaders ? xcalloc(f->nheaders, sizeof(*out->headers)) : NULL;
     for (size_t i = 0; i < f->nheaders; i++) {
-        out->headers[i].name = sb_xstrdup(f->headers[i].name);
-        out->headers[i].value = sb_xstrdup(f->headers[i].value);
+        out->headers[i].name = xstrdup(f->headers[i].name);
+        out->headers[i].value = xstrdup(f->headers[i].value);
     }
 }
 

@@ -14,7 +14,7 @@
 #ifndef SB_FAULT_H
 #define SB_FAULT_H
 
-#include "sandbox/sb_reqlog.h"
+#include "sb_reqlog.h"
 
 #include <json-c/json.h>
 #include <stdbool.h>

@@ -1,8 +1,9 @@
+#include "sb_http.h"
+#include "alloc.h"
 #include "clock.h"
-#include "sandbox/sb_http.h"
-#include "sandbox/sb_alloc.h"
-#include "sandbox/sb_api.h"
-#include "sandbox/sb_control.h"
+#include "http_method.h"
+#include "sb_api.h"
+#include "sb_control.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -54,18 +55,6 @@ struct sb_http {
     char address[INET6_ADDRSTRLEN + 16];
 };
 
-int64_t
-sb_mono_ms(void)
-{
-    return (int64_t)clock_mono_ms();
-}
-
-int64_t
-sb_real_ms(void)
-{
-    return clock_wall_ms();
-}
-
 static evutil_socket_t
 conn_fd(struct evhttp_connection *evcon)
 {
@@ -93,11 +82,12 @@ conn_of(struct sb_http *h, struct evhttp_request *req)
     evutil_socket_t fd = conn_fd(evcon);
     size_t n = h->nconns;
 
+    /* evhttp hands over only connected sockets */
     if (fd < 0)
-        sb_oom(); /* evhttp hands over only connected sockets */
+        alloc_oom("bufferevent_getfd");
     if ((size_t)fd >= n) {
         h->nconns = (size_t)fd + 64;
-        h->conns = sb_xrealloc(h->conns, h->nconns * sizeof(*h->conns));
+        h->conns = xrealloc(h->conns, h->nconns * sizeof(*h->conns));
         memset(h->conns + n, 0, (h->nconns - n) * sizeof(*h->conns));
     }
     if (h->conns[fd].evcon != evcon) {
@@ -113,7 +103,7 @@ conn_of(struct sb_http *h, struct evhttp_request *req)
 static struct pending *
 pending_new(struct sb_http *h, struct evhttp_request *req)
 {
-    struct pending *p = sb_xcalloc(1, sizeof(*p));
+    struct pending *p = xcalloc(1, sizeof(*p));
 
     p->h = h;
     p->req = req;
@@ -198,7 +188,7 @@ send_response(struct sb_http *h, struct evhttp_request *req,
               const struct sb_response *r)
 {
     struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
-    struct evbuffer *body = sb_check(evbuffer_new());
+    struct evbuffer *body = alloc_check(evbuffer_new(), "evbuffer_new");
     char num[16];
 
     evhttp_add_header(oh, "Content-Type", "application/json");
@@ -209,7 +199,7 @@ send_response(struct sb_http *h, struct evhttp_request *req,
         evhttp_add_header(oh, "Retry-After", num);
     }
     if (r->body != NULL && evbuffer_add(body, r->body, strlen(r->body)) != 0)
-        sb_oom();
+        alloc_oom("evbuffer_add");
     conn_of(h, req)->answered = true;
     evhttp_send_reply(req, r->status, reason(r->status), body);
     evbuffer_free(body);
@@ -238,9 +228,9 @@ defer_response(struct sb_http *h, struct evhttp_request *req,
     p->resp = *resp;
     memset(resp, 0, sizeof(*resp));
     p->log_id = log_id;
-    p->ev = sb_check(evtimer_new(h->base, on_latency, p));
+    p->ev = alloc_check(evtimer_new(h->base, on_latency, p), "evtimer_new");
     if (evtimer_add(p->ev, &tv) != 0)
-        sb_oom();
+        alloc_oom("evtimer_add");
 }
 
 /* ---- faults ---- */
@@ -280,11 +270,12 @@ hold(struct sb_http *h, struct evhttp_request *req, event_callback_fn on_timer,
     struct timeval tv = ms_tv(ms);
 
     p->evcon = evhttp_request_get_connection(req);
-    p->watch = sb_check(event_new(h->base, conn_fd(p->evcon),
-                                  EV_READ | EV_PERSIST, on_held_readable, p));
-    p->ev = sb_check(evtimer_new(h->base, on_timer, p));
+    p->watch = alloc_check(event_new(h->base, conn_fd(p->evcon),
+                                     EV_READ | EV_PERSIST, on_held_readable, p),
+                           "event_new");
+    p->ev = alloc_check(evtimer_new(h->base, on_timer, p), "evtimer_new");
     if (event_add(p->watch, NULL) != 0 || evtimer_add(p->ev, &tv) != 0)
-        sb_oom();
+        alloc_oom("evtimer_add");
     return p;
 }
 
@@ -320,7 +311,7 @@ on_slow_tick(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (evtimer_add(p->ev, &tv) != 0)
-        sb_oom();
+        alloc_oom("evtimer_add");
 }
 
 /* The bytes evhttp would send for r, framed with Connection: close since
@@ -328,7 +319,7 @@ on_slow_tick(evutil_socket_t fd, short what, void *arg)
 static char *
 slow_bytes(const struct sb_response *r, bool head, size_t *len)
 {
-    struct evbuffer *b = sb_check(evbuffer_new());
+    struct evbuffer *b = alloc_check(evbuffer_new(), "evbuffer_new");
     size_t blen = r->body ? strlen(r->body) : 0;
     const char *phrase = reason(r->status);
     char date[64], *out;
@@ -349,11 +340,11 @@ slow_bytes(const struct sb_response *r, bool head, size_t *len)
                         "Connection: close\r\n\r\n",
                         date, blen);
     if (!head && blen > 0 && evbuffer_add(b, r->body, blen) != 0)
-        sb_oom();
+        alloc_oom("evbuffer_add");
     *len = evbuffer_get_length(b);
-    out = sb_xmalloc(*len);
+    out = xmalloc(*len);
     if (evbuffer_remove(b, out, *len) != (int)*len)
-        sb_oom();
+        alloc_oom("evbuffer_remove");
     evbuffer_free(b);
     return out;
 }
@@ -380,7 +371,7 @@ send_status(struct sb_http *h, struct evhttp_request *req,
             const struct sb_fault *f)
 {
     struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
-    struct evbuffer *body = sb_check(evbuffer_new());
+    struct evbuffer *body = alloc_check(evbuffer_new(), "evbuffer_new");
     bool typed = false;
 
     for (size_t i = 0; i < f->nheaders; i++) {
@@ -390,7 +381,7 @@ send_status(struct sb_http *h, struct evhttp_request *req,
     if (!typed)
         evhttp_add_header(oh, "Content-Type", "application/json");
     if (f->body_len > 0 && evbuffer_add(body, f->body, f->body_len) != 0)
-        sb_oom();
+        alloc_oom("evbuffer_add");
     conn_of(h, req)->answered = true;
     evhttp_send_reply(req, f->status, reason(f->status), body);
     evbuffer_free(body);
@@ -458,33 +449,6 @@ apply_fault(struct sb_http *h, struct evhttp_request *req,
 
 /* ---- requests ---- */
 
-static const char *
-method_name(enum evhttp_cmd_type t)
-{
-    switch (t) {
-    case EVHTTP_REQ_GET:
-        return "GET";
-    case EVHTTP_REQ_POST:
-        return "POST";
-    case EVHTTP_REQ_HEAD:
-        return "HEAD";
-    case EVHTTP_REQ_PUT:
-        return "PUT";
-    case EVHTTP_REQ_DELETE:
-        return "DELETE";
-    case EVHTTP_REQ_OPTIONS:
-        return "OPTIONS";
-    case EVHTTP_REQ_TRACE:
-        return "TRACE";
-    case EVHTTP_REQ_CONNECT:
-        return "CONNECT";
-    case EVHTTP_REQ_PATCH:
-        return "PATCH";
-    default:
-        return "UNKNOWN";
-    }
-}
-
 /* Borrows everything from req; valid until req is answered. */
 static void
 request_view(struct evhttp_request *req, struct sb_request *rq)
@@ -493,7 +457,7 @@ request_view(struct evhttp_request *req, struct sb_request *rq)
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
 
     memset(rq, 0, sizeof(*rq));
-    rq->method = method_name(evhttp_request_get_command(req));
+    rq->method = http_method_name(evhttp_request_get_command(req));
     rq->path = uri ? evhttp_uri_get_path(uri) : NULL;
     if (rq->path == NULL)
         rq->path = "";
@@ -503,7 +467,7 @@ request_view(struct evhttp_request *req, struct sb_request *rq)
     rq->body_len = evbuffer_get_length(in);
     rq->body = rq->body_len ? (const char *)evbuffer_pullup(in, -1) : "";
     if (rq->body == NULL)
-        sb_oom();
+        alloc_oom("evbuffer_pullup");
 }
 
 static struct sb_reqlog_entry *
@@ -555,7 +519,7 @@ static void
 on_request(struct evhttp_request *req, void *arg)
 {
     struct sb_http *h = arg;
-    int64_t mono_ms = sb_mono_ms();
+    int64_t mono_ms = (int64_t)clock_mono_ms();
     struct sb_request rq;
 
     request_view(req, &rq);
@@ -607,12 +571,12 @@ struct sb_http *
 sb_http_new(struct event_base *base, struct sb_sandbox *sb, const char *host,
             int port, char *err, size_t errlen)
 {
-    struct sb_http *h = sb_xcalloc(1, sizeof(*h));
+    struct sb_http *h = xcalloc(1, sizeof(*h));
     struct evhttp_bound_socket *bound;
 
     h->base = base;
     h->sb = sb;
-    h->http = sb_check(evhttp_new(base));
+    h->http = alloc_check(evhttp_new(base), "evhttp_new");
     configure(h->http);
     evhttp_set_gencb(h->http, on_request, h);
     bound = evhttp_bind_socket_with_handle(h->http, host, (ev_uint16_t)port);

@@ -10,7 +10,7 @@
 #ifndef SB_HTTP_H
 #define SB_HTTP_H
 
-#include "sandbox/sb_sandbox.h"
+#include "sb_sandbox.h"
 
 #include <event2/event.h>
 #include <stddef.h>
@@ -33,9 +33,5 @@ struct sb_http *sb_http_new(struct event_base *base, struct sb_sandbox *sb,
 /* The bound address as "127.0.0.1:PORT" or "[::1]:PORT"; borrowed. */
 const char *sb_http_address(const struct sb_http *h);
 void sb_http_free(struct sb_http *h);
-
-/* CLOCK_MONOTONIC and CLOCK_REALTIME in milliseconds. */
-int64_t sb_mono_ms(void);
-int64_t sb_real_ms(void);
 
 #endif

@@ -1,6 +1,6 @@
-#include "sandbox/sb_json.h"
-#include "sandbox/sb_alloc.h"
-#include "sandbox/sb_text.h"
+#include "sb_json.h"
+#include "alloc.h"
+#include "sb_text.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -231,7 +231,7 @@ sb_json_parse_object(const char *body, size_t len)
 
     if (len == 0 || len > INT_MAX || !sb_json_grammar_ok(body, len))
         return NULL;
-    tok = sb_check(json_tokener_new());
+    tok = alloc_check(json_tokener_new(), "json_tokener_new");
     json_tokener_set_flags(tok,
                            JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     o = json_tokener_parse_ex(tok, body, (int)len);
@@ -253,39 +253,40 @@ sb_json_parse_object(const char *body, size_t len)
 json_object *
 sb_json_obj(void)
 {
-    return sb_check(json_object_new_object());
+    return alloc_check(json_object_new_object(), "json_object_new_object");
 }
 
 json_object *
 sb_json_arr(void)
 {
-    return sb_check(json_object_new_array());
+    return alloc_check(json_object_new_array(), "json_object_new_array");
 }
 
 json_object *
 sb_json_str(const char *s)
 {
-    return sb_check(json_object_new_string(s));
+    return alloc_check(json_object_new_string(s), "json_object_new_string");
 }
 
 json_object *
 sb_json_strn(const char *s, size_t len)
 {
     if (len > INT_MAX)
-        sb_oom();
-    return sb_check(json_object_new_string_len(s, (int)len));
+        alloc_oom("json string length");
+    return alloc_check(json_object_new_string_len(s, (int)len),
+                       "json_object_new_string_len");
 }
 
 json_object *
 sb_json_int(int64_t v)
 {
-    return sb_check(json_object_new_int64(v));
+    return alloc_check(json_object_new_int64(v), "json_object_new_int64");
 }
 
 json_object *
 sb_json_bool(bool v)
 {
-    return sb_check(json_object_new_boolean(v));
+    return alloc_check(json_object_new_boolean(v), "json_object_new_boolean");
 }
 
 void
@@ -293,14 +294,14 @@ sb_json_add(json_object *obj, const char *key, json_object *value)
 {
     /* json-c only fails here on allocation failure. */
     if (json_object_object_add(obj, key, value) != 0)
-        sb_oom();
+        alloc_oom("json_object_object_add");
 }
 
 void
 sb_json_push(json_object *arr, json_object *value)
 {
     if (json_object_array_add(arr, value) != 0)
-        sb_oom();
+        alloc_oom("json_object_array_add");
 }
 
 char *
@@ -309,7 +310,8 @@ sb_json_take(json_object *o)
     size_t len;
     const char *s = json_object_to_json_string_length(
         o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-    char *copy = sb_xmemdup(sb_check((void *)s), len);
+    char *copy = xmemdup(
+        alloc_check((void *)s, "json_object_to_json_string_length"), len);
 
     json_object_put(o);
     return copy;

@@ -2,7 +2,7 @@
  *
  * Builders follow json-c ownership: sb_json_add() steals `value` (also when
  * it is NULL, which json-c stores as null). Every constructor aborts on
- * out-of-memory (see sb_alloc.h), so results are never NULL.
+ * out-of-memory (see alloc.h), so results are never NULL.
  */
 #ifndef SB_JSON_H
 #define SB_JSON_H

@@ -1,13 +1,13 @@
 /* wagate-sandbox: a local simulator of the Autocalls WhatsApp REST API.
  * Command line, startup line and signals; the contract is
  * docs/sandbox-contract.md. */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
+#include "build-config.h" /* autoconf: PACKAGE_VERSION */
 
-#include "sandbox/sb_http.h"
-#include "sandbox/sb_sandbox.h"
-#include "sandbox/sb_text.h"
+#include "alloc.h"
+#include "clock.h"
+#include "sb_http.h"
+#include "sb_sandbox.h"
+#include "sb_text.h"
 
 #include <event2/event.h>
 #include <getopt.h>
@@ -15,10 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifndef PACKAGE_VERSION
-#define PACKAGE_VERSION "0.1.0"
-#endif
 
 #define DEFAULT_LISTEN "127.0.0.1:8090"
 #define DEFAULT_SENDERS "12:online,13:offline,14:online"
@@ -157,13 +153,9 @@ parse_num(const char *name, const char *arg, int64_t max, int64_t *out)
 static int
 add_senders(struct sb_state *st, const char *spec)
 {
-    char *copy = strdup(spec), *save = NULL;
+    char *copy = xstrdup(spec), *save = NULL;
     int rc = 0;
 
-    if (copy == NULL) {
-        fputs("wagate-sandbox: out of memory\n", stderr);
-        return -1;
-    }
     for (char *tok = strtok_r(copy, ",", &save); tok != NULL && rc == 0;
          tok = strtok_r(NULL, ",", &save)) {
         char *colon = strchr(tok, ':');
@@ -274,11 +266,11 @@ make_sandbox(const struct options *o)
 {
     struct sb_sandbox *sb =
         sb_sandbox_new(o->api_key, o->balance, (unsigned)o->rate_limit);
-    int64_t mono = sb_mono_ms();
+    int64_t mono = (int64_t)clock_mono_ms();
+    int64_t start_ms = o->has_start ? o->start * 1000 : clock_wall_ms();
 
     sb->latency_ms = (unsigned)o->latency_ms;
-    sb_state_clock_set(sb->state, o->has_start ? o->start * 1000 : sb_real_ms(),
-                       mono);
+    sb_state_clock_set(sb->state, start_ms, mono);
     if (add_senders(sb->state, o->senders) != 0) {
         sb_sandbox_free(sb);
         return NULL;

@@ -1,5 +1,5 @@
-#include "sandbox/sb_rate.h"
-#include "sandbox/sb_alloc.h"
+#include "sb_rate.h"
+#include "alloc.h"
 
 #include <stdlib.h>
 
@@ -13,7 +13,7 @@ struct sb_rate {
 struct sb_rate *
 sb_rate_new(unsigned limit)
 {
-    struct sb_rate *r = sb_xcalloc(1, sizeof(*r));
+    struct sb_rate *r = xcalloc(1, sizeof(*r));
     sb_rate_set_limit(r, limit);
     return r;
 }
@@ -33,7 +33,7 @@ sb_rate_set_limit(struct sb_rate *r, unsigned limit)
     if (limit > SB_RATE_MAX)
         limit = SB_RATE_MAX;
     free(r->times);
-    r->times = limit ? sb_xcalloc(limit, sizeof(*r->times)) : NULL;
+    r->times = limit ? xcalloc(limit, sizeof(*r->times)) : NULL;
     r->limit = limit;
     r->count = 0;
     r->head = 0;

@@ -1,5 +1,5 @@
-#include "sandbox/sb_reqlog.h"
-#include "sandbox/sb_alloc.h"
+#include "sb_reqlog.h"
+#include "alloc.h"
 
 #include <stdlib.h>
 
@@ -12,7 +12,7 @@ struct sb_reqlog {
 struct sb_reqlog *
 sb_reqlog_new(void)
 {
-    struct sb_reqlog *log = sb_xcalloc(1, sizeof(*log));
+    struct sb_reqlog *log = xcalloc(1, sizeof(*log));
     log->next_id = 1;
     return log;
 }
@@ -53,19 +53,18 @@ struct sb_reqlog_entry *
 sb_reqlog_add(struct sb_reqlog *log, int64_t mono_ms, const char *method,
               const char *uri, const void *body, size_t body_len)
 {
-    struct sb_reqlog_entry *e = sb_xcalloc(1, sizeof(*e));
+    struct sb_reqlog_entry *e = xcalloc(1, sizeof(*e));
 
     if (log->count == log->cap) {
         log->cap = log->cap ? log->cap * 2 : 64;
-        log->entries =
-            sb_xrealloc(log->entries, log->cap * sizeof(*log->entries));
+        log->entries = xrealloc(log->entries, log->cap * sizeof(*log->entries));
     }
     e->id = log->next_id++;
     e->seq = log->count + 1;
     e->mono_ms = mono_ms;
-    e->method = sb_xstrdup(method);
-    e->uri = sb_xstrdup(uri);
-    e->body = sb_xmemdup(body, body_len);
+    e->method = xstrdup(method);
+    e->uri = xstrdup(uri);
+    e->body = xmemdup(body, body_len);
     e->body_len = body_len;
     log->entries[log->count++] = e;
     return e;
@@ -75,10 +74,9 @@ void
 sb_reqlog_add_header(struct sb_reqlog_entry *e, const char *name,
                      const char *value)
 {
-    e->headers =
-        sb_xrealloc(e->headers, (e->nheaders + 1) * sizeof(*e->headers));
-    e->headers[e->nheaders].name = sb_xstrdup(name);
-    e->headers[e->nheaders].value = sb_xstrdup(value);
+    e->headers = xrealloc(e->headers, (e->nheaders + 1) * sizeof(*e->headers));
+    e->headers[e->nheaders].name = xstrdup(name);
+    e->headers[e->nheaders].value = xstrdup(value);
     e->nheaders++;
 }
 

@@ -1,6 +1,6 @@
-#include "sandbox/sb_sandbox.h"
-#include "sandbox/sb_alloc.h"
-#include "sandbox/sb_json.h"
+#include "sb_sandbox.h"
+#include "alloc.h"
+#include "sb_json.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -8,12 +8,12 @@
 struct sb_sandbox *
 sb_sandbox_new(const char *api_key, int64_t balance, unsigned rate_limit)
 {
-    struct sb_sandbox *sb = sb_xcalloc(1, sizeof(*sb));
+    struct sb_sandbox *sb = xcalloc(1, sizeof(*sb));
 
     sb->state = sb_state_new(balance);
     sb->rate = sb_rate_new(rate_limit);
     sb->log = sb_reqlog_new();
-    sb->api_key = sb_xstrdup(api_key);
+    sb->api_key = xstrdup(api_key);
     sb->faults = sb_faults_new();
     return sb;
 }

@@ -9,10 +9,10 @@
 #ifndef SB_SANDBOX_H
 #define SB_SANDBOX_H
 
-#include "sandbox/sb_fault.h"
-#include "sandbox/sb_rate.h"
-#include "sandbox/sb_reqlog.h"
-#include "sandbox/sb_state.h"
+#include "sb_fault.h"
+#include "sb_rate.h"
+#include "sb_reqlog.h"
+#include "sb_state.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,6 +1,7 @@
-#include "sandbox/sb_state.h"
-#include "sandbox/sb_alloc.h"
-#include "sandbox/sb_text.h"
+#include "sb_state.h"
+#include "alloc.h"
+#include "civil.h"
+#include "sb_text.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -33,11 +34,11 @@ struct sb_state {
 struct sb_state *
 sb_state_new(int64_t balance)
 {
-    struct sb_state *st = sb_xcalloc(1, sizeof(*st));
+    struct sb_state *st = xcalloc(1, sizeof(*st));
 
     st->balance = balance;
     st->nbuckets = 64;
-    st->buckets = sb_xcalloc(st->nbuckets, sizeof(*st->buckets));
+    st->buckets = xcalloc(st->nbuckets, sizeof(*st->buckets));
     /* Distinct ranges, so that a test mixing up two ids notices. */
     st->next_conversation = 1001;
     st->next_message = 5001;
@@ -95,7 +96,7 @@ sb_state_add_sender(struct sb_state *st, int64_t id, const char *status)
         sb_state_sender(st, id) != NULL)
         return -1;
     st->senders =
-        sb_xrealloc(st->senders, (st->nsenders + 1) * sizeof(*st->senders));
+        xrealloc(st->senders, (st->nsenders + 1) * sizeof(*st->senders));
     st->senders[st->nsenders].id = id;
     strcpy(st->senders[st->nsenders].status, status);
     st->nsenders++;
@@ -191,16 +192,10 @@ sb_state_clock_set(struct sb_state *st, int64_t epoch_ms, int64_t mono_ms)
     st->clock_base_ms = epoch_ms - mono_ms;
 }
 
-static int64_t
-floor_div(int64_t a, int64_t b)
-{
-    return a / b - (a % b != 0 && (a < 0) != (b < 0));
-}
-
 int64_t
 sb_state_now(const struct sb_state *st, int64_t mono_ms)
 {
-    return floor_div(mono_ms + st->clock_base_ms, 1000);
+    return civil_floor_div(mono_ms + st->clock_base_ms, 1000);
 }
 
 int
@@ -243,7 +238,7 @@ static void
 windows_grow(struct sb_state *st)
 {
     size_t n = st->nbuckets * 2;
-    struct window **b = sb_xcalloc(n, sizeof(*b));
+    struct window **b = xcalloc(n, sizeof(*b));
 
     for (size_t i = 0; i < st->nbuckets; i++) {
         struct window *w = st->buckets[i], *next;
@@ -269,9 +264,9 @@ window_get(struct sb_state *st, int64_t sender_id, const char *phone)
         return w;
     if (st->nwindows >= st->nbuckets)
         windows_grow(st);
-    w = sb_xcalloc(1, sizeof(*w));
+    w = xcalloc(1, sizeof(*w));
     w->sender_id = sender_id;
-    w->phone = sb_xstrdup(phone);
+    w->phone = xstrdup(phone);
     w->conversation_id = st->next_conversation++;
     size_t k = window_hash(sender_id, phone) & (st->nbuckets - 1);
     w->next = st->buckets[k];
@@ -384,7 +379,7 @@ sb_state_send_template(struct sb_state *st, int64_t sender_id,
     w->expires_at = now + SB_WINDOW_S;
     if (name != NULL) {
         free(w->customer_name);
-        w->customer_name = sb_xstrdup(name);
+        w->customer_name = xstrdup(name);
     }
     new_message(st, w, now, out);
     return SB_OK;

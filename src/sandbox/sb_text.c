@@ -1,7 +1,8 @@
-#include "sandbox/sb_text.h"
+#include "sb_text.h"
 
+#include "alloc.h"
 #include "civil.h"
-#include "sandbox/sb_alloc.h"
+#include "hex.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,7 +120,7 @@ sb_utf8_sanitize(const char *s, size_t len, size_t *outlen)
     static const char fffd[] = "\xEF\xBF\xBD";
     const unsigned char *u = (const unsigned char *)s;
     /* Worst case: every byte becomes a 3-byte U+FFFD. */
-    char *out = sb_xmalloc(len * 3 + 1);
+    char *out = xmalloc(len * 3 + 1);
     size_t i = 0, o = 0;
     uint32_t cp;
 
@@ -158,7 +159,7 @@ sb_base64(const void *data, size_t len)
     static const char tab[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     const unsigned char *p = data;
-    char *out = sb_xmalloc((len + 2) / 3 * 4 + 1);
+    char *out = xmalloc((len + 2) / 3 * 4 + 1);
     size_t o = 0, i = 0;
 
     for (; i + 2 < len; i += 3) {
@@ -186,7 +187,7 @@ sb_iso_format(int64_t t, char *buf, size_t n)
 {
     if (t < SB_TIME_MIN || t > SB_TIME_MAX || n < SB_ISO_LEN)
         return -1;
-    int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+    int64_t days = civil_floor_div(t, 86400);
     int64_t secs = t - days * 86400;
     int64_t y;
     int m, d;
@@ -208,14 +209,6 @@ digits(const char **p, int n, int *v)
         *v = *v * 10 + (**p - '0');
     }
     return true;
-}
-
-static int
-days_in_month(int y, int m)
-{
-    static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : dm[m - 1];
 }
 
 /* Parses the zone suffix into an offset in seconds east of UTC. */
@@ -264,7 +257,7 @@ sb_iso_parse(const char *s, int64_t *out)
             ;
     }
     if (!parse_zone(p, &off) || y < 1 || mo < 1 || mo > 12 || d < 1 ||
-        d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 59)
+        d > civil_days_in_month(y, mo) || h > 23 || mi > 59 || se > 59)
         return -1;
     int64_t t =
         civil_to_days(y, (int)mo, (int)d) * 86400 + h * 3600 + mi * 60 + se;
@@ -300,30 +293,19 @@ sb_parse_int64(const char *s, size_t len, int64_t *out)
     return 0;
 }
 
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 char *
 sb_url_decode(const char *s, size_t len, size_t *outlen)
 {
-    char *out = sb_xmalloc(len + 1);
+    char *out = xmalloc(len + 1);
     size_t o = 0;
 
     for (size_t i = 0; i < len; i++) {
         int hi, lo;
         if (s[i] == '+') {
             out[o++] = ' ';
-        } else if (s[i] == '%' && i + 2 < len && (hi = hexval(s[i + 1])) >= 0 &&
-                   (lo = hexval(s[i + 2])) >= 0) {
+        } else if (s[i] == '%' && i + 2 < len &&
+                   (hi = hex_value(s[i + 1])) >= 0 &&
+                   (lo = hex_value(s[i + 2])) >= 0) {
             out[o++] = (char)(hi << 4 | lo);
             i += 2;
         } else {

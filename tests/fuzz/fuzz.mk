@@ -5,18 +5,18 @@
 # -DWAGATE_FUZZ_STRICT_CONFIG.
 #
 # Every tests/fuzz/fuzz_<name>.c becomes $(OUT)/fuzz_<name>, linked with
-# every src/*.c but src/main.c, so a new module or harness needs no edit
-# here. Objects are rebuilt when a source, a header (-MMD) or the flags
+# every src/*.c but src/main.c and every src/lib/*.c, so a new module or
+# harness needs no edit here. Objects are rebuilt when a source, a header (-MMD) or the flags
 # ($(OUT)/flags, rewritten by fuzz.sh only when they change) change.
 
 CC = clang
 SAN = -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 COMMON = $(SAN) -g -O1 -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE \
-	-DWAGATE_SYSCONFDIR='"/etc"' -Isrc -I$(CFG) $(PKG_CFLAGS) $(FUZZ_CFLAGS)
+	-DWAGATE_SYSCONFDIR='"/etc"' -Isrc -Isrc/lib -I$(CFG) $(PKG_CFLAGS) $(FUZZ_CFLAGS)
 WARN = -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes \
 	-Wmissing-prototypes -Wformat=2 -Wvla
 
-SRC = $(filter-out src/main.c,$(wildcard src/*.c))
+SRC = $(filter-out src/main.c,$(wildcard src/*.c src/lib/*.c))
 OBJ = $(patsubst src/%.c,$(OUT)/obj/%.o,$(SRC))
 HARNESS = $(wildcard tests/fuzz/fuzz_*.c)
 BIN = $(patsubst tests/fuzz/%.c,$(OUT)/%,$(HARNESS))

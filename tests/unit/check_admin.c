@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "gateway.h"
 #include "precheck.h"
 #include "session_cache.h"
 
@@ -35,7 +36,8 @@ static void
 admin(const char *method, const char *path, const char *query,
       const char *body, struct admin_result *r)
 {
-    struct admin_ctx ctx = {c, 300000, NULL, NULL, NULL, NULL};
+    struct gateway gw = {.cache = c};
+    struct admin_ctx ctx = {&gw, 300000};
     admin_handle(&ctx, method, path, query, body, body ? strlen(body) : 0,
                  NOW, r);
 }
@@ -109,6 +111,54 @@ START_TEST(admin_stats)
 }
 END_TEST
 
+/* One table decides the admin sub-routes and their methods: every other
+ * method on a known path is 405 with that path's methods as Allow, and an
+ * unknown path is 404 whatever the method (as before the table). */
+START_TEST(admin_methods_and_allow)
+{
+    static const struct {
+        const char *path, *ok, *allow;
+    } routes[] = {
+        {"/admin/sessions", "GET DELETE", "GET, DELETE"},
+        {"/admin/sessions/inbound", "POST", "POST"},
+        {"/admin/stats", "GET", "GET"},
+        {"/admin/pause", "DELETE", "DELETE"},
+        {"/admin", "", NULL},
+        {"/admin/", "", NULL},
+        {"/admin/stats/", "", NULL},
+        {"/admin/Stats", "", NULL},
+    };
+    static const char *const methods[] = {"GET", "POST",  "DELETE", "HEAD",
+                                          "PUT", "PATCH", "get"};
+    const char *q = "sender_id=12&recipient_phone=%2B14155550123";
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        for (size_t m = 0; m < sizeof(methods) / sizeof(methods[0]); m++) {
+            struct admin_result r;
+            const char *query =
+                strcmp(routes[i].path, "/admin/sessions") == 0 ? q : NULL;
+            admin(methods[m], routes[i].path, query, "{}", &r);
+            free(r.body);
+            int allowed = strcmp(methods[m], "get") != 0 &&
+                          strstr(routes[i].ok, methods[m]) != NULL;
+            if (routes[i].allow == NULL) {
+                ck_assert_int_eq(r.status, 404);
+                ck_assert_str_eq(r.code, "ROUTE_NOT_FOUND");
+                ck_assert_ptr_null(r.allow);
+            } else if (allowed) {
+                ck_assert_msg(
+                    r.status != 405 && (r.code == NULL ||
+                                        strcmp(r.code, "ROUTE_NOT_FOUND") != 0),
+                    "%s %s: %d", methods[m], routes[i].path, r.status);
+            } else {
+                ck_assert_msg(r.status == 405, "%s %s: %d", methods[m],
+                              routes[i].path, r.status);
+                ck_assert_str_eq(r.code, "METHOD_NOT_ALLOWED");
+                ck_assert_str_eq(r.allow, routes[i].allow);
+            }
+        }
+}
+END_TEST
+
 Suite *
 unit_suite(void)
 {
@@ -118,6 +168,7 @@ unit_suite(void)
     tcase_add_test(ta, admin_get_delete_inbound);
     tcase_add_test(ta, admin_refusals);
     tcase_add_test(ta, admin_stats);
+    tcase_add_test(ta, admin_methods_and_allow);
     suite_add_tcase(s, ta);
     return s;
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "secret.h"
 
 #define NAME "t.json"
 
@@ -1097,40 +1098,40 @@ START_TEST(test_api_key_env)
     setup_key_cfg();
 
     ck_assert_int_eq(setenv(KEY_ENV, "  sk-live-Abc123 \n\t", 1), 0);
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), 0);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), 0);
     ck_assert_str_eq(key, "sk-live-Abc123");
     free(key);
 
     ck_assert_int_eq(setenv(KEY_ENV, "plain", 1), 0);
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), 0);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), 0);
     ck_assert_str_eq(key, "plain");
     free(key);
 
     /* unset: the message names the variable */
     ck_assert_int_eq(unsetenv(KEY_ENV), 0);
     key = (char *)1;
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), -1);
     ck_assert_ptr_null(key);
     ck_assert_ptr_nonnull(strstr(err, KEY_ENV));
 
     /* empty and blank */
     ck_assert_int_eq(setenv(KEY_ENV, "", 1), 0);
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), -1);
     ck_assert_ptr_null(key);
     ck_assert_ptr_nonnull(strstr(err, KEY_ENV));
     ck_assert_int_eq(setenv(KEY_ENV, " \t\n ", 1), 0);
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), -1);
     ck_assert_ptr_null(key);
     ck_assert_ptr_nonnull(strstr(err, KEY_ENV));
 
     /* a key a header cannot carry: refused, and never echoed */
     ck_assert_int_eq(setenv(KEY_ENV, "sk-secret part2", 1), 0);
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), -1);
     ck_assert_ptr_null(key);
     ck_assert_ptr_null(strstr(err, "sk-secret"));
     ck_assert_ptr_null(strstr(err, "part2"));
     ck_assert_int_eq(setenv(KEY_ENV, "sk-secret\x01x", 1), 0);
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), -1);
     ck_assert_ptr_null(strstr(err, "sk-secret"));
 
     ck_assert_int_eq(unsetenv(KEY_ENV), 0);
@@ -1152,7 +1153,7 @@ START_TEST(test_api_key_file)
     /* the file wins over the environment */
     ck_assert_int_eq(setenv(KEY_ENV, "sk-env-key", 1), 0);
     parse_ok(text);
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), 0);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), 0);
     ck_assert_str_eq(key, "sk-file-Xyz789");
     free(key);
     ck_assert_int_eq(unsetenv(KEY_ENV), 0);
@@ -1163,7 +1164,7 @@ START_TEST(test_api_key_file)
     fputs(" \n\t\n", f);
     fclose(f);
     key = (char *)1;
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), -1);
     ck_assert_ptr_null(key);
     ck_assert_ptr_nonnull(strstr(err, path));
 
@@ -1172,7 +1173,7 @@ START_TEST(test_api_key_file)
     ck_assert_ptr_nonnull(f);
     fputs("sk-hidden value\n", f);
     fclose(f);
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), -1);
     ck_assert_ptr_null(key);
     ck_assert_ptr_nonnull(strstr(err, path));
     ck_assert_ptr_null(strstr(err, "sk-hidden"));
@@ -1184,14 +1185,14 @@ START_TEST(test_api_key_file)
     for (int i = 0; i < 600; i++)
         fputs("sk-large", f);
     fclose(f);
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), -1);
     ck_assert_ptr_null(key);
     ck_assert_ptr_nonnull(strstr(err, path));
     ck_assert_ptr_null(strstr(err, "sk-large"));
 
     /* missing: error naming the file */
     ck_assert_int_eq(unlink(path), 0);
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), -1);
     ck_assert_ptr_null(key);
     ck_assert_ptr_nonnull(strstr(err, path));
     config_free(&cfg);
@@ -1520,7 +1521,7 @@ START_TEST(test_api_key_errors_escape_path)
     char *key = NULL;
     config_defaults(&cfg);
     cfg.api_key_file = strdup("/nonexistent/key\n\x1b[31mfile");
-    ck_assert_int_eq(config_read_api_key(&cfg, &key, err, sizeof(err)), -1);
+    ck_assert_int_eq(secret_read_api_key(&cfg, &key, err, sizeof(err)), -1);
     ck_assert_ptr_null(key);
     ck_assert_ptr_nonnull(strstr(err, "/nonexistent/key\\x0a\\x1b[31mfile"));
     assert_printable_line(err);
@@ -1859,7 +1860,7 @@ key_refused(const char *path)
     char *key = NULL, e[512];
     config_defaults(&c);
     c.api_key_file = strdup(path);
-    int rc = config_read_api_key(&c, &key, e, sizeof(e));
+    int rc = secret_read_api_key(&c, &key, e, sizeof(e));
     free(key);
     config_free(&c);
     return rc == -1 ? 0 : 1;
@@ -1878,7 +1879,7 @@ START_TEST(test_load_fifo_does_not_wait)
     ck_assert_msg(exits_in_time(load_refused, fifo),
                   "config_load() waited on a FIFO");
     ck_assert_msg(exits_in_time(key_refused, fifo),
-                  "config_read_api_key() waited on a FIFO");
+                  "secret_read_api_key() waited on a FIFO");
     unlink(fifo);
     rmdir(dir);
 
@@ -1916,6 +1917,252 @@ START_TEST(test_reload_keeps_state_file)
     ck_assert_str_eq(cfg.state_file, "/var/lib/wagate/state");
     config_free(&cfg);
     config_free(&running);
+}
+END_TEST
+
+/* ---- the table's flags (derived: every row is covered) ---- */
+
+#define URL_PW "pw-5e0d1c"
+
+/* Every key away from its default: test_every_row_is_changed checks it,
+ * so that a new key must be added here and is then covered below. */
+static const char every_key_changed[] =
+    "{\"listen\": [\"10.1.2.3:9000\"],"
+    " \"upstream\": {\"base_url\": \"https://u:" URL_PW "@api.example/v1\","
+    " \"api_key_env\": \"MY_KEY_VAR\", \"api_key_file\": \"/etc/wagate/key\","
+    " \"ca_file\": \"/etc/ssl/ca.pem\", \"connect_timeout_ms\": 1500,"
+    " \"timeout_ms\": 20000, \"max_connections\": 32,"
+    " \"rate_limit_rps\": 2.5, \"rate_limit_burst\": 3,"
+    " \"read_rate_limit_rps\": 7, \"max_queue_ms\": 5000,"
+    " \"max_pause_ms\": 1000},"
+    " \"session_cache\": {\"max_entries\": 5000, \"recheck_after_s\": 60},"
+    " \"idempotency\": {\"ttl_s\": 3600, \"max_entries\": 2000},"
+    " \"limits\": {\"max_body_bytes\": 131072, \"max_message_chars\": 2048,"
+    " \"client_timeout_ms\": 5000, \"max_connections\": 500},"
+    " \"clients\": [{\"name\": \"billing\", \"token_sha256\": \"" HEX_A "\","
+    " \"senders\": [12]}],"
+    " \"admin\": {\"token_sha256\": \"" HEX_C "\"},"
+    " \"log\": {\"level\": \"debug\", \"format\": \"text\"},"
+    " \"drain_timeout_ms\": 2500, \"state\": {\"file\": \"/tmp/wagate-s\"}}";
+
+/* config_print(c) parsed back; the caller puts it. */
+static json_object *
+printed(const struct config *c)
+{
+    struct config saved = cfg;
+    cfg = *c;
+    char *out = print_to_string();
+    cfg = saved;
+    json_object *root = json_tokener_parse(out);
+    ck_assert_msg(root != NULL, "not JSON: %s", out);
+    free(out);
+    return root;
+}
+
+/* The printed value at a dotted path (borrowed from root); JSON null is
+ * NULL, a missing key fails the test. */
+static json_object *
+printed_at(json_object *root, const char *path)
+{
+    char part[64];
+    json_object *v = root;
+    while (*path != '\0') {
+        size_t n = strcspn(path, ".");
+        ck_assert_uint_lt(n, sizeof(part));
+        memcpy(part, path, n);
+        part[n] = '\0';
+        ck_assert_msg(json_object_object_get_ex(v, part, &v), "no %s", part);
+        path += n + (path[n] == '.');
+    }
+    return v;
+}
+
+static const char *
+shown(json_object *v)
+{
+    return v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)
+             : "null";
+}
+
+/* 1 if name is one of the comma-separated names in list. */
+static int
+listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = strstr(list, name); p; p = strstr(p + 1, name))
+        if ((p == list || p[-1] == ' ') && (p[n] == ',' || p[n] == '\0'))
+            return 1;
+    return 0;
+}
+
+START_TEST(test_every_row_is_changed)
+{
+    struct config def;
+    config_defaults(&def);
+    parse_ok(every_key_changed);
+    json_object *a = printed(&def), *b = printed(&cfg);
+    const char *name;
+    unsigned flags;
+    for (size_t i = 0; config_key(i, &name, &flags); i++)
+        ck_assert_msg(!json_object_equal(printed_at(a, name),
+                                         printed_at(b, name)),
+                      "every_key_changed leaves %s at its default", name);
+    json_object_put(a);
+    json_object_put(b);
+    config_free(&def);
+    config_free(&cfg);
+}
+END_TEST
+
+/* A reload over the defaults with every key changed: exactly the
+ * CFG_RESTART rows are reported, in table order, and keep the running
+ * value; every other row takes the new one. */
+START_TEST(test_restart_rows_are_kept_and_reported)
+{
+    struct config running;
+    char changed[512], want[512] = "";
+    config_defaults(&running);
+    parse_ok(every_key_changed);
+    json_object *before = printed(&cfg), *old = printed(&running);
+    int n = config_keep_restart_keys(&cfg, &running, changed, sizeof(changed));
+    json_object *after = printed(&cfg);
+    const char *name;
+    unsigned flags;
+    int nrestart = 0;
+    for (size_t i = 0; config_key(i, &name, &flags); i++) {
+        int restart = (flags & CFG_RESTART) != 0;
+        json_object *now = printed_at(after, name);
+        json_object *expect = printed_at(restart ? old : before, name);
+        ck_assert_msg(json_object_equal(now, expect), "%s: %s after, not %s",
+                      name, shown(now), shown(expect));
+        ck_assert_msg(listed(changed, name) == restart, "%s %s in \"%s\"",
+                      name, restart ? "not" : "is", changed);
+        if (restart) {
+            nrestart++;
+            size_t used = strlen(want);
+            snprintf(want + used, sizeof(want) - used, "%s%s",
+                     used ? ", " : "", name);
+        }
+    }
+    ck_assert_int_eq(n, nrestart);
+    ck_assert_str_eq(changed, want);
+    /* a second reload of the same sees nothing */
+    ck_assert_int_eq(
+        config_keep_restart_keys(&cfg, &running, changed, sizeof(changed)), 0);
+    ck_assert_str_eq(changed, "");
+    json_object_put(before);
+    json_object_put(old);
+    json_object_put(after);
+    config_free(&running);
+    config_free(&cfg);
+}
+END_TEST
+
+/* Every secret row shows "<redacted>" where its secret was, no other row
+ * does, and no secret of every_key_changed is printed anywhere. */
+START_TEST(test_secret_rows_are_redacted)
+{
+    parse_ok(every_key_changed);
+    char *out = print_to_string();
+    json_object *root = printed(&cfg);
+    const char *name;
+    unsigned flags;
+    for (size_t i = 0; config_key(i, &name, &flags); i++) {
+        int secret = (flags & (CFG_SECRET | CFG_USERINFO)) != 0;
+        const char *v = shown(printed_at(root, name));
+        ck_assert_msg((strstr(v, "<redacted>") != NULL) == secret,
+                      "%s printed as %s", name, v);
+    }
+    static const char *const secrets[] = {HEX_A, HEX_C, "0123456789abcdef",
+                                          "a1b2c3d4e5f60718", URL_PW};
+    for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+        ck_assert_msg(strstr(out, secrets[i]) == NULL, "%s printed in %s",
+                      secrets[i], out);
+    json_object_put(root);
+    free(out);
+    config_free(&cfg);
+}
+END_TEST
+
+/* The flags say what the hand-kept lists said before the table carried
+ * them (config.h names the restart-only keys). */
+START_TEST(test_flags_are_the_documented_lists)
+{
+    char restart[512] = "", secret[256] = "", userinfo[256] = "";
+    const char *name;
+    unsigned flags;
+    for (size_t i = 0; config_key(i, &name, &flags); i++) {
+        char *lists[] = {restart, secret, userinfo};
+        unsigned bits[] = {CFG_RESTART, CFG_SECRET, CFG_USERINFO};
+        for (int j = 0; j < 3; j++) {
+            if (!(flags & bits[j]))
+                continue;
+            size_t used = strlen(lists[j]);
+            snprintf(lists[j] + used, 256 - used, "%s%s", used ? ", " : "",
+                     name);
+        }
+    }
+    ck_assert_str_eq(restart, "listen, upstream.base_url, upstream.ca_file, "
+                              "upstream.connect_timeout_ms, "
+                              "upstream.timeout_ms, "
+                              "upstream.max_connections, state.file");
+    ck_assert_str_eq(secret, "clients, admin.token_sha256");
+    ck_assert_str_eq(userinfo, "upstream.base_url");
+    ck_assert_int_eq(config_key(1000, &name, &flags), 0);
+}
+END_TEST
+
+/* The enum rows carry their names and their message. */
+START_TEST(test_enum_messages)
+{
+    expect_reject("{\"log\": {\"level\": \"verbose\"}}", "log.level",
+                  "must be one of \"error\", \"warn\", \"info\", \"debug\"");
+    expect_reject("{\"log\": {\"format\": \"xml\"}}", "log.format",
+                  "must be \"json\" or \"text\"");
+    for (int l = LOG_ERROR; l <= LOG_DEBUG; l++) {
+        char text[128];
+        snprintf(text, sizeof(text), "{\"log\": {\"level\": \"%s\"}}",
+                 log_level_names[l]);
+        parse_ok(text);
+        ck_assert_int_eq(cfg.log_level, l);
+        config_free(&cfg);
+    }
+}
+END_TEST
+
+/* config_load's own refusals (before any parsing) leave cfg empty and
+ * name the file. */
+START_TEST(test_load_refusals)
+{
+    char path[64];
+    write_temp(path, "{}\0{}", 5);
+    ck_assert_int_eq(config_load(&cfg, path, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, path));
+    ck_assert_ptr_nonnull(strstr(err, "file contains a NUL byte"));
+    assert_left_empty();
+    unlink(path);
+
+    ck_assert_int_eq(config_load(&cfg, "/tmp", err, sizeof(err)), -1);
+    ck_assert_str_eq(err, "/tmp: read error");
+    assert_left_empty();
+
+    write_temp(path, "", 0);
+    ck_assert_int_eq(truncate(path, 1 << 24), 0); /* 16 MiB of NULs */
+    ck_assert_int_eq(config_load(&cfg, path, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "file too large"));
+    assert_left_empty();
+    unlink(path);
+}
+END_TEST
+
+/* ---- secret.h ---- */
+
+START_TEST(test_secret_free)
+{
+    secret_free(NULL); /* a no-op */
+    char *s = strdup("sk-live-to-wipe");
+    ck_assert_ptr_nonnull(s);
+    secret_free(s); /* freed: ASan and valgrind see no leak */
 }
 END_TEST
 
@@ -1975,6 +2222,16 @@ unit_suite(void)
     tc = tcase_create("api_key");
     tcase_add_test(tc, test_api_key_env);
     tcase_add_test(tc, test_api_key_file);
+    tcase_add_test(tc, test_secret_free);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("table");
+    tcase_add_test(tc, test_every_row_is_changed);
+    tcase_add_test(tc, test_restart_rows_are_kept_and_reported);
+    tcase_add_test(tc, test_secret_rows_are_redacted);
+    tcase_add_test(tc, test_flags_are_the_documented_lists);
+    tcase_add_test(tc, test_enum_messages);
+    tcase_add_test(tc, test_load_refusals);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("print");

@@ -410,15 +410,15 @@ END_TEST
 /* ---- headers_check_framing ---- */
 
 /* Builds a header list from name/value pairs (NULL-terminated), checks its
- * framing and frees it. The result is a static sentence or NULL. */
-static const char *
+ * framing and frees it. The result is a row of reply.h's table or NULL. */
+static const struct gw_error_row *
 framing(const char *const *kv)
 {
     struct evkeyvalq h;
     TAILQ_INIT(&h);
     for (; kv[0] != NULL; kv += 2)
         ck_assert_int_eq(evhttp_add_header(&h, kv[0], kv[1]), 0);
-    const char *r = headers_check_framing(&h);
+    const struct gw_error_row *r = headers_check_framing(&h);
     evhttp_clear_headers(&h);
     return r;
 }

@@ -1,6 +1,7 @@
 /* alloc.c - see alloc.h. */
 #include "alloc.h"
 
+#include <errno.h> /* program_invocation_short_name (_GNU_SOURCE) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,8 +9,18 @@
 void
 alloc_oom(const char *what)
 {
-    fprintf(stderr, "wagate: out of memory (%s)\n", what);
+    /* wagate and wagate-sandbox both link this: name the one that died */
+    fprintf(stderr, "%s: out of memory (%s)\n", program_invocation_short_name,
+            what);
     abort();
+}
+
+void *
+alloc_check(void *p, const char *what)
+{
+    if (p == NULL)
+        alloc_oom(what);
+    return p;
 }
 
 void *
@@ -40,12 +51,21 @@ xrealloc(void *p, size_t n)
 }
 
 char *
+xmemdup(const void *p, size_t n)
+{
+    if (n == (size_t)-1) /* n + 1 would wrap */
+        alloc_oom("xmemdup");
+    char *d = xmalloc(n + 1);
+    if (n > 0)
+        memcpy(d, p, n);
+    d[n] = '\0';
+    return d;
+}
+
+char *
 xstrndup(const char *s, size_t n)
 {
-    char *p = xmalloc(n + 1);
-    memcpy(p, s, n);
-    p[n] = '\0';
-    return p;
+    return xmemdup(s, n);
 }
 
 char *

@@ -19,4 +19,11 @@ char *xstrndup(const char *s, size_t n);
  * where the only cause can be memory. */
 void alloc_oom(const char *what) __attribute__((noreturn));
 
+/* The n bytes at p (NULs allowed; p may be NULL when n is 0) and a NUL
+ * after them, so text without NULs can be used as a C string. */
+char *xmemdup(const void *p, size_t n);
+/* p, or alloc_oom(what) when p is NULL: for the constructors of json-c and
+ * libevent, which fail only for want of memory. */
+void *alloc_check(void *p, const char *what);
+
 #endif

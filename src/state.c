@@ -1,0 +1,63 @@
+/* state.c - see state.h: the operations, dispatched to the backend. */
+#include "state.h"
+
+struct state_op *
+state_idem_begin(struct state *st, const char *caller, const char *key,
+                 const unsigned char hash[IDEM_HASH_LEN], state_begin_cb cb,
+                 void *arg)
+{
+    return st->be->idem_begin(st, caller, key, hash, cb, arg);
+}
+
+struct state_op *
+state_idem_sent(struct state *st, struct state_claim *claim, state_done_cb cb,
+                void *arg)
+{
+    return st->be->idem_sent(st, claim, cb, arg);
+}
+
+struct state_op *
+state_idem_finish(struct state *st, struct state_claim *claim,
+                  const struct idem_answer *answer, state_done_cb cb, void *arg)
+{
+    return st->be->idem_finish(st, claim, answer, cb, arg);
+}
+
+void
+state_claim_drop(struct state *st, struct state_claim *claim)
+{
+    st->be->claim_drop(st, claim);
+}
+
+struct state_op *
+state_cache_decide(struct state *st, int64_t sender, uint64_t phone,
+                   int64_t recheck_ms, state_window_cb cb, void *arg)
+{
+    return st->be->cache_decide(st, sender, phone, recheck_ms, cb, arg);
+}
+
+struct state_op *
+state_cache_learn(struct state *st, const struct state_answer *a,
+                  state_done_cb cb, void *arg)
+{
+    return st->be->cache_learn(st, a, cb, arg);
+}
+
+void
+state_cancel(struct state *st, struct state_op *op)
+{
+    st->be->cancel(st, op);
+}
+
+void
+state_flush(struct state *st, void (*done)(void *arg), void *arg)
+{
+    st->be->flush(st, done, arg);
+}
+
+void
+state_free(struct state *st)
+{
+    if (st != NULL)
+        st->be->free(st);
+}

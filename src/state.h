@@ -1,0 +1,185 @@
+/* state.h - the questions the pipeline asks of the gateway's state, and
+ * the backends that answer them: idempotency keys (SPEC section 5), the
+ * session cache (section 4) and, with issue 11, the learned refusals
+ * (section 4a). The memory backend (state_memory.c) answers from the pure
+ * cores idempotency.c and session_cache.c in the same call; a shared one
+ * (Redis, section 11) answers later, from the event loop.
+ *
+ * Every operation takes a completion callback cb and its argument arg;
+ * cb runs exactly once, unless the operation is cancelled:
+ *   - either before the call returns: the call returns NULL, and arg may
+ *     already be gone (cb may have ended the exchange), so the caller
+ *     must not touch it after the call;
+ *   - or later, from the loop: the call returns a handle, the backend's,
+ *     valid until cb runs or state_cancel() is called.
+ * What an operation is given is borrowed for the call only (a backend that
+ * answers later copies what it needs), and cb may free it: a backend that
+ * answers within the call calls cb last. What cb is given is valid during
+ * cb only. cb may be NULL where said (nobody waits: the operation still
+ * takes effect, and the call returns NULL).
+ *
+ * Every answer carries a status. STATE_UNAVAILABLE means the store could
+ * not be asked (a shared store down or slower than its timeout); the
+ * pipeline then does what SPEC section 11 says of degraded mode. The
+ * memory backend is always STATE_OK.
+ *
+ * The rate slot is the fourth kind of state question. Its interface is
+ * shaper.h: shaper_submit() answers through its go and refuse callbacks,
+ * at once or from the loop, shaper_left()/shaper_dropped() report the
+ * request's fate, and shaper_pause() spreads an upstream 429; a shared
+ * limiter fits behind those without changing the pipeline. */
+#ifndef WAGATE_STATE_H
+#define WAGATE_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "idempotency.h"
+#include "route.h"
+#include "session_cache.h"
+
+struct event_base;
+struct state;
+struct state_op;    /* a pending operation; the backend's */
+struct state_claim; /* a key held in flight; its holder's (see below) */
+
+enum state_status {
+    STATE_OK = 0,
+    STATE_UNAVAILABLE, /* the store could not be asked */
+};
+
+typedef void (*state_done_cb)(void *arg, enum state_status status);
+
+/* ---- idempotency (SPEC section 5) ----
+ *
+ * begin: the key's verdict (idempotency.h: new, replay, in progress,
+ * reused); a new key is claimed, in flight, and the claim is the
+ * callback's to settle. sent: the claim's request is about to leave (a
+ * shared store records it, so that a claim whose instance dies before is
+ * freed by its lease, one whose instance dies after becomes an unknown
+ * outcome); the request leaves only once this answered STATE_OK. finish:
+ * keeps an answer for the key, or frees it; it consumes the claim. A
+ * shared store holds a fencing token in the claim: a finish whose claim no
+ * longer holds writes nothing. */
+
+struct state_idem_verdict {
+    enum state_status status;
+    enum idem_verdict verdict;        /* when status is STATE_OK */
+    const struct idem_answer *answer; /* IDEM_REPLAY: the kept answer */
+    struct state_claim *claim;        /* IDEM_NEW: now the callback's */
+};
+
+typedef void (*state_begin_cb)(void *arg, const struct state_idem_verdict *v);
+
+/* caller: the client's name, "" when auth is off; hash: the SHA-256 of the
+ * request body. */
+struct state_op *state_idem_begin(struct state *st, const char *caller,
+                                  const char *key,
+                                  const unsigned char hash[IDEM_HASH_LEN],
+                                  state_begin_cb cb, void *arg);
+
+/* claim stays the caller's. */
+struct state_op *state_idem_sent(struct state *st, struct state_claim *claim,
+                                 state_done_cb cb, void *arg);
+
+/* Keeps answer for the claim's key (NULL: frees the key) and frees the
+ * claim, whatever the outcome. cb may be NULL. */
+struct state_op *state_idem_finish(struct state *st, struct state_claim *claim,
+                                   const struct idem_answer *answer,
+                                   state_done_cb cb, void *arg);
+
+/* Frees a claim without settling it (teardown: the store goes too). */
+void state_claim_drop(struct state *st, struct state_claim *claim);
+
+/* ---- the session cache (SPEC section 4) ---- */
+
+struct state_window {
+    enum state_status status;
+    enum cache_decision decision; /* CACHE_FORWARD unless STATE_OK */
+    int64_t expired_at;           /* on CACHE_SHORT_CIRCUIT, or UNKNOWN */
+};
+
+typedef void (*state_window_cb)(void *arg, const struct state_window *w);
+
+/* Decides a send-freeform to (sender, phone) (session_cache.h's
+ * cache_decide; recheck_ms is session_cache.recheck_after_s in ms). */
+struct state_op *state_cache_decide(struct state *st, int64_t sender,
+                                    uint64_t phone, int64_t recheck_ms,
+                                    state_window_cb cb, void *arg);
+
+/* An upstream answer, to learn from (learn.h). */
+struct state_answer {
+    enum route_id route;
+    long long sender; /* -1 when unknown */
+    uint64_t phone;   /* precheck_phone_key(), 0 when unknown */
+    int status;
+    const char *body;
+    size_t len;
+};
+
+/* Teaches the cache what the answer says, if anything. cb may be NULL. */
+struct state_op *state_cache_learn(struct state *st,
+                                   const struct state_answer *a,
+                                   state_done_cb cb, void *arg);
+
+/* ---- learned refusals (SPEC section 4a, issue 11) ----
+ * state_refusal_decide() and state_refusal_learn() go here, shaped like
+ * the cache's decide and learn; the pipeline asks between idempotency and
+ * the session cache (pipeline.c, step_refusals). */
+
+/* ---- every operation ---- */
+
+/* cb of op will not run. What op does still takes effect (a shared store
+ * may already have run it); a claim that a cancelled begin made is freed
+ * by the backend. */
+void state_cancel(struct state *st, struct state_op *op);
+
+/* The drain's last step: done(arg) runs once every operation asked so far
+ * has taken effect (at once, within the call, when none is pending), so
+ * that what the gateway was told before it stops is recorded. A backend
+ * bounds the wait (a remote one by its timeout). */
+void state_flush(struct state *st, void (*done)(void *arg), void *arg);
+
+/* Frees the backend (NULL is fine); pending operations are dropped
+ * without their callbacks, so every claim and handle of it must be gone
+ * first (the exchanges are freed before it). */
+void state_free(struct state *st);
+
+/* ---- backends ---- */
+
+/* The memory backend over idem and cache (borrowed; they outlive it).
+ * delay_ms 0 answers every operation within the call, as the pure cores
+ * do; above 0 (tests only: WAGATE_TEST_STATE_DELAY_MS) each operation
+ * runs and answers delay_ms later from a timer on base, in the order
+ * asked, as a remote store would. */
+struct state *state_memory_new(struct event_base *base, struct idem_store *idem,
+                               struct session_cache *cache, long delay_ms);
+
+/* What a backend provides: one function per operation above, with the
+ * same contract. A backend's own struct starts with struct state. */
+struct state_backend {
+    struct state_op *(*idem_begin)(struct state *st, const char *caller,
+                                   const char *key, const unsigned char *hash,
+                                   state_begin_cb cb, void *arg);
+    struct state_op *(*idem_sent)(struct state *st, struct state_claim *claim,
+                                  state_done_cb cb, void *arg);
+    struct state_op *(*idem_finish)(struct state *st, struct state_claim *claim,
+                                    const struct idem_answer *answer,
+                                    state_done_cb cb, void *arg);
+    void (*claim_drop)(struct state *st, struct state_claim *claim);
+    struct state_op *(*cache_decide)(struct state *st, int64_t sender,
+                                     uint64_t phone, int64_t recheck_ms,
+                                     state_window_cb cb, void *arg);
+    struct state_op *(*cache_learn)(struct state *st,
+                                    const struct state_answer *a,
+                                    state_done_cb cb, void *arg);
+    void (*cancel)(struct state *st, struct state_op *op);
+    void (*flush)(struct state *st, void (*done)(void *arg), void *arg);
+    void (*free)(struct state *st);
+};
+
+struct state {
+    const struct state_backend *be;
+};
+
+#endif

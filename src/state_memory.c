@@ -1,0 +1,411 @@
+/* state_memory.c - the memory backend of state.h: the pure cores
+ * idempotency.c and session_cache.c, asked in the same call, on the wall
+ * clock.
+ *
+ * With a delay (tests only) every operation is queued instead, in the
+ * order asked, and runs delay_ms later from one timer: it then acts on the
+ * store as the same call would have, and answers. A cancelled operation
+ * still runs (a remote store may already have run it) without answering;
+ * a key it claimed is freed again. Its inputs are copied when queued. */
+#include "state.h"
+
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "learn.h"
+
+struct state_claim {
+    char *caller; /* caller, then key, in one allocation */
+    char *key;
+};
+
+enum mem_kind { MEM_BEGIN, MEM_SENT, MEM_FINISH, MEM_DECIDE, MEM_LEARN };
+
+struct state_op {
+    TAILQ_ENTRY(state_op) link;
+    enum mem_kind kind;
+    double due_ms; /* monotonic */
+    int waits;     /* someone waits for the answer: not NULL, not cancelled */
+    union {
+        state_begin_cb begin;
+        state_done_cb done;
+        state_window_cb window;
+    } cb;
+    void *arg;
+    struct state_claim *claim; /* begin: the one it would make; finish:
+                                  the one it consumes */
+    unsigned char hash[IDEM_HASH_LEN];
+    struct idem_answer *answer; /* finish: a copy, or NULL (free the key) */
+    int64_t sender, recheck_ms;
+    uint64_t phone;
+    struct state_answer learn; /* its body is a copy */
+};
+
+struct mem_state {
+    struct state st; /* first: a struct state * is a struct mem_state * */
+    struct event_base *base;
+    struct idem_store *idem;
+    struct session_cache *cache;
+    long delay_ms;
+    struct event *timer;
+    TAILQ_HEAD(, state_op) queue;
+    void (*flushed)(void *arg); /* state_flush() waits for the queue */
+    void *flushed_arg;
+};
+
+static struct mem_state *
+mem_of(struct state *st)
+{
+    return (struct mem_state *)st;
+}
+
+/* ---- claims and copies ---- */
+
+static struct state_claim *
+claim_new(const char *caller, const char *key)
+{
+    size_t cl = strlen(caller) + 1, kl = strlen(key) + 1;
+    struct state_claim *c = xmalloc(sizeof(*c) + cl + kl);
+    c->caller = (char *)(c + 1);
+    c->key = c->caller + cl;
+    memcpy(c->caller, caller, cl);
+    memcpy(c->key, key, kl);
+    return c;
+}
+
+/* One allocation: the struct, the header array, then every string and
+ * the body. */
+static struct idem_answer *
+answer_copy(const struct idem_answer *a)
+{
+    size_t n = sizeof(struct idem_answer) +
+               a->nheaders * sizeof(struct idem_header) + a->body_len + 1;
+    for (size_t i = 0; i < a->nheaders; i++)
+        n += strlen(a->headers[i].name) + strlen(a->headers[i].value) + 2;
+    struct idem_answer *c = xmalloc(n);
+    struct idem_header *h = (struct idem_header *)(c + 1);
+    char *at = (char *)(h + a->nheaders);
+    for (size_t i = 0; i < a->nheaders; i++) {
+        size_t nl = strlen(a->headers[i].name) + 1;
+        size_t vl = strlen(a->headers[i].value) + 1;
+        h[i].name = memcpy(at, a->headers[i].name, nl);
+        h[i].value = memcpy(at + nl, a->headers[i].value, vl);
+        at += nl + vl;
+    }
+    if (a->body_len)
+        memcpy(at, a->body, a->body_len);
+    *c = (struct idem_answer){a->status, h, a->nheaders, at, a->body_len};
+    return c;
+}
+
+/* ---- what each operation does to the store ---- */
+
+static struct state_idem_verdict
+do_begin(struct mem_state *m, const char *caller, const char *key,
+         const unsigned char *hash)
+{
+    int64_t now = clock_wall_ms();
+    struct state_idem_verdict v = {STATE_OK, IDEM_NEW, NULL, NULL};
+    idem_expire(m->idem, now); /* amortised: pops what has expired */
+    v.verdict = idem_begin(m->idem, caller, key, hash, now, &v.answer);
+    return v;
+}
+
+static void
+do_finish(struct mem_state *m, struct state_claim *c,
+          const struct idem_answer *a)
+{
+    if (a != NULL)
+        idem_complete(m->idem, c->caller, c->key, a, clock_wall_ms());
+    else
+        idem_abandon(m->idem, c->caller, c->key);
+    free(c);
+}
+
+static struct state_window
+do_decide(struct mem_state *m, int64_t sender, uint64_t phone,
+          int64_t recheck_ms)
+{
+    struct state_window w = {STATE_OK, CACHE_FORWARD, CACHE_TIME_UNKNOWN};
+    w.decision = cache_decide(m->cache, sender, phone, clock_wall_ms(),
+                              recheck_ms, &w.expired_at);
+    return w;
+}
+
+static void
+do_learn(struct mem_state *m, const struct state_answer *a)
+{
+    learn_from_answer(m->cache, a->route, a->sender, a->phone, a->status,
+                      a->body, a->len, clock_wall_ms());
+}
+
+/* ---- the queue (delay_ms > 0) ---- */
+
+static void
+arm(struct mem_state *m)
+{
+    struct state_op *op = TAILQ_FIRST(&m->queue);
+    if (op == NULL)
+        return;
+    double left = op->due_ms - clock_mono_ms();
+    long us = left > 0 ? (long)(left * 1000) : 0;
+    struct timeval tv = {us / 1000000, us % 1000000};
+    evtimer_add(m->timer, &tv);
+}
+
+static struct state_op *
+enqueue(struct mem_state *m, enum mem_kind kind, int waits, void *arg)
+{
+    struct state_op *op = xcalloc(1, sizeof(*op));
+    op->kind = kind;
+    op->waits = waits;
+    op->arg = arg;
+    op->due_ms = clock_mono_ms() + (double)m->delay_ms;
+    int was_empty = TAILQ_EMPTY(&m->queue);
+    TAILQ_INSERT_TAIL(&m->queue, op, link);
+    if (was_empty)
+        arm(m);
+    return op;
+}
+
+static void
+op_free(struct state_op *op)
+{
+    free(op->claim);
+    free(op->answer);
+    free((void *)op->learn.body);
+    free(op);
+}
+
+/* Acts on the store, then answers unless cancelled (or nobody waits). */
+static void
+run(struct mem_state *m, struct state_op *op)
+{
+    int answer = op->waits;
+    struct state_idem_verdict v = {STATE_OK, IDEM_NEW, NULL, NULL};
+    struct state_window w = {STATE_OK, CACHE_FORWARD, CACHE_TIME_UNKNOWN};
+    switch (op->kind) {
+    case MEM_BEGIN:
+        v = do_begin(m, op->claim->caller, op->claim->key, op->hash);
+        if (v.verdict != IDEM_NEW)
+            break; /* op_free() frees the claim it would have made */
+        if (!answer) {
+            idem_abandon(m->idem, op->claim->caller, op->claim->key);
+            break;
+        }
+        v.claim = op->claim;
+        op->claim = NULL;
+        break;
+    case MEM_SENT: /* nothing to record: see mem_idem_sent() */
+        break;
+    case MEM_FINISH:
+        do_finish(m, op->claim, op->answer);
+        op->claim = NULL;
+        break;
+    case MEM_DECIDE:
+        w = do_decide(m, op->sender, op->phone, op->recheck_ms);
+        break;
+    case MEM_LEARN:
+        do_learn(m, &op->learn);
+        break;
+    }
+    if (answer) {
+        if (op->kind == MEM_BEGIN)
+            op->cb.begin(op->arg, &v);
+        else if (op->kind == MEM_DECIDE)
+            op->cb.window(op->arg, &w);
+        else
+            op->cb.done(op->arg, STATE_OK);
+    }
+}
+
+static void
+on_timer(evutil_socket_t fd, short what, void *p)
+{
+    (void)fd;
+    (void)what;
+    struct mem_state *m = p;
+    double now = clock_mono_ms();
+    struct state_op *op;
+    /* what the callbacks queue is due delay_ms from now: not this round */
+    while ((op = TAILQ_FIRST(&m->queue)) != NULL && op->due_ms <= now) {
+        TAILQ_REMOVE(&m->queue, op, link);
+        run(m, op);
+        op_free(op);
+    }
+    arm(m);
+    if (TAILQ_EMPTY(&m->queue) && m->flushed != NULL) {
+        void (*done)(void *) = m->flushed;
+        m->flushed = NULL;
+        done(m->flushed_arg);
+    }
+}
+
+/* ---- the operations ---- */
+
+static struct state_op *
+mem_idem_begin(struct state *st, const char *caller, const char *key,
+               const unsigned char *hash, state_begin_cb cb, void *arg)
+{
+    struct mem_state *m = mem_of(st);
+    if (m->delay_ms > 0) {
+        struct state_op *op = enqueue(m, MEM_BEGIN, 1, arg);
+        op->cb.begin = cb;
+        op->claim = claim_new(caller, key);
+        memcpy(op->hash, hash, IDEM_HASH_LEN);
+        return op;
+    }
+    struct state_idem_verdict v = do_begin(m, caller, key, hash);
+    if (v.verdict == IDEM_NEW)
+        v.claim = claim_new(caller, key);
+    cb(arg, &v);
+    return NULL;
+}
+
+static struct state_op *
+mem_idem_sent(struct state *st, struct state_claim *claim, state_done_cb cb,
+              void *arg)
+{
+    struct mem_state *m = mem_of(st);
+    (void)claim; /* the store dies with the process: nothing to record */
+    if (m->delay_ms > 0) {
+        struct state_op *op = enqueue(m, MEM_SENT, 1, arg);
+        op->cb.done = cb;
+        return op;
+    }
+    cb(arg, STATE_OK);
+    return NULL;
+}
+
+static struct state_op *
+mem_idem_finish(struct state *st, struct state_claim *claim,
+                const struct idem_answer *answer, state_done_cb cb, void *arg)
+{
+    struct mem_state *m = mem_of(st);
+    if (m->delay_ms > 0) {
+        struct state_op *op = enqueue(m, MEM_FINISH, cb != NULL, arg);
+        op->cb.done = cb;
+        op->claim = claim;
+        op->answer = answer ? answer_copy(answer) : NULL;
+        return cb ? op : NULL;
+    }
+    do_finish(m, claim, answer);
+    if (cb)
+        cb(arg, STATE_OK);
+    return NULL;
+}
+
+static void
+mem_claim_drop(struct state *st, struct state_claim *claim)
+{
+    (void)st;
+    free(claim);
+}
+
+static struct state_op *
+mem_cache_decide(struct state *st, int64_t sender, uint64_t phone,
+                 int64_t recheck_ms, state_window_cb cb, void *arg)
+{
+    struct mem_state *m = mem_of(st);
+    if (m->delay_ms > 0) {
+        struct state_op *op = enqueue(m, MEM_DECIDE, 1, arg);
+        op->cb.window = cb;
+        op->sender = sender;
+        op->phone = phone;
+        op->recheck_ms = recheck_ms;
+        return op;
+    }
+    struct state_window w = do_decide(m, sender, phone, recheck_ms);
+    cb(arg, &w);
+    return NULL;
+}
+
+static struct state_op *
+mem_cache_learn(struct state *st, const struct state_answer *a,
+                state_done_cb cb, void *arg)
+{
+    struct mem_state *m = mem_of(st);
+    if (m->delay_ms > 0) {
+        struct state_op *op = enqueue(m, MEM_LEARN, cb != NULL, arg);
+        op->cb.done = cb;
+        op->learn = *a;
+        char *body = xmalloc(a->len + 1);
+        if (a->len)
+            memcpy(body, a->body, a->len);
+        op->learn.body = body;
+        return cb ? op : NULL;
+    }
+    do_learn(m, a);
+    if (cb)
+        cb(arg, STATE_OK);
+    return NULL;
+}
+
+static void
+mem_cancel(struct state *st, struct state_op *op)
+{
+    (void)st;
+    op->waits = 0; /* it runs at its time, answering nobody */
+    op->arg = NULL;
+}
+
+static void
+mem_flush(struct state *st, void (*done)(void *arg), void *arg)
+{
+    struct mem_state *m = mem_of(st);
+    if (TAILQ_EMPTY(&m->queue)) {
+        done(arg);
+        return;
+    }
+    m->flushed = done; /* the queue runs out within a few delays */
+    m->flushed_arg = arg;
+}
+
+static void
+mem_free(struct state *st)
+{
+    struct mem_state *m = mem_of(st);
+    struct state_op *op;
+    while ((op = TAILQ_FIRST(&m->queue)) != NULL) {
+        TAILQ_REMOVE(&m->queue, op, link);
+        op_free(op);
+    }
+    if (m->timer)
+        event_free(m->timer);
+    free(m);
+}
+
+static const struct state_backend mem_backend = {
+    .idem_begin = mem_idem_begin,
+    .idem_sent = mem_idem_sent,
+    .idem_finish = mem_idem_finish,
+    .claim_drop = mem_claim_drop,
+    .cache_decide = mem_cache_decide,
+    .cache_learn = mem_cache_learn,
+    .cancel = mem_cancel,
+    .flush = mem_flush,
+    .free = mem_free,
+};
+
+struct state *
+state_memory_new(struct event_base *base, struct idem_store *idem,
+                 struct session_cache *cache, long delay_ms)
+{
+    struct mem_state *m = xcalloc(1, sizeof(*m));
+    m->st.be = &mem_backend;
+    m->base = base;
+    m->idem = idem;
+    m->cache = cache;
+    m->delay_ms = delay_ms > 0 ? delay_ms : 0;
+    TAILQ_INIT(&m->queue);
+    if (m->delay_ms > 0) {
+        m->timer = evtimer_new(base, on_timer, m);
+        if (m->timer == NULL)
+            alloc_oom("evtimer_new");
+    }
+    return &m->st;
+}

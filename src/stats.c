@@ -1,0 +1,262 @@
+/* stats.c - see stats.h. The table is in /admin/stats order: the admin
+ * JSON is built by walking it, creating each nested object where a path
+ * first names it. */
+#include "stats.h"
+
+#include <event2/buffer.h>
+#include <json-c/json.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "exchange.h"
+#include "gateway.h"
+#include "idempotency.h"
+#include "metrics.h"
+#include "session_cache.h"
+#include "shaper.h"
+
+/* Every owner's stats, read once per render. Counts that are not a field
+ * of an owner's stats struct are copied into uint64_t members here. */
+struct stats_snap {
+    struct cache_stats cache;
+    struct shaper_stats send, read;
+    struct idem_stats idem;
+    uint64_t in_flight;     /* ex_waiting() */
+    uint64_t upstream_429s; /* metrics_upstream_429s() */
+    uint64_t rate_limited;  /* both limiters' refusals */
+    uint64_t answered;      /* metrics_answered() */
+    uint64_t draining;      /* gw->draining */
+    uint64_t series_dropped;
+};
+
+/* A row's getter: the member f of the snapshot, an unsigned count or a
+ * double. */
+#define SNAP_FIELD(f) (((struct stats_snap *)0)->f)
+#define AT(f)                                                                  \
+    .off = offsetof(struct stats_snap, f), .size = sizeof(SNAP_FIELD(f)),      \
+    .real = _Generic(SNAP_FIELD(f), double : 1, default : 0)
+#define PATH(...) .admin = {__VA_ARGS__}
+
+/* {Prometheus name, PATH(admin members), kind, help, AT(snapshot field)},
+ * in /admin/stats order. */
+static const struct stats_row rows[] = {
+    {"wagate_cache_entries", PATH("session_cache", "entries"), STATS_GAUGE,
+     "Session cache entries.", AT(cache.entries)},
+    {NULL, PATH("session_cache", "max_entries"), STATS_GAUGE,
+     "Session cache capacity (session_cache.max_entries).",
+     AT(cache.max_entries)},
+    {"wagate_cache_lookups_total", PATH("session_cache", "lookups"),
+     STATS_COUNTER, "Session cache lookups for send-freeform.",
+     AT(cache.lookups)},
+    {"wagate_cache_hits_total", PATH("session_cache", "hits"), STATS_COUNTER,
+     "Session cache lookups that found an entry.", AT(cache.hits)},
+    {"wagate_cache_short_circuits_total",
+     PATH("session_cache", "short_circuits"), STATS_COUNTER,
+     "Sends answered 403 SESSION_EXPIRED from the cache.",
+     AT(cache.short_circuits)},
+    {NULL, PATH("session_cache", "evictions"), STATS_COUNTER,
+     "Session cache entries dropped for room (least recently used).",
+     AT(cache.evictions)},
+
+    {"wagate_in_flight", PATH("upstream", "in_flight"), STATS_GAUGE,
+     "Requests accepted and not yet answered (queued included).",
+     AT(in_flight)},
+    {"wagate_upstream_rate_limited_total", PATH("upstream", "upstream_429s"),
+     STATS_COUNTER, "Upstream answers 429 (each pauses the limiter).",
+     AT(upstream_429s)},
+    {"wagate_rate_limited_total", PATH(NULL), STATS_COUNTER,
+     "Requests answered 429 RATE_LIMITED by the gateway.", AT(rate_limited)},
+
+    {"wagate_queue_depth", PATH("upstream", "send_limiter", "queue_depth"),
+     STATS_GAUGE, "Sends waiting for their rate slot.", AT(send.depth)},
+    {NULL, PATH("upstream", "send_limiter", "submitted"), STATS_COUNTER,
+     "Sends handed to the send limiter.", AT(send.submitted)},
+    {NULL, PATH("upstream", "send_limiter", "rate_limited"), STATS_COUNTER,
+     "Sends answered 429 RATE_LIMITED: their slot was too far.",
+     AT(send.refused)},
+    {NULL, PATH("upstream", "send_limiter", "waited"), STATS_COUNTER,
+     "Sends that waited for a later slot.", AT(send.waited)},
+    {NULL, PATH("upstream", "send_limiter", "wait_ms_total"), STATS_COUNTER,
+     "Milliseconds those sends waited, summed.", AT(send.wait_ms_total)},
+    {NULL, PATH("upstream", "send_limiter", "wait_ms_max"), STATS_GAUGE,
+     "The longest wait of a send, in milliseconds.", AT(send.wait_ms_max)},
+    {NULL, PATH("upstream", "send_limiter", "pauses"), STATS_COUNTER,
+     "Upstream 429s that paused the send limiter.", AT(send.pauses)},
+
+    {"wagate_read_queue_depth", PATH("upstream", "read_limiter", "queue_depth"),
+     STATS_GAUGE, "Reads waiting for their rate slot.", AT(read.depth)},
+    {NULL, PATH("upstream", "read_limiter", "submitted"), STATS_COUNTER,
+     "Reads handed to the read limiter.", AT(read.submitted)},
+    {NULL, PATH("upstream", "read_limiter", "rate_limited"), STATS_COUNTER,
+     "Reads answered 429 RATE_LIMITED: their slot was too far.",
+     AT(read.refused)},
+    {NULL, PATH("upstream", "read_limiter", "waited"), STATS_COUNTER,
+     "Reads that waited for a later slot.", AT(read.waited)},
+    {NULL, PATH("upstream", "read_limiter", "wait_ms_total"), STATS_COUNTER,
+     "Milliseconds those reads waited, summed.", AT(read.wait_ms_total)},
+    {NULL, PATH("upstream", "read_limiter", "wait_ms_max"), STATS_GAUGE,
+     "The longest wait of a read, in milliseconds.", AT(read.wait_ms_max)},
+    {NULL, PATH("upstream", "read_limiter", "pauses"), STATS_COUNTER,
+     "Upstream 429s that paused the read limiter.", AT(read.pauses)},
+
+    {"wagate_idempotency_entries", PATH("idempotency", "entries"), STATS_GAUGE,
+     "Idempotency keys kept or in flight.", AT(idem.entries)},
+    {NULL, PATH("idempotency", "in_flight"), STATS_GAUGE,
+     "Idempotency keys whose request has no answer yet.", AT(idem.in_flight)},
+    {"wagate_idempotency_replays_total", PATH("idempotency", "replays"),
+     STATS_COUNTER, "Answers replayed for an Idempotency-Key.",
+     AT(idem.replays)},
+    {NULL, PATH("idempotency", "conflicts"), STATS_COUNTER,
+     "Idempotency-Keys refused: in progress, or reused for another body.",
+     AT(idem.conflicts)},
+    {NULL, PATH("idempotency", "evictions"), STATS_COUNTER,
+     "Kept answers dropped for room.", AT(idem.evictions)},
+
+    {NULL, PATH("requests_answered"), STATS_COUNTER,
+     "Requests answered, every route and decision.", AT(answered)},
+    {"wagate_draining", PATH(NULL), STATS_GAUGE, "1 while the gateway drains.",
+     AT(draining)},
+    {"wagate_metrics_series_dropped_total", PATH(NULL), STATS_COUNTER,
+     "Request label sets not counted: the table was full.", AT(series_dropped)},
+};
+#define NROWS (sizeof(rows) / sizeof(rows[0]))
+
+const struct stats_row *
+stats_rows(size_t *n)
+{
+    *n = NROWS;
+    return rows;
+}
+
+const char *
+stats_kind_name(enum stats_kind k)
+{
+    return k == STATS_COUNTER ? "counter" : "gauge";
+}
+
+static void
+snap_take(const struct gateway *gw, struct stats_snap *s)
+{
+    memset(s, 0, sizeof(*s));
+    if (gw->cache)
+        cache_get_stats(gw->cache, &s->cache);
+    if (gw->send_shaper)
+        shaper_get_stats(gw->send_shaper, &s->send);
+    if (gw->read_shaper)
+        shaper_get_stats(gw->read_shaper, &s->read);
+    if (gw->idem)
+        idem_get_stats(gw->idem, &s->idem);
+    s->in_flight = gw->waiting ? ex_waiting(gw) : 0;
+    s->upstream_429s = metrics_upstream_429s();
+    s->rate_limited = s->send.refused + s->read.refused;
+    s->answered = metrics_answered();
+    s->draining = gw->draining ? 1 : 0;
+    s->series_dropped = metrics_series_dropped();
+}
+
+/* Reads through memcpy: the field's width is its own (size_t or
+ * uint64_t, or a double). */
+static void
+snap_get(const struct stats_snap *s, const struct stats_row *r,
+         struct stats_value *v)
+{
+    const unsigned char *p = (const unsigned char *)s + r->off;
+    memset(v, 0, sizeof(*v));
+    v->real = r->real;
+    if (r->real) {
+        memcpy(&v->x, p, sizeof(v->x));
+    } else if (r->size == sizeof(uint32_t)) {
+        uint32_t u;
+        memcpy(&u, p, sizeof(u));
+        v->n = u;
+    } else {
+        memcpy(&v->n, p, sizeof(v->n));
+    }
+}
+
+void
+stats_value(const struct gateway *gw, size_t i, struct stats_value *v)
+{
+    struct stats_snap s;
+    snap_take(gw, &s);
+    snap_get(&s, &rows[i < NROWS ? i : 0], v);
+}
+
+static void
+prom_row(struct evbuffer *out, const struct stats_row *r,
+         const struct stats_value *v)
+{
+    metrics_head(out, r->prom, stats_kind_name(r->kind), r->help);
+    /* counts as integers on counters; gauges and real values as %.17g,
+     * which is exact for any double */
+    if (!v->real && r->kind == STATS_COUNTER)
+        evbuffer_add_printf(out, "%s %llu\n", r->prom,
+                            (unsigned long long)v->n);
+    else
+        evbuffer_add_printf(out, "%s %.17g\n", r->prom,
+                            v->real ? v->x : (double)v->n);
+}
+
+void
+stats_render_metrics(const struct gateway *gw, struct evbuffer *out)
+{
+    struct stats_snap s;
+    struct stats_value v;
+    snap_take(gw, &s);
+    metrics_render(out);
+    for (size_t i = 0; i < NROWS; i++) {
+        if (rows[i].prom == NULL)
+            continue;
+        snap_get(&s, &rows[i], &v);
+        prom_row(out, &rows[i], &v);
+    }
+}
+
+/* The object at the row's path without its last member, created where
+ * missing (o borrowed). */
+static json_object *
+new_object(void)
+{
+    json_object *o = json_object_new_object();
+    if (o == NULL)
+        alloc_oom("json_object_new_object");
+    return o;
+}
+
+static json_object *
+admin_parent(json_object *o, const struct stats_row *r, size_t *last)
+{
+    size_t d = 0;
+    while (d + 1 < STATS_PATH_MAX && r->admin[d + 1] != NULL) {
+        json_object *child;
+        if (!json_object_object_get_ex(o, r->admin[d], &child)) {
+            child = new_object();
+            json_object_object_add(o, r->admin[d], child);
+        }
+        o = child;
+        d++;
+    }
+    *last = d;
+    return o;
+}
+
+json_object *
+stats_admin_json(const struct gateway *gw)
+{
+    struct stats_snap s;
+    struct stats_value v;
+    snap_take(gw, &s);
+    json_object *o = new_object();
+    for (size_t i = 0; i < NROWS; i++) {
+        if (rows[i].admin[0] == NULL)
+            continue;
+        size_t last;
+        json_object *parent = admin_parent(o, &rows[i], &last);
+        snap_get(&s, &rows[i], &v);
+        json_object_object_add(parent, rows[i].admin[last],
+                               v.real ? json_object_new_double(v.x)
+                                      : json_object_new_int64((int64_t)v.n));
+    }
+    return o;
+}

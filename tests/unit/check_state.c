@@ -1,0 +1,234 @@
+/* check_state.c - the memory backend of state.h, through the interface:
+ * answers within the call without a delay, from the loop with one, in the
+ * order asked; a cancelled begin frees the key it claimed; a flush waits
+ * for what is queued. */
+#include "unit.h"
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "idempotency.h"
+#include "session_cache.h"
+#include "state.h"
+
+static struct event_base *base;
+static struct idem_store *idem;
+static struct session_cache *cache;
+static struct state *st;
+
+static void
+start(long delay_ms)
+{
+    base = event_base_new();
+    idem = idem_new(16, 60000);
+    cache = cache_new(16);
+    ck_assert_ptr_nonnull(base);
+    st = state_memory_new(base, idem, cache, delay_ms);
+    ck_assert_ptr_nonnull(st);
+}
+
+static void
+stop(void)
+{
+    state_free(st);
+    idem_free(idem);
+    cache_free(cache);
+    event_base_free(base);
+}
+
+/* What the callbacks saw, in order. */
+struct seen {
+    int n;
+    int order[8];
+    struct state_idem_verdict v;
+    struct state_window w;
+    enum state_status status;
+};
+
+static void
+on_begin(void *arg, const struct state_idem_verdict *v)
+{
+    struct seen *s = arg;
+    s->order[s->n++ % 8] = 'b';
+    s->v = *v;
+}
+
+static void
+on_done(void *arg, enum state_status status)
+{
+    struct seen *s = arg;
+    s->order[s->n++ % 8] = 'd';
+    s->status = status;
+}
+
+static void
+on_window(void *arg, const struct state_window *w)
+{
+    struct seen *s = arg;
+    s->order[s->n++ % 8] = 'w';
+    s->w = *w;
+}
+
+static void
+on_flushed(void *arg)
+{
+    *(int *)arg = 1;
+}
+
+/* Runs the loop until *n callbacks came (bounded: the loop ends when no
+ * timer is left, or after 200 rounds). */
+static void
+loop_until(const int *n, int want)
+{
+    for (int i = 0; i < 200 && *n < want; i++)
+        if (event_base_loop(base, EVLOOP_ONCE) != 0)
+            break;
+}
+
+static const unsigned char hash_a[IDEM_HASH_LEN] = {1};
+static const unsigned char hash_b[IDEM_HASH_LEN] = {2};
+
+START_TEST(test_memory_answers_within_the_call)
+{
+    struct seen s = {0};
+    start(0);
+    ck_assert_ptr_null(state_idem_begin(st, "", "k", hash_a, on_begin, &s));
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_int_eq(s.v.status, STATE_OK);
+    ck_assert_int_eq(s.v.verdict, IDEM_NEW);
+    struct state_claim *c = s.v.claim;
+    ck_assert_ptr_nonnull(c);
+    ck_assert_ptr_null(state_idem_begin(st, "", "k", hash_a, on_begin, &s));
+    ck_assert_int_eq(s.v.verdict, IDEM_IN_PROGRESS);
+    ck_assert_ptr_null(state_idem_begin(st, "", "k", hash_b, on_begin, &s));
+    ck_assert_int_eq(s.v.verdict, IDEM_REUSED);
+    ck_assert_ptr_null(state_idem_sent(st, c, on_done, &s));
+    ck_assert_int_eq(s.n, 4);
+    struct idem_header h = {"Content-Type", "application/json"};
+    struct idem_answer a = {200, &h, 1, "{}", 2};
+    ck_assert_ptr_null(state_idem_finish(st, c, &a, on_done, &s));
+    ck_assert_int_eq(s.n, 5);
+    ck_assert_ptr_null(state_idem_begin(st, "", "k", hash_a, on_begin, &s));
+    ck_assert_int_eq(s.v.verdict, IDEM_REPLAY);
+    ck_assert_int_eq(s.v.answer->status, 200);
+    ck_assert_str_eq(s.v.answer->headers[0].value, "application/json");
+    /* another caller's key is another key */
+    ck_assert_ptr_null(state_idem_begin(st, "b", "k", hash_b, on_begin, &s));
+    ck_assert_int_eq(s.v.verdict, IDEM_NEW);
+    ck_assert_ptr_null(state_idem_finish(st, s.v.claim, NULL, NULL, NULL));
+    ck_assert_ptr_null(state_idem_begin(st, "b", "k", hash_a, on_begin, &s));
+    ck_assert_int_eq(s.v.verdict, IDEM_NEW); /* freed, so new again */
+    state_claim_drop(st, s.v.claim);
+    stop();
+}
+END_TEST
+
+START_TEST(test_memory_cache_decide_and_learn)
+{
+    struct seen s = {0};
+    start(0);
+    const char *expired = "{\"success\":false,\"error_code\":"
+                          "\"SESSION_EXPIRED\"}";
+    struct state_answer a = {
+        ROUTE_SEND_FREEFORM, 12, 14155550123ULL, 403, expired, strlen(expired)};
+    ck_assert_ptr_null(
+        state_cache_decide(st, 12, 14155550123ULL, 300000, on_window, &s));
+    ck_assert_int_eq(s.w.decision, CACHE_FORWARD);
+    ck_assert_ptr_null(state_cache_learn(st, &a, on_done, &s));
+    ck_assert_ptr_null(
+        state_cache_decide(st, 12, 14155550123ULL, 300000, on_window, &s));
+    ck_assert_int_eq(s.w.status, STATE_OK);
+    ck_assert_int_eq(s.w.decision, CACHE_SHORT_CIRCUIT);
+    ck_assert(s.w.expired_at == CACHE_TIME_UNKNOWN);
+    ck_assert_int_eq(s.n, 3);
+    stop();
+}
+END_TEST
+
+START_TEST(test_delayed_answers_come_from_the_loop_in_order)
+{
+    struct seen s = {0};
+    int flushed = 0;
+    start(5);
+    struct state_op *b = state_idem_begin(st, "", "k", hash_a, on_begin, &s);
+    ck_assert_ptr_nonnull(b);
+    const char *open = "{\"success\":true}";
+    struct state_answer a = {ROUTE_SEND, 12,   14155550123ULL,
+                             200,        open, strlen(open)};
+    ck_assert_ptr_nonnull(state_cache_learn(st, &a, on_done, &s));
+    ck_assert_ptr_nonnull(
+        state_cache_decide(st, 12, 14155550123ULL, 300000, on_window, &s));
+    ck_assert_int_eq(s.n, 0); /* nothing within the calls */
+    loop_until(&s.n, 3);
+    ck_assert_int_eq(s.n, 3);
+    ck_assert_int_eq(s.order[0], 'b');
+    ck_assert_int_eq(s.order[1], 'd');
+    ck_assert_int_eq(s.order[2], 'w');
+    ck_assert_int_eq(s.v.verdict, IDEM_NEW);
+    ck_assert_int_eq(s.w.decision, CACHE_FORWARD); /* learned open */
+    /* a finish nobody waits for still lands; the flush waits for it */
+    struct idem_answer kept = {404, NULL, 0, "x", 1};
+    ck_assert_ptr_null(state_idem_finish(st, s.v.claim, &kept, NULL, NULL));
+    state_flush(st, on_flushed, &flushed);
+    ck_assert_int_eq(flushed, 0);
+    loop_until(&flushed, 1);
+    ck_assert_int_eq(flushed, 1);
+    const struct idem_answer *got = NULL;
+    ck_assert_int_eq(idem_begin(idem, "", "k", hash_a, 0, &got), IDEM_REPLAY);
+    ck_assert_int_eq(got->status, 404);
+    stop();
+}
+END_TEST
+
+START_TEST(test_a_cancelled_begin_frees_its_claim)
+{
+    struct seen s = {0};
+    int flushed = 0;
+    start(5);
+    struct state_op *b = state_idem_begin(st, "", "k", hash_a, on_begin, &s);
+    ck_assert_ptr_nonnull(b);
+    state_cancel(st, b);
+    state_flush(st, on_flushed, &flushed);
+    loop_until(&flushed, 1);
+    ck_assert_int_eq(flushed, 1);
+    ck_assert_int_eq(s.n, 0); /* it ran, answering nobody */
+    struct idem_stats is;
+    idem_get_stats(idem, &is);
+    ck_assert_uint_eq(is.in_flight, 0);
+    /* a flush with nothing queued is done within the call */
+    flushed = 0;
+    state_flush(st, on_flushed, &flushed);
+    ck_assert_int_eq(flushed, 1);
+    stop();
+}
+END_TEST
+
+START_TEST(test_free_drops_what_is_queued)
+{
+    struct seen s = {0};
+    start(1000);
+    const char *open = "{\"success\":true}";
+    struct state_answer a = {ROUTE_SEND, 12,   14155550123ULL,
+                             200,        open, strlen(open)};
+    ck_assert_ptr_nonnull(state_idem_begin(st, "", "k", hash_a, on_begin, &s));
+    ck_assert_ptr_nonnull(
+        state_cache_decide(st, 12, 14155550123ULL, 300000, on_window, &s));
+    ck_assert_ptr_null(state_cache_learn(st, &a, NULL, NULL));
+    stop(); /* no callback, no leak (valgrind, ASan) */
+    ck_assert_int_eq(s.n, 0);
+}
+END_TEST
+
+Suite *
+unit_suite(void)
+{
+    Suite *s = suite_create("state");
+    TCase *tc = tcase_create("memory");
+    tcase_add_test(tc, test_memory_answers_within_the_call);
+    tcase_add_test(tc, test_memory_cache_decide_and_learn);
+    tcase_add_test(tc, test_delayed_answers_come_from_the_loop_in_order);
+    tcase_add_test(tc, test_a_cancelled_begin_frees_its_claim);
+    tcase_add_test(tc, test_free_drops_what_is_queued);
+    suite_add_tcase(s, tc);
+    return s;
+}
