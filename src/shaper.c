@@ -25,10 +25,8 @@ struct shaper_item {
 };
 
 /* The guard's ring is as long as a 1-second window may hold; beyond this
- * (a limit set out of the way, 10000/s) it is off. The margin covers the
- * way from the pre-request callback to the upstream's clock. */
+ * (a limit set out of the way, 10000/s) it is off. */
 #define SHAPER_GUARD_MAX 4096
-#define SHAPER_GUARD_WINDOW_MS 1005.0
 
 struct shaper {
     struct event_base *base;

@@ -10,6 +10,8 @@
 
 #include "shaper.h"
 
+#define W SHAPER_GUARD_WINDOW_MS
+
 /* ---- a shaper on the test's clock ---- */
 
 static double now_ms; /* the shaper's clock */
@@ -242,10 +244,10 @@ START_TEST(an_idle_queue_still_waits_for_the_guard)
     ck_assert_double_eq(shaper_next_ms(s), 2000 + 10000);
     now_ms = 2100;
     shaper_left(s);
-    ck_assert_double_eq(shaper_next_ms(s), 2100 + 1005);
-    advance(s, 3104);
+    ck_assert_double_eq(shaper_next_ms(s), 2100 + W);
+    advance(s, 2100 + W - 1);
     ck_assert_int_eq(k.handed, 5);
-    advance(s, 3105);
+    advance(s, 2100 + W);
     ck_assert_int_eq(k.handed, 6);
     for (int i = 0; i < 5; i++)
         shaper_left(s);
@@ -254,7 +256,7 @@ START_TEST(an_idle_queue_still_waits_for_the_guard)
 END_TEST
 
 /* Five that left together (held for a connection, then released at once)
- * fill the window from that moment: the next five wait for its end, 1005
+ * fill the window from that moment: the next five wait for its end, W
  * ms later, whatever their slots say; then they may go together, since
  * none of them has left yet. */
 START_TEST(departures_that_bunch_hold_the_next_for_a_window)
@@ -268,19 +270,19 @@ START_TEST(departures_that_bunch_hold_the_next_for_a_window)
     now_ms = 900;
     for (int i = 0; i < 5; i++)
         shaper_left(s);
-    ck_assert_double_eq(shaper_next_ms(s), 900 + 1005);
-    advance(s, 1904);
+    ck_assert_double_eq(shaper_next_ms(s), 900 + W);
+    advance(s, 900 + W - 1);
     ck_assert_int_eq(k.handed, 5); /* slots 1000 .. 1800 passed */
-    advance(s, 1905);
+    advance(s, 900 + W);
     ck_assert_int_eq(k.handed, 10);
     for (int i = 0; i < 5; i++)
-        shaper_left(s); /* all five at 1905 */
-    /* the next slot is 2000, the window of those five ends at 2910 */
+        shaper_left(s); /* all five at 900 + W */
+    /* the next slot is 2000, the window of those five ends at 900 + 2W */
     ck_assert_int_eq(submit(s, &k, NULL), 0);
-    ck_assert_double_eq(shaper_next_ms(s), 1905 + 1005);
-    advance(s, 2909);
+    ck_assert_double_eq(shaper_next_ms(s), 900 + 2 * W);
+    advance(s, 900 + 2 * W - 1);
     ck_assert_int_eq(k.handed, 10);
-    advance(s, 2910);
+    advance(s, 900 + 2 * W);
     ck_assert_int_eq(k.handed, 11);
     ck_assert_int_eq(k.refused, 0);
     shaper_left(s);
