@@ -46,7 +46,7 @@ build_and_check() { # name configure-args...
 build_and_check plain
 # unit tests under valgrind: no leak, no invalid access
 if [ -d "$top/_build/plain" ]; then
-    for t in check_config check_units check_headers check_sandbox check_precheck check_json_strict check_query check_cache check_learn check_ratelimit check_idempotency check_state_file check_shaper check_stats; do
+    for t in check_config check_units check_headers check_sandbox check_precheck check_json_strict check_query check_cache check_learn check_ratelimit check_idempotency check_state_file check_shaper check_stats check_review; do
         exe="$top/_build/plain/tests/$t"
         [ -x "$exe" ] || continue
         if CK_FORK=no valgrind -q --error-exitcode=1 --leak-check=full \
