@@ -38,86 +38,87 @@ struct stats_snap {
     .real = _Generic(SNAP_FIELD(f), double : 1, default : 0)
 #define PATH(...) .admin = {__VA_ARGS__}
 
-/* {Prometheus name, PATH(admin members), kind, help, AT(snapshot field)},
- * in /admin/stats order. */
+/* {Prometheus name, its place on /metrics, PATH(admin members), kind,
+ * help, AT(snapshot field)}, in /admin/stats order. */
 static const struct stats_row rows[] = {
-    {"wagate_cache_entries", PATH("session_cache", "entries"), STATS_GAUGE,
+    {"wagate_cache_entries", 6, PATH("session_cache", "entries"), STATS_GAUGE,
      "Session cache entries.", AT(cache.entries)},
-    {NULL, PATH("session_cache", "max_entries"), STATS_GAUGE,
+    {NULL, 0, PATH("session_cache", "max_entries"), STATS_GAUGE,
      "Session cache capacity (session_cache.max_entries).",
      AT(cache.max_entries)},
-    {"wagate_cache_lookups_total", PATH("session_cache", "lookups"),
+    {"wagate_cache_lookups_total", 7, PATH("session_cache", "lookups"),
      STATS_COUNTER, "Session cache lookups for send-freeform.",
      AT(cache.lookups)},
-    {"wagate_cache_hits_total", PATH("session_cache", "hits"), STATS_COUNTER,
+    {"wagate_cache_hits_total", 8, PATH("session_cache", "hits"), STATS_COUNTER,
      "Session cache lookups that found an entry.", AT(cache.hits)},
-    {"wagate_cache_short_circuits_total",
+    {"wagate_cache_short_circuits_total", 9,
      PATH("session_cache", "short_circuits"), STATS_COUNTER,
      "Sends answered 403 SESSION_EXPIRED from the cache.",
      AT(cache.short_circuits)},
-    {NULL, PATH("session_cache", "evictions"), STATS_COUNTER,
+    {NULL, 0, PATH("session_cache", "evictions"), STATS_COUNTER,
      "Session cache entries dropped for room (least recently used).",
      AT(cache.evictions)},
 
-    {"wagate_in_flight", PATH("upstream", "in_flight"), STATS_GAUGE,
+    {"wagate_in_flight", 5, PATH("upstream", "in_flight"), STATS_GAUGE,
      "Requests accepted and not yet answered (queued included).",
      AT(in_flight)},
-    {"wagate_upstream_rate_limited_total", PATH("upstream", "upstream_429s"),
+    {"wagate_upstream_rate_limited_total", 1, PATH("upstream", "upstream_429s"),
      STATS_COUNTER, "Upstream answers 429 (each pauses the limiter).",
      AT(upstream_429s)},
-    {"wagate_rate_limited_total", PATH(NULL), STATS_COUNTER,
+    {"wagate_rate_limited_total", 2, PATH(NULL), STATS_COUNTER,
      "Requests answered 429 RATE_LIMITED by the gateway.", AT(rate_limited)},
 
-    {"wagate_queue_depth", PATH("upstream", "send_limiter", "queue_depth"),
+    {"wagate_queue_depth", 3, PATH("upstream", "send_limiter", "queue_depth"),
      STATS_GAUGE, "Sends waiting for their rate slot.", AT(send.depth)},
-    {NULL, PATH("upstream", "send_limiter", "submitted"), STATS_COUNTER,
+    {NULL, 0, PATH("upstream", "send_limiter", "submitted"), STATS_COUNTER,
      "Sends handed to the send limiter.", AT(send.submitted)},
-    {NULL, PATH("upstream", "send_limiter", "rate_limited"), STATS_COUNTER,
+    {NULL, 0, PATH("upstream", "send_limiter", "rate_limited"), STATS_COUNTER,
      "Sends answered 429 RATE_LIMITED: their slot was too far.",
      AT(send.refused)},
-    {NULL, PATH("upstream", "send_limiter", "waited"), STATS_COUNTER,
+    {NULL, 0, PATH("upstream", "send_limiter", "waited"), STATS_COUNTER,
      "Sends that waited for a later slot.", AT(send.waited)},
-    {NULL, PATH("upstream", "send_limiter", "wait_ms_total"), STATS_COUNTER,
+    {NULL, 0, PATH("upstream", "send_limiter", "wait_ms_total"), STATS_COUNTER,
      "Milliseconds those sends waited, summed.", AT(send.wait_ms_total)},
-    {NULL, PATH("upstream", "send_limiter", "wait_ms_max"), STATS_GAUGE,
+    {NULL, 0, PATH("upstream", "send_limiter", "wait_ms_max"), STATS_GAUGE,
      "The longest wait of a send, in milliseconds.", AT(send.wait_ms_max)},
-    {NULL, PATH("upstream", "send_limiter", "pauses"), STATS_COUNTER,
+    {NULL, 0, PATH("upstream", "send_limiter", "pauses"), STATS_COUNTER,
      "Upstream 429s that paused the send limiter.", AT(send.pauses)},
 
-    {"wagate_read_queue_depth", PATH("upstream", "read_limiter", "queue_depth"),
-     STATS_GAUGE, "Reads waiting for their rate slot.", AT(read.depth)},
-    {NULL, PATH("upstream", "read_limiter", "submitted"), STATS_COUNTER,
+    {"wagate_read_queue_depth", 4,
+     PATH("upstream", "read_limiter", "queue_depth"), STATS_GAUGE,
+     "Reads waiting for their rate slot.", AT(read.depth)},
+    {NULL, 0, PATH("upstream", "read_limiter", "submitted"), STATS_COUNTER,
      "Reads handed to the read limiter.", AT(read.submitted)},
-    {NULL, PATH("upstream", "read_limiter", "rate_limited"), STATS_COUNTER,
+    {NULL, 0, PATH("upstream", "read_limiter", "rate_limited"), STATS_COUNTER,
      "Reads answered 429 RATE_LIMITED: their slot was too far.",
      AT(read.refused)},
-    {NULL, PATH("upstream", "read_limiter", "waited"), STATS_COUNTER,
+    {NULL, 0, PATH("upstream", "read_limiter", "waited"), STATS_COUNTER,
      "Reads that waited for a later slot.", AT(read.waited)},
-    {NULL, PATH("upstream", "read_limiter", "wait_ms_total"), STATS_COUNTER,
+    {NULL, 0, PATH("upstream", "read_limiter", "wait_ms_total"), STATS_COUNTER,
      "Milliseconds those reads waited, summed.", AT(read.wait_ms_total)},
-    {NULL, PATH("upstream", "read_limiter", "wait_ms_max"), STATS_GAUGE,
+    {NULL, 0, PATH("upstream", "read_limiter", "wait_ms_max"), STATS_GAUGE,
      "The longest wait of a read, in milliseconds.", AT(read.wait_ms_max)},
-    {NULL, PATH("upstream", "read_limiter", "pauses"), STATS_COUNTER,
+    {NULL, 0, PATH("upstream", "read_limiter", "pauses"), STATS_COUNTER,
      "Upstream 429s that paused the read limiter.", AT(read.pauses)},
 
-    {"wagate_idempotency_entries", PATH("idempotency", "entries"), STATS_GAUGE,
-     "Idempotency keys kept or in flight.", AT(idem.entries)},
-    {NULL, PATH("idempotency", "in_flight"), STATS_GAUGE,
+    {"wagate_idempotency_entries", 10, PATH("idempotency", "entries"),
+     STATS_GAUGE, "Idempotency keys kept or in flight.", AT(idem.entries)},
+    {NULL, 0, PATH("idempotency", "in_flight"), STATS_GAUGE,
      "Idempotency keys whose request has no answer yet.", AT(idem.in_flight)},
-    {"wagate_idempotency_replays_total", PATH("idempotency", "replays"),
+    {"wagate_idempotency_replays_total", 11, PATH("idempotency", "replays"),
      STATS_COUNTER, "Answers replayed for an Idempotency-Key.",
      AT(idem.replays)},
-    {NULL, PATH("idempotency", "conflicts"), STATS_COUNTER,
+    {NULL, 0, PATH("idempotency", "conflicts"), STATS_COUNTER,
      "Idempotency-Keys refused: in progress, or reused for another body.",
      AT(idem.conflicts)},
-    {NULL, PATH("idempotency", "evictions"), STATS_COUNTER,
+    {NULL, 0, PATH("idempotency", "evictions"), STATS_COUNTER,
      "Kept answers dropped for room.", AT(idem.evictions)},
 
-    {NULL, PATH("requests_answered"), STATS_COUNTER,
+    {NULL, 0, PATH("requests_answered"), STATS_COUNTER,
      "Requests answered, every route and decision.", AT(answered)},
-    {"wagate_draining", PATH(NULL), STATS_GAUGE, "1 while the gateway drains.",
-     AT(draining)},
-    {"wagate_metrics_series_dropped_total", PATH(NULL), STATS_COUNTER,
+    {"wagate_draining", 12, PATH(NULL), STATS_GAUGE,
+     "1 while the gateway drains.", AT(draining)},
+    {"wagate_metrics_series_dropped_total", 13, PATH(NULL), STATS_COUNTER,
      "Request label sets not counted: the table was full.", AT(series_dropped)},
 };
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
@@ -205,11 +206,14 @@ stats_render_metrics(const struct gateway *gw, struct evbuffer *out)
     struct stats_value v;
     snap_take(gw, &s);
     metrics_render(out);
-    for (size_t i = 0; i < NROWS; i++) {
-        if (rows[i].prom == NULL)
-            continue;
-        snap_get(&s, &rows[i], &v);
-        prom_row(out, &rows[i], &v);
+    /* places are few: one pass per place keeps the table the only list */
+    for (unsigned pos = 1; pos <= NROWS; pos++) {
+        for (size_t i = 0; i < NROWS; i++) {
+            if (rows[i].prom == NULL || rows[i].prom_pos != pos)
+                continue;
+            snap_get(&s, &rows[i], &v);
+            prom_row(out, &rows[i], &v);
+        }
     }
 }
 

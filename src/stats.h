@@ -11,10 +11,10 @@
  * A row may name only one output (a count /metrics has never shown, such
  * as the cache's max_entries, or one /admin/stats has never shown, such
  * as wagate_draining); where both name the same count differently, the
- * row carries both names. Rows render in table order: /admin/stats
- * members appear in that order, nested objects where a path first names
- * them. The labelled series (requests, upstream histogram and errors) stay
- * in metrics.c, which /metrics renders first. */
+ * row carries both names. /admin/stats members appear in table order,
+ * nested objects where a path first names them; /metrics families in
+ * prom_pos order. The labelled series (requests, upstream histogram and errors)
+ * stay in metrics.c, which /metrics renders first. */
 #ifndef WAGATE_STATS_H
 #define WAGATE_STATS_H
 
@@ -33,8 +33,12 @@ enum stats_kind {
 #define STATS_PATH_MAX 3 /* depth of an /admin/stats member path */
 
 struct stats_row {
-    const char *prom;                  /* e.g. "wagate_cache_entries", or
-                                        * NULL: not on /metrics */
+    const char *prom;  /* e.g. "wagate_cache_entries", or
+                        * NULL: not on /metrics */
+    unsigned prom_pos; /* its place among the rows on /metrics, 1 first
+                        * (0 when prom is NULL): the page keeps the order
+                        * it had before the registry, which the table's
+                        * /admin/stats order cannot also give */
     const char *admin[STATS_PATH_MAX]; /* e.g. {"session_cache", "entries"},
                                         * NULL-padded; {NULL}: not in
                                         * /admin/stats */
@@ -63,7 +67,8 @@ const char *stats_kind_name(enum stats_kind k);
 void stats_value(const struct gateway *gw, size_t i, struct stats_value *v);
 
 /* Appends the whole /metrics page to out: metrics.c's labelled series,
- * then every row with a Prometheus name ("# HELP", "# TYPE", sample). */
+ * then every row with a Prometheus name ("# HELP", "# TYPE", sample), by
+ * prom_pos. */
 void stats_render_metrics(const struct gateway *gw, struct evbuffer *out);
 
 /* The /admin/stats object (caller owns it: json_object_put): every row

@@ -516,6 +516,68 @@ START_TEST(missing_stores_read_zero)
 }
 END_TEST
 
+/* Found by the hostile review of the refactor: /metrics lists the
+ * registry's families in the order the page had before the registry. */
+/* c62cc1f's metrics_render(), after the labelled families. */
+static const char *const families_before[] = {
+    "wagate_upstream_rate_limited_total",
+    "wagate_rate_limited_total",
+    "wagate_queue_depth",
+    "wagate_read_queue_depth",
+    "wagate_in_flight",
+    "wagate_cache_entries",
+    "wagate_cache_lookups_total",
+    "wagate_cache_hits_total",
+    "wagate_cache_short_circuits_total",
+    "wagate_idempotency_entries",
+    "wagate_idempotency_replays_total",
+    "wagate_draining",
+    "wagate_metrics_series_dropped_total",
+};
+#define NBEFORE (sizeof(families_before) / sizeof(families_before[0]))
+
+START_TEST(metrics_families_keep_their_order)
+{
+    char *text = metrics_text();
+    const char *at = strstr(text, "# HELP wagate_upstream_errors_total ");
+    ck_assert_ptr_nonnull(at); /* the last labelled family comes first */
+    for (size_t i = 0; i < NBEFORE; i++) {
+        char head[128];
+        snprintf(head, sizeof(head), "# HELP %s ", families_before[i]);
+        const char *p = strstr(text, head);
+        ck_assert_msg(p != NULL, "missing %s", families_before[i]);
+        ck_assert_msg(p > at, "%s comes before %s", families_before[i],
+                      i ? families_before[i - 1] : "the labelled families");
+        at = p;
+    }
+    free(text);
+}
+END_TEST
+
+/* Every row on /metrics has its own place; rows not on it have none. */
+START_TEST(metrics_positions_are_a_permutation)
+{
+    size_t n, nprom = 0;
+    const struct stats_row *rows = stats_rows(&n);
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].prom == NULL) {
+            ck_assert_uint_eq(rows[i].prom_pos, 0);
+            continue;
+        }
+        nprom++;
+        ck_assert_msg(rows[i].prom_pos >= 1, "%s has no place", rows[i].prom);
+        for (size_t j = 0; j < i; j++)
+            ck_assert_msg(rows[j].prom == NULL ||
+                              rows[j].prom_pos != rows[i].prom_pos,
+                          "%s and %s share place %u", rows[j].prom,
+                          rows[i].prom, rows[i].prom_pos);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].prom != NULL)
+            ck_assert_uint_le(rows[i].prom_pos, nprom);
+}
+END_TEST
+
 Suite *
 unit_suite(void)
 {
@@ -530,6 +592,8 @@ unit_suite(void)
     tcase_add_test(tc, metrics_families_of_before_are_kept);
     tcase_add_test(tc, admin_json_of_before_is_kept);
     tcase_add_test(tc, missing_stores_read_zero);
+    tcase_add_test(tc, metrics_families_keep_their_order);
+    tcase_add_test(tc, metrics_positions_are_a_permutation);
     suite_add_tcase(s, tc);
     return s;
 }
