@@ -203,6 +203,7 @@ ex_reply(struct exchange *ex, int status, struct evbuffer *body,
     ex_send(ex, status, body, xwagate);
     ex_log(ex, status, decision, reason);
     metrics_count_request(ex->route->id, decision, status);
+    metrics_count_answered();
     ex_free(ex);
 }
 

@@ -35,7 +35,6 @@ static struct {
 void
 metrics_count_request(enum route_id route, enum decision decision, int status)
 {
-    m.answered++;
     for (size_t i = 0; i < m.nreq; i++) {
         struct req_series *s = &m.req[i];
         if (s->status == status && s->route == route &&
@@ -59,6 +58,12 @@ metrics_count_upstream(double seconds)
     for (size_t i = 0; i < NBUCKETS; i++)
         if (seconds <= latency_buckets[i])
             m.lat_bucket[i]++;
+}
+
+void
+metrics_count_answered(void)
+{
+    m.answered++;
 }
 
 uint64_t

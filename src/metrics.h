@@ -21,7 +21,10 @@ struct evbuffer;
 void metrics_count_request(enum route_id route, enum decision decision,
                            int status);
 
-/* Requests answered so far (every metrics_count_request()). */
+/* A request answered through exchange.c's single exit (ex_reply): what
+ * /admin/stats calls requests_answered. Refusals of the head lexer and the
+ * drain's cut-off answers are counted by metrics_count_request() only. */
+void metrics_count_answered(void);
 uint64_t metrics_answered(void);
 
 /* The upstream answered 429 (the limiter pauses). */
