@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "secret.h"
 #include "version.h"
 #include "clock.h"
 
@@ -1068,8 +1069,7 @@ upstream_set_key(struct upstream *u, const char *key)
     size_t n = strlen("Authorization: Bearer ") + strlen(key) + 1;
     char *a = xmalloc(n);
     snprintf(a, n, "Authorization: Bearer %s", key);
-    explicit_bzero(u->auth, strlen(u->auth));
-    free(u->auth);
+    secret_free(u->auth);
     u->auth = a;
 }
 
@@ -1100,8 +1100,7 @@ upstream_free(struct upstream *u)
     }
     if (u->timer)
         event_free(u->timer);
-    explicit_bzero(u->auth, strlen(u->auth));
-    free(u->auth);
+    secret_free(u->auth);
     free(u->base_url);
     free(u->ca_file);
     free(u->fds);
