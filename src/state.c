@@ -61,3 +61,24 @@ state_free(struct state *st)
     if (st != NULL)
         st->be->free(st);
 }
+
+struct state_op *
+state_cache_get(struct state *st, int64_t sender, uint64_t phone,
+                int64_t recheck_ms, state_view_cb cb, void *arg)
+{
+    return st->be->cache_get(st, sender, phone, recheck_ms, cb, arg);
+}
+
+struct state_op *
+state_cache_forget(struct state *st, int64_t sender, uint64_t phone,
+                   state_done_cb cb, void *arg)
+{
+    return st->be->cache_forget(st, sender, phone, cb, arg);
+}
+
+struct state_op *
+state_cache_open(struct state *st, int64_t sender, uint64_t phone,
+                 int64_t expires_at, state_done_cb cb, void *arg)
+{
+    return st->be->cache_open(st, sender, phone, expires_at, cb, arg);
+}

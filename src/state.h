@@ -122,6 +122,34 @@ struct state_op *state_cache_learn(struct state *st,
                                    const struct state_answer *a,
                                    state_done_cb cb, void *arg);
 
+/* ---- the admin API's window operations (SPEC section 7) ----
+ * With a shared backend they act on the shared state: an inbound event
+ * told to one instance opens the window for all. */
+
+struct state_window_view {
+    enum state_status status;
+    int found;          /* 0: no entry (404 SESSION_NOT_FOUND) */
+    struct cache_view v; /* when found */
+};
+
+typedef void (*state_view_cb)(void *arg, const struct state_window_view *w);
+
+/* GET /admin/sessions (cache_get; recheck_ms as for decide). */
+struct state_op *state_cache_get(struct state *st, int64_t sender,
+                                 uint64_t phone, int64_t recheck_ms,
+                                 state_view_cb cb, void *arg);
+
+/* DELETE /admin/sessions (cache_forget). cb may be NULL. */
+struct state_op *state_cache_forget(struct state *st, int64_t sender,
+                                    uint64_t phone, state_done_cb cb,
+                                    void *arg);
+
+/* POST /admin/sessions/inbound: open until expires_at (ms since the
+ * epoch), source CACHE_SRC_INBOUND (cache_learn_open). cb may be NULL. */
+struct state_op *state_cache_open(struct state *st, int64_t sender,
+                                  uint64_t phone, int64_t expires_at,
+                                  state_done_cb cb, void *arg);
+
 /* ---- learned refusals (SPEC section 4a, issue 11) ----
  * state_refusal_decide() and state_refusal_learn() go here, shaped like
  * the cache's decide and learn; the pipeline asks between idempotency and
@@ -155,6 +183,18 @@ void state_free(struct state *st);
 struct state *state_memory_new(struct event_base *base, struct idem_store *idem,
                                struct session_cache *cache, long delay_ms);
 
+/* The Redis backend (state_redis.c, SPEC section 11) over link
+ * (redis_link.h; borrowed, outlives the backend). key_base is
+ * "<prefix>{<account>}:" (copied): every key starts with it. *cfg is
+ * read at each operation (idempotency.ttl_s, the leases derived from the
+ * queue and upstream timeouts), so a reload applies; the pointer it
+ * points to must outlive the backend. */
+struct rlink;
+struct config;
+struct state *state_redis_new(struct event_base *base, struct rlink *link,
+                              const char *key_base,
+                              const struct config *const *cfg);
+
 /* What a backend provides: one function per operation above, with the
  * same contract. A backend's own struct starts with struct state. */
 struct state_backend {
@@ -173,6 +213,15 @@ struct state_backend {
     struct state_op *(*cache_learn)(struct state *st,
                                     const struct state_answer *a,
                                     state_done_cb cb, void *arg);
+    struct state_op *(*cache_get)(struct state *st, int64_t sender,
+                                  uint64_t phone, int64_t recheck_ms,
+                                  state_view_cb cb, void *arg);
+    struct state_op *(*cache_forget)(struct state *st, int64_t sender,
+                                     uint64_t phone, state_done_cb cb,
+                                     void *arg);
+    struct state_op *(*cache_open)(struct state *st, int64_t sender,
+                                   uint64_t phone, int64_t expires_at,
+                                   state_done_cb cb, void *arg);
     void (*cancel)(struct state *st, struct state_op *op);
     void (*flush)(struct state *st, void (*done)(void *arg), void *arg);
     void (*free)(struct state *st);

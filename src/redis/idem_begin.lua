@@ -1,0 +1,2 @@
+-- idem_begin.lua - not written yet (placeholder)
+return 0

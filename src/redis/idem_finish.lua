@@ -1,0 +1,2 @@
+-- idem_finish.lua - not written yet (placeholder)
+return 0

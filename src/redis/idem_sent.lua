@@ -1,0 +1,2 @@
+-- idem_sent.lua - not written yet (placeholder)
+return 0

@@ -1,0 +1,2 @@
+-- rl_depart.lua - not written yet (placeholder)
+return 0

@@ -1,0 +1,2 @@
+-- rl_pause.lua - not written yet (placeholder)
+return 0

@@ -1,0 +1,2 @@
+-- rl_reserve.lua - not written yet (placeholder)
+return 0

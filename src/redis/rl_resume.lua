@@ -1,0 +1,2 @@
+-- rl_resume.lua - not written yet (placeholder)
+return 0

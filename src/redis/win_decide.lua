@@ -1,0 +1,2 @@
+-- win_decide.lua - not written yet (placeholder)
+return 0

@@ -1,0 +1,2 @@
+-- win_forget.lua - not written yet (placeholder)
+return 0

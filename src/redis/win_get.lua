@@ -1,0 +1,2 @@
+-- win_get.lua - not written yet (placeholder)
+return 0

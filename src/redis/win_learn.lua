@@ -1,0 +1,2 @@
+-- win_learn.lua - not written yet (placeholder)
+return 0
