@@ -4,6 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential autoconf automake libtool pkg-config
       libevent-dev libcurl4-openssl-dev libjson-c-dev libssl-dev check valgrind curl jq
+      redis-server libhiredis-dev faketime # shared state (SPEC section 11)
       clang libclang-rt-dev llvm # scripts/fuzz.sh: libFuzzer, symbolizer
       "$@")
 missing=()

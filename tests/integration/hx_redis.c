@@ -1,0 +1,252 @@
+/* hx_redis.c - see hx_redis.h. */
+#include "hx_redis.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+
+static void
+nap(int ms)
+{
+    struct timespec ts = {0, ms * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* A loopback port free right now (bound, read, closed): redis-server must
+ * bind it itself. A race with another suite shows as a failed start,
+ * which hx_redis_start() retries on another port. */
+static int
+pick_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static int
+spawn(struct hx_redis *r)
+{
+    const char *bin = getenv("REDIS_SERVER");
+    char port[16], log[128];
+    snprintf(port, sizeof(port), "%d", r->port);
+    snprintf(log, sizeof(log), "%s/redis.log", r->dir);
+    char *argv[24] = {(char *)(bin ? bin : "redis-server"),
+                      "--port", port, "--bind", "127.0.0.1",
+                      "--unixsocket", r->sock, "--unixsocketperm", "700",
+                      "--save", "", "--appendonly", "no",
+                      "--dir", r->dir, "--logfile", log,
+                      "--daemonize", "no"};
+    size_t n = 19;
+    if (r->pass[0]) {
+        argv[n++] = "--requirepass";
+        argv[n++] = r->pass;
+    }
+    argv[n] = NULL;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        if (null >= 0) {
+            dup2(null, 0);
+            dup2(null, 1);
+        }
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    r->pid = pid;
+    return 0;
+}
+
+static int
+pings(const struct hx_redis *r)
+{
+    redisContext *c = hx_redis_connect(r);
+    if (c == NULL)
+        return 0;
+    redisReply *rep = redisCommand(c, "PING");
+    int ok = rep != NULL && rep->type == REDIS_REPLY_STATUS;
+    if (rep)
+        freeReplyObject(rep);
+    redisFree(c);
+    return ok;
+}
+
+/* Waits for PING, or for the process to exit. */
+static int
+wait_ready(struct hx_redis *r)
+{
+    double end = clock_mono_ms() + 10000;
+    while (clock_mono_ms() < end) {
+        int st;
+        if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
+            r->pid = 0;
+            return -1;
+        }
+        if (pings(r))
+            return 0;
+        nap(5);
+    }
+    return -1;
+}
+
+static void
+kill_wait(struct hx_redis *r)
+{
+    if (r->pid <= 0)
+        return;
+    kill(r->pid, SIGCONT);
+    kill(r->pid, SIGTERM);
+    double end = clock_mono_ms() + 5000;
+    int st;
+    while (waitpid(r->pid, &st, WNOHANG) == 0) {
+        if (clock_mono_ms() > end) {
+            kill(r->pid, SIGKILL);
+            waitpid(r->pid, &st, 0);
+            break;
+        }
+        nap(5);
+    }
+    r->pid = 0;
+}
+
+static int
+start_on(struct hx_redis *r)
+{
+    if (spawn(r) != 0)
+        return -1;
+    if (wait_ready(r) == 0)
+        return 0;
+    kill_wait(r);
+    return -1;
+}
+
+int
+hx_redis_start(struct hx_redis *r, int tcp, const char *password)
+{
+    memset(r, 0, sizeof(*r));
+    snprintf(r->dir, sizeof(r->dir), "/tmp/wagate-redis-XXXXXX");
+    if (mkdtemp(r->dir) == NULL)
+        return -1;
+    snprintf(r->sock, sizeof(r->sock), "%s/redis.sock", r->dir);
+    if (password)
+        snprintf(r->pass, sizeof(r->pass), "%s", password);
+    for (int attempt = 0; attempt < 5; attempt++) {
+        r->port = tcp ? pick_port() : 0;
+        if (tcp && r->port <= 0)
+            continue;
+        if (start_on(r) == 0) {
+            if (tcp)
+                snprintf(r->url, sizeof(r->url), "redis://127.0.0.1:%d/0",
+                         r->port);
+            else
+                snprintf(r->url, sizeof(r->url), "unix:%s", r->sock);
+            return 0;
+        }
+        if (!tcp)
+            break;
+    }
+    hx_redis_stop(r);
+    return -1;
+}
+
+int
+hx_redis_restart(struct hx_redis *r)
+{
+    kill_wait(r);
+    unlink(r->sock);
+    return start_on(r);
+}
+
+void
+hx_redis_freeze(struct hx_redis *r)
+{
+    if (r->pid > 0)
+        kill(r->pid, SIGSTOP);
+}
+
+void
+hx_redis_thaw(struct hx_redis *r)
+{
+    if (r->pid > 0)
+        kill(r->pid, SIGCONT);
+}
+
+void
+hx_redis_stop(struct hx_redis *r)
+{
+    kill_wait(r);
+    if (r->dir[0]) {
+        char path[128];
+        unlink(r->sock);
+        snprintf(path, sizeof(path), "%s/redis.log", r->dir);
+        unlink(path);
+        rmdir(r->dir);
+        r->dir[0] = '\0';
+    }
+}
+
+redisContext *
+hx_redis_connect(const struct hx_redis *r)
+{
+    struct timeval tv = {1, 0};
+    redisContext *c = redisConnectUnixWithTimeout(r->sock, tv);
+    if (c == NULL || c->err) {
+        if (c)
+            redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    if (r->pass[0]) {
+        redisReply *rep = redisCommand(c, "AUTH %s", r->pass);
+        int ok = rep != NULL && rep->type == REDIS_REPLY_STATUS;
+        if (rep)
+            freeReplyObject(rep);
+        if (!ok) {
+            redisFree(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+long long
+hx_redis_int(const struct hx_redis *r, const char *fmt, ...)
+{
+    redisContext *c = hx_redis_connect(r);
+    if (c == NULL)
+        return LLONG_MIN;
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *rep = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    long long v = LLONG_MIN;
+    if (rep && rep->type == REDIS_REPLY_INTEGER)
+        v = rep->integer;
+    else if (rep && rep->type == REDIS_REPLY_STRING)
+        v = strtoll(rep->str, NULL, 10);
+    if (rep)
+        freeReplyObject(rep);
+    redisFree(c);
+    return v;
+}

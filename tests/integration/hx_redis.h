@@ -1,0 +1,48 @@
+/* hx_redis.h - a real redis-server for the integration suites: started by
+ * the test itself in a temporary directory (never the system service), on
+ * a unix socket there and, when asked, on a loopback TCP port, with
+ * persistence off (--save '' --appendonly no); stopped by its PID. Plus a
+ * blocking hiredis client for the tests' own assertions (tests only: the
+ * gateway never blocks on Redis). Every wait is bounded. */
+#ifndef WAGATE_HX_REDIS_H
+#define WAGATE_HX_REDIS_H
+
+#include <hiredis/hiredis.h>
+#include <sys/types.h>
+
+struct hx_redis {
+    pid_t pid;
+    int port;       /* 0: unix socket only */
+    char dir[64];   /* the temporary directory (its log is dir/redis.log) */
+    char sock[96];  /* dir/redis.sock */
+    char url[128];  /* for state.redis.url: "unix:<sock>" or redis://... */
+    char pass[64];  /* requirepass, "" for none */
+};
+
+/* Starts redis-server ($REDIS_SERVER, default redis-server) and waits up
+ * to 10 s until it answers PING. tcp: also listen on 127.0.0.1 (r->port,
+ * and r->url is then redis://127.0.0.1:port/0). password: NULL for none.
+ * 0 on success. */
+int hx_redis_start(struct hx_redis *r, int tcp, const char *password);
+
+/* Stops it (SIGTERM, SIGKILL after 5 s; a frozen one is thawed first) and
+ * starts it again, empty, on the same socket and port. 0 on success. */
+int hx_redis_restart(struct hx_redis *r);
+
+/* SIGSTOP / SIGCONT: a Redis that accepts connections but answers
+ * nothing, then answers again. */
+void hx_redis_freeze(struct hx_redis *r);
+void hx_redis_thaw(struct hx_redis *r);
+
+/* Stops it and removes its directory. Safe to call twice. */
+void hx_redis_stop(struct hx_redis *r);
+
+/* A blocking client on the unix socket (1 s timeouts), authenticated;
+ * NULL on failure. The caller redisFree()s it. */
+redisContext *hx_redis_connect(const struct hx_redis *r);
+
+/* One command through a fresh connection, its reply as an integer (an
+ * integer reply, or a numeric string); LLONG_MIN on error. */
+long long hx_redis_int(const struct hx_redis *r, const char *fmt, ...);
+
+#endif
