@@ -43,10 +43,9 @@ bool_member(json_object *o, const char *name, int *out)
     return 0;
 }
 
-/* Learns from a session_status object; src says where it came from. */
+/* Reads a session_status object; src says where it came from. */
 static int
-learn_status(struct session_cache *c, json_object *ss, long long sender,
-             uint64_t phone, enum cache_source src, int64_t now)
+status_lesson(json_object *ss, enum cache_source src, struct learn_lesson *l)
 {
     int open;
     int64_t t;
@@ -55,13 +54,13 @@ learn_status(struct session_cache *c, json_object *ss, long long sender,
     if (open) {
         if (time_member(ss, "expires_at", &t) != 0)
             return 0; /* open, but until when is unknown: keep no guess */
-        cache_learn_open(c, sender, phone, t, src, now);
+        *l = (struct learn_lesson){1, t, 0, src};
         return 1;
     }
     if (time_member(ss, "expired_at", &t) != 0 &&
         time_member(ss, "expires_at", &t) != 0)
         t = CACHE_TIME_UNKNOWN;
-    cache_learn_closed(c, sender, phone, t, src, now);
+    *l = (struct learn_lesson){0, t, 0, src};
     return 1;
 }
 
@@ -78,9 +77,8 @@ is_session_expired(json_object *root)
 }
 
 int
-learn_from_answer(struct session_cache *c, enum route_id route,
-                  long long sender, uint64_t phone, int status,
-                  const char *body, size_t len, int64_t now)
+learn_extract(enum route_id route, long long sender, uint64_t phone, int status,
+              const char *body, size_t len, struct learn_lesson *l)
 {
     int learned = 0;
     if (sender < 1 || phone == 0)
@@ -88,8 +86,8 @@ learn_from_answer(struct session_cache *c, enum route_id route,
     if (route == ROUTE_SEND) {
         if (status < 200 || status > 299)
             return 0;
-        cache_learn_open(c, sender, phone, now + LEARN_WINDOW_MS,
-                         CACHE_SRC_TEMPLATE, now);
+        *l = (struct learn_lesson){1, CACHE_TIME_UNKNOWN, LEARN_WINDOW_MS,
+                                   CACHE_SRC_TEMPLATE};
         return 1;
     }
     if (len == 0 || len > (1u << 20) ||
@@ -97,19 +95,35 @@ learn_from_answer(struct session_cache *c, enum route_id route,
         return 0;
     json_object *root = json_strict_parse_object(body, len, JSON_STRICT_ANSWER);
     if (route == ROUTE_SEND_FREEFORM && status == 200) {
-        learned = learn_status(c, session_status(root), sender, phone,
-                               CACHE_SRC_SEND_FREEFORM, now);
+        learned =
+            status_lesson(session_status(root), CACHE_SRC_SEND_FREEFORM, l);
     } else if (route == ROUTE_SEND_FREEFORM && is_session_expired(root)) {
         int64_t t;
         json_object *ss = session_status(root);
         if (ss == NULL || time_member(ss, "expired_at", &t) != 0)
             t = CACHE_TIME_UNKNOWN;
-        cache_learn_closed(c, sender, phone, t, CACHE_SRC_SEND_FREEFORM, now);
+        *l = (struct learn_lesson){0, t, 0, CACHE_SRC_SEND_FREEFORM};
         learned = 1;
     } else if (route == ROUTE_SESSION_STATUS && status == 200) {
-        learned = learn_status(c, session_status(root), sender, phone,
-                               CACHE_SRC_SESSION_STATUS, now);
+        learned =
+            status_lesson(session_status(root), CACHE_SRC_SESSION_STATUS, l);
     }
     json_object_put(root);
     return learned;
+}
+
+int
+learn_from_answer(struct session_cache *c, enum route_id route,
+                  long long sender, uint64_t phone, int status,
+                  const char *body, size_t len, int64_t now)
+{
+    struct learn_lesson l;
+    if (!learn_extract(route, sender, phone, status, body, len, &l))
+        return 0;
+    if (l.open)
+        cache_learn_open(c, sender, phone,
+                         l.for_ms > 0 ? now + l.for_ms : l.when, l.source, now);
+    else
+        cache_learn_closed(c, sender, phone, l.when, l.source, now);
+    return 1;
 }

@@ -53,7 +53,6 @@ cache_entry_size(void)
 
 /* ---- hashing ---- */
 
-
 static inline uint32_t
 bucket_of(const struct session_cache *c, int64_t sender, uint64_t phone)
 {
@@ -311,12 +310,47 @@ add_sat(int64_t a, int64_t b) /* b >= 0 */
  * window closed: a window learned open that expires later is trusted from
  * its expiry, one learned already expired (or closed) from the learning. */
 static int64_t
-trusted_until(const struct cache_entry *x, int64_t recheck_ms)
+trusted_until(int64_t learned_at, int64_t when, int64_t recheck_ms)
 {
-    int64_t base = x->learned_at;
-    if (x->when != CACHE_TIME_UNKNOWN && x->when > base)
-        base = x->when;
+    int64_t base = learned_at;
+    if (when != CACHE_TIME_UNKNOWN && when > base)
+        base = when;
     return add_sat(base, recheck_ms);
+}
+
+enum cache_judgement
+cache_judge(const struct cache_record *r, int64_t now, int64_t recheck_ms,
+            struct cache_view *v)
+{
+    int reads_open = r->open && r->when > now;
+    if (v != NULL) {
+        v->open = reads_open;
+        v->expires_at = r->when;
+        v->learned_at = r->learned_at;
+        v->trusted_until =
+            reads_open || recheck_ms <= 0
+                ? CACHE_TIME_UNKNOWN
+                : trusted_until(r->learned_at, r->when, recheck_ms);
+        v->source = r->source;
+    }
+    if (recheck_ms <= 0 || reads_open)
+        return CACHE_JUDGED_FORWARD;
+    if (now < trusted_until(r->learned_at, r->when, recheck_ms))
+        return CACHE_JUDGED_TRUSTED;
+    return CACHE_JUDGED_PROBE;
+}
+
+static struct cache_record
+record_of(const struct cache_entry *x)
+{
+    return (struct cache_record){
+        .sender = x->sender,
+        .phone = x->phone,
+        .open = x->open,
+        .when = x->when,
+        .learned_at = x->learned_at,
+        .source = (enum cache_source)x->source,
+    };
 }
 
 enum cache_decision
@@ -333,13 +367,17 @@ cache_decide(struct session_cache *c, int64_t sender, uint64_t phone,
     lru_touch(c, i);
 
     struct cache_entry *x = &c->e[i];
-    if (recheck_ms <= 0 || (x->open && x->when > now))
+    struct cache_record r = record_of(x);
+    switch (cache_judge(&r, now, recheck_ms, NULL)) {
+    case CACHE_JUDGED_FORWARD:
         return CACHE_FORWARD;
-    if (now < trusted_until(x, recheck_ms)) {
+    case CACHE_JUDGED_TRUSTED:
         c->short_circuits++;
         if (expired_at != NULL)
             *expired_at = x->when;
         return CACHE_SHORT_CIRCUIT;
+    case CACHE_JUDGED_PROBE:
+        break;
     }
     /* Trust ran out: this send is the probe; trust again from now. */
     x->open = 0;
@@ -354,14 +392,8 @@ cache_get(const struct session_cache *c, int64_t sender, uint64_t phone,
     uint32_t i = find(c, sender, phone);
     if (i == NIL)
         return -1;
-    const struct cache_entry *x = &c->e[i];
-    v->open = x->open && x->when > now;
-    v->expires_at = x->when;
-    v->learned_at = x->learned_at;
-    v->trusted_until = v->open || recheck_ms <= 0
-                           ? CACHE_TIME_UNKNOWN
-                           : trusted_until(x, recheck_ms);
-    v->source = (enum cache_source)x->source;
+    struct cache_record r = record_of(&c->e[i]);
+    cache_judge(&r, now, recheck_ms, v);
     return 0;
 }
 
@@ -396,15 +428,7 @@ int
 cache_export(const struct session_cache *c, cache_visit_fn fn, void *arg)
 {
     for (uint32_t i = c->tail; i != NIL; i = c->e[i].prev) {
-        const struct cache_entry *x = &c->e[i];
-        struct cache_record r = {
-            .sender = x->sender,
-            .phone = x->phone,
-            .open = x->open,
-            .when = x->when,
-            .learned_at = x->learned_at,
-            .source = (enum cache_source)x->source,
-        };
+        struct cache_record r = record_of(&c->e[i]);
         int rc = fn(arg, &r);
         if (rc != 0)
             return rc;
@@ -428,8 +452,8 @@ cache_import(struct session_cache *c, const struct cache_record *r, int64_t now,
     if (!x.open && x.when != CACHE_TIME_UNKNOWN && x.when > now)
         x.when = now;
     int reads_open = x.open && x.when > now;
-    if (!reads_open &&
-        (recheck_ms <= 0 || now >= trusted_until(&x, recheck_ms)))
+    if (!reads_open && (recheck_ms <= 0 ||
+                        now >= trusted_until(x.learned_at, x.when, recheck_ms)))
         return 0;
     learn(c, r->sender, r->phone, x.open, x.when, r->source, x.learned_at);
     return 1;

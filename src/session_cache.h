@@ -150,4 +150,23 @@ int cache_export(const struct session_cache *c, cache_visit_fn fn, void *arg);
 int cache_import(struct session_cache *c, const struct cache_record *r,
                  int64_t now, int64_t recheck_ms);
 
+/* ---- the judgement alone: the Redis backend's too (state_redis.c) ----
+ * What cache_decide() and cache_get() conclude from one entry at now,
+ * as a pure function of the entry (struct cache_record, above), so that
+ * every backend decides with this one piece of code. */
+enum cache_judgement {
+    CACHE_JUDGED_FORWARD = 0, /* reads open, or recheck_ms <= 0: forward,
+                                 the entry stays as it is */
+    CACHE_JUDGED_TRUSTED,     /* reads closed and trusted: short-circuit,
+                                 expired_at = r->when */
+    CACHE_JUDGED_PROBE,       /* reads closed, trust ran out: forward as the
+                                 probe; the entry becomes "learned closed
+                                 at now", keeping when and source */
+};
+
+/* Judges r at now (see the top of this file); v, if not NULL, gets the
+ * entry as cache_get() reads it. r's sender and phone are not read. */
+enum cache_judgement cache_judge(const struct cache_record *r, int64_t now,
+                                 int64_t recheck_ms, struct cache_view *v);
+
 #endif

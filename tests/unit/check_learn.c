@@ -162,6 +162,30 @@ START_TEST(unknown_target_teaches_nothing)
 }
 END_TEST
 
+/* The lesson alone (learn_extract), as the Redis backend takes it: no
+ * clock, a template's window open for a day from when it is learned. */
+START_TEST(the_lesson_needs_no_clock)
+{
+    struct learn_lesson l;
+    ck_assert_int_eq(learn_extract(ROUTE_SEND, 12, ph, 201, "", 0, &l), 1);
+    ck_assert_int_eq(l.open, 1);
+    ck_assert(l.for_ms == LEARN_WINDOW_MS);
+    ck_assert_int_eq(l.source, CACHE_SRC_TEMPLATE);
+    const char *b = "{\"success\": false, \"error_code\": \"SESSION_EXPIRED\","
+                    " \"session_status\": {\"is_open\": false, \"expired_at\":"
+                    " \"2026-01-01T00:00:00Z\"}}";
+    ck_assert_int_eq(
+        learn_extract(ROUTE_SEND_FREEFORM, 12, ph, 403, b, strlen(b), &l), 1);
+    ck_assert_int_eq(l.open, 0);
+    ck_assert(l.when == NOW);
+    ck_assert(l.for_ms == 0);
+    ck_assert_int_eq(l.source, CACHE_SRC_SEND_FREEFORM);
+    ck_assert_int_eq(
+        learn_extract(ROUTE_SEND_FREEFORM, 12, ph, 500, b, strlen(b), &l), 0);
+    ck_assert_int_eq(learn_extract(ROUTE_SEND, 12, 0, 200, "", 0, &l), 0);
+}
+END_TEST
+
 Suite *
 unit_suite(void)
 {
@@ -177,6 +201,7 @@ unit_suite(void)
     tcase_add_test(tl, session_status_open_and_closed);
     tcase_add_test(tl, template_2xx_opens_for_a_day);
     tcase_add_test(tl, unknown_target_teaches_nothing);
+    tcase_add_test(tl, the_lesson_needs_no_clock);
     suite_add_tcase(s, tl);
     return s;
 }

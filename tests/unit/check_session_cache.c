@@ -502,6 +502,72 @@ START_TEST(test_growth)
 }
 END_TEST
 
+/* cache_judge() alone: what the Redis backend decides with. */
+START_TEST(test_judge)
+{
+    const int64_t now = 1000000000;
+    struct cache_view v;
+    struct cache_record open_ = {.open = 1, .when = now + 1, .learned_at = 5};
+    ck_assert_int_eq(cache_judge(&open_, now, R, &v), CACHE_JUDGED_FORWARD);
+    ck_assert_int_eq(v.open, 1);
+    ck_assert(v.trusted_until == CACHE_TIME_UNKNOWN);
+    /* expired at now: reads closed, trusted from its expiry */
+    struct cache_record exp = {
+        .open = 1, .when = now, .learned_at = 5, .source = CACHE_SRC_INBOUND};
+    ck_assert_int_eq(cache_judge(&exp, now, R, &v), CACHE_JUDGED_TRUSTED);
+    ck_assert_int_eq(v.open, 0);
+    ck_assert(v.trusted_until == now + R);
+    ck_assert_int_eq(v.source, CACHE_SRC_INBOUND);
+    ck_assert_int_eq(cache_judge(&exp, now + R - 1, R, NULL),
+                     CACHE_JUDGED_TRUSTED);
+    ck_assert_int_eq(cache_judge(&exp, now + R, R, NULL), CACHE_JUDGED_PROBE);
+    /* closed, expired_at unknown: trusted from the learning */
+    struct cache_record cl = {
+        .open = 0, .when = CACHE_TIME_UNKNOWN, .learned_at = now};
+    ck_assert_int_eq(cache_judge(&cl, now + R - 1, R, &v),
+                     CACHE_JUDGED_TRUSTED);
+    ck_assert(v.expires_at == CACHE_TIME_UNKNOWN);
+    ck_assert_int_eq(cache_judge(&cl, now + R, R, NULL), CACHE_JUDGED_PROBE);
+    /* recheck off: never short-circuits, never probes */
+    ck_assert_int_eq(cache_judge(&cl, now, 0, &v), CACHE_JUDGED_FORWARD);
+    ck_assert(v.trusted_until == CACHE_TIME_UNKNOWN);
+}
+END_TEST
+
+static int
+judge_visit(void *arg, const struct cache_record *r)
+{
+    *(struct cache_record *)arg = *r;
+    return 0;
+}
+
+/* The memory cache decides by the same judgement, step for step. */
+START_TEST(test_judge_agrees_with_decide)
+{
+    const int64_t R1 = 1000;
+    struct session_cache *c = cache_new(4);
+    for (int64_t t = 0; t < 5000; t += 37) {
+        cache_learn_open(c, 1, 2, 2000, CACHE_SRC_SEND_FREEFORM, 0);
+        for (int64_t now = t; now < t + 3000; now += 101) {
+            struct cache_record r;
+            cache_export(c, judge_visit, &r);
+            enum cache_judgement j = cache_judge(&r, now, R1, NULL);
+            int64_t e;
+            enum cache_decision d = cache_decide(c, 1, 2, now, R1, &e);
+            ck_assert_int_eq(d == CACHE_SHORT_CIRCUIT,
+                             j == CACHE_JUDGED_TRUSTED);
+            struct cache_view v;
+            ck_assert_int_eq(cache_get(c, 1, 2, now, R1, &v), 0);
+            if (j == CACHE_JUDGED_PROBE) /* marked: learned closed at now */
+                ck_assert(v.learned_at == now && v.open == 0);
+            else
+                ck_assert(v.learned_at == r.learned_at);
+        }
+    }
+    cache_free(c);
+}
+END_TEST
+
 Suite *
 unit_suite(void)
 {
@@ -520,6 +586,8 @@ unit_suite(void)
     tcase_add_test(tc, test_keys_distinct);
     tcase_add_test(tc, test_forget);
     tcase_add_test(tc, test_get);
+    tcase_add_test(tc, test_judge);
+    tcase_add_test(tc, test_judge_agrees_with_decide);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bounds");
