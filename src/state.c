@@ -56,6 +56,12 @@ state_flush(struct state *st, void (*done)(void *arg), void *arg)
 }
 
 void
+state_get_stats(struct state *st, struct state_stats *out)
+{
+    st->be->stats(st, out);
+}
+
+void
 state_free(struct state *st)
 {
     if (st != NULL)

@@ -78,7 +78,10 @@ struct state_op *state_idem_begin(struct state *st, const char *caller,
                                   const unsigned char hash[IDEM_HASH_LEN],
                                   state_begin_cb cb, void *arg);
 
-/* claim stays the caller's. */
+/* claim stays the caller's. cb gets STATE_OK only when the store
+ * recorded the send: a shared store whose claim no longer holds (its
+ * lease ran out and another instance claimed the key) answers
+ * STATE_UNAVAILABLE, and the request must not leave. */
 struct state_op *state_idem_sent(struct state *st, struct state_claim *claim,
                                  state_done_cb cb, void *arg);
 
@@ -128,7 +131,7 @@ struct state_op *state_cache_learn(struct state *st,
 
 struct state_window_view {
     enum state_status status;
-    int found;          /* 0: no entry (404 SESSION_NOT_FOUND) */
+    int found;           /* 0: no entry (404 SESSION_NOT_FOUND) */
     struct cache_view v; /* when found */
 };
 
@@ -167,6 +170,23 @@ void state_cancel(struct state *st, struct state_op *op);
  * that what the gateway was told before it stops is recorded. A backend
  * bounds the wait (a remote one by its timeout). */
 void state_flush(struct state *st, void (*done)(void *arg), void *arg);
+
+/* What a backend counts of its own answers (for /metrics). The memory
+ * backend is always available: all zeros. */
+struct state_stats {
+    uint64_t idem_unavailable;  /* begin, sent, finish answered
+                                   STATE_UNAVAILABLE (degraded mode) */
+    uint64_t cache_unavailable; /* decide, learn, get, forget, open answered
+                                   STATE_UNAVAILABLE (taken as no entry) */
+    uint64_t idem_fenced;       /* sent or finish whose claim no longer
+                                   held: nothing written (or sent) */
+    uint64_t idem_unknown;      /* replays of an unknown outcome: a key
+                                   whose instance stopped after sending */
+    uint64_t corrupt;           /* store values or replies that did not
+                                   decode (counted as unavailable too) */
+};
+
+void state_get_stats(struct state *st, struct state_stats *out);
 
 /* Frees the backend (NULL is fine); pending operations are dropped
  * without their callbacks, so every claim and handle of it must be gone
@@ -224,6 +244,7 @@ struct state_backend {
                                    state_done_cb cb, void *arg);
     void (*cancel)(struct state *st, struct state_op *op);
     void (*flush)(struct state *st, void (*done)(void *arg), void *arg);
+    void (*stats)(struct state *st, struct state_stats *out);
     void (*free)(struct state *st);
 };
 

@@ -366,6 +366,13 @@ mem_flush(struct state *st, void (*done)(void *arg), void *arg)
 }
 
 static void
+mem_stats(struct state *st, struct state_stats *out)
+{
+    (void)st; /* always available: nothing to count */
+    *out = (struct state_stats){0};
+}
+
+static void
 mem_free(struct state *st)
 {
     struct mem_state *m = mem_of(st);
@@ -388,6 +395,7 @@ static const struct state_backend mem_backend = {
     .cache_learn = mem_cache_learn,
     .cancel = mem_cancel,
     .flush = mem_flush,
+    .stats = mem_stats,
     .free = mem_free,
 };
 
