@@ -216,6 +216,8 @@ teardown(void)
         dup2(saved_stderr, STDERR_FILENO);
         close(saved_stderr);
         saved_stderr = -1;
+        /* into the suite's .log, for whoever reads a failure */
+        fputs(logged(), stderr);
     }
     unlink(logpath);
     hx_redis_stop(&rs);
