@@ -114,13 +114,13 @@ void rlink_cancel(struct rlink *l, struct rlink_cmd *c);
 int rlink_up(const struct rlink *l);
 
 struct rlink_stats {
-    uint64_t commands;   /* rlink_eval() calls */
-    uint64_t failed;     /* answered UNAVAILABLE (down, timeout, drop) */
-    uint64_t timeouts;   /* commands or connects that hit timeout_ms */
-    uint64_t noscript;   /* EVALSHA answered NOSCRIPT, resent as EVAL */
-    uint64_t connects;   /* times the link came up */
-    uint64_t downs;      /* times it went down */
-    size_t pending;      /* commands waiting for their reply now */
+    uint64_t commands; /* rlink_eval() calls */
+    uint64_t failed;   /* answered UNAVAILABLE (down, timeout, drop) */
+    uint64_t timeouts; /* commands or connects that hit timeout_ms */
+    uint64_t noscript; /* EVALSHA answered NOSCRIPT, resent as EVAL */
+    uint64_t connects; /* times the link came up */
+    uint64_t downs;    /* times it went down */
+    size_t pending;    /* commands waiting for their reply now */
 };
 
 void rlink_get_stats(const struct rlink *l, struct rlink_stats *st);
