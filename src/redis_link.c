@@ -643,6 +643,23 @@ parse_num(const char *s, size_t n, long max, long *out)
     return 0;
 }
 
+/* hiredis 0.14 resolves a name with a blocking getaddrinfo() at every
+ * connect, which would stall the loop while DNS is slow: only addresses
+ * are taken, and "localhost", which needs no lookup, becomes 127.0.0.1. */
+static int
+numeric_host(char *host, size_t hostlen)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (strcmp(host, "localhost") == 0 && hostlen > sizeof("127.0.0.1")) {
+        memcpy(host, "127.0.0.1", sizeof("127.0.0.1"));
+        return 0;
+    }
+    return inet_pton(AF_INET, host, buf) == 1 ||
+                   inet_pton(AF_INET6, host, buf) == 1
+               ? 0
+               : -1;
+}
+
 static int
 parse_unix(const char *path, char *host, size_t hostlen, int *port, int *db,
            char *err, size_t errlen)
@@ -712,6 +729,10 @@ rlink_parse_url(const char *url, char *host, size_t hostlen, int *port, int *db,
         return url_err(err, errlen, "bad database number");
     memcpy(host, hs, hn);
     host[hn] = '\0';
+    if (numeric_host(host, hostlen) != 0)
+        return url_err(err, errlen,
+                       "the host must be an IP address or localhost (a "
+                       "name would be resolved by a blocking lookup)");
     *port = (int)p;
     *db = (int)d;
     return 0;

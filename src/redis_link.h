@@ -35,9 +35,9 @@
  *
  * Callbacks run from the loop (or within rlink_eval when down) and may
  * call anything here, rlink_free() included. The event_base must outlive
- * the link. Limitation: hiredis 0.14 resolves a host name with
- * getaddrinfo() at each connect, which blocks; use an IP address or a
- * unix socket (a name in /etc/hosts resolves without the network). */
+ * the link. hiredis 0.14 would resolve a host name with a blocking
+ * getaddrinfo() at each connect, so rlink_parse_url() takes only an IP
+ * address, "localhost" (as 127.0.0.1) or a unix socket. */
 #ifndef WAGATE_REDIS_LINK_H
 #define WAGATE_REDIS_LINK_H
 
