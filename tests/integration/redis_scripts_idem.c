@@ -6,7 +6,7 @@
  * unknown outcome), fencing (an old token's sent or finish writes
  * nothing), refusals that write nothing, the newest learned window wins,
  * the probe's compare-and-set, and a TTL on every key written. The
- * script sources are the shipped files (read from $srcdir). */
+ * script sources are the shipped ones (the embedded table). */
 #include <check.h>
 #include <hiredis/hiredis.h>
 #include <limits.h>
@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "harness.h"
 #include "hx_redis.h"
+#include "redis_scripts.h"
 
 static struct hx_redis rs;
 static redisContext *rc;
@@ -36,20 +37,16 @@ static redisContext *rc;
 
 /* ---- the scripts ---- */
 
+/* The source the gateway ships (redis_scripts.c, embedded from
+ * src/redis/NAME.lua at build time), copied (caller frees). */
 static char *
 script_source(const char *name)
 {
-    const char *dir = getenv("srcdir");
-    char path[512];
-    snprintf(path, sizeof(path), "%s/src/redis/%s.lua", dir ? dir : ".", name);
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot read %s", path);
-    char *buf = malloc(1 << 16);
-    ck_assert_ptr_nonnull(buf);
-    size_t n = fread(buf, 1, (1 << 16) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return buf;
+    for (size_t i = 0; i < RS_COUNT; i++)
+        if (redis_scripts[i].name && strcmp(redis_scripts[i].name, name) == 0)
+            return strdup(redis_scripts[i].source);
+    ck_abort_msg("no script %s", name);
+    return NULL;
 }
 
 /* EVAL of script name with nkeys keys then the other arguments (C
