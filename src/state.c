@@ -56,12 +56,6 @@ state_flush(struct state *st, void (*done)(void *arg), void *arg)
 }
 
 void
-state_get_stats(struct state *st, struct state_stats *out)
-{
-    st->be->stats(st, out);
-}
-
-void
 state_free(struct state *st)
 {
     if (st != NULL)
@@ -87,4 +81,10 @@ state_cache_open(struct state *st, int64_t sender, uint64_t phone,
                  int64_t expires_at, state_done_cb cb, void *arg)
 {
     return st->be->cache_open(st, sender, phone, expires_at, cb, arg);
+}
+
+void
+state_get_stats(const struct state *st, struct state_stats *s)
+{
+    st->be->stats(st, s);
 }

@@ -158,6 +158,24 @@ struct state_op *state_cache_open(struct state *st, int64_t sender,
  * the cache's decide and learn; the pipeline asks between idempotency and
  * the session cache (pipeline.c, step_refusals). */
 
+/* ---- the backend's own counts ----
+ * Answers it gave as the store's fallback (SPEC section 11's degraded
+ * mode): idempotency operations answered STATE_UNAVAILABLE, and window
+ * operations answered "no entry" (or UNAVAILABLE) because the store could
+ * not be asked. Always 0 for the memory backend. */
+struct state_stats {
+    uint64_t idem_unavailable, cache_unavailable;
+    /* the Redis backend's (state_redis.c) besides: */
+    uint64_t idem_fenced;  /* sent or finish whose claim no longer held:
+                              nothing written, nothing sent */
+    uint64_t idem_unknown; /* unknown outcomes replayed: a key whose
+                              instance stopped after sending */
+    uint64_t corrupt;      /* values or replies that did not decode
+                              (counted as unavailable too) */
+};
+
+void state_get_stats(const struct state *st, struct state_stats *s);
+
 /* ---- every operation ---- */
 
 /* cb of op will not run. What op does still takes effect (a shared store
@@ -170,23 +188,6 @@ void state_cancel(struct state *st, struct state_op *op);
  * that what the gateway was told before it stops is recorded. A backend
  * bounds the wait (a remote one by its timeout). */
 void state_flush(struct state *st, void (*done)(void *arg), void *arg);
-
-/* What a backend counts of its own answers (for /metrics). The memory
- * backend is always available: all zeros. */
-struct state_stats {
-    uint64_t idem_unavailable;  /* begin, sent, finish answered
-                                   STATE_UNAVAILABLE (degraded mode) */
-    uint64_t cache_unavailable; /* decide, learn, get, forget, open answered
-                                   STATE_UNAVAILABLE (taken as no entry) */
-    uint64_t idem_fenced;       /* sent or finish whose claim no longer
-                                   held: nothing written (or sent) */
-    uint64_t idem_unknown;      /* replays of an unknown outcome: a key
-                                   whose instance stopped after sending */
-    uint64_t corrupt;           /* store values or replies that did not
-                                   decode (counted as unavailable too) */
-};
-
-void state_get_stats(struct state *st, struct state_stats *out);
 
 /* Frees the backend (NULL is fine); pending operations are dropped
  * without their callbacks, so every claim and handle of it must be gone
@@ -242,9 +243,9 @@ struct state_backend {
     struct state_op *(*cache_open)(struct state *st, int64_t sender,
                                    uint64_t phone, int64_t expires_at,
                                    state_done_cb cb, void *arg);
+    void (*stats)(const struct state *st, struct state_stats *s);
     void (*cancel)(struct state *st, struct state_op *op);
     void (*flush)(struct state *st, void (*done)(void *arg), void *arg);
-    void (*stats)(struct state *st, struct state_stats *out);
     void (*free)(struct state *st);
 };
 

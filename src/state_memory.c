@@ -345,6 +345,14 @@ mem_cache_learn(struct state *st, const struct state_answer *a,
     return NULL;
 }
 
+/* The memory store always answers: nothing falls back. */
+static void
+mem_stats(const struct state *st, struct state_stats *s)
+{
+    (void)st;
+    memset(s, 0, sizeof(*s));
+}
+
 static void
 mem_cancel(struct state *st, struct state_op *op)
 {
@@ -363,13 +371,6 @@ mem_flush(struct state *st, void (*done)(void *arg), void *arg)
     }
     m->flushed = done; /* the queue runs out within a few delays */
     m->flushed_arg = arg;
-}
-
-static void
-mem_stats(struct state *st, struct state_stats *out)
-{
-    (void)st; /* always available: nothing to count */
-    *out = (struct state_stats){0};
 }
 
 static void
@@ -393,9 +394,9 @@ static const struct state_backend mem_backend = {
     .claim_drop = mem_claim_drop,
     .cache_decide = mem_cache_decide,
     .cache_learn = mem_cache_learn,
+    .stats = mem_stats,
     .cancel = mem_cancel,
     .flush = mem_flush,
-    .stats = mem_stats,
     .free = mem_free,
 };
 

@@ -794,9 +794,9 @@ rs_flush(struct state *st, void (*done)(void *arg), void *arg)
 }
 
 static void
-rs_stats(struct state *st, struct state_stats *out)
+rs_stats(const struct state *st, struct state_stats *s)
 {
-    *out = rs_of(st)->stats;
+    *s = ((const struct redis_state *)st)->stats;
 }
 
 static void
