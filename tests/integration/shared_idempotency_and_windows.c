@@ -71,13 +71,15 @@ setup(void)
 static void
 teardown(void)
 {
+    int bad = 0; /* a gateway not killed drains and exits 0 */
     for (int i = 0; i < ngw; i++) {
-        if (gw[i].pid > 0)
-            proc_stop(&gw[i], 10000);
+        if (gw[i].pid > 0 && proc_stop(&gw[i], 10000) != 0)
+            bad = i + 1;
         unlink(conf[i]);
     }
     proc_stop(&sb, 5000);
     hx_redis_stop(&rs);
+    ck_assert_msg(bad == 0, "gateway %d did not exit cleanly", bad - 1);
 }
 
 static void
