@@ -106,6 +106,13 @@ startup_refusal(const struct config *cfg)
         return "no clients are configured, so callers are not "
                "authenticated; that is allowed only when every listen "
                "address is loopback";
+    /* the state file is the memory backend's: with Redis it would be
+     * read at start and never consulted, and written at exit holding
+     * nothing a next start may trust */
+    if (cfg->state_backend == CONFIG_BACKEND_REDIS && cfg->state_file != NULL)
+        return "state.file is for the memory backend only: with "
+               "state.backend \"redis\" the state lives in Redis (remove "
+               "state.file)";
     return NULL;
 }
 
