@@ -2324,6 +2324,93 @@ START_TEST(test_secret_free)
 }
 END_TEST
 
+/* state.redis.password_file: read as the API key's file is, stripped;
+ * the messages name the file, never what it holds. */
+START_TEST(test_redis_password_file)
+{
+    char path[64], text[256];
+    char *pw = (char *)1;
+    parse_ok("{}");
+    ck_assert_int_eq(secret_read_redis_password(&cfg, &pw, err, sizeof(err)),
+                     0);
+    ck_assert_ptr_null(pw); /* no file: no AUTH */
+    config_free(&cfg);
+
+    static const char content[] = "\n  r3dis-Pa55 word\t\r\n";
+    write_temp(path, content, strlen(content));
+    snprintf(text, sizeof(text),
+             "{\"state\": {\"redis\": {\"password_file\": \"%s\"}}}", path);
+    parse_ok(text);
+    ck_assert_int_eq(secret_read_redis_password(&cfg, &pw, err, sizeof(err)),
+                     0);
+    ck_assert_str_eq(pw, "r3dis-Pa55 word"); /* inner space kept */
+    secret_free(pw);
+    /* the config printed names the file, not the password */
+    char *out = print_to_string();
+    ck_assert_ptr_nonnull(strstr(out, path));
+    ck_assert_ptr_null(strstr(out, "r3dis"));
+    free(out);
+
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(" \n\t ", f);
+    fclose(f);
+    pw = (char *)1;
+    ck_assert_int_eq(secret_read_redis_password(&cfg, &pw, err, sizeof(err)),
+                     -1);
+    ck_assert_ptr_null(pw);
+    ck_assert_ptr_nonnull(strstr(err, path));
+    ck_assert_ptr_nonnull(strstr(err, "empty"));
+
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fwrite("r3dis\0tail", 1, 10, f);
+    fclose(f);
+    ck_assert_int_eq(secret_read_redis_password(&cfg, &pw, err, sizeof(err)),
+                     -1);
+    ck_assert_ptr_null(pw);
+    ck_assert_ptr_nonnull(strstr(err, "NUL"));
+    ck_assert_ptr_null(strstr(err, "r3dis"));
+
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(secret_read_redis_password(&cfg, &pw, err, sizeof(err)),
+                     -1);
+    ck_assert_ptr_null(pw);
+    ck_assert_ptr_nonnull(strstr(err, path));
+    ck_assert_ptr_nonnull(strstr(err, "state.redis.password_file"));
+    assert_printable_line(err);
+    config_free(&cfg);
+}
+END_TEST
+
+/* state.account: the given name, else a digest of the API key under its
+ * own label -- never the key, nor a piece of it. */
+START_TEST(test_account_derivation)
+{
+    char a[SECRET_ACCOUNT_MAX + 1], b[SECRET_ACCOUNT_MAX + 1];
+    parse_ok("{}");
+    secret_account(&cfg, "sk-live-0123456789", a);
+    ck_assert_str_eq(a, "4f5f9c0aff6d206d"); /* SHA-256 of the label and key */
+    ck_assert_uint_eq(strlen(a), SECRET_ACCOUNT_HEX);
+    secret_account(&cfg, "sk-live-0123456789", b);
+    ck_assert_str_eq(a, b); /* stable across starts and instances */
+    secret_account(&cfg, "sk-live-0123456780", b);
+    ck_assert_str_ne(a, b);
+    /* a key made of hex digits is not echoed either */
+    secret_account(&cfg, "0123456789abcdef", a);
+    ck_assert_str_eq(a, "efae8706b7f86b13");
+    ck_assert_ptr_null(strstr("0123456789abcdef", a));
+    for (size_t i = 0; a[i]; i++)
+        ck_assert(strchr("0123456789abcdef", a[i]) != NULL);
+    config_free(&cfg);
+
+    parse_ok("{\"state\": {\"account\": \"team-a\"}}");
+    secret_account(&cfg, "sk-live-0123456789", a);
+    ck_assert_str_eq(a, "team-a");
+    config_free(&cfg);
+}
+END_TEST
+
 Suite *
 unit_suite(void)
 {
@@ -2383,6 +2470,8 @@ unit_suite(void)
     tcase_add_test(tc, test_api_key_env);
     tcase_add_test(tc, test_api_key_file);
     tcase_add_test(tc, test_secret_free);
+    tcase_add_test(tc, test_redis_password_file);
+    tcase_add_test(tc, test_account_derivation);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("table");
