@@ -82,3 +82,9 @@ state_cache_open(struct state *st, int64_t sender, uint64_t phone,
 {
     return st->be->cache_open(st, sender, phone, expires_at, cb, arg);
 }
+
+void
+state_get_stats(const struct state *st, struct state_stats *s)
+{
+    st->be->stats(st, s);
+}

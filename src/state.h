@@ -155,6 +155,17 @@ struct state_op *state_cache_open(struct state *st, int64_t sender,
  * the cache's decide and learn; the pipeline asks between idempotency and
  * the session cache (pipeline.c, step_refusals). */
 
+/* ---- the backend's own counts ----
+ * Answers it gave as the store's fallback (SPEC section 11's degraded
+ * mode): idempotency operations answered STATE_UNAVAILABLE, and window
+ * operations answered "no entry" (or UNAVAILABLE) because the store could
+ * not be asked. Always 0 for the memory backend. */
+struct state_stats {
+    uint64_t idem_unavailable, cache_unavailable;
+};
+
+void state_get_stats(const struct state *st, struct state_stats *s);
+
 /* ---- every operation ---- */
 
 /* cb of op will not run. What op does still takes effect (a shared store
@@ -222,6 +233,7 @@ struct state_backend {
     struct state_op *(*cache_open)(struct state *st, int64_t sender,
                                    uint64_t phone, int64_t expires_at,
                                    state_done_cb cb, void *arg);
+    void (*stats)(const struct state *st, struct state_stats *s);
     void (*cancel)(struct state *st, struct state_op *op);
     void (*flush)(struct state *st, void (*done)(void *arg), void *arg);
     void (*free)(struct state *st);
