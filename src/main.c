@@ -204,6 +204,35 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
     log_msg(LOG_INFO, "configuration reloaded from %s", w->path);
 }
 
+/* --check-config, with state.backend "redis": where the shared keys go
+ * (the account derived from key, NULL when the key was not found) and
+ * whether the password file can be read; never the password. */
+static void
+check_shared_state(const struct config *cfg, const char *key)
+{
+    char err[512], account[SECRET_ACCOUNT_MAX + 1];
+    char *pw = NULL;
+    if (cfg->state_backend != CONFIG_BACKEND_REDIS)
+        return;
+    if (key != NULL || cfg->state_account != NULL) {
+        secret_account(cfg, key, account);
+        fprintf(stderr, "wagate: shared state in Redis at %s, keys under "
+                "%s{%s}: (account %s)\n", cfg->redis_url, cfg->redis_prefix,
+                account, cfg->state_account ? "from state.account"
+                                            : "derived from the API key");
+    } else {
+        fprintf(stderr, "wagate: shared state in Redis at %s; the account "
+                "will be derived from the API key\n", cfg->redis_url);
+    }
+    if (secret_read_redis_password(cfg, &pw, err, sizeof(err)) != 0)
+        fprintf(stderr, "wagate: warning: %s (wagate will refuse to start "
+                "without it)\n", err);
+    else if (pw != NULL)
+        fprintf(stderr, "wagate: Redis password found in file %s (not "
+                "shown)\n", cfg->redis_password_file);
+    secret_free(pw);
+}
+
 /* --check-config: the file is what is checked (exit 0 when valid); where
  * the key would come from is reported, since a key that exists only where
  * the service runs (a systemd credential) must not fail the check. */
@@ -226,12 +255,14 @@ check_config(struct config *cfg)
     if (secret_read_api_key(cfg, &key, err, sizeof(err)) != 0) {
         fprintf(stderr, "wagate: configuration valid; warning: %s (wagate "
                 "will refuse to start without it)\n", err);
+        check_shared_state(cfg, NULL);
         return 0;
     }
     fprintf(stderr, "wagate: configuration valid; API key found in %s %s "
             "(not shown)\n", cfg->api_key_file ? "file" : "environment "
             "variable", cfg->api_key_file ? cfg->api_key_file
                                           : cfg->api_key_env);
+    check_shared_state(cfg, key);
     secret_free(key);
     return 0;
 }

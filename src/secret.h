@@ -36,7 +36,8 @@ int secret_read_redis_password(const struct config *cfg, char **pw,
  * "<prefix>{<account>}:"): state.account when given, else derived from
  * key, the API key: the first SECRET_ACCOUNT_HEX hex digits of
  * SHA-256("wagate-account\n" + key) -- a name, never the key, from which
- * the key cannot be found. Written NUL-terminated into out. The gateway
+ * the key cannot be found (key may be NULL only when state.account is
+ * given). Written NUL-terminated into out. The gateway
  * derives it once, at start: a reload that rotates the key keeps the
  * account, so the shared keyspace does not move under running peers. */
 #define SECRET_ACCOUNT_MAX CONFIG_ACCOUNT_MAX

@@ -104,6 +104,64 @@ START_TEST(memory_is_always_up)
 }
 END_TEST
 
+/* The account HARNESS_UPSTREAM_KEY derives: the first 16 hex digits of
+ * SHA-256("wagate-account\n" + key). */
+#define DERIVED "cb84add3c961133f"
+#define REDIS_PW "r3dis-pw-7e1c"
+
+/* --check-config with the redis backend says where the shared keys go,
+ * with the derived account, and that the password file was found: the
+ * path, never the password, nor the API key. */
+START_TEST(check_config_shows_where_the_state_goes)
+{
+    static char keyenv[] = "AUTOCALLS_API_KEY=" HARNESS_UPSTREAM_KEY;
+    char *env[] = {keyenv, NULL};
+    char pwfile[64], cfg[64], text[512], out[8192];
+    write_temp("  " REDIS_PW "\n", pwfile, sizeof(pwfile));
+    snprintf(text, sizeof(text),
+             "{\"state\": {\"backend\": \"redis\", \"redis\": {\"url\": "
+             "\"unix:/tmp/nowhere.sock\", \"password_file\": \"%s\"}}}",
+             pwfile);
+    write_temp(text, cfg, sizeof(cfg));
+    char *argv[] = {(char *)bin("WAGATE_BIN", "./wagate"), "--check-config",
+                    "-c", cfg, NULL};
+    ck_assert_int_eq(proc_run(argv, env, out, sizeof(out)), 0);
+    ck_assert_ptr_null(strstr(out, REDIS_PW));
+    ck_assert_ptr_null(strstr(out, HARNESS_UPSTREAM_KEY));
+    ck_assert_ptr_nonnull(strstr(out, pwfile)); /* the path is shown */
+    ck_assert_ptr_nonnull(strstr(out, "\"backend\": \"redis\""));
+    ck_assert_ptr_nonnull(strstr(out, "keys under wagate:{" DERIVED "}:"));
+    ck_assert_ptr_nonnull(strstr(out, "derived from the API key"));
+    ck_assert_ptr_nonnull(strstr(out, "Redis password found in file"));
+    /* a password file that cannot be read is a warning, named */
+    unlink(pwfile);
+    ck_assert_int_eq(proc_run(argv, env, out, sizeof(out)), 0);
+    ck_assert_ptr_nonnull(strstr(out, "state.redis.password_file"));
+    unlink(cfg);
+}
+END_TEST
+
+/* state.file is the memory backend's: with redis, --check-config and the
+ * start refuse it (exit 2), saying why. */
+START_TEST(state_file_with_redis_is_refused)
+{
+    static char keyenv[] = "AUTOCALLS_API_KEY=" HARNESS_UPSTREAM_KEY;
+    char *env[] = {keyenv, NULL};
+    char cfg[64], out[4096];
+    write_temp("{\"state\": {\"backend\": \"redis\", "
+               "\"file\": \"/tmp/wagate-never\"}}",
+               cfg, sizeof(cfg));
+    char *check[] = {(char *)bin("WAGATE_BIN", "./wagate"), "--check-config",
+                     "-c", cfg, NULL};
+    ck_assert_int_eq(proc_run(check, env, out, sizeof(out)), 2);
+    ck_assert_ptr_nonnull(strstr(out, "state.file is for the memory backend"));
+    char *run[] = {(char *)bin("WAGATE_BIN", "./wagate"), "-c", cfg, NULL};
+    ck_assert_int_eq(proc_run(run, env, out, sizeof(out)), 2);
+    ck_assert_ptr_nonnull(strstr(out, "state.file is for the memory backend"));
+    unlink(cfg);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -111,6 +169,8 @@ main(void)
     TCase *tc = tcase_create("health");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, memory_is_always_up);
+    tcase_add_test(tc, check_config_shows_where_the_state_goes);
+    tcase_add_test(tc, state_file_with_redis_is_refused);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
 }
