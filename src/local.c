@@ -9,6 +9,7 @@
 #include "decision.h"
 #include "exchange.h"
 #include "gateway.h"
+#include "redis_link.h"
 #include "route.h"
 #include "stats.h"
 
@@ -32,8 +33,9 @@ answer_metrics(struct exchange *ex)
 static const char *
 state_mode(const struct gateway *gw)
 {
-    (void)gw;
-    return "memory";
+    if (gw->link == NULL)
+        return "memory";
+    return rlink_up(gw->link) ? "shared" : "degraded";
 }
 
 void

@@ -13,6 +13,7 @@
 #include "gateway.h"
 #include "idempotency.h"
 #include "metrics.h"
+#include "redis_link.h"
 #include "session_cache.h"
 #include "shaper.h"
 #include "state.h"
@@ -177,6 +178,21 @@ stats_kind_name(enum stats_kind k)
 }
 
 static void
+snap_link(const struct rlink *l, struct stats_snap *s)
+{
+    struct rlink_stats ls;
+    rlink_get_stats(l, &ls);
+    s->state_up = rlink_up(l) ? 1 : 0;
+    s->state_commands = ls.commands;
+    s->state_failures = ls.failed;
+    s->state_timeouts = ls.timeouts;
+    /* the first connect is not a reconnect */
+    s->state_reconnects = ls.connects > 1 ? ls.connects - 1 : 0;
+    s->state_noscript = ls.noscript;
+    s->state_pending = ls.pending;
+}
+
+static void
 snap_take(const struct gateway *gw, struct stats_snap *s)
 {
     memset(s, 0, sizeof(*s));
@@ -197,6 +213,8 @@ snap_take(const struct gateway *gw, struct stats_snap *s)
     if (gw->state)
         state_get_stats(gw->state, &s->state);
     s->state_up = 1; /* the memory backend always answers */
+    if (gw->link)
+        snap_link(gw->link, s);
 }
 
 /* Reads through memcpy: the field's width is its own (size_t or

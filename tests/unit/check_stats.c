@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "session_cache.h"
 #include "shaper.h"
+#include "redis_link.h"
 #include "state.h"
 #include "stats.h"
 
@@ -536,6 +537,47 @@ START_TEST(state_rows)
 }
 END_TEST
 
+static void
+on_reply(void *arg, enum rlink_status st, const struct redisReply *r)
+{
+    (void)r;
+    *(int *)arg = st == RLINK_UNAVAILABLE ? 1 : 2;
+}
+
+/* With a Redis link the rows read the link: down (nothing listens on its
+ * socket), wagate_state_up is 0 and a command refused by the breaker is
+ * a command that failed. */
+START_TEST(state_rows_read_the_link)
+{
+    static const struct rlink_script one[] = {{"t", "return 1"}};
+    struct rlink_config lc = {"unix:/nonexistent/wagate-check.sock", NULL,
+                              100};
+    char err[256], v[64];
+    int got = 0;
+    struct rlink *l = rlink_new(base, &lc, one, 1, NULL, NULL, err,
+                                sizeof(err));
+    ck_assert_msg(l != NULL, "%s", err);
+    gw.link = l;
+    ck_assert_ptr_null(rlink_eval(l, 0, 0, 0, NULL, NULL, on_reply, &got));
+    ck_assert_int_eq(got, 1);
+    char *text = metrics_text();
+    ck_assert_int_eq(sample(text, "wagate_state_up", v, sizeof(v)), 0);
+    ck_assert_str_eq(v, "0");
+    ck_assert_int_eq(sample(text, "wagate_state_commands_total", v,
+                            sizeof(v)), 0);
+    ck_assert_str_eq(v, "1");
+    ck_assert_int_eq(sample(text, "wagate_state_failures_total", v,
+                            sizeof(v)), 0);
+    ck_assert_str_eq(v, "1");
+    ck_assert_int_eq(sample(text, "wagate_state_reconnects_total", v,
+                            sizeof(v)), 0);
+    ck_assert_str_eq(v, "0");
+    free(text);
+    gw.link = NULL;
+    rlink_free(l);
+}
+END_TEST
+
 /* A gateway with no stores (as the admin unit tests build one) reads 0. */
 START_TEST(missing_stores_read_zero)
 {
@@ -629,6 +671,7 @@ unit_suite(void)
     tcase_add_test(tc, metrics_families_keep_their_order);
     tcase_add_test(tc, metrics_positions_are_a_permutation);
     tcase_add_test(tc, state_rows);
+    tcase_add_test(tc, state_rows_read_the_link);
     suite_add_tcase(s, tc);
     return s;
 }
