@@ -237,7 +237,8 @@ END_TEST
 START_TEST(test_memory_admin_window_operations)
 {
     struct seen s = {0};
-    struct state_stats ss = {1, 1};
+    struct state_stats ss;
+    memset(&ss, 1, sizeof(ss));
     start(0);
     ck_assert_ptr_null(state_cache_get(st, 12, PHONE, 300000, on_view, &s));
     ck_assert_int_eq(s.n, 1);
