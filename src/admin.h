@@ -82,8 +82,8 @@ struct admin_result {
     enum admin_ask ask;
     long long sender;
     char phone[PRECHECK_PHONE_MAX + 1]; /* valid E.164 */
-    int64_t expires_at; /* ADMIN_ASK_OPEN: ms since the epoch */
-    int64_t recheck_ms; /* ADMIN_ASK_GET: the context's */
+    int64_t expires_at;                 /* ADMIN_ASK_OPEN: ms since the epoch */
+    int64_t recheck_ms;                 /* ADMIN_ASK_GET: the context's */
 };
 
 /* method: "GET", "POST", "DELETE", ... (compared exactly); path without

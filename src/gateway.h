@@ -4,7 +4,6 @@
 #ifndef WAGATE_GATEWAY_H
 #define WAGATE_GATEWAY_H
 
-
 struct event_base;
 struct config;
 struct upstream;

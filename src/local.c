@@ -50,8 +50,7 @@ local_answer(struct exchange *ex)
         ex_local(ex, 200, "application/json", text, (size_t)n);
         return;
     case ROUTE_READYZ:
-        n = snprintf(text, sizeof(text),
-                     "{\"status\":\"%s\",\"state\":\"%s\"}",
+        n = snprintf(text, sizeof(text), "{\"status\":\"%s\",\"state\":\"%s\"}",
                      gw->draining ? "draining" : "ready", state_mode(gw));
         ex_local(ex, gw->draining ? 503 : 200, "application/json", text,
                  (size_t)n);

@@ -64,7 +64,7 @@ read_secret_file(const struct secret_kind *kind, const char *path,
     char buf[4096];
     size_t n = fread(buf, 1, sizeof(buf), f);
     fclose(f);
-    const char *why = n == sizeof(buf)           ? "is larger than 4 KiB"
+    const char *why = n == sizeof(buf)               ? "is larger than 4 KiB"
                       : memchr(buf, '\0', n) != NULL ? "holds a NUL byte"
                                                      : NULL;
     if (why == NULL)

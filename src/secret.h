@@ -29,8 +29,8 @@ int secret_read_api_key(const struct config *cfg, char **key, char *err,
  * and a heap string in *pw (secret_free() it), or 0 and *pw NULL when no
  * file is configured; -1, *pw NULL and a one-line message naming the
  * file (never its content) in err. */
-int secret_read_redis_password(const struct config *cfg, char **pw,
-                               char *err, size_t errlen);
+int secret_read_redis_password(const struct config *cfg, char **pw, char *err,
+                               size_t errlen);
 
 /* The account that names the shared keys (key_base is
  * "<prefix>{<account>}:"): state.account when given, else derived from

@@ -166,8 +166,7 @@ do_get(struct mem_state *m, int64_t sender, uint64_t phone, int64_t recheck_ms)
 }
 
 static void
-do_open(struct mem_state *m, int64_t sender, uint64_t phone,
-        int64_t expires_at)
+do_open(struct mem_state *m, int64_t sender, uint64_t phone, int64_t expires_at)
 {
     cache_learn_open(m->cache, sender, phone, expires_at, CACHE_SRC_INBOUND,
                      clock_wall_ms());

@@ -63,8 +63,8 @@ admin_at(const char *method, const char *path, const char *query,
 {
     struct gateway gw = {.cache = c, .state = st};
     struct admin_ctx ctx = {&gw, 300000};
-    admin_handle(&ctx, method, path, query, body, body ? strlen(body) : 0,
-                 now, r);
+    admin_handle(&ctx, method, path, query, body, body ? strlen(body) : 0, now,
+                 r);
     if (r->ask != ADMIN_ASK_NONE) {
         ck_assert_int_eq(r->status, 0);
         ck_assert_ptr_null(admin_ask(&ctx, r, on_view, on_done, r));
@@ -73,8 +73,8 @@ admin_at(const char *method, const char *path, const char *query,
 }
 
 static void
-admin(const char *method, const char *path, const char *query,
-      const char *body, struct admin_result *r)
+admin(const char *method, const char *path, const char *query, const char *body,
+      struct admin_result *r)
 {
     admin_at(method, path, query, body, NOW, r);
 }
@@ -198,7 +198,8 @@ START_TEST(admin_refusals)
     ck_assert_str_eq(r.code, "INVALID_JSON");
     admin("POST", "/admin/sessions/inbound", NULL,
           "{\"sender_id\":12,\"recipient_phone\":\"" PHONE
-          "\",\"received_at\":\"yesterday\"}", &r);
+          "\",\"received_at\":\"yesterday\"}",
+          &r);
     ck_assert_str_eq(r.field, "received_at");
     admin("GET", "/admin/sessions/inbound", NULL, NULL, &r);
     ck_assert_int_eq(r.status, 405);

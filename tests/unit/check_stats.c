@@ -513,8 +513,10 @@ START_TEST(state_rows)
     gw.state = st;
     char *text = metrics_text(), v[64];
     static const char *const zero[] = {
-        "wagate_state_commands_total", "wagate_state_failures_total",
-        "wagate_state_timeouts_total", "wagate_state_reconnects_total",
+        "wagate_state_commands_total",
+        "wagate_state_failures_total",
+        "wagate_state_timeouts_total",
+        "wagate_state_reconnects_total",
         "wagate_state_idempotency_unavailable_total",
         "wagate_state_cache_unavailable_total"};
     ck_assert_int_eq(sample(text, "wagate_state_up", v, sizeof(v)), 0);
@@ -550,12 +552,11 @@ on_reply(void *arg, enum rlink_status st, const struct redisReply *r)
 START_TEST(state_rows_read_the_link)
 {
     static const struct rlink_script one[] = {{"t", "return 1"}};
-    struct rlink_config lc = {"unix:/nonexistent/wagate-check.sock", NULL,
-                              100};
+    struct rlink_config lc = {"unix:/nonexistent/wagate-check.sock", NULL, 100};
     char err[256], v[64];
     int got = 0;
-    struct rlink *l = rlink_new(base, &lc, one, 1, NULL, NULL, err,
-                                sizeof(err));
+    struct rlink *l =
+        rlink_new(base, &lc, one, 1, NULL, NULL, err, sizeof(err));
     ck_assert_msg(l != NULL, "%s", err);
     gw.link = l;
     ck_assert_ptr_null(rlink_eval(l, 0, 0, 0, NULL, NULL, on_reply, &got));
@@ -563,14 +564,14 @@ START_TEST(state_rows_read_the_link)
     char *text = metrics_text();
     ck_assert_int_eq(sample(text, "wagate_state_up", v, sizeof(v)), 0);
     ck_assert_str_eq(v, "0");
-    ck_assert_int_eq(sample(text, "wagate_state_commands_total", v,
-                            sizeof(v)), 0);
+    ck_assert_int_eq(sample(text, "wagate_state_commands_total", v, sizeof(v)),
+                     0);
     ck_assert_str_eq(v, "1");
-    ck_assert_int_eq(sample(text, "wagate_state_failures_total", v,
-                            sizeof(v)), 0);
+    ck_assert_int_eq(sample(text, "wagate_state_failures_total", v, sizeof(v)),
+                     0);
     ck_assert_str_eq(v, "1");
-    ck_assert_int_eq(sample(text, "wagate_state_reconnects_total", v,
-                            sizeof(v)), 0);
+    ck_assert_int_eq(
+        sample(text, "wagate_state_reconnects_total", v, sizeof(v)), 0);
     ck_assert_str_eq(v, "0");
     free(text);
     gw.link = NULL;
