@@ -23,6 +23,7 @@
 #include "query.h"
 #include "session_cache.h"
 #include "shaper.h"
+#include "state.h"
 #include "stats.h"
 
 /* What every handler gets. */
@@ -78,29 +79,15 @@ admin_query(enum query_spec spec, const char *query, struct query_result *q,
     return -1;
 }
 
+/* The request passed: what remains is the state's to answer. */
 static void
-get_session(const struct admin_ctx *ctx, long long sender, const char *phone,
-            int64_t now, struct admin_result *r)
+ask(struct admin_result *r, enum admin_ask what, long long sender,
+    const char *phone)
 {
-    struct cache_view v;
-    if (cache_get(ctx->gw->cache, sender, precheck_phone_key(phone), now,
-                  ctx->recheck_ms, &v) != 0) {
-        fail(r, GW_ERR_SESSION_NOT_FOUND, NULL);
-        return;
-    }
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "sender_id", json_object_new_int64(sender));
-    json_object_object_add(o, "recipient_phone", json_object_new_string(phone));
-    json_object_object_add(o, "state",
-                           json_object_new_string(v.open ? "open" : "closed"));
-    json_object_object_add(o, "expires_at", time_or_null(v.expires_at));
-    json_object_object_add(o, "learned_at", time_or_null(v.learned_at));
-    json_object_object_add(o, "trusted_until",
-                           v.open ? NULL : time_or_null(v.trusted_until));
-    json_object_object_add(o, "source",
-                           json_object_new_string(source_names[v.source]));
-    r->status = 200;
-    r->body = to_text(o);
+    r->status = 0;
+    r->ask = what;
+    r->sender = sender;
+    snprintf(r->phone, sizeof(r->phone), "%s", phone);
 }
 
 static void
@@ -110,25 +97,26 @@ session_get(const struct admin_ctx *ctx, const struct admin_req *q,
     struct query_result qr;
     if (admin_query(QUERY_SESSION, q->query, &qr, r) != 0)
         return;
-    get_session(ctx, qr.v.sender_id, qr.v.recipient, q->now, r);
+    ask(r, ADMIN_ASK_GET, qr.v.sender_id, qr.v.recipient);
+    r->recheck_ms = ctx->recheck_ms;
 }
 
 static void
 session_forget(const struct admin_ctx *ctx, const struct admin_req *q,
                struct admin_result *r)
 {
+    (void)ctx;
     struct query_result qr;
     if (admin_query(QUERY_SESSION, q->query, &qr, r) != 0)
         return;
-    cache_forget(ctx->gw->cache, qr.v.sender_id,
-                 precheck_phone_key(qr.v.recipient));
-    r->status = 204;
+    ask(r, ADMIN_ASK_FORGET, qr.v.sender_id, qr.v.recipient);
 }
 
 static void
 inbound(const struct admin_ctx *ctx, const struct admin_req *q,
         struct admin_result *r)
 {
+    (void)ctx;
     struct query_result qr;
     if (admin_query(QUERY_NONE, q->query, &qr, r) != 0)
         return;
@@ -163,11 +151,74 @@ inbound(const struct admin_ctx *ctx, const struct admin_req *q,
                             (size_t)json_object_get_string_len(v), &at) != 0))
         fail(r, GW_ERR_RECEIVED_AT, "received_at");
     else {
-        cache_learn_open(ctx->gw->cache, sender, precheck_phone_key(phone),
-                         at + LEARN_WINDOW_MS, CACHE_SRC_INBOUND, now);
-        r->status = 204;
+        ask(r, ADMIN_ASK_OPEN, sender, phone);
+        r->expires_at = at + LEARN_WINDOW_MS;
     }
     json_object_put(o);
+}
+
+/* ---- the state's answers ---- */
+
+struct state_op *
+admin_ask(const struct admin_ctx *ctx, const struct admin_result *r,
+          state_view_cb on_view, state_done_cb on_done, void *arg)
+{
+    struct state *st = ctx->gw->state;
+    uint64_t phone = precheck_phone_key(r->phone);
+    switch (r->ask) {
+    case ADMIN_ASK_GET:
+        return state_cache_get(st, r->sender, phone, r->recheck_ms, on_view,
+                               arg);
+    case ADMIN_ASK_FORGET:
+        return state_cache_forget(st, r->sender, phone, on_done, arg);
+    case ADMIN_ASK_OPEN:
+        return state_cache_open(st, r->sender, phone, r->expires_at, on_done,
+                                arg);
+    case ADMIN_ASK_NONE:
+        break;
+    }
+    return NULL;
+}
+
+static json_object *
+entry_json(long long sender, const char *phone, const struct cache_view *v)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "sender_id", json_object_new_int64(sender));
+    json_object_object_add(o, "recipient_phone", json_object_new_string(phone));
+    json_object_object_add(o, "state",
+                           json_object_new_string(v->open ? "open" : "closed"));
+    json_object_object_add(o, "expires_at", time_or_null(v->expires_at));
+    json_object_object_add(o, "learned_at", time_or_null(v->learned_at));
+    json_object_object_add(o, "trusted_until",
+                           v->open ? NULL : time_or_null(v->trusted_until));
+    json_object_object_add(o, "source",
+                           json_object_new_string(source_names[v->source]));
+    return o;
+}
+
+void
+admin_complete_view(struct admin_result *r, const struct state_window_view *w)
+{
+    r->ask = ADMIN_ASK_NONE;
+    if (w->status != STATE_OK) {
+        fail(r, GW_ERR_STATE_UNAVAILABLE, NULL);
+    } else if (!w->found) {
+        fail(r, GW_ERR_SESSION_NOT_FOUND, NULL);
+    } else {
+        r->status = 200;
+        r->body = to_text(entry_json(r->sender, r->phone, &w->v));
+    }
+}
+
+void
+admin_complete_done(struct admin_result *r, enum state_status status)
+{
+    r->ask = ADMIN_ASK_NONE;
+    if (status != STATE_OK)
+        fail(r, GW_ERR_STATE_UNAVAILABLE, NULL);
+    else
+        r->status = 204;
 }
 
 static void
@@ -257,6 +308,87 @@ admin_handle(const struct admin_ctx *ctx, const char *method, const char *path,
 
 /* ---- the glue: an exchange in, its one answer out ---- */
 
+/* STATE_UNAVAILABLE's own sentence is a send's: an admin call says what
+ * it could not do. */
+static const char state_unavailable_sentence[] =
+    "The shared state store is unreachable, so the session cache cannot "
+    "be read or changed; retry after the time in Retry-After.";
+
+static void
+send_result(struct exchange *ex, struct admin_result *r)
+{
+    struct evhttp_request *req = ex->req; /* NULL once the caller is gone */
+    if (r->status >= 400) {
+        json_object *extra = NULL;
+        const char *sentence = NULL;
+        if (r->field) {
+            extra = json_object_new_object();
+            json_object_object_add(extra, "field",
+                                   json_object_new_string(r->field));
+        }
+        if (r->allow && req)
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+                              r->allow);
+        if (r->error == GW_ERR_STATE_UNAVAILABLE) {
+            sentence = state_unavailable_sentence;
+            if (req) /* the link retries within a second (redis_link.h) */
+                evhttp_add_header(evhttp_request_get_output_headers(req),
+                                  "Retry-After", "1");
+        }
+        ex_error(ex, r->error, sentence, extra);
+        json_object_put(extra);
+    } else if (r->body) {
+        ex_local(ex, r->status, "application/json", r->body, strlen(r->body));
+    } else {
+        ex_reply(ex, r->status, NULL, "gateway", DECISION_LOCAL, NULL);
+    }
+    free(r->body);
+}
+
+/* A result for ex's pair (kept in ex while the state is asked). */
+static void
+result_of(const struct exchange *ex, enum admin_ask what,
+          struct admin_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->ask = what;
+    r->sender = ex->sender_id;
+    snprintf(r->phone, sizeof(r->phone), "%s", ex->recipient);
+}
+
+static void
+on_view(void *arg, const struct state_window_view *w)
+{
+    struct exchange *ex = arg;
+    struct admin_result r;
+    ex->op = NULL;
+    result_of(ex, ADMIN_ASK_GET, &r);
+    admin_complete_view(&r, w);
+    send_result(ex, &r);
+}
+
+static void
+on_done(void *arg, enum state_status status)
+{
+    struct exchange *ex = arg;
+    struct admin_result r;
+    ex->op = NULL;
+    result_of(ex, ADMIN_ASK_FORGET, &r);
+    admin_complete_done(&r, status);
+    send_result(ex, &r);
+}
+
+/* The drain's deadline: the state's answer will not be awaited. An admin
+ * call never reaches the upstream. */
+static int
+admin_halt(struct exchange *ex)
+{
+    if (ex->op != NULL)
+        state_cancel(ex->gw->state, ex->op);
+    ex->op = NULL;
+    return 0;
+}
+
 void
 admin_answer(struct exchange *ex, const char *path, const char *query)
 {
@@ -282,22 +414,16 @@ admin_answer(struct exchange *ex, const char *path, const char *query)
     struct admin_ctx ctx = {ex->gw, cfg->cache_recheck_after_s * 1000};
     struct admin_result r;
     admin_handle(&ctx, ex->method, path, query, body, len, clock_wall_ms(), &r);
-    if (r.status >= 400) {
-        json_object *extra = NULL;
-        if (r.field) {
-            extra = json_object_new_object();
-            json_object_object_add(extra, "field",
-                                   json_object_new_string(r.field));
-        }
-        if (r.allow)
-            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
-                              r.allow);
-        ex_error(ex, r.error, NULL, extra);
-        json_object_put(extra);
-    } else if (r.body) {
-        ex_local(ex, r.status, "application/json", r.body, strlen(r.body));
-    } else {
-        ex_reply(ex, r.status, NULL, "gateway", DECISION_LOCAL, NULL);
+    if (r.ask == ADMIN_ASK_NONE) {
+        send_result(ex, &r);
+        return;
     }
-    free(r.body);
+    /* the pair goes in the exchange (and its log line) for the answer */
+    ex->sender_id = r.sender;
+    snprintf(ex->recipient, sizeof(ex->recipient), "%s", r.phone);
+    struct state_op *op = admin_ask(&ctx, &r, on_view, on_done, ex);
+    if (op == NULL)
+        return; /* answered: ex may be gone */
+    ex->op = op;
+    ex_defer(ex, admin_halt);
 }

@@ -14,6 +14,7 @@
 
 #include "alloc.h"
 #include "hex.h"
+#include "redis_link.h"
 #include "text.h"
 
 enum cfg_type {
@@ -48,11 +49,15 @@ struct cfg_key {
 
 static const char *check_base_url(void *field);
 static const char *check_env_name(void *field);
+static const char *check_redis_url(void *field);
+static const char *check_key_part(void *field);
 
 static const char *const format_names[] = {"json", "text"};
+static const char *const backend_names[] = {"memory", "redis"};
 
 _Static_assert(sizeof(enum log_level) == sizeof(int) &&
-                   sizeof(enum log_format) == sizeof(int),
+                   sizeof(enum log_format) == sizeof(int) &&
+                   sizeof(enum config_backend) == sizeof(int),
                "CFG_ENUM stores an int");
 
 /* one row per line: the table reads as a table */
@@ -65,8 +70,9 @@ _Static_assert(sizeof(enum log_level) == sizeof(int) &&
     {ROW(n, CFG_NUM, f, 0), .min = lo, .max = hi, .def = d}
 #define STR(n, f, d, fl, chk) {ROW(n, CFG_STR, f, fl), .sdef = d, .check = chk}
 #define NSTR(n, f, fl) {ROW(n, CFG_NSTR, f, fl)}
-#define ENUM(n, f, tab, cnt, d, w)                                             \
-    {ROW(n, CFG_ENUM, f, 0), .names = tab, .nnames = cnt, .def = d, .why = w}
+#define NSTRC(n, f, fl, chk) {ROW(n, CFG_NSTR, f, fl), .check = chk}
+#define ENUM(n, f, tab, cnt, d, w, fl)                                         \
+    {ROW(n, CFG_ENUM, f, fl), .names = tab, .nnames = cnt, .def = d, .why = w}
 
 static const struct cfg_key config_keys[] = {
     {ROW("listen", CFG_LISTEN, listen, CFG_RESTART), .sdef = "127.0.0.1:8080"},
@@ -100,14 +106,28 @@ static const struct cfg_key config_keys[] = {
     {ROW("admin.token_sha256", CFG_SHA256, admin_token_sha256, CFG_SECRET),
      .set_off = OFF(admin_token_set)},
     ENUM("log.level", log_level, log_level_names, LOG_NLEVELS, LOG_INFO,
-         "must be one of \"error\", \"warn\", \"info\", \"debug\""),
+         "must be one of \"error\", \"warn\", \"info\", \"debug\"", 0),
     ENUM("log.format", log_format, format_names, 2, LOG_FORMAT_JSON,
-         "must be \"json\" or \"text\""),
+         "must be \"json\" or \"text\"", 0),
     INT("drain_timeout_ms", drain_timeout_ms, 0, 600000, 10000, 0),
+    /* the backend, where it is and whose keys it holds are fixed at
+     * start: a reload cannot move the state of requests in flight (nor,
+     * rotating the API key, the derived account: secret.h) */
+    ENUM("state.backend", state_backend, backend_names, 2,
+         CONFIG_BACKEND_MEMORY, "must be \"memory\" or \"redis\"",
+         CFG_RESTART),
     /* the start read the state from this path and claimed it (checked it
      * can be saved there, locked it): a path given by a reload has had
      * neither, and would be written without its lock */
     NSTR("state.file", state_file, CFG_RESTART),
+    STR("state.redis.url", redis_url, "redis://127.0.0.1:6379/0", CFG_RESTART,
+        check_redis_url),
+    NSTR("state.redis.password_file", redis_password_file, CFG_RESTART),
+    STR("state.redis.prefix", redis_prefix, "wagate:", CFG_RESTART,
+        check_key_part),
+    INT("state.redis.timeout_ms", redis_timeout_ms, 1, 60000, 250, 0),
+    NSTRC("state.account", state_account, CFG_RESTART, check_key_part),
+    INT("state.instances", state_instances, 1, 1000, 1, 0),
 };
 /* clang-format on */
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -458,6 +478,49 @@ check_env_name(void *field)
     for (const char *p = s; *p; p++)
         if (!(isalnum((unsigned char)*p) || *p == '_'))
             return "must be an environment variable name";
+    return NULL;
+}
+
+#define XSTR(x) STR_(x)
+#define STR_(x) #x
+
+/* state.redis.url: the link's own parser judges it (redis_link.h:
+ * redis://host[:port][/db] with an IP address or localhost, or unix:PATH;
+ * never a password, which comes from state.redis.password_file). Its
+ * reason never echoes the URL. */
+static const char *
+check_redis_url(void *field)
+{
+    static char why[160];
+    char host[256], err[sizeof(why)];
+    int port, db;
+    const char *s = *(char **)field;
+    if (!text_visible_ascii(s))
+        return "must be visible ASCII without spaces";
+    if (rlink_parse_url(s, host, sizeof(host), &port, &db, err,
+                        sizeof(err)) != 0) {
+        snprintf(why, sizeof(why), "%s", err);
+        return why;
+    }
+    return NULL;
+}
+
+/* state.redis.prefix and state.account: parts of every shared key. The
+ * account is a Redis Cluster hash tag, {<account>}, so no brace may be in
+ * either (Redis would take the first {...} it finds); no whitespace or
+ * control byte, which redis-cli and the logs would show ambiguously. */
+static const char *
+check_key_part(void *field)
+{
+    const char *s = *(char **)field;
+    if (s == NULL)
+        return NULL; /* state.account null: derived from the API key */
+    if (!text_visible_ascii(s))
+        return "must be visible ASCII, without whitespace";
+    if (strpbrk(s, "{}") != NULL)
+        return "must not contain '{' or '}' (the account is a hash tag)";
+    if (strlen(s) > CONFIG_ACCOUNT_MAX)
+        return "must be at most " XSTR(CONFIG_ACCOUNT_MAX) " characters";
     return NULL;
 }
 
@@ -1194,6 +1257,13 @@ keep_row(const struct cfg_key *k, struct config *next,
         free(*n);
         *n = r ? xstrdup(r) : NULL;
         return 1;
+    }
+    case CFG_ENUM: {
+        int *n = FIELD(next, k, int);
+        int r = *FIELD(running, k, const int);
+        int changed = *n != r;
+        *n = r;
+        return changed;
     }
     case CFG_LISTEN:
         if (listen_equal(next, running))

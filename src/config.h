@@ -13,6 +13,10 @@
  * not part of the file: secret.h fetches it from the environment
  * variable or file the config names.
  *
+ * Rules that span keys (state.file with state.backend "redis", auth off
+ * on a listener that is not loopback) are main.c's: a configuration that
+ * parses can still be one wagate refuses to run.
+ *
  * Each row of the table carries its own rules: a check function for what
  * its type alone does not say, and flags (below) from which the reload's
  * restart-only list and config_print()'s redaction are derived. */
@@ -38,6 +42,14 @@ enum cfg_flag {
     CFG_USERINFO = 1u << 2, /* a URL: config_print() hides its userinfo as
                              * config_redacted_url() does */
 };
+
+/* state.backend */
+enum config_backend {
+    CONFIG_BACKEND_MEMORY = 0,
+    CONFIG_BACKEND_REDIS,
+};
+
+#define CONFIG_ACCOUNT_MAX 64 /* bytes of a state.account (and a prefix) */
 
 struct config_listen {
     char *host; /* IPv4 (four decimal numbers), IPv6 (zone allowed, given
@@ -92,7 +104,19 @@ struct config {
 
     long long drain_timeout_ms;
 
-    char *state_file; /* memory backend's state file; NULL = off */
+    /* SPEC sections 8 and 11: where the state lives */
+    enum config_backend state_backend;
+    char *state_file;          /* memory backend only; NULL = off */
+    char *redis_url;           /* checked by rlink_parse_url() */
+    char *redis_password_file; /* NULL: no AUTH; the path, never the
+                                * password (secret.h reads it) */
+    char *redis_prefix;        /* no '{', '}' or whitespace */
+    long long redis_timeout_ms;
+    char *state_account;       /* NULL: derived from the API key
+                                * (secret_account()); visible ASCII
+                                * without '{' or '}', at most
+                                * CONFIG_ACCOUNT_MAX bytes */
+    long long state_instances; /* degraded mode: rate / instances */
 };
 
 /* Fills cfg with every default. cfg is then owned by the caller. */
@@ -119,7 +143,9 @@ void config_print(const struct config *cfg, FILE *out);
 
 /* For a reload: the CFG_RESTART keys (listen, upstream.base_url,
  * upstream.ca_file, upstream.connect_timeout_ms, upstream.timeout_ms,
- * upstream.max_connections, state.file) keep their running values in
+ * upstream.max_connections, state.backend, state.file, state.redis.url,
+ * state.redis.password_file, state.redis.prefix, state.account) keep
+ * their running values in
  * next; the names of those that differed are written, comma-separated in
  * table order, into changed. Returns how many differed. */
 int config_keep_restart_keys(struct config *next, const struct config *running,

@@ -4,7 +4,6 @@
 #ifndef WAGATE_GATEWAY_H
 #define WAGATE_GATEWAY_H
 
-
 struct event_base;
 struct config;
 struct upstream;
@@ -13,6 +12,7 @@ struct shaper;
 struct idem_store;
 struct state;
 struct ex_waitlist;
+struct rlink;
 
 struct gateway {
     struct event_base *base;
@@ -24,6 +24,9 @@ struct gateway {
     struct idem_store *idem;
     /* what the pipeline asks of idem and cache goes through here (state.h) */
     struct state *state;
+    /* the Redis link under a shared state (redis_link.h); NULL with the
+     * memory backend. /readyz and /metrics read its health */
+    struct rlink *link;
     /* requests in flight (deferred): exchange.c's, read through
      * ex_waiting() and friends (exchange.h) */
     struct ex_waitlist *waiting;

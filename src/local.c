@@ -9,6 +9,7 @@
 #include "decision.h"
 #include "exchange.h"
 #include "gateway.h"
+#include "redis_link.h"
 #include "route.h"
 #include "stats.h"
 
@@ -26,6 +27,17 @@ answer_metrics(struct exchange *ex)
     evbuffer_free(b);
 }
 
+/* What answers the state (SPEC section 11): this gateway's memory, the
+ * shared store, or this gateway alone while the shared store is
+ * unreachable. */
+static const char *
+state_mode(const struct gateway *gw)
+{
+    if (gw->link == NULL)
+        return "memory";
+    return rlink_up(gw->link) ? "shared" : "degraded";
+}
+
 void
 local_answer(struct exchange *ex)
 {
@@ -38,8 +50,8 @@ local_answer(struct exchange *ex)
         ex_local(ex, 200, "application/json", text, (size_t)n);
         return;
     case ROUTE_READYZ:
-        n = snprintf(text, sizeof(text), "{\"status\":\"%s\"}",
-                     gw->draining ? "draining" : "ready");
+        n = snprintf(text, sizeof(text), "{\"status\":\"%s\",\"state\":\"%s\"}",
+                     gw->draining ? "draining" : "ready", state_mode(gw));
         ex_local(ex, gw->draining ? 503 : 200, "application/json", text,
                  (size_t)n);
         return;

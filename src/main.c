@@ -16,6 +16,8 @@
 #include "exchange.h"
 #include "gateway.h"
 #include "idempotency.h"
+#include "redis_link.h"
+#include "redis_scripts.h"
 #include "secret.h"
 #include "server.h"
 #include "session_cache.h"
@@ -38,6 +40,9 @@ struct wagate {
     int stopping;
     int drained;    /* the drain ended: the state file may be written */
     int state_lock; /* state_file_claim()'s lock, held until exit; -1 */
+    /* the shared keys' account, fixed at start (secret_account()): a
+     * reload that rotates the API key must not move the keyspace */
+    char account[SECRET_ACCOUNT_MAX + 1];
 };
 
 static void
@@ -106,6 +111,13 @@ startup_refusal(const struct config *cfg)
         return "no clients are configured, so callers are not "
                "authenticated; that is allowed only when every listen "
                "address is loopback";
+    /* the state file is the memory backend's: with Redis it would be
+     * read at start and never consulted, and written at exit holding
+     * nothing a next start may trust */
+    if (cfg->state_backend == CONFIG_BACKEND_REDIS && cfg->state_file != NULL)
+        return "state.file is for the memory backend only: with "
+               "state.backend \"redis\" the state lives in Redis (remove "
+               "state.file)";
     return NULL;
 }
 
@@ -140,6 +152,8 @@ apply_config(struct wagate *w, struct config *next, const char *key)
      * (besides DELETE /admin/pause): sends go again at once */
     if (shaper_resume(w->gw.send_shaper) | shaper_resume(w->gw.read_shaper))
         log_msg(LOG_INFO, "reload: the pause after an upstream 429 ended");
+    if (w->gw.link)
+        rlink_set_timeout(w->gw.link, (long)next->redis_timeout_ms);
     cache_set_max_entries(w->cache, (size_t)next->cache_max_entries);
     idem_configure(w->gw.idem, (size_t)next->idem_max_entries,
                    next->idem_ttl_s * 1000);
@@ -197,6 +211,35 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
     log_msg(LOG_INFO, "configuration reloaded from %s", w->path);
 }
 
+/* --check-config, with state.backend "redis": where the shared keys go
+ * (the account derived from key, NULL when the key was not found) and
+ * whether the password file can be read; never the password. */
+static void
+check_shared_state(const struct config *cfg, const char *key)
+{
+    char err[512], account[SECRET_ACCOUNT_MAX + 1];
+    char *pw = NULL;
+    if (cfg->state_backend != CONFIG_BACKEND_REDIS)
+        return;
+    if (key != NULL || cfg->state_account != NULL) {
+        secret_account(cfg, key, account);
+        fprintf(stderr, "wagate: shared state in Redis at %s, keys under "
+                "%s{%s}: (account %s)\n", cfg->redis_url, cfg->redis_prefix,
+                account, cfg->state_account ? "from state.account"
+                                            : "derived from the API key");
+    } else {
+        fprintf(stderr, "wagate: shared state in Redis at %s; the account "
+                "will be derived from the API key\n", cfg->redis_url);
+    }
+    if (secret_read_redis_password(cfg, &pw, err, sizeof(err)) != 0)
+        fprintf(stderr, "wagate: warning: %s (wagate will refuse to start "
+                "without it)\n", err);
+    else if (pw != NULL)
+        fprintf(stderr, "wagate: Redis password found in file %s (not "
+                "shown)\n", cfg->redis_password_file);
+    secret_free(pw);
+}
+
 /* --check-config: the file is what is checked (exit 0 when valid); where
  * the key would come from is reported, since a key that exists only where
  * the service runs (a systemd credential) must not fail the check. */
@@ -219,12 +262,14 @@ check_config(struct config *cfg)
     if (secret_read_api_key(cfg, &key, err, sizeof(err)) != 0) {
         fprintf(stderr, "wagate: configuration valid; warning: %s (wagate "
                 "will refuse to start without it)\n", err);
+        check_shared_state(cfg, NULL);
         return 0;
     }
     fprintf(stderr, "wagate: configuration valid; API key found in %s %s "
             "(not shown)\n", cfg->api_key_file ? "file" : "environment "
             "variable", cfg->api_key_file ? cfg->api_key_file
                                           : cfg->api_key_env);
+    check_shared_state(cfg, key);
     secret_free(key);
     return 0;
 }
@@ -312,6 +357,69 @@ test_state_delay_ms(void)
     return *end == '\0' && ms >= 0 && ms <= 60000 ? ms : -1;
 }
 
+/* state.backend "redis": the link (it starts connecting from the loop;
+ * until it is up the gateway serves degraded, SPEC section 11). Before
+ * the limiters, which may share it. The password is read here and wiped
+ * once the link has its copy. */
+static int
+start_link(struct wagate *w)
+{
+    char err[512];
+    char *pw = NULL;
+    if (w->cfg.state_backend != CONFIG_BACKEND_REDIS)
+        return 0;
+    if (secret_read_redis_password(&w->cfg, &pw, err, sizeof(err)) != 0) {
+        log_msg(LOG_ERROR, "refusing to start: %s", err);
+        return EXIT_CONFIG;
+    }
+    struct rlink_config lc = {
+        .url = w->cfg.redis_url,
+        .password = pw,
+        .timeout_ms = (long)w->cfg.redis_timeout_ms,
+    };
+    w->gw.link = rlink_new(w->base, &lc, redis_scripts, RS_COUNT, NULL, NULL,
+                           err, sizeof(err));
+    secret_free(pw);
+    if (w->gw.link == NULL) {
+        log_msg(LOG_ERROR, "refusing to start: state.redis.url: %s", err);
+        return EXIT_CONFIG;
+    }
+    return 0;
+}
+
+/* The state backend the pipeline and the admin API ask (state.h). */
+static int
+start_state(struct wagate *w)
+{
+    char key_base[2 * SECRET_ACCOUNT_MAX + 8];
+    long delay = test_state_delay_ms();
+    if (delay < 0) {
+        log_msg(LOG_ERROR, "WAGATE_TEST_STATE_DELAY_MS must be 0..60000");
+        return EXIT_CONFIG;
+    }
+    if (w->gw.link == NULL) {
+        if (delay > 0)
+            log_msg(LOG_WARN, "WAGATE_TEST_STATE_DELAY_MS: state answers "
+                    "come %ld ms late (for tests only)", delay);
+        w->gw.state = state_memory_new(w->base, w->gw.idem, w->cache, delay);
+        log_msg(LOG_INFO, "state: memory backend");
+        return 0;
+    }
+    if (delay > 0)
+        log_msg(LOG_WARN, "WAGATE_TEST_STATE_DELAY_MS applies to the memory "
+                "backend only: ignored");
+    /* the account is a hash tag: every key of one account in one slot */
+    snprintf(key_base, sizeof(key_base), "%s{%s}:", w->cfg.redis_prefix,
+             w->account);
+    w->gw.state = state_redis_new(w->base, w->gw.link, key_base, &w->gw.cfg);
+    log_msg(LOG_INFO, "state: redis backend at %s, keys under %s (account "
+            "%s, fixed until a restart), %lld instances", w->cfg.redis_url,
+            key_base, w->cfg.state_account ? "from state.account"
+                                           : "derived from the API key",
+            w->cfg.state_instances);
+    return 0;
+}
+
 static int
 start(struct wagate *w)
 {
@@ -335,9 +443,13 @@ start(struct wagate *w)
         return EXIT_FAILURE;
     }
     upstream_set_key(w->up, key);
+    secret_account(&w->cfg, key, w->account);
     secret_free(key);
     warn_cleartext(&w->cfg); /* before "listening on": tests wait for it */
     w->cache = cache_new((size_t)w->cfg.cache_max_entries);
+    int rc = start_link(w);
+    if (rc != 0)
+        return rc;
     w->gw.base = w->base;
     w->gw.cfg = &w->cfg;
     w->gw.up = w->up;
@@ -349,17 +461,11 @@ start(struct wagate *w)
                                    w->cfg.max_queue_ms);
     w->gw.idem = idem_new((size_t)w->cfg.idem_max_entries,
                           w->cfg.idem_ttl_s * 1000);
-    long delay = test_state_delay_ms();
-    if (delay < 0) {
-        log_msg(LOG_ERROR, "WAGATE_TEST_STATE_DELAY_MS must be 0..60000");
-        return EXIT_CONFIG;
-    }
-    if (delay > 0)
-        log_msg(LOG_WARN, "WAGATE_TEST_STATE_DELAY_MS: state answers come "
-                "%ld ms late (for tests only)", delay);
-    w->gw.state = state_memory_new(w->base, w->gw.idem, w->cache, delay);
+    rc = start_state(w);
+    if (rc != 0)
+        return rc;
     w->gw.waiting = ex_waitlist_new();
-    int rc = load_state(w);
+    rc = load_state(w);
     if (rc != 0)
         return rc;
     w->srv = server_new(&w->gw, err, sizeof(err));
@@ -426,6 +532,7 @@ run(struct wagate *w)
     state_free(w->gw.state);
     shaper_free(w->gw.send_shaper);
     shaper_free(w->gw.read_shaper);
+    rlink_free(w->gw.link); /* after what sends on it */
     idem_free(w->gw.idem);
     cache_free(w->cache);
     event_base_free(w->base);

@@ -23,7 +23,16 @@ struct state_claim {
     char *key;
 };
 
-enum mem_kind { MEM_BEGIN, MEM_SENT, MEM_FINISH, MEM_DECIDE, MEM_LEARN };
+enum mem_kind {
+    MEM_BEGIN,
+    MEM_SENT,
+    MEM_FINISH,
+    MEM_DECIDE,
+    MEM_LEARN,
+    MEM_GET,
+    MEM_FORGET,
+    MEM_OPEN,
+};
 
 struct state_op {
     TAILQ_ENTRY(state_op) link;
@@ -34,13 +43,15 @@ struct state_op {
         state_begin_cb begin;
         state_done_cb done;
         state_window_cb window;
+        state_view_cb view;
     } cb;
     void *arg;
     struct state_claim *claim; /* begin: the one it would make; finish:
                                   the one it consumes */
     unsigned char hash[IDEM_HASH_LEN];
     struct idem_answer *answer; /* finish: a copy, or NULL (free the key) */
-    int64_t sender, recheck_ms;
+    int64_t sender, recheck_ms; /* decide, get, forget, open */
+    int64_t expires_at;         /* open */
     uint64_t phone;
     struct state_answer learn; /* its body is a copy */
 };
@@ -143,6 +154,24 @@ do_learn(struct mem_state *m, const struct state_answer *a)
                       a->body, a->len, clock_wall_ms());
 }
 
+static struct state_window_view
+do_get(struct mem_state *m, int64_t sender, uint64_t phone, int64_t recheck_ms)
+{
+    struct state_window_view w;
+    memset(&w, 0, sizeof(w));
+    w.status = STATE_OK;
+    w.found = cache_get(m->cache, sender, phone, clock_wall_ms(), recheck_ms,
+                        &w.v) == 0;
+    return w;
+}
+
+static void
+do_open(struct mem_state *m, int64_t sender, uint64_t phone, int64_t expires_at)
+{
+    cache_learn_open(m->cache, sender, phone, expires_at, CACHE_SRC_INBOUND,
+                     clock_wall_ms());
+}
+
 /* ---- the queue (delay_ms > 0) ---- */
 
 static void
@@ -188,6 +217,7 @@ run(struct mem_state *m, struct state_op *op)
     int answer = op->waits;
     struct state_idem_verdict v = {STATE_OK, IDEM_NEW, NULL, NULL};
     struct state_window w = {STATE_OK, CACHE_FORWARD, CACHE_TIME_UNKNOWN};
+    struct state_window_view view = {STATE_OK, 0, {0}};
     switch (op->kind) {
     case MEM_BEGIN:
         v = do_begin(m, op->claim->caller, op->claim->key, op->hash);
@@ -212,12 +242,23 @@ run(struct mem_state *m, struct state_op *op)
     case MEM_LEARN:
         do_learn(m, &op->learn);
         break;
+    case MEM_GET:
+        view = do_get(m, op->sender, op->phone, op->recheck_ms);
+        break;
+    case MEM_FORGET:
+        (void)cache_forget(m->cache, op->sender, op->phone);
+        break;
+    case MEM_OPEN:
+        do_open(m, op->sender, op->phone, op->expires_at);
+        break;
     }
     if (answer) {
         if (op->kind == MEM_BEGIN)
             op->cb.begin(op->arg, &v);
         else if (op->kind == MEM_DECIDE)
             op->cb.window(op->arg, &w);
+        else if (op->kind == MEM_GET)
+            op->cb.view(op->arg, &view);
         else
             op->cb.done(op->arg, STATE_OK);
     }
@@ -345,6 +386,63 @@ mem_cache_learn(struct state *st, const struct state_answer *a,
     return NULL;
 }
 
+/* ---- the admin API's window operations ---- */
+
+static struct state_op *
+mem_cache_get(struct state *st, int64_t sender, uint64_t phone,
+              int64_t recheck_ms, state_view_cb cb, void *arg)
+{
+    struct mem_state *m = mem_of(st);
+    if (m->delay_ms > 0) {
+        struct state_op *op = enqueue(m, MEM_GET, 1, arg);
+        op->cb.view = cb;
+        op->sender = sender;
+        op->phone = phone;
+        op->recheck_ms = recheck_ms;
+        return op;
+    }
+    struct state_window_view w = do_get(m, sender, phone, recheck_ms);
+    cb(arg, &w);
+    return NULL;
+}
+
+static struct state_op *
+mem_cache_forget(struct state *st, int64_t sender, uint64_t phone,
+                 state_done_cb cb, void *arg)
+{
+    struct mem_state *m = mem_of(st);
+    if (m->delay_ms > 0) {
+        struct state_op *op = enqueue(m, MEM_FORGET, cb != NULL, arg);
+        op->cb.done = cb;
+        op->sender = sender;
+        op->phone = phone;
+        return cb ? op : NULL;
+    }
+    (void)cache_forget(m->cache, sender, phone);
+    if (cb)
+        cb(arg, STATE_OK);
+    return NULL;
+}
+
+static struct state_op *
+mem_cache_open(struct state *st, int64_t sender, uint64_t phone,
+               int64_t expires_at, state_done_cb cb, void *arg)
+{
+    struct mem_state *m = mem_of(st);
+    if (m->delay_ms > 0) {
+        struct state_op *op = enqueue(m, MEM_OPEN, cb != NULL, arg);
+        op->cb.done = cb;
+        op->sender = sender;
+        op->phone = phone;
+        op->expires_at = expires_at;
+        return cb ? op : NULL;
+    }
+    do_open(m, sender, phone, expires_at);
+    if (cb)
+        cb(arg, STATE_OK);
+    return NULL;
+}
+
 /* The memory store always answers: nothing falls back. */
 static void
 mem_stats(const struct state *st, struct state_stats *s)
@@ -394,6 +492,9 @@ static const struct state_backend mem_backend = {
     .claim_drop = mem_claim_drop,
     .cache_decide = mem_cache_decide,
     .cache_learn = mem_cache_learn,
+    .cache_get = mem_cache_get,
+    .cache_forget = mem_cache_forget,
+    .cache_open = mem_cache_open,
     .stats = mem_stats,
     .cancel = mem_cancel,
     .flush = mem_flush,

@@ -13,8 +13,10 @@
 #include "gateway.h"
 #include "idempotency.h"
 #include "metrics.h"
+#include "redis_link.h"
 #include "session_cache.h"
 #include "shaper.h"
+#include "state.h"
 
 /* Every owner's stats, read once per render. Counts that are not a field
  * of an owner's stats struct are copied into uint64_t members here. */
@@ -28,6 +30,12 @@ struct stats_snap {
     uint64_t answered;      /* metrics_answered() */
     uint64_t draining;      /* gw->draining */
     uint64_t series_dropped;
+    /* the state store (SPEC section 11): the backend's fallbacks, and the
+     * Redis link's counts (all 0 with the memory backend, which is up) */
+    struct state_stats state;
+    uint64_t state_up;
+    uint64_t state_commands, state_failures, state_timeouts;
+    uint64_t state_reconnects, state_noscript, state_pending;
 };
 
 /* A row's getter: the member f of the snapshot, an unsigned count or a
@@ -120,6 +128,39 @@ static const struct stats_row rows[] = {
      "1 while the gateway drains.", AT(draining)},
     {"wagate_metrics_series_dropped_total", 13, PATH(NULL), STATS_COUNTER,
      "Request label sets not counted: the table was full.", AT(series_dropped)},
+
+    {"wagate_state_up", 14, PATH("state", "up"), STATS_GAUGE,
+     "1 when the state store answers (always with the memory backend).",
+     AT(state_up)},
+    {"wagate_state_commands_total", 15, PATH("state", "commands"),
+     STATS_COUNTER, "Commands sent to the shared state store.",
+     AT(state_commands)},
+    {"wagate_state_failures_total", 16, PATH("state", "failures"),
+     STATS_COUNTER,
+     "State store commands without an answer (down, timed out, dropped).",
+     AT(state_failures)},
+    {"wagate_state_timeouts_total", 17, PATH("state", "timeouts"),
+     STATS_COUNTER,
+     "State store commands or connects slower than state.redis.timeout_ms.",
+     AT(state_timeouts)},
+    {"wagate_state_reconnects_total", 18, PATH("state", "reconnects"),
+     STATS_COUNTER, "Times the state store link came up again after a loss.",
+     AT(state_reconnects)},
+    {NULL, 0, PATH("state", "noscript"), STATS_COUNTER,
+     "Scripts Redis had forgotten (NOSCRIPT), sent again in full.",
+     AT(state_noscript)},
+    {NULL, 0, PATH("state", "pending"), STATS_GAUGE,
+     "State store commands waiting for their answer.", AT(state_pending)},
+    {"wagate_state_idempotency_unavailable_total", 19,
+     PATH("state", "idempotency_unavailable"), STATS_COUNTER,
+     "Idempotency operations the state store could not answer (keyed sends "
+     "answered 503 STATE_UNAVAILABLE).",
+     AT(state.idem_unavailable)},
+    {"wagate_state_cache_unavailable_total", 20,
+     PATH("state", "cache_unavailable"), STATS_COUNTER,
+     "Session cache operations the state store could not answer (read as "
+     "no entry).",
+     AT(state.cache_unavailable)},
 };
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
 
@@ -134,6 +175,21 @@ const char *
 stats_kind_name(enum stats_kind k)
 {
     return k == STATS_COUNTER ? "counter" : "gauge";
+}
+
+static void
+snap_link(const struct rlink *l, struct stats_snap *s)
+{
+    struct rlink_stats ls;
+    rlink_get_stats(l, &ls);
+    s->state_up = rlink_up(l) ? 1 : 0;
+    s->state_commands = ls.commands;
+    s->state_failures = ls.failed;
+    s->state_timeouts = ls.timeouts;
+    /* the first connect is not a reconnect */
+    s->state_reconnects = ls.connects > 1 ? ls.connects - 1 : 0;
+    s->state_noscript = ls.noscript;
+    s->state_pending = ls.pending;
 }
 
 static void
@@ -154,6 +210,11 @@ snap_take(const struct gateway *gw, struct stats_snap *s)
     s->answered = metrics_answered();
     s->draining = gw->draining ? 1 : 0;
     s->series_dropped = metrics_series_dropped();
+    if (gw->state)
+        state_get_stats(gw->state, &s->state);
+    s->state_up = 1; /* the memory backend always answers */
+    if (gw->link)
+        snap_link(gw->link, s);
 }
 
 /* Reads through memcpy: the field's width is its own (size_t or

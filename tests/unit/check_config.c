@@ -47,16 +47,26 @@ parse_ok(const char *text)
     ck_assert_msg(rc == 0, "expected %s to parse, got: %s", text, err);
 }
 
-/* {"a": {"b": value}} for "a.b", {"a": value} for "a". */
+/* {"a": {"b": {"c": value}}} for "a.b.c", {"a": value} for "a". */
 static void
 nested(char *buf, size_t n, const char *key, const char *value)
 {
-    const char *dot = strchr(key, '.');
-    if (dot != NULL)
-        snprintf(buf, n, "{\"%.*s\": {\"%s\": %s}}", (int)(dot - key), key,
-                 dot + 1, value);
-    else
-        snprintf(buf, n, "{\"%s\": %s}", key, value);
+    size_t used = 0, depth = 0;
+    const char *p = key;
+    for (;;) {
+        size_t len = strcspn(p, ".");
+        used += (size_t)snprintf(buf + used, n - used, "{\"%.*s\": ",
+                                 (int)len, p);
+        ck_assert_uint_lt(used, n);
+        depth++;
+        if (p[len] == '\0')
+            break;
+        p += len + 1;
+    }
+    used += (size_t)snprintf(buf + used, n - used, "%s", value);
+    while (depth-- > 0 && used < n)
+        used += (size_t)snprintf(buf + used, n - used, "}");
+    ck_assert_uint_lt(used, n);
 }
 
 /* cfg must be left empty after a failed parse (config.h contract). */
@@ -200,6 +210,13 @@ assert_defaults(const struct config *c)
     ck_assert_int_eq(c->drain_timeout_ms, 10000);
     ck_assert_int_eq(c->max_pause_ms, 60000);
     ck_assert_ptr_null(c->state_file);
+    ck_assert_int_eq(c->state_backend, CONFIG_BACKEND_MEMORY);
+    ck_assert_str_eq(c->redis_url, "redis://127.0.0.1:6379/0");
+    ck_assert_ptr_null(c->redis_password_file);
+    ck_assert_str_eq(c->redis_prefix, "wagate:");
+    ck_assert_int_eq(c->redis_timeout_ms, 250);
+    ck_assert_ptr_null(c->state_account);
+    ck_assert_int_eq(c->state_instances, 1);
 }
 
 START_TEST(test_defaults)
@@ -476,6 +493,49 @@ static const struct {
     {"upstream.max_pause_ms", BIG},
     {"state.file", "7"},
     {"state.file", "\"\""},
+    {"state.backend", "\"Redis\""},
+    {"state.backend", "\"file\""},
+    {"state.backend", "null"},
+    {"state.backend", "1"},
+    {"state.redis.url", "null"},
+    {"state.redis.url", "\"\""},
+    {"state.redis.url", "\"http://127.0.0.1:6379\""},
+    {"state.redis.url", "\"127.0.0.1:6379\""},
+    {"state.redis.url", "\"redis://:secret@127.0.0.1:6379/0\""},
+    {"state.redis.url", "\"redis://user:secret@h\""},
+    {"state.redis.url", "\"redis://\""},
+    {"state.redis.url", "\"unix:\""},
+    {"state.redis.url", "\"redis://h /0\""},
+    {"state.redis.url", "\"redis://redis.internal:6379/0\""},
+    {"state.redis.url", "\"redis://127.0.0.1:0/0\""},
+    {"state.redis.url", "\"redis://127.0.0.1/x\""},
+    {"state.redis.password_file", "\"\""},
+    {"state.redis.password_file", "5"},
+    {"state.redis.password_file", "\"/pw\\n\""},
+    {"state.redis.prefix", "null"},
+    {"state.redis.prefix", "\"\""},
+    {"state.redis.prefix", "\"wa{gate}:\""},
+    {"state.redis.prefix", "\"wa gate:\""},
+    {"state.redis.timeout_ms", "0"},
+    {"state.redis.timeout_ms", "-5"},
+    {"state.redis.timeout_ms", "\"250\""},
+    {"state.redis.timeout_ms", "2.5"},
+    {"state.redis.timeout_ms", BIG},
+    {"state.account", "\"\""},
+    {"state.account", "7"},
+    {"state.account", "\"team {a}\""},
+    {"state.account", "\"team{a\""},
+    {"state.account", "\"team}\""},
+    {"state.account", "\"team a\""},
+    {"state.account", "\"team\\ta\""},
+    {"state.account", "\"caf\\u00e9\""},
+    {"state.account",
+     "\"a123456789b123456789c123456789d123456789e123456789f123456789g1234\""},
+    {"state.instances", "0"},
+    {"state.instances", "-1"},
+    {"state.instances", "1.5"},
+    {"state.instances", "\"3\""},
+    {"state.instances", BIG},
     /* strings with a NUL, a control byte or invalid UTF-8 */
     {"listen", "[\"127.0.0.1:80\\u0000junk\"]"},
     {"upstream.base_url", "\"http://h/a b\""},
@@ -524,7 +584,14 @@ static const char *const all_keys[] = {
     "log.level",
     "log.format",
     "drain_timeout_ms",
+    "state.backend",
     "state.file",
+    "state.redis.url",
+    "state.redis.password_file",
+    "state.redis.prefix",
+    "state.redis.timeout_ms",
+    "state.account",
+    "state.instances",
 };
 #define NKEYS ((int)(sizeof(all_keys) / sizeof(all_keys[0])))
 
@@ -596,6 +663,24 @@ static const struct {
     {"upstream.ca_file", "\"/etc/ssl/a \\\"b\\\" \\\\ c.pem\""},
     {"state.file", "\"/var/lib/wagate/\xc3\xa9t\xc3\xa9\""},
     {"upstream.base_url", "\"https://u:p@h.example:1/a%20b?x=1&y=~\""},
+    {"state.backend", "\"memory\""},
+    {"state.backend", "\"redis\""},
+    {"state.redis.url", "\"redis://127.0.0.1\""},
+    {"state.redis.url", "\"redis://10.0.0.5:6380/3\""},
+    {"state.redis.url", "\"redis://[::1]:6379\""},
+    {"state.redis.url", "\"redis://localhost/2\""},
+    {"state.redis.url", "\"unix:/run/redis/redis.sock\""},
+    {"state.redis.password_file", "null"},
+    {"state.redis.password_file", "\"/run/credentials/wagate/redis\""},
+    {"state.redis.prefix", "\"wagate:prod:\""},
+    {"state.redis.timeout_ms", "1"},
+    {"state.redis.timeout_ms", "60000"},
+    {"state.account", "null"},
+    {"state.account", "\"team-a\""},
+    {"state.account",
+     "\"a123456789b123456789c123456789d123456789e123456789f123456789g123\""},
+    {"state.instances", "1"},
+    {"state.instances", "1000"},
 };
 #define NGOOD ((int)(sizeof(good_values) / sizeof(good_values[0])))
 
@@ -1611,6 +1696,13 @@ assert_same_config(const struct config *a, const struct config *b)
     ck_assert(str_same(a->api_key_file, b->api_key_file));
     ck_assert(str_same(a->ca_file, b->ca_file));
     ck_assert(str_same(a->state_file, b->state_file));
+    ck_assert_int_eq(a->state_backend, b->state_backend);
+    ck_assert(str_same(a->redis_url, b->redis_url));
+    ck_assert(str_same(a->redis_password_file, b->redis_password_file));
+    ck_assert(str_same(a->redis_prefix, b->redis_prefix));
+    ck_assert_int_eq(a->redis_timeout_ms, b->redis_timeout_ms);
+    ck_assert(str_same(a->state_account, b->state_account));
+    ck_assert_int_eq(a->state_instances, b->state_instances);
     ck_assert_int_eq(a->connect_timeout_ms, b->connect_timeout_ms);
     ck_assert_int_eq(a->timeout_ms, b->timeout_ms);
     ck_assert_int_eq(a->upstream_max_connections, b->upstream_max_connections);
@@ -1783,6 +1875,10 @@ static const char *const round_trips[] = {
     "{\"upstream\": {\"base_url\": \"https://user:pa%40ss@h.example/v1\"}}",
     "/* comments */ {\"drain_timeout_ms\": 1, // and order\n"
     " \"listen\": [\"localhost:0\"]}",
+    "{\"state\": {\"backend\": \"redis\", \"account\": \"t~e_a.m-1\", "
+    "\"instances\": 1000, \"redis\": {\"url\": \"redis://[::1]:6380/15\", "
+    "\"password_file\": \"/etc/wagate/redis pw\", \"prefix\": \"p:\", "
+    "\"timeout_ms\": 60000}}}",
 };
 #define NROUND ((int)(sizeof(round_trips) / sizeof(round_trips[0])))
 
@@ -1943,7 +2039,11 @@ static const char every_key_changed[] =
     " \"senders\": [12]}],"
     " \"admin\": {\"token_sha256\": \"" HEX_C "\"},"
     " \"log\": {\"level\": \"debug\", \"format\": \"text\"},"
-    " \"drain_timeout_ms\": 2500, \"state\": {\"file\": \"/tmp/wagate-s\"}}";
+    " \"drain_timeout_ms\": 2500, \"state\": {\"file\": \"/tmp/wagate-s\","
+    " \"backend\": \"redis\", \"account\": \"team-a\", \"instances\": 3,"
+    " \"redis\": {\"url\": \"unix:/run/redis.sock\","
+    " \"password_file\": \"/run/credentials/redis\", \"prefix\": \"wg:\","
+    " \"timeout_ms\": 100}}}";
 
 /* config_print(c) parsed back; the caller puts it. */
 static json_object *
@@ -2105,7 +2205,10 @@ START_TEST(test_flags_are_the_documented_lists)
     ck_assert_str_eq(restart, "listen, upstream.base_url, upstream.ca_file, "
                               "upstream.connect_timeout_ms, "
                               "upstream.timeout_ms, "
-                              "upstream.max_connections, state.file");
+                              "upstream.max_connections, state.backend, "
+                              "state.file, state.redis.url, "
+                              "state.redis.password_file, "
+                              "state.redis.prefix, state.account");
     ck_assert_str_eq(secret, "clients, admin.token_sha256");
     ck_assert_str_eq(userinfo, "upstream.base_url");
     ck_assert_int_eq(config_key(1000, &name, &flags), 0);
@@ -2127,6 +2230,70 @@ START_TEST(test_enum_messages)
         ck_assert_int_eq(cfg.log_level, l);
         config_free(&cfg);
     }
+}
+END_TEST
+
+/* The shared-state keys (SPEC sections 8, 11): their messages name the
+ * key and the rule, and a URL that carries a password is refused
+ * without echoing it. */
+START_TEST(test_state_messages)
+{
+    expect_reject("{\"state\": {\"backend\": \"mysql\"}}", "state.backend",
+                  "must be \"memory\" or \"redis\"");
+    expect_reject("{\"state\": {\"redis\": {\"url\": "
+                  "\"redis://:hunter2@10.0.0.5:6379\"}}}",
+                  "state.redis.url", "password_file");
+    ck_assert_ptr_null(strstr(err, "hunter2"));
+    expect_reject("{\"state\": {\"redis\": {\"url\": \"rediss://h\"}}}",
+                  "state.redis.url", "TLS");
+    ck_assert_ptr_null(strstr(err, "rediss://h"));
+    /* hiredis 0.14 would resolve a name blocking the loop */
+    expect_reject("{\"state\": {\"redis\": {\"url\": "
+                  "\"redis://redis.internal\"}}}",
+                  "state.redis.url", "IP address");
+    expect_reject("{\"state\": {\"account\": \"a{b}\"}}", "state.account",
+                  "'{'");
+    expect_reject("{\"state\": {\"account\": \"a b\"}}", "state.account",
+                  "whitespace");
+    expect_reject("{\"state\": {\"redis\": {\"prefix\": \"{x}:\"}}}",
+                  "state.redis.prefix", "'{'");
+    expect_reject("{\"state\": {\"redis\": {\"timeout_ms\": 0}}}",
+                  "state.redis.timeout_ms", "between 1 and");
+    expect_reject("{\"state\": {\"instances\": 0}}", "state.instances",
+                  "between 1 and");
+    expect_reject("{\"state\": {\"redis\": 5}}", "state.redis",
+                  "must be an object");
+    expect_reject("{\"state\": {\"redis\": {\"db\": 1}}}", "state.redis.db",
+                  "unknown key");
+    /* state.file with the redis backend parses (each key is valid on its
+     * own); main.c refuses to run it (tests/integration) */
+    parse_ok("{\"state\": {\"backend\": \"redis\", \"file\": \"/s\"}}");
+    ck_assert_int_eq(cfg.state_backend, CONFIG_BACKEND_REDIS);
+    config_free(&cfg);
+}
+END_TEST
+
+/* A reload keeps the backend, where it is and whose keys it holds; the
+ * timeout and the instance count take their new values. */
+START_TEST(test_reload_keeps_state_placement)
+{
+    struct config running;
+    char changed[512];
+    parse_ok("{\"state\": {\"backend\": \"redis\", \"account\": \"a\"}}");
+    running = cfg;
+    parse_ok("{\"state\": {\"account\": \"b\", \"instances\": 2, "
+             "\"redis\": {\"timeout_ms\": 50, \"url\": \"unix:/x\"}}}");
+    ck_assert_int_eq(
+        config_keep_restart_keys(&cfg, &running, changed, sizeof(changed)),
+        3);
+    ck_assert_str_eq(changed, "state.backend, state.redis.url, state.account");
+    ck_assert_int_eq(cfg.state_backend, CONFIG_BACKEND_REDIS);
+    ck_assert_str_eq(cfg.state_account, "a");
+    ck_assert_str_eq(cfg.redis_url, "redis://127.0.0.1:6379/0");
+    ck_assert_int_eq(cfg.redis_timeout_ms, 50);
+    ck_assert_int_eq(cfg.state_instances, 2);
+    config_free(&cfg);
+    config_free(&running);
 }
 END_TEST
 
@@ -2163,6 +2330,93 @@ START_TEST(test_secret_free)
     char *s = strdup("sk-live-to-wipe");
     ck_assert_ptr_nonnull(s);
     secret_free(s); /* freed: ASan and valgrind see no leak */
+}
+END_TEST
+
+/* state.redis.password_file: read as the API key's file is, stripped;
+ * the messages name the file, never what it holds. */
+START_TEST(test_redis_password_file)
+{
+    char path[64], text[256];
+    char *pw = (char *)1;
+    parse_ok("{}");
+    ck_assert_int_eq(secret_read_redis_password(&cfg, &pw, err, sizeof(err)),
+                     0);
+    ck_assert_ptr_null(pw); /* no file: no AUTH */
+    config_free(&cfg);
+
+    static const char content[] = "\n  r3dis-Pa55 word\t\r\n";
+    write_temp(path, content, strlen(content));
+    snprintf(text, sizeof(text),
+             "{\"state\": {\"redis\": {\"password_file\": \"%s\"}}}", path);
+    parse_ok(text);
+    ck_assert_int_eq(secret_read_redis_password(&cfg, &pw, err, sizeof(err)),
+                     0);
+    ck_assert_str_eq(pw, "r3dis-Pa55 word"); /* inner space kept */
+    secret_free(pw);
+    /* the config printed names the file, not the password */
+    char *out = print_to_string();
+    ck_assert_ptr_nonnull(strstr(out, path));
+    ck_assert_ptr_null(strstr(out, "r3dis"));
+    free(out);
+
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(" \n\t ", f);
+    fclose(f);
+    pw = (char *)1;
+    ck_assert_int_eq(secret_read_redis_password(&cfg, &pw, err, sizeof(err)),
+                     -1);
+    ck_assert_ptr_null(pw);
+    ck_assert_ptr_nonnull(strstr(err, path));
+    ck_assert_ptr_nonnull(strstr(err, "empty"));
+
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fwrite("r3dis\0tail", 1, 10, f);
+    fclose(f);
+    ck_assert_int_eq(secret_read_redis_password(&cfg, &pw, err, sizeof(err)),
+                     -1);
+    ck_assert_ptr_null(pw);
+    ck_assert_ptr_nonnull(strstr(err, "NUL"));
+    ck_assert_ptr_null(strstr(err, "r3dis"));
+
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(secret_read_redis_password(&cfg, &pw, err, sizeof(err)),
+                     -1);
+    ck_assert_ptr_null(pw);
+    ck_assert_ptr_nonnull(strstr(err, path));
+    ck_assert_ptr_nonnull(strstr(err, "state.redis.password_file"));
+    assert_printable_line(err);
+    config_free(&cfg);
+}
+END_TEST
+
+/* state.account: the given name, else a digest of the API key under its
+ * own label -- never the key, nor a piece of it. */
+START_TEST(test_account_derivation)
+{
+    char a[SECRET_ACCOUNT_MAX + 1], b[SECRET_ACCOUNT_MAX + 1];
+    parse_ok("{}");
+    secret_account(&cfg, "sk-live-0123456789", a);
+    ck_assert_str_eq(a, "4f5f9c0aff6d206d"); /* SHA-256 of the label and key */
+    ck_assert_uint_eq(strlen(a), SECRET_ACCOUNT_HEX);
+    secret_account(&cfg, "sk-live-0123456789", b);
+    ck_assert_str_eq(a, b); /* stable across starts and instances */
+    secret_account(&cfg, "sk-live-0123456780", b);
+    ck_assert_str_ne(a, b);
+    /* a key made of hex digits is not echoed either */
+    secret_account(&cfg, "0123456789abcdef", a);
+    ck_assert_str_eq(a, "efae8706b7f86b13");
+    ck_assert_ptr_null(strstr("0123456789abcdef", a));
+    for (size_t i = 0; a[i]; i++)
+        ck_assert(strchr("0123456789abcdef", a[i]) != NULL);
+    config_free(&cfg);
+
+    parse_ok("{\"state\": {\"account\": \"team-a\"}}");
+    secret_account(&cfg, "sk-live-0123456789", a);
+    ck_assert_str_eq(a, "team-a");
+    config_free(&cfg);
 }
 END_TEST
 
@@ -2203,6 +2457,8 @@ unit_suite(void)
     tcase_add_test(tc, test_admin_token);
     tcase_add_test(tc, test_log_enums);
     tcase_add_test(tc, test_reload_keeps_state_file);
+    tcase_add_test(tc, test_state_messages);
+    tcase_add_test(tc, test_reload_keeps_state_placement);
     tcase_add_test(tc, test_load_fifo_does_not_wait);
     suite_add_tcase(s, tc);
 
@@ -2223,6 +2479,8 @@ unit_suite(void)
     tcase_add_test(tc, test_api_key_env);
     tcase_add_test(tc, test_api_key_file);
     tcase_add_test(tc, test_secret_free);
+    tcase_add_test(tc, test_redis_password_file);
+    tcase_add_test(tc, test_account_derivation);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("table");

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "idempotency.h"
 #include "session_cache.h"
 #include "state.h"
@@ -67,6 +68,16 @@ on_window(void *arg, const struct state_window *w)
     struct seen *s = arg;
     s->order[s->n++ % 8] = 'w';
     s->w = *w;
+}
+
+static struct state_window_view seen_view;
+
+static void
+on_view(void *arg, const struct state_window_view *w)
+{
+    struct seen *s = arg;
+    s->order[s->n++ % 8] = 'g';
+    seen_view = *w;
 }
 
 static void
@@ -219,6 +230,75 @@ START_TEST(test_free_drops_what_is_queued)
 }
 END_TEST
 
+#define PHONE 14155550123ULL
+
+/* The admin API's window operations (SPEC section 7) act on the cache:
+ * open as an inbound event, read it back, forget it. */
+START_TEST(test_memory_admin_window_operations)
+{
+    struct seen s = {0};
+    struct state_stats ss;
+    memset(&ss, 1, sizeof(ss));
+    start(0);
+    ck_assert_ptr_null(state_cache_get(st, 12, PHONE, 300000, on_view, &s));
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_int_eq(seen_view.status, STATE_OK);
+    ck_assert_int_eq(seen_view.found, 0);
+    int64_t until = clock_wall_ms() + 3600000;
+    ck_assert_ptr_null(state_cache_open(st, 12, PHONE, until, on_done, &s));
+    ck_assert_int_eq(s.n, 2);
+    ck_assert_ptr_null(state_cache_get(st, 12, PHONE, 300000, on_view, &s));
+    ck_assert_int_eq(seen_view.found, 1);
+    ck_assert_int_eq(seen_view.v.open, 1);
+    ck_assert(seen_view.v.expires_at == until);
+    ck_assert_int_eq(seen_view.v.source, CACHE_SRC_INBOUND);
+    ck_assert_ptr_null(state_cache_forget(st, 12, PHONE, on_done, &s));
+    ck_assert_ptr_null(state_cache_get(st, 12, PHONE, 300000, on_view, &s));
+    ck_assert_int_eq(seen_view.found, 0);
+    /* nobody waits: still done */
+    ck_assert_ptr_null(state_cache_open(st, 13, PHONE, until, NULL, NULL));
+    ck_assert_int_eq(cache_get(cache, 13, PHONE, 0, 0, &seen_view.v), 0);
+    ck_assert_ptr_null(state_cache_forget(st, 13, PHONE, NULL, NULL));
+    ck_assert_int_eq(cache_get(cache, 13, PHONE, 0, 0, &seen_view.v), -1);
+    ck_assert_int_eq(s.n, 5);
+    state_get_stats(st, &ss); /* the memory store never falls back */
+    ck_assert_uint_eq(ss.idem_unavailable, 0);
+    ck_assert_uint_eq(ss.cache_unavailable, 0);
+    stop();
+}
+END_TEST
+
+/* With a delay they answer from the loop, in the order asked; a
+ * cancelled one still acts. */
+START_TEST(test_delayed_admin_window_operations)
+{
+    struct seen s = {0};
+    int flushed = 0;
+    start(5);
+    int64_t until = clock_wall_ms() + 3600000;
+    ck_assert_ptr_nonnull(state_cache_open(st, 12, PHONE, until, on_done, &s));
+    ck_assert_ptr_nonnull(state_cache_get(st, 12, PHONE, 300000, on_view, &s));
+    struct state_op *f = state_cache_forget(st, 12, PHONE, on_done, &s);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(s.n, 0);
+    ck_assert_int_eq(cache_get(cache, 12, PHONE, 0, 0, &seen_view.v), -1);
+    state_cancel(st, f);
+    state_flush(st, on_flushed, &flushed);
+    loop_until(&flushed, 1);
+    ck_assert_int_eq(flushed, 1);
+    ck_assert_int_eq(s.n, 2); /* the forget answered nobody */
+    ck_assert_int_eq(s.order[0], 'd');
+    ck_assert_int_eq(s.order[1], 'g');
+    ck_assert_int_eq(seen_view.found, 1); /* read after the open */
+    ck_assert_int_eq(cache_get(cache, 12, PHONE, 0, 0, &seen_view.v), -1);
+    /* queued ones are dropped with the store, without their callbacks */
+    ck_assert_ptr_nonnull(state_cache_get(st, 12, PHONE, 300000, on_view, &s));
+    ck_assert_ptr_null(state_cache_open(st, 12, PHONE, until, NULL, NULL));
+    stop();
+    ck_assert_int_eq(s.n, 2);
+}
+END_TEST
+
 Suite *
 unit_suite(void)
 {
@@ -229,6 +309,8 @@ unit_suite(void)
     tcase_add_test(tc, test_delayed_answers_come_from_the_loop_in_order);
     tcase_add_test(tc, test_a_cancelled_begin_frees_its_claim);
     tcase_add_test(tc, test_free_drops_what_is_queued);
+    tcase_add_test(tc, test_memory_admin_window_operations);
+    tcase_add_test(tc, test_delayed_admin_window_operations);
     suite_add_tcase(s, tc);
     return s;
 }

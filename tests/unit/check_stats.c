@@ -19,6 +19,8 @@
 #include "metrics.h"
 #include "session_cache.h"
 #include "shaper.h"
+#include "redis_link.h"
+#include "state.h"
 #include "stats.h"
 
 #define NOW 1767225600000LL /* 2026-01-01T00:00:00Z */
@@ -490,6 +492,7 @@ START_TEST(admin_json_of_before_is_kept)
         json_object_to_json_string(rm), (unsigned long long)rs.pauses,
         (unsigned long long)metrics_answered());
     json_object *o = stats_admin_json(&gw);
+    json_object_object_del(o, "state"); /* issue 10's: state_rows */
     ck_assert_str_eq(
         json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
                                               JSON_C_TO_STRING_NOSLASHESCAPE),
@@ -499,6 +502,80 @@ START_TEST(admin_json_of_before_is_kept)
     json_object_put(sm);
     json_object_put(rd);
     json_object_put(rm);
+}
+END_TEST
+
+/* The state store's rows (SPEC section 11): /metrics and /admin/stats
+ * both show them; the memory backend is up and never falls back. */
+START_TEST(state_rows)
+{
+    struct state *st = state_memory_new(base, gw.idem, gw.cache, 0);
+    gw.state = st;
+    char *text = metrics_text(), v[64];
+    static const char *const zero[] = {
+        "wagate_state_commands_total",
+        "wagate_state_failures_total",
+        "wagate_state_timeouts_total",
+        "wagate_state_reconnects_total",
+        "wagate_state_idempotency_unavailable_total",
+        "wagate_state_cache_unavailable_total"};
+    ck_assert_int_eq(sample(text, "wagate_state_up", v, sizeof(v)), 0);
+    ck_assert_str_eq(v, "1");
+    ck_assert_ptr_nonnull(strstr(text, "# TYPE wagate_state_up gauge\n"));
+    for (size_t i = 0; i < sizeof(zero) / sizeof(zero[0]); i++) {
+        ck_assert_msg(sample(text, zero[i], v, sizeof(v)) == 0, "%s", zero[i]);
+        ck_assert_str_eq(v, "0");
+    }
+    free(text);
+    json_object *o = admin_parsed(), *state, *up;
+    ck_assert(json_object_object_get_ex(o, "state", &state));
+    ck_assert(json_object_object_get_ex(state, "up", &up));
+    ck_assert_int_eq(json_object_get_int64(up), 1);
+    ck_assert(json_object_object_get_ex(state, "idempotency_unavailable", &up));
+    ck_assert(json_object_object_get_ex(state, "cache_unavailable", &up));
+    json_object_put(o);
+    gw.state = NULL;
+    state_free(st);
+}
+END_TEST
+
+static void
+on_reply(void *arg, enum rlink_status st, const struct redisReply *r)
+{
+    (void)r;
+    *(int *)arg = st == RLINK_UNAVAILABLE ? 1 : 2;
+}
+
+/* With a Redis link the rows read the link: down (nothing listens on its
+ * socket), wagate_state_up is 0 and a command refused by the breaker is
+ * a command that failed. */
+START_TEST(state_rows_read_the_link)
+{
+    static const struct rlink_script one[] = {{"t", "return 1"}};
+    struct rlink_config lc = {"unix:/nonexistent/wagate-check.sock", NULL, 100};
+    char err[256], v[64];
+    int got = 0;
+    struct rlink *l =
+        rlink_new(base, &lc, one, 1, NULL, NULL, err, sizeof(err));
+    ck_assert_msg(l != NULL, "%s", err);
+    gw.link = l;
+    ck_assert_ptr_null(rlink_eval(l, 0, 0, 0, NULL, NULL, on_reply, &got));
+    ck_assert_int_eq(got, 1);
+    char *text = metrics_text();
+    ck_assert_int_eq(sample(text, "wagate_state_up", v, sizeof(v)), 0);
+    ck_assert_str_eq(v, "0");
+    ck_assert_int_eq(sample(text, "wagate_state_commands_total", v, sizeof(v)),
+                     0);
+    ck_assert_str_eq(v, "1");
+    ck_assert_int_eq(sample(text, "wagate_state_failures_total", v, sizeof(v)),
+                     0);
+    ck_assert_str_eq(v, "1");
+    ck_assert_int_eq(
+        sample(text, "wagate_state_reconnects_total", v, sizeof(v)), 0);
+    ck_assert_str_eq(v, "0");
+    free(text);
+    gw.link = NULL;
+    rlink_free(l);
 }
 END_TEST
 
@@ -594,6 +671,8 @@ unit_suite(void)
     tcase_add_test(tc, missing_stores_read_zero);
     tcase_add_test(tc, metrics_families_keep_their_order);
     tcase_add_test(tc, metrics_positions_are_a_permutation);
+    tcase_add_test(tc, state_rows);
+    tcase_add_test(tc, state_rows_read_the_link);
     suite_add_tcase(s, tc);
     return s;
 }
