@@ -4,44 +4,112 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <hiredis/hiredis.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/queue.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "clock.h"
+#include "log.h"
 #include "ratelimit.h"
+#include "redis_scripts.h"
+
+struct shaper;
 
 struct shaper_item {
     TAILQ_ENTRY(shaper_item) link;
+    struct shaper *s;
     void *item;
     shaper_go go;
     shaper_refuse refuse;
     double slot_ms;
     double queued_ms;
-    /* refused if still waiting then: max(slot, queued + max_queue_ms),
-     * never before the item ahead of it (so the head's is the earliest) */
+    /* refused if still waiting then: max(slot, queued + max_queue_ms) +
+     * the guard's grace, never before the item ahead of it (so the
+     * head's is the earliest) */
     double deadline_ms;
+    /* shared mode: the reservation awaited from Redis (in s->reserving) */
+    struct rlink_cmd *cmd;
+    int in_call;   /* its reply came inside the eval call (see reserve) */
+    int answered;  /* ... and this is what it said */
+    int no_refuse; /* reserved again after a resume: never refused */
 };
 
 /* The guard's ring is as long as a 1-second window may hold; beyond this
  * (a limit set out of the way, 10000/s) it is off. */
 #define SHAPER_GUARD_MAX 4096
+/* Shared guard: while the window is held by a request still on its way
+ * (an unknown end, maybe on another instance), ask again this soon. */
+#define SHAPER_ASK_POLL_MS 20.0
+/* Asks whose answer was lost (they may have added an entry), dropped
+ * once the link answers again; more are left to expire. */
+#define SHAPER_ORPHANS 8
+/* Departures whose answer may still be reported to Redis. */
+#define SHAPER_TRIPS 64
+#define SHAPER_MEMBER_MAX 40
+
+/* A hand-over granted by the shared guard, until its request leaves or
+ * ends: its member in Redis's departure log. */
+struct shaper_member {
+    TAILQ_ENTRY(shaper_member) link;
+    char id[SHAPER_MEMBER_MAX];
+};
+TAILQ_HEAD(shaper_members, shaper_member);
+
+struct shaper_remote {
+    struct shaper_link link;
+    char *k_rl, *k_pause, *k_dep; /* owned */
+    double instances;
+    double pending_ms;
+    char nonce[17];
+    uint64_t seq;
+    struct rlink_cmd *ask; /* in flight */
+    char ask_member[SHAPER_MEMBER_MAX];
+    int ask_in_call, ask_answered;
+    double ask_at;       /* do not ask before this (local ms) */
+    int skip_once;       /* the last ask failed: the head goes on the
+                            local guard */
+    double paused_until; /* learned from Redis (local ms) */
+    /* handed over, not left: with a member (granted by Redis) or plain
+     * (handed while Redis was unreachable) */
+    struct shaper_members members;
+    size_t plain;
+    struct {
+        uint64_t ticket;
+        char id[SHAPER_MEMBER_MAX];
+    } trips[SHAPER_TRIPS];
+    size_t trip_next;
+    char orphans[SHAPER_ORPHANS][SHAPER_MEMBER_MAX];
+    size_t norphans;
+};
 
 struct shaper {
     struct event_base *base;
     struct rl_guard guard;
     struct event *timer;
-    struct rl rl;
-    int on; /* rate > 0 */
+    struct rl rl; /* shared mode: the instance's own, at rate/instances */
+    int on;       /* rate > 0 */
+    double rate;
+    long burst;
     double max_queue_ms;
+    double grace_ms;
     double last_slot; /* slot of the latest item handed over */
     TAILQ_HEAD(shaper_queue, shaper_item) queue;
+    struct shaper_queue reserving; /* shared: awaiting Redis, in order */
     struct shaper_stats st;
     shaper_clock clock; /* NULL: clock_mono_ms() */
     void *clock_ctx;
     double wake_ms; /* when the timer fires; INFINITY when not set */
+    struct shaper_remote *remote; /* NULL: memory mode */
+    int running;                  /* inside run_due() */
 };
+
+static void shaper_arm(struct shaper *s);
 
 /* Every entry point reads the clock once and passes that now down. */
 static double
@@ -57,10 +125,102 @@ guard_size(double rate, long burst)
     return rate > 0 && n <= SHAPER_GUARD_MAX ? (size_t)n : 0;
 }
 
+/* ---- shared mode: talking to Redis ---- */
+
+static int
+remote_up(const struct shaper *s)
+{
+    return s->remote != NULL && s->remote->link.up(s->remote->link.link);
+}
+
+/* The local guard's size: the whole limit while the shared guard holds
+ * the line (it counts this instance's departures too), the instance's
+ * share of it while Redis is unreachable. */
+static size_t
+local_guard_size(const struct shaper *s)
+{
+    size_t n = guard_size(s->rate, s->burst);
+    if (s->remote == NULL || n == 0 || remote_up(s))
+        return n;
+    size_t share = (size_t)floor((double)n / s->remote->instances);
+    return share < 1 ? 1 : share;
+}
+
+static void
+fit_guard(struct shaper *s)
+{
+    size_t n = local_guard_size(s);
+    if (n != s->guard.n)
+        rl_guard_resize(&s->guard, n);
+}
+
+/* A command whose answer nobody needs (reports, drops). */
+static void
+ignore_reply(void *arg, enum rlink_status st, const redisReply *r)
+{
+    (void)arg;
+    (void)st;
+    (void)r;
+}
+
+static struct rlink_cmd *
+eval(struct shaper *s, enum redis_script script, const char *const *argv,
+     int argc, rlink_reply_cb cb, void *arg)
+{
+    struct shaper_remote *re = s->remote;
+    size_t len[12];
+    for (int i = 0; i < argc; i++)
+        len[i] = strlen(argv[i]);
+    return re->link.eval(re->link.link, script, 2, argc, argv, len,
+                         cb ? cb : ignore_reply, arg);
+}
+
+/* rl_depart.lua's reports: "left", "done", "drop" of one member. */
+static void
+report(struct shaper *s, const char *op, const char *member)
+{
+    char cap[32];
+    snprintf(cap, sizeof(cap), "%.0f", SHAPER_GUARD_CAP_MS * 1000.0);
+    const char *argv[] = {s->remote->k_dep, s->remote->k_pause, op, member,
+                          cap};
+    eval(s, RS_RL_DEPART, argv, strcmp(op, "left") == 0 ? 5 : 4, NULL, NULL);
+}
+
+static void
+drop_orphans(struct shaper *s)
+{
+    struct shaper_remote *re = s->remote;
+    while (re->norphans > 0)
+        report(s, "drop", re->orphans[--re->norphans]);
+}
+
+static void
+new_member(struct shaper_remote *re, char *out)
+{
+    snprintf(out, SHAPER_MEMBER_MAX, "%s:%llu", re->nonce,
+             (unsigned long long)++re->seq);
+}
+
+/* Reads {a, b[, c]} of integers; 0 when the reply is not that. */
+static int
+int_array(const redisReply *r, long long *v, size_t want)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < want)
+        return 0;
+    for (size_t i = 0; i < want; i++) {
+        if (r->element[i]->type != REDIS_REPLY_INTEGER)
+            return 0;
+        v[i] = r->element[i]->integer;
+    }
+    return 1;
+}
+
+/* ---- the queue ---- */
+
 /* Sets the timer for the head. It reads the clock itself, after whatever
  * callbacks ran, since libevent's timeout is relative. */
 static void
-arm(struct shaper *s)
+shaper_arm(struct shaper *s)
 {
     struct shaper_item *head = TAILQ_FIRST(&s->queue);
     if (head == NULL) {
@@ -69,9 +229,16 @@ arm(struct shaper *s)
         return;
     }
     /* the slot, or later while the guard holds (INFINITY: until a request
-     * on its way ends, which re-arms); the deadline in any case */
+     * on its way ends, which re-arms; or until the shared guard answers);
+     * the deadline in any case */
     double guard = rl_guard_until(&s->guard);
     double at = head->slot_ms > guard ? head->slot_ms : guard;
+    if (remote_up(s) && !s->remote->skip_once) {
+        if (s->remote->ask != NULL)
+            at = INFINITY;
+        else if (s->remote->ask_at > at)
+            at = s->remote->ask_at;
+    }
     if (at > head->deadline_ms)
         at = head->deadline_ms;
     s->wake_ms = at;
@@ -101,28 +268,103 @@ deadlines_follow_slots(struct shaper *s)
     struct shaper_item *it, *prev = NULL;
     TAILQ_FOREACH(it, &s->queue, link)
     {
-        it->deadline_ms =
-            deadline_after(prev, fmax(it->deadline_ms, it->slot_ms));
+        it->deadline_ms = deadline_after(
+            prev, fmax(it->deadline_ms, it->slot_ms + s->grace_ms));
         prev = it;
     }
 }
 
+/* Puts it in the queue at its slot (after those with the same or an
+ * earlier one: shared slots arrive in order, give or take the way of
+ * their replies), with its deadline. */
 static void
-hand_over(struct shaper *s, double slot, shaper_go go, void *item)
+enqueue(struct shaper *s, struct shaper_item *it, double slot)
+{
+    struct shaper_item *after = TAILQ_LAST(&s->queue, shaper_queue);
+    while (after != NULL && after->slot_ms > slot)
+        after = TAILQ_PREV(after, shaper_queue, link);
+    it->slot_ms = slot;
+    double bound = fmax(slot, it->queued_ms + s->max_queue_ms) + s->grace_ms;
+    it->deadline_ms = deadline_after(after, bound);
+    if (after == NULL)
+        TAILQ_INSERT_HEAD(&s->queue, it, link);
+    else
+        TAILQ_INSERT_AFTER(&s->queue, after, it, link);
+    /* the ones behind it may not be refused before it */
+    for (struct shaper_item *n = TAILQ_NEXT(it, link); n != NULL;
+         n = TAILQ_NEXT(n, link))
+        n->deadline_ms =
+            deadline_after(TAILQ_PREV(n, shaper_queue, link), n->deadline_ms);
+    s->st.depth++;
+    s->st.waited++;
+}
+
+static void
+hand_over(struct shaper *s, double slot, shaper_go go, void *item,
+          const char *member)
 {
     rl_guard_handed(&s->guard);
+    if (s->remote != NULL) {
+        if (member != NULL) {
+            struct shaper_member *m = xcalloc(1, sizeof(*m));
+            snprintf(m->id, sizeof(m->id), "%s", member);
+            TAILQ_INSERT_TAIL(&s->remote->members, m, link);
+        } else {
+            s->remote->plain++;
+        }
+    }
     s->last_slot = slot;
     go(item);
 }
 
-/* What is due at now: handed over at its slot once the guard allows, or
+static void send_ask(struct shaper *s, double now);
+
+/* The head may go now as far as the shared guard is concerned: 1 with
+ * *member set to its grant (NULL when it goes on the local guard alone),
+ * 0 while it waits for the guard's answer. */
+static int
+shared_guard_open(struct shaper *s, double now, const char **member)
+{
+    struct shaper_remote *re = s->remote;
+    *member = NULL;
+    if (re == NULL || guard_size(s->rate, s->burst) == 0 || !remote_up(s))
+        return 1;
+    if (re->skip_once) {
+        re->skip_once = 0;
+        return 1;
+    }
+    if (re->ask != NULL || now < re->ask_at)
+        return 0;
+    send_ask(s, now);
+    if (re->ask != NULL)
+        return 0; /* the usual case: the answer comes from the loop */
+    if (re->ask_answered == 1) {
+        re->ask_answered = 0;
+        *member = re->ask_member;
+        return 1;
+    }
+    /* answered within the call: refused (ask_at moved) or unavailable
+     * (skip_once) */
+    if (re->skip_once) {
+        re->skip_once = 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* What is due at now: handed over at its slot once the guards allow, or
  * refused at its deadline. */
 static void
 run_due(struct shaper *s, double now)
 {
     struct shaper_item *it;
+    s->running = 1;
+    fit_guard(s);
     while ((it = TAILQ_FIRST(&s->queue)) != NULL) {
+        const char *member = NULL;
         int due = it->slot_ms <= now && now >= rl_guard_until(&s->guard);
+        if (due)
+            due = shared_guard_open(s, now, &member);
         if (!due && it->deadline_ms > now)
             break;
         TAILQ_REMOVE(&s->queue, it, link);
@@ -146,15 +388,16 @@ run_due(struct shaper *s, double now)
         void *item = it->item;
         double slot = it->slot_ms;
         free(it);
-        hand_over(s, slot, go, item); /* may submit more: consistent here */
+        hand_over(s, slot, go, item, member); /* may submit more */
     }
+    s->running = 0;
 }
 
 void
 shaper_run(struct shaper *s)
 {
     run_due(s, now_of(s));
-    arm(s);
+    shaper_arm(s);
 }
 
 static void
@@ -165,6 +408,197 @@ on_timer(evutil_socket_t fd, short what, void *arg)
     shaper_run(arg);
 }
 
+/* ---- the shared guard's answer ---- */
+
+/* A pause learned from Redis (another instance saw the 429): the queue
+ * moves behind it as after shaper_pause(). */
+static void pause_queue(struct shaper *s, double now, double pause_ms);
+
+static void
+on_ask(void *arg, enum rlink_status st, const redisReply *r)
+{
+    struct shaper *s = arg;
+    struct shaper_remote *re = s->remote;
+    double now = now_of(s);
+    long long v[3];
+    re->ask = NULL;
+    re->ask_answered = 0;
+    if (st != RLINK_OK || !int_array(r, v, 3)) {
+        /* it may have run: its entry is dropped once the link is back;
+         * the head goes on the local guard meanwhile */
+        if (re->norphans < SHAPER_ORPHANS)
+            snprintf(re->orphans[re->norphans++], SHAPER_MEMBER_MAX, "%s",
+                     re->ask_member);
+        if (st == RLINK_OK)
+            log_msg(LOG_WARN, "rl_depart: unexpected reply (%s)",
+                    r && r->type == REDIS_REPLY_ERROR ? r->str : "type");
+        re->skip_once = 1;
+    } else if (v[0] == 1) {
+        re->ask_answered = 1;
+        drop_orphans(s);
+    } else {
+        double wait_ms = (double)v[1] / 1000.0;
+        if (v[2] == 2) {
+            pause_queue(s, now, wait_ms);
+            re->ask_at = now + wait_ms;
+        } else {
+            re->ask_at = now + (v[2] == 1 && wait_ms > SHAPER_ASK_POLL_MS
+                                    ? SHAPER_ASK_POLL_MS
+                                    : wait_ms);
+        }
+        drop_orphans(s);
+    }
+    if (re->ask_in_call)
+        return; /* shared_guard_open() reads what it said */
+    if (re->ask_answered) {
+        /* the grant is the head's if it is still due; if not (cancelled,
+         * or the local guard closed meanwhile) it is given back */
+        re->ask_answered = 0;
+        struct shaper_item *it = TAILQ_FIRST(&s->queue);
+        if (it != NULL && it->slot_ms <= now &&
+            now >= rl_guard_until(&s->guard) && !s->running) {
+            TAILQ_REMOVE(&s->queue, it, link);
+            s->st.depth--;
+            double waited = now - it->queued_ms;
+            s->st.wait_ms_total += waited;
+            if (waited > s->st.wait_ms_max)
+                s->st.wait_ms_max = waited;
+            shaper_go go = it->go;
+            void *item = it->item;
+            double slot = it->slot_ms;
+            free(it);
+            s->running = 1;
+            hand_over(s, slot, go, item, re->ask_member);
+            s->running = 0;
+        } else {
+            report(s, "drop", re->ask_member);
+        }
+    }
+    if (!s->running)
+        shaper_run(s);
+}
+
+static void
+send_ask(struct shaper *s, double now)
+{
+    struct shaper_remote *re = s->remote;
+    char n[32], window[32], pending[32];
+    (void)now;
+    new_member(re, re->ask_member);
+    snprintf(n, sizeof(n), "%zu", guard_size(s->rate, s->burst));
+    snprintf(window, sizeof(window), "%.0f", SHAPER_GUARD_WINDOW_MS * 1000.0);
+    snprintf(pending, sizeof(pending), "%.0f",
+             (re->pending_ms + SHAPER_GUARD_CAP_MS) * 1000.0);
+    const char *argv[] = {re->k_dep, re->k_pause, "ask",  re->ask_member,
+                          n,         window,      pending};
+    re->ask_in_call = 1;
+    re->ask_answered = 0;
+    re->ask = eval(s, RS_RL_DEPART, argv, 7, on_ask, s);
+    re->ask_in_call = 0;
+}
+
+/* ---- reservations ---- */
+
+/* T in us, rounded up: n slots never span less than n / rate. */
+static void
+interval_us(const struct shaper *s, char *out, size_t n)
+{
+    snprintf(out, n, "%.0f", ceil(1e6 / s->rate));
+}
+
+/* The instance's own limiter gives the slot (memory mode; shared mode
+ * while Redis is unreachable). 0, or -1 with *retry_s when refused. */
+static int
+reserve_local(struct shaper *s, double now, int no_refuse, double *slot,
+              long *retry_s)
+{
+    double maxq = no_refuse ? INFINITY : s->max_queue_ms;
+    if (rl_reserve(&s->rl, now, maxq, slot) != 0) {
+        double ms = rl_retry_after_ms(&s->rl, now, maxq);
+        long secs = (long)ceil(ms / 1000.0);
+        *retry_s = secs < 1 ? 1 : secs;
+        return -1;
+    }
+    if (s->remote != NULL)
+        s->st.local_slots++;
+    return 0;
+}
+
+/* What a reservation's answer means for it: queued at its slot (0), or
+ * refused (-1, *retry_s set). The caller queues or refuses. */
+static int
+reserved(struct shaper *s, struct shaper_item *it, enum rlink_status st,
+         const redisReply *r, double now, long *retry_s)
+{
+    long long v[2];
+    if (st == RLINK_OK && int_array(r, v, 2) && v[0] == 1 && v[1] >= 0) {
+        it->slot_ms = now + (double)v[1] / 1000.0;
+        return 0;
+    }
+    if (st == RLINK_OK && int_array(r, v, 2) && v[0] == 0) {
+        long secs = (long)ceil((double)v[1] / 1000.0);
+        *retry_s = secs < 1 ? 1 : secs;
+        return -1;
+    }
+    if (st == RLINK_OK)
+        log_msg(LOG_WARN, "rl_reserve: unexpected reply (%s)",
+                r && r->type == REDIS_REPLY_ERROR ? r->str : "type");
+    /* unreachable (the reservation may have been made: its slot is
+     * wasted), or a reply we cannot read: the instance's own limiter */
+    return reserve_local(s, now, it->no_refuse, &it->slot_ms, retry_s);
+}
+
+static void
+on_reserved(void *arg, enum rlink_status st, const redisReply *r)
+{
+    struct shaper_item *it = arg;
+    struct shaper *s = it->s;
+    double now = now_of(s);
+    long retry = 1;
+    it->cmd = NULL;
+    TAILQ_REMOVE(&s->reserving, it, link);
+    s->st.reserving--;
+    int rc = reserved(s, it, st, r, now, &retry);
+    if (it->in_call) {
+        /* inside shaper_submit(): it decides */
+        it->answered = rc == 0 ? 1 : -1;
+        it->deadline_ms = (double)retry; /* carried back */
+        return;
+    }
+    if (rc != 0) {
+        s->st.refused++;
+        shaper_refuse refuse = it->refuse;
+        void *item = it->item;
+        free(it);
+        refuse(item, retry);
+        return;
+    }
+    enqueue(s, it, it->slot_ms);
+    if (!s->running)
+        shaper_run(s);
+}
+
+static void
+reserve_remote(struct shaper *s, struct shaper_item *it)
+{
+    char t[32], burst[32], maxq[32];
+    interval_us(s, t, sizeof(t));
+    snprintf(burst, sizeof(burst), "%ld", s->burst < 1 ? 1 : s->burst);
+    if (it->no_refuse)
+        snprintf(maxq, sizeof(maxq), "%.0f", 1e15);
+    else
+        snprintf(maxq, sizeof(maxq), "%.0f", s->max_queue_ms * 1000.0);
+    const char *argv[] = {s->remote->k_rl, s->remote->k_pause, t, burst, maxq};
+    TAILQ_INSERT_TAIL(&s->reserving, it, link);
+    s->st.reserving++;
+    it->in_call = 1;
+    it->answered = 0;
+    it->cmd = eval(s, RS_RL_RESERVE, argv, 5, on_reserved, it);
+    it->in_call = 0;
+}
+
+/* ---- the public calls ---- */
+
 struct shaper *
 shaper_new(struct event_base *base, double rate, long burst,
            long long max_queue_ms)
@@ -172,88 +606,212 @@ shaper_new(struct event_base *base, double rate, long burst,
     struct shaper *s = xcalloc(1, sizeof(*s));
     s->base = base;
     TAILQ_INIT(&s->queue);
+    TAILQ_INIT(&s->reserving);
     s->timer = evtimer_new(base, on_timer, s);
     if (s->timer == NULL)
         alloc_oom("evtimer_new");
     s->on = rate > 0;
+    s->rate = rate;
+    s->burst = burst;
     rl_init(&s->rl, s->on ? rate : 1, burst);
     s->max_queue_ms = (double)max_queue_ms;
+    s->grace_ms = SHAPER_GUARD_GRACE_MS(max_queue_ms);
     s->last_slot = -INFINITY;
     s->wake_ms = INFINITY;
     rl_guard_init(&s->guard, guard_size(rate, burst), SHAPER_GUARD_WINDOW_MS);
+    rl_guard_set_cap(&s->guard, SHAPER_GUARD_CAP_MS);
     return s;
+}
+
+/* The instance's own limiter's rate: the whole rate, or its share. */
+static double
+local_rate(const struct shaper *s)
+{
+    return s->remote != NULL ? s->rate / s->remote->instances : s->rate;
 }
 
 void
 shaper_configure(struct shaper *s, double rate, long burst,
                  long long max_queue_ms)
 {
-    if (rate > 0 && !s->on)
-        rl_init(&s->rl, rate, burst);
-    else if (rate > 0)
-        rl_configure(&s->rl, rate, burst);
+    int was_on = s->on;
     s->on = rate > 0;
+    s->rate = rate;
+    s->burst = burst;
+    if (s->on && !was_on)
+        rl_init(&s->rl, local_rate(s), burst);
+    else if (s->on)
+        rl_configure(&s->rl, local_rate(s), burst);
     s->max_queue_ms = (double)max_queue_ms;
-    rl_guard_resize(&s->guard, guard_size(rate, burst));
-    arm(s);
-}
-
-int
-shaper_submit(struct shaper *s, void *item, shaper_go go,
-              shaper_refuse refuse, long *retry_after_s)
-{
-    double now = now_of(s), slot;
-    s->st.submitted++;
-    if (!s->on) {
-        hand_over(s, now, go, item);
-        return 0;
-    }
-    if (rl_reserve(&s->rl, now, s->max_queue_ms, &slot) != 0) {
-        double ms = rl_retry_after_ms(&s->rl, now, s->max_queue_ms);
-        long secs = (long)ceil(ms / 1000.0);
-        *retry_after_s = secs < 1 ? 1 : secs;
-        s->st.refused++;
-        return -1;
-    }
-    if (slot <= now && TAILQ_EMPTY(&s->queue) &&
-        now >= rl_guard_until(&s->guard)) {
-        hand_over(s, slot, go, item);
-        return 0;
-    }
-    struct shaper_item *it = xcalloc(1, sizeof(*it));
-    it->item = item;
-    it->go = go;
-    it->refuse = refuse;
-    it->slot_ms = slot;
-    it->queued_ms = now;
-    it->deadline_ms = deadline_after(TAILQ_LAST(&s->queue, shaper_queue),
-                                     fmax(slot, now + s->max_queue_ms));
-    TAILQ_INSERT_TAIL(&s->queue, it, link);
-    s->st.depth++;
-    s->st.waited++;
-    if (TAILQ_FIRST(&s->queue) == it)
-        arm(s);
-    return 0;
+    s->grace_ms = SHAPER_GUARD_GRACE_MS(max_queue_ms);
+    fit_guard(s);
+    shaper_arm(s);
 }
 
 void
+shaper_share(struct shaper *s, const struct shaper_share *share)
+{
+    struct shaper_remote *re = s->remote;
+    if (re == NULL) {
+        re = xcalloc(1, sizeof(*re));
+        re->link = share->link;
+        size_t n = strlen(share->key_base) + strlen(share->limiter) + 8;
+        re->k_rl = xmalloc(n);
+        re->k_pause = xmalloc(n);
+        re->k_dep = xmalloc(n);
+        snprintf(re->k_rl, n, "%srl:%s", share->key_base, share->limiter);
+        snprintf(re->k_pause, n, "%spause:%s", share->key_base, share->limiter);
+        snprintf(re->k_dep, n, "%sdep:%s", share->key_base, share->limiter);
+        /* a member of the departure log is unique per instance */
+        unsigned char r[8] = {0};
+        if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+            uint64_t x = (uint64_t)getpid() ^ (uint64_t)clock_wall_ms();
+            memcpy(r, &x, sizeof(r));
+        }
+        for (size_t i = 0; i < sizeof(r); i++)
+            snprintf(re->nonce + 2 * i, 3, "%02x", r[i]);
+        TAILQ_INIT(&re->members);
+        re->ask_at = -INFINITY;
+        re->paused_until = -INFINITY;
+        s->remote = re;
+    }
+    re->instances = share->instances >= 1 ? share->instances : 1;
+    re->pending_ms = share->pending_ms > 0 ? share->pending_ms : 0;
+    if (s->on)
+        rl_configure(&s->rl, local_rate(s), s->burst);
+    fit_guard(s);
+}
+
+int
+shaper_submit(struct shaper *s, void *item, shaper_go go, shaper_refuse refuse,
+              long *retry_after_s)
+{
+    double now = now_of(s), slot;
+    struct shaper_item *it;
+    s->st.submitted++;
+    if (!s->on) {
+        hand_over(s, now, go, item, NULL);
+        return 0;
+    }
+    if (remote_up(s)) {
+        it = xcalloc(1, sizeof(*it));
+        it->s = s;
+        it->item = item;
+        it->go = go;
+        it->refuse = refuse;
+        it->queued_ms = now;
+        reserve_remote(s, it);
+        if (it->answered == 0)
+            return 0; /* the usual case: answered from the loop */
+        if (it->answered < 0) {
+            *retry_after_s = (long)it->deadline_ms;
+            s->st.refused++;
+            free(it);
+            return -1;
+        }
+        slot = it->slot_ms;
+    } else {
+        if (reserve_local(s, now, 0, &slot, retry_after_s) != 0) {
+            s->st.refused++;
+            return -1;
+        }
+        if (s->remote == NULL && slot <= now && TAILQ_EMPTY(&s->queue) &&
+            now >= rl_guard_until(&s->guard)) {
+            hand_over(s, slot, go, item, NULL);
+            return 0;
+        }
+        it = xcalloc(1, sizeof(*it));
+        it->s = s;
+        it->item = item;
+        it->go = go;
+        it->refuse = refuse;
+        it->queued_ms = now;
+    }
+    enqueue(s, it, slot);
+    /* shared mode goes through the timer even when due (the shared
+     * guard's answer comes from the loop) */
+    if (TAILQ_FIRST(&s->queue) == it)
+        shaper_arm(s);
+    return 0;
+}
+
+/* The oldest hand-over not left yet: a plain one if any (keeping Redis's
+ * entries, which then count longer: safe), else the oldest member,
+ * whose id is copied to out. 0 when none was Redis's. */
+static int
+take_member(struct shaper_remote *re, char *out)
+{
+    if (re->plain > 0) {
+        re->plain--;
+        return 0;
+    }
+    struct shaper_member *m = TAILQ_FIRST(&re->members);
+    if (m == NULL)
+        return 0;
+    TAILQ_REMOVE(&re->members, m, link);
+    snprintf(out, SHAPER_MEMBER_MAX, "%s", m->id);
+    free(m);
+    return 1;
+}
+
+uint64_t
 shaper_left(struct shaper *s)
 {
-    rl_guard_left(&s->guard, now_of(s));
-    arm(s);
+    uint64_t ticket = rl_guard_left(&s->guard, now_of(s));
+    char id[SHAPER_MEMBER_MAX];
+    if (s->remote != NULL && take_member(s->remote, id)) {
+        report(s, "left", id);
+        struct shaper_remote *re = s->remote;
+        if (ticket != 0) {
+            size_t i = re->trip_next++ % SHAPER_TRIPS;
+            re->trips[i].ticket = ticket;
+            snprintf(re->trips[i].id, SHAPER_MEMBER_MAX, "%s", id);
+        }
+    }
+    shaper_arm(s);
+    return ticket;
+}
+
+void
+shaper_answered(struct shaper *s, uint64_t ticket)
+{
+    rl_guard_answered(&s->guard, ticket, now_of(s));
+    struct shaper_remote *re = s->remote;
+    for (size_t i = 0; re != NULL && ticket != 0 && i < SHAPER_TRIPS; i++) {
+        if (re->trips[i].ticket != ticket)
+            continue;
+        re->trips[i].ticket = 0;
+        report(s, "done", re->trips[i].id);
+        break;
+    }
+    shaper_arm(s);
 }
 
 void
 shaper_dropped(struct shaper *s)
 {
     rl_guard_dropped(&s->guard);
-    arm(s);
+    char id[SHAPER_MEMBER_MAX];
+    if (s->remote != NULL && take_member(s->remote, id))
+        report(s, "drop", id);
+    shaper_arm(s);
 }
 
 int
 shaper_cancel(struct shaper *s, void *item)
 {
     struct shaper_item *it;
+    TAILQ_FOREACH(it, &s->reserving, link)
+    {
+        if (it->item != item)
+            continue;
+        /* the reservation may still be made in Redis: its slot is lost */
+        s->remote->link.cancel(s->remote->link.link, it->cmd);
+        TAILQ_REMOVE(&s->reserving, it, link);
+        s->st.reserving--;
+        free(it);
+        return 1;
+    }
     TAILQ_FOREACH(it, &s->queue, link)
     {
         if (it->item != item)
@@ -263,7 +821,7 @@ shaper_cancel(struct shaper *s, void *item)
         s->st.depth--;
         free(it);
         if (was_head)
-            arm(s);
+            shaper_arm(s);
         return 1;
     }
     return 0;
@@ -271,14 +829,14 @@ shaper_cancel(struct shaper *s, void *item)
 
 /* After a pause: the waiting items now beyond the queue bound are a
  * suffix of the queue (slots grow along it). They are refused, newest
- * first, and their slots given back. */
+ * first, and (memory mode) their slots given back. */
 static void
 refuse_beyond_bound(struct shaper *s, double now)
 {
     int64_t released = 0;
     struct shaper_item *it;
     while ((it = TAILQ_LAST(&s->queue, shaper_queue)) != NULL &&
-           it->slot_ms - now > s->max_queue_ms) {
+           it->slot_ms - now > s->max_queue_ms && !it->no_refuse) {
         TAILQ_REMOVE(&s->queue, it, link);
         s->st.depth--;
         s->st.refused++;
@@ -289,18 +847,18 @@ refuse_beyond_bound(struct shaper *s, double now)
         free(it);
         refuse(item, secs < 1 ? 1 : secs);
     }
-    rl_release(&s->rl, released);
+    /* shared slots are Redis's: a refused one is wasted there */
+    if (s->remote == NULL)
+        rl_release(&s->rl, released);
 }
 
-void
-shaper_pause(struct shaper *s, double pause_ms)
+static void
+pause_queue(struct shaper *s, double now, double pause_ms)
 {
-    if (!s->on)
-        return;
     struct shaper_item *head = TAILQ_FIRST(&s->queue), *it;
-    double now = now_of(s);
     double delay = rl_pause(&s->rl, now, pause_ms, head ? head->slot_ms : -1);
-    s->st.pauses++;
+    if (s->remote != NULL && now + pause_ms > s->remote->paused_until)
+        s->remote->paused_until = now + pause_ms;
     if (delay <= 0)
         return;
     TAILQ_FOREACH(it, &s->queue, link)
@@ -309,7 +867,24 @@ shaper_pause(struct shaper *s, double pause_ms)
     }
     refuse_beyond_bound(s, now);
     deadlines_follow_slots(s);
-    arm(s);
+}
+
+void
+shaper_pause(struct shaper *s, double pause_ms)
+{
+    if (!s->on)
+        return;
+    double now = now_of(s);
+    s->st.pauses++;
+    if (s->remote != NULL) {
+        /* every instance's: no slot, no departure before its end */
+        char us[32];
+        snprintf(us, sizeof(us), "%.0f", ceil(pause_ms * 1000.0));
+        const char *argv[] = {s->remote->k_rl, s->remote->k_pause, us};
+        eval(s, RS_RL_PAUSE, argv, 3, NULL, NULL);
+    }
+    pause_queue(s, now, pause_ms);
+    shaper_arm(s);
 }
 
 int
@@ -317,17 +892,42 @@ shaper_resume(struct shaper *s)
 {
     double now = now_of(s), slot;
     struct shaper_item *it;
-    if (!s->on || !(s->rl.paused_until > now))
+    if (!s->on)
+        return 0;
+    int paused = s->rl.paused_until > now ||
+                 (s->remote != NULL && s->remote->paused_until > now);
+    if (s->remote != NULL) {
+        /* every instance's pause ends, whoever asked for it; ours knows
+         * only of those it saw */
+        const char *argv[] = {s->remote->k_rl, s->remote->k_pause};
+        eval(s, RS_RL_RESUME, argv, 2, NULL, NULL);
+        s->remote->paused_until = -INFINITY;
+        s->remote->ask_at = -INFINITY;
+    }
+    if (!paused)
         return 0;
     rl_restart(&s->rl, s->last_slot);
-    /* every waiting item was accepted once: none is refused now */
+    if (remote_up(s)) {
+        /* the waiting items reserve again, in order, after the resume
+         * (one connection: Redis runs the commands in the order sent);
+         * every one was accepted once: none is refused now */
+        while ((it = TAILQ_FIRST(&s->queue)) != NULL) {
+            TAILQ_REMOVE(&s->queue, it, link);
+            s->st.depth--;
+            s->st.waited--;
+            it->no_refuse = 1;
+            reserve_remote(s, it);
+        }
+        shaper_arm(s);
+        return 1;
+    }
     TAILQ_FOREACH(it, &s->queue, link)
     {
         rl_reserve(&s->rl, now, INFINITY, &slot);
         it->slot_ms = slot;
     }
     deadlines_follow_slots(s);
-    arm(s);
+    shaper_arm(s);
     return 1;
 }
 
@@ -360,6 +960,25 @@ shaper_free(struct shaper *s)
     while ((it = TAILQ_FIRST(&s->queue)) != NULL) {
         TAILQ_REMOVE(&s->queue, it, link);
         free(it);
+    }
+    struct shaper_remote *re = s->remote;
+    while ((it = TAILQ_FIRST(&s->reserving)) != NULL) {
+        TAILQ_REMOVE(&s->reserving, it, link);
+        re->link.cancel(re->link.link, it->cmd);
+        free(it);
+    }
+    if (re != NULL) {
+        if (re->ask != NULL)
+            re->link.cancel(re->link.link, re->ask);
+        struct shaper_member *m;
+        while ((m = TAILQ_FIRST(&re->members)) != NULL) {
+            TAILQ_REMOVE(&re->members, m, link);
+            free(m);
+        }
+        free(re->k_rl);
+        free(re->k_pause);
+        free(re->k_dep);
+        free(re);
     }
     event_free(s->timer);
     rl_guard_free(&s->guard);

@@ -10,7 +10,11 @@
 
 #include "shaper.h"
 
-#define W SHAPER_GUARD_WINDOW_MS
+/* how long an unanswered departure holds its place in the guard */
+#define W (SHAPER_GUARD_WINDOW_MS + SHAPER_GUARD_CAP_MS)
+/* how long past its bound the guard may hold an item before it is
+ * refused */
+#define G(max_queue_ms) SHAPER_GUARD_GRACE_MS(max_queue_ms)
 
 /* ---- a shaper on the test's clock ---- */
 
@@ -209,7 +213,7 @@ START_TEST(the_guard_holds_while_the_window_is_on_its_way)
     advance(s, 800); /* slots 0, 200 .. 800 */
     ck_assert_int_eq(k.handed, 5);
     /* the 6th slot (1000) passes: held, the timer only for its bound */
-    ck_assert_double_eq(shaper_next_ms(s), 10000);
+    ck_assert_double_eq(shaper_next_ms(s), 10000 + G(10000));
     advance(s, 1300);
     ck_assert_int_eq(k.handed, 5);
     ck_assert_uint_eq(stats(s).on_the_way, 5);
@@ -241,7 +245,7 @@ START_TEST(an_idle_queue_still_waits_for_the_guard)
     ck_assert_int_eq(submit(s, &k, NULL), 0); /* slot 2000: now */
     ck_assert_int_eq(k.handed, 5);
     ck_assert_uint_eq(stats(s).depth, 1);
-    ck_assert_double_eq(shaper_next_ms(s), 2000 + 10000);
+    ck_assert_double_eq(shaper_next_ms(s), 2000 + 10000 + G(10000));
     now_ms = 2100;
     shaper_left(s);
     ck_assert_double_eq(shaper_next_ms(s), 2100 + W);
@@ -310,10 +314,10 @@ START_TEST(what_the_guard_holds_is_refused_at_its_bound)
     /* the guard is full */
     ck_assert_int_eq(k.handed, 5);
     ck_assert_int_eq(submit(s, &k, NULL), 0); /* slot 1000, bound 1400 */
-    ck_assert_double_eq(shaper_next_ms(s), 1400);
-    advance(s, 1399.9);
+    ck_assert_double_eq(shaper_next_ms(s), 1400 + G(600));
+    advance(s, 1400 + G(600) - 0.1);
     ck_assert_int_eq(k.refused, 0);
-    advance(s, 1400);
+    advance(s, 1400 + G(600));
     ck_assert_int_eq(k.refused, 1);
     ck_assert_int_eq(k.last_retry_s, 1);
     ck_assert_int_eq(k.handed, 5);
