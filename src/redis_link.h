@@ -14,7 +14,13 @@
  * but its scripts not loaded yet), a command is answered UNAVAILABLE
  * within the call, without waiting for a timeout, so that a dead Redis
  * adds nothing to a request's latency. Each transition up/down is logged
- * once (log.h) and reported to the on_change callback.
+ * once (log.h: "state: redis up (url ...)", warn "state: redis down:
+ * <reason>"; a link that never came up logs its first failure the same
+ * way; the retries that follow are debug lines) and an up/down flip is
+ * reported to the on_change callback. Reconnects back off from 50 ms,
+ * doubling to 2 s, back to 50 ms once up; a connect that has not finished
+ * its handshake within timeout_ms counts as failed (a frozen Redis
+ * accepts TCP connects in the kernel and answers nothing).
  *
  * Scripts: the link is given the script table at creation (redis_scripts.h).
  * At each connect it authenticates (AUTH, when a password is set),
@@ -22,9 +28,16 @@
  * that Redis's SHA1 is the one it computed; only then is it up.
  * rlink_eval() sends EVALSHA; on a NOSCRIPT error (a restarted or
  * failed-over Redis with an empty script cache) it sends the same call
- * once more as EVAL with the script's source, transparently.
+ * once more as EVAL with the script's source, transparently; one
+ * deadline (timeout_ms from rlink_eval) covers both.
  *
- * The password is never logged, never put in an error string. */
+ * The password is never logged, never put in an error string.
+ *
+ * Callbacks run from the loop (or within rlink_eval when down) and may
+ * call anything here, rlink_free() included. The event_base must outlive
+ * the link. hiredis 0.14 would resolve a host name with a blocking
+ * getaddrinfo() at each connect, so rlink_parse_url() takes only an IP
+ * address, "localhost" (as 127.0.0.1) or a unix socket. */
 #ifndef WAGATE_REDIS_LINK_H
 #define WAGATE_REDIS_LINK_H
 
@@ -61,7 +74,8 @@ enum rlink_status {
 typedef void (*rlink_reply_cb)(void *arg, enum rlink_status st,
                                const struct redisReply *r);
 
-/* up is 1 when the link just came up, 0 when it just went down. */
+/* up is 1 when the link just came up, 0 when it just went down (only
+ * flips: a link that never came up reports nothing). */
 typedef void (*rlink_change_cb)(void *arg, int up);
 
 /* Parses url (pure): 0, or -1 with a reason in err (never the URL's
@@ -100,13 +114,13 @@ void rlink_cancel(struct rlink *l, struct rlink_cmd *c);
 int rlink_up(const struct rlink *l);
 
 struct rlink_stats {
-    uint64_t commands;   /* rlink_eval() calls */
-    uint64_t failed;     /* answered UNAVAILABLE (down, timeout, drop) */
-    uint64_t timeouts;   /* commands or connects that hit timeout_ms */
-    uint64_t noscript;   /* EVALSHA answered NOSCRIPT, resent as EVAL */
-    uint64_t connects;   /* times the link came up */
-    uint64_t downs;      /* times it went down */
-    size_t pending;      /* commands waiting for their reply now */
+    uint64_t commands; /* rlink_eval() calls */
+    uint64_t failed;   /* answered UNAVAILABLE (down, timeout, drop) */
+    uint64_t timeouts; /* commands or connects that hit timeout_ms */
+    uint64_t noscript; /* EVALSHA answered NOSCRIPT, resent as EVAL */
+    uint64_t connects; /* times the link came up */
+    uint64_t downs;    /* times it went down */
+    size_t pending;    /* commands waiting for their reply now */
 };
 
 void rlink_get_stats(const struct rlink *l, struct rlink_stats *st);
