@@ -46,9 +46,14 @@ struct shaper_item {
 /* Shared guard: while the window is held by a request still on its way
  * (an unknown end, maybe on another instance), ask again this soon. */
 #define SHAPER_ASK_POLL_MS 20.0
+/* The shared guard is asked this long before the head's slot. */
+#define SHAPER_ASK_LEAD_MS 20.0
 /* Asks whose answer was lost (they may have added an entry), dropped
  * once the link answers again; more are left to expire. */
 #define SHAPER_ORPHANS 8
+/* While the queue waits behind a pause learned from Redis, whether it
+ * still holds (another instance may have ended it) is asked this often. */
+#define SHAPER_PAUSE_POLL_MS 500.0
 /* Departures whose answer may still be reported to Redis. */
 #define SHAPER_TRIPS 64
 #define SHAPER_MEMBER_MAX 40
@@ -70,11 +75,16 @@ struct shaper_remote {
     uint64_t seq;
     struct rlink_cmd *ask; /* in flight */
     char ask_member[SHAPER_MEMBER_MAX];
-    int ask_in_call, ask_answered;
+    int ask_in_call;
     double ask_at;       /* do not ask before this (local ms) */
     int skip_once;       /* the last ask failed: the head goes on the
                             local guard */
     double paused_until; /* learned from Redis (local ms) */
+    /* a grant of the shared guard for later: the head goes at permit_at */
+    int permit;
+    double permit_at;
+    struct rlink_cmd *poll; /* "paused" in flight */
+    double poll_at;         /* next poll of a pause learned from Redis */
     /* handed over, not left: with a member (granted by Redis) or plain
      * (handed while Redis was unreachable) */
     struct shaper_members members;
@@ -215,6 +225,15 @@ int_array(const redisReply *r, long long *v, size_t want)
     return 1;
 }
 
+/* The shared guard is asked for the head (send_ask()): while the link
+ * is up and the limit not out of the way. */
+static int
+shared_guard_on(const struct shaper *s)
+{
+    return s->remote != NULL && guard_size(s->rate, s->burst) != 0 &&
+           remote_up(s);
+}
+
 /* ---- the queue ---- */
 
 /* Sets the timer for the head. It reads the clock itself, after whatever
@@ -233,12 +252,20 @@ shaper_arm(struct shaper *s)
      * the deadline in any case */
     double guard = rl_guard_until(&s->guard);
     double at = head->slot_ms > guard ? head->slot_ms : guard;
-    if (remote_up(s) && !s->remote->skip_once) {
-        if (s->remote->ask != NULL)
+    struct shaper_remote *re = s->remote;
+    if (shared_guard_on(s) && !re->skip_once) {
+        /* with its grant: at the slot, the guards and the grant's time;
+         * asking: its answer re-runs; else when the next ask is due */
+        if (re->permit)
+            at = fmax(at, re->permit_at);
+        else if (re->ask != NULL)
             at = INFINITY;
-        else if (s->remote->ask_at > at)
-            at = s->remote->ask_at;
+        else
+            at = fmax(re->ask_at, head->slot_ms - SHAPER_ASK_LEAD_MS);
     }
+    if (remote_up(s) && re->paused_until > -INFINITY && re->poll == NULL &&
+        re->poll_at < at)
+        at = re->poll_at;
     if (at > head->deadline_ms)
         at = head->deadline_ms;
     s->wake_ms = at;
@@ -319,37 +346,88 @@ hand_over(struct shaper *s, double slot, shaper_go go, void *item,
 
 static void send_ask(struct shaper *s, double now);
 
-/* The head may go now as far as the shared guard is concerned: 1 with
- * *member set to its grant (NULL when it goes on the local guard alone),
- * 0 while it waits for the guard's answer. */
+/* 1 when the shared guard lets the head go now, with *member its grant
+ * (NULL: it goes on the local guard alone, the last ask having failed).
+ * The guard is asked ahead of the head's slot (SHAPER_ASK_LEAD_MS, for the
+ * way there and back), so that its grant is there when the slot comes:
+ * asked at the slot, every window would start that much later, and the
+ * delays would add up along the queue. */
 static int
-shared_guard_open(struct shaper *s, double now, const char **member)
+shared_guard_open(struct shaper *s, const struct shaper_item *head, double now,
+                  const char **member)
 {
     struct shaper_remote *re = s->remote;
     *member = NULL;
-    if (re == NULL || guard_size(s->rate, s->burst) == 0 || !remote_up(s))
+    if (!shared_guard_on(s) || re->skip_once)
         return 1;
-    if (re->skip_once) {
-        re->skip_once = 0;
+    if (!re->permit && re->ask == NULL && now >= re->ask_at &&
+        head->slot_ms - now <= SHAPER_ASK_LEAD_MS)
+        send_ask(s, now); /* may answer within the call (link down) */
+    if (re->skip_once)
         return 1;
-    }
-    if (re->ask != NULL || now < re->ask_at)
-        return 0;
-    send_ask(s, now);
-    if (re->ask != NULL)
-        return 0; /* the usual case: the answer comes from the loop */
-    if (re->ask_answered == 1) {
-        re->ask_answered = 0;
+    if (re->permit && now >= re->permit_at) {
         *member = re->ask_member;
         return 1;
     }
-    /* answered within the call: refused (ask_at moved) or unavailable
-     * (skip_once) */
-    if (re->skip_once) {
-        re->skip_once = 0;
-        return 1;
-    }
     return 0;
+}
+
+/* The head goes: its grant (or the failed ask's pass) is used up. */
+static void
+shared_guard_used(struct shaper *s, const char *member)
+{
+    if (s->remote == NULL)
+        return;
+    if (member != NULL)
+        s->remote->permit = 0;
+    else
+        s->remote->skip_once = 0;
+}
+
+static void resume_queue(struct shaper *s, double now);
+
+static void
+on_paused(void *arg, enum rlink_status st, const redisReply *r)
+{
+    struct shaper *s = arg;
+    struct shaper_remote *re = s->remote;
+    double now = now_of(s);
+    re->poll = NULL;
+    re->poll_at = now + SHAPER_PAUSE_POLL_MS;
+    if (st != RLINK_OK || r == NULL || r->type != REDIS_REPLY_ARRAY ||
+        r->elements < 1 || r->element[0]->type != REDIS_REPLY_INTEGER)
+        return;
+    long long rest = r->element[0]->integer;
+    if (rest > 0) {
+        re->paused_until = now + (double)rest / 1000.0;
+        return;
+    }
+    /* ended early by another instance (DELETE /admin/pause): the queue
+     * reserves again, as after shaper_resume() */
+    re->paused_until = -INFINITY;
+    if (s->rl.paused_until > now || !TAILQ_EMPTY(&s->queue))
+        resume_queue(s, now);
+    if (!s->running)
+        shaper_run(s);
+}
+
+/* Behind a pause learned from Redis, asks now and then whether it still
+ * holds; once it has run out, stops asking. */
+static void
+poll_pause(struct shaper *s, double now)
+{
+    struct shaper_remote *re = s->remote;
+    if (re->paused_until == -INFINITY || re->poll != NULL || !remote_up(s))
+        return;
+    if (re->paused_until <= now) {
+        re->paused_until = -INFINITY;
+        return;
+    }
+    if (now < re->poll_at)
+        return;
+    const char *argv[] = {re->k_dep, re->k_pause, "paused"};
+    re->poll_at = now + SHAPER_PAUSE_POLL_MS;
+    re->poll = eval(s, RS_RL_DEPART, argv, 3, on_paused, s);
 }
 
 /* What is due at now: handed over at its slot once the guards allow, or
@@ -362,9 +440,11 @@ run_due(struct shaper *s, double now)
     fit_guard(s);
     while ((it = TAILQ_FIRST(&s->queue)) != NULL) {
         const char *member = NULL;
-        int due = it->slot_ms <= now && now >= rl_guard_until(&s->guard);
+        int open = shared_guard_open(s, it, now, &member);
+        int due =
+            open && it->slot_ms <= now && now >= rl_guard_until(&s->guard);
         if (due)
-            due = shared_guard_open(s, now, &member);
+            shared_guard_used(s, member);
         if (!due && it->deadline_ms > now)
             break;
         TAILQ_REMOVE(&s->queue, it, link);
@@ -390,6 +470,13 @@ run_due(struct shaper *s, double now)
         free(it);
         hand_over(s, slot, go, item, member); /* may submit more */
     }
+    struct shaper_remote *re = s->remote;
+    if (re != NULL && re->permit && TAILQ_EMPTY(&s->queue)) {
+        re->permit = 0; /* nobody to use it: its room is given back */
+        report(s, "drop", re->ask_member);
+    }
+    if (re != NULL && !TAILQ_EMPTY(&s->queue))
+        poll_pause(s, now);
     s->running = 0;
 }
 
@@ -422,7 +509,6 @@ on_ask(void *arg, enum rlink_status st, const redisReply *r)
     double now = now_of(s);
     long long v[3];
     re->ask = NULL;
-    re->ask_answered = 0;
     if (st != RLINK_OK || !int_array(r, v, 3)) {
         /* it may have run: its entry is dropped once the link is back;
          * the head goes on the local guard meanwhile */
@@ -434,7 +520,9 @@ on_ask(void *arg, enum rlink_status st, const redisReply *r)
                     r && r->type == REDIS_REPLY_ERROR ? r->str : "type");
         re->skip_once = 1;
     } else if (v[0] == 1) {
-        re->ask_answered = 1;
+        /* go then: the head's, or the next head's if it is cancelled */
+        re->permit = 1;
+        re->permit_at = now + (double)v[1] / 1000.0;
         drop_orphans(s);
     } else {
         double wait_ms = (double)v[1] / 1000.0;
@@ -450,30 +538,6 @@ on_ask(void *arg, enum rlink_status st, const redisReply *r)
     }
     if (re->ask_in_call)
         return; /* shared_guard_open() reads what it said */
-    if (re->ask_answered) {
-        /* the grant is the head's if it is still due; if not (cancelled,
-         * or the local guard closed meanwhile) it is given back */
-        re->ask_answered = 0;
-        struct shaper_item *it = TAILQ_FIRST(&s->queue);
-        if (it != NULL && it->slot_ms <= now &&
-            now >= rl_guard_until(&s->guard) && !s->running) {
-            TAILQ_REMOVE(&s->queue, it, link);
-            s->st.depth--;
-            double waited = now - it->queued_ms;
-            s->st.wait_ms_total += waited;
-            if (waited > s->st.wait_ms_max)
-                s->st.wait_ms_max = waited;
-            shaper_go go = it->go;
-            void *item = it->item;
-            double slot = it->slot_ms;
-            free(it);
-            s->running = 1;
-            hand_over(s, slot, go, item, re->ask_member);
-            s->running = 0;
-        } else {
-            report(s, "drop", re->ask_member);
-        }
-    }
     if (!s->running)
         shaper_run(s);
 }
@@ -492,7 +556,6 @@ send_ask(struct shaper *s, double now)
     const char *argv[] = {re->k_dep, re->k_pause, "ask",  re->ask_member,
                           n,         window,      pending};
     re->ask_in_call = 1;
-    re->ask_answered = 0;
     re->ask = eval(s, RS_RL_DEPART, argv, 7, on_ask, s);
     re->ask_in_call = 0;
 }
@@ -530,9 +593,18 @@ static int
 reserved(struct shaper *s, struct shaper_item *it, enum rlink_status st,
          const redisReply *r, double now, long *retry_s)
 {
-    long long v[2];
+    long long v[3];
     if (st == RLINK_OK && int_array(r, v, 2) && v[0] == 1 && v[1] >= 0) {
         it->slot_ms = now + (double)v[1] / 1000.0;
+        /* behind a pause: learn it (so that its early end is noticed) */
+        if (int_array(r, v, 3) && v[2] > 0) {
+            double until = now + (double)v[2] / 1000.0;
+            if (until > s->remote->paused_until) {
+                if (s->remote->paused_until == -INFINITY)
+                    s->remote->poll_at = now + SHAPER_PAUSE_POLL_MS;
+                s->remote->paused_until = until;
+            }
+        }
         return 0;
     }
     if (st == RLINK_OK && int_array(r, v, 2) && v[0] == 0) {
@@ -857,8 +929,11 @@ pause_queue(struct shaper *s, double now, double pause_ms)
 {
     struct shaper_item *head = TAILQ_FIRST(&s->queue), *it;
     double delay = rl_pause(&s->rl, now, pause_ms, head ? head->slot_ms : -1);
-    if (s->remote != NULL && now + pause_ms > s->remote->paused_until)
+    if (s->remote != NULL && now + pause_ms > s->remote->paused_until) {
+        if (s->remote->paused_until == -INFINITY)
+            s->remote->poll_at = now + SHAPER_PAUSE_POLL_MS;
         s->remote->paused_until = now + pause_ms;
+    }
     if (delay <= 0)
         return;
     TAILQ_FOREACH(it, &s->queue, link)
@@ -887,11 +962,44 @@ shaper_pause(struct shaper *s, double pause_ms)
     shaper_arm(s);
 }
 
+/* The pause is over early: the waiting items get new slots from now on,
+ * in order (every one was accepted once: none is refused now). */
+static void
+resume_queue(struct shaper *s, double now)
+{
+    struct shaper_item *it;
+    double slot;
+    rl_restart(&s->rl, s->last_slot);
+    if (s->remote != NULL)
+        s->remote->permit = 0; /* its entry expires; a new ask comes */
+    if (remote_up(s)) {
+        /* after the resume (one connection: Redis runs the commands in
+         * the order sent) */
+        while ((it = TAILQ_FIRST(&s->queue)) != NULL) {
+            TAILQ_REMOVE(&s->queue, it, link);
+            s->st.depth--;
+            s->st.waited--;
+            it->no_refuse = 1;
+            reserve_remote(s, it);
+            /* answered within the call (the link just went down): by the
+             * instance's own limiter, which does not refuse it */
+            if (it->answered > 0)
+                enqueue(s, it, it->slot_ms);
+        }
+        return;
+    }
+    TAILQ_FOREACH(it, &s->queue, link)
+    {
+        rl_reserve(&s->rl, now, INFINITY, &slot);
+        it->slot_ms = slot;
+    }
+    deadlines_follow_slots(s);
+}
+
 int
 shaper_resume(struct shaper *s)
 {
-    double now = now_of(s), slot;
-    struct shaper_item *it;
+    double now = now_of(s);
     if (!s->on)
         return 0;
     int paused = s->rl.paused_until > now ||
@@ -906,27 +1014,7 @@ shaper_resume(struct shaper *s)
     }
     if (!paused)
         return 0;
-    rl_restart(&s->rl, s->last_slot);
-    if (remote_up(s)) {
-        /* the waiting items reserve again, in order, after the resume
-         * (one connection: Redis runs the commands in the order sent);
-         * every one was accepted once: none is refused now */
-        while ((it = TAILQ_FIRST(&s->queue)) != NULL) {
-            TAILQ_REMOVE(&s->queue, it, link);
-            s->st.depth--;
-            s->st.waited--;
-            it->no_refuse = 1;
-            reserve_remote(s, it);
-        }
-        shaper_arm(s);
-        return 1;
-    }
-    TAILQ_FOREACH(it, &s->queue, link)
-    {
-        rl_reserve(&s->rl, now, INFINITY, &slot);
-        it->slot_ms = slot;
-    }
-    deadlines_follow_slots(s);
+    resume_queue(s, now);
     shaper_arm(s);
     return 1;
 }
@@ -970,6 +1058,8 @@ shaper_free(struct shaper *s)
     if (re != NULL) {
         if (re->ask != NULL)
             re->link.cancel(re->link.link, re->ask);
+        if (re->poll != NULL)
+            re->link.cancel(re->link.link, re->poll);
         struct shaper_member *m;
         while ((m = TAILQ_FIRST(&re->members)) != NULL) {
             TAILQ_REMOVE(&re->members, m, link);

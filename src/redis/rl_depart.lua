@@ -19,11 +19,15 @@
 -- KEYS[2]  <base>pause:<limiter>  a pause holds every departure (us)
 -- ARGV[1]  the operation:
 --   "ask"  ticket n window_us pending_us [now]
---          {1, 0, 0}: go; the entry is added as handed.
+--          {1, wait_us, 0}: go wait_us (>= 0) after now: the room opens
+--          then for sure (the n-th largest bound is an answer or a
+--          departure, so it cannot rise); the entry is added as handed
+--          from then on (its bound: then + pending_us).
 --          {0, wait_us, why}: not now, nothing added; why = 2: paused,
 --          wait_us is the rest of the pause; why = 1: held by one still
---          on its way (its bound may fall sooner: ask again before);
---          why = 0: wait_us is exact.
+--          on its way (its bound may fall sooner: ask again before
+--          wait_us).
+--   "paused" [now]  {remaining_us}: the pause in force (0: none).
 --   "left" ticket cap_us [now]   its first byte left
 --   "done" ticket [now]          its answer came
 --   "drop" ticket                it ended without leaving
@@ -53,19 +57,25 @@ if op == 'ask' then
     if paused and paused > now then
         return {0, paused - now, 2}
     end
+    local go = now
     local old = string.format('%d', now - window)
     if redis.call('ZCOUNT', KEYS[1], '(' .. old, '+inf') >= n then
         -- the n-th largest bound is one of those counted
         local nth = redis.call('ZREVRANGE', KEYS[1], n - 1, n - 1, 'WITHSCORES')
         local b = tonumber(nth[2])
-        return {0, b + window - now, b > now and 1 or 0}
+        if b > now then
+            return {0, b + window - now, 1}
+        end
+        -- known for good (bounds only fall): the room opens at b + window,
+        -- and whatever is added meanwhile counts against what comes after
+        go = b + window
     end
     redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', old)
-    redis.call('ZADD', KEYS[1], string.format('%d', now + pending), ARGV[2])
+    redis.call('ZADD', KEYS[1], string.format('%d', go + pending), ARGV[2])
     local top = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')
     redis.call('PEXPIRE', KEYS[1],
                math.ceil((tonumber(top[2]) - now + window) / 1000) + 1)
-    return {1, 0, 0}
+    return {1, go - now, 0}
 elseif op == 'left' or op == 'done' then
     local bound
     if op == 'left' then
@@ -82,6 +92,13 @@ elseif op == 'left' or op == 'done' then
     end
     redis.call('ZADD', KEYS[1], 'XX', 'LT', string.format('%d', bound), ARGV[2])
     return 1
+elseif op == 'paused' then
+    local now = clock(ARGV[2])
+    local paused = tonumber(redis.call('GET', KEYS[2]) or '')
+    if paused and paused > now then
+        return {paused - now}
+    end
+    return {0}
 elseif op == 'drop' then
     return redis.call('ZREM', KEYS[1], ARGV[2])
 end

@@ -11,7 +11,9 @@
 -- ARGV[4]  now in us (optional, tests only; default TIME)
 --
 -- slot = max(now, tat - tau, paused_until); then tat = max(tat, slot) + T.
--- Reply: {1, wait_us}: granted, the slot is wait_us (>= 0) after now;
+-- Reply: {1, wait_us, paused_us}: granted, the slot is wait_us (>= 0)
+--        after now; paused_us > 0 when a pause in force (rl_pause.lua)
+--        ends that long after now;
 --        {0, retry_after_ms}: refused, nothing written; the slot would be
 --        within max_queue_us after retry_after_ms (>= 1, rounded up).
 -- TTL: tat expires once it is in the past, where an absent key means the
@@ -49,4 +51,8 @@ if tat and tat > slot then
 end
 redis.call('SET', KEYS[1], string.format('%d', next_tat), 'PX',
            math.ceil((next_tat - now) / 1000) + 1)
-return {1, slot - now}
+local rest = 0
+if paused and paused > now then
+    rest = paused - now
+end
+return {1, slot - now, rest}

@@ -438,19 +438,25 @@ START_TEST(the_guard_counts_what_is_on_its_way_and_what_arrived)
     ck_assert_int_eq(score("a"), T0 + 12 * MS);
     ck_assert_int_eq(report("left", "b", T0 + 20 * MS), 1);
     ck_assert_int_eq(report("done", "b", T0 + 21 * MS), 1);
-    /* now exact: the 2nd largest bound (12 ms) plus the window */
+    /* known for good: granted to go at the 2nd largest bound (12 ms) plus
+     * the window, its entry counted from then on */
     g = ask("c", 2, T0 + 30 * MS);
-    ck_assert_int_eq(g.ok, 0);
+    ck_assert_int_eq(g.ok, 1);
     ck_assert_int_eq(g.why, 0);
     ck_assert_int_eq(g.value, 12 * MS + 1 * S - 30 * MS);
-    ck_assert_int_eq(ask("c", 2, T0 + 1 * S + 12 * MS - 1).ok, 0);
-    ck_assert_int_eq(ask("c", 2, T0 + 1 * S + 12 * MS).ok, 1);
-    /* a's entry is a window old: removed on the way */
+    ck_assert_int_eq(score("c"), T0 + 12 * MS + 1 * S + 30 * S);
+    /* a and b are a window old by now: removed on the way */
+    g = ask("d", 2, T0 + 1 * S + 21 * MS);
+    ck_assert_int_eq(g.ok, 1);
+    ck_assert_int_eq(g.value, 0);
     ck_assert_int_eq(score("a"), LLONG_MIN);
-    ck_assert_int_eq(report("done", "a", T0 + 1 * S + 13 * MS), 0);
+    ck_assert_int_eq(score("b"), LLONG_MIN);
+    ck_assert_int_eq(report("done", "a", T0 + 1 * S + 22 * MS), 0);
+    /* c and d on their way: e waits for one of them */
+    g = ask("e", 2, T0 + 1 * S + 22 * MS);
+    ck_assert_int_eq(g.ok, 0);
+    ck_assert_int_eq(g.why, 1);
     /* one that ends without leaving gives its room back */
-    ck_assert_int_eq(ask("d", 2, T0 + 1 * S + 21 * MS).ok, 1);
-    ck_assert_int_eq(ask("e", 2, T0 + 1 * S + 22 * MS).ok, 0);
     ck_assert_int_eq(report("drop", "d", 0), 1);
     ck_assert_int_eq(report("drop", "d", 0), 0);
     ck_assert_int_eq(ask("e", 2, T0 + 1 * S + 23 * MS).ok, 1);
@@ -465,6 +471,23 @@ START_TEST(a_pause_holds_every_departure)
     ck_assert_int_eq(g.why, 2);
     ck_assert_int_eq(g.value, 1500 * MS);
     ck_assert_int_eq(ask("a", 5, T0 + 2 * S).ok, 1);
+    /* what a waiting instance polls */
+    const char *q[] = {"paused", num(T0 + 1 * S)};
+    redisReply *r = eval("rl_depart", DEP, PAUSE, 2, q);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_int_eq(r->element[0]->integer, 1 * S);
+    freeReplyObject(r);
+    const char *q2[] = {"paused", num(T0 + 3 * S)};
+    r = eval("rl_depart", DEP, PAUSE, 2, q2);
+    ck_assert_int_eq(r->element[0]->integer, 0);
+    freeReplyObject(r);
+    /* a reservation says a pause is in force */
+    struct grant g2 = reserve(200 * MS, 1, 10 * S, T0 + 1 * S);
+    ck_assert_int_eq(g2.ok, 1);
+    ck_assert_int_eq(g2.value, 1 * S);
+    ck_assert_int_eq(g2.why, 1 * S);
+    g2 = reserve(200 * MS, 1, 10 * S, T0 + 3 * S);
+    ck_assert_int_eq(g2.why, 0);
 }
 END_TEST
 

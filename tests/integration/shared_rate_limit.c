@@ -19,9 +19,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "clock.h"
 #include "harness.h"
 #include "hx_redis.h"
+#include "redis_link.h"
+#include "redis_scripts.h"
+#include "shaper.h"
 
 #define FREEFORM "/api/user/whatsapp/send-freeform"
 #define NSENDS 60
@@ -357,11 +362,317 @@ START_TEST(three_instances_one_30s_off_are_one)
 END_TEST
 #endif
 
+/* ---- three shapers in one process, on one Redis (the limiter alone) ----
+ *
+ * Three shapers (shaper.c in shared mode), each with its own link to one
+ * real Redis, on one event loop and one clock: what they hand over is
+ * timed here, and the "upstream" takes each at the next turn of the loop
+ * and answers it at the one after. */
+
+static struct event_base *base;
+
+struct trip {
+    struct shaper *s;
+    uint64_t ticket;
+};
+
+struct rec {
+    double handed[NSENDS + 8];
+    int n;
+    int refused;
+    int refused_late; /* more than 200 ms after its submit */
+    double t0;
+    int shaper_of[NSENDS + 8];
+};
+static struct rec rec;
+
+struct sitem {
+    struct shaper *s;
+    int who;
+};
+static struct sitem items[NSENDS];
+
+static void
+on_answer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct trip *t = arg;
+    (void)fd;
+    (void)what;
+    shaper_answered(t->s, t->ticket);
+    free(t);
+}
+
+static void
+on_leave_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct trip *t = arg;
+    (void)fd;
+    (void)what;
+    t->ticket = shaper_left(t->s);
+    struct timeval next = {0, 0};
+    event_base_once(base, -1, EV_TIMEOUT, on_answer_cb, t, &next);
+}
+
+static void
+sgo(void *arg)
+{
+    struct sitem *it = arg;
+    if (rec.n < NSENDS + 8) {
+        rec.shaper_of[rec.n] = it->who;
+        rec.handed[rec.n++] = clock_mono_ms();
+    }
+    struct trip *t = calloc(1, sizeof(*t));
+    t->s = it->s;
+    struct timeval next = {0, 0};
+    event_base_once(base, -1, EV_TIMEOUT, on_leave_cb, t, &next);
+}
+
+static void
+srefuse(void *arg, long secs)
+{
+    (void)arg;
+    ck_assert_int_ge(secs, 1);
+    rec.refused++;
+    if (clock_mono_ms() - rec.t0 > 200)
+        rec.refused_late++;
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+}
+
+static void
+run_until_count(int want, double ms)
+{
+    struct event *tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
+    struct timeval tv = {0, 10000};
+    event_add(tick, &tv);
+    double end = clock_mono_ms() + ms;
+    while (rec.n + rec.refused < want && clock_mono_ms() < end)
+        event_base_loop(base, EVLOOP_ONCE);
+    event_free(tick);
+}
+
+static void
+run_for_ms(double ms)
+{
+    run_until_count(1 << 30, ms);
+}
+
+static struct rlink *links[NGW];
+static struct shaper *shapers[NGW];
+
+static void
+shapers_start(void)
+{
+    memset(&rec, 0, sizeof(rec));
+    base = event_base_new();
+    ck_assert_int_eq(hx_redis_start(&redis, 0, NULL), 0);
+    for (int i = 0; i < NGW; i++) {
+        struct rlink_config cfg = {.url = redis.url, .timeout_ms = 250};
+        char err[128];
+        links[i] = rlink_new(base, &cfg, redis_scripts, RS_COUNT, NULL, NULL,
+                             err, sizeof(err));
+        ck_assert_msg(links[i] != NULL, "%s", err);
+        shapers[i] = shaper_new(base, 5, 1, 10000);
+        struct shaper_share sh = {
+            .link = {links[i], rlink_eval, rlink_cancel, rlink_up},
+            .key_base = "wagate:{shapers}:",
+            .limiter = "send",
+            .instances = NGW,
+            .pending_ms = 5000,
+        };
+        shaper_share(shapers[i], &sh);
+    }
+    double end = clock_mono_ms() + 5000;
+    int up = 0;
+    while (up < NGW && clock_mono_ms() < end) {
+        event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        up = 0;
+        for (int i = 0; i < NGW; i++)
+            up += rlink_up(links[i]);
+    }
+    ck_assert_int_eq(up, NGW);
+}
+
+static void
+shapers_stop(void)
+{
+    for (int i = 0; i < NGW; i++) {
+        shaper_free(shapers[i]);
+        rlink_free(links[i]);
+    }
+    /* the upstream's last answers, scheduled on the loop, are dropped */
+    event_base_free(base);
+    hx_redis_stop(&redis);
+}
+
+static int
+handed_worst_window(void)
+{
+    int worst = 0;
+    for (int i = 0; i < rec.n; i++) {
+        int c = 0;
+        for (int j = i; j < rec.n && rec.handed[j] - rec.handed[i] < 1000; j++)
+            c++;
+        worst = c > worst ? c : worst;
+    }
+    return worst;
+}
+
+static void
+submit_round_robin(int n)
+{
+    rec.t0 = clock_mono_ms();
+    for (int i = 0; i < n; i++) {
+        items[i].s = shapers[i % NGW];
+        items[i].who = i % NGW;
+        long retry = 0;
+        if (shaper_submit(items[i].s, &items[i], sgo, srefuse, &retry) != 0)
+            srefuse(&items[i], retry);
+    }
+}
+
+START_TEST(three_shapers_on_one_redis_hand_over_as_one)
+{
+    shapers_start();
+    submit_round_robin(NSENDS);
+    run_until_count(NSENDS, 15000);
+    int worst = handed_worst_window();
+    double span = rec.n > 1 ? rec.handed[rec.n - 1] - rec.handed[0] : 0;
+    int per[NGW] = {0};
+    for (int i = 0; i < rec.n; i++)
+        per[rec.shaper_of[i]]++;
+    fprintf(stderr,
+            "shapers: %d handed (%d/%d/%d), %d refused (%d late), worst "
+            "window %d, span %.1f ms\n",
+            rec.n, per[0], per[1], per[2], rec.refused, rec.refused_late, worst,
+            span);
+    ck_assert_int_eq(rec.n, 51);
+    ck_assert_int_eq(rec.refused, 9);
+    ck_assert_int_eq(rec.refused_late, 0);
+    ck_assert_int_le(worst, 5);
+    ck_assert_msg(fabs(span - 10000) <= 200, "span %.0f ms", span);
+    for (int i = 0; i < NGW; i++) {
+        struct shaper_stats st;
+        shaper_get_stats(shapers[i], &st);
+        ck_assert_uint_eq(st.local_slots, 0);
+        ck_assert_uint_eq(st.reserving, 0);
+        ck_assert_uint_eq(st.depth, 0);
+    }
+    shapers_stop();
+}
+END_TEST
+
+/* An upstream 429 seen by one pauses every one: nothing is handed over,
+ * on any of them, before the pause ends; then the queue goes on. */
+START_TEST(a_pause_on_one_holds_all)
+{
+    shapers_start();
+    submit_round_robin(12);
+    run_until_count(2, 3000);
+    ck_assert_int_eq(rec.n, 2);
+    double paused_at = clock_mono_ms();
+    shaper_pause(shapers[0], 1500);
+    run_until_count(12, 10000);
+    ck_assert_int_eq(rec.n + rec.refused, 12);
+    ck_assert_int_eq(rec.refused, 0);
+    for (int i = 2; i < rec.n; i++)
+        ck_assert_msg(rec.handed[i] >= paused_at + 1500 - 1,
+                      "#%d (shaper %d) handed %.0f ms into the pause", i,
+                      rec.shaper_of[i], rec.handed[i] - paused_at);
+    ck_assert_int_le(handed_worst_window(), 5);
+    /* a resume on one ends a new pause for all (the others learned it
+     * from their reservations and notice its end) */
+    int before = rec.n;
+    shaper_pause(shapers[1], 8000);
+    run_for_ms(50); /* the pause reaches Redis before the reservations */
+    submit_round_robin(3);
+    run_for_ms(300);
+    ck_assert_int_eq(rec.n, before);
+    ck_assert_int_eq(shaper_resume(shapers[1]), 1);
+    double resumed = clock_mono_ms();
+    run_until_count(before + 3, 3000);
+    ck_assert_int_eq(rec.n, before + 3);
+    ck_assert_int_eq(rec.refused, 0);
+    ck_assert_msg(rec.handed[rec.n - 1] - resumed < 1500,
+                  "the last went %.0f ms after the resume",
+                  rec.handed[rec.n - 1] - resumed);
+    shapers_stop();
+}
+END_TEST
+
+/* Redis unreachable (frozen: every command times out): each shaper goes
+ * on alone at rate / 3, counting those slots, at most one hand-over per
+ * window each; thawed, back to the shared schedule by itself. */
+START_TEST(degraded_while_redis_is_unreachable)
+{
+    shapers_start();
+    hx_redis_freeze(&redis);
+    submit_round_robin(9); /* the first ones time out: local slots */
+    run_until_count(9, 8000);
+    ck_assert_int_eq(rec.n + rec.refused, 9);
+    ck_assert_int_eq(rec.refused, 0);
+    uint64_t local = 0;
+    for (int i = 0; i < NGW; i++) {
+        struct shaper_stats st;
+        shaper_get_stats(shapers[i], &st);
+        local += st.local_slots;
+        ck_assert_int_eq(rlink_up(links[i]), 0);
+    }
+    ck_assert_uint_eq(local, 9);
+    /* per shaper: at most one per window (5 / 3 rounded down) */
+    for (int w = 0; w < NGW; w++) {
+        double last = -1e9;
+        for (int i = 0; i < rec.n; i++) {
+            if (rec.shaper_of[i] != w)
+                continue;
+            ck_assert_msg(rec.handed[i] - last >= 1000,
+                          "shaper %d: two within %.0f ms", w,
+                          rec.handed[i] - last);
+            last = rec.handed[i];
+        }
+    }
+    hx_redis_thaw(&redis);
+    double end = clock_mono_ms() + 5000;
+    int up = 0;
+    while (up < NGW && clock_mono_ms() < end) {
+        run_for_ms(20);
+        up = 0;
+        for (int i = 0; i < NGW; i++)
+            up += rlink_up(links[i]);
+    }
+    ck_assert_int_eq(up, NGW);
+    int before = rec.n;
+    submit_round_robin(3);
+    run_until_count(before + 3, 5000);
+    ck_assert_int_eq(rec.n, before + 3);
+    uint64_t local2 = 0;
+    for (int i = 0; i < NGW; i++) {
+        struct shaper_stats st;
+        shaper_get_stats(shapers[i], &st);
+        local2 += st.local_slots;
+    }
+    ck_assert_uint_eq(local2, local);
+    shapers_stop();
+}
+END_TEST
+
 static Suite *
 exactness_suite(void)
 {
     Suite *s = suite_create("shared_rate_limit");
-    TCase *tc = tcase_create("one");
+    TCase *tc = tcase_create("shapers");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, three_shapers_on_one_redis_hand_over_as_one);
+    tcase_add_test(tc, a_pause_on_one_holds_all);
+    tcase_add_test(tc, degraded_while_redis_is_unreachable);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("one");
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, one_instance_is_the_ideal_one);
     suite_add_tcase(s, tc);
