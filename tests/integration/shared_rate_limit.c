@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -31,6 +32,13 @@
 #define FREEFORM "/api/user/whatsapp/send-freeform"
 #define NSENDS 60
 #define NGW 3
+/* The gateways on Redis need main.c's share_limiters() and the state.*
+ * config keys (other branches of issue 10): 1 once they are merged. */
+#ifndef SHARED_GATEWAYS
+#define SHARED_GATEWAYS 0
+#endif
+/* Debian's faketime (scripts/deps.sh) */
+#define LIBFAKETIME "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 static struct proc sb, gw[NGW];
 static char conf[NGW][64];
@@ -75,7 +83,10 @@ gateway_extra(char *out, size_t n)
                  redis.url);
 }
 
-/* Starts gateway i, under `faketime -f +30s` when skewed. */
+/* Starts gateway i, its clocks 30 s ahead when skewed: Debian's
+ * libfaketime preloaded into the gateway itself, as `faketime -f +30s`
+ * does (the faketime command forks and waits, so a SIGTERM would stop
+ * the wrapper and not the gateway). */
 static void
 start_gateway(int i, int skewed)
 {
@@ -87,7 +98,6 @@ start_gateway(int i, int skewed)
                          0);
         return;
     }
-    /* the harness's config file, then the same binary behind faketime */
     char text[4096];
     snprintf(text, sizeof(text),
              "{\"listen\": [\"127.0.0.1:0\"],\n"
@@ -96,12 +106,22 @@ start_gateway(int i, int skewed)
              extra);
     write_temp(text, conf[i], sizeof(conf[i]));
     static char keyenv[] = "AUTOCALLS_API_KEY=" HARNESS_UPSTREAM_KEY;
-    char *env[] = {keyenv, NULL};
+    static char preload[] = "LD_PRELOAD=" LIBFAKETIME;
+    static char skew[] = "FAKETIME=+30s";
+    char *env[] = {keyenv, preload, skew, NULL};
     const char *bin = getenv("WAGATE_BIN");
-    char *argv[] = {
-        "faketime", "-f",    "+30s", (char *)(bin ? bin : "./wagate"),
-        "-c",       conf[i], NULL};
+    char *argv[] = {(char *)(bin ? bin : "./wagate"), "-c", conf[i], NULL};
     ck_assert_int_eq(proc_start(&gw[i], argv, env), 0);
+    /* its clock is 30 s ahead: the time its log lines carry */
+    char *log = proc_log(&gw[i]);
+    const char *t = log ? strstr(log, "\"time\":\"") : NULL;
+    struct tm tm = {0};
+    ck_assert_ptr_nonnull(t);
+    ck_assert_ptr_nonnull(strptime(t + 8, "%Y-%m-%dT%H:%M:%S", &tm));
+    double ahead = difftime(timegm(&tm), time(NULL));
+    free(log);
+    ck_assert_msg(ahead > 25 && ahead < 35, "the skewed gateway is %.0f s off",
+                  ahead);
 }
 
 static void
@@ -123,12 +143,35 @@ stop_all(void)
     int bad = 0;
     for (int i = 0; i < ngw; i++) {
         bad |= proc_stop(&gw[i], 15000) != 0;
+        gw[i].pid = 0;
         unlink(conf[i]);
     }
+    ngw = 0;
     bad |= proc_stop(&sb, 5000) != 0;
+    sb.pid = 0;
     if (have_redis)
         hx_redis_stop(&redis);
+    have_redis = 0;
     ck_assert_int_eq(bad, 0);
+}
+
+/* After a failed test: whatever it started is stopped all the same. */
+static void
+leave_nothing(void)
+{
+    for (int i = 0; i < NGW; i++)
+        if (gw[i].pid > 0) {
+            proc_stop(&gw[i], 5000);
+            gw[i].pid = 0;
+        }
+    if (sb.pid > 0) {
+        proc_stop(&sb, 5000);
+        sb.pid = 0;
+    }
+    if (have_redis || redis.pid > 0)
+        hx_redis_stop(&redis);
+    have_redis = 0;
+    ngw = 0;
 }
 
 /* ---- 60 sends at once, round-robin over the gateways ---- */
@@ -339,7 +382,7 @@ START_TEST(one_instance_is_the_ideal_one)
 }
 END_TEST
 
-#if 0 /* until the Redis backend's config keys land */
+#if SHARED_GATEWAYS
 START_TEST(three_instances_on_one_redis_are_one)
 {
     start_all(NGW, 1, 0);
@@ -350,7 +393,7 @@ END_TEST
 
 START_TEST(three_instances_one_30s_off_are_one)
 {
-    if (system("faketime -f +0s true >/dev/null 2>&1") != 0) {
+    if (access(LIBFAKETIME, R_OK) != 0) {
         fprintf(stderr, "SKIP three_instances_one_30s_off_are_one: "
                         "faketime is not installed (scripts/deps.sh)\n");
         return;
@@ -672,7 +715,16 @@ exactness_suite(void)
     tcase_add_test(tc, a_pause_on_one_holds_all);
     tcase_add_test(tc, degraded_while_redis_is_unreachable);
     suite_add_tcase(s, tc);
+#if SHARED_GATEWAYS
+    tc = tcase_create("redis");
+    tcase_add_checked_fixture(tc, NULL, leave_nothing);
+    tcase_set_timeout(tc, 90);
+    tcase_add_test(tc, three_instances_on_one_redis_are_one);
+    tcase_add_test(tc, three_instances_one_30s_off_are_one);
+    suite_add_tcase(s, tc);
+#endif
     tc = tcase_create("one");
+    tcase_add_checked_fixture(tc, NULL, leave_nothing);
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, one_instance_is_the_ideal_one);
     suite_add_tcase(s, tc);
