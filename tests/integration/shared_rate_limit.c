@@ -548,9 +548,13 @@ shapers_stop(void)
     for (int i = 0; i < NGW; i++) {
         shaper_free(shapers[i]);
         rlink_free(links[i]);
+        shapers[i] = NULL;
+        links[i] = NULL;
     }
     /* the upstream's last answers, scheduled on the loop, are dropped */
-    event_base_free(base);
+    if (base != NULL)
+        event_base_free(base);
+    base = NULL;
     hx_redis_stop(&redis);
 }
 
@@ -710,6 +714,7 @@ exactness_suite(void)
 {
     Suite *s = suite_create("shared_rate_limit");
     TCase *tc = tcase_create("shapers");
+    tcase_add_checked_fixture(tc, NULL, shapers_stop); /* also on failure */
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, three_shapers_on_one_redis_hand_over_as_one);
     tcase_add_test(tc, a_pause_on_one_holds_all);
