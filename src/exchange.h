@@ -60,6 +60,7 @@ struct exchange {
      * shaper handed it over */
     struct upstream_xfer *xfer;
     int left;
+    uint64_t left_ticket; /* the shaper's, for shaper_answered() */
     int handed;
     int ended; /* the transfer ended: its answer is being recorded */
     /* state answers awaited (state.h): handles are the backend's, valid

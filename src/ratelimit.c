@@ -144,7 +144,16 @@ rl_restart(struct rl *rl, double last_slot_ms)
     rl_sync_tat(rl);
 }
 
-/* ---- the on-the-wire guard ---- */
+/* ---- the on-the-wire guard ----
+ *
+ * The bounds are kept sorted, so that the earliest hand-over is one look
+ * up. A new departure's bound (now + cap) is the largest (every other is
+ * an earlier departure + cap, or an answer time <= now): it goes at the
+ * end. When all n places are taken the smallest goes: while the guard is
+ * obeyed at most n bounds lie above now - window at any time (at the
+ * latest hand-over among them, the others were pending or counted), and
+ * the new one is one of them, so the smallest is below and can no longer
+ * matter. An answer moves its bound down (a memmove over at most n). */
 
 void
 rl_guard_init(struct rl_guard *g, size_t n, double window_ms)
@@ -152,7 +161,15 @@ rl_guard_init(struct rl_guard *g, size_t n, double window_ms)
     memset(g, 0, sizeof(*g));
     g->window_ms = window_ms;
     g->n = n;
-    g->t = n ? xcalloc(n, sizeof(*g->t)) : NULL;
+    g->next_id = 1;
+    g->b = n ? xcalloc(n, sizeof(*g->b)) : NULL;
+    g->id = n ? xcalloc(n, sizeof(*g->id)) : NULL;
+}
+
+void
+rl_guard_set_cap(struct rl_guard *g, double cap_ms)
+{
+    g->cap_ms = cap_ms > 0 ? cap_ms : 0;
 }
 
 void
@@ -160,24 +177,30 @@ rl_guard_resize(struct rl_guard *g, size_t n)
 {
     if (n == g->n)
         return;
-    double *t = n ? xcalloc(n, sizeof(*t)) : NULL;
+    double *b = n ? xcalloc(n, sizeof(*b)) : NULL;
+    uint64_t *id = n ? xcalloc(n, sizeof(*id)) : NULL;
     size_t keep = g->count < n ? g->count : n;
-    /* oldest kept first, so the newest lands at t[keep - 1] */
-    for (size_t i = 0; i < keep; i++)
-        t[i] = g->t[(g->next + g->n - keep + i) % g->n];
-    free(g->t);
-    g->t = t;
+    /* the largest kept, still ascending */
+    for (size_t i = 0; i < keep; i++) {
+        b[i] = g->b[g->count - keep + i];
+        id[i] = g->id[g->count - keep + i];
+    }
+    free(g->b);
+    free(g->id);
+    g->b = b;
+    g->id = id;
     g->n = n;
     g->count = keep;
-    g->next = n ? keep % n : 0;
 }
 
 void
 rl_guard_free(struct rl_guard *g)
 {
-    free(g->t);
-    g->t = NULL;
-    g->n = g->count = g->next = 0;
+    free(g->b);
+    free(g->id);
+    g->b = NULL;
+    g->id = NULL;
+    g->n = g->count = 0;
 }
 
 double
@@ -187,12 +210,12 @@ rl_guard_until(const struct rl_guard *g)
         return -INFINITY;
     if (g->pending >= g->n)
         return INFINITY;
-    /* room for one more once the (n - pending)-th most recent departure
-     * is a window old */
+    /* room for one more once the (n - pending)-th largest bound is a
+     * window old */
     size_t k = g->n - g->pending;
     if (g->count < k)
         return -INFINITY;
-    return g->t[(g->next + g->n - k) % g->n] + g->window_ms;
+    return g->b[g->count - k] + g->window_ms;
 }
 
 void
@@ -201,17 +224,57 @@ rl_guard_handed(struct rl_guard *g)
     g->pending++;
 }
 
-void
+/* Puts (bound, id) in its place among b[0..count), count < n. */
+static void
+guard_insert(struct rl_guard *g, double bound, uint64_t id)
+{
+    size_t i = g->count;
+    while (i > 0 && g->b[i - 1] > bound) {
+        g->b[i] = g->b[i - 1];
+        g->id[i] = g->id[i - 1];
+        i--;
+    }
+    g->b[i] = bound;
+    g->id[i] = id;
+    g->count++;
+}
+
+static void
+guard_remove(struct rl_guard *g, size_t i)
+{
+    memmove(g->b + i, g->b + i + 1, (g->count - i - 1) * sizeof(*g->b));
+    memmove(g->id + i, g->id + i + 1, (g->count - i - 1) * sizeof(*g->id));
+    g->count--;
+}
+
+uint64_t
 rl_guard_left(struct rl_guard *g, double now)
 {
     if (g->pending > 0)
         g->pending--;
     if (g->n == 0)
+        return 0;
+    if (g->count == g->n)
+        guard_remove(g, 0);
+    uint64_t id = g->next_id++;
+    guard_insert(g, now + g->cap_ms, id);
+    return id;
+}
+
+void
+rl_guard_answered(struct rl_guard *g, uint64_t ticket, double now)
+{
+    if (ticket == 0)
         return;
-    g->t[g->next] = now;
-    g->next = (g->next + 1) % g->n;
-    if (g->count < g->n)
-        g->count++;
+    for (size_t i = g->count; i-- > 0;) {
+        if (g->id[i] != ticket)
+            continue;
+        if (now < g->b[i]) {
+            guard_remove(g, i);
+            guard_insert(g, now, ticket);
+        }
+        return;
+    }
 }
 
 void

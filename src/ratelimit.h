@@ -82,30 +82,43 @@ void rl_release(struct rl *rl, int64_t n);
 /* ---- the on-the-wire guard ----
  *
  * Slots say when a request may be handed over; the 1-second promise is
- * about when it leaves, and the two differ: timers fire late, and a
- * handed request may wait for a connection and then leave together with
- * others. The guard counts real departures: with n the most a window may
- * hold (rate + burst - 1), a request is handed over only while
- *   pending + departures in the last window_ms  <=  n - 1,
- * pending being the requests handed over that have not left yet (any of
- * them may leave at any moment). Then no window_ms-long interval of
- * departures ever holds more than n, however the departures bunch.
- * Every handed request must end as rl_guard_left() or rl_guard_dropped().
+ * about when it reaches the upstream, and the two differ: timers fire
+ * late, a handed request may wait for a connection and then leave
+ * together with others, and a request that left takes a while to arrive.
+ * The guard keeps, for each request handed over, an upper bound of its
+ * arrival upstream:
+ *   handed, not left yet:  none (it may arrive at any moment from now);
+ *   left at t:             t + cap_ms (the way to the upstream's clock);
+ *   answered at t':        min(that, t'): an answer comes after its
+ *                          request arrived.
+ * With n the most a window may hold (rate + burst - 1), a request is
+ * handed over at now only while
+ *   pending + (bounds > now - window_ms)  <=  n - 1,
+ * pending being the requests handed over that have not left yet. Its
+ * arrival is >= now, so no window_ms-long interval of arrivals ever holds
+ * more than n, however the departures bunch. With cap 0 the bounds are
+ * the departure times themselves (the guard counts departures).
+ * Every handed request must end as rl_guard_left() or rl_guard_dropped();
+ * one that left may then be rl_guard_answered().
  * Pure: times in ms on the caller's monotonic clock. */
 struct rl_guard {
-    double *t;      /* ring of the last n departure times; owned */
+    double *b;      /* the last bounds that can matter, ascending; owned */
+    uint64_t *id;   /* the departure ticket of each b[i]; owned */
     size_t n;       /* 0 = off */
-    size_t count;   /* departures remembered, <= n */
-    size_t next;    /* where the next departure is written */
+    size_t count;   /* bounds kept, <= n */
     size_t pending; /* handed over, not left yet */
     double window_ms;
+    double cap_ms;    /* 0 unless rl_guard_set_cap() */
+    uint64_t next_id; /* the next departure's ticket (>= 1) */
 };
 
 /* n = 0 turns the guard off (every time is fine). window_ms > 0. */
 void rl_guard_init(struct rl_guard *g, size_t n, double window_ms);
 
-/* A new n (reload): the most recent departures and the pending count are
- * kept. */
+/* The bound of a departure not answered yet is its time + cap_ms. */
+void rl_guard_set_cap(struct rl_guard *g, double cap_ms);
+
+/* A new n (reload): the largest bounds and the pending count are kept. */
 void rl_guard_resize(struct rl_guard *g, size_t n);
 
 void rl_guard_free(struct rl_guard *g);
@@ -116,8 +129,14 @@ double rl_guard_until(const struct rl_guard *g);
 
 void rl_guard_handed(struct rl_guard *g);
 
-/* A handed request left at now (now >= every earlier departure). */
-void rl_guard_left(struct rl_guard *g, double now);
+/* A handed request left at now (its first byte went out). Returns its
+ * ticket for rl_guard_answered() (>= 1; 0 when the guard is off). */
+uint64_t rl_guard_left(struct rl_guard *g, double now);
+
+/* The answer of the request that left with ticket came at now: its
+ * arrival was no later. A ticket no longer kept (its bound can no longer
+ * matter) or 0 is ignored. */
+void rl_guard_answered(struct rl_guard *g, uint64_t ticket, double now);
 
 /* A handed request ended without leaving. */
 void rl_guard_dropped(struct rl_guard *g);

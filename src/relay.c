@@ -259,7 +259,7 @@ on_sent(void *arg)
 {
     struct exchange *ex = arg;
     ex->left = 1;
-    shaper_left(relay_shaper(ex));
+    ex->left_ticket = shaper_left(relay_shaper(ex));
 }
 
 static void
@@ -271,6 +271,9 @@ on_upstream(void *arg, const struct upstream_result *res)
     if (!ex->left)
         shaper_dropped(relay_shaper(ex));
     if (res->failure == UPSTREAM_FAIL_NONE) {
+        /* an answer: the request arrived before it (the guard's bound) */
+        if (ex->left)
+            shaper_answered(relay_shaper(ex), ex->left_ticket);
         metrics_count_upstream(res->resp->total_ms / 1000.0);
         on_upstream_answer(ex, res->resp);
         return;

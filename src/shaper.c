@@ -4,44 +4,122 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <hiredis/hiredis.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/queue.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "clock.h"
+#include "log.h"
 #include "ratelimit.h"
+#include "redis_scripts.h"
+
+struct shaper;
 
 struct shaper_item {
     TAILQ_ENTRY(shaper_item) link;
+    struct shaper *s;
     void *item;
     shaper_go go;
     shaper_refuse refuse;
     double slot_ms;
     double queued_ms;
-    /* refused if still waiting then: max(slot, queued + max_queue_ms),
-     * never before the item ahead of it (so the head's is the earliest) */
+    /* refused if still waiting then: max(slot, queued + max_queue_ms) +
+     * the guard's grace, never before the item ahead of it (so the
+     * head's is the earliest) */
     double deadline_ms;
+    /* shared mode: the reservation awaited from Redis (in s->reserving) */
+    struct rlink_cmd *cmd;
+    int in_call;   /* its reply came inside the eval call (see reserve) */
+    int answered;  /* ... and this is what it said */
+    int no_refuse; /* reserved again after a resume: never refused */
 };
 
 /* The guard's ring is as long as a 1-second window may hold; beyond this
  * (a limit set out of the way, 10000/s) it is off. */
 #define SHAPER_GUARD_MAX 4096
+/* Shared guard: while the window is held by a request still on its way
+ * (an unknown end, maybe on another instance), ask again this soon. */
+#define SHAPER_ASK_POLL_MS 20.0
+/* The shared guard is asked this long before the head's slot. */
+#define SHAPER_ASK_LEAD_MS 20.0
+/* Asks whose answer was lost (they may have added an entry), dropped
+ * once the link answers again; more are left to expire. */
+#define SHAPER_ORPHANS 8
+/* While the queue waits behind a pause learned from Redis, whether it
+ * still holds (another instance may have ended it) is asked this often. */
+#define SHAPER_PAUSE_POLL_MS 500.0
+/* Departures whose answer may still be reported to Redis. */
+#define SHAPER_TRIPS 64
+#define SHAPER_MEMBER_MAX 40
+
+/* A hand-over granted by the shared guard, until its request leaves or
+ * ends: its member in Redis's departure log. */
+struct shaper_member {
+    TAILQ_ENTRY(shaper_member) link;
+    char id[SHAPER_MEMBER_MAX];
+};
+TAILQ_HEAD(shaper_members, shaper_member);
+
+struct shaper_remote {
+    struct shaper_link link;
+    char *k_rl, *k_pause, *k_dep; /* owned */
+    double instances;
+    double pending_ms;
+    char nonce[17];
+    uint64_t seq;
+    struct rlink_cmd *ask; /* in flight */
+    char ask_member[SHAPER_MEMBER_MAX];
+    int ask_in_call;
+    double ask_at;       /* do not ask before this (local ms) */
+    int skip_once;       /* the last ask failed: the head goes on the
+                            local guard */
+    double paused_until; /* learned from Redis (local ms) */
+    /* a grant of the shared guard for later: the head goes at permit_at */
+    int permit;
+    double permit_at;
+    struct rlink_cmd *poll; /* "paused" in flight */
+    double poll_at;         /* next poll of a pause learned from Redis */
+    /* handed over, not left: with a member (granted by Redis) or plain
+     * (handed while Redis was unreachable) */
+    struct shaper_members members;
+    size_t plain;
+    struct {
+        uint64_t ticket;
+        char id[SHAPER_MEMBER_MAX];
+    } trips[SHAPER_TRIPS];
+    size_t trip_next;
+    char orphans[SHAPER_ORPHANS][SHAPER_MEMBER_MAX];
+    size_t norphans;
+};
 
 struct shaper {
     struct event_base *base;
     struct rl_guard guard;
     struct event *timer;
-    struct rl rl;
-    int on; /* rate > 0 */
+    struct rl rl; /* shared mode: the instance's own, at rate/instances */
+    int on;       /* rate > 0 */
+    double rate;
+    long burst;
     double max_queue_ms;
+    double grace_ms;
     double last_slot; /* slot of the latest item handed over */
     TAILQ_HEAD(shaper_queue, shaper_item) queue;
+    struct shaper_queue reserving; /* shared: awaiting Redis, in order */
     struct shaper_stats st;
     shaper_clock clock; /* NULL: clock_mono_ms() */
     void *clock_ctx;
     double wake_ms; /* when the timer fires; INFINITY when not set */
+    struct shaper_remote *remote; /* NULL: memory mode */
+    int running;                  /* inside run_due() */
 };
+
+static void shaper_arm(struct shaper *s);
 
 /* Every entry point reads the clock once and passes that now down. */
 static double
@@ -57,10 +135,111 @@ guard_size(double rate, long burst)
     return rate > 0 && n <= SHAPER_GUARD_MAX ? (size_t)n : 0;
 }
 
+/* ---- shared mode: talking to Redis ---- */
+
+static int
+remote_up(const struct shaper *s)
+{
+    return s->remote != NULL && s->remote->link.up(s->remote->link.link);
+}
+
+/* The local guard's size: the whole limit while the shared guard holds
+ * the line (it counts this instance's departures too), the instance's
+ * share of it while Redis is unreachable. */
+static size_t
+local_guard_size(const struct shaper *s)
+{
+    size_t n = guard_size(s->rate, s->burst);
+    if (s->remote == NULL || n == 0 || remote_up(s))
+        return n;
+    size_t share = (size_t)floor((double)n / s->remote->instances);
+    return share < 1 ? 1 : share;
+}
+
+static void
+fit_guard(struct shaper *s)
+{
+    size_t n = local_guard_size(s);
+    if (n != s->guard.n)
+        rl_guard_resize(&s->guard, n);
+}
+
+/* A command whose answer nobody needs (reports, drops). */
+static void
+ignore_reply(void *arg, enum rlink_status st, const redisReply *r)
+{
+    (void)arg;
+    (void)st;
+    (void)r;
+}
+
+static struct rlink_cmd *
+eval(struct shaper *s, enum redis_script script, const char *const *argv,
+     int argc, rlink_reply_cb cb, void *arg)
+{
+    struct shaper_remote *re = s->remote;
+    size_t len[12];
+    for (int i = 0; i < argc; i++)
+        len[i] = strlen(argv[i]);
+    return re->link.eval(re->link.link, script, 2, argc, argv, len,
+                         cb ? cb : ignore_reply, arg);
+}
+
+/* rl_depart.lua's reports: "left", "done", "drop" of one member. */
+static void
+report(struct shaper *s, const char *op, const char *member)
+{
+    char cap[32];
+    snprintf(cap, sizeof(cap), "%.0f", SHAPER_GUARD_CAP_MS * 1000.0);
+    const char *argv[] = {s->remote->k_dep, s->remote->k_pause, op, member,
+                          cap};
+    eval(s, RS_RL_DEPART, argv, strcmp(op, "left") == 0 ? 5 : 4, NULL, NULL);
+}
+
+static void
+drop_orphans(struct shaper *s)
+{
+    struct shaper_remote *re = s->remote;
+    while (re->norphans > 0)
+        report(s, "drop", re->orphans[--re->norphans]);
+}
+
+static void
+new_member(struct shaper_remote *re, char *out)
+{
+    snprintf(out, SHAPER_MEMBER_MAX, "%s:%llu", re->nonce,
+             (unsigned long long)++re->seq);
+}
+
+/* Reads {a, b[, c]} of integers; 0 when the reply is not that. */
+static int
+int_array(const redisReply *r, long long *v, size_t want)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < want)
+        return 0;
+    for (size_t i = 0; i < want; i++) {
+        if (r->element[i]->type != REDIS_REPLY_INTEGER)
+            return 0;
+        v[i] = r->element[i]->integer;
+    }
+    return 1;
+}
+
+/* The shared guard is asked for the head (send_ask()): while the link
+ * is up and the limit not out of the way. */
+static int
+shared_guard_on(const struct shaper *s)
+{
+    return s->remote != NULL && guard_size(s->rate, s->burst) != 0 &&
+           remote_up(s);
+}
+
+/* ---- the queue ---- */
+
 /* Sets the timer for the head. It reads the clock itself, after whatever
  * callbacks ran, since libevent's timeout is relative. */
 static void
-arm(struct shaper *s)
+shaper_arm(struct shaper *s)
 {
     struct shaper_item *head = TAILQ_FIRST(&s->queue);
     if (head == NULL) {
@@ -69,9 +248,24 @@ arm(struct shaper *s)
         return;
     }
     /* the slot, or later while the guard holds (INFINITY: until a request
-     * on its way ends, which re-arms); the deadline in any case */
+     * on its way ends, which re-arms; or until the shared guard answers);
+     * the deadline in any case */
     double guard = rl_guard_until(&s->guard);
     double at = head->slot_ms > guard ? head->slot_ms : guard;
+    struct shaper_remote *re = s->remote;
+    if (shared_guard_on(s) && !re->skip_once) {
+        /* with its grant: at the slot, the guards and the grant's time;
+         * asking: its answer re-runs; else when the next ask is due */
+        if (re->permit)
+            at = fmax(at, re->permit_at);
+        else if (re->ask != NULL)
+            at = INFINITY;
+        else
+            at = fmax(re->ask_at, head->slot_ms - SHAPER_ASK_LEAD_MS);
+    }
+    if (remote_up(s) && re->paused_until > -INFINITY && re->poll == NULL &&
+        re->poll_at < at)
+        at = re->poll_at;
     if (at > head->deadline_ms)
         at = head->deadline_ms;
     s->wake_ms = at;
@@ -101,28 +295,156 @@ deadlines_follow_slots(struct shaper *s)
     struct shaper_item *it, *prev = NULL;
     TAILQ_FOREACH(it, &s->queue, link)
     {
-        it->deadline_ms =
-            deadline_after(prev, fmax(it->deadline_ms, it->slot_ms));
+        it->deadline_ms = deadline_after(
+            prev, fmax(it->deadline_ms, it->slot_ms + s->grace_ms));
         prev = it;
     }
 }
 
+/* Puts it in the queue at its slot (after those with the same or an
+ * earlier one: shared slots arrive in order, give or take the way of
+ * their replies), with its deadline. */
 static void
-hand_over(struct shaper *s, double slot, shaper_go go, void *item)
+enqueue(struct shaper *s, struct shaper_item *it, double slot)
+{
+    struct shaper_item *after = TAILQ_LAST(&s->queue, shaper_queue);
+    while (after != NULL && after->slot_ms > slot)
+        after = TAILQ_PREV(after, shaper_queue, link);
+    it->slot_ms = slot;
+    double bound = fmax(slot, it->queued_ms + s->max_queue_ms) + s->grace_ms;
+    it->deadline_ms = deadline_after(after, bound);
+    if (after == NULL)
+        TAILQ_INSERT_HEAD(&s->queue, it, link);
+    else
+        TAILQ_INSERT_AFTER(&s->queue, after, it, link);
+    /* the ones behind it may not be refused before it */
+    for (struct shaper_item *n = TAILQ_NEXT(it, link); n != NULL;
+         n = TAILQ_NEXT(n, link))
+        n->deadline_ms =
+            deadline_after(TAILQ_PREV(n, shaper_queue, link), n->deadline_ms);
+    s->st.depth++;
+    s->st.waited++;
+}
+
+static void
+hand_over(struct shaper *s, double slot, shaper_go go, void *item,
+          const char *member)
 {
     rl_guard_handed(&s->guard);
+    if (s->remote != NULL) {
+        if (member != NULL) {
+            struct shaper_member *m = xcalloc(1, sizeof(*m));
+            snprintf(m->id, sizeof(m->id), "%s", member);
+            TAILQ_INSERT_TAIL(&s->remote->members, m, link);
+        } else {
+            s->remote->plain++;
+        }
+    }
     s->last_slot = slot;
     go(item);
 }
 
-/* What is due at now: handed over at its slot once the guard allows, or
+static void send_ask(struct shaper *s, double now);
+
+/* 1 when the shared guard lets the head go now, with *member its grant
+ * (NULL: it goes on the local guard alone, the last ask having failed).
+ * The guard is asked ahead of the head's slot (SHAPER_ASK_LEAD_MS, for the
+ * way there and back), so that its grant is there when the slot comes:
+ * asked at the slot, every window would start that much later, and the
+ * delays would add up along the queue. */
+static int
+shared_guard_open(struct shaper *s, const struct shaper_item *head, double now,
+                  const char **member)
+{
+    struct shaper_remote *re = s->remote;
+    *member = NULL;
+    if (!shared_guard_on(s) || re->skip_once)
+        return 1;
+    if (!re->permit && re->ask == NULL && now >= re->ask_at &&
+        head->slot_ms - now <= SHAPER_ASK_LEAD_MS)
+        send_ask(s, now); /* may answer within the call (link down) */
+    if (re->skip_once)
+        return 1;
+    if (re->permit && now >= re->permit_at) {
+        *member = re->ask_member;
+        return 1;
+    }
+    return 0;
+}
+
+/* The head goes: its grant (or the failed ask's pass) is used up. */
+static void
+shared_guard_used(struct shaper *s, const char *member)
+{
+    if (s->remote == NULL)
+        return;
+    if (member != NULL)
+        s->remote->permit = 0;
+    else
+        s->remote->skip_once = 0;
+}
+
+static void resume_queue(struct shaper *s, double now);
+
+static void
+on_paused(void *arg, enum rlink_status st, const redisReply *r)
+{
+    struct shaper *s = arg;
+    struct shaper_remote *re = s->remote;
+    double now = now_of(s);
+    re->poll = NULL;
+    re->poll_at = now + SHAPER_PAUSE_POLL_MS;
+    if (st != RLINK_OK || r == NULL || r->type != REDIS_REPLY_ARRAY ||
+        r->elements < 1 || r->element[0]->type != REDIS_REPLY_INTEGER)
+        return;
+    long long rest = r->element[0]->integer;
+    if (rest > 0) {
+        re->paused_until = now + (double)rest / 1000.0;
+        return;
+    }
+    /* ended early by another instance (DELETE /admin/pause): the queue
+     * reserves again, as after shaper_resume() */
+    re->paused_until = -INFINITY;
+    if (s->rl.paused_until > now || !TAILQ_EMPTY(&s->queue))
+        resume_queue(s, now);
+    if (!s->running)
+        shaper_run(s);
+}
+
+/* Behind a pause learned from Redis, asks now and then whether it still
+ * holds; once it has run out, stops asking. */
+static void
+poll_pause(struct shaper *s, double now)
+{
+    struct shaper_remote *re = s->remote;
+    if (re->paused_until == -INFINITY || re->poll != NULL || !remote_up(s))
+        return;
+    if (re->paused_until <= now) {
+        re->paused_until = -INFINITY;
+        return;
+    }
+    if (now < re->poll_at)
+        return;
+    const char *argv[] = {re->k_dep, re->k_pause, "paused"};
+    re->poll_at = now + SHAPER_PAUSE_POLL_MS;
+    re->poll = eval(s, RS_RL_DEPART, argv, 3, on_paused, s);
+}
+
+/* What is due at now: handed over at its slot once the guards allow, or
  * refused at its deadline. */
 static void
 run_due(struct shaper *s, double now)
 {
     struct shaper_item *it;
+    s->running = 1;
+    fit_guard(s);
     while ((it = TAILQ_FIRST(&s->queue)) != NULL) {
-        int due = it->slot_ms <= now && now >= rl_guard_until(&s->guard);
+        const char *member = NULL;
+        int open = shared_guard_open(s, it, now, &member);
+        int due =
+            open && it->slot_ms <= now && now >= rl_guard_until(&s->guard);
+        if (due)
+            shared_guard_used(s, member);
         if (!due && it->deadline_ms > now)
             break;
         TAILQ_REMOVE(&s->queue, it, link);
@@ -146,15 +468,23 @@ run_due(struct shaper *s, double now)
         void *item = it->item;
         double slot = it->slot_ms;
         free(it);
-        hand_over(s, slot, go, item); /* may submit more: consistent here */
+        hand_over(s, slot, go, item, member); /* may submit more */
     }
+    struct shaper_remote *re = s->remote;
+    if (re != NULL && re->permit && TAILQ_EMPTY(&s->queue)) {
+        re->permit = 0; /* nobody to use it: its room is given back */
+        report(s, "drop", re->ask_member);
+    }
+    if (re != NULL && !TAILQ_EMPTY(&s->queue))
+        poll_pause(s, now);
+    s->running = 0;
 }
 
 void
 shaper_run(struct shaper *s)
 {
     run_due(s, now_of(s));
-    arm(s);
+    shaper_arm(s);
 }
 
 static void
@@ -165,6 +495,182 @@ on_timer(evutil_socket_t fd, short what, void *arg)
     shaper_run(arg);
 }
 
+/* ---- the shared guard's answer ---- */
+
+/* A pause learned from Redis (another instance saw the 429): the queue
+ * moves behind it as after shaper_pause(). */
+static void pause_queue(struct shaper *s, double now, double pause_ms);
+
+static void
+on_ask(void *arg, enum rlink_status st, const redisReply *r)
+{
+    struct shaper *s = arg;
+    struct shaper_remote *re = s->remote;
+    double now = now_of(s);
+    long long v[3];
+    re->ask = NULL;
+    if (st != RLINK_OK || !int_array(r, v, 3)) {
+        /* it may have run: its entry is dropped once the link is back;
+         * the head goes on the local guard meanwhile */
+        if (re->norphans < SHAPER_ORPHANS)
+            snprintf(re->orphans[re->norphans++], SHAPER_MEMBER_MAX, "%s",
+                     re->ask_member);
+        if (st == RLINK_OK)
+            log_msg(LOG_WARN, "rl_depart: unexpected reply (%s)",
+                    r && r->type == REDIS_REPLY_ERROR ? r->str : "type");
+        re->skip_once = 1;
+    } else if (v[0] == 1) {
+        /* go then: the head's, or the next head's if it is cancelled */
+        re->permit = 1;
+        re->permit_at = now + (double)v[1] / 1000.0;
+        drop_orphans(s);
+    } else {
+        double wait_ms = (double)v[1] / 1000.0;
+        if (v[2] == 2) {
+            pause_queue(s, now, wait_ms);
+            re->ask_at = now + wait_ms;
+        } else {
+            re->ask_at = now + (v[2] == 1 && wait_ms > SHAPER_ASK_POLL_MS
+                                    ? SHAPER_ASK_POLL_MS
+                                    : wait_ms);
+        }
+        drop_orphans(s);
+    }
+    if (re->ask_in_call)
+        return; /* shared_guard_open() reads what it said */
+    if (!s->running)
+        shaper_run(s);
+}
+
+static void
+send_ask(struct shaper *s, double now)
+{
+    struct shaper_remote *re = s->remote;
+    char n[32], window[32], pending[32];
+    (void)now;
+    new_member(re, re->ask_member);
+    snprintf(n, sizeof(n), "%zu", guard_size(s->rate, s->burst));
+    snprintf(window, sizeof(window), "%.0f", SHAPER_GUARD_WINDOW_MS * 1000.0);
+    snprintf(pending, sizeof(pending), "%.0f",
+             (re->pending_ms + SHAPER_GUARD_CAP_MS) * 1000.0);
+    const char *argv[] = {re->k_dep, re->k_pause, "ask",  re->ask_member,
+                          n,         window,      pending};
+    re->ask_in_call = 1;
+    re->ask = eval(s, RS_RL_DEPART, argv, 7, on_ask, s);
+    re->ask_in_call = 0;
+}
+
+/* ---- reservations ---- */
+
+/* T in us, rounded up: n slots never span less than n / rate. */
+static void
+interval_us(const struct shaper *s, char *out, size_t n)
+{
+    snprintf(out, n, "%.0f", ceil(1e6 / s->rate));
+}
+
+/* The instance's own limiter gives the slot (memory mode; shared mode
+ * while Redis is unreachable). 0, or -1 with *retry_s when refused. */
+static int
+reserve_local(struct shaper *s, double now, int no_refuse, double *slot,
+              long *retry_s)
+{
+    double maxq = no_refuse ? INFINITY : s->max_queue_ms;
+    if (rl_reserve(&s->rl, now, maxq, slot) != 0) {
+        double ms = rl_retry_after_ms(&s->rl, now, maxq);
+        long secs = (long)ceil(ms / 1000.0);
+        *retry_s = secs < 1 ? 1 : secs;
+        return -1;
+    }
+    if (s->remote != NULL)
+        s->st.local_slots++;
+    return 0;
+}
+
+/* What a reservation's answer means for it: queued at its slot (0), or
+ * refused (-1, *retry_s set). The caller queues or refuses. */
+static int
+reserved(struct shaper *s, struct shaper_item *it, enum rlink_status st,
+         const redisReply *r, double now, long *retry_s)
+{
+    long long v[3];
+    if (st == RLINK_OK && int_array(r, v, 2) && v[0] == 1 && v[1] >= 0) {
+        it->slot_ms = now + (double)v[1] / 1000.0;
+        /* behind a pause: learn it (so that its early end is noticed) */
+        if (int_array(r, v, 3) && v[2] > 0) {
+            double until = now + (double)v[2] / 1000.0;
+            if (until > s->remote->paused_until) {
+                if (s->remote->paused_until == -INFINITY)
+                    s->remote->poll_at = now + SHAPER_PAUSE_POLL_MS;
+                s->remote->paused_until = until;
+            }
+        }
+        return 0;
+    }
+    if (st == RLINK_OK && int_array(r, v, 2) && v[0] == 0) {
+        long secs = (long)ceil((double)v[1] / 1000.0);
+        *retry_s = secs < 1 ? 1 : secs;
+        return -1;
+    }
+    if (st == RLINK_OK)
+        log_msg(LOG_WARN, "rl_reserve: unexpected reply (%s)",
+                r && r->type == REDIS_REPLY_ERROR ? r->str : "type");
+    /* unreachable (the reservation may have been made: its slot is
+     * wasted), or a reply we cannot read: the instance's own limiter */
+    return reserve_local(s, now, it->no_refuse, &it->slot_ms, retry_s);
+}
+
+static void
+on_reserved(void *arg, enum rlink_status st, const redisReply *r)
+{
+    struct shaper_item *it = arg;
+    struct shaper *s = it->s;
+    double now = now_of(s);
+    long retry = 1;
+    it->cmd = NULL;
+    TAILQ_REMOVE(&s->reserving, it, link);
+    s->st.reserving--;
+    int rc = reserved(s, it, st, r, now, &retry);
+    if (it->in_call) {
+        /* inside shaper_submit(): it decides */
+        it->answered = rc == 0 ? 1 : -1;
+        it->deadline_ms = (double)retry; /* carried back */
+        return;
+    }
+    if (rc != 0) {
+        s->st.refused++;
+        shaper_refuse refuse = it->refuse;
+        void *item = it->item;
+        free(it);
+        refuse(item, retry);
+        return;
+    }
+    enqueue(s, it, it->slot_ms);
+    if (!s->running)
+        shaper_run(s);
+}
+
+static void
+reserve_remote(struct shaper *s, struct shaper_item *it)
+{
+    char t[32], burst[32], maxq[32];
+    interval_us(s, t, sizeof(t));
+    snprintf(burst, sizeof(burst), "%ld", s->burst < 1 ? 1 : s->burst);
+    if (it->no_refuse)
+        snprintf(maxq, sizeof(maxq), "%.0f", 1e15);
+    else
+        snprintf(maxq, sizeof(maxq), "%.0f", s->max_queue_ms * 1000.0);
+    const char *argv[] = {s->remote->k_rl, s->remote->k_pause, t, burst, maxq};
+    TAILQ_INSERT_TAIL(&s->reserving, it, link);
+    s->st.reserving++;
+    it->in_call = 1;
+    it->answered = 0;
+    it->cmd = eval(s, RS_RL_RESERVE, argv, 5, on_reserved, it);
+    it->in_call = 0;
+}
+
+/* ---- the public calls ---- */
+
 struct shaper *
 shaper_new(struct event_base *base, double rate, long burst,
            long long max_queue_ms)
@@ -172,88 +678,212 @@ shaper_new(struct event_base *base, double rate, long burst,
     struct shaper *s = xcalloc(1, sizeof(*s));
     s->base = base;
     TAILQ_INIT(&s->queue);
+    TAILQ_INIT(&s->reserving);
     s->timer = evtimer_new(base, on_timer, s);
     if (s->timer == NULL)
         alloc_oom("evtimer_new");
     s->on = rate > 0;
+    s->rate = rate;
+    s->burst = burst;
     rl_init(&s->rl, s->on ? rate : 1, burst);
     s->max_queue_ms = (double)max_queue_ms;
+    s->grace_ms = SHAPER_GUARD_GRACE_MS(max_queue_ms);
     s->last_slot = -INFINITY;
     s->wake_ms = INFINITY;
     rl_guard_init(&s->guard, guard_size(rate, burst), SHAPER_GUARD_WINDOW_MS);
+    rl_guard_set_cap(&s->guard, SHAPER_GUARD_CAP_MS);
     return s;
+}
+
+/* The instance's own limiter's rate: the whole rate, or its share. */
+static double
+local_rate(const struct shaper *s)
+{
+    return s->remote != NULL ? s->rate / s->remote->instances : s->rate;
 }
 
 void
 shaper_configure(struct shaper *s, double rate, long burst,
                  long long max_queue_ms)
 {
-    if (rate > 0 && !s->on)
-        rl_init(&s->rl, rate, burst);
-    else if (rate > 0)
-        rl_configure(&s->rl, rate, burst);
+    int was_on = s->on;
     s->on = rate > 0;
+    s->rate = rate;
+    s->burst = burst;
+    if (s->on && !was_on)
+        rl_init(&s->rl, local_rate(s), burst);
+    else if (s->on)
+        rl_configure(&s->rl, local_rate(s), burst);
     s->max_queue_ms = (double)max_queue_ms;
-    rl_guard_resize(&s->guard, guard_size(rate, burst));
-    arm(s);
-}
-
-int
-shaper_submit(struct shaper *s, void *item, shaper_go go,
-              shaper_refuse refuse, long *retry_after_s)
-{
-    double now = now_of(s), slot;
-    s->st.submitted++;
-    if (!s->on) {
-        hand_over(s, now, go, item);
-        return 0;
-    }
-    if (rl_reserve(&s->rl, now, s->max_queue_ms, &slot) != 0) {
-        double ms = rl_retry_after_ms(&s->rl, now, s->max_queue_ms);
-        long secs = (long)ceil(ms / 1000.0);
-        *retry_after_s = secs < 1 ? 1 : secs;
-        s->st.refused++;
-        return -1;
-    }
-    if (slot <= now && TAILQ_EMPTY(&s->queue) &&
-        now >= rl_guard_until(&s->guard)) {
-        hand_over(s, slot, go, item);
-        return 0;
-    }
-    struct shaper_item *it = xcalloc(1, sizeof(*it));
-    it->item = item;
-    it->go = go;
-    it->refuse = refuse;
-    it->slot_ms = slot;
-    it->queued_ms = now;
-    it->deadline_ms = deadline_after(TAILQ_LAST(&s->queue, shaper_queue),
-                                     fmax(slot, now + s->max_queue_ms));
-    TAILQ_INSERT_TAIL(&s->queue, it, link);
-    s->st.depth++;
-    s->st.waited++;
-    if (TAILQ_FIRST(&s->queue) == it)
-        arm(s);
-    return 0;
+    s->grace_ms = SHAPER_GUARD_GRACE_MS(max_queue_ms);
+    fit_guard(s);
+    shaper_arm(s);
 }
 
 void
+shaper_share(struct shaper *s, const struct shaper_share *share)
+{
+    struct shaper_remote *re = s->remote;
+    if (re == NULL) {
+        re = xcalloc(1, sizeof(*re));
+        re->link = share->link;
+        size_t n = strlen(share->key_base) + strlen(share->limiter) + 8;
+        re->k_rl = xmalloc(n);
+        re->k_pause = xmalloc(n);
+        re->k_dep = xmalloc(n);
+        snprintf(re->k_rl, n, "%srl:%s", share->key_base, share->limiter);
+        snprintf(re->k_pause, n, "%spause:%s", share->key_base, share->limiter);
+        snprintf(re->k_dep, n, "%sdep:%s", share->key_base, share->limiter);
+        /* a member of the departure log is unique per instance */
+        unsigned char r[8] = {0};
+        if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+            uint64_t x = (uint64_t)getpid() ^ (uint64_t)clock_wall_ms();
+            memcpy(r, &x, sizeof(r));
+        }
+        for (size_t i = 0; i < sizeof(r); i++)
+            snprintf(re->nonce + 2 * i, 3, "%02x", r[i]);
+        TAILQ_INIT(&re->members);
+        re->ask_at = -INFINITY;
+        re->paused_until = -INFINITY;
+        s->remote = re;
+    }
+    re->instances = share->instances >= 1 ? share->instances : 1;
+    re->pending_ms = share->pending_ms > 0 ? share->pending_ms : 0;
+    if (s->on)
+        rl_configure(&s->rl, local_rate(s), s->burst);
+    fit_guard(s);
+}
+
+int
+shaper_submit(struct shaper *s, void *item, shaper_go go, shaper_refuse refuse,
+              long *retry_after_s)
+{
+    double now = now_of(s), slot;
+    struct shaper_item *it;
+    s->st.submitted++;
+    if (!s->on) {
+        hand_over(s, now, go, item, NULL);
+        return 0;
+    }
+    if (remote_up(s)) {
+        it = xcalloc(1, sizeof(*it));
+        it->s = s;
+        it->item = item;
+        it->go = go;
+        it->refuse = refuse;
+        it->queued_ms = now;
+        reserve_remote(s, it);
+        if (it->answered == 0)
+            return 0; /* the usual case: answered from the loop */
+        if (it->answered < 0) {
+            *retry_after_s = (long)it->deadline_ms;
+            s->st.refused++;
+            free(it);
+            return -1;
+        }
+        slot = it->slot_ms;
+    } else {
+        if (reserve_local(s, now, 0, &slot, retry_after_s) != 0) {
+            s->st.refused++;
+            return -1;
+        }
+        if (s->remote == NULL && slot <= now && TAILQ_EMPTY(&s->queue) &&
+            now >= rl_guard_until(&s->guard)) {
+            hand_over(s, slot, go, item, NULL);
+            return 0;
+        }
+        it = xcalloc(1, sizeof(*it));
+        it->s = s;
+        it->item = item;
+        it->go = go;
+        it->refuse = refuse;
+        it->queued_ms = now;
+    }
+    enqueue(s, it, slot);
+    /* shared mode goes through the timer even when due (the shared
+     * guard's answer comes from the loop) */
+    if (TAILQ_FIRST(&s->queue) == it)
+        shaper_arm(s);
+    return 0;
+}
+
+/* The oldest hand-over not left yet: a plain one if any (keeping Redis's
+ * entries, which then count longer: safe), else the oldest member,
+ * whose id is copied to out. 0 when none was Redis's. */
+static int
+take_member(struct shaper_remote *re, char *out)
+{
+    if (re->plain > 0) {
+        re->plain--;
+        return 0;
+    }
+    struct shaper_member *m = TAILQ_FIRST(&re->members);
+    if (m == NULL)
+        return 0;
+    TAILQ_REMOVE(&re->members, m, link);
+    snprintf(out, SHAPER_MEMBER_MAX, "%s", m->id);
+    free(m);
+    return 1;
+}
+
+uint64_t
 shaper_left(struct shaper *s)
 {
-    rl_guard_left(&s->guard, now_of(s));
-    arm(s);
+    uint64_t ticket = rl_guard_left(&s->guard, now_of(s));
+    char id[SHAPER_MEMBER_MAX];
+    if (s->remote != NULL && take_member(s->remote, id)) {
+        report(s, "left", id);
+        struct shaper_remote *re = s->remote;
+        if (ticket != 0) {
+            size_t i = re->trip_next++ % SHAPER_TRIPS;
+            re->trips[i].ticket = ticket;
+            snprintf(re->trips[i].id, SHAPER_MEMBER_MAX, "%s", id);
+        }
+    }
+    shaper_arm(s);
+    return ticket;
+}
+
+void
+shaper_answered(struct shaper *s, uint64_t ticket)
+{
+    rl_guard_answered(&s->guard, ticket, now_of(s));
+    struct shaper_remote *re = s->remote;
+    for (size_t i = 0; re != NULL && ticket != 0 && i < SHAPER_TRIPS; i++) {
+        if (re->trips[i].ticket != ticket)
+            continue;
+        re->trips[i].ticket = 0;
+        report(s, "done", re->trips[i].id);
+        break;
+    }
+    shaper_arm(s);
 }
 
 void
 shaper_dropped(struct shaper *s)
 {
     rl_guard_dropped(&s->guard);
-    arm(s);
+    char id[SHAPER_MEMBER_MAX];
+    if (s->remote != NULL && take_member(s->remote, id))
+        report(s, "drop", id);
+    shaper_arm(s);
 }
 
 int
 shaper_cancel(struct shaper *s, void *item)
 {
     struct shaper_item *it;
+    TAILQ_FOREACH(it, &s->reserving, link)
+    {
+        if (it->item != item)
+            continue;
+        /* the reservation may still be made in Redis: its slot is lost */
+        s->remote->link.cancel(s->remote->link.link, it->cmd);
+        TAILQ_REMOVE(&s->reserving, it, link);
+        s->st.reserving--;
+        free(it);
+        return 1;
+    }
     TAILQ_FOREACH(it, &s->queue, link)
     {
         if (it->item != item)
@@ -263,7 +893,7 @@ shaper_cancel(struct shaper *s, void *item)
         s->st.depth--;
         free(it);
         if (was_head)
-            arm(s);
+            shaper_arm(s);
         return 1;
     }
     return 0;
@@ -271,14 +901,14 @@ shaper_cancel(struct shaper *s, void *item)
 
 /* After a pause: the waiting items now beyond the queue bound are a
  * suffix of the queue (slots grow along it). They are refused, newest
- * first, and their slots given back. */
+ * first, and (memory mode) their slots given back. */
 static void
 refuse_beyond_bound(struct shaper *s, double now)
 {
     int64_t released = 0;
     struct shaper_item *it;
     while ((it = TAILQ_LAST(&s->queue, shaper_queue)) != NULL &&
-           it->slot_ms - now > s->max_queue_ms) {
+           it->slot_ms - now > s->max_queue_ms && !it->no_refuse) {
         TAILQ_REMOVE(&s->queue, it, link);
         s->st.depth--;
         s->st.refused++;
@@ -289,18 +919,21 @@ refuse_beyond_bound(struct shaper *s, double now)
         free(it);
         refuse(item, secs < 1 ? 1 : secs);
     }
-    rl_release(&s->rl, released);
+    /* shared slots are Redis's: a refused one is wasted there */
+    if (s->remote == NULL)
+        rl_release(&s->rl, released);
 }
 
-void
-shaper_pause(struct shaper *s, double pause_ms)
+static void
+pause_queue(struct shaper *s, double now, double pause_ms)
 {
-    if (!s->on)
-        return;
     struct shaper_item *head = TAILQ_FIRST(&s->queue), *it;
-    double now = now_of(s);
     double delay = rl_pause(&s->rl, now, pause_ms, head ? head->slot_ms : -1);
-    s->st.pauses++;
+    if (s->remote != NULL && now + pause_ms > s->remote->paused_until) {
+        if (s->remote->paused_until == -INFINITY)
+            s->remote->poll_at = now + SHAPER_PAUSE_POLL_MS;
+        s->remote->paused_until = now + pause_ms;
+    }
     if (delay <= 0)
         return;
     TAILQ_FOREACH(it, &s->queue, link)
@@ -309,25 +942,80 @@ shaper_pause(struct shaper *s, double pause_ms)
     }
     refuse_beyond_bound(s, now);
     deadlines_follow_slots(s);
-    arm(s);
 }
 
-int
-shaper_resume(struct shaper *s)
+void
+shaper_pause(struct shaper *s, double pause_ms)
 {
-    double now = now_of(s), slot;
+    if (!s->on)
+        return;
+    double now = now_of(s);
+    s->st.pauses++;
+    if (s->remote != NULL) {
+        /* every instance's: no slot, no departure before its end */
+        char us[32];
+        snprintf(us, sizeof(us), "%.0f", ceil(pause_ms * 1000.0));
+        const char *argv[] = {s->remote->k_rl, s->remote->k_pause, us};
+        eval(s, RS_RL_PAUSE, argv, 3, NULL, NULL);
+    }
+    pause_queue(s, now, pause_ms);
+    shaper_arm(s);
+}
+
+/* The pause is over early: the waiting items get new slots from now on,
+ * in order (every one was accepted once: none is refused now). */
+static void
+resume_queue(struct shaper *s, double now)
+{
     struct shaper_item *it;
-    if (!s->on || !(s->rl.paused_until > now))
-        return 0;
+    double slot;
     rl_restart(&s->rl, s->last_slot);
-    /* every waiting item was accepted once: none is refused now */
+    if (s->remote != NULL)
+        s->remote->permit = 0; /* its entry expires; a new ask comes */
+    if (remote_up(s)) {
+        /* after the resume (one connection: Redis runs the commands in
+         * the order sent) */
+        while ((it = TAILQ_FIRST(&s->queue)) != NULL) {
+            TAILQ_REMOVE(&s->queue, it, link);
+            s->st.depth--;
+            s->st.waited--;
+            it->no_refuse = 1;
+            reserve_remote(s, it);
+            /* answered within the call (the link just went down): by the
+             * instance's own limiter, which does not refuse it */
+            if (it->answered > 0)
+                enqueue(s, it, it->slot_ms);
+        }
+        return;
+    }
     TAILQ_FOREACH(it, &s->queue, link)
     {
         rl_reserve(&s->rl, now, INFINITY, &slot);
         it->slot_ms = slot;
     }
     deadlines_follow_slots(s);
-    arm(s);
+}
+
+int
+shaper_resume(struct shaper *s)
+{
+    double now = now_of(s);
+    if (!s->on)
+        return 0;
+    int paused = s->rl.paused_until > now ||
+                 (s->remote != NULL && s->remote->paused_until > now);
+    if (s->remote != NULL) {
+        /* every instance's pause ends, whoever asked for it; ours knows
+         * only of those it saw */
+        const char *argv[] = {s->remote->k_rl, s->remote->k_pause};
+        eval(s, RS_RL_RESUME, argv, 2, NULL, NULL);
+        s->remote->paused_until = -INFINITY;
+        s->remote->ask_at = -INFINITY;
+    }
+    if (!paused)
+        return 0;
+    resume_queue(s, now);
+    shaper_arm(s);
     return 1;
 }
 
@@ -360,6 +1048,27 @@ shaper_free(struct shaper *s)
     while ((it = TAILQ_FIRST(&s->queue)) != NULL) {
         TAILQ_REMOVE(&s->queue, it, link);
         free(it);
+    }
+    struct shaper_remote *re = s->remote;
+    while ((it = TAILQ_FIRST(&s->reserving)) != NULL) {
+        TAILQ_REMOVE(&s->reserving, it, link);
+        re->link.cancel(re->link.link, it->cmd);
+        free(it);
+    }
+    if (re != NULL) {
+        if (re->ask != NULL)
+            re->link.cancel(re->link.link, re->ask);
+        if (re->poll != NULL)
+            re->link.cancel(re->link.link, re->poll);
+        struct shaper_member *m;
+        while ((m = TAILQ_FIRST(&re->members)) != NULL) {
+            TAILQ_REMOVE(&re->members, m, link);
+            free(m);
+        }
+        free(re->k_rl);
+        free(re->k_pause);
+        free(re->k_dep);
+        free(re);
     }
     event_free(s->timer);
     rl_guard_free(&s->guard);

@@ -15,22 +15,58 @@
  * over no more than the 1-second window allows counting those on their
  * way as leaving now (struct rl_guard). The promise "at most rate +
  * burst - 1 in any second" therefore holds where the upstream sees it.
- * No item waits longer than max(its slot, max_queue_ms from its arrival):
- * one the guard still holds then is refused. */
+ * No item waits longer than max(its slot, max_queue_ms from its arrival)
+ * plus the guard's grace: one the guard still holds then is refused.
+ *
+ * Shared mode (shaper_share(), state.backend "redis", SPEC section 11):
+ * the slots come from one schedule per account and limiter in Redis
+ * (src/redis/rl_reserve.lua), the guard is shared by every instance
+ * (rl_depart.lua: each hand-over asks it, each departure and answer is
+ * reported to it), and a pause is every instance's (rl_pause.lua,
+ * rl_resume.lua). Redis's clock is the only one: each reply's wait is
+ * relative, taken from the local clock when the reply arrives. A
+ * reservation's refusal then comes later, through refuse(). While the
+ * link is down (or a command of it fails) the instance uses its own
+ * limiter at rate / instances and its own guard at (rate + burst - 1) /
+ * instances per window (rounded down, at least 1), and counts those
+ * slots (local_slots); back to shared mode by itself once the link is
+ * up. A reservation whose answer was lost may have been made in Redis:
+ * its slot is wasted, never counted on. */
 #ifndef WAGATE_SHAPER_H
 #define WAGATE_SHAPER_H
 
-/* The on-the-wire guard's window: no more than the limit's worth of
- * departures (counted in the pre-request callback) within it. It is the
- * provider's 1-second window plus the way from that callback to the
- * upstream's clock: a 100-caller burst on 2 cores delayed some requests by
- * up to 21 ms (5 ms of margin let the sandbox see 6 in a second in 6 runs
- * of 10); 40 ms costs 4% of the rate (4.8/s sustained at 5/s). */
-#define SHAPER_GUARD_WINDOW_MS 1040.0
+/* The on-the-wire guard (ratelimit.h's rl_guard): no more than the
+ * limit's worth of arrivals upstream within the provider's window. A
+ * request's arrival is bounded by its departure (the pre-request
+ * callback) + SHAPER_GUARD_CAP_MS until its answer comes, then by the
+ * answer's time (an answer comes after its request arrived).
+ *
+ * The cap is the way from that callback to the upstream's clock: a
+ * 100-caller burst on 2 cores delayed some requests by up to 21 ms (5 ms
+ * of margin let the sandbox see 6 in a second in 6 runs of 10). Counted
+ * from departures alone (a 1040 ms window before) the guard cost 4% of
+ * the rate: 51 queued sends at 5/s drained in 10.4 s instead of 10, and
+ * the last ones, held past their bound, were refused late. Bounded by
+ * the answer it costs only what the answer really takes: the item five
+ * places on waits for answer + window instead of its slot, measured
+ * 1-4 ms later on 2 loaded cores; a slow upstream (an answer later than
+ * the cap) costs the cap, as before.
+ *
+ * Those few ms add up along a queue (each fifth item waits for the one
+ * five before it, already late): about (max_queue_ms / window) x 4 ms,
+ * 40 ms for a 10 s queue. An item the guard holds is refused only
+ * SHAPER_GUARD_GRACE_MS(max_queue_ms) after its bound: 20 ms + 2 % of
+ * the queue, room for 20 ms per window. */
+#define SHAPER_GUARD_WINDOW_MS 1000.0
+#define SHAPER_GUARD_CAP_MS 40.0
+#define SHAPER_GUARD_GRACE_MS(max_queue_ms)                                    \
+    (20.0 + (double)(max_queue_ms) / 50.0)
 
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+
+#include "redis_link.h"
 
 struct event_base;
 struct shaper;
@@ -44,14 +80,17 @@ typedef void (*shaper_go)(void *item);
 typedef void (*shaper_refuse)(void *item, long retry_after_s);
 
 struct shaper_stats {
-    size_t depth;          /* items waiting now */
+    size_t depth; /* items waiting now */
     uint64_t submitted;
-    uint64_t refused;      /* slot too far: answered 429 */
-    uint64_t waited;       /* items that had to wait for a later slot */
-    double wait_ms_total;  /* sum of their waits */
+    uint64_t refused;     /* slot too far: answered 429 */
+    uint64_t waited;      /* items that had to wait for a later slot */
+    double wait_ms_total; /* sum of their waits */
     double wait_ms_max;
-    uint64_t pauses;       /* upstream 429s that paused the limiter */
-    size_t on_the_way;     /* handed over, not left yet */
+    uint64_t pauses;      /* upstream 429s that paused the limiter */
+    size_t on_the_way;    /* handed over, not left yet */
+    uint64_t local_slots; /* shared mode: slots the instance's own limiter
+                             gave while Redis was unreachable */
+    size_t reserving;     /* shared mode: reservations awaiting Redis */
 };
 
 /* rate 0 = unlimited. */
@@ -64,19 +103,32 @@ void shaper_configure(struct shaper *s, double rate, long burst,
 
 /* 0 when item will be (or already was) handed to go(), or to refuse() if
  * a later pause pushes it beyond the bound; -1 when refused now, with
- * *retry_after_s >= 1 (whole seconds for a Retry-After header). item is
- * borrowed until one of the callbacks runs, shaper_cancel() takes it
+ * *retry_after_s >= 1 (whole seconds for a Retry-After header). In shared
+ * mode the answer usually comes later (0 now, then go() or refuse() from
+ * the loop); -1 only when the instance's own limiter refuses at once
+ * (Redis unreachable). refuse() never runs inside shaper_submit(). item
+ * is borrowed until one of the callbacks runs, shaper_cancel() takes it
  * back, or the shaper is freed. */
 int shaper_submit(struct shaper *s, void *item, shaper_go go,
                   shaper_refuse refuse, long *retry_after_s);
 
 /* Exactly one of these per item handed to go(). They may be called from
- * inside a libcurl callback: they only re-arm the timer, never call go(). */
-void shaper_left(struct shaper *s);    /* its first byte left, now */
-void shaper_dropped(struct shaper *s); /* it ended without leaving */
+ * inside a libcurl callback: they only re-arm the timer, never call go().
+ * shaper_left() returns the departure's ticket (0 when the guard is off)
+ * for shaper_answered(). */
+uint64_t shaper_left(struct shaper *s); /* its first byte left, now */
+void shaper_dropped(struct shaper *s);  /* it ended without leaving */
 
-/* Takes a waiting item back without a call (a drain giving up on it);
- * 1 if it was waiting, 0 if it is not in the queue. Its slot stays used. */
+/* The upstream's answer to the request that left with ticket came now
+ * (a valid HTTP answer, not a failure): it arrived no later, which frees
+ * the guard's window sooner than departure + cap. Optional; at most once
+ * per ticket, any time after shaper_left(); 0 is ignored. */
+void shaper_answered(struct shaper *s, uint64_t ticket);
+
+/* Takes a waiting item back without a call (a drain giving up on it),
+ * also while its reservation is still awaited from Redis (the
+ * reservation may still be made there); 1 if it was waiting, 0 if it is
+ * not in the queue. Its slot stays used. */
 int shaper_cancel(struct shaper *s, void *item);
 
 /* The upstream said 429: no slot before pause_ms from now; waiting items
@@ -92,8 +144,41 @@ int shaper_resume(struct shaper *s);
 
 void shaper_get_stats(const struct shaper *s, struct shaper_stats *st);
 
-/* Frees the shaper; waiting items are dropped without a call. NULL ok. */
+/* Frees the shaper; waiting items are dropped without a call, its
+ * commands to Redis are cancelled (so: before the link). NULL ok. */
 void shaper_free(struct shaper *s);
+
+/* ---- shared mode ---- */
+
+/* How the shaper reaches Redis: redis_link.h's calls on a link (main.c
+ * passes rlink_eval, rlink_cancel, rlink_up), or a test's. link is
+ * borrowed and must outlive the shaper. */
+struct shaper_link {
+    struct rlink *link;
+    struct rlink_cmd *(*eval)(struct rlink *l, size_t script, int nkeys,
+                              int argc, const char *const *argv,
+                              const size_t *argvlen, rlink_reply_cb cb,
+                              void *arg);
+    void (*cancel)(struct rlink *l, struct rlink_cmd *c);
+    int (*up)(const struct rlink *l);
+};
+
+struct shaper_share {
+    struct shaper_link link;
+    const char *key_base; /* "<prefix>{<account>}:" (copied) */
+    const char *limiter;  /* "send" or "read" (copied): the keys are
+                             rl:<limiter>, pause:<limiter>, dep:<limiter> */
+    double instances;     /* state.instances (>= 1) */
+    /* the longest a request handed over may wait before it leaves
+     * (upstream.timeout_ms): the shared guard's bound for one whose
+     * departure was never reported (its instance died) */
+    double pending_ms;
+};
+
+/* Turns shared mode on, or (called again, on a reload) takes new
+ * instances and pending_ms (the link and keys stay). Items already
+ * waiting keep their slots. */
+void shaper_share(struct shaper *s, const struct shaper_share *share);
 
 /* ---- the clock, for tests ----
  * The shaper reads the monotonic clock, clock_mono_ms(), once in each

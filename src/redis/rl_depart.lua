@@ -1,2 +1,105 @@
--- rl_depart.lua - not written yet (placeholder)
-return 0
+-- rl_depart.lua - the on-the-wire guard shared by every instance (SPEC
+-- sections 6 and 11; src/ratelimit.h's rl_guard, in Redis time).
+--
+-- Slots say when a request may go; the promise "at most n = rate + burst
+-- - 1 in any window" is about when requests reach the upstream. Each
+-- request handed over is an entry of a sorted set whose score bounds its
+-- arrival upstream from above:
+--   handed, not left yet:  granted + pending_us (it cannot wait longer
+--                          than the upstream timeout before it leaves)
+--   left (first byte out): min(that, the report's TIME + cap_us)
+--   answered:              min(that, the report's TIME): an answer comes
+--                          after its request arrived
+-- A request may be handed over at t while fewer than n entries have a
+-- bound > t - window: its arrival is >= t, so no window-long interval of
+-- arrivals ever holds more than n, whichever instance sent them.
+--
+-- KEYS[1]  <base>dep:<limiter>    the entries (member: a ticket, unique
+--                                 per request and instance)
+-- KEYS[2]  <base>pause:<limiter>  a pause holds every departure (us)
+-- ARGV[1]  the operation:
+--   "ask"  ticket n window_us pending_us [now]
+--          {1, wait_us, 0}: go wait_us (>= 0) after now: the room opens
+--          then for sure (the n-th largest bound is an answer or a
+--          departure, so it cannot rise); the entry is added as handed
+--          from then on (its bound: then + pending_us).
+--          {0, wait_us, why}: not now, nothing added; why = 2: paused,
+--          wait_us is the rest of the pause; why = 1: held by one still
+--          on its way (its bound may fall sooner: ask again before
+--          wait_us).
+--   "paused" [now]  {remaining_us}: the pause in force (0: none).
+--   "left" ticket cap_us [now]   its first byte left
+--   "done" ticket [now]          its answer came
+--   "drop" ticket                it ended without leaving
+--          reply 1 if the ticket's entry was there, else 0.
+-- Bounds only ever fall. A refused ask writes nothing; a granted one
+-- removes the entries a window old. The key expires a window after its
+-- largest bound.
+local op = ARGV[1]
+local function clock(arg)
+    local now = tonumber(arg or '')
+    if not now then
+        local t = redis.call('TIME')
+        now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+    end
+    return now
+end
+
+if op == 'ask' then
+    local n = tonumber(ARGV[3])
+    local window = tonumber(ARGV[4])
+    local pending = tonumber(ARGV[5])
+    if not n or n < 1 or not window or window < 0 or not pending then
+        return redis.error_reply('rl_depart: bad arguments')
+    end
+    local now = clock(ARGV[6])
+    local paused = tonumber(redis.call('GET', KEYS[2]) or '')
+    if paused and paused > now then
+        return {0, paused - now, 2}
+    end
+    local go = now
+    local old = string.format('%d', now - window)
+    if redis.call('ZCOUNT', KEYS[1], '(' .. old, '+inf') >= n then
+        -- the n-th largest bound is one of those counted
+        local nth = redis.call('ZREVRANGE', KEYS[1], n - 1, n - 1, 'WITHSCORES')
+        local b = tonumber(nth[2])
+        if b > now then
+            return {0, b + window - now, 1}
+        end
+        -- known for good (bounds only fall): the room opens at b + window,
+        -- and whatever is added meanwhile counts against what comes after
+        go = b + window
+    end
+    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', old)
+    redis.call('ZADD', KEYS[1], string.format('%d', go + pending), ARGV[2])
+    local top = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    redis.call('PEXPIRE', KEYS[1],
+               math.ceil((tonumber(top[2]) - now + window) / 1000) + 1)
+    return {1, go - now, 0}
+elseif op == 'left' or op == 'done' then
+    local bound
+    if op == 'left' then
+        local cap = tonumber(ARGV[3])
+        if not cap or cap < 0 then
+            return redis.error_reply('rl_depart: bad arguments')
+        end
+        bound = clock(ARGV[4]) + cap
+    else
+        bound = clock(ARGV[3])
+    end
+    if not redis.call('ZSCORE', KEYS[1], ARGV[2]) then
+        return 0
+    end
+    redis.call('ZADD', KEYS[1], 'XX', 'LT', string.format('%d', bound), ARGV[2])
+    return 1
+elseif op == 'paused' then
+    local now = clock(ARGV[2])
+    local paused = tonumber(redis.call('GET', KEYS[2]) or '')
+    if paused and paused > now then
+        return {paused - now}
+    end
+    return {0}
+elseif op == 'drop' then
+    return redis.call('ZREM', KEYS[1], ARGV[2])
+end
+return redis.error_reply('rl_depart: unknown operation')

@@ -717,6 +717,109 @@ START_TEST(guard_window_invariant_under_bunching)
 }
 END_TEST
 
+/* Departures bounded by their time + cap until answered, then by the
+ * answer's time: the window counts from the bound. */
+START_TEST(guard_answers_bring_the_bounds_down)
+{
+    struct rl_guard g;
+    rl_guard_init(&g, 2, WINDOW);
+    rl_guard_set_cap(&g, 40);
+    rl_guard_handed(&g);
+    rl_guard_handed(&g);
+    uint64_t a = rl_guard_left(&g, 0), b = rl_guard_left(&g, 10);
+    ck_assert_uint_ne(a, 0);
+    ck_assert_uint_ne(a, b);
+    /* unanswered: held until the 2nd largest bound (0 + 40) + window */
+    ck_assert_double_eq(rl_guard_until(&g), 40 + WINDOW);
+    rl_guard_answered(&g, a, 3); /* a arrived by 3 */
+    ck_assert_double_eq(rl_guard_until(&g), 3 + WINDOW);
+    rl_guard_answered(&g, a, 2); /* bounds only fall */
+    ck_assert_double_eq(rl_guard_until(&g), 2 + WINDOW);
+    rl_guard_answered(&g, a, 30); /* never rise */
+    ck_assert_double_eq(rl_guard_until(&g), 2 + WINDOW);
+    rl_guard_answered(&g, b, 1); /* answered out of order: b is the 1st */
+    ck_assert_double_eq(rl_guard_until(&g), 1 + WINDOW);
+    rl_guard_answered(&g, 0, 0);   /* no ticket: nothing */
+    rl_guard_answered(&g, 999, 0); /* unknown: nothing */
+    ck_assert_double_eq(rl_guard_until(&g), 1 + WINDOW);
+    /* a new departure evicts the smallest bound, which cannot matter */
+    rl_guard_handed(&g);
+    uint64_t c = rl_guard_left(&g, 1500);
+    ck_assert_double_eq(rl_guard_until(&g), 2 + WINDOW);
+    rl_guard_answered(&g, b, 0); /* evicted: ignored */
+    ck_assert_double_eq(rl_guard_until(&g), 2 + WINDOW);
+    rl_guard_answered(&g, c, 1501);
+    ck_assert_double_eq(rl_guard_until(&g), 2 + WINDOW);
+    rl_guard_free(&g);
+}
+END_TEST
+
+/* The promise at the upstream's clock: requests arrive anywhere between
+ * leaving and leaving + cap, are answered some time after arriving (or
+ * never), and some are parked before leaving; whatever the order, no
+ * window of arrivals holds more than n. */
+START_TEST(guard_arrivals_stay_within_the_window)
+{
+    for (size_t n = 1; n <= 6; n++) {
+        struct rl_guard g;
+        rl_guard_init(&g, n, WINDOW);
+        rl_guard_set_cap(&g, 40);
+        uint64_t seed = 0x2545f4914f6cdd1dULL + n;
+        double now = 0, arr[4000];
+        struct {
+            double leave, answer;
+            uint64_t ticket;
+            int left;
+        } way[64];
+        size_t narr = 0, nway = 0;
+        while (now < 60000 && narr < 4000) {
+            now += (double)(prng(&seed) % 60);
+            for (size_t i = 0; i < nway;) {
+                if (!way[i].left && way[i].leave <= now) {
+                    way[i].left = 1;
+                    way[i].ticket = rl_guard_left(&g, now);
+                    double at = now + (double)(prng(&seed) % 41);
+                    arr[narr++] = at;
+                    /* answered after arriving, or never */
+                    way[i].answer = prng(&seed) % 4 == 0
+                                        ? INFINITY
+                                        : at + (double)(prng(&seed) % 300);
+                }
+                if (way[i].left && way[i].answer <= now) {
+                    rl_guard_answered(&g, way[i].ticket, now);
+                    way[i] = way[--nway];
+                } else if (way[i].left && way[i].answer == INFINITY) {
+                    way[i] = way[--nway];
+                } else {
+                    i++;
+                }
+            }
+            while (now >= rl_guard_until(&g) && nway < 64) {
+                rl_guard_handed(&g);
+                way[nway].left = 0;
+                way[nway].leave = now + (double)(prng(&seed) % 500);
+                nway++;
+            }
+        }
+        /* arrivals in order, then every window */
+        for (size_t i = 1; i < narr; i++)
+            for (size_t j = i; j > 0 && arr[j - 1] > arr[j]; j--) {
+                double t = arr[j];
+                arr[j] = arr[j - 1];
+                arr[j - 1] = t;
+            }
+        for (size_t i = 0; i < narr; i++) {
+            size_t in = 0;
+            for (size_t j = i; j < narr && arr[j] < arr[i] + WINDOW; j++)
+                in++;
+            ck_assert_msg(in <= n, "n=%zu: %zu arrivals in a window", n, in);
+        }
+        ck_assert_msg(narr > 40 * n, "n=%zu: only %zu arrivals", n, narr);
+        rl_guard_free(&g);
+    }
+}
+END_TEST
+
 /* ---- rl_restart ---- */
 
 START_TEST(restart_forgets_the_pause_keeps_the_spacing)
@@ -810,6 +913,8 @@ unit_suite(void)
     tcase_add_test(tc, guard_counts_departures_and_those_on_their_way);
     tcase_add_test(tc, guard_resize_keeps_the_newest_and_the_pending);
     tcase_add_test(tc, guard_window_invariant_under_bunching);
+    tcase_add_test(tc, guard_answers_bring_the_bounds_down);
+    tcase_add_test(tc, guard_arrivals_stay_within_the_window);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("restart");

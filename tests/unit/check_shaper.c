@@ -8,9 +8,17 @@
 #include <math.h>
 #include <stddef.h>
 
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+
+#include "redis_scripts.h"
 #include "shaper.h"
 
-#define W SHAPER_GUARD_WINDOW_MS
+/* how long an unanswered departure holds its place in the guard */
+#define W (SHAPER_GUARD_WINDOW_MS + SHAPER_GUARD_CAP_MS)
+/* how long past its bound the guard may hold an item before it is
+ * refused */
+#define G(max_queue_ms) SHAPER_GUARD_GRACE_MS(max_queue_ms)
 
 /* ---- a shaper on the test's clock ---- */
 
@@ -209,7 +217,7 @@ START_TEST(the_guard_holds_while_the_window_is_on_its_way)
     advance(s, 800); /* slots 0, 200 .. 800 */
     ck_assert_int_eq(k.handed, 5);
     /* the 6th slot (1000) passes: held, the timer only for its bound */
-    ck_assert_double_eq(shaper_next_ms(s), 10000);
+    ck_assert_double_eq(shaper_next_ms(s), 10000 + G(10000));
     advance(s, 1300);
     ck_assert_int_eq(k.handed, 5);
     ck_assert_uint_eq(stats(s).on_the_way, 5);
@@ -241,7 +249,7 @@ START_TEST(an_idle_queue_still_waits_for_the_guard)
     ck_assert_int_eq(submit(s, &k, NULL), 0); /* slot 2000: now */
     ck_assert_int_eq(k.handed, 5);
     ck_assert_uint_eq(stats(s).depth, 1);
-    ck_assert_double_eq(shaper_next_ms(s), 2000 + 10000);
+    ck_assert_double_eq(shaper_next_ms(s), 2000 + 10000 + G(10000));
     now_ms = 2100;
     shaper_left(s);
     ck_assert_double_eq(shaper_next_ms(s), 2100 + W);
@@ -310,10 +318,10 @@ START_TEST(what_the_guard_holds_is_refused_at_its_bound)
     /* the guard is full */
     ck_assert_int_eq(k.handed, 5);
     ck_assert_int_eq(submit(s, &k, NULL), 0); /* slot 1000, bound 1400 */
-    ck_assert_double_eq(shaper_next_ms(s), 1400);
-    advance(s, 1399.9);
+    ck_assert_double_eq(shaper_next_ms(s), 1400 + G(600));
+    advance(s, 1400 + G(600) - 0.1);
     ck_assert_int_eq(k.refused, 0);
-    advance(s, 1400);
+    advance(s, 1400 + G(600));
     ck_assert_int_eq(k.refused, 1);
     ck_assert_int_eq(k.last_retry_s, 1);
     ck_assert_int_eq(k.handed, 5);
@@ -391,6 +399,192 @@ START_TEST(resume_ends_a_pause_at_the_normal_spacing)
 }
 END_TEST
 
+/* ---- shared mode, on a scripted link ----
+ *
+ * The link is the test's: it holds each command until the test answers
+ * it (the way to Redis and back, with the test's own replies). */
+
+struct rlink {
+    int up;
+    struct fake_cmd {
+        size_t script;
+        char op[8]; /* rl_depart's operation */
+        rlink_reply_cb cb;
+        void *arg;
+        int live; /* not answered, not cancelled */
+    } cmd[64];
+    int n, cancelled;
+};
+struct rlink_cmd; /* fake_cmd, through a cast */
+
+static struct rlink_cmd *
+fake_eval(struct rlink *l, size_t script, int nkeys, int argc,
+          const char *const *argv, const size_t *argvlen, rlink_reply_cb cb,
+          void *arg)
+{
+    (void)argvlen;
+    ck_assert_int_eq(nkeys, 2);
+    if (!l->up) {
+        cb(arg, RLINK_UNAVAILABLE, NULL);
+        return NULL;
+    }
+    ck_assert_int_lt(l->n, 64);
+    struct fake_cmd *c = &l->cmd[l->n++];
+    c->script = script;
+    snprintf(c->op, sizeof(c->op), "%s",
+             script == RS_RL_DEPART && argc > 2 ? argv[2] : "");
+    c->cb = cb;
+    c->arg = arg;
+    c->live = 1;
+    return (struct rlink_cmd *)c;
+}
+
+static void
+fake_cancel(struct rlink *l, struct rlink_cmd *c)
+{
+    ((struct fake_cmd *)c)->live = 0;
+    l->cancelled++;
+}
+
+static int
+fake_up(const struct rlink *l)
+{
+    return l->up;
+}
+
+/* Answers command i with the integers v[0..n). */
+static void
+fake_answer(struct rlink *l, int i, const long long *v, size_t n)
+{
+    struct fake_cmd *c = &l->cmd[i];
+    ck_assert(c->live);
+    c->live = 0;
+    redisReply el[3], *els[3];
+    redisReply r = {.type = REDIS_REPLY_ARRAY, .elements = n, .element = els};
+    for (size_t k = 0; k < n; k++) {
+        el[k] = (redisReply){.type = REDIS_REPLY_INTEGER, .integer = v[k]};
+        els[k] = &el[k];
+    }
+    c->cb(c->arg, RLINK_OK, &r);
+}
+
+static void
+fake_fail(struct rlink *l, int i)
+{
+    struct fake_cmd *c = &l->cmd[i];
+    c->live = 0;
+    c->cb(c->arg, RLINK_UNAVAILABLE, NULL);
+}
+
+/* The link goes down: every command still awaited is answered
+ * unavailable (redis_link.h). */
+static void
+fake_down(struct rlink *l)
+{
+    l->up = 0;
+    for (int i = 0; i < l->n; i++)
+        if (l->cmd[i].live)
+            fake_fail(l, i);
+}
+
+static struct shaper *
+shared_at(struct rlink *l, double rate, long burst, long long max_queue_ms)
+{
+    struct shaper *s = shaper_at(rate, burst, max_queue_ms);
+    struct shaper_share sh = {
+        .link = {l, fake_eval, fake_cancel, fake_up},
+        .key_base = "wagate:{t}:",
+        .limiter = "send",
+        .instances = 3,
+        .pending_ms = 5000,
+    };
+    shaper_share(s, &sh);
+    return s;
+}
+
+/* A reservation is answered later: granted, it waits for its slot and
+ * the shared guard's grant; refused, refuse() tells the caller (never
+ * within submit); cancelled while awaited, its command is cancelled. */
+START_TEST(shared_reservations_are_answered_from_the_loop)
+{
+    struct rlink l = {.up = 1};
+    struct shaper *s = shared_at(&l, 5, 1, 10000);
+    struct sink a = {0}, b = {0}, c = {0};
+    ck_assert_int_eq(submit(s, &a, NULL), 0);
+    ck_assert_int_eq(submit(s, &b, NULL), 0);
+    ck_assert_int_eq(submit(s, &c, NULL), 0);
+    ck_assert_int_eq(l.n, 3);
+    ck_assert_uint_eq(stats(s).reserving, 3);
+    ck_assert_int_eq(a.handed + a.refused + b.refused, 0);
+    /* c is cancelled while its reservation is awaited */
+    ck_assert_int_eq(shaper_cancel(s, &c), 1);
+    ck_assert_int_eq(l.cancelled, 1);
+    ck_assert_int_eq(shaper_cancel(s, &c), 0);
+    /* b is refused by Redis: 1500 ms to wait, 2 s for the header */
+    fake_answer(&l, 1, (long long[]){0, 1500}, 2);
+    ck_assert_int_eq(b.refused, 1);
+    ck_assert_int_eq(b.last_retry_s, 2);
+    /* a is granted now: the shared guard is asked, and grants */
+    fake_answer(&l, 0, (long long[]){1, 0, 0}, 3);
+    ck_assert_int_eq(a.handed, 0);
+    advance(s, 0);
+    ck_assert_int_eq(l.n, 4);
+    ck_assert_int_eq(l.cmd[3].script, RS_RL_DEPART);
+    ck_assert_str_eq(l.cmd[3].op, "ask");
+    fake_answer(&l, 3, (long long[]){1, 0, 0}, 3);
+    ck_assert_int_eq(a.handed, 1);
+    /* its departure and answer are reported */
+    uint64_t t = shaper_left(s);
+    ck_assert_str_eq(l.cmd[4].op, "left");
+    shaper_answered(s, t);
+    ck_assert_str_eq(l.cmd[5].op, "done");
+    struct shaper_stats st = stats(s);
+    ck_assert_uint_eq(st.reserving, 0);
+    ck_assert_uint_eq(st.local_slots, 0);
+    ck_assert_uint_eq(st.refused, 1);
+    shaper_free(s);
+}
+END_TEST
+
+/* The link down: the instance's own limiter at rate / 3 (one slot per
+ * 600 ms at 5/s), refusing at once when the slot is too far, counting its
+ * slots; a reservation whose answer is lost is not counted on. Up again:
+ * Redis's schedule. */
+START_TEST(shared_degrades_to_the_instance_share)
+{
+    struct rlink l = {.up = 1};
+    struct shaper *s = shared_at(&l, 5, 1, 1000);
+    struct sink k = {0};
+    ck_assert_int_eq(submit(s, &k, NULL), 0);
+    fake_fail(&l, 0); /* timed out: it may have run; local slot now */
+    ck_assert_uint_eq(stats(s).local_slots, 1);
+    fake_down(&l); /* the ask for it too */
+    advance(s, 0);
+    ck_assert_int_eq(k.handed, 1);
+    shaper_left(s);
+    ck_assert_int_eq(submit(s, &k, NULL), 0); /* slot 600 */
+    long retry = 0;
+    ck_assert_int_eq(submit(s, &k, &retry), -1); /* 1200: too far, now */
+    ck_assert_int_eq(retry, 1);
+    ck_assert_int_eq(k.refused, 0); /* said by submit, not refuse() */
+    ck_assert_uint_eq(stats(s).local_slots, 2);
+    /* the local guard: one per window (5 / 3 rounded down) */
+    advance(s, 600 + 1);
+    ck_assert_int_eq(k.handed, 1);
+    advance(s, W);
+    ck_assert_int_eq(k.handed, 2);
+    shaper_left(s);
+    l.up = 1;
+    int before = l.n;
+    ck_assert_int_eq(submit(s, &k, NULL), 0);
+    ck_assert_int_eq(l.n, before + 1);
+    ck_assert_int_eq(l.cmd[before].script, RS_RL_RESERVE);
+    ck_assert_uint_eq(stats(s).local_slots, 2);
+    shaper_free(s);
+    ck_assert_int_ge(l.cancelled, 1); /* the reservation still awaited */
+}
+END_TEST
+
 /* ---- Retry-After ---- */
 
 #define NOW 1767225600 /* 2026-01-01T00:00:00Z, a Thursday */
@@ -461,6 +655,11 @@ unit_suite(void)
     tcase_add_test(tc, resume_ends_a_pause_at_the_normal_spacing);
     suite_add_tcase(s, tc);
 
+    tc = tcase_create("shared");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, shared_reservations_are_answered_from_the_loop);
+    tcase_add_test(tc, shared_degrades_to_the_instance_share);
+    suite_add_tcase(s, tc);
     tc = tcase_create("retry_after");
     tcase_add_test(tc, retry_after_values);
     suite_add_tcase(s, tc);

@@ -1,0 +1,528 @@
+/* redis_scripts_rl.c - the limiter's Lua scripts (src/redis/rl_*.lua) on
+ * a real redis-server (tests/integration/hx_redis.h), with the time
+ * injected through their optional trailing `now`: slot spacing and burst
+ * (the same slots as src/ratelimit.c's memory limiter), a refusal writes
+ * nothing, Retry-After rounding, pauses (every slot after the pause, the
+ * later end wins), resume, the shared on-the-wire guard (rl_depart.lua),
+ * and the TTLs every key gets. */
+#include <check.h>
+#include <hiredis/hiredis.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "hx_redis.h"
+#include "ratelimit.h"
+
+#define RL "wagate:{acct}:rl:send"
+#define PAUSE "wagate:{acct}:pause:send"
+#define DEP "wagate:{acct}:dep:send"
+#define T0 1700000000000000LL /* an injected now, us */
+#define MS 1000LL
+#define S 1000000LL
+
+static struct hx_redis redis;
+static redisContext *rc;
+
+/* The script's source, read from the source tree (the file the gateway
+ * embeds). */
+static char *
+script(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/src/redis/%s.lua", WAGATE_SRCDIR, name);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot read %s", path);
+    static char buf[16384];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    ck_assert_uint_lt(n, sizeof(buf) - 1);
+    buf[n] = '\0';
+    return buf;
+}
+
+static void
+setup(void)
+{
+    ck_assert_int_eq(hx_redis_start(&redis, 0, NULL), 0);
+    rc = hx_redis_connect(&redis);
+    ck_assert_ptr_nonnull(rc);
+}
+
+static void
+teardown(void)
+{
+    redisFree(rc);
+    hx_redis_stop(&redis);
+}
+
+/* EVAL of a script with 2 keys (rl_* all take two) and the string
+ * arguments args[0..n); the reply (caller frees). */
+static redisReply *
+eval(const char *name, const char *k1, const char *k2, int n,
+     const char *const *args)
+{
+    const char *argv[16];
+    int argc = 0;
+    argv[argc++] = "EVAL";
+    argv[argc++] = script(name);
+    argv[argc++] = "2";
+    argv[argc++] = k1;
+    argv[argc++] = k2;
+    for (int i = 0; i < n && argc < 16; i++)
+        argv[argc++] = args[i];
+    redisReply *r = redisCommandArgv(rc, argc, argv, NULL);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_msg(r->type != REDIS_REPLY_ERROR, "%s: %s", name, r->str);
+    return r;
+}
+
+static char *
+num(long long v)
+{
+    static char bufs[8][32];
+    static int i;
+    char *b = bufs[i++ % 8];
+    snprintf(b, 32, "%lld", v);
+    return b;
+}
+
+struct grant {
+    long long ok, value, why;
+};
+
+static struct grant
+array3(redisReply *r)
+{
+    struct grant g = {-1, -1, -1};
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_uint_ge(r->elements, 2);
+    g.ok = r->element[0]->integer;
+    g.value = r->element[1]->integer;
+    if (r->elements > 2)
+        g.why = r->element[2]->integer;
+    freeReplyObject(r);
+    return g;
+}
+
+/* rl_reserve: T us, burst, max queue us, now us. */
+static struct grant
+reserve(long long t_us, long burst, long long maxq_us, long long now)
+{
+    const char *a[] = {num(t_us), num(burst), num(maxq_us), num(now)};
+    return array3(eval("rl_reserve", RL, PAUSE, 4, a));
+}
+
+static long long
+pause_at(long long pause_us, long long now)
+{
+    const char *a[] = {num(pause_us), num(now)};
+    redisReply *r = eval("rl_pause", RL, PAUSE, 2, a);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    long long v = r->element[0]->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+static long long
+resume_at(long long now)
+{
+    const char *a[] = {num(now)};
+    redisReply *r = eval("rl_resume", RL, PAUSE, 1, a);
+    ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+    long long v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+static long long
+cmd_int(const char *fmt, const char *key)
+{
+    redisReply *r = redisCommand(rc, fmt, key);
+    ck_assert_ptr_nonnull(r);
+    long long v = LLONG_MIN;
+    if (r->type == REDIS_REPLY_INTEGER)
+        v = r->integer;
+    else if (r->type == REDIS_REPLY_STRING)
+        v = strtoll(r->str, NULL, 10);
+    freeReplyObject(r);
+    return v;
+}
+
+/* Redis's count of writes (INFO persistence: every change counts, even
+ * with saving off). */
+static long long
+writes(void)
+{
+    redisReply *r = redisCommand(rc, "INFO persistence");
+    ck_assert_ptr_nonnull(r);
+    const char *p = strstr(r->str, "rdb_changes_since_last_save:");
+    ck_assert_ptr_nonnull(p);
+    long long v = strtoll(p + strlen("rdb_changes_since_last_save:"), NULL, 10);
+    freeReplyObject(r);
+    return v;
+}
+
+/* ---- rl_reserve ---- */
+
+START_TEST(slots_are_spaced_one_interval_apart)
+{
+    for (int i = 0; i < 5; i++) {
+        struct grant g = reserve(200 * MS, 1, 10 * S, T0);
+        ck_assert_int_eq(g.ok, 1);
+        ck_assert_int_eq(g.value, i * 200 * MS);
+    }
+    /* later arrivals wait less, relative to their own now */
+    struct grant g = reserve(200 * MS, 1, 10 * S, T0 + 300 * MS);
+    ck_assert_int_eq(g.ok, 1);
+    ck_assert_int_eq(g.value, 1000 * MS - 300 * MS);
+    /* idle time: the next goes at once */
+    g = reserve(200 * MS, 1, 10 * S, T0 + 60 * S);
+    ck_assert_int_eq(g.ok, 1);
+    ck_assert_int_eq(g.value, 0);
+}
+END_TEST
+
+START_TEST(a_burst_goes_at_once_then_the_spacing_holds)
+{
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(reserve(200 * MS, 3, 10 * S, T0).value, 0);
+    ck_assert_int_eq(reserve(200 * MS, 3, 10 * S, T0).value, 200 * MS);
+    ck_assert_int_eq(reserve(200 * MS, 3, 10 * S, T0).value, 400 * MS);
+    /* idle time refills the burst, never beyond b */
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(reserve(200 * MS, 3, 10 * S, T0 + 100 * S).value, 0);
+    ck_assert_int_eq(reserve(200 * MS, 3, 10 * S, T0 + 100 * S).value,
+                     200 * MS);
+}
+END_TEST
+
+/* The same slots as the memory limiter (src/ratelimit.c) for the same
+ * arrivals: a mixed sequence of times, rates, bursts and a queue bound
+ * that refuses some. */
+START_TEST(the_slots_are_those_of_the_memory_limiter)
+{
+    static const struct {
+        double rate;
+        long burst;
+    } cfg[] = {{5, 1}, {4, 2}, {8, 3}, {2, 1}};
+    for (size_t c = 0; c < sizeof(cfg) / sizeof(cfg[0]); c++) {
+        redisReply *d = redisCommand(rc, "DEL %s %s", RL, PAUSE);
+        freeReplyObject(d);
+        struct rl mem;
+        rl_init(&mem, cfg[c].rate, cfg[c].burst);
+        long long t_us = (long long)ceil(1e6 / cfg[c].rate);
+        double max_ms = 3000;
+        long long now = T0;
+        unsigned seed = 7;
+        for (int i = 0; i < 200; i++) {
+            seed = seed * 1103515245u + 12345u;
+            now += (long long)((seed >> 8) % 400) * MS; /* 0..399 ms */
+            double now_ms = (double)(now - T0) / 1000.0, slot;
+            int mr = rl_reserve(&mem, now_ms, max_ms, &slot);
+            struct grant g =
+                reserve(t_us, cfg[c].burst, (long long)max_ms * MS, now);
+            ck_assert_int_eq(g.ok, mr == 0);
+            if (mr == 0) {
+                double want_us = (slot - now_ms) * 1000.0;
+                ck_assert_msg(fabs((double)g.value - want_us) < 1.0,
+                              "rate %g #%d: %lld us, memory %.3f us",
+                              cfg[c].rate, i, g.value, want_us);
+            } else {
+                double ra = rl_retry_after_ms(&mem, now_ms, max_ms);
+                ck_assert_int_eq(g.value, (long long)ceil(ra - 1e-6));
+            }
+        }
+    }
+}
+END_TEST
+
+START_TEST(a_refusal_writes_nothing)
+{
+    /* 11 slots fill 2 s of queue at 5/s: 0 .. 2000 ms */
+    for (int i = 0; i <= 10; i++)
+        ck_assert_int_eq(reserve(200 * MS, 1, 2 * S, T0).ok, 1);
+    long long value = cmd_int("GET %s", RL);
+    long long ttl = cmd_int("PTTL %s", RL);
+    long long w = writes();
+    /* a later now would have set a shorter TTL, an earlier a longer one:
+     * a write of any kind would show */
+    struct grant g = reserve(200 * MS, 1, 2 * S, T0);
+    ck_assert_int_eq(g.ok, 0);
+    g = reserve(200 * MS, 1, 2 * S, T0 - 100 * MS);
+    ck_assert_int_eq(g.ok, 0);
+    ck_assert_int_eq(writes(), w);
+    ck_assert_int_eq(cmd_int("GET %s", RL), value);
+    long long ttl2 = cmd_int("PTTL %s", RL);
+    ck_assert_int_le(ttl2, ttl);
+    ck_assert_int_gt(ttl2, ttl - 1000);
+}
+END_TEST
+
+/* Retry-After in ms, rounded up, at least 1: the time until the slot is
+ * within the queue bound (the gateway rounds it up to whole seconds). */
+START_TEST(retry_after_is_rounded_up_in_ms)
+{
+    /* slots 0, 200 .. 1000 ms; a bound of 999.999 ms refuses the 6th */
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(reserve(200 * MS, 1, 1000 * MS - 1, T0).ok, 1);
+    struct grant g = reserve(200 * MS, 1, 1000 * MS - 1, T0);
+    ck_assert_int_eq(g.ok, 0);
+    ck_assert_int_eq(g.value, 1); /* 1 us over: 1 ms */
+    g = reserve(200 * MS, 1, 800 * MS - 500, T0);
+    ck_assert_int_eq(g.ok, 0);
+    ck_assert_int_eq(g.value, 201); /* 200.5 ms over: 201 */
+    g = reserve(200 * MS, 1, 0, T0);
+    ck_assert_int_eq(g.ok, 0);
+    ck_assert_int_eq(g.value, 1000);
+    /* right at the bound: granted */
+    g = reserve(200 * MS, 1, 1000 * MS, T0);
+    ck_assert_int_eq(g.ok, 1);
+    ck_assert_int_eq(g.value, 1000 * MS);
+}
+END_TEST
+
+/* ---- rl_pause, rl_resume ---- */
+
+START_TEST(a_pause_holds_every_slot_and_the_later_end_wins)
+{
+    ck_assert_int_eq(pause_at(3 * S, T0), 3 * S);
+    /* every reservation, whatever the burst, lands after the pause */
+    struct grant g = reserve(200 * MS, 5, 10 * S, T0 + 1 * S);
+    ck_assert_int_eq(g.ok, 1);
+    ck_assert_int_eq(g.value, 2 * S);
+    /* a shorter pause does not shorten it; a longer one extends it */
+    ck_assert_int_eq(pause_at(1 * S, T0 + 1 * S), 2 * S);
+    ck_assert_int_eq(pause_at(5 * S, T0 + 1 * S), 5 * S);
+    g = reserve(200 * MS, 1, 10 * S, T0 + 1 * S);
+    ck_assert_int_eq(g.ok, 1);
+    ck_assert_int_ge(g.value, 5 * S);
+    /* a pause beyond the queue bound refuses, writing nothing */
+    long long w = writes();
+    g = reserve(200 * MS, 1, 2 * S, T0 + 1 * S);
+    ck_assert_int_eq(g.ok, 0);
+    ck_assert_int_ge(g.value, 3000);
+    ck_assert_int_eq(writes(), w);
+}
+END_TEST
+
+/* Slots reserved before the pause move behind it: new reservations come
+ * after them, at the normal spacing. */
+START_TEST(a_pause_moves_the_pending_run_behind_it)
+{
+    for (int i = 0; i < 3; i++) /* 0, 200, 400 ms; tat 600 ms */
+        ck_assert_int_eq(reserve(200 * MS, 1, 10 * S, T0).value, i * 200 * MS);
+    ck_assert_int_eq(pause_at(1 * S, T0 + 100 * MS), 1 * S);
+    /* the pending run (up to 600 ms) moves by the pause: 1700 ms */
+    struct grant g = reserve(200 * MS, 1, 10 * S, T0 + 100 * MS);
+    ck_assert_int_eq(g.ok, 1);
+    ck_assert_int_eq(g.value, 1500 * MS); /* 1600 ms from T0 */
+    /* with nothing pending, the next goes at the pause's end */
+    redisReply *d = redisCommand(rc, "DEL %s %s", RL, PAUSE);
+    freeReplyObject(d);
+    ck_assert_int_eq(pause_at(1 * S, T0), 1 * S);
+    ck_assert_int_eq(reserve(200 * MS, 1, 10 * S, T0).value, 1 * S);
+    ck_assert_int_eq(reserve(200 * MS, 1, 10 * S, T0).value, 1200 * MS);
+}
+END_TEST
+
+START_TEST(resume_ends_a_pause_for_everyone)
+{
+    ck_assert_int_eq(resume_at(T0), 0); /* none in force: nothing written */
+    ck_assert_int_eq(pause_at(60 * S, T0), 60 * S);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(reserve(200 * MS, 1, 120 * S, T0).value,
+                         60 * S + i * 200 * MS);
+    ck_assert_int_eq(resume_at(T0 + 1 * S), 1);
+    ck_assert_int_eq(cmd_int("EXISTS %s", PAUSE), 0);
+    /* the schedule restarts now */
+    ck_assert_int_eq(reserve(200 * MS, 1, 120 * S, T0 + 1 * S).value, 0);
+    ck_assert_int_eq(reserve(200 * MS, 1, 120 * S, T0 + 1 * S).value, 200 * MS);
+    ck_assert_int_eq(resume_at(T0 + 1 * S), 0);
+    /* a pause that has run out is not in force */
+    ck_assert_int_eq(pause_at(1 * S, T0 + 2 * S), 1 * S);
+    ck_assert_int_eq(resume_at(T0 + 4 * S), 0);
+}
+END_TEST
+
+START_TEST(every_key_has_a_ttl)
+{
+    long long now = 0;
+    {
+        /* real TIME here: TTLs are relative either way */
+        const char *a[] = {num(200 * MS), "1", num(10 * S)};
+        for (int i = 0; i < 4; i++)
+            freeReplyObject(eval("rl_reserve", RL, PAUSE, 3, a));
+    }
+    long long ttl = cmd_int("PTTL %s", RL);
+    /* tat is 800 ms ahead: it lives that long (+1 ms), no longer */
+    ck_assert_int_gt(ttl, 700);
+    ck_assert_int_le(ttl, 801);
+    const char *p[] = {num(5 * S)};
+    freeReplyObject(eval("rl_pause", RL, PAUSE, 1, p));
+    ttl = cmd_int("PTTL %s", PAUSE);
+    ck_assert_int_gt(ttl, 4900);
+    ck_assert_int_le(ttl, 5001);
+    ttl = cmd_int("PTTL %s", RL); /* tat moved behind the pause */
+    ck_assert_int_gt(ttl, 5700);
+    ck_assert_int_le(ttl, 5801);
+    const char *r[] = {"ask", "t1", "5", num(1 * S), num(30 * S)};
+    redisReply *d = eval("rl_depart", DEP, "wagate:{acct}:pause:none", 5, r);
+    freeReplyObject(d);
+    ttl = cmd_int("PTTL %s", DEP);
+    ck_assert_int_gt(ttl, 30900);
+    ck_assert_int_le(ttl, 31001);
+    (void)now;
+}
+END_TEST
+
+/* ---- rl_depart: the shared guard ---- */
+
+static struct grant
+ask(const char *ticket, long n, long long now)
+{
+    const char *a[] = {"ask",      ticket,      num(n),
+                       num(1 * S), num(30 * S), num(now)};
+    return array3(eval("rl_depart", DEP, PAUSE, 6, a));
+}
+
+static long long
+report(const char *op, const char *ticket, long long now)
+{
+    redisReply *r;
+    if (strcmp(op, "left") == 0) {
+        const char *a[] = {op, ticket, num(40 * MS), num(now)};
+        r = eval("rl_depart", DEP, PAUSE, 4, a);
+    } else {
+        const char *a[] = {op, ticket, num(now)};
+        r = eval("rl_depart", DEP, PAUSE, 3, a);
+    }
+    ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+    long long v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+static long long
+score(const char *ticket)
+{
+    redisReply *r = redisCommand(rc, "ZSCORE %s %s", DEP, ticket);
+    long long v =
+        r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : LLONG_MIN;
+    freeReplyObject(r);
+    return v;
+}
+
+START_TEST(the_guard_counts_what_is_on_its_way_and_what_arrived)
+{
+    ck_assert_int_eq(ask("a", 2, T0).ok, 1);
+    ck_assert_int_eq(ask("b", 2, T0 + 1 * MS).ok, 1);
+    ck_assert_int_eq(score("a"), T0 + 30 * S);
+    /* both on their way: only their end can free room, ask again soon */
+    long long w = writes();
+    struct grant g = ask("c", 2, T0 + 2 * MS);
+    ck_assert_int_eq(g.ok, 0);
+    ck_assert_int_eq(g.why, 1);
+    ck_assert_int_eq(writes(), w); /* a refusal writes nothing */
+    ck_assert_int_eq(score("c"), LLONG_MIN);
+    /* a left at 10 ms: bounded by 10 + cap; answered at 12: by 12 */
+    ck_assert_int_eq(report("left", "a", T0 + 10 * MS), 1);
+    ck_assert_int_eq(score("a"), T0 + 50 * MS);
+    ck_assert_int_eq(report("done", "a", T0 + 12 * MS), 1);
+    ck_assert_int_eq(score("a"), T0 + 12 * MS);
+    /* bounds only fall: a late "left" does not raise it */
+    ck_assert_int_eq(report("left", "a", T0 + 13 * MS), 1);
+    ck_assert_int_eq(score("a"), T0 + 12 * MS);
+    ck_assert_int_eq(report("left", "b", T0 + 20 * MS), 1);
+    ck_assert_int_eq(report("done", "b", T0 + 21 * MS), 1);
+    /* known for good: granted to go at the 2nd largest bound (12 ms) plus
+     * the window, its entry counted from then on */
+    g = ask("c", 2, T0 + 30 * MS);
+    ck_assert_int_eq(g.ok, 1);
+    ck_assert_int_eq(g.why, 0);
+    ck_assert_int_eq(g.value, 12 * MS + 1 * S - 30 * MS);
+    ck_assert_int_eq(score("c"), T0 + 12 * MS + 1 * S + 30 * S);
+    /* a and b are a window old by now: removed on the way */
+    g = ask("d", 2, T0 + 1 * S + 21 * MS);
+    ck_assert_int_eq(g.ok, 1);
+    ck_assert_int_eq(g.value, 0);
+    ck_assert_int_eq(score("a"), LLONG_MIN);
+    ck_assert_int_eq(score("b"), LLONG_MIN);
+    ck_assert_int_eq(report("done", "a", T0 + 1 * S + 22 * MS), 0);
+    /* c and d on their way: e waits for one of them */
+    g = ask("e", 2, T0 + 1 * S + 22 * MS);
+    ck_assert_int_eq(g.ok, 0);
+    ck_assert_int_eq(g.why, 1);
+    /* one that ends without leaving gives its room back */
+    ck_assert_int_eq(report("drop", "d", 0), 1);
+    ck_assert_int_eq(report("drop", "d", 0), 0);
+    ck_assert_int_eq(ask("e", 2, T0 + 1 * S + 23 * MS).ok, 1);
+}
+END_TEST
+
+START_TEST(a_pause_holds_every_departure)
+{
+    ck_assert_int_eq(pause_at(2 * S, T0), 2 * S);
+    struct grant g = ask("a", 5, T0 + 500 * MS);
+    ck_assert_int_eq(g.ok, 0);
+    ck_assert_int_eq(g.why, 2);
+    ck_assert_int_eq(g.value, 1500 * MS);
+    ck_assert_int_eq(ask("a", 5, T0 + 2 * S).ok, 1);
+    /* what a waiting instance polls */
+    const char *q[] = {"paused", num(T0 + 1 * S)};
+    redisReply *r = eval("rl_depart", DEP, PAUSE, 2, q);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_int_eq(r->element[0]->integer, 1 * S);
+    freeReplyObject(r);
+    const char *q2[] = {"paused", num(T0 + 3 * S)};
+    r = eval("rl_depart", DEP, PAUSE, 2, q2);
+    ck_assert_int_eq(r->element[0]->integer, 0);
+    freeReplyObject(r);
+    /* a reservation says a pause is in force */
+    struct grant g2 = reserve(200 * MS, 1, 10 * S, T0 + 1 * S);
+    ck_assert_int_eq(g2.ok, 1);
+    ck_assert_int_eq(g2.value, 1 * S);
+    ck_assert_int_eq(g2.why, 1 * S);
+    g2 = reserve(200 * MS, 1, 10 * S, T0 + 3 * S);
+    ck_assert_int_eq(g2.why, 0);
+}
+END_TEST
+
+static Suite *
+scripts_suite(void)
+{
+    Suite *s = suite_create("redis_scripts_rl");
+    TCase *tc = tcase_create("reserve");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, slots_are_spaced_one_interval_apart);
+    tcase_add_test(tc, a_burst_goes_at_once_then_the_spacing_holds);
+    tcase_add_test(tc, the_slots_are_those_of_the_memory_limiter);
+    tcase_add_test(tc, a_refusal_writes_nothing);
+    tcase_add_test(tc, retry_after_is_rounded_up_in_ms);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("pause");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, a_pause_holds_every_slot_and_the_later_end_wins);
+    tcase_add_test(tc, a_pause_moves_the_pending_run_behind_it);
+    tcase_add_test(tc, resume_ends_a_pause_for_everyone);
+    tcase_add_test(tc, every_key_has_a_ttl);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("depart");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, the_guard_counts_what_is_on_its_way_and_what_arrived);
+    tcase_add_test(tc, a_pause_holds_every_departure);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    return harness_run_suite(scripts_suite());
+}
