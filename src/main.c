@@ -138,6 +138,8 @@ warn_cleartext(const struct config *cfg)
     free(shown);
 }
 
+static void share_limiters(struct wagate *w);
+
 /* Swaps in a validated configuration: every component that copied a
  * value gets the new one; the running config's memory is released. */
 static void
@@ -161,6 +163,7 @@ apply_config(struct wagate *w, struct config *next, const char *key)
     struct config old = w->cfg;
     w->cfg = *next; /* gw.cfg points at w->cfg: same address, new values */
     config_free(&old);
+    share_limiters(w); /* state.instances, upstream.timeout_ms */
     server_configure(w->srv);
 }
 
@@ -387,6 +390,30 @@ start_link(struct wagate *w)
     return 0;
 }
 
+/* state.backend "redis": both limiters share their schedules, their
+ * on-the-wire guards and their pauses with every instance of the account
+ * (SPEC section 11); while the link is down each keeps rate / instances
+ * by itself. Again on a reload (instances, the upstream timeout). */
+static void
+share_limiters(struct wagate *w)
+{
+    char key_base[2 * SECRET_ACCOUNT_MAX + 8];
+    if (w->gw.link == NULL)
+        return;
+    snprintf(key_base, sizeof(key_base), "%s{%s}:", w->cfg.redis_prefix,
+             w->account);
+    struct shaper_share sh = {
+        .link = {w->gw.link, rlink_eval, rlink_cancel, rlink_up},
+        .key_base = key_base,
+        .limiter = "send",
+        .instances = (double)w->cfg.state_instances,
+        .pending_ms = (double)w->cfg.timeout_ms,
+    };
+    shaper_share(w->gw.send_shaper, &sh);
+    sh.limiter = "read";
+    shaper_share(w->gw.read_shaper, &sh);
+}
+
 /* The state backend the pipeline and the admin API ask (state.h). */
 static int
 start_state(struct wagate *w)
@@ -459,6 +486,7 @@ start(struct wagate *w)
                    (long)w->cfg.rate_limit_burst, w->cfg.max_queue_ms);
     w->gw.read_shaper = shaper_new(w->base, w->cfg.read_rate_limit_rps, 1,
                                    w->cfg.max_queue_ms);
+    share_limiters(w);
     w->gw.idem = idem_new((size_t)w->cfg.idem_max_entries,
                           w->cfg.idem_ttl_s * 1000);
     rc = start_state(w);

@@ -32,11 +32,6 @@
 #define FREEFORM "/api/user/whatsapp/send-freeform"
 #define NSENDS 60
 #define NGW 3
-/* The gateways on Redis need main.c's share_limiters() and the state.*
- * config keys (other branches of issue 10): 1 once they are merged. */
-#ifndef SHARED_GATEWAYS
-#define SHARED_GATEWAYS 0
-#endif
 /* Debian's faketime (scripts/deps.sh) */
 #define LIBFAKETIME "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
@@ -382,7 +377,6 @@ START_TEST(one_instance_is_the_ideal_one)
 }
 END_TEST
 
-#if SHARED_GATEWAYS
 START_TEST(three_instances_on_one_redis_are_one)
 {
     start_all(NGW, 1, 0);
@@ -403,7 +397,6 @@ START_TEST(three_instances_one_30s_off_are_one)
     stop_all();
 }
 END_TEST
-#endif
 
 /* ---- three shapers in one process, on one Redis (the limiter alone) ----
  *
@@ -720,14 +713,12 @@ exactness_suite(void)
     tcase_add_test(tc, a_pause_on_one_holds_all);
     tcase_add_test(tc, degraded_while_redis_is_unreachable);
     suite_add_tcase(s, tc);
-#if SHARED_GATEWAYS
     tc = tcase_create("redis");
     tcase_add_checked_fixture(tc, NULL, leave_nothing);
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, three_instances_on_one_redis_are_one);
     tcase_add_test(tc, three_instances_one_30s_off_are_one);
     suite_add_tcase(s, tc);
-#endif
     tc = tcase_create("one");
     tcase_add_checked_fixture(tc, NULL, leave_nothing);
     tcase_set_timeout(tc, 90);
