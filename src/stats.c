@@ -36,6 +36,7 @@ struct stats_snap {
     uint64_t state_up;
     uint64_t state_commands, state_failures, state_timeouts;
     uint64_t state_reconnects, state_noscript, state_pending;
+    uint64_t local_slots; /* both limiters' degraded-mode slots */
 };
 
 /* A row's getter: the member f of the snapshot, an unsigned count or a
@@ -161,6 +162,26 @@ static const struct stats_row rows[] = {
      "Session cache operations the state store could not answer (read as "
      "no entry).",
      AT(state.cache_unavailable)},
+    {"wagate_state_idempotency_fenced_total", 21,
+     PATH("state", "idempotency_fenced"), STATS_COUNTER,
+     "Sends or answers whose claim no longer held (its lease ran out): "
+     "nothing written, nothing sent.",
+     AT(state.idem_fenced)},
+    {"wagate_state_idempotency_unknown_total", 22,
+     PATH("state", "idempotency_unknown"), STATS_COUNTER,
+     "Unknown outcomes replayed for a key whose instance stopped after "
+     "sending.",
+     AT(state.idem_unknown)},
+    {"wagate_state_corrupt_total", 23, PATH("state", "corrupt"),
+     STATS_COUNTER,
+     "State store values or replies that did not decode (answered as "
+     "unavailable).",
+     AT(state.corrupt)},
+    {"wagate_state_local_slots_total", 24, PATH("state", "local_slots"),
+     STATS_COUNTER,
+     "Rate slots the instance's own limiter gave (rate / state.instances) "
+     "while the shared one could not be asked.",
+     AT(local_slots)},
 };
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
 
@@ -207,6 +228,7 @@ snap_take(const struct gateway *gw, struct stats_snap *s)
     s->in_flight = gw->waiting ? ex_waiting(gw) : 0;
     s->upstream_429s = metrics_upstream_429s();
     s->rate_limited = s->send.refused + s->read.refused;
+    s->local_slots = s->send.local_slots + s->read.local_slots;
     s->answered = metrics_answered();
     s->draining = gw->draining ? 1 : 0;
     s->series_dropped = metrics_series_dropped();

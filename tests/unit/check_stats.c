@@ -518,7 +518,11 @@ START_TEST(state_rows)
         "wagate_state_timeouts_total",
         "wagate_state_reconnects_total",
         "wagate_state_idempotency_unavailable_total",
-        "wagate_state_cache_unavailable_total"};
+        "wagate_state_cache_unavailable_total",
+        "wagate_state_idempotency_fenced_total",
+        "wagate_state_idempotency_unknown_total",
+        "wagate_state_corrupt_total",
+        "wagate_state_local_slots_total"};
     ck_assert_int_eq(sample(text, "wagate_state_up", v, sizeof(v)), 0);
     ck_assert_str_eq(v, "1");
     ck_assert_ptr_nonnull(strstr(text, "# TYPE wagate_state_up gauge\n"));
@@ -533,6 +537,7 @@ START_TEST(state_rows)
     ck_assert_int_eq(json_object_get_int64(up), 1);
     ck_assert(json_object_object_get_ex(state, "idempotency_unavailable", &up));
     ck_assert(json_object_object_get_ex(state, "cache_unavailable", &up));
+    ck_assert(json_object_object_get_ex(state, "local_slots", &up));
     json_object_put(o);
     gw.state = NULL;
     state_free(st);
