@@ -340,6 +340,19 @@ batch_poll(struct batch *b, int ms)
     return b->running;
 }
 
+/* Drives b until transfer i has its answer's status line (or ms). */
+static int
+batch_wait_answer(struct batch *b, int i, int ms)
+{
+    double end = clock_mono_ms() + ms;
+    long code = 0;
+    while (code == 0 && clock_mono_ms() < end) {
+        batch_poll(b, 10);
+        curl_easy_getinfo(b->e[i], CURLINFO_RESPONSE_CODE, &code);
+    }
+    return code != 0;
+}
+
 static void
 batch_finish(struct batch *b)
 {
@@ -519,6 +532,78 @@ START_TEST(frozen_during_begin_the_key_frees_after_the_lease)
     ck_assert_str_eq(xwagate(&r), "upstream");
     http_free(&r);
     ck_assert_int_eq(sb_count_body("frozen-begin"), 1);
+}
+END_TEST
+
+/* The keyed send waits for its slot (claimed) when Redis freezes: its
+ * "sent" times out, nothing leaves, the caller is told 503 and to retry.
+ * The key must end up free (nothing was sent), not an unknown outcome. */
+START_TEST(frozen_at_sent_nothing_leaves_and_the_key_ends_free)
+{
+    struct gwopt o = {.upstream = "\"rate_limit_rps\": 1, "
+                                  "\"rate_limit_burst\": 1, "
+                                  "\"max_queue_ms\": 3000"};
+    gw_start(0, &o);
+    open_window();
+    struct batch b;
+    batch_init(&b);
+    batch_add(&b, gw[0].port, "filler-1", NULL);
+    batch_add(&b, gw[0].port, "filler-2", NULL);
+    batch_add(&b, gw[0].port, "frozen-sent", "key-fs");
+    ck_assert(poll_until_record(&b, "claimed", 5000));
+    /* filler-2 answered (its lesson learned): the link is idle and up
+     * until the keyed send's slot, a second later; freeze now, so that
+     * its "sent" reaches a frozen Redis and times out */
+    ck_assert(batch_wait_answer(&b, 1, 5000));
+    ck_assert_str_eq(record_st(), "claimed");
+    hx_redis_freeze(&rs);
+    batch_finish(&b);
+    ck_assert_msg(b.status[2] == 503, "%ld %s", b.status[2], b.hdrs[2]);
+    ck_assert_ptr_nonnull(strstr(b.hdrs[2], "Retry-After"));
+    ck_assert_int_eq(sb_count_body("frozen-sent"), 0);
+    hx_redis_thaw(&rs);
+    ck_assert(wait_up_again(0));
+    /* 409 while a lease runs (sent: 4 s here), then the send goes */
+    struct http_resp r;
+    retry_while_busy(gw[0].port, "frozen-sent", "key-fs", 10000, &r);
+    ck_assert_msg(r.status == 200 && strcmp(xwagate(&r), "upstream") == 0,
+                  "nothing was sent, yet: %ld %s %s", r.status, xwagate(&r),
+                  r.body);
+    http_free(&r);
+    ck_assert_int_eq(sb_count_body("frozen-sent"), 1);
+}
+END_TEST
+
+/* Redis goes down while a keyed send is at the upstream: its finish is
+ * refused at once by the breaker. Once Redis is back the answer the
+ * caller got is the one a retry replays, not an unknown outcome. */
+START_TEST(a_finish_refused_while_redis_is_down_is_kept_once_it_is_back)
+{
+    gw_start(0, &(struct gwopt){0});
+    open_window();
+    latency(1200);
+    struct batch b;
+    batch_init(&b);
+    batch_add(&b, gw[0].port, "finish-down", "key-fd");
+    ck_assert(poll_until_record(&b, "sent", 5000));
+    hx_redis_freeze(&rs);
+    /* an unkeyed send asks the window: it times out, the link goes down */
+    struct http_resp r;
+    post(gw[0].port, "unkeyed-meanwhile", NULL, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    http_free(&r);
+    ck_assert(proc_wait_log(&gw[0], "state: redis down", 3000));
+    batch_finish(&b);
+    ck_assert_int_eq(b.status[0], 200); /* the caller has its answer */
+    hx_redis_thaw(&rs);
+    ck_assert(wait_up_again(0));
+    /* past the sent lease (1500 + 500 + 2000 ms) */
+    retry_while_busy(gw[0].port, "finish-down", "key-fd", 8000, &r);
+    ck_assert_msg(r.status == 200 && strcmp(xwagate(&r), "replay") == 0,
+                  "the kept answer was lost: %ld %s %s", r.status, xwagate(&r),
+                  r.body);
+    http_free(&r);
+    ck_assert_int_eq(sb_count_body("finish-down"), 1);
 }
 END_TEST
 
@@ -1037,6 +1122,9 @@ hostile_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, odd_keys_and_two_callers_stay_apart);
     tcase_add_test(tc, frozen_during_begin_the_key_frees_after_the_lease);
+    tcase_add_test(tc, frozen_at_sent_nothing_leaves_and_the_key_ends_free);
+    tcase_add_test(
+        tc, a_finish_refused_while_redis_is_down_is_kept_once_it_is_back);
     tcase_add_test(tc, restarted_empty_between_begin_and_finish_writes_nothing);
     tcase_add_test(tc, garbage_in_redis_is_a_clear_answer);
     tcase_add_test(tc, a_wrong_type_window_heals_when_learned_again);
