@@ -31,7 +31,16 @@
  *
  * Degraded mode: a command the link answers UNAVAILABLE (down, slow,
  * dropped), an error reply or a reply that does not decode gives
- * STATE_UNAVAILABLE, counted in struct state_stats. */
+ * STATE_UNAVAILABLE, counted in struct state_stats.
+ *
+ * A finish the link could not deliver (Redis down or slower than its
+ * timeout) is not forgotten: it is sent again every RETRY_MS while the
+ * link is up, for a sent lease. Otherwise a key whose send was never
+ * made (its "sent" timed out, or the upstream refused it) would replay
+ * an unknown outcome for idempotency.ttl_s, and a kept answer the
+ * caller got would be lost to its retries. Sending a finish again is
+ * safe: it writes only while its token holds (a finish that ran already
+ * left no token). */
 #include "state.h"
 
 #include <event2/buffer.h>
@@ -41,9 +50,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <event2/event.h>
 #include <sys/queue.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "config.h"
 #include "digest.h"
 #include "learn.h"
@@ -53,7 +64,9 @@
 #include "reply.h"
 
 #define STATE_REDIS_MARGIN_MS 2000
-#define TOKEN_MAX 64 /* "<counter>-<now us>" */
+#define TOKEN_MAX 64   /* "<counter>-<now us>" */
+#define RETRY_MS 250   /* a finish not delivered is sent again so often */
+#define RETRY_MAX 4096 /* finishes waiting to be sent again, at most */
 
 struct state_claim {
     char *key; /* the record's key, in one allocation with the claim */
@@ -86,9 +99,23 @@ struct state_op {
     } cb;
     void *arg;
     struct rlink_cmd *cmd; /* pending on the link; NULL within its call */
-    char *key;             /* begin: the record; decide: the window */
+    char *key;             /* begin, finish: the record; decide: the window */
     int64_t recheck_ms;    /* decide, get */
     int probing;           /* decide: the compare-and-set is pending */
+    /* finish: what it sends, to send it again if it is not delivered */
+    char token[TOKEN_MAX];
+    char *blob; /* keep: the answer; NULL: free */
+    size_t blen;
+    int64_t retry_until; /* monotonic ms; 0 until a first failure */
+};
+
+/* A finish waiting to be sent again (see the top of the file). */
+struct retry {
+    TAILQ_ENTRY(retry) link;
+    char *key, *blob;
+    size_t blen;
+    char token[TOKEN_MAX];
+    int64_t until; /* monotonic ms */
 };
 
 struct redis_state {
@@ -97,7 +124,10 @@ struct redis_state {
     struct rlink *link;
     char *key_base;
     const struct config *const *cfg;
-    TAILQ_HEAD(, state_op) ops; /* every op whose reply is awaited */
+    TAILQ_HEAD(, state_op) ops;  /* every op whose reply is awaited */
+    TAILQ_HEAD(, retry) retries; /* finishes to send again, oldest first */
+    size_t nretries;
+    struct event *retry_timer;
     struct state_stats stats;
     /* the answer replayed for a key whose instance stopped after sending:
      * GW_ERR_STOPPED_UNKNOWN's row, as the state file writes it */
@@ -245,6 +275,7 @@ static void
 op_free(struct state_op *op)
 {
     free(op->key);
+    free(op->blob);
     free(op);
 }
 
@@ -432,6 +463,91 @@ begin_answered(struct state_op *op, enum rlink_status st, const redisReply *r)
     free(kept);
 }
 
+/* ---- finishes sent again ---- */
+
+static struct state_op *finish_send(struct redis_state *rs, const char *key,
+                                    const char *token, const char *blob,
+                                    size_t blen, int64_t until,
+                                    state_done_cb cb, void *arg);
+
+static void
+retry_arm(struct redis_state *rs)
+{
+    if (!TAILQ_EMPTY(&rs->retries) && !evtimer_pending(rs->retry_timer, NULL)) {
+        struct timeval tv = {0, RETRY_MS * 1000};
+        evtimer_add(rs->retry_timer, &tv);
+    }
+}
+
+static void
+retry_free(struct redis_state *rs, struct retry *t)
+{
+    TAILQ_REMOVE(&rs->retries, t, link);
+    rs->nretries--;
+    free(t->key);
+    free(t->blob);
+    free(t);
+}
+
+/* Keeps what op sent, to send it again later: for a sent lease from its
+ * first failure, RETRY_MAX at most (the oldest goes first). */
+static void
+retry_later(struct redis_state *rs, struct state_op *op)
+{
+    int64_t now = (int64_t)clock_mono_ms();
+    int64_t until = op->retry_until ? op->retry_until
+                                    : now + (int64_t)sent_lease_ms(*rs->cfg);
+    if (op->key == NULL || now >= until)
+        return;
+    if (rs->nretries >= RETRY_MAX)
+        retry_free(rs, TAILQ_FIRST(&rs->retries));
+    struct retry *t = xcalloc(1, sizeof(*t));
+    t->key = op->key;
+    t->blob = op->blob;
+    t->blen = op->blen;
+    op->key = op->blob = NULL; /* now the retry's */
+    memcpy(t->token, op->token, sizeof(t->token));
+    t->until = until;
+    TAILQ_INSERT_TAIL(&rs->retries, t, link);
+    rs->nretries++;
+    retry_arm(rs);
+}
+
+/* Sends every finish waiting, if the link is up (one that fails again
+ * comes back through retry_later). */
+static void
+retry_fire(struct redis_state *rs)
+{
+    if (!rlink_up(rs->link))
+        return;
+    int64_t now = (int64_t)clock_mono_ms();
+    size_t n = rs->nretries; /* the ones failing again go at the end */
+    struct retry *t;
+    while (n-- > 0 && (t = TAILQ_FIRST(&rs->retries)) != NULL) {
+        /* out of the list first: a failure within the call queues anew */
+        TAILQ_REMOVE(&rs->retries, t, link);
+        rs->nretries--;
+        if (now < t->until)
+            finish_send(rs, t->key, t->token, t->blob, t->blen, t->until, NULL,
+                        NULL);
+        free(t->key);
+        free(t->blob);
+        free(t);
+        if (!rlink_up(rs->link))
+            break;
+    }
+}
+
+static void
+retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct redis_state *rs = arg;
+    (void)fd;
+    (void)what;
+    retry_fire(rs);
+    retry_arm(rs);
+}
+
 static void
 done_answered(struct state_op *op, enum rlink_status st, const redisReply *r)
 {
@@ -454,6 +570,8 @@ done_answered(struct state_op *op, enum rlink_status st, const redisReply *r)
             rs->stats.cache_unavailable++;
         if (st == RLINK_OK)
             rs->stats.corrupt++;
+        else if (op->kind == OP_FINISH)
+            retry_later(rs, op); /* not delivered: again, later */
     }
     if (op->waits)
         op->cb.done(op->arg, s);
@@ -464,14 +582,7 @@ done_answered(struct state_op *op, enum rlink_status st, const redisReply *r)
 static void
 free_claim_now(struct redis_state *rs, const char *key, const char *token)
 {
-    struct state_op *op = op_new(rs, OP_FINISH, NULL, NULL);
-    struct args a = {0};
-    arg_str(&a, key);
-    arg_str(&a, token);
-    arg_str(&a, "free");
-    arg_str(&a, "");
-    arg_str(&a, "1");
-    op_send(op, RS_IDEM_FINISH, 1, &a);
+    finish_send(rs, key, token, NULL, 0, 0, NULL, NULL);
 }
 
 static struct state_op *
@@ -526,23 +637,43 @@ encode_kept(const struct idem_answer *a, size_t *len)
     return b;
 }
 
+/* idem_finish.lua for (key, token): keeps blob[0..blen) (NULL: frees the
+ * key). The op keeps copies of all three, to send them again if the link
+ * does not deliver them (until: the deadline of an earlier failure, 0 for
+ * none yet). */
+static struct state_op *
+finish_send(struct redis_state *rs, const char *key, const char *token,
+            const char *blob, size_t blen, int64_t until, state_done_cb cb,
+            void *arg)
+{
+    struct state_op *op = op_new(rs, OP_FINISH, (void *)cb, arg);
+    op->key = xstrdup(key);
+    snprintf(op->token, sizeof(op->token), "%s", token);
+    if (blob != NULL) {
+        op->blob = xmalloc(blen ? blen : 1);
+        memcpy(op->blob, blob, blen);
+        op->blen = blen;
+    }
+    op->retry_until = until;
+    struct args a = {0};
+    arg_str(&a, op->key);
+    arg_str(&a, op->token);
+    arg_str(&a, op->blob ? "keep" : "free");
+    arg_bytes(&a, op->blob ? op->blob : "", op->blen);
+    arg_num(&a, 0, ttl_ms(*rs->cfg));
+    return op_start(op, RS_IDEM_FINISH, 1, &a);
+}
+
 static struct state_op *
 rs_idem_finish(struct state *st, struct state_claim *claim,
                const struct idem_answer *answer, state_done_cb cb, void *arg)
 {
     struct redis_state *rs = rs_of(st);
-    struct state_op *op = op_new(rs, OP_FINISH, (void *)cb, arg);
     size_t blen = 0;
     char *blob = answer ? encode_kept(answer, &blen) : NULL;
-    struct args a = {0};
-    arg_str(&a, claim->key);
-    arg_str(&a, claim->token);
-    arg_str(&a, blob ? "keep" : "free");
-    arg_bytes(&a, blob ? blob : "", blen);
-    arg_num(&a, 0, ttl_ms(*rs->cfg));
-    /* the arguments point into claim and blob, which the link copies:
-     * they go after the call (cb never sees them) */
-    struct state_op *pending = op_start(op, RS_IDEM_FINISH, 1, &a);
+    /* an answer that cannot be encoded frees the key, as before */
+    struct state_op *pending =
+        finish_send(rs, claim->key, claim->token, blob, blen, 0, cb, arg);
     free(claim);
     free(blob);
     return pending;
@@ -789,7 +920,9 @@ rs_cancel(struct state *st, struct state_op *op)
 static void
 rs_flush(struct state *st, void (*done)(void *arg), void *arg)
 {
-    /* bounded by the link's timeout on each command */
+    /* the finishes waiting to be sent again go now, if they can; bounded
+     * by the link's timeout on each command */
+    retry_fire(rs_of(st));
     rlink_when_idle(rs_of(st)->link, done, arg);
 }
 
@@ -809,6 +942,9 @@ rs_free(struct state *st)
             rlink_cancel(rs->link, op->cmd);
         op_end(op);
     }
+    while (!TAILQ_EMPTY(&rs->retries))
+        retry_free(rs, TAILQ_FIRST(&rs->retries));
+    event_free(rs->retry_timer);
     if (rs->unknown_body)
         evbuffer_free(rs->unknown_body);
     free(rs->key_base);
@@ -842,6 +978,9 @@ state_redis_new(struct event_base *base, struct rlink *link,
     rs->key_base = xstrdup(key_base);
     rs->cfg = cfg;
     TAILQ_INIT(&rs->ops);
+    TAILQ_INIT(&rs->retries);
+    rs->retry_timer =
+        alloc_check(evtimer_new(base, retry_cb, rs), "evtimer_new");
     rs->unknown_body = reply_error(GW_ERR_STOPPED_UNKNOWN, NULL, NULL);
     rs->unknown_header =
         (struct idem_header){"Content-Type", "application/json"};

@@ -48,7 +48,10 @@ else
   if when == nil then return redis.error_reply('win_learn: bad time') end
 end
 
-local cur = redis.call('GET', KEYS[1])
+-- a value of another type (not one this script wrote) is no entry: the
+-- SET below replaces it, so that such a key heals when learned again
+local cur = redis.pcall('GET', KEYS[1])
+if type(cur) == 'table' then cur = nil end
 if cur then
   local l = tonumber(string.match(cur, '^[01]:[-0-9]+:(-?%d+):%d$') or '')
   if l ~= nil and now_ms < l then return 0 end
