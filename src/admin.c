@@ -152,7 +152,10 @@ inbound(const struct admin_ctx *ctx, const struct admin_req *q,
         fail(r, GW_ERR_RECEIVED_AT, "received_at");
     else {
         ask(r, ADMIN_ASK_OPEN, sender, phone);
-        r->expires_at = at + LEARN_WINDOW_MS;
+        /* without received_at the store's clock says when "now" is: with
+         * Redis, the shared one, whatever this gateway's clock says */
+        r->expires_at = has_at ? at + LEARN_WINDOW_MS : 0;
+        r->for_ms = has_at ? 0 : LEARN_WINDOW_MS;
     }
     json_object_put(o);
 }
@@ -172,8 +175,8 @@ admin_ask(const struct admin_ctx *ctx, const struct admin_result *r,
     case ADMIN_ASK_FORGET:
         return state_cache_forget(st, r->sender, phone, on_done, arg);
     case ADMIN_ASK_OPEN:
-        return state_cache_open(st, r->sender, phone, r->expires_at, on_done,
-                                arg);
+        return state_cache_open(st, r->sender, phone, r->expires_at,
+                                r->for_ms, on_done, arg);
     case ADMIN_ASK_NONE:
         break;
     }

@@ -83,6 +83,7 @@ struct admin_result {
     long long sender;
     char phone[PRECHECK_PHONE_MAX + 1]; /* valid E.164 */
     int64_t expires_at;                 /* ADMIN_ASK_OPEN: ms since the epoch */
+    int64_t for_ms;                     /* ADMIN_ASK_OPEN: or, > 0, from now */
     int64_t recheck_ms;                 /* ADMIN_ASK_GET: the context's */
 };
 

@@ -39,6 +39,8 @@ struct wagate {
     struct server *srv;
     int stopping;
     int drained;    /* the drain ended: the state file may be written */
+    double drain_end_ms; /* clock_mono_ms() when drain_timeout_ms runs out */
+    struct event *flush_timer; /* bounds state_flush() by drain_end_ms */
     int state_lock; /* state_file_claim()'s lock, held until exit; -1 */
     /* the shared keys' account, fixed at start (secret_account()): a
      * reload that rotates the API key must not move the keyspace */
@@ -72,20 +74,51 @@ usage(FILE *out)
             "See wagate(8) and wagate.json(5).\n");
 }
 
+/* Once, from the flush or from its deadline, whichever comes first. */
 static void
 on_state_flushed(void *arg)
 {
     struct wagate *w = arg;
+    if (w->drained)
+        return;
     w->drained = 1;
+    if (w->flush_timer)
+        evtimer_del(w->flush_timer);
     event_base_loopexit(w->base, NULL);
 }
 
+static void
+on_flush_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct wagate *w = arg;
+    log_msg(LOG_WARN, "drain: the state store did not confirm every write "
+                      "within drain_timeout_ms; stopping anyway");
+    on_state_flushed(w);
+}
+
 /* The callers are answered; what the state was told is recorded last (a
- * key the drain freed stays free in the state file). */
+ * key the drain freed stays free in the state file). A shared store that
+ * hangs (Redis frozen) is waited for only until the drain's own deadline
+ * (plus one round trip, at most 250 ms): what it did not confirm is
+ * bounded by its leases, never sent twice. */
 static void
 on_drained(void *arg)
 {
     struct wagate *w = arg;
+    /* the callers may have used the whole drain: the writes their ends
+     * made still get one round trip's worth, at most 250 ms */
+    double grace = (double)w->cfg.redis_timeout_ms;
+    double left = w->drain_end_ms - clock_mono_ms();
+    grace = grace < 250 ? grace : 250;
+    left = left > grace ? left : grace;
+    long us = (long)(left * 1000.0);
+    struct timeval tv = {us / 1000000, us % 1000000};
+    w->flush_timer = evtimer_new(w->base, on_flush_deadline, w);
+    if (w->flush_timer == NULL)
+        alloc_oom("evtimer_new");
+    evtimer_add(w->flush_timer, &tv);
     state_flush(w->gw.state, on_state_flushed, w);
 }
 
@@ -97,6 +130,7 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
     if (w->stopping)
         return;
     w->stopping = 1;
+    w->drain_end_ms = clock_mono_ms() + (double)w->cfg.drain_timeout_ms;
     log_msg(LOG_INFO, "signal %d: draining (%zu in flight, up to %lld ms)",
             (int)sig, ex_waiting(&w->gw), w->cfg.drain_timeout_ms);
     server_drain(w->srv, w->cfg.drain_timeout_ms, on_drained, w);

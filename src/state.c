@@ -78,9 +78,10 @@ state_cache_forget(struct state *st, int64_t sender, uint64_t phone,
 
 struct state_op *
 state_cache_open(struct state *st, int64_t sender, uint64_t phone,
-                 int64_t expires_at, state_done_cb cb, void *arg)
+                 int64_t expires_at, int64_t for_ms, state_done_cb cb,
+                 void *arg)
 {
-    return st->be->cache_open(st, sender, phone, expires_at, cb, arg);
+    return st->be->cache_open(st, sender, phone, expires_at, for_ms, cb, arg);
 }
 
 void

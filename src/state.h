@@ -148,10 +148,13 @@ struct state_op *state_cache_forget(struct state *st, int64_t sender,
                                     void *arg);
 
 /* POST /admin/sessions/inbound: open until expires_at (ms since the
- * epoch), source CACHE_SRC_INBOUND (cache_learn_open). cb may be NULL. */
+ * epoch: the event's own time + 24 h) or, with for_ms > 0, for for_ms from
+ * the store's own now (no time given: a shared store's clock decides, not
+ * this gateway's); source CACHE_SRC_INBOUND (cache_learn_open). cb may be
+ * NULL. */
 struct state_op *state_cache_open(struct state *st, int64_t sender,
                                   uint64_t phone, int64_t expires_at,
-                                  state_done_cb cb, void *arg);
+                                  int64_t for_ms, state_done_cb cb, void *arg);
 
 /* ---- learned refusals (SPEC section 4a, issue 11) ----
  * state_refusal_decide() and state_refusal_learn() go here, shaped like
@@ -242,7 +245,8 @@ struct state_backend {
                                      void *arg);
     struct state_op *(*cache_open)(struct state *st, int64_t sender,
                                    uint64_t phone, int64_t expires_at,
-                                   state_done_cb cb, void *arg);
+                                   int64_t for_ms, state_done_cb cb,
+                                   void *arg);
     void (*stats)(const struct state *st, struct state_stats *s);
     void (*cancel)(struct state *st, struct state_op *op);
     void (*flush)(struct state *st, void (*done)(void *arg), void *arg);

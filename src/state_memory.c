@@ -52,6 +52,7 @@ struct state_op {
     struct idem_answer *answer; /* finish: a copy, or NULL (free the key) */
     int64_t sender, recheck_ms; /* decide, get, forget, open */
     int64_t expires_at;         /* open */
+    int64_t for_ms;             /* open: > 0 from now instead */
     uint64_t phone;
     struct state_answer learn; /* its body is a copy */
 };
@@ -166,10 +167,13 @@ do_get(struct mem_state *m, int64_t sender, uint64_t phone, int64_t recheck_ms)
 }
 
 static void
-do_open(struct mem_state *m, int64_t sender, uint64_t phone, int64_t expires_at)
+do_open(struct mem_state *m, int64_t sender, uint64_t phone, int64_t expires_at,
+        int64_t for_ms)
 {
-    cache_learn_open(m->cache, sender, phone, expires_at, CACHE_SRC_INBOUND,
-                     clock_wall_ms());
+    int64_t now = clock_wall_ms();
+    cache_learn_open(m->cache, sender, phone,
+                     for_ms > 0 ? now + for_ms : expires_at, CACHE_SRC_INBOUND,
+                     now);
 }
 
 /* ---- the queue (delay_ms > 0) ---- */
@@ -249,7 +253,7 @@ run(struct mem_state *m, struct state_op *op)
         (void)cache_forget(m->cache, op->sender, op->phone);
         break;
     case MEM_OPEN:
-        do_open(m, op->sender, op->phone, op->expires_at);
+        do_open(m, op->sender, op->phone, op->expires_at, op->for_ms);
         break;
     }
     if (answer) {
@@ -426,7 +430,7 @@ mem_cache_forget(struct state *st, int64_t sender, uint64_t phone,
 
 static struct state_op *
 mem_cache_open(struct state *st, int64_t sender, uint64_t phone,
-               int64_t expires_at, state_done_cb cb, void *arg)
+               int64_t expires_at, int64_t for_ms, state_done_cb cb, void *arg)
 {
     struct mem_state *m = mem_of(st);
     if (m->delay_ms > 0) {
@@ -435,9 +439,10 @@ mem_cache_open(struct state *st, int64_t sender, uint64_t phone,
         op->sender = sender;
         op->phone = phone;
         op->expires_at = expires_at;
+        op->for_ms = for_ms;
         return cb ? op : NULL;
     }
-    do_open(m, sender, phone, expires_at);
+    do_open(m, sender, phone, expires_at, for_ms);
     if (cb)
         cb(arg, STATE_OK);
     return NULL;

@@ -853,9 +853,11 @@ rs_cache_learn(struct state *st, const struct state_answer *sa,
 
 static struct state_op *
 rs_cache_open(struct state *st, int64_t sender, uint64_t phone,
-              int64_t expires_at, state_done_cb cb, void *arg)
+              int64_t expires_at, int64_t for_ms, state_done_cb cb, void *arg)
 {
-    struct learn_lesson l = {1, expires_at, 0, CACHE_SRC_INBOUND};
+    /* for_ms is sent as "+N": Redis's TIME, not this gateway's clock */
+    struct learn_lesson l = {1, expires_at, for_ms > 0 ? for_ms : 0,
+                             CACHE_SRC_INBOUND};
     return learn_send(rs_of(st), OP_OPEN, sender, phone, &l, cb, arg);
 }
 

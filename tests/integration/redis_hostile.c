@@ -1132,21 +1132,10 @@ hostile_suite(void)
     tcase_add_test(tc, admin_calls_while_frozen_are_503_with_retry_after);
     tcase_add_test(tc, the_password_is_never_shown);
     tcase_add_test(tc, the_shared_state_config_is_judged);
+    tcase_add_test(tc,
+                   the_drain_ends_within_drain_timeout_while_redis_is_frozen);
+    tcase_add_test(tc, a_clock_30_s_off_changes_nothing);
     suite_add_tcase(s, tc);
-    /* Defects found and not fixed yet (their fixes are in main.c and in
-     * state.h's state_cache_open(), outside this suite's files): they fail
-     * today. WAGATE_TEST_KNOWN_DEFECTS=1 runs them; once fixed, move them
-     * up into "hostile". */
-    const char *known = getenv("WAGATE_TEST_KNOWN_DEFECTS");
-    if (known && strcmp(known, "1") == 0) {
-        TCase *kd = tcase_create("known_defects");
-        tcase_add_checked_fixture(kd, setup, teardown);
-        tcase_set_timeout(kd, 60);
-        tcase_add_test(
-            kd, the_drain_ends_within_drain_timeout_while_redis_is_frozen);
-        tcase_add_test(kd, a_clock_30_s_off_changes_nothing);
-        suite_add_tcase(s, kd);
-    }
     return s;
 }
 

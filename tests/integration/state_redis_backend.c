@@ -482,7 +482,7 @@ START_TEST(open_windows_from_a_template_and_an_inbound_event)
     ck_assert(v.v.expires_at == v.v.learned_at + LEARN_WINDOW_MS);
     int64_t when = clock_wall_ms() + 3600000;
     struct seen o = {0};
-    state_cache_open(st, 12, PHONE, when, on_done, &o);
+    state_cache_open(st, 12, PHONE, when, 0, on_done, &o);
     settle(&o);
     v = view();
     ck_assert_int_eq(v.v.source, CACHE_SRC_INBOUND);

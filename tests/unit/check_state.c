@@ -245,7 +245,7 @@ START_TEST(test_memory_admin_window_operations)
     ck_assert_int_eq(seen_view.status, STATE_OK);
     ck_assert_int_eq(seen_view.found, 0);
     int64_t until = clock_wall_ms() + 3600000;
-    ck_assert_ptr_null(state_cache_open(st, 12, PHONE, until, on_done, &s));
+    ck_assert_ptr_null(state_cache_open(st, 12, PHONE, until, 0, on_done, &s));
     ck_assert_int_eq(s.n, 2);
     ck_assert_ptr_null(state_cache_get(st, 12, PHONE, 300000, on_view, &s));
     ck_assert_int_eq(seen_view.found, 1);
@@ -256,7 +256,7 @@ START_TEST(test_memory_admin_window_operations)
     ck_assert_ptr_null(state_cache_get(st, 12, PHONE, 300000, on_view, &s));
     ck_assert_int_eq(seen_view.found, 0);
     /* nobody waits: still done */
-    ck_assert_ptr_null(state_cache_open(st, 13, PHONE, until, NULL, NULL));
+    ck_assert_ptr_null(state_cache_open(st, 13, PHONE, until, 0, NULL, NULL));
     ck_assert_int_eq(cache_get(cache, 13, PHONE, 0, 0, &seen_view.v), 0);
     ck_assert_ptr_null(state_cache_forget(st, 13, PHONE, NULL, NULL));
     ck_assert_int_eq(cache_get(cache, 13, PHONE, 0, 0, &seen_view.v), -1);
@@ -276,7 +276,7 @@ START_TEST(test_delayed_admin_window_operations)
     int flushed = 0;
     start(5);
     int64_t until = clock_wall_ms() + 3600000;
-    ck_assert_ptr_nonnull(state_cache_open(st, 12, PHONE, until, on_done, &s));
+    ck_assert_ptr_nonnull(state_cache_open(st, 12, PHONE, until, 0, on_done, &s));
     ck_assert_ptr_nonnull(state_cache_get(st, 12, PHONE, 300000, on_view, &s));
     struct state_op *f = state_cache_forget(st, 12, PHONE, on_done, &s);
     ck_assert_ptr_nonnull(f);
@@ -293,7 +293,7 @@ START_TEST(test_delayed_admin_window_operations)
     ck_assert_int_eq(cache_get(cache, 12, PHONE, 0, 0, &seen_view.v), -1);
     /* queued ones are dropped with the store, without their callbacks */
     ck_assert_ptr_nonnull(state_cache_get(st, 12, PHONE, 300000, on_view, &s));
-    ck_assert_ptr_null(state_cache_open(st, 12, PHONE, until, NULL, NULL));
+    ck_assert_ptr_null(state_cache_open(st, 12, PHONE, until, 0, NULL, NULL));
     stop();
     ck_assert_int_eq(s.n, 2);
 }
