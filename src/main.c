@@ -588,6 +588,8 @@ run(struct wagate *w)
             event_free(sigs[i]);
     /* transfers first (their callbacks reference the server), then the
      * server, then the loop */
+    if (w->flush_timer)
+        event_free(w->flush_timer);
     upstream_free(w->up);
     server_free(w->srv);
     ex_waitlist_free(w->gw.waiting); /* before the state: claims, ops */
