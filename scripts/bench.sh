@@ -9,6 +9,10 @@
 #               an over-length message) vs nginx returning a static answer
 #               of the same size.
 #   cache memory: tests/bench_cache fills 1,000,000 entries.
+#   shaping: 100 queued sends against the sandbox's 5/s, with one gateway
+#               and with three sharing a Redis (span, worst window, 429s);
+#               the p50 a Redis round trip adds to forwarding and to a
+#               short-circuit, against the memory backend.
 #
 # Usage: scripts/bench.sh [seconds-per-run]   (default 10)
 set -euo pipefail
@@ -17,7 +21,7 @@ top=$PWD
 dur=${1:-10}
 conns=${BENCH_CONNS:-64}
 . scripts/lib.sh
-scripts/deps.sh nginx-light wrk python3
+scripts/deps.sh nginx-light wrk python3 redis-server
 
 dir=$top/_build/bench
 build_tree "$dir" CFLAGS="-O2 -g"
@@ -156,42 +160,89 @@ echo
 "$dir/tests/bench_cache" 1000000
 
 # ---- shaping: a backlog of 100 sends against the sandbox's own 5/s limit ----
-echo
-SBP=$(pick_port); GW2=$(pick_port)
-"$dir/wagate-sandbox" --listen "127.0.0.1:$SBP" --api-key bench-key --rate-limit 5 >"$work/sandbox.log" 2>&1 &
-pids+=($!)
-cat >"$work/shape.json" <<JSON
-{"listen": ["127.0.0.1:$GW2"],
- "upstream": {"base_url": "http://127.0.0.1:$SBP", "rate_limit_rps": 5, "rate_limit_burst": 1,
-              "max_queue_ms": 30000, "timeout_ms": 60000},
- "log": {"level": "warn"}}
-JSON
-AUTOCALLS_API_KEY=bench-key "$dir/wagate" -c "$work/shape.json" 2>"$work/wagate2.log" &
-pids+=($!)
-for _ in $(seq 1 100); do
-    curl -fs "http://127.0.0.1:$GW2/healthz" >/dev/null 2>&1 && grep -q listening "$work/sandbox.log" && break
-    sleep 0.1
-done
-for i in $(seq 0 99); do
-    curl -fs -X POST "http://127.0.0.1:$SBP/_sandbox/inbound" -H 'Content-Type: application/json' \
-        -d "{\"sender_id\":12,\"recipient_phone\":\"+1415557$(printf %04d "$i")\"}" >/dev/null
-done
-curl -fs -X DELETE "http://127.0.0.1:$SBP/_sandbox/requests" >/dev/null
-seq 0 99 | xargs -P 100 -I{} sh -c 'curl -s -o /dev/null -w "%{http_code}\n" -X POST \
-    "http://127.0.0.1:'"$GW2"'/api/user/whatsapp/send-freeform" -H "Content-Type: application/json" \
-    -d "{\"sender_id\":12,\"recipient_phone\":\"+1415557$(printf %04d {})\",\"message\":\"backlog {}\"}"' \
-    >"$work/codes.txt"
-curl -fs "http://127.0.0.1:$SBP/_sandbox/requests" | python3 -c '
-import json, sys
+# drain LABEL PORT...: 100 distinct sends at once, spread round-robin over
+# the gateways on PORT..., to the sandbox on $SBP; prints what it saw.
+drain() {
+    local label=$1
+    shift
+    local ports="$*"
+    curl -fs -X DELETE "http://127.0.0.1:$SBP/_sandbox/requests" >/dev/null
+    seq 0 99 | PORTS="$ports" xargs -P 100 -I{} sh -c 'set -- $PORTS; shift $(({} % $#)); \
+        curl -s -o /dev/null -w "%{http_code}\n" -X POST \
+        "http://127.0.0.1:$1/api/user/whatsapp/send-freeform" -H "Content-Type: application/json" \
+        -d "{\"sender_id\":12,\"recipient_phone\":\"+1415557$(printf %04d {})\",\"message\":\"backlog {}\"}"' \
+        >"$work/codes.txt"
+    curl -fs "http://127.0.0.1:$SBP/_sandbox/requests" | LABEL="$label" python3 -c '
+import json, os, sys
+label = os.environ["LABEL"]
 reqs = json.load(sys.stdin)["requests"]
 t = sorted(r["mono_ms"] for r in reqs)
 st = [r["status"] for r in reqs]
 worst = max(sum(1 for u in t[i:] if u - t[i] < 1000) for i in range(len(t)))
 span = (t[-1] - t[0]) / 1000
-print("shaping: %d sends reached the sandbox, %d answered 429 by it" % (len(t), st.count(429)))
-print("shaping: drain span %.3f s (ideal 19.8 s for 100 at 5/s), worst 1-second window %d sends" % (span, worst))
+print("%s: %d sends reached the sandbox, %d answered 429 by it" % (label, len(t), st.count(429)))
+print("%s: drain span %.3f s (ideal 19.8 s for 100 at 5/s), worst 1-second window %d sends" % (label, span, worst))
 '
-echo "shaping: callers got $(sort "$work/codes.txt" | uniq -c | tr '\n' ' ')"
+    echo "$label: callers got $(sort "$work/codes.txt" | uniq -c | tr '\n' ' ')"
+}
+# start_gw NAME PORT CONFIG-TEXT: a gateway; waits for its /healthz
+start_gw() {
+    printf '%s\n' "$3" >"$work/$1.json"
+    AUTOCALLS_API_KEY=bench-key "$dir/wagate" -c "$work/$1.json" 2>"$work/$1.log" &
+    pids+=($!)
+    for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$2/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+}
+echo
+SBP=$(pick_port); GW2=$(pick_port)
+"$dir/wagate-sandbox" --listen "127.0.0.1:$SBP" --api-key bench-key --rate-limit 5 >"$work/sandbox.log" 2>&1 &
+pids+=($!)
+shape_up='"rate_limit_rps": 5, "rate_limit_burst": 1, "max_queue_ms": 30000, "timeout_ms": 60000'
+start_gw shape "$GW2" "{\"listen\": [\"127.0.0.1:$GW2\"],
+ \"upstream\": {\"base_url\": \"http://127.0.0.1:$SBP\", $shape_up},
+ \"log\": {\"level\": \"warn\"}}"
+for _ in $(seq 1 100); do grep -q listening "$work/sandbox.log" && break; sleep 0.1; done
+for i in $(seq 0 99); do
+    curl -fs -X POST "http://127.0.0.1:$SBP/_sandbox/inbound" -H 'Content-Type: application/json' \
+        -d "{\"sender_id\":12,\"recipient_phone\":\"+1415557$(printf %04d "$i")\"}" >/dev/null
+done
+drain shaping "$GW2"
+
+# ---- shared state on Redis (SPEC section 11) ----
+# A redis-server of the benchmark's own, on a unix socket in $work.
+echo
+redis-server --port 0 --unixsocket "$work/redis.sock" --save '' --appendonly no \
+    --dir "$work" --logfile "$work/redis.log" --daemonize no &
+pids+=($!)
+for _ in $(seq 1 100); do [ -S "$work/redis.sock" ] && break; sleep 0.1; done
+shared='"state": {"backend": "redis", "redis": {"url": "unix:'"$work"'/redis.sock"}, "instances": 3}'
+# three instances, one account, draining the same backlog of 100
+G=()
+for k in 1 2 3; do
+    G+=("$(pick_port)")
+    start_gw "shared$k" "${G[-1]}" "{\"listen\": [\"127.0.0.1:${G[-1]}\"],
+ \"upstream\": {\"base_url\": \"http://127.0.0.1:$SBP\", $shape_up},
+ $shared, \"log\": {\"level\": \"warn\"}}"
+done
+drain "shaping, 3 instances on Redis" "${G[@]}"
+# what a Redis round trip adds, against the memory backend measured above
+GR=$(pick_port)
+start_gw redis-fwd "$GR" "{\"listen\": [\"127.0.0.1:$GR\"],
+ \"upstream\": {\"base_url\": \"http://127.0.0.1:$UP\", \"max_connections\": ${BENCH_UPSTREAM_CONNS:-64},
+              \"rate_limit_rps\": 1000000, \"rate_limit_burst\": 1000000},
+ \"admin\": {\"token_sha256\": \"$(printf bench-admin | sha256sum | cut -d' ' -f1)\"},
+ $shared, \"log\": {\"level\": \"warn\"}}"
+curl -fs -X POST "http://127.0.0.1:$GR/admin/sessions/inbound" -H 'Authorization: Bearer bench-admin' \
+    -H 'Content-Type: application/json' \
+    -d "{\"sender_id\":12,\"recipient_phone\":\"$closed_phone\",\"received_at\":\"2020-01-01T00:00:00Z\"}"
+read -r rf_rps rf_p50 < <(run "http://127.0.0.1:$GR$path")
+read -r rs_rps rs_p50 < <(run "http://127.0.0.1:$GR$path" closed)
+printf '%-34s %12s %10s\n' "state on Redis" "req/s" "p50 ms"
+printf '%-34s %12s %10s\n' "forwarding, memory (above)" "$w_rps" "$w_p50"
+printf '%-34s %12s %10s\n' "forwarding, Redis" "$rf_rps" "$rf_p50"
+printf '%-34s %12s %10s\n' "closed window, memory (above)" "$ws_rps" "$ws_p50"
+printf '%-34s %12s %10s\n' "closed window, Redis" "$rs_rps" "$rs_p50"
+awk -v a="$rf_p50" -v b="$w_p50" -v c="$rs_p50" -v d="$ws_p50" 'BEGIN {
+    printf "p50 a Redis round trip adds: forwarding %.3f ms, short-circuit %.3f ms\n", a - b, c - d }'
 
 # ---- 10,000 caller connections held open ----
 echo

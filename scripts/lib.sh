@@ -6,7 +6,7 @@ build_tree() {
     local dir=$1 src=$PWD
     shift
     if [ -x "$dir/wagate" ] &&
-        [ -z "$(find src -newer "$dir/wagate" -name '*.[ch]' 2>/dev/null | head -1)" ]; then
+        [ -z "$(find src -newer "$dir/wagate" \( -name '*.[ch]' -o -name '*.lua' \) 2>/dev/null | head -1)" ]; then
         return 0
     fi
     echo "building in ${dir#"$PWD"/}" >&2
