@@ -384,6 +384,20 @@ shared_guard_used(struct shaper *s, const char *member)
         s->remote->skip_once = 0;
 }
 
+/* The grant outstanding goes back to the shared guard: its entry counts
+ * in every instance's window until its bound (the grant's time +
+ * pending_ms), so one left behind holds a place that long, and one used
+ * later than its bound lets a request leave that nobody counts. */
+static void
+shared_grant_give_back(struct shaper *s)
+{
+    struct shaper_remote *re = s->remote;
+    if (re == NULL || !re->permit)
+        return;
+    re->permit = 0;
+    report(s, "drop", re->ask_member);
+}
+
 static void resume_queue(struct shaper *s, double now);
 
 static void
@@ -471,10 +485,8 @@ run_due(struct shaper *s, double now)
         hand_over(s, slot, go, item, member); /* may submit more */
     }
     struct shaper_remote *re = s->remote;
-    if (re != NULL && re->permit && TAILQ_EMPTY(&s->queue)) {
-        re->permit = 0; /* nobody to use it: its room is given back */
-        report(s, "drop", re->ask_member);
-    }
+    if (TAILQ_EMPTY(&s->queue))
+        shared_grant_give_back(s); /* nobody to use it */
     if (re != NULL && !TAILQ_EMPTY(&s->queue))
         poll_pause(s, now);
     s->running = 0;
@@ -524,6 +536,12 @@ on_ask(void *arg, enum rlink_status st, const redisReply *r)
         re->permit = 1;
         re->permit_at = now + (double)v[1] / 1000.0;
         drop_orphans(s);
+        /* asked SHAPER_ASK_LEAD_MS ahead of the head's slot: a head now
+         * further away moved behind a pause meanwhile, and asks again */
+        struct shaper_item *head = TAILQ_FIRST(&s->queue);
+        if (head != NULL &&
+            head->slot_ms > re->permit_at + SHAPER_ASK_LEAD_MS + 1)
+            shared_grant_give_back(s);
     } else {
         double wait_ms = (double)v[1] / 1000.0;
         if (v[2] == 2) {
@@ -892,6 +910,8 @@ shaper_cancel(struct shaper *s, void *item)
         TAILQ_REMOVE(&s->queue, it, link);
         s->st.depth--;
         free(it);
+        if (TAILQ_EMPTY(&s->queue))
+            shared_grant_give_back(s); /* nobody left to use it */
         if (was_head)
             shaper_arm(s);
         return 1;
@@ -936,6 +956,9 @@ pause_queue(struct shaper *s, double now, double pause_ms)
     }
     if (delay <= 0)
         return;
+    /* the head goes later than it was granted for (maybe later than its
+     * entry counts): it asks again then */
+    shared_grant_give_back(s);
     TAILQ_FOREACH(it, &s->queue, link)
     {
         it->slot_ms += delay;
@@ -970,8 +993,7 @@ resume_queue(struct shaper *s, double now)
     struct shaper_item *it;
     double slot;
     rl_restart(&s->rl, s->last_slot);
-    if (s->remote != NULL)
-        s->remote->permit = 0; /* its entry expires; a new ask comes */
+    shared_grant_give_back(s); /* a new ask comes */
     if (remote_up(s)) {
         /* after the resume (one connection: Redis runs the commands in
          * the order sent) */
