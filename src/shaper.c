@@ -96,6 +96,10 @@ struct shaper_remote {
     size_t trip_next;
     char orphans[SHAPER_ORPHANS][SHAPER_MEMBER_MAX];
     size_t norphans;
+    /* the last reservation or ask got no answer it could use (an error
+     * reply: a key tampered with, OOM, READONLY after a failover; or none):
+     * the instance is on its own as when the link is down */
+    int failing;
 };
 
 struct shaper {
@@ -150,7 +154,7 @@ static size_t
 local_guard_size(const struct shaper *s)
 {
     size_t n = guard_size(s->rate, s->burst);
-    if (s->remote == NULL || n == 0 || remote_up(s))
+    if (s->remote == NULL || n == 0 || (remote_up(s) && !s->remote->failing))
         return n;
     size_t share = (size_t)floor((double)n / s->remote->instances);
     return share < 1 ? 1 : share;
@@ -531,7 +535,9 @@ on_ask(void *arg, enum rlink_status st, const redisReply *r)
             log_msg(LOG_WARN, "rl_depart: unexpected reply (%s)",
                     r && r->type == REDIS_REPLY_ERROR ? r->str : "type");
         re->skip_once = 1;
+        re->failing = 1;
     } else if (v[0] == 1) {
+        re->failing = 0;
         /* go then: the head's, or the next head's if it is cancelled */
         re->permit = 1;
         re->permit_at = now + (double)v[1] / 1000.0;
@@ -544,6 +550,7 @@ on_ask(void *arg, enum rlink_status st, const redisReply *r)
             shared_grant_give_back(s);
     } else {
         double wait_ms = (double)v[1] / 1000.0;
+        re->failing = 0;
         if (v[2] == 2) {
             pause_queue(s, now, wait_ms);
             re->ask_at = now + wait_ms;
@@ -612,6 +619,7 @@ reserved(struct shaper *s, struct shaper_item *it, enum rlink_status st,
          const redisReply *r, double now, long *retry_s)
 {
     long long v[3];
+    s->remote->failing = 0;
     if (st == RLINK_OK && int_array(r, v, 2) && v[0] == 1 && v[1] >= 0) {
         it->slot_ms = now + (double)v[1] / 1000.0;
         /* behind a pause: learn it (so that its early end is noticed) */
@@ -634,7 +642,9 @@ reserved(struct shaper *s, struct shaper_item *it, enum rlink_status st,
         log_msg(LOG_WARN, "rl_reserve: unexpected reply (%s)",
                 r && r->type == REDIS_REPLY_ERROR ? r->str : "type");
     /* unreachable (the reservation may have been made: its slot is
-     * wasted), or a reply we cannot read: the instance's own limiter */
+     * wasted), or a reply we cannot read: the instance's own limiter,
+     * and its own share of the window */
+    s->remote->failing = 1;
     return reserve_local(s, now, it->no_refuse, &it->slot_ms, retry_s);
 }
 
