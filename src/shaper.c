@@ -96,6 +96,10 @@ struct shaper_remote {
     size_t trip_next;
     char orphans[SHAPER_ORPHANS][SHAPER_MEMBER_MAX];
     size_t norphans;
+    /* the last reservation or ask got no answer it could use (an error
+     * reply: a key tampered with, OOM, READONLY after a failover; or none):
+     * the instance is on its own as when the link is down */
+    int failing;
 };
 
 struct shaper {
@@ -150,7 +154,7 @@ static size_t
 local_guard_size(const struct shaper *s)
 {
     size_t n = guard_size(s->rate, s->burst);
-    if (s->remote == NULL || n == 0 || remote_up(s))
+    if (s->remote == NULL || n == 0 || (remote_up(s) && !s->remote->failing))
         return n;
     size_t share = (size_t)floor((double)n / s->remote->instances);
     return share < 1 ? 1 : share;
@@ -384,6 +388,20 @@ shared_guard_used(struct shaper *s, const char *member)
         s->remote->skip_once = 0;
 }
 
+/* The grant outstanding goes back to the shared guard: its entry counts
+ * in every instance's window until its bound (the grant's time +
+ * pending_ms), so one left behind holds a place that long, and one used
+ * later than its bound lets a request leave that nobody counts. */
+static void
+shared_grant_give_back(struct shaper *s)
+{
+    struct shaper_remote *re = s->remote;
+    if (re == NULL || !re->permit)
+        return;
+    re->permit = 0;
+    report(s, "drop", re->ask_member);
+}
+
 static void resume_queue(struct shaper *s, double now);
 
 static void
@@ -471,10 +489,8 @@ run_due(struct shaper *s, double now)
         hand_over(s, slot, go, item, member); /* may submit more */
     }
     struct shaper_remote *re = s->remote;
-    if (re != NULL && re->permit && TAILQ_EMPTY(&s->queue)) {
-        re->permit = 0; /* nobody to use it: its room is given back */
-        report(s, "drop", re->ask_member);
-    }
+    if (TAILQ_EMPTY(&s->queue))
+        shared_grant_give_back(s); /* nobody to use it */
     if (re != NULL && !TAILQ_EMPTY(&s->queue))
         poll_pause(s, now);
     s->running = 0;
@@ -519,13 +535,22 @@ on_ask(void *arg, enum rlink_status st, const redisReply *r)
             log_msg(LOG_WARN, "rl_depart: unexpected reply (%s)",
                     r && r->type == REDIS_REPLY_ERROR ? r->str : "type");
         re->skip_once = 1;
+        re->failing = 1;
     } else if (v[0] == 1) {
+        re->failing = 0;
         /* go then: the head's, or the next head's if it is cancelled */
         re->permit = 1;
         re->permit_at = now + (double)v[1] / 1000.0;
         drop_orphans(s);
+        /* asked SHAPER_ASK_LEAD_MS ahead of the head's slot: a head now
+         * further away moved behind a pause meanwhile, and asks again */
+        struct shaper_item *head = TAILQ_FIRST(&s->queue);
+        if (head != NULL &&
+            head->slot_ms > re->permit_at + SHAPER_ASK_LEAD_MS + 1)
+            shared_grant_give_back(s);
     } else {
         double wait_ms = (double)v[1] / 1000.0;
+        re->failing = 0;
         if (v[2] == 2) {
             pause_queue(s, now, wait_ms);
             re->ask_at = now + wait_ms;
@@ -594,6 +619,7 @@ reserved(struct shaper *s, struct shaper_item *it, enum rlink_status st,
          const redisReply *r, double now, long *retry_s)
 {
     long long v[3];
+    s->remote->failing = 0;
     if (st == RLINK_OK && int_array(r, v, 2) && v[0] == 1 && v[1] >= 0) {
         it->slot_ms = now + (double)v[1] / 1000.0;
         /* behind a pause: learn it (so that its early end is noticed) */
@@ -616,7 +642,9 @@ reserved(struct shaper *s, struct shaper_item *it, enum rlink_status st,
         log_msg(LOG_WARN, "rl_reserve: unexpected reply (%s)",
                 r && r->type == REDIS_REPLY_ERROR ? r->str : "type");
     /* unreachable (the reservation may have been made: its slot is
-     * wasted), or a reply we cannot read: the instance's own limiter */
+     * wasted), or a reply we cannot read: the instance's own limiter,
+     * and its own share of the window */
+    s->remote->failing = 1;
     return reserve_local(s, now, it->no_refuse, &it->slot_ms, retry_s);
 }
 
@@ -892,6 +920,8 @@ shaper_cancel(struct shaper *s, void *item)
         TAILQ_REMOVE(&s->queue, it, link);
         s->st.depth--;
         free(it);
+        if (TAILQ_EMPTY(&s->queue))
+            shared_grant_give_back(s); /* nobody left to use it */
         if (was_head)
             shaper_arm(s);
         return 1;
@@ -936,6 +966,9 @@ pause_queue(struct shaper *s, double now, double pause_ms)
     }
     if (delay <= 0)
         return;
+    /* the head goes later than it was granted for (maybe later than its
+     * entry counts): it asks again then */
+    shared_grant_give_back(s);
     TAILQ_FOREACH(it, &s->queue, link)
     {
         it->slot_ms += delay;
@@ -970,8 +1003,7 @@ resume_queue(struct shaper *s, double now)
     struct shaper_item *it;
     double slot;
     rl_restart(&s->rl, s->last_slot);
-    if (s->remote != NULL)
-        s->remote->permit = 0; /* its entry expires; a new ask comes */
+    shared_grant_give_back(s); /* a new ask comes */
     if (remote_up(s)) {
         /* after the resume (one connection: Redis runs the commands in
          * the order sent) */
