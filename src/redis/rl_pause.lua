@@ -13,6 +13,17 @@
 -- run is taken to start at max(now, the previous pause's end).
 -- Reply: {remaining_us}: the pause in force ends remaining_us after now.
 -- TTL: both keys expire once they are in the past.
+-- A value these scripts did not write (another type, not a number, or a
+-- key without the TTL they always set) is no value: a tampered key heals
+-- at the next write instead of failing or refusing every send for ever.
+local function read_us(key)
+    local v = redis.pcall('GET', key)
+    if type(v) ~= 'string' or redis.call('PTTL', key) < 0 then
+        return nil
+    end
+    return tonumber(v)
+end
+
 local pause = tonumber(ARGV[1])
 if not pause or pause < 0 then
     return redis.error_reply('rl_pause: bad arguments')
@@ -24,7 +35,7 @@ if not now then
 end
 
 local untl = now + math.floor(pause)
-local old = tonumber(redis.call('GET', KEYS[2]) or '')
+local old = read_us(KEYS[2])
 local base = now
 if old and old > base then
     base = old
@@ -32,7 +43,7 @@ end
 if untl <= base then
     return {base - now}
 end
-local tat = tonumber(redis.call('GET', KEYS[1]) or '')
+local tat = read_us(KEYS[1])
 if tat and tat > base then
     tat = tat + (untl - base)
     redis.call('SET', KEYS[1], string.format('%d', tat), 'PX',

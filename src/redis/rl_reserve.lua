@@ -18,6 +18,17 @@
 --        within max_queue_us after retry_after_ms (>= 1, rounded up).
 -- TTL: tat expires once it is in the past, where an absent key means the
 -- same (slot = now).
+-- A value these scripts did not write (another type, not a number, or a
+-- key without the TTL they always set) is no value: a tampered key heals
+-- at the next write instead of failing or refusing every send for ever.
+local function read_us(key)
+    local v = redis.pcall('GET', key)
+    if type(v) ~= 'string' or redis.call('PTTL', key) < 0 then
+        return nil
+    end
+    return tonumber(v)
+end
+
 local T = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local maxq = tonumber(ARGV[3])
@@ -33,8 +44,8 @@ if not now then
     now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
-local tat = tonumber(redis.call('GET', KEYS[1]) or '')
-local paused = tonumber(redis.call('GET', KEYS[2]) or '')
+local tat = read_us(KEYS[1])
+local paused = read_us(KEYS[2])
 local slot = now
 if tat and tat - (burst - 1) * T > slot then
     slot = tat - (burst - 1) * T

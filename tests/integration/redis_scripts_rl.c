@@ -262,6 +262,30 @@ START_TEST(a_refusal_writes_nothing)
 }
 END_TEST
 
+/* A key these scripts did not write - another type, or a value without
+ * the TTL they always set (a huge schedule would refuse every send for
+ * ever) - counts as absent and heals at the next write. */
+START_TEST(tampered_keys_heal)
+{
+    redisReply *r = redisCommand(rc, "RPUSH %s x", RL);
+    freeReplyObject(r);
+    r = redisCommand(rc, "SET %s 99999999999999999999", PAUSE);
+    freeReplyObject(r);
+    struct grant g = reserve(200 * MS, 1, 2 * S, T0);
+    ck_assert_int_eq(g.ok, 1);
+    ck_assert_int_eq(g.value, 0); /* at once: no schedule, no pause */
+    ck_assert_int_eq(cmd_int("GET %s", RL), T0 + 200 * MS);
+    ck_assert_int_gt(cmd_int("PTTL %s", RL), 0);
+    ck_assert_int_eq(resume_at(T0), 0); /* no pause was in force */
+    r = redisCommand(rc, "SET %s 99999999999999999999", RL);
+    freeReplyObject(r);
+    ck_assert_int_eq(pause_at(1 * S, T0), 1 * S);
+    g = reserve(200 * MS, 1, 2 * S, T0);
+    ck_assert_int_eq(g.ok, 1);
+    ck_assert_int_eq(g.value, 1 * S); /* behind the pause, not the junk */
+}
+END_TEST
+
 /* Retry-After in ms, rounded up, at least 1: the time until the slot is
  * within the queue bound (the gateway rounds it up to whole seconds). */
 START_TEST(retry_after_is_rounded_up_in_ms)
@@ -502,6 +526,7 @@ scripts_suite(void)
     tcase_add_test(tc, a_burst_goes_at_once_then_the_spacing_holds);
     tcase_add_test(tc, the_slots_are_those_of_the_memory_limiter);
     tcase_add_test(tc, a_refusal_writes_nothing);
+    tcase_add_test(tc, tampered_keys_heal);
     tcase_add_test(tc, retry_after_is_rounded_up_in_ms);
     suite_add_tcase(s, tc);
     tc = tcase_create("pause");
