@@ -489,7 +489,8 @@ keyed_send(int g, const char *tag, int i, const char *key, struct call *out)
  * are served, nobody hangs, the sandbox never sees more than its limit;
  * thawed: shared again without a restart, and a keyed send is one send
  * for every instance again. */
-START_TEST(frozen_mid_backlog_then_thawed)
+static void
+frozen_case(int thaw_mid_backlog)
 {
     char state[32];
     start_all();
@@ -530,6 +531,16 @@ START_TEST(frozen_mid_backlog_then_thawed)
         ck_assert_int_eq(readyz(i, state, sizeof(state)), 200);
         ck_assert_str_eq(state, "degraded");
         ck_assert(metric(i, "wagate_state_up") == 0);
+    }
+    double thawed_at = 0;
+    int came_back = 0;
+    if (thaw_mid_backlog) {
+        /* degraded mode sends some, then Redis answers again while the
+         * queues still hold most of the backlog */
+        ck_assert(pump_until_sent(&cs, sandbox_sends() + 3, 5000));
+        thawed_at = clock_mono_ms();
+        hx_redis_thaw(&rs);
+        came_back = pump_until_logged(&cs, "state: redis up", 2, 10000);
     }
     ck_assert(calls_finish(&cs, CALL_DEADLINE_MS + 5000));
     double drained_ms = clock_mono_ms() - frozen_at;
@@ -574,10 +585,12 @@ START_TEST(frozen_mid_backlog_then_thawed)
     calls_free(&cs);
 
     /* thawed: each link reconnects by itself, no restart, no traffic */
-    double thawed_at = clock_mono_ms();
-    hx_redis_thaw(&rs);
-    ck_assert_msg(pump_until_logged(NULL, "state: redis up", 2, 10000),
-                  "a gateway never came back");
+    if (!thaw_mid_backlog) {
+        thawed_at = clock_mono_ms();
+        hx_redis_thaw(&rs);
+        came_back = pump_until_logged(NULL, "state: redis up", 2, 10000);
+    }
+    ck_assert_msg(came_back, "a gateway never came back");
     double back_ms = clock_mono_ms() - thawed_at;
     for (int i = 0; i < NGW; i++) {
         ck_assert_int_eq(readyz(i, state, sizeof(state)), 200);
@@ -600,7 +613,40 @@ START_TEST(frozen_mid_backlog_then_thawed)
     ck_assert_int_eq(sandbox_count_body(needle), 1);
     sandbox_seen(&s);
     ck_assert_int_eq(s.refused, 0);
+
+    /* idle gateways notice a freeze by themselves (the link's health
+     * check), and the thaw */
+    hx_redis_freeze(&rs);
+    double idle_frozen_at = clock_mono_ms();
+    ck_assert_msg(pump_until_logged(NULL, "state: redis down", 2, 3000),
+                  "an idle gateway never noticed the freeze");
+    double idle_detect_ms = clock_mono_ms() - idle_frozen_at;
+    for (int i = 0; i < NGW; i++) {
+        ck_assert_int_eq(readyz(i, state, sizeof(state)), 200);
+        ck_assert_str_eq(state, "degraded");
+        ck_assert(metric(i, "wagate_state_up") == 0);
+    }
+    hx_redis_thaw(&rs);
+    ck_assert(pump_until_logged(NULL, "state: redis up", 3, 10000));
+    fprintf(stderr, "idle: every gateway degraded %.0f ms after a freeze\n",
+            idle_detect_ms);
     stop_all();
+}
+
+START_TEST(frozen_mid_backlog_then_thawed)
+{
+    frozen_case(0);
+}
+END_TEST
+
+/* KNOWN DEFECT (not run unless WAGATE_KNOWN_DEFECTS is set): thawed
+ * while the queues still hold the backlog. The departures each instance
+ * made alone while Redis was frozen are not in Redis's departure log, so
+ * once back on the shared guard the instances let up to 5 more go within
+ * the second after the thaw: the sandbox answers 429. */
+START_TEST(frozen_then_thawed_mid_backlog)
+{
+    frozen_case(1);
 }
 END_TEST
 
@@ -780,6 +826,8 @@ main(void)
     tcase_add_checked_fixture(tc, NULL, leave_nothing);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, frozen_mid_backlog_then_thawed);
+    if (getenv("WAGATE_KNOWN_DEFECTS"))
+        tcase_add_test(tc, frozen_then_thawed_mid_backlog);
     suite_add_tcase(s, tc);
     tc = tcase_create("restarted");
     tcase_add_checked_fixture(tc, NULL, leave_nothing);
