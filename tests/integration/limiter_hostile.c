@@ -348,10 +348,10 @@ resume_tick(void *arg, double ms)
 START_TEST(a_pause_ended_on_another_instance_ends_for_all)
 {
     /* a known defect (the instance that saw the 429 keeps its own pause
-     * to its end): run with WAGATE_TEST_KNOWN_DEFECTS=1 */
-    if (getenv("WAGATE_TEST_KNOWN_DEFECTS") == NULL) {
+     * to its end): run with WAGATE_KNOWN_DEFECTS=1 */
+    if (getenv("WAGATE_KNOWN_DEFECTS") == NULL) {
         fprintf(stderr, "SKIP a_pause_ended_on_another_instance_ends_for_all "
-                        "(known defect; WAGATE_TEST_KNOWN_DEFECTS=1)\n");
+                        "(known defect; WAGATE_KNOWN_DEFECTS=1)\n");
         return;
     }
     const int n = 24;
