@@ -43,6 +43,7 @@
 #define RLINK_BACKOFF_MIN_MS 50
 #define RLINK_BACKOFF_MAX_MS 2000
 #define RLINK_REASON_MAX 160
+#define RLINK_HEALTH_MIN_MS 1000 /* see rlink_health_ms() */
 
 enum cmd_kind { CMD_USER, CMD_AUTH, CMD_SELECT, CMD_LOAD, CMD_PING };
 
@@ -94,6 +95,10 @@ struct rlink {
     struct event *conn_timer;  /* the connect and handshake deadline */
     struct event *retry_timer; /* the next connect */
     struct event *idle_ev;     /* runs the idle waiter from the loop */
+    /* the health check: the next PING of an idle link, or the deadline
+     * of the one in flight (health: a CMD_PING on l->pending) */
+    struct event *health_timer;
+    struct rlink_cmd *health;
 
     struct cmd_list pending; /* sent on l->ac, by age */
     struct cmd_list dying;   /* their connection dropped, to be answered */
@@ -179,6 +184,13 @@ sha1_hex(const char *s, char out[41])
         out[2 * i + 1] = hx[md[i] & 15];
     }
     out[40] = '\0';
+}
+
+long
+rlink_health_ms(long timeout_ms)
+{
+    long ms = timeout_ms > LONG_MAX / 4 ? LONG_MAX : timeout_ms * 4;
+    return ms > RLINK_HEALTH_MIN_MS ? ms : RLINK_HEALTH_MIN_MS;
 }
 
 static void
@@ -278,6 +290,7 @@ set_up(struct rlink *l)
     l->st.connects++;
     log_msg(LOG_INFO, "state: redis up (url %s)", l->url);
     l->logged = 1;
+    timer_arm(l->health_timer, rlink_health_ms(l->timeout_ms));
     if (l->on_change)
         l->on_change(l->change_arg, 1);
 }
@@ -294,6 +307,8 @@ conn_forget(struct rlink *l, int free_ac)
     l->ac = NULL;
     l->gen++;
     evtimer_del(l->conn_timer);
+    evtimer_del(l->health_timer);
+    l->health = NULL; /* on l->pending: dropped below */
     while ((c = l->pending.head) != NULL) {
         list_remove(c);
         if (c->kind == CMD_USER) {
@@ -396,6 +411,20 @@ handshake_reply(struct rlink *l, struct rlink_cmd *c, const redisReply *r)
         set_up(l);
 }
 
+/* The health check's PONG: the link lives; the next one after a while. */
+static void
+health_reply(struct rlink *l, struct rlink_cmd *c, const redisReply *r)
+{
+    list_remove(c);
+    c->done = 1;
+    l->health = NULL;
+    if (reply_is_error(r)) {
+        conn_fail(l, 1, "health check: %.100s", r->str);
+        return;
+    }
+    timer_arm(l->health_timer, rlink_health_ms(l->timeout_ms));
+}
+
 static int send_eval(struct rlink *l, struct rlink_cmd *c);
 
 static void
@@ -444,6 +473,8 @@ on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         conn_fail(l, 0, "%s", ac_reason(ac));
     } else if (c->kind == CMD_USER) {
         user_reply(l, c, reply);
+    } else if (c == l->health) { /* a PING, not of the handshake */
+        health_reply(l, c, reply);
     } else {
         handshake_reply(l, c, reply);
     }
@@ -598,6 +629,48 @@ cmd_timeout_cb(evutil_socket_t fd, short what, void *arg)
     /* a Redis that does not answer one command answers none: the whole
      * connection goes, every command on it answered UNAVAILABLE */
     conn_fail(l, 1, "command timed out (%ld ms)", l->timeout_ms);
+    leave(l);
+}
+
+/* An idle link is asked whether Redis still answers: without it a frozen
+ * or vanished Redis (no RST: a host gone, a SIGSTOP) would be noticed
+ * only by the next command, and /readyz and wagate_state_up would say
+ * "up" meanwhile. A link with commands on the wire needs none: their
+ * own deadlines tell. */
+static void
+health_send(struct rlink *l)
+{
+    const char *a[] = {"PING"};
+    size_t al[] = {4};
+    struct rlink_cmd *c = cmd_new(l, CMD_PING);
+    if (send_argv(l, c, 1, a, al) != 0) {
+        cmd_destroy(c);
+        conn_fail(l, 1, "health check: cannot send");
+        return;
+    }
+    list_push(&l->pending, c);
+    l->health = c;
+    timer_arm(l->health_timer, l->timeout_ms); /* its deadline */
+}
+
+static void
+health_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct rlink *l = arg;
+    (void)fd;
+    (void)what;
+    if (!l->up || l->ac == NULL)
+        return;
+    enter(l);
+    if (l->health != NULL) {
+        /* a PING unanswered within timeout_ms: as for any command */
+        l->st.timeouts++;
+        conn_fail(l, 1, "health check timed out (%ld ms)", l->timeout_ms);
+    } else if (l->npending > 0) {
+        timer_arm(l->health_timer, rlink_health_ms(l->timeout_ms));
+    } else {
+        health_send(l);
+    }
     leave(l);
 }
 
@@ -782,6 +855,8 @@ rlink_new(struct event_base *base, const struct rlink_config *cfg,
         alloc_check(evtimer_new(base, connect_cb_timer, l), "evtimer_new");
     l->retry_timer = alloc_check(evtimer_new(base, retry_cb, l), "evtimer_new");
     l->idle_ev = alloc_check(event_new(base, -1, 0, idle_cb, l), "event_new");
+    l->health_timer =
+        alloc_check(evtimer_new(base, health_cb, l), "evtimer_new");
     timer_arm(l->retry_timer, 0); /* connect from the loop */
     return l;
 }
@@ -929,6 +1004,7 @@ link_destroy(struct rlink *l)
     event_free(l->conn_timer);
     event_free(l->retry_timer);
     event_free(l->idle_ev);
+    event_free(l->health_timer);
     free(l->sha);
     free(l->url);
     free(l);

@@ -22,6 +22,18 @@
  * its handshake within timeout_ms counts as failed (a frozen Redis
  * accepts TCP connects in the kernel and answers nothing).
  *
+ * Health check: an idle link would not notice a frozen or vanished Redis
+ * (no reset: a SIGSTOP, a host gone) until its next command timed out,
+ * and rlink_up() would say "up" meanwhile. So while up, every
+ * rlink_health_ms(timeout_ms) (max(1 s, 4 x timeout_ms)) with no command
+ * of the caller's pending, the link sends a PING of its own; one not
+ * answered within timeout_ms (or answered with an error) takes the link
+ * down like any command (logged, counted in timeouts). A link with
+ * commands pending sends none: their deadlines tell. The PING is not a
+ * command of the caller's (not in commands, pending, or rlink_when_idle).
+ * Detection of a dead idle link therefore takes at most
+ * rlink_health_ms + timeout_ms.
+ *
  * Scripts: the link is given the script table at creation (redis_scripts.h).
  * At each connect it authenticates (AUTH, when a password is set),
  * selects the database, and loads every script (SCRIPT LOAD), checking
@@ -93,6 +105,10 @@ struct rlink *rlink_new(struct event_base *base, const struct rlink_config *cfg,
                         rlink_change_cb on_change, void *change_arg, char *err,
                         size_t errlen);
 
+/* The health check's period for timeout_ms (pure): max(1000, 4 x
+ * timeout_ms) ms. */
+long rlink_health_ms(long timeout_ms);
+
 /* New timeout (reload); the URL and password are fixed at creation. */
 void rlink_set_timeout(struct rlink *l, long timeout_ms);
 
@@ -116,7 +132,8 @@ int rlink_up(const struct rlink *l);
 struct rlink_stats {
     uint64_t commands; /* rlink_eval() calls */
     uint64_t failed;   /* answered UNAVAILABLE (down, timeout, drop) */
-    uint64_t timeouts; /* commands or connects that hit timeout_ms */
+    uint64_t timeouts; /* commands, connects or health checks that hit
+                        * timeout_ms */
     uint64_t noscript; /* EVALSHA answered NOSCRIPT, resent as EVAL */
     uint64_t connects; /* times the link came up */
     uint64_t downs;    /* times it went down */

@@ -381,6 +381,70 @@ START_TEST(frozen_redis_times_out_breaks_and_recovers)
 }
 END_TEST
 
+/* PINGs Redis has answered so far (INFO commandstats). */
+static long
+pings_served(void)
+{
+    redisContext *c = hx_redis_connect(&rs);
+    ck_assert_ptr_nonnull(c);
+    redisReply *r = redisCommand(c, "INFO commandstats");
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+    const char *p = strstr(r->str, "cmdstat_ping:calls=");
+    long n = p ? atol(p + strlen("cmdstat_ping:calls=")) : 0;
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+/* An idle link notices a frozen Redis by itself: its health check (a
+ * PING every rlink_health_ms() while nothing else is pending) times out
+ * and takes it down without any command of the caller's, so that
+ * rlink_up() (/readyz, wagate_state_up) does not say "up" meanwhile;
+ * thawed, it is up again by itself. */
+START_TEST(idle_link_notices_a_freeze_and_the_thaw)
+{
+    ck_assert_int_eq(rlink_health_ms(TIMEOUT_MS), 1000);
+    ck_assert_int_eq(rlink_health_ms(1000), 4000);
+    long period = rlink_health_ms(TIMEOUT_MS);
+    struct rlink *l = link_to(rs.url, NULL, scripts, S_COUNT);
+    ck_assert_int_eq(wait_up(l, 3000), 1);
+    /* idle and answered: the PINGs keep it up */
+    long before = pings_served();
+    double end = clock_mono_ms() + 3 * period;
+    while (pings_served() < before + 2 && clock_mono_ms() < end)
+        run_for(50);
+    ck_assert_int_ge(pings_served(), before + 2);
+    ck_assert_int_eq(rlink_up(l), 1);
+    ck_assert_int_eq(changes_down, 0);
+
+    hx_redis_freeze(&rs);
+    double t0 = clock_mono_ms();
+    ck_assert_int_eq(wait_down(l, period + TIMEOUT_MS + SLACK_MS), 1);
+    double took = clock_mono_ms() - t0;
+    ck_assert_double_ge(took, TIMEOUT_MS - 5); /* a PING's deadline */
+    ck_assert_int_eq(changes_down, 1);
+    struct rlink_stats st;
+    rlink_get_stats(l, &st);
+    ck_assert_uint_eq(st.commands, 0); /* the PING is not the caller's */
+    ck_assert_uint_eq(st.failed, 0);
+    ck_assert_uint_eq(st.pending, 0);
+    ck_assert_uint_ge(st.timeouts, 1);
+    ck_assert_uint_eq(st.downs, 1);
+    ck_assert_uint_eq(
+        count_of(logged(), "state: redis down: health check timed out"), 1);
+
+    hx_redis_thaw(&rs);
+    ck_assert_int_eq(wait_up(l, 5000), 1);
+    ck_assert_int_eq(changes_up, 2);
+    rlink_get_stats(l, &st);
+    ck_assert_uint_eq(st.commands, 0);
+    fprintf(stdout, "idle link: down %.0f ms after the freeze (period %ld)\n",
+            took, period);
+    rlink_free(l);
+}
+END_TEST
+
 /* A Redis frozen before the link ever connects: never up, and freeing the
  * link while its connect hangs leaks nothing (valgrind). */
 START_TEST(free_during_a_hanging_connect)
@@ -705,6 +769,7 @@ link_suite(void)
     tcase_add_test(tc, the_embedded_scripts_load_and_match_their_files);
     tcase_add_test(tc, noscript_after_script_flush_still_answers);
     tcase_add_test(tc, frozen_redis_times_out_breaks_and_recovers);
+    tcase_add_test(tc, idle_link_notices_a_freeze_and_the_thaw);
     tcase_add_test(tc, free_during_a_hanging_connect);
     tcase_add_test(tc, restarted_redis_reconnects_and_reloads);
     tcase_add_test(tc, command_in_flight_when_redis_dies);
