@@ -398,6 +398,17 @@ test_state_delay_ms(void)
  * until it is up the gateway serves degraded, SPEC section 11). Before
  * the limiters, which may share it. The password is read here and wiped
  * once the link has its copy. */
+/* The limiters' transitions between shared and local mode start when
+ * the link flips (shaper.h), however short the drop. */
+static void
+on_link_change(void *arg, int up)
+{
+    struct wagate *w = arg;
+    (void)up;
+    shaper_link_changed(w->gw.send_shaper);
+    shaper_link_changed(w->gw.read_shaper);
+}
+
 static int
 start_link(struct wagate *w)
 {
@@ -414,8 +425,8 @@ start_link(struct wagate *w)
         .password = pw,
         .timeout_ms = (long)w->cfg.redis_timeout_ms,
     };
-    w->gw.link = rlink_new(w->base, &lc, redis_scripts, RS_COUNT, NULL, NULL,
-                           err, sizeof(err));
+    w->gw.link = rlink_new(w->base, &lc, redis_scripts, RS_COUNT,
+                           on_link_change, w, err, sizeof(err));
     secret_free(pw);
     if (w->gw.link == NULL) {
         log_msg(LOG_ERROR, "refusing to start: state.redis.url: %s", err);

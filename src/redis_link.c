@@ -41,7 +41,6 @@
 #include "log.h"
 
 #define RLINK_BACKOFF_MIN_MS 50
-#define RLINK_BACKOFF_MAX_MS 2000
 #define RLINK_REASON_MAX 160
 #define RLINK_HEALTH_MIN_MS 1000 /* see rlink_health_ms() */
 

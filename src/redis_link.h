@@ -56,6 +56,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The longest reconnect backoff (see above): instances that lost the
+ * same Redis are all up again within this (plus a handshake) of its
+ * return. shaper.h's hold before sharing again is built on it. */
+#define RLINK_BACKOFF_MAX_MS 2000
+
 struct event_base;
 struct redisReply;
 struct rlink;

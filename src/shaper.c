@@ -100,6 +100,12 @@ struct shaper_remote {
      * reply: a key tampered with, OOM, READONLY after a failover; or none):
      * the instance is on its own as when the link is down */
     int failing;
+    /* the transitions (shaper.h; track_mode()) */
+    int seen_up;        /* the link's state when last looked at */
+    int was_local;      /* it has run on its own limiter */
+    int sharing;        /* Redis's slots and the whole guard */
+    double quiet_until; /* went down: no hand-over before (local ms) */
+    double share_at;    /* up again: sharing from then on (local ms) */
 };
 
 struct shaper {
@@ -147,6 +153,14 @@ remote_up(const struct shaper *s)
     return s->remote != NULL && s->remote->link.up(s->remote->link.link);
 }
 
+/* Redis's schedule and the whole local guard (not while down, nor
+ * during the hold after it: shaper.h). */
+static int
+sharing(const struct shaper *s)
+{
+    return s->remote != NULL && s->remote->sharing && remote_up(s);
+}
+
 /* The local guard's size: the whole limit while the shared guard holds
  * the line (it counts this instance's departures too), the instance's
  * share of it while Redis is unreachable. */
@@ -154,7 +168,7 @@ static size_t
 local_guard_size(const struct shaper *s)
 {
     size_t n = guard_size(s->rate, s->burst);
-    if (s->remote == NULL || n == 0 || (remote_up(s) && !s->remote->failing))
+    if (s->remote == NULL || n == 0 || (sharing(s) && !s->remote->failing))
         return n;
     size_t share = (size_t)floor((double)n / s->remote->instances);
     return share < 1 ? 1 : share;
@@ -166,6 +180,54 @@ fit_guard(struct shaper *s)
     size_t n = local_guard_size(s);
     if (n != s->guard.n)
         rl_guard_resize(&s->guard, n);
+}
+
+/* The transitions between shared and local mode (shaper.h), noticed
+ * from the link's state at each entry point and each failed answer. */
+static void
+track_mode(struct shaper *s, double now)
+{
+    struct shaper_remote *re = s->remote;
+    if (re == NULL)
+        return;
+    int up = remote_up(s);
+    if (re->seen_up && !up) {
+        /* the shared guard may have filled the window just now */
+        re->quiet_until = now + SHAPER_GUARD_WINDOW_MS + SHAPER_GUARD_CAP_MS;
+        re->was_local = 1;
+        if (re->sharing)
+            s->st.mode_changes++;
+        re->sharing = 0;
+        log_msg(LOG_INFO, "limiter: local (Redis unreachable)");
+    } else if (!re->seen_up && up) {
+        /* departures of instances still down are not in Redis's log */
+        re->share_at = re->was_local ? now + SHAPER_REJOIN_MS : -INFINITY;
+        if (re->was_local)
+            log_msg(LOG_INFO,
+                    "limiter: local for %.0f ms before sharing"
+                    " again",
+                    SHAPER_REJOIN_MS);
+    }
+    re->seen_up = up;
+    if (up && !re->sharing && now >= re->share_at) {
+        re->sharing = 1;
+        if (re->was_local) {
+            s->st.mode_changes++;
+            log_msg(LOG_INFO, "limiter: shared");
+        }
+    }
+    fit_guard(s);
+}
+
+/* When the local guard lets the next one go, the quiet after going
+ * down included. */
+static double
+local_until(const struct shaper *s)
+{
+    double g = rl_guard_until(&s->guard);
+    if (s->remote != NULL && s->remote->quiet_until > g)
+        return s->remote->quiet_until;
+    return g;
 }
 
 /* A command whose answer nobody needs (reports, drops). */
@@ -254,7 +316,7 @@ shaper_arm(struct shaper *s)
     /* the slot, or later while the guard holds (INFINITY: until a request
      * on its way ends, which re-arms; or until the shared guard answers);
      * the deadline in any case */
-    double guard = rl_guard_until(&s->guard);
+    double guard = local_until(s);
     double at = head->slot_ms > guard ? head->slot_ms : guard;
     struct shaper_remote *re = s->remote;
     if (shared_guard_on(s) && !re->skip_once) {
@@ -265,7 +327,8 @@ shaper_arm(struct shaper *s)
         else if (re->ask != NULL)
             at = INFINITY;
         else
-            at = fmax(re->ask_at, head->slot_ms - SHAPER_ASK_LEAD_MS);
+            at = fmax(re->ask_at,
+                      fmax(head->slot_ms, guard) - SHAPER_ASK_LEAD_MS);
     }
     if (remote_up(s) && re->paused_until > -INFINITY && re->poll == NULL &&
         re->poll_at < at)
@@ -365,7 +428,7 @@ shared_guard_open(struct shaper *s, const struct shaper_item *head, double now,
     if (!shared_guard_on(s) || re->skip_once)
         return 1;
     if (!re->permit && re->ask == NULL && now >= re->ask_at &&
-        head->slot_ms - now <= SHAPER_ASK_LEAD_MS)
+        fmax(head->slot_ms, local_until(s)) - now <= SHAPER_ASK_LEAD_MS)
         send_ask(s, now); /* may answer within the call (link down) */
     if (re->skip_once)
         return 1;
@@ -455,12 +518,11 @@ run_due(struct shaper *s, double now)
 {
     struct shaper_item *it;
     s->running = 1;
-    fit_guard(s);
+    track_mode(s, now);
     while ((it = TAILQ_FIRST(&s->queue)) != NULL) {
         const char *member = NULL;
         int open = shared_guard_open(s, it, now, &member);
-        int due =
-            open && it->slot_ms <= now && now >= rl_guard_until(&s->guard);
+        int due = open && it->slot_ms <= now && now >= local_until(s);
         if (due)
             shared_guard_used(s, member);
         if (!due && it->deadline_ms > now)
@@ -536,6 +598,7 @@ on_ask(void *arg, enum rlink_status st, const redisReply *r)
                     r && r->type == REDIS_REPLY_ERROR ? r->str : "type");
         re->skip_once = 1;
         re->failing = 1;
+        track_mode(s, now);
     } else if (v[0] == 1) {
         re->failing = 0;
         /* go then: the head's, or the next head's if it is cancelled */
@@ -607,8 +670,10 @@ reserve_local(struct shaper *s, double now, int no_refuse, double *slot,
         *retry_s = secs < 1 ? 1 : secs;
         return -1;
     }
-    if (s->remote != NULL)
+    if (s->remote != NULL) {
         s->st.local_slots++;
+        s->remote->was_local = 1;
+    }
     return 0;
 }
 
@@ -645,6 +710,7 @@ reserved(struct shaper *s, struct shaper_item *it, enum rlink_status st,
      * wasted), or a reply we cannot read: the instance's own limiter,
      * and its own share of the window */
     s->remote->failing = 1;
+    track_mode(s, now);
     return reserve_local(s, now, it->no_refuse, &it->slot_ms, retry_s);
 }
 
@@ -773,6 +839,11 @@ shaper_share(struct shaper *s, const struct shaper_share *share)
         TAILQ_INIT(&re->members);
         re->ask_at = -INFINITY;
         re->paused_until = -INFINITY;
+        re->quiet_until = -INFINITY;
+        re->share_at = -INFINITY;
+        /* as if up: a link found down at the first look gets the quiet
+         * too (other instances may have just filled the window) */
+        re->seen_up = 1;
         s->remote = re;
     }
     re->instances = share->instances >= 1 ? share->instances : 1;
@@ -793,7 +864,8 @@ shaper_submit(struct shaper *s, void *item, shaper_go go, shaper_refuse refuse,
         hand_over(s, now, go, item, NULL);
         return 0;
     }
-    if (remote_up(s)) {
+    track_mode(s, now);
+    if (sharing(s)) {
         it = xcalloc(1, sizeof(*it));
         it->s = s;
         it->item = item;
@@ -1004,7 +1076,7 @@ resume_queue(struct shaper *s, double now)
     double slot;
     rl_restart(&s->rl, s->last_slot);
     shared_grant_give_back(s); /* a new ask comes */
-    if (remote_up(s)) {
+    if (sharing(s)) {
         /* after the resume (one connection: Redis runs the commands in
          * the order sent) */
         while ((it = TAILQ_FIRST(&s->queue)) != NULL) {
@@ -1049,6 +1121,15 @@ shaper_resume(struct shaper *s)
     resume_queue(s, now);
     shaper_arm(s);
     return 1;
+}
+
+void
+shaper_link_changed(struct shaper *s)
+{
+    if (s == NULL || s->remote == NULL)
+        return;
+    track_mode(s, now_of(s));
+    shaper_arm(s);
 }
 
 void

@@ -31,7 +31,34 @@
  * instances per window (rounded down, at least 1), and counts those
  * slots (local_slots); back to shared mode by itself once the link is
  * up. A reservation whose answer was lost may have been made in Redis:
- * its slot is wasted, never counted on. */
+ * its slot is wasted, never counted on.
+ *
+ * The transitions keep the promise across instances (SPEC section 11):
+ * - Down (the shaper sees the link down, on an UNAVAILABLE answer or at
+ *   its next entry point): no local departure before then +
+ *   SHAPER_GUARD_WINDOW_MS + SHAPER_GUARD_CAP_MS. The local guards count
+ *   only their own instance's departures, so without this a window the
+ *   shared guard had just filled (granted at most ~20 ms ahead) would get
+ *   each instance's share on top: 6 in a second. Queued items keep
+ *   waiting (deadlines and grace as usual).
+ * - Up again (after having run on the local limiter): for
+ *   SHAPER_REJOIN_MS the instance keeps its own limiter at rate /
+ *   instances and its share of the guard, and ALSO asks the shared guard
+ *   for each departure (so every departure it makes is in Redis's log
+ *   before it leaves, serialised there against the grants of instances
+ *   already shared; a fire-and-forget report after the fact would race
+ *   them). Instances come up within RLINK_BACKOFF_MAX_MS (+ a handshake)
+ *   of each other, so when one switches back to Redis's schedule and the
+ *   whole guard, every departure of the last window that Redis does not
+ *   know of (made while an instance was down) is older than a window.
+ *   A Redis restarted empty is the same path (the link drops).
+ * Each switch is logged (info "limiter: local (Redis unreachable)",
+ * "limiter: local for N ms before sharing again", "limiter: shared") and
+ * counted (mode_changes). A shaper that never ran on its own limiter
+ * (its link's first connect) shares at once. The shaper is told of the
+ * link's flips (shaper_link_changed()) and also checks the link at each
+ * entry point and failed answer; a transition noticed late starts the
+ * quiet and the hold later, never earlier. */
 #ifndef WAGATE_SHAPER_H
 #define WAGATE_SHAPER_H
 
@@ -62,6 +89,13 @@
 #define SHAPER_GUARD_GRACE_MS(max_queue_ms)                                    \
     (20.0 + (double)(max_queue_ms) / 50.0)
 
+/* Shared mode: how long after the link is up again the instance stays on
+ * its own limiter (asking the shared guard too) before sharing: twice
+ * the spread of the instances' reconnects, plus a window for the last
+ * departures Redis did not see to age out (5 s). */
+#define SHAPER_REJOIN_MS                                                       \
+    (2.0 * RLINK_BACKOFF_MAX_MS + SHAPER_GUARD_WINDOW_MS)
+
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -91,6 +125,7 @@ struct shaper_stats {
     uint64_t local_slots; /* shared mode: slots the instance's own limiter
                              gave while Redis was unreachable */
     size_t reserving;     /* shared mode: reservations awaiting Redis */
+    uint64_t mode_changes; /* shared mode: switches shared <-> local */
 };
 
 /* rate 0 = unlimited. */
@@ -179,6 +214,12 @@ struct shaper_share {
  * instances and pending_ms (the link and keys stay). Items already
  * waiting keep their slots. */
 void shaper_share(struct shaper *s, const struct shaper_share *share);
+
+/* The link just went up or down (main.c calls it from redis_link.h's
+ * on_change): the transition (see the top) starts now rather than at
+ * the shaper's next entry point, which may come after a quick drop and
+ * reconnect (a restarted Redis is back within ~100 ms) and miss it. */
+void shaper_link_changed(struct shaper *s);
 
 /* ---- the clock, for tests ----
  * The shaper reads the monotonic clock, clock_mono_ms(), once in each

@@ -670,23 +670,24 @@ START_TEST(frozen_mid_backlog_then_thawed)
 }
 END_TEST
 
-/* KNOWN DEFECT (not run unless WAGATE_KNOWN_DEFECTS is set): frozen once
- * the second before held 4 or 5 departures. Each instance's own guard
- * (one per window at rate / 3) counts only its own departures; when the
- * shared schedule gave the last second's slots to one instance, the two
- * others each send at once when their link goes down: 4 + 2 = 6 within
- * a second, and the sandbox answers 429 (about 1 run in 3). */
+/* Frozen once the second before held 4 or 5 departures. Each instance's
+ * own guard (one per window at rate / 3) counts only its own departures;
+ * when the shared schedule gave the last second's slots to one instance,
+ * the two others sent at once when their link went down (4 + 2 = 6
+ * within a second, a 429 about 1 run in 3) until the shaper kept quiet
+ * for a window + cap after going down (shaper.h). */
 START_TEST(frozen_after_a_full_second)
 {
     frozen_case(5, 0);
 }
 END_TEST
 
-/* KNOWN DEFECT (not run unless WAGATE_KNOWN_DEFECTS is set): thawed
- * while the queues still hold the backlog. The departures each instance
- * made alone while Redis was frozen are not in Redis's departure log, so
- * once back on the shared guard the instances let up to 5 more go within
- * the second after the thaw: the sandbox answers 429. */
+/* Thawed while the queues still hold the backlog. The departures each
+ * instance made alone while Redis was frozen are not in Redis's
+ * departure log, so an instance back on the shared guard at once let up
+ * to 5 more go within the second after the thaw (a 429) until each
+ * stayed on its own limiter, asking the shared guard too, for
+ * SHAPER_REJOIN_MS after the thaw (shaper.h). */
 START_TEST(frozen_then_thawed_mid_backlog)
 {
     frozen_case(2, 1);
@@ -870,12 +871,12 @@ START_TEST(restarted_empty_under_load)
 }
 END_TEST
 
-/* KNOWN DEFECT (not run unless WAGATE_KNOWN_DEFECTS is set): new sends
- * right after the restart, while the queues still hold slots of the
- * schedule Redis lost. The empty Redis gives the new ones slots from now
- * and its departure log has forgotten the last second's departures, so
- * the shared guard lets up to 5 more go within that second: the sandbox
- * answers 429. */
+/* New sends right after the restart, while the queues still hold slots
+ * of the schedule Redis lost. The empty Redis gives the new ones slots
+ * from now and its departure log has forgotten the last second's
+ * departures: the shared guard let up to 5 more go within that second (a
+ * 429) until the link's drop became a transition like a freeze's
+ * (shaper.h: quiet, then the hold before sharing again). */
 START_TEST(restarted_then_new_sends)
 {
     restart_case(9);
@@ -890,17 +891,14 @@ main(void)
     tcase_add_checked_fixture(tc, NULL, leave_nothing);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, frozen_mid_backlog_then_thawed);
-    if (getenv("WAGATE_KNOWN_DEFECTS")) {
-        tcase_add_test(tc, frozen_after_a_full_second);
-        tcase_add_test(tc, frozen_then_thawed_mid_backlog);
-    }
+    tcase_add_test(tc, frozen_after_a_full_second);
+    tcase_add_test(tc, frozen_then_thawed_mid_backlog);
     suite_add_tcase(s, tc);
     tc = tcase_create("restarted");
     tcase_add_checked_fixture(tc, NULL, leave_nothing);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, restarted_empty_under_load);
-    if (getenv("WAGATE_KNOWN_DEFECTS"))
-        tcase_add_test(tc, restarted_then_new_sends);
+    tcase_add_test(tc, restarted_then_new_sends);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
 }

@@ -548,8 +548,9 @@ END_TEST
 
 /* The link down: the instance's own limiter at rate / 3 (one slot per
  * 600 ms at 5/s), refusing at once when the slot is too far, counting its
- * slots; a reservation whose answer is lost is not counted on. Up again:
- * Redis's schedule. */
+ * slots; a reservation whose answer is lost is not counted on. Nothing
+ * leaves for a window + cap after the link went down (shaper.h). Up
+ * again: Redis's schedule once the hold is over. */
 START_TEST(shared_degrades_to_the_instance_share)
 {
     struct rlink l = {.up = 1};
@@ -559,29 +560,121 @@ START_TEST(shared_degrades_to_the_instance_share)
     fake_fail(&l, 0); /* timed out: it may have run; local slot now */
     ck_assert_uint_eq(stats(s).local_slots, 1);
     fake_down(&l); /* the ask for it too */
-    advance(s, 0);
+    advance(s, W - 1);
+    ck_assert_int_eq(k.handed, 0);
+    advance(s, W);
     ck_assert_int_eq(k.handed, 1);
-    shaper_left(s);
-    ck_assert_int_eq(submit(s, &k, NULL), 0); /* slot 600 */
+    shaper_left(s);                           /* the guard: W + cap + window */
+    ck_assert_int_eq(submit(s, &k, NULL), 0); /* slot W */
+    ck_assert_int_eq(submit(s, &k, NULL), 0); /* W + 600 */
     long retry = 0;
-    ck_assert_int_eq(submit(s, &k, &retry), -1); /* 1200: too far, now */
+    ck_assert_int_eq(submit(s, &k, &retry), -1); /* W + 1200: too far */
     ck_assert_int_eq(retry, 1);
     ck_assert_int_eq(k.refused, 0); /* said by submit, not refuse() */
-    ck_assert_uint_eq(stats(s).local_slots, 2);
+    ck_assert_uint_eq(stats(s).local_slots, 3);
     /* the local guard: one per window (5 / 3 rounded down) */
-    advance(s, 600 + 1);
+    advance(s, 2 * W - 1);
     ck_assert_int_eq(k.handed, 1);
-    advance(s, W);
+    advance(s, 2 * W);
     ck_assert_int_eq(k.handed, 2);
     shaper_left(s);
+    /* the next, held by the guard to 3 W, is refused at its bound
+     * (arrival + max_queue_ms + grace = 2 W) */
+    ck_assert_int_eq(k.refused, 1);
+    advance(s, 3 * W);
     l.up = 1;
+    int n = l.n;
+    ck_assert_int_eq(submit(s, &k, NULL), 0);
+    ck_assert_int_eq(l.n, n); /* the hold: its own limiter still */
+    now_ms += SHAPER_REJOIN_MS;
     int before = l.n;
     ck_assert_int_eq(submit(s, &k, NULL), 0);
-    ck_assert_int_eq(l.n, before + 1);
     ck_assert_int_eq(l.cmd[before].script, RS_RL_RESERVE);
-    ck_assert_uint_eq(stats(s).local_slots, 2);
+    ck_assert_uint_eq(stats(s).local_slots, 4);
+    ck_assert_uint_eq(stats(s).mode_changes, 2);
     shaper_free(s);
     ck_assert_int_ge(l.cancelled, 1); /* the reservation still awaited */
+}
+END_TEST
+
+/* Down after shared departures: the other instances' departures of the
+ * last window are not in the local guard, so nothing leaves for a window
+ * + cap from the moment the link is seen down, even where the local
+ * guard (its own departure answered at 10: open at 1010) and the local
+ * slot (now) would let it go. */
+START_TEST(shared_down_waits_a_window_before_leaving_alone)
+{
+    struct rlink l = {.up = 1};
+    struct shaper *s = shared_at(&l, 5, 1, 10000);
+    struct sink a = {0}, b = {0};
+    ck_assert_int_eq(submit(s, &a, NULL), 0);
+    fake_answer(&l, 0, (long long[]){1, 0, 0}, 3);
+    advance(s, 0);
+    ck_assert_str_eq(l.cmd[1].op, "ask");
+    fake_answer(&l, 1, (long long[]){1, 0, 0}, 3);
+    ck_assert_int_eq(a.handed, 1);
+    uint64_t t = shaper_left(s);
+    now_ms = 10;
+    shaper_answered(s, t);
+    now_ms = 300;
+    fake_down(&l); /* Redis froze: the health check says so */
+    ck_assert_int_eq(submit(s, &b, NULL), 0);
+    ck_assert_uint_eq(stats(s).local_slots, 1);
+    advance(s, 300 + W - 1);
+    ck_assert_int_eq(b.handed, 0);
+    advance(s, 300 + W);
+    ck_assert_int_eq(b.handed, 1);
+    ck_assert_uint_eq(stats(s).mode_changes, 1);
+    shaper_free(s);
+}
+END_TEST
+
+/* Up again after running alone: for SHAPER_REJOIN_MS its own limiter
+ * (no reservation in Redis) and its share of the guard, each departure
+ * asked of the shared guard first (so it is in Redis's log before it
+ * leaves); then Redis's schedule. */
+START_TEST(shared_up_holds_then_shares)
+{
+    struct rlink l = {.up = 0};
+    struct shaper *s = shared_at(&l, 5, 1, 10000);
+    struct sink a = {0}, b = {0}, c = {0}, d = {0};
+    ck_assert_int_eq(submit(s, &a, NULL), 0); /* down at the first look */
+    advance(s, W);
+    ck_assert_int_eq(a.handed, 1);
+    shaper_left(s); /* local guard open again at 2 W */
+    now_ms = 3000;
+    l.up = 1;
+    ck_assert_int_eq(submit(s, &b, NULL), 0);
+    ck_assert_int_eq(l.n, 0); /* not Redis's schedule */
+    advance(s, 3000);
+    ck_assert_int_eq(b.handed, 0);
+    ck_assert_int_eq(l.n, 1);
+    ck_assert_str_eq(l.cmd[0].op, "ask");
+    fake_answer(&l, 0, (long long[]){1, 0, 0}, 3);
+    ck_assert_int_eq(b.handed, 1);
+    shaper_left(s);
+    ck_assert_str_eq(l.cmd[1].op, "left");
+    /* the local guard's share: one per window */
+    ck_assert_int_eq(submit(s, &c, NULL), 0);
+    ck_assert_int_eq(l.n, 2);
+    advance(s, 3000 + W - 1);
+    ck_assert_int_eq(c.handed, 0);
+    ck_assert_int_eq(l.n, 3);
+    ck_assert_str_eq(l.cmd[2].op, "ask");
+    fake_answer(&l, 2, (long long[]){1, 0, 0}, 3);
+    advance(s, 3000 + W);
+    ck_assert_int_eq(c.handed, 1);
+    shaper_left(s);
+    ck_assert_uint_eq(stats(s).local_slots, 3);
+    ck_assert_uint_eq(stats(s).mode_changes, 0);
+    /* the hold is over: Redis's schedule and the whole guard */
+    now_ms = 3000 + SHAPER_REJOIN_MS;
+    int before = l.n;
+    ck_assert_int_eq(submit(s, &d, NULL), 0);
+    ck_assert_int_eq(l.cmd[before].script, RS_RL_RESERVE);
+    ck_assert_uint_eq(stats(s).local_slots, 3);
+    ck_assert_uint_eq(stats(s).mode_changes, 1);
+    shaper_free(s);
 }
 END_TEST
 
@@ -659,6 +752,8 @@ unit_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, shared_reservations_are_answered_from_the_loop);
     tcase_add_test(tc, shared_degrades_to_the_instance_share);
+    tcase_add_test(tc, shared_down_waits_a_window_before_leaving_alone);
+    tcase_add_test(tc, shared_up_holds_then_shares);
     suite_add_tcase(s, tc);
     tc = tcase_create("retry_after");
     tcase_add_test(tc, retry_after_values);
