@@ -693,6 +693,16 @@ START_TEST(degraded_while_redis_is_unreachable)
             up += rlink_up(links[i]);
     }
     ck_assert_int_eq(up, NGW);
+    /* back up, each stays on its own share for SHAPER_REJOIN_MS (the
+     * others may still be alone: shaper.h), then takes Redis's slots */
+    for (int i = 0; i < NGW; i++)
+        shaper_link_changed(shapers[i]); /* as main.c's on_change does */
+    run_for_ms(SHAPER_REJOIN_MS + 100);
+    for (int i = 0; i < NGW; i++) {
+        struct shaper_stats st;
+        shaper_get_stats(shapers[i], &st);
+        local = i == 0 ? st.local_slots : local + st.local_slots;
+    }
     int before = rec.n;
     submit_round_robin(3);
     run_until_count(before + 3, 5000);
