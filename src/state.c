@@ -1,6 +1,10 @@
 /* state.c - see state.h: the operations, dispatched to the backend. */
 #include "state.h"
 
+#include <event2/buffer.h>
+
+#include "reply.h"
+
 struct state_op *
 state_idem_begin(struct state *st, const char *caller, const char *key,
                  const unsigned char hash[IDEM_HASH_LEN], state_begin_cb cb,
@@ -88,4 +92,26 @@ void
 state_get_stats(const struct state *st, struct state_stats *s)
 {
     st->be->stats(st, s);
+}
+
+void
+state_unknown_init(struct state_unknown *u)
+{
+    u->body = reply_error(GW_ERR_STOPPED_UNKNOWN, NULL, NULL);
+    u->header = (struct idem_header){"Content-Type", "application/json"};
+    u->answer = (struct idem_answer){
+        .status = reply_row(GW_ERR_STOPPED_UNKNOWN)->status,
+        .headers = &u->header,
+        .nheaders = 1,
+        .body = (const char *)evbuffer_pullup(u->body, -1),
+        .body_len = evbuffer_get_length(u->body),
+    };
+}
+
+void
+state_unknown_free(struct state_unknown *u)
+{
+    if (u->body != NULL)
+        evbuffer_free(u->body);
+    u->body = NULL;
 }

@@ -179,6 +179,20 @@ struct state_stats {
 
 void state_get_stats(const struct state *st, struct state_stats *s);
 
+/* The answer replayed for a key whose instance stopped after sending it
+ * (SPEC section 5, "outcome": "unknown"): GW_ERR_STOPPED_UNKNOWN's row,
+ * one JSON header. The backends that keep keys past the process (the
+ * state file, Redis) build it once; answer points into body, so the
+ * struct must not move after state_unknown_init(). state_unknown_free()
+ * frees body (on a zeroed struct it does nothing). */
+struct state_unknown {
+    struct evbuffer *body;
+    struct idem_header header;
+    struct idem_answer answer;
+};
+void state_unknown_init(struct state_unknown *u);
+void state_unknown_free(struct state_unknown *u);
+
 /* ---- every operation ---- */
 
 /* cb of op will not run. What op does still takes effect (a shared store
@@ -245,8 +259,7 @@ struct state_backend {
                                      void *arg);
     struct state_op *(*cache_open)(struct state *st, int64_t sender,
                                    uint64_t phone, int64_t expires_at,
-                                   int64_t for_ms, state_done_cb cb,
-                                   void *arg);
+                                   int64_t for_ms, state_done_cb cb, void *arg);
     void (*stats)(const struct state *st, struct state_stats *s);
     void (*cancel)(struct state *st, struct state_op *op);
     void (*flush)(struct state *st, void (*done)(void *arg), void *arg);

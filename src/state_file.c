@@ -20,6 +20,7 @@
 #include "idempotency.h"
 #include "reply.h"
 #include "session_cache.h"
+#include "state.h"
 
 #define TAG_END 0
 #define TAG_ANSWER 1
@@ -38,28 +39,6 @@ set_err(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
-}
-
-/* ---- the answer for keys still in flight ---- */
-
-struct unknown_answer {
-    struct evbuffer *body;
-    struct idem_header header;
-    struct idem_answer answer;
-};
-
-static void
-unknown_answer_init(struct unknown_answer *u)
-{
-    u->body = reply_error(GW_ERR_STOPPED_UNKNOWN, NULL, NULL);
-    u->header = (struct idem_header){"Content-Type", "application/json"};
-    u->answer = (struct idem_answer){
-        .status = reply_row(GW_ERR_STOPPED_UNKNOWN)->status,
-        .headers = &u->header,
-        .nheaders = 1,
-        .body = (const char *)evbuffer_pullup(u->body, -1),
-        .body_len = evbuffer_get_length(u->body),
-    };
 }
 
 /* ---- writing ---- */
@@ -169,8 +148,8 @@ write_all(FILE *f, const struct idem_store *idem,
           const struct session_cache *cache, int64_t now,
           struct state_counts *n)
 {
-    struct unknown_answer u;
-    unknown_answer_init(&u);
+    struct state_unknown u;
+    state_unknown_init(&u);
     struct writer w = {f, digest_stream_new(), 0, now, &u.answer, n};
     w_bytes(&w, STATE_FILE_MAGIC, MAGIC_LEN);
     w_uint(&w, STATE_FILE_VERSION, 4);
@@ -185,7 +164,7 @@ write_all(FILE *f, const struct idem_store *idem,
     digest_stream_end(w.d, sum);
     if (w.err == 0 && fwrite(sum, 1, sizeof(sum), f) != sizeof(sum))
         w.err = errno ? errno : EIO;
-    evbuffer_free(u.body);
+    state_unknown_free(&u);
     return w.err;
 }
 

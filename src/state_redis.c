@@ -131,9 +131,7 @@ struct redis_state {
     struct state_stats stats;
     /* the answer replayed for a key whose instance stopped after sending:
      * GW_ERR_STOPPED_UNKNOWN's row, as the state file writes it */
-    struct evbuffer *unknown_body;
-    struct idem_header unknown_header;
-    struct idem_answer unknown;
+    struct state_unknown unknown;
 };
 
 static struct redis_state *
@@ -443,8 +441,8 @@ begin_answered(struct state_op *op, enum rlink_status st, const redisReply *r)
             v.verdict = IDEM_REUSED;
             break;
         case 4: /* its instance stopped after the send may have left */
-            v = (struct state_idem_verdict){STATE_OK, IDEM_REPLAY, &rs->unknown,
-                                            NULL};
+            v = (struct state_idem_verdict){STATE_OK, IDEM_REPLAY,
+                                            &rs->unknown.answer, NULL};
             rs->stats.idem_unknown++;
             break;
         }
@@ -947,8 +945,7 @@ rs_free(struct state *st)
     while (!TAILQ_EMPTY(&rs->retries))
         retry_free(rs, TAILQ_FIRST(&rs->retries));
     event_free(rs->retry_timer);
-    if (rs->unknown_body)
-        evbuffer_free(rs->unknown_body);
+    state_unknown_free(&rs->unknown);
     free(rs->key_base);
     free(rs);
 }
@@ -983,15 +980,6 @@ state_redis_new(struct event_base *base, struct rlink *link,
     TAILQ_INIT(&rs->retries);
     rs->retry_timer =
         alloc_check(evtimer_new(base, retry_cb, rs), "evtimer_new");
-    rs->unknown_body = reply_error(GW_ERR_STOPPED_UNKNOWN, NULL, NULL);
-    rs->unknown_header =
-        (struct idem_header){"Content-Type", "application/json"};
-    rs->unknown = (struct idem_answer){
-        .status = reply_row(GW_ERR_STOPPED_UNKNOWN)->status,
-        .headers = &rs->unknown_header,
-        .nheaders = 1,
-        .body = (const char *)evbuffer_pullup(rs->unknown_body, -1),
-        .body_len = evbuffer_get_length(rs->unknown_body),
-    };
+    state_unknown_init(&rs->unknown);
     return &rs->st;
 }
