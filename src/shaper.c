@@ -1076,6 +1076,9 @@ resume_queue(struct shaper *s, double now)
     double slot;
     rl_restart(&s->rl, s->last_slot);
     shared_grant_give_back(s); /* a new ask comes */
+    if (s->remote != NULL)
+        /* an ask answered "paused" waits for the pause's end: now */
+        s->remote->ask_at = -INFINITY;
     if (sharing(s)) {
         /* after the resume (one connection: Redis runs the commands in
          * the order sent) */

@@ -287,6 +287,39 @@ START_TEST(a_grant_that_comes_after_a_pause_is_not_used_behind_it)
 }
 END_TEST
 
+/* The pause is learned from the shared guard's answer (another instance
+ * saw the 429) and ended early on another instance: once the poll finds
+ * it over, the head reserves again and asks again at once, not when the
+ * pause it was told of would have ended. */
+START_TEST(an_ask_told_of_a_pause_asks_again_once_it_is_ended)
+{
+    struct rlink l = {.up = 1};
+    struct shaper *s = shared_at(&l, 5, 1, 20000);
+    struct sink a = {0};
+    ck_assert_int_eq(submit(s, &a), 0);
+    fake_answer(&l, 0, (long long[]){1, 100000, 0}, 3);
+    advance(s, 80);
+    int ask = last_op(&l, "ask");
+    ck_assert_int_ge(ask, 0);
+    fake_answer(&l, ask, (long long[]){0, 5000000, 2}, 3); /* 5 s more */
+    advance(s, 700);
+    int poll = last_op(&l, "paused");
+    ck_assert_msg(poll >= 0, "the pause is never polled");
+    fake_answer(&l, poll, (long long[]){0}, 1); /* ended elsewhere */
+    int res = l.n - 1;
+    ck_assert_int_eq(l.cmd[res].script, RS_RL_RESERVE);
+    fake_answer(&l, res, (long long[]){1, 0, 0}, 3);
+    advance(s, 800);
+    ck_assert_msg(count_op(&l, "ask") == 2,
+                  "no new ask after the resume (asks: %d)",
+                  count_op(&l, "ask"));
+    fake_answer(&l, last_op(&l, "ask"), (long long[]){1, 0, 0}, 3);
+    advance(s, 900);
+    ck_assert_int_eq(a.handed, 1);
+    shaper_free(s);
+}
+END_TEST
+
 Suite *
 unit_suite(void)
 {
@@ -297,6 +330,7 @@ unit_suite(void)
     tcase_add_test(tc, a_grant_outstanding_at_a_resume_is_given_back);
     tcase_add_test(tc, a_grant_is_not_used_after_a_pause_outlived_it);
     tcase_add_test(tc, a_grant_that_comes_after_a_pause_is_not_used_behind_it);
+    tcase_add_test(tc, an_ask_told_of_a_pause_asks_again_once_it_is_ended);
     suite_add_tcase(s, tc);
     return s;
 }
