@@ -88,6 +88,35 @@ state_cache_open(struct state *st, int64_t sender, uint64_t phone,
     return st->be->cache_open(st, sender, phone, expires_at, for_ms, cb, arg);
 }
 
+struct state_op *
+state_refusal_decide(struct state *st, enum route_id route, int64_t sender,
+                     const struct refusal_trust *t, state_refusal_cb cb,
+                     void *arg)
+{
+    return st->be->refusal_decide(st, route, sender, t, cb, arg);
+}
+
+struct state_op *
+state_refusal_learn(struct state *st, const struct state_answer *a,
+                    const struct refusal_trust *t, state_done_cb cb, void *arg)
+{
+    return st->be->refusal_learn(st, a, t, cb, arg);
+}
+
+struct state_op *
+state_refusal_list(struct state *st, const struct refusal_trust *t,
+                   state_refusal_view_cb cb, void *arg)
+{
+    return st->be->refusal_list(st, t, cb, arg);
+}
+
+struct state_op *
+state_refusal_forget(struct state *st, int64_t sender, state_found_cb cb,
+                     void *arg)
+{
+    return st->be->refusal_forget(st, sender, cb, arg);
+}
+
 void
 state_get_stats(const struct state *st, struct state_stats *s)
 {

@@ -1,9 +1,9 @@
 /* state.h - the questions the pipeline asks of the gateway's state, and
  * the backends that answer them: idempotency keys (SPEC section 5), the
- * session cache (section 4) and, with issue 11, the learned refusals
- * (section 4a). The memory backend (state_memory.c) answers from the pure
- * cores idempotency.c and session_cache.c in the same call; a shared one
- * (Redis, section 11) answers later, from the event loop.
+ * session cache (section 4) and the learned refusals (section 4a). The memory
+ * backend (state_memory.c) answers from the pure cores idempotency.c and
+ * session_cache.c in the same call; a shared one (Redis, section 11) answers
+ * later, from the event loop.
  *
  * Every operation takes a completion callback cb and its argument arg;
  * cb runs exactly once, unless the operation is cancelled:
@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "idempotency.h"
+#include "refusals.h"
 #include "route.h"
 #include "session_cache.h"
 
@@ -118,6 +119,7 @@ struct state_answer {
     int status;
     const char *body;
     size_t len;
+    int senders_all; /* ROUTE_SENDERS: the list was ?status=all */
 };
 
 /* Teaches the cache what the answer says, if anything. cb may be NULL. */
@@ -156,10 +158,49 @@ struct state_op *state_cache_open(struct state *st, int64_t sender,
                                   uint64_t phone, int64_t expires_at,
                                   int64_t for_ms, state_done_cb cb, void *arg);
 
-/* ---- learned refusals (SPEC section 4a, issue 11) ----
- * state_refusal_decide() and state_refusal_learn() go here, shaped like
- * the cache's decide and learn; the pipeline asks between idempotency and
- * the session cache (pipeline.c, step_refusals). */
+/* ---- learned refusals (SPEC section 4a) ----
+ * Shaped like the cache's decide and learn; refusals.h is the contract of
+ * what is learned, trusted and probed (the memory backend is that store;
+ * a shared one keeps the same entries for every instance). The trust
+ * periods are given at each call (a reload applies); the pipeline asks
+ * between idempotency and the session cache (pipeline.c, step_refusals)
+ * and teaches every send's answer and every senders list. */
+
+struct state_refusal {
+    enum state_status status;
+    enum refusal_decision decision; /* REFUSAL_FORWARD unless STATE_OK */
+    struct refusal_answer answer;   /* on REFUSAL_ANSWER */
+};
+
+typedef void (*state_refusal_cb)(void *arg, const struct state_refusal *r);
+
+/* Decides a send from sender on route (refusals_decide). */
+struct state_op *state_refusal_decide(struct state *st, enum route_id route,
+                                      int64_t sender,
+                                      const struct refusal_trust *t,
+                                      state_refusal_cb cb, void *arg);
+
+/* Teaches what a send's answer, or a senders list's (a->route
+ * ROUTE_SENDERS, a->senders_all), says of the refusals. cb may be NULL. */
+struct state_op *state_refusal_learn(struct state *st,
+                                     const struct state_answer *a,
+                                     const struct refusal_trust *t,
+                                     state_done_cb cb, void *arg);
+
+/* GET /admin/refusals: cb gets every entry (refusals_list's order), then
+ * is called once more with v NULL to end (status says whether the list
+ * is whole). */
+typedef void (*state_refusal_view_cb)(void *arg, enum state_status status,
+                                      const struct refusal_view *v);
+struct state_op *state_refusal_list(struct state *st,
+                                    const struct refusal_trust *t,
+                                    state_refusal_view_cb cb, void *arg);
+
+/* DELETE /admin/refusals: forgets sender's entry (sender >= 1) or the
+ * balance (sender 0). cb gets STATE_OK and found 1/0, or STATE_UNAVAILABLE. */
+typedef void (*state_found_cb)(void *arg, enum state_status status, int found);
+struct state_op *state_refusal_forget(struct state *st, int64_t sender,
+                                      state_found_cb cb, void *arg);
 
 /* ---- the backend's own counts ----
  * Answers it gave as the store's fallback (SPEC section 11's degraded
@@ -260,6 +301,19 @@ struct state_backend {
     struct state_op *(*cache_open)(struct state *st, int64_t sender,
                                    uint64_t phone, int64_t expires_at,
                                    int64_t for_ms, state_done_cb cb, void *arg);
+    struct state_op *(*refusal_decide)(struct state *st, enum route_id route,
+                                       int64_t sender,
+                                       const struct refusal_trust *t,
+                                       state_refusal_cb cb, void *arg);
+    struct state_op *(*refusal_learn)(struct state *st,
+                                      const struct state_answer *a,
+                                      const struct refusal_trust *t,
+                                      state_done_cb cb, void *arg);
+    struct state_op *(*refusal_list)(struct state *st,
+                                     const struct refusal_trust *t,
+                                     state_refusal_view_cb cb, void *arg);
+    struct state_op *(*refusal_forget)(struct state *st, int64_t sender,
+                                       state_found_cb cb, void *arg);
     void (*stats)(const struct state *st, struct state_stats *s);
     void (*cancel)(struct state *st, struct state_op *op);
     void (*flush)(struct state *st, void (*done)(void *arg), void *arg);
