@@ -515,6 +515,127 @@ START_TEST(a_pause_holds_every_departure)
 }
 END_TEST
 
+/* rl_depart "paused": the pause in force, us. */
+static long long
+paused_at(long long now)
+{
+    const char *q[] = {"paused", num(now)};
+    redisReply *r = eval("rl_depart", DEP, PAUSE, 2, q);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    long long v = r->element[0]->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+static const char *
+key_type(const char *key)
+{
+    static char t[16];
+    redisReply *r = redisCommand(rc, "TYPE %s", key);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->type, REDIS_REPLY_STATUS);
+    snprintf(t, sizeof(t), "%s", r->str);
+    freeReplyObject(r);
+    return t;
+}
+
+static void
+cmd(const char *fmt, const char *key)
+{
+    redisReply *r = redisCommand(rc, fmt, key);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_ne(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+}
+
+/* The reports on a dep key that is no guard these scripts wrote: no
+ * entry there (0), nothing written, the key as it was. */
+static void
+reports_find_no_entry(const char *ticket, const char *type)
+{
+    long long w = writes();
+    ck_assert_int_eq(report("left", ticket, T0), 0);
+    ck_assert_int_eq(report("done", ticket, T0), 0);
+    ck_assert_int_eq(report("drop", ticket, 0), 0);
+    ck_assert_int_eq(writes(), w);
+    ck_assert_str_eq(key_type(DEP), type);
+}
+
+/* A dep key of another type (someone's SET, HSET, RPUSH) failed every
+ * ask with WRONGTYPE: each gateway fell back to its own share for ever.
+ * It is an empty guard: the reports find nothing and write nothing, the
+ * next ask replaces it with the guard (and its TTL). */
+START_TEST(a_dep_key_of_another_type_heals_at_the_next_ask)
+{
+    static const struct {
+        const char *make, *type;
+    } junk[] = {{"SET %s junk PX 600000", "string"},
+                {"HSET %s f v", "hash"},
+                {"RPUSH %s x", "list"}};
+    for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+        cmd("DEL %s", DEP);
+        cmd(junk[i].make, DEP);
+        reports_find_no_entry("x", junk[i].type);
+        ck_assert_int_eq(paused_at(T0), 0);
+        struct grant g = ask("a", 2, T0);
+        ck_assert_int_eq(g.ok, 1);
+        ck_assert_int_eq(g.value, 0);
+        ck_assert_str_eq(key_type(DEP), "zset");
+        ck_assert_int_eq(score("a"), T0 + 30 * S);
+        long long ttl = cmd_int("PTTL %s", DEP);
+        ck_assert_int_gt(ttl, 30900);
+        ck_assert_int_le(ttl, 31001);
+        /* the guard works again */
+        ck_assert_int_eq(ask("b", 2, T0).ok, 1);
+        ck_assert_int_eq(ask("c", 2, T0).ok, 0);
+        ck_assert_int_eq(report("drop", "b", 0), 1);
+    }
+}
+END_TEST
+
+/* A guard without the TTL ask always sets is not one of ours: an entry
+ * with a far bound would hold every ask for ever (a refusal writes
+ * nothing, so no TTL would ever come). It is an empty guard too. */
+START_TEST(a_dep_zset_without_ttl_is_replaced)
+{
+    cmd("ZADD %s 9000000000000000000 x", DEP);
+    ck_assert_int_eq(cmd_int("PTTL %s", DEP), -1);
+    reports_find_no_entry("x", "zset");
+    ck_assert_int_eq(cmd_int("PTTL %s", DEP), -1);
+    struct grant g = ask("a", 1, T0);
+    ck_assert_int_eq(g.ok, 1);
+    ck_assert_int_eq(g.value, 0);
+    ck_assert_int_eq(score("x"), LLONG_MIN);
+    ck_assert_int_eq(score("a"), T0 + 30 * S);
+    ck_assert_int_gt(cmd_int("PTTL %s", DEP), 30900);
+}
+END_TEST
+
+/* A pause key these scripts did not write - a number without the TTL
+ * rl_pause sets, another type - is no pause: asks go, "paused" says 0,
+ * and the next pause replaces it. */
+START_TEST(a_tampered_pause_key_is_no_pause)
+{
+    static const char *const junk[] = {"SET %s 99999999999999999999",
+                                       "HSET %s f v"};
+    for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+        cmd("DEL %s", PAUSE);
+        cmd("DEL %s", DEP);
+        cmd(junk[i], PAUSE);
+        ck_assert_int_eq(paused_at(T0), 0);
+        struct grant g = ask("a", 2, T0);
+        ck_assert_int_eq(g.ok, 1);
+        ck_assert_int_eq(g.value, 0);
+        ck_assert_int_eq(g.why, 0);
+        ck_assert_int_eq(pause_at(1 * S, T0), 1 * S);
+        ck_assert_int_eq(paused_at(T0), 1 * S);
+        g = ask("b", 2, T0);
+        ck_assert_int_eq(g.ok, 0);
+        ck_assert_int_eq(g.why, 2);
+    }
+}
+END_TEST
+
 static Suite *
 scripts_suite(void)
 {
@@ -542,6 +663,9 @@ scripts_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, the_guard_counts_what_is_on_its_way_and_what_arrived);
     tcase_add_test(tc, a_pause_holds_every_departure);
+    tcase_add_test(tc, a_dep_key_of_another_type_heals_at_the_next_ask);
+    tcase_add_test(tc, a_dep_zset_without_ttl_is_replaced);
+    tcase_add_test(tc, a_tampered_pause_key_is_no_pause);
     suite_add_tcase(s, tc);
     return s;
 }
