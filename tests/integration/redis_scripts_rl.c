@@ -27,21 +27,14 @@
 static struct hx_redis redis;
 static redisContext *rc;
 
-/* The script's source, read from the source tree (the file the gateway
- * embeds). */
+/* The script's source, built from the source tree as the gateway embeds
+ * it (the prelude, then the file); the caller frees it. */
 static char *
 script(const char *name)
 {
-    char path[512];
-    snprintf(path, sizeof(path), "%s/src/redis/%s.lua", WAGATE_SRCDIR, name);
-    FILE *f = fopen(path, "r");
-    ck_assert_msg(f != NULL, "cannot read %s", path);
-    static char buf[16384];
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    ck_assert_uint_lt(n, sizeof(buf) - 1);
-    buf[n] = '\0';
-    return buf;
+    char *src = hx_redis_script_source(name);
+    ck_assert_msg(src != NULL, "cannot read src/redis/%s.lua", name);
+    return src;
 }
 
 static void
@@ -60,22 +53,33 @@ teardown(void)
 }
 
 /* EVAL of a script with 2 keys (rl_* all take two) and the string
- * arguments args[0..n); the reply (caller frees). */
+ * arguments args[0..n); the reply, an error too (caller frees). */
 static redisReply *
-eval(const char *name, const char *k1, const char *k2, int n,
-     const char *const *args)
+eval_any(const char *name, const char *k1, const char *k2, int n,
+         const char *const *args)
 {
     const char *argv[16];
     int argc = 0;
+    char *src = script(name);
     argv[argc++] = "EVAL";
-    argv[argc++] = script(name);
+    argv[argc++] = src;
     argv[argc++] = "2";
     argv[argc++] = k1;
     argv[argc++] = k2;
     for (int i = 0; i < n && argc < 16; i++)
         argv[argc++] = args[i];
     redisReply *r = redisCommandArgv(rc, argc, argv, NULL);
+    free(src);
     ck_assert_ptr_nonnull(r);
+    return r;
+}
+
+/* The same, the reply no error. */
+static redisReply *
+eval(const char *name, const char *k1, const char *k2, int n,
+     const char *const *args)
+{
+    redisReply *r = eval_any(name, k1, k2, n, args);
     ck_assert_msg(r->type != REDIS_REPLY_ERROR, "%s: %s", name, r->str);
     return r;
 }
@@ -636,6 +640,49 @@ START_TEST(a_tampered_pause_key_is_no_pause)
 }
 END_TEST
 
+/* A now that is not a number is the caller's error, the script named
+ * (the prelude's now_us, as in the idempotency and window scripts): not
+ * a silent fall back to TIME that would hide a test's mistake. Nothing
+ * written. "" is no now: TIME. */
+START_TEST(a_bad_now_is_an_error_naming_the_script)
+{
+    static const struct {
+        const char *name, *k1;
+        int n;
+        const char *args[6];
+    } calls[] = {
+        {"rl_reserve", RL, 4, {"200000", "1", "10000000", "x"}},
+        {"rl_pause", RL, 2, {"1000000", "x"}},
+        {"rl_resume", RL, 1, {"x"}},
+        {"rl_depart", DEP, 6, {"ask", "a", "2", "1000000", "30000000", "x"}},
+        {"rl_depart", DEP, 4, {"left", "a", "40000", "x"}},
+        {"rl_depart", DEP, 3, {"done", "a", "x"}},
+        {"rl_depart", DEP, 2, {"paused", "x"}},
+    };
+    ck_assert_int_eq(ask("a", 2, T0).ok, 1); /* left and done find it */
+    ck_assert_int_eq(pause_at(1 * S, T0), 1 * S);
+    long long w = writes();
+    for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+        redisReply *r = eval_any(calls[i].name, calls[i].k1, PAUSE, calls[i].n,
+                                 calls[i].args);
+        char want[64];
+        snprintf(want, sizeof(want), "%s: bad now", calls[i].name);
+        ck_assert_msg(r->type == REDIS_REPLY_ERROR, "%s %s: type %d",
+                      calls[i].name, calls[i].args[0], r->type);
+        ck_assert_str_eq(r->str, want);
+        freeReplyObject(r);
+    }
+    ck_assert_int_eq(writes(), w);
+    for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+        const char *args[6];
+        memcpy(args, calls[i].args, sizeof(args));
+        args[calls[i].n - 1] = "";
+        freeReplyObject(
+            eval(calls[i].name, calls[i].k1, PAUSE, calls[i].n, args));
+    }
+}
+END_TEST
+
 static Suite *
 scripts_suite(void)
 {
@@ -666,6 +713,7 @@ scripts_suite(void)
     tcase_add_test(tc, a_dep_key_of_another_type_heals_at_the_next_ask);
     tcase_add_test(tc, a_dep_zset_without_ttl_is_replaced);
     tcase_add_test(tc, a_tampered_pause_key_is_no_pause);
+    tcase_add_test(tc, a_bad_now_is_an_error_naming_the_script);
     suite_add_tcase(s, tc);
     return s;
 }
