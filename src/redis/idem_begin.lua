@@ -35,14 +35,8 @@ local lease_ms = tonumber(ARGV[2])
 if fp == nil or fp == '' or lease_ms == nil or lease_ms < 1 then
   return redis.error_reply('idem_begin: bad arguments')
 end
-local now
-if ARGV[3] ~= nil and ARGV[3] ~= '' then
-  now = tonumber(ARGV[3])
-  if now == nil then return redis.error_reply('idem_begin: bad now') end
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
+local now, bad = now_us(ARGV[3], 'idem_begin')
+if bad then return bad end
 
 local r = redis.call('HMGET', KEYS[1], 'fp', 'st', 'lease', 'ans')
 local st, lease = r[2], tonumber(r[3])

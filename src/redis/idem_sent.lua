@@ -19,14 +19,8 @@ if tok == nil or tok == '' or lease_ms == nil or lease_ms < 1 or
    ttl_ms == nil or ttl_ms < 1 then
   return redis.error_reply('idem_sent: bad arguments')
 end
-local now
-if ARGV[4] ~= nil and ARGV[4] ~= '' then
-  now = tonumber(ARGV[4])
-  if now == nil then return redis.error_reply('idem_sent: bad now') end
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
+local now, bad = now_us(ARGV[4], 'idem_sent')
+if bad then return bad end
 
 local r = redis.call('HMGET', KEYS[1], 'st', 'tok')
 if r[1] ~= 'claimed' or r[2] ~= tok then return 0 end

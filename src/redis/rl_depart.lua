@@ -35,15 +35,19 @@
 -- Bounds only ever fall. A refused ask writes nothing; a granted one
 -- removes the entries a window old. The key expires a window after its
 -- largest bound.
-local op = ARGV[1]
-local function clock(arg)
-    local now = tonumber(arg or '')
-    if not now then
-        local t = redis.call('TIME')
-        now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-    end
-    return now
+-- A key these scripts did not write is no value, so that a tampered key
+-- heals instead of failing every ask (each gateway would fall back to its
+-- own share for ever) or holding every ask for ever: the pause key is
+-- read with the prelude's read_us (no pause); a dep key of another type,
+-- or a sorted set without the TTL ask always sets (nothing else creates
+-- the key), is an empty guard: the reports find no entry (0, nothing
+-- written) and the next granted ask replaces it.
+local function guard_is_ours(key)
+    return redis.call('TYPE', key)['ok'] == 'zset' and
+               redis.call('PTTL', key) >= 0
 end
+
+local op = ARGV[1]
 
 if op == 'ask' then
     local n = tonumber(ARGV[3])
@@ -52,14 +56,18 @@ if op == 'ask' then
     if not n or n < 1 or not window or window < 0 or not pending then
         return redis.error_reply('rl_depart: bad arguments')
     end
-    local now = clock(ARGV[6])
-    local paused = tonumber(redis.call('GET', KEYS[2]) or '')
+    local now, bad = now_us(ARGV[6], 'rl_depart')
+    if bad then
+        return bad
+    end
+    local paused = read_us(KEYS[2])
     if paused and paused > now then
         return {0, paused - now, 2}
     end
+    local ours = guard_is_ours(KEYS[1])
     local go = now
     local old = string.format('%d', now - window)
-    if redis.call('ZCOUNT', KEYS[1], '(' .. old, '+inf') >= n then
+    if ours and redis.call('ZCOUNT', KEYS[1], '(' .. old, '+inf') >= n then
         -- the n-th largest bound is one of those counted
         local nth = redis.call('ZREVRANGE', KEYS[1], n - 1, n - 1, 'WITHSCORES')
         local b = tonumber(nth[2])
@@ -70,36 +78,50 @@ if op == 'ask' then
         -- and whatever is added meanwhile counts against what comes after
         go = b + window
     end
-    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', old)
+    if ours then
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', old)
+    else
+        redis.call('DEL', KEYS[1]) -- not a guard: the ZADD makes one
+    end
     redis.call('ZADD', KEYS[1], string.format('%d', go + pending), ARGV[2])
     local top = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')
     redis.call('PEXPIRE', KEYS[1],
                math.ceil((tonumber(top[2]) - now + window) / 1000) + 1)
     return {1, go - now, 0}
 elseif op == 'left' or op == 'done' then
-    local bound
+    local cap, at = 0, ARGV[3]
     if op == 'left' then
-        local cap = tonumber(ARGV[3])
+        cap = tonumber(ARGV[3])
         if not cap or cap < 0 then
             return redis.error_reply('rl_depart: bad arguments')
         end
-        bound = clock(ARGV[4]) + cap
-    else
-        bound = clock(ARGV[3])
+        at = ARGV[4]
     end
-    if not redis.call('ZSCORE', KEYS[1], ARGV[2]) then
+    local now, bad = now_us(at, 'rl_depart')
+    if bad then
+        return bad
+    end
+    local bound = now + cap
+    if not guard_is_ours(KEYS[1]) or
+       not redis.call('ZSCORE', KEYS[1], ARGV[2]) then
         return 0
     end
     redis.call('ZADD', KEYS[1], 'XX', 'LT', string.format('%d', bound), ARGV[2])
     return 1
 elseif op == 'paused' then
-    local now = clock(ARGV[2])
-    local paused = tonumber(redis.call('GET', KEYS[2]) or '')
+    local now, bad = now_us(ARGV[2], 'rl_depart')
+    if bad then
+        return bad
+    end
+    local paused = read_us(KEYS[2])
     if paused and paused > now then
         return {paused - now}
     end
     return {0}
 elseif op == 'drop' then
+    if not guard_is_ours(KEYS[1]) then
+        return 0
+    end
     return redis.call('ZREM', KEYS[1], ARGV[2])
 end
 return redis.error_reply('rl_depart: unknown operation')

@@ -13,25 +13,16 @@
 -- run is taken to start at max(now, the previous pause's end).
 -- Reply: {remaining_us}: the pause in force ends remaining_us after now.
 -- TTL: both keys expire once they are in the past.
--- A value these scripts did not write (another type, not a number, or a
--- key without the TTL they always set) is no value: a tampered key heals
--- at the next write instead of failing or refusing every send for ever.
-local function read_us(key)
-    local v = redis.pcall('GET', key)
-    if type(v) ~= 'string' or redis.call('PTTL', key) < 0 then
-        return nil
-    end
-    return tonumber(v)
-end
-
+-- A value these scripts did not write is no value (the prelude's
+-- read_us): a tampered key heals at the next write instead of failing or
+-- refusing every send for ever.
 local pause = tonumber(ARGV[1])
 if not pause or pause < 0 then
     return redis.error_reply('rl_pause: bad arguments')
 end
-local now = tonumber(ARGV[2] or '')
-if not now then
-    local t = redis.call('TIME')
-    now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now, bad = now_us(ARGV[2], 'rl_pause')
+if bad then
+    return bad
 end
 
 local untl = now + math.floor(pause)

@@ -18,17 +18,9 @@
 --        within max_queue_us after retry_after_ms (>= 1, rounded up).
 -- TTL: tat expires once it is in the past, where an absent key means the
 -- same (slot = now).
--- A value these scripts did not write (another type, not a number, or a
--- key without the TTL they always set) is no value: a tampered key heals
--- at the next write instead of failing or refusing every send for ever.
-local function read_us(key)
-    local v = redis.pcall('GET', key)
-    if type(v) ~= 'string' or redis.call('PTTL', key) < 0 then
-        return nil
-    end
-    return tonumber(v)
-end
-
+-- A value these scripts did not write is no value (the prelude's
+-- read_us): a tampered key heals at the next write instead of failing or
+-- refusing every send for ever.
 local T = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local maxq = tonumber(ARGV[3])
@@ -38,10 +30,9 @@ end
 if burst < 1 then
     burst = 1
 end
-local now = tonumber(ARGV[4] or '')
-if not now then
-    local t = redis.call('TIME')
-    now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now, bad = now_us(ARGV[4], 'rl_reserve')
+if bad then
+    return bad
 end
 
 local tat = read_us(KEYS[1])

@@ -10,21 +10,12 @@
 -- does: slots handed out behind the pause are void, and the instance that
 -- resumes reserves its waiting items again.
 -- Reply: 1 if a pause was in force, 0 if not (nothing written then).
--- A value these scripts did not write (another type, not a number, or a
--- key without the TTL they always set) is no value: a tampered key heals
--- at the next write instead of failing or refusing every send for ever.
-local function read_us(key)
-    local v = redis.pcall('GET', key)
-    if type(v) ~= 'string' or redis.call('PTTL', key) < 0 then
-        return nil
-    end
-    return tonumber(v)
-end
-
-local now = tonumber(ARGV[1] or '')
-if not now then
-    local t = redis.call('TIME')
-    now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+-- A value these scripts did not write is no value (the prelude's
+-- read_us): a tampered key heals at the next write instead of failing or
+-- refusing every send for ever.
+local now, bad = now_us(ARGV[1], 'rl_resume')
+if bad then
+    return bad
 end
 local old = read_us(KEYS[2])
 if not old or old <= now then

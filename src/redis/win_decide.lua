@@ -23,14 +23,8 @@ local seen, recheck = ARGV[1], tonumber(ARGV[2])
 if seen == nil or seen == '' or recheck == nil or recheck <= 0 then
   return redis.error_reply('win_decide: bad arguments')
 end
-local now
-if ARGV[3] ~= nil and ARGV[3] ~= '' then
-  now = tonumber(ARGV[3])
-  if now == nil then return redis.error_reply('win_decide: bad now') end
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
+local now, bad = now_us(ARGV[3], 'win_decide')
+if bad then return bad end
 local now_ms = math.floor(now / 1000)
 
 local cur = redis.call('GET', KEYS[1])

@@ -6,12 +6,6 @@
 -- ARGV[1]  optional now, in microseconds (tests only; default TIME)
 --
 -- Reply: {now in ms, the entry or "" when there is none}.
-local now
-if ARGV[1] ~= nil and ARGV[1] ~= '' then
-  now = tonumber(ARGV[1])
-  if now == nil then return redis.error_reply('win_get: bad now') end
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
+local now, bad = now_us(ARGV[1], 'win_get')
+if bad then return bad end
 return {math.floor(now / 1000), redis.call('GET', KEYS[1]) or ''}

@@ -26,14 +26,8 @@ if (open ~= '0' and open ~= '1') or whenarg == nil or src == nil or
    src < 0 or src > 3 or src % 1 ~= 0 or recheck == nil or recheck < 0 then
   return redis.error_reply('win_learn: bad arguments')
 end
-local now
-if ARGV[5] ~= nil and ARGV[5] ~= '' then
-  now = tonumber(ARGV[5])
-  if now == nil then return redis.error_reply('win_learn: bad now') end
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
+local now, bad = now_us(ARGV[5], 'win_learn')
+if bad then return bad end
 local now_ms = math.floor(now / 1000)
 
 local when

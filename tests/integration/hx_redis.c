@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "clock.h"
 
 static void
@@ -249,4 +250,49 @@ hx_redis_int(const struct hx_redis *r, const char *fmt, ...)
         freeReplyObject(rep);
     redisFree(c);
     return v;
+}
+
+/* Appends the lines of path to *buf (*len bytes so far), a final newline
+ * added when missing. -1 when it cannot be read. */
+static int
+append_lines(const char *path, char **buf, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return -1;
+    size_t start = *len, cap = *len + 4096;
+    *buf = xrealloc(*buf, cap + 2);
+    size_t n;
+    while ((n = fread(*buf + *len, 1, cap - *len, f)) > 0) {
+        *len += n;
+        if (*len == cap) {
+            cap *= 2;
+            *buf = xrealloc(*buf, cap + 2);
+        }
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err)
+        return -1;
+    if (*len > start && (*buf)[*len - 1] != '\n')
+        (*buf)[(*len)++] = '\n';
+    (*buf)[*len] = '\0';
+    return 0;
+}
+
+char *
+hx_redis_script_source(const char *name)
+{
+    const char *srcdir = getenv("srcdir") ? getenv("srcdir") : ".";
+    char path[512];
+    char *buf = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof(path), "%s/src/redis/prelude.lua", srcdir);
+    if (append_lines(path, &buf, &len) == 0) {
+        snprintf(path, sizeof(path), "%s/src/redis/%s.lua", srcdir, name);
+        if (append_lines(path, &buf, &len) == 0)
+            return buf;
+    }
+    free(buf);
+    return NULL;
 }

@@ -45,4 +45,11 @@ redisContext *hx_redis_connect(const struct hx_redis *r);
  * integer reply, or a numeric string); LLONG_MIN on error. */
 long long hx_redis_int(const struct hx_redis *r, const char *fmt, ...);
 
+/* The source the gateway embeds for the script src/redis/<name>.lua, built
+ * from the source tree ($srcdir, as make check sets it, else "."): the
+ * lines of src/redis/prelude.lua then the script's, each ending in "\n"
+ * (scripts/embed-lua.sh's rule). NULL when a file cannot be read; the
+ * caller frees it. */
+char *hx_redis_script_source(const char *name);
+
 #endif

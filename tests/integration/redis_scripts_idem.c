@@ -38,7 +38,8 @@ static redisContext *rc;
 /* ---- the scripts ---- */
 
 /* The source the gateway ships (redis_scripts.c, embedded from
- * src/redis/NAME.lua at build time), copied (caller frees). */
+ * src/redis/prelude.lua and NAME.lua at build time), copied (caller
+ * frees). */
 static char *
 script_source(const char *name)
 {
@@ -438,6 +439,42 @@ START_TEST(bad_arguments_are_errors_that_write_nothing)
 }
 END_TEST
 
+/* A now that is not a number is an error naming the script (the
+ * prelude's now_us), written before the prelude and kept by it; "" is
+ * no now (TIME). Nothing written either way but by the calls with "". */
+START_TEST(a_bad_now_is_an_error_naming_the_script)
+{
+    struct {
+        const char *name;
+        redisReply *r;
+    } bad[] = {
+        {"idem_begin", ev("idem_begin", 2, IK, FENCE, FP1, "100", "x", NULL)},
+        {"idem_sent", ev("idem_sent", 1, IK, "1-1", "100", "100", "x", NULL)},
+        {"win_learn",
+         ev("win_learn", 1, WK, "1", "+1000", "0", "1000", "x", NULL)},
+        {"win_decide", ev("win_decide", 1, WK, "0:-:1:0", "1000", "x", NULL)},
+        {"win_get", ev("win_get", 1, WK, "x", NULL)},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char want[64];
+        snprintf(want, sizeof(want), "%s: bad now", bad[i].name);
+        ck_assert_msg(bad[i].r->type == REDIS_REPLY_ERROR, "%s: type %d",
+                      bad[i].name, bad[i].r->type);
+        ck_assert_str_eq(bad[i].r->str, want);
+        freeReplyObject(bad[i].r);
+    }
+    ck_assert_int_eq(cmd_int("DBSIZE", NULL), 0);
+    redisReply *r = ev("win_get", 1, WK, "", NULL);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_int_le(llabs(r->element[0]->integer - clock_wall_ms()), 2000);
+    freeReplyObject(r);
+    r = ev("idem_begin", 2, IK, FENCE, FP1, "100", "", NULL);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_int_eq(r->element[0]->integer, 0); /* claimed */
+    freeReplyObject(r);
+}
+END_TEST
+
 /* ---- windows ---- */
 
 #define NOW_MS (T0 / MS)
@@ -590,6 +627,7 @@ scripts_suite(void)
     tcase_add_test(tc, an_old_token_sends_and_finishes_nothing);
     tcase_add_test(tc, free_deletes_and_the_key_is_new_again);
     tcase_add_test(tc, bad_arguments_are_errors_that_write_nothing);
+    tcase_add_test(tc, a_bad_now_is_an_error_naming_the_script);
     suite_add_tcase(s, tc);
     tc = tcase_create("windows");
     tcase_add_checked_fixture(tc, setup, teardown);

@@ -27,21 +27,14 @@
 static struct hx_redis redis;
 static redisContext *rc;
 
-/* The script's source, read from the source tree (the file the gateway
- * embeds). */
+/* The script's source, built from the source tree as the gateway embeds
+ * it (the prelude, then the file); the caller frees it. */
 static char *
 script(const char *name)
 {
-    char path[512];
-    snprintf(path, sizeof(path), "%s/src/redis/%s.lua", WAGATE_SRCDIR, name);
-    FILE *f = fopen(path, "r");
-    ck_assert_msg(f != NULL, "cannot read %s", path);
-    static char buf[16384];
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    ck_assert_uint_lt(n, sizeof(buf) - 1);
-    buf[n] = '\0';
-    return buf;
+    char *src = hx_redis_script_source(name);
+    ck_assert_msg(src != NULL, "cannot read src/redis/%s.lua", name);
+    return src;
 }
 
 static void
@@ -60,22 +53,33 @@ teardown(void)
 }
 
 /* EVAL of a script with 2 keys (rl_* all take two) and the string
- * arguments args[0..n); the reply (caller frees). */
+ * arguments args[0..n); the reply, an error too (caller frees). */
 static redisReply *
-eval(const char *name, const char *k1, const char *k2, int n,
-     const char *const *args)
+eval_any(const char *name, const char *k1, const char *k2, int n,
+         const char *const *args)
 {
     const char *argv[16];
     int argc = 0;
+    char *src = script(name);
     argv[argc++] = "EVAL";
-    argv[argc++] = script(name);
+    argv[argc++] = src;
     argv[argc++] = "2";
     argv[argc++] = k1;
     argv[argc++] = k2;
     for (int i = 0; i < n && argc < 16; i++)
         argv[argc++] = args[i];
     redisReply *r = redisCommandArgv(rc, argc, argv, NULL);
+    free(src);
     ck_assert_ptr_nonnull(r);
+    return r;
+}
+
+/* The same, the reply no error. */
+static redisReply *
+eval(const char *name, const char *k1, const char *k2, int n,
+     const char *const *args)
+{
+    redisReply *r = eval_any(name, k1, k2, n, args);
     ck_assert_msg(r->type != REDIS_REPLY_ERROR, "%s: %s", name, r->str);
     return r;
 }
@@ -515,6 +519,170 @@ START_TEST(a_pause_holds_every_departure)
 }
 END_TEST
 
+/* rl_depart "paused": the pause in force, us. */
+static long long
+paused_at(long long now)
+{
+    const char *q[] = {"paused", num(now)};
+    redisReply *r = eval("rl_depart", DEP, PAUSE, 2, q);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    long long v = r->element[0]->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+static const char *
+key_type(const char *key)
+{
+    static char t[16];
+    redisReply *r = redisCommand(rc, "TYPE %s", key);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->type, REDIS_REPLY_STATUS);
+    snprintf(t, sizeof(t), "%s", r->str);
+    freeReplyObject(r);
+    return t;
+}
+
+static void
+cmd(const char *fmt, const char *key)
+{
+    redisReply *r = redisCommand(rc, fmt, key);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_ne(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+}
+
+/* The reports on a dep key that is no guard these scripts wrote: no
+ * entry there (0), nothing written, the key as it was. */
+static void
+reports_find_no_entry(const char *ticket, const char *type)
+{
+    long long w = writes();
+    ck_assert_int_eq(report("left", ticket, T0), 0);
+    ck_assert_int_eq(report("done", ticket, T0), 0);
+    ck_assert_int_eq(report("drop", ticket, 0), 0);
+    ck_assert_int_eq(writes(), w);
+    ck_assert_str_eq(key_type(DEP), type);
+}
+
+/* A dep key of another type (someone's SET, HSET, RPUSH) failed every
+ * ask with WRONGTYPE: each gateway fell back to its own share for ever.
+ * It is an empty guard: the reports find nothing and write nothing, the
+ * next ask replaces it with the guard (and its TTL). */
+START_TEST(a_dep_key_of_another_type_heals_at_the_next_ask)
+{
+    static const struct {
+        const char *make, *type;
+    } junk[] = {{"SET %s junk PX 600000", "string"},
+                {"HSET %s f v", "hash"},
+                {"RPUSH %s x", "list"}};
+    for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+        cmd("DEL %s", DEP);
+        cmd(junk[i].make, DEP);
+        reports_find_no_entry("x", junk[i].type);
+        ck_assert_int_eq(paused_at(T0), 0);
+        struct grant g = ask("a", 2, T0);
+        ck_assert_int_eq(g.ok, 1);
+        ck_assert_int_eq(g.value, 0);
+        ck_assert_str_eq(key_type(DEP), "zset");
+        ck_assert_int_eq(score("a"), T0 + 30 * S);
+        long long ttl = cmd_int("PTTL %s", DEP);
+        ck_assert_int_gt(ttl, 30900);
+        ck_assert_int_le(ttl, 31001);
+        /* the guard works again */
+        ck_assert_int_eq(ask("b", 2, T0).ok, 1);
+        ck_assert_int_eq(ask("c", 2, T0).ok, 0);
+        ck_assert_int_eq(report("drop", "b", 0), 1);
+    }
+}
+END_TEST
+
+/* A guard without the TTL ask always sets is not one of ours: an entry
+ * with a far bound would hold every ask for ever (a refusal writes
+ * nothing, so no TTL would ever come). It is an empty guard too. */
+START_TEST(a_dep_zset_without_ttl_is_replaced)
+{
+    cmd("ZADD %s 9000000000000000000 x", DEP);
+    ck_assert_int_eq(cmd_int("PTTL %s", DEP), -1);
+    reports_find_no_entry("x", "zset");
+    ck_assert_int_eq(cmd_int("PTTL %s", DEP), -1);
+    struct grant g = ask("a", 1, T0);
+    ck_assert_int_eq(g.ok, 1);
+    ck_assert_int_eq(g.value, 0);
+    ck_assert_int_eq(score("x"), LLONG_MIN);
+    ck_assert_int_eq(score("a"), T0 + 30 * S);
+    ck_assert_int_gt(cmd_int("PTTL %s", DEP), 30900);
+}
+END_TEST
+
+/* A pause key these scripts did not write - a number without the TTL
+ * rl_pause sets, another type - is no pause: asks go, "paused" says 0,
+ * and the next pause replaces it. */
+START_TEST(a_tampered_pause_key_is_no_pause)
+{
+    static const char *const junk[] = {"SET %s 99999999999999999999",
+                                       "HSET %s f v"};
+    for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+        cmd("DEL %s", PAUSE);
+        cmd("DEL %s", DEP);
+        cmd(junk[i], PAUSE);
+        ck_assert_int_eq(paused_at(T0), 0);
+        struct grant g = ask("a", 2, T0);
+        ck_assert_int_eq(g.ok, 1);
+        ck_assert_int_eq(g.value, 0);
+        ck_assert_int_eq(g.why, 0);
+        ck_assert_int_eq(pause_at(1 * S, T0), 1 * S);
+        ck_assert_int_eq(paused_at(T0), 1 * S);
+        g = ask("b", 2, T0);
+        ck_assert_int_eq(g.ok, 0);
+        ck_assert_int_eq(g.why, 2);
+    }
+}
+END_TEST
+
+/* A now that is not a number is the caller's error, the script named
+ * (the prelude's now_us, as in the idempotency and window scripts): not
+ * a silent fall back to TIME that would hide a test's mistake. Nothing
+ * written. "" is no now: TIME. */
+START_TEST(a_bad_now_is_an_error_naming_the_script)
+{
+    static const struct {
+        const char *name, *k1;
+        int n;
+        const char *args[6];
+    } calls[] = {
+        {"rl_reserve", RL, 4, {"200000", "1", "10000000", "x"}},
+        {"rl_pause", RL, 2, {"1000000", "x"}},
+        {"rl_resume", RL, 1, {"x"}},
+        {"rl_depart", DEP, 6, {"ask", "a", "2", "1000000", "30000000", "x"}},
+        {"rl_depart", DEP, 4, {"left", "a", "40000", "x"}},
+        {"rl_depart", DEP, 3, {"done", "a", "x"}},
+        {"rl_depart", DEP, 2, {"paused", "x"}},
+    };
+    ck_assert_int_eq(ask("a", 2, T0).ok, 1); /* left and done find it */
+    ck_assert_int_eq(pause_at(1 * S, T0), 1 * S);
+    long long w = writes();
+    for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+        redisReply *r = eval_any(calls[i].name, calls[i].k1, PAUSE, calls[i].n,
+                                 calls[i].args);
+        char want[64];
+        snprintf(want, sizeof(want), "%s: bad now", calls[i].name);
+        ck_assert_msg(r->type == REDIS_REPLY_ERROR, "%s %s: type %d",
+                      calls[i].name, calls[i].args[0], r->type);
+        ck_assert_str_eq(r->str, want);
+        freeReplyObject(r);
+    }
+    ck_assert_int_eq(writes(), w);
+    for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+        const char *args[6];
+        memcpy(args, calls[i].args, sizeof(args));
+        args[calls[i].n - 1] = "";
+        freeReplyObject(
+            eval(calls[i].name, calls[i].k1, PAUSE, calls[i].n, args));
+    }
+}
+END_TEST
+
 static Suite *
 scripts_suite(void)
 {
@@ -542,6 +710,10 @@ scripts_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, the_guard_counts_what_is_on_its_way_and_what_arrived);
     tcase_add_test(tc, a_pause_holds_every_departure);
+    tcase_add_test(tc, a_dep_key_of_another_type_heals_at_the_next_ask);
+    tcase_add_test(tc, a_dep_zset_without_ttl_is_replaced);
+    tcase_add_test(tc, a_tampered_pause_key_is_no_pause);
+    tcase_add_test(tc, a_bad_now_is_an_error_naming_the_script);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,10 +1,12 @@
 /* check_redis_link.c - unit tests for the pure parts of redis_link.c
  * (rlink_parse_url) and for the script table embedded at build time from
- * src/redis/<name>.lua (scripts/embed-lua.sh). */
+ * src/redis/prelude.lua and src/redis/<name>.lua (scripts/embed-lua.sh). */
 #include "unit.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "../integration/hx_redis.h" /* hx_redis_script_source() only */
 #include "redis_link.h"
 #include "redis_scripts.h"
 
@@ -158,6 +160,21 @@ START_TEST(script_table_complete)
 }
 END_TEST
 
+/* Each source is the prelude's lines then its file's, as the tests that
+ * run the files build it: what they test is what the gateway loads. */
+START_TEST(each_source_is_the_prelude_then_its_file)
+{
+    for (int i = 0; i < RS_COUNT; i++) {
+        char *text = hx_redis_script_source(redis_scripts[i].name);
+        ck_assert_msg(text != NULL, "cannot read src/redis/%s.lua",
+                      redis_scripts[i].name);
+        ck_assert_str_eq(redis_scripts[i].source, text);
+        ck_assert_int_eq(strncmp(text, "-- prelude.lua - ", 17), 0);
+        free(text);
+    }
+}
+END_TEST
+
 Suite *
 unit_suite(void)
 {
@@ -171,6 +188,7 @@ unit_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("scripts");
     tcase_add_test(tc, script_table_complete);
+    tcase_add_test(tc, each_source_is_the_prelude_then_its_file);
     suite_add_tcase(s, tc);
     return s;
 }
