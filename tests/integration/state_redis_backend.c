@@ -300,7 +300,7 @@ START_TEST(flush_waits_for_what_was_asked)
 {
     struct seen a = begin("k3", "x");
     state_idem_finish(st, a.v.claim, NULL, NULL, NULL);
-    struct state_answer sa = {ROUTE_SEND, 12, PHONE, 201, "", 0};
+    struct state_answer sa = {ROUTE_SEND, 12, PHONE, 201, "", 0, 0};
     ck_assert_ptr_null(state_cache_learn(st, &sa, NULL, NULL));
     int flushed = 0;
     state_flush(st, on_flushed, &flushed);
@@ -438,7 +438,7 @@ static void
 learn(int route, int status, const char *body)
 {
     struct seen s = {0};
-    struct state_answer sa = {route, 12, PHONE, status, body, strlen(body)};
+    struct state_answer sa = {route, 12, PHONE, status, body, strlen(body), 0};
     state_cache_learn(st, &sa, on_done, &s);
     settle(&s);
     ck_assert_int_eq(s.done, STATE_OK);
@@ -490,7 +490,7 @@ START_TEST(open_windows_from_a_template_and_an_inbound_event)
     ck_assert_int_eq(decide().decision, CACHE_FORWARD);
     /* what teaches nothing asks nothing */
     struct seen n = {0};
-    struct state_answer sa = {ROUTE_SEND_FREEFORM, 12, PHONE, 500, "x", 1};
+    struct state_answer sa = {ROUTE_SEND_FREEFORM, 12, PHONE, 500, "x", 1, 0};
     ck_assert_ptr_null(state_cache_learn(st, &sa, on_done, &n));
     ck_assert_int_eq(n.calls, 1);
 }

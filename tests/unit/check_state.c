@@ -141,7 +141,8 @@ START_TEST(test_memory_cache_decide_and_learn)
     const char *expired = "{\"success\":false,\"error_code\":"
                           "\"SESSION_EXPIRED\"}";
     struct state_answer a = {
-        ROUTE_SEND_FREEFORM, 12, 14155550123ULL, 403, expired, strlen(expired)};
+        ROUTE_SEND_FREEFORM, 12, 14155550123ULL, 403, expired,
+        strlen(expired),     0};
     ck_assert_ptr_null(
         state_cache_decide(st, 12, 14155550123ULL, 300000, on_window, &s));
     ck_assert_int_eq(s.w.decision, CACHE_FORWARD);
@@ -164,8 +165,8 @@ START_TEST(test_delayed_answers_come_from_the_loop_in_order)
     struct state_op *b = state_idem_begin(st, "", "k", hash_a, on_begin, &s);
     ck_assert_ptr_nonnull(b);
     const char *open = "{\"success\":true}";
-    struct state_answer a = {ROUTE_SEND, 12,   14155550123ULL,
-                             200,        open, strlen(open)};
+    struct state_answer a = {ROUTE_SEND,   12, 14155550123ULL, 200, open,
+                             strlen(open), 0};
     ck_assert_ptr_nonnull(state_cache_learn(st, &a, on_done, &s));
     ck_assert_ptr_nonnull(
         state_cache_decide(st, 12, 14155550123ULL, 300000, on_window, &s));
@@ -219,8 +220,8 @@ START_TEST(test_free_drops_what_is_queued)
     struct seen s = {0};
     start(1000);
     const char *open = "{\"success\":true}";
-    struct state_answer a = {ROUTE_SEND, 12,   14155550123ULL,
-                             200,        open, strlen(open)};
+    struct state_answer a = {ROUTE_SEND,   12, 14155550123ULL, 200, open,
+                             strlen(open), 0};
     ck_assert_ptr_nonnull(state_idem_begin(st, "", "k", hash_a, on_begin, &s));
     ck_assert_ptr_nonnull(
         state_cache_decide(st, 12, 14155550123ULL, 300000, on_window, &s));
@@ -276,7 +277,8 @@ START_TEST(test_delayed_admin_window_operations)
     int flushed = 0;
     start(5);
     int64_t until = clock_wall_ms() + 3600000;
-    ck_assert_ptr_nonnull(state_cache_open(st, 12, PHONE, until, 0, on_done, &s));
+    ck_assert_ptr_nonnull(
+        state_cache_open(st, 12, PHONE, until, 0, on_done, &s));
     ck_assert_ptr_nonnull(state_cache_get(st, 12, PHONE, 300000, on_view, &s));
     struct state_op *f = state_cache_forget(st, 12, PHONE, on_done, &s);
     ck_assert_ptr_nonnull(f);
