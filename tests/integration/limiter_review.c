@@ -522,6 +522,64 @@ START_TEST(links_flapping_mid_backlog_keep_the_window)
 }
 END_TEST
 
+/* Redis frozen for 600 ms (longer than state.redis.timeout_ms, 250: every
+ * link drops) or restarted empty, 2 s into a 9 s backlog whose 45 slots
+ * Redis gave at once: the window holds, and (every slot within
+ * max_queue_ms) each caller is answered 200. */
+struct redis_fault {
+    int what; /* 0: freeze for 600 ms, 1: restart empty */
+    int step;
+};
+
+static void
+redis_fault_tick(void *arg, double ms)
+{
+    struct redis_fault *f = arg;
+    if (f->step == 0 && ms >= 2000) {
+        f->step = 1;
+        if (f->what == 0)
+            hx_redis_freeze(&redis);
+        else {
+            ck_assert_int_eq(hx_redis_restart(&redis), 0);
+            f->step = 2;
+        }
+    } else if (f->step == 1 && ms >= 2600) {
+        hx_redis_thaw(&redis);
+        f->step = 2;
+    }
+}
+
+static void
+redis_fault_case(int what)
+{
+    const int n = 45;
+    start_all(n, 0, 5);
+    struct burst b;
+    struct redis_fault f = {.what = what};
+    burst_fire(&b, n, n);
+    ck_assert(burst_run(&b, 40000, redis_fault_tick, &f));
+    ck_assert_int_eq(f.step, 2);
+    struct seen s;
+    sandbox_seen(&s);
+    report(what == 0 ? "Redis frozen 600 ms" : "Redis restarted empty", &b, &s);
+    assert_promise(&b, &s);
+    ck_assert_int_eq(count_status(&b, 200), n);
+    burst_free(&b);
+    stop_all();
+}
+
+START_TEST(redis_frozen_briefly_mid_backlog_answers_every_caller)
+{
+    redis_fault_case(0);
+}
+END_TEST
+
+START_TEST(redis_restarted_empty_mid_backlog_answers_every_caller)
+{
+    redis_fault_case(1);
+}
+END_TEST
+
 /* Gateway 1 stopped (SIGTERM: a drain) 2 s into a 9 s backlog and started
  * again; then 15 more sends over the three, the new one included. */
 struct restart {
@@ -669,6 +727,9 @@ limiter_review_suite(void)
         {"restart", a_gateway_restarted_mid_backlog_keeps_the_window},
         {"reload", a_reload_lowering_the_rate_mid_backlog_keeps_the_window},
         {"reset", resets_mid_backlog_keep_the_window_and_answer_once},
+        {"freeze", redis_frozen_briefly_mid_backlog_answers_every_caller},
+        {"redis_restart",
+         redis_restarted_empty_mid_backlog_answers_every_caller},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         TCase *tc = tcase_create(cases[i].name);
