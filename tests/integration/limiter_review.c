@@ -1,0 +1,748 @@
+/* limiter_review.c - an adversarial review of the shared limiter's mode
+ * switches (SPEC sections 6 and 11): three gateways at 5/s, burst 1,
+ * max_queue_ms 10000 on one Redis in front of the sandbox with its strict
+ * 5/s limit (a sliding 1000 ms window stamped at arrival). Each case
+ * asserts from the sandbox's own request log that no 1-second window
+ * held more than 5 and that the sandbox answered none with its own 429,
+ * and that every caller got exactly one sane answer.
+ *
+ * The cases: one instance alone cut off from Redis (its own path to Redis
+ * frozen, the others still sharing), the links flapping several times
+ * within a second mid-backlog, one gateway restarted (SIGTERM, start
+ * again) mid-backlog, a reload changing rate_limit_rps while a backlog is
+ * queued and shared. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "harness.h"
+#include "hx_redis.h"
+
+#define FREEFORM "/api/user/whatsapp/send-freeform"
+#define MAXSENDS 64
+#define NGW 3
+#define ACCOUNT "review"
+
+static struct proc sb, gw[NGW];
+static char conf[NGW][64];
+static char extra_of[NGW][1024];
+static struct hx_redis redis;
+
+/* ---- a path to Redis of one gateway's own, to freeze alone ----
+ * A forked child forwarding loopback TCP to Redis's unix socket; SIGSTOP
+ * on it is a Redis that this one gateway cannot reach (accepts, answers
+ * nothing), while the others reach Redis directly. */
+static pid_t proxy_pid;
+static int proxy_port;
+
+static int
+proxy_unix(void)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", redis.sock);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+#define PROXY_MAX 16
+static void
+proxy_loop(int lfd)
+{
+    int fds[PROXY_MAX][2];
+    int n = 0;
+    alarm(180); /* bounded: never outlives the suite */
+    for (;;) {
+        struct pollfd p[1 + 2 * PROXY_MAX];
+        p[0] = (struct pollfd){.fd = lfd, .events = POLLIN};
+        for (int i = 0; i < n; i++) {
+            p[1 + 2 * i] = (struct pollfd){.fd = fds[i][0], .events = POLLIN};
+            p[2 + 2 * i] = (struct pollfd){.fd = fds[i][1], .events = POLLIN};
+        }
+        if (poll(p, (nfds_t)(1 + 2 * n), 1000) < 0 && errno != EINTR)
+            _exit(1);
+        if ((p[0].revents & POLLIN) && n < PROXY_MAX) {
+            int c = accept(lfd, NULL, NULL), u = c >= 0 ? proxy_unix() : -1;
+            if (c >= 0 && u >= 0) {
+                fds[n][0] = c;
+                fds[n][1] = u;
+                n++;
+            } else {
+                if (c >= 0)
+                    close(c);
+                if (u >= 0)
+                    close(u);
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            for (int k = 0; k < 2; k++) {
+                if (!(p[1 + 2 * i + k].revents & (POLLIN | POLLHUP | POLLERR)))
+                    continue;
+                char buf[16384];
+                ssize_t r = read(fds[i][k], buf, sizeof(buf));
+                int bad = r <= 0;
+                for (ssize_t off = 0; !bad && off < r;) {
+                    ssize_t w =
+                        write(fds[i][1 - k], buf + off, (size_t)(r - off));
+                    bad = w <= 0;
+                    off += w > 0 ? w : 0;
+                }
+                if (bad) {
+                    close(fds[i][0]);
+                    close(fds[i][1]);
+                    fds[i][0] = fds[n - 1][0];
+                    fds[i][1] = fds[n - 1][1];
+                    n--;
+                    /* p[] is stale now: poll again */
+                    goto next;
+                }
+            }
+        }
+    next:;
+    }
+}
+
+static void
+proxy_start(void)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(lfd, 0);
+    int one = 1;
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    ck_assert_int_eq(listen(lfd, 16), 0);
+    socklen_t len = sizeof(a);
+    getsockname(lfd, (struct sockaddr *)&a, &len);
+    proxy_port = ntohs(a.sin_port);
+    proxy_pid = fork();
+    ck_assert_int_ge(proxy_pid, 0);
+    if (proxy_pid == 0) {
+        signal(SIGPIPE, SIG_IGN);
+        proxy_loop(lfd);
+        _exit(0);
+    }
+    close(lfd);
+}
+
+static void
+proxy_stop(void)
+{
+    if (proxy_pid <= 0)
+        return;
+    kill(proxy_pid, SIGCONT);
+    kill(proxy_pid, SIGKILL);
+    waitpid(proxy_pid, NULL, 0);
+    proxy_pid = 0;
+}
+
+/* ---- the fixture ---- */
+
+static void
+open_windows(int n)
+{
+    for (int i = 0; i < n; i++) {
+        char body[128];
+        snprintf(body, sizeof(body),
+                 "{\"sender_id\":12,\"recipient_phone\":\"+1415557%04d\"}", i);
+        ck_assert_int_eq(
+            hx_sandbox_control(sb.port, "POST", "/_sandbox/inbound", body),
+            204);
+    }
+    ck_assert_int_eq(
+        hx_sandbox_control(sb.port, "DELETE", "/_sandbox/requests", NULL), 204);
+}
+
+static void
+gw_extra(int i, const char *url, int rps)
+{
+    snprintf(extra_of[i], sizeof(extra_of[i]),
+             ", \"upstream\": {\"base_url\": \"http://127.0.0.1:%d\","
+             " \"timeout_ms\": 5000, \"rate_limit_rps\": %d,"
+             " \"rate_limit_burst\": 1, \"max_queue_ms\": 10000},"
+             " \"state\": {\"backend\": \"redis\", \"instances\": 3,"
+             " \"account\": \"" ACCOUNT "\","
+             " \"redis\": {\"url\": \"%s\", \"timeout_ms\": 250}}",
+             sb.port, rps, url);
+}
+
+static void
+gw_start(int i)
+{
+    ck_assert_int_eq(harness_start_gateway(&gw[i], sb.port, extra_of[i],
+                                           conf[i], sizeof(conf[i])),
+                     0);
+}
+
+/* gateway 0 through the proxy when via_proxy, the others direct */
+static void
+start_all(int nsends, int via_proxy, int rps)
+{
+    ck_assert_int_eq(harness_start_sandbox(&sb, "5", NULL), 0);
+    ck_assert_int_eq(hx_redis_start(&redis, 0, NULL), 0);
+    char purl[64];
+    if (via_proxy) {
+        proxy_start();
+        snprintf(purl, sizeof(purl), "redis://127.0.0.1:%d/0", proxy_port);
+    }
+    for (int i = 0; i < NGW; i++) {
+        gw_extra(i, via_proxy && i == 0 ? purl : redis.url, rps);
+        gw_start(i);
+    }
+    /* every link up and sharing before the first send */
+    for (int i = 0; i < NGW; i++)
+        ck_assert(proc_wait_log(&gw[i], "state: redis up", 10000));
+    open_windows(nsends);
+}
+
+static void
+stop_all(void)
+{
+    int bad = 0;
+    proxy_stop();
+    for (int i = 0; i < NGW; i++) {
+        bad |= proc_stop(&gw[i], 15000) != 0;
+        gw[i].pid = 0;
+        unlink(conf[i]);
+    }
+    bad |= proc_stop(&sb, 5000) != 0;
+    sb.pid = 0;
+    hx_redis_stop(&redis);
+    ck_assert_int_eq(bad, 0);
+}
+
+static void
+leave_nothing(void)
+{
+    proxy_stop();
+    for (int i = 0; i < NGW; i++)
+        if (gw[i].pid > 0) {
+            proc_stop(&gw[i], 5000);
+            gw[i].pid = 0;
+        }
+    if (sb.pid > 0) {
+        proc_stop(&sb, 5000);
+        sb.pid = 0;
+    }
+    if (redis.pid > 0)
+        hx_redis_stop(&redis);
+}
+
+/* ---- sends, round-robin over the gateways, some added later ---- */
+
+struct burst {
+    int n, added;
+    CURLM *m;
+    CURL *e[MAXSENDS];
+    struct curl_slist *h;
+    char body[MAXSENDS][160];
+    long status[MAXSENDS];
+    int answers[MAXSENDS]; /* how many times each was answered */
+    int gw_of[MAXSENDS];
+    double done_ms[MAXSENDS];
+    double fired_ms;
+};
+
+static size_t
+discard(char *d, size_t s, size_t n, void *arg)
+{
+    (void)d;
+    (void)arg;
+    return s * n;
+}
+
+/* Adds sends [b->added, upto) to the gateways' current ports. */
+static void
+burst_add(struct burst *b, int upto)
+{
+    for (int i = b->added; i < upto && i < b->n; i++) {
+        char url[128];
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d" FREEFORM,
+                 gw[b->gw_of[i]].port);
+        curl_easy_setopt(b->e[i], CURLOPT_URL, url);
+        curl_multi_add_handle(b->m, b->e[i]);
+    }
+    b->added = upto < b->n ? upto : b->n;
+}
+
+static void
+burst_fire(struct burst *b, int n, int now)
+{
+    memset(b, 0, sizeof(*b));
+    b->n = n;
+    b->m = curl_multi_init();
+    b->h = curl_slist_append(NULL, "Content-Type: application/json");
+    for (int i = 0; i < n; i++) {
+        b->gw_of[i] = i % NGW;
+        snprintf(b->body[i], sizeof(b->body[i]),
+                 "{\"sender_id\":12,\"recipient_phone\":\"+1415557%04d\","
+                 "\"message\":\"review %d.\"}",
+                 i, i);
+        b->e[i] = curl_easy_init();
+        curl_easy_setopt(b->e[i], CURLOPT_HTTPHEADER, b->h);
+        curl_easy_setopt(b->e[i], CURLOPT_POSTFIELDS, b->body[i]);
+        curl_easy_setopt(b->e[i], CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_setopt(b->e[i], CURLOPT_TIMEOUT_MS, 40000L);
+        curl_easy_setopt(b->e[i], CURLOPT_PRIVATE, (void *)&b->status[i]);
+    }
+    b->fired_ms = clock_mono_ms();
+    burst_add(b, now);
+}
+
+static int
+burst_run(struct burst *b, double deadline_ms, void (*tick)(void *, double),
+          void *arg)
+{
+    int running = 1, left = b->n;
+    double end = clock_mono_ms() + deadline_ms;
+    while (left > 0 && clock_mono_ms() < end) {
+        curl_multi_perform(b->m, &running);
+        CURLMsg *msg;
+        int q;
+        while ((msg = curl_multi_info_read(b->m, &q)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            char *p;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &p);
+            int i = (int)((long *)(void *)p - b->status);
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE,
+                              &b->status[i]);
+            b->answers[i]++;
+            b->done_ms[i] = clock_mono_ms();
+            left--;
+        }
+        if (tick != NULL)
+            tick(arg, clock_mono_ms() - b->fired_ms);
+        if (left > 0)
+            curl_multi_poll(b->m, NULL, 0, 20, NULL);
+    }
+    return left == 0;
+}
+
+static void
+burst_free(struct burst *b)
+{
+    for (int i = 0; i < b->n; i++) {
+        curl_multi_remove_handle(b->m, b->e[i]);
+        curl_easy_cleanup(b->e[i]);
+    }
+    curl_slist_free_all(b->h);
+    curl_multi_cleanup(b->m);
+}
+
+static int
+count_status(const struct burst *b, long status)
+{
+    int c = 0;
+    for (int i = 0; i < b->n; i++)
+        c += b->status[i] == status;
+    return c;
+}
+
+/* Each caller answered once, with a status the contract allows here: 200,
+ * 429 (the gateway's own refusal), 503 (draining / state unavailable). */
+static void
+assert_sane(const struct burst *b)
+{
+    for (int i = 0; i < b->n; i++) {
+        ck_assert_msg(b->answers[i] == 1, "send %d answered %d times", i,
+                      b->answers[i]);
+        ck_assert_msg(b->status[i] == 200 || b->status[i] == 429 ||
+                          b->status[i] == 503,
+                      "send %d: status %ld", i, b->status[i]);
+    }
+}
+
+/* ---- what the sandbox saw ---- */
+
+struct seen {
+    double t[MAXSENDS + 8];
+    int n;
+    int limited;
+    int faults;
+};
+
+static void
+sandbox_seen(struct seen *s)
+{
+    json_object *reqs = hx_sandbox_requests(sb.port);
+    ck_assert_ptr_nonnull(reqs);
+    memset(s, 0, sizeof(*s));
+    for (size_t i = 0; i < json_object_array_length(reqs); i++) {
+        json_object *e = json_object_array_get_idx(reqs, i), *v;
+        if (!json_object_object_get_ex(e, "path", &v) ||
+            strcmp(json_object_get_string(v), FREEFORM) != 0)
+            continue;
+        int fault = json_object_object_get_ex(e, "fault", &v) &&
+                    json_object_get_type(v) == json_type_string;
+        s->faults += fault;
+        if (!fault && json_object_object_get_ex(e, "status", &v) &&
+            json_object_get_int(v) == 429)
+            s->limited++;
+        if (s->n < MAXSENDS + 8 && json_object_object_get_ex(e, "mono_ms", &v))
+            s->t[s->n++] = json_object_get_double(v);
+    }
+    json_object_put(reqs);
+}
+
+static int
+worst_window(const struct seen *s)
+{
+    int worst = 0;
+    for (int i = 0; i < s->n; i++) {
+        int c = 0;
+        for (int j = i; j < s->n && s->t[j] - s->t[i] < 1000.0; j++)
+            c++;
+        worst = c > worst ? c : worst;
+    }
+    return worst;
+}
+
+static void
+report(const char *what, const struct burst *b, const struct seen *s)
+{
+    fprintf(stderr,
+            "%s: %d x 200, %d x 429, %d x 503, %d other; sandbox saw %d (%d "
+            "of its own 429, %d faults), worst window %d\n",
+            what, count_status(b, 200), count_status(b, 429),
+            count_status(b, 503),
+            b->n - count_status(b, 200) - count_status(b, 429) -
+                count_status(b, 503),
+            s->n, s->limited, s->faults, worst_window(s));
+    if (getenv("REVIEW_TRACE"))
+        for (int i = 0; i < b->n; i++)
+            fprintf(stderr, "  send %d (gateway %d): %ld after %.0f ms\n", i,
+                    b->gw_of[i], b->status[i], b->done_ms[i] - b->fired_ms);
+}
+
+static void
+assert_promise(const struct burst *b, const struct seen *s)
+{
+    assert_sane(b);
+    ck_assert_int_eq(s->limited, 0);
+    ck_assert_int_le(worst_window(s), 5);
+}
+
+/* ---- the tests ---- */
+
+/* One instance alone loses Redis (its own path frozen: a network fault on
+ * its host, or its link slower than state.redis.timeout_ms), the two
+ * others still reach it. The one cut off runs on its own limiter at
+ * rate / 3 and its share of the window, as SPEC section 11 says; the two
+ * others keep Redis's schedule at the full rate and the whole shared
+ * guard, which does not know of the first one's departures. 30 sends
+ * fired once the instance is cut off: the provider must still see at most
+ * 5 in any second. */
+START_TEST(one_instance_cut_off_alone_keeps_the_account_under_its_limit)
+{
+    const int n = 30;
+    start_all(n, 1, 5);
+    kill(proxy_pid, SIGSTOP);
+    /* the instance notices by itself (its link's health check times
+     * out): no send of the test's, which would count in the sandbox's
+     * window */
+    ck_assert(
+        proc_wait_log(&gw[0], "limiter: local (Redis unreachable)", 10000));
+    ck_assert_int_eq(
+        hx_sandbox_control(sb.port, "DELETE", "/_sandbox/requests", NULL), 204);
+    struct burst b;
+    burst_fire(&b, n, n);
+    ck_assert(burst_run(&b, 40000, NULL, NULL));
+    struct seen s;
+    sandbox_seen(&s);
+    report("one instance cut off", &b, &s);
+    kill(proxy_pid, SIGCONT);
+    assert_promise(&b, &s);
+    burst_free(&b);
+    stop_all();
+}
+END_TEST
+
+/* Every link dropped four times within a second mid-backlog (CLIENT KILL:
+ * the connections die, each link is back within milliseconds, Redis
+ * itself stays up and keeps its keys). The 45 sends all got their slots
+ * from Redis at once, within 9 s: each caller is answered 200. */
+struct flap {
+    int kills;
+    double next_ms;
+};
+
+static void
+flap_tick(void *arg, double ms)
+{
+    struct flap *f = arg;
+    if (f->kills >= 4 || ms < f->next_ms)
+        return;
+    redisContext *c = hx_redis_connect(&redis);
+    ck_assert_ptr_nonnull(c);
+    redisReply *rp = redisCommand(c, "CLIENT KILL TYPE normal SKIPME yes");
+    ck_assert_ptr_nonnull(rp);
+    freeReplyObject(rp);
+    redisFree(c);
+    f->kills++;
+    f->next_ms = ms + 250;
+}
+
+START_TEST(links_flapping_mid_backlog_keep_the_window)
+{
+    const int n = 45;
+    start_all(n, 0, 5);
+    struct burst b;
+    struct flap f = {.next_ms = 2000};
+    burst_fire(&b, n, n);
+    ck_assert(burst_run(&b, 40000, flap_tick, &f));
+    struct seen s;
+    sandbox_seen(&s);
+    report("links flapping", &b, &s);
+    ck_assert_int_eq(f.kills, 4);
+    assert_promise(&b, &s);
+    /* every slot Redis gave was within max_queue_ms: nobody refused */
+    ck_assert_int_eq(count_status(&b, 200), n);
+    burst_free(&b);
+    stop_all();
+}
+END_TEST
+
+/* Redis frozen for 600 ms (longer than state.redis.timeout_ms, 250: every
+ * link drops) or restarted empty, 2 s into a 9 s backlog whose 45 slots
+ * Redis gave at once: the window holds, and (every slot within
+ * max_queue_ms) each caller is answered 200. */
+struct redis_fault {
+    int what; /* 0: freeze for 600 ms, 1: restart empty */
+    int step;
+};
+
+static void
+redis_fault_tick(void *arg, double ms)
+{
+    struct redis_fault *f = arg;
+    if (f->step == 0 && ms >= 2000) {
+        f->step = 1;
+        if (f->what == 0)
+            hx_redis_freeze(&redis);
+        else {
+            ck_assert_int_eq(hx_redis_restart(&redis), 0);
+            f->step = 2;
+        }
+    } else if (f->step == 1 && ms >= 2600) {
+        hx_redis_thaw(&redis);
+        f->step = 2;
+    }
+}
+
+static void
+redis_fault_case(int what)
+{
+    const int n = 45;
+    start_all(n, 0, 5);
+    struct burst b;
+    struct redis_fault f = {.what = what};
+    burst_fire(&b, n, n);
+    ck_assert(burst_run(&b, 40000, redis_fault_tick, &f));
+    ck_assert_int_eq(f.step, 2);
+    struct seen s;
+    sandbox_seen(&s);
+    report(what == 0 ? "Redis frozen 600 ms" : "Redis restarted empty", &b, &s);
+    assert_promise(&b, &s);
+    ck_assert_int_eq(count_status(&b, 200), n);
+    burst_free(&b);
+    stop_all();
+}
+
+START_TEST(redis_frozen_briefly_mid_backlog_answers_every_caller)
+{
+    redis_fault_case(0);
+}
+END_TEST
+
+START_TEST(redis_restarted_empty_mid_backlog_answers_every_caller)
+{
+    redis_fault_case(1);
+}
+END_TEST
+
+/* Gateway 1 stopped (SIGTERM: a drain) 2 s into a 9 s backlog and started
+ * again; then 15 more sends over the three, the new one included. */
+struct restart {
+    struct burst *b;
+    int done;
+};
+
+static void
+restart_tick(void *arg, double ms)
+{
+    struct restart *r = arg;
+    if (r->done || ms < 2000)
+        return;
+    r->done = 1;
+    ck_assert_int_eq(proc_stop(&gw[1], 15000), 0);
+    gw_start(1);
+    ck_assert(proc_wait_log(&gw[1], "state: redis up", 10000));
+    burst_add(r->b, r->b->n);
+}
+
+START_TEST(a_gateway_restarted_mid_backlog_keeps_the_window)
+{
+    const int first = 45, n = 60;
+    start_all(n, 0, 5);
+    struct burst b;
+    struct restart r = {.b = &b};
+    burst_fire(&b, n, first);
+    ck_assert(burst_run(&b, 60000, restart_tick, &r));
+    ck_assert(r.done);
+    struct seen s;
+    sandbox_seen(&s);
+    report("a gateway restarted", &b, &s);
+    assert_promise(&b, &s);
+    burst_free(&b);
+    stop_all();
+}
+END_TEST
+
+/* A reload (SIGHUP) on every gateway lowering rate_limit_rps from 5 to 4
+ * 1.5 s into a shared backlog of 40: the provider never sees more than
+ * 5 (the old slots, 200 ms apart, may be kept). */
+struct reload {
+    int done;
+    int rps;
+};
+
+static void
+reload_tick(void *arg, double ms)
+{
+    struct reload *r = arg;
+    if (r->done || ms < 1500)
+        return;
+    r->done = 1;
+    for (int i = 0; i < NGW; i++) {
+        /* rewrite the rate in the gateway's own config */
+        FILE *fp = fopen(conf[i], "r");
+        ck_assert_ptr_nonnull(fp);
+        char buf[8192];
+        size_t len = fread(buf, 1, sizeof(buf) - 1, fp);
+        fclose(fp);
+        buf[len] = '\0';
+        char *p = strstr(buf, "\"rate_limit_rps\": 5,");
+        ck_assert_ptr_nonnull(p);
+        p[strlen("\"rate_limit_rps\": ")] = (char)('0' + r->rps);
+        fp = fopen(conf[i], "w");
+        ck_assert_ptr_nonnull(fp);
+        fwrite(buf, 1, len, fp);
+        fclose(fp);
+        kill(gw[i].pid, SIGHUP);
+    }
+    for (int i = 0; i < NGW; i++)
+        ck_assert(proc_wait_log(&gw[i], "configuration reloaded", 5000));
+}
+
+static void
+reload_case(int rps, int n)
+{
+    start_all(n, 0, 5);
+    struct burst b;
+    struct reload r = {.rps = rps};
+    burst_fire(&b, n, n);
+    ck_assert(burst_run(&b, 40000, reload_tick, &r));
+    ck_assert(r.done);
+    struct seen s;
+    sandbox_seen(&s);
+    char what[64];
+    snprintf(what, sizeof(what), "reload to %d/s mid-backlog", rps);
+    report(what, &b, &s);
+    assert_promise(&b, &s);
+    burst_free(&b);
+    stop_all();
+}
+
+START_TEST(a_reload_lowering_the_rate_mid_backlog_keeps_the_window)
+{
+    reload_case(4, 40);
+}
+END_TEST
+
+/* The provider resets the connection on 11 of 30 queued sends (those
+ * whose message starts "review 1": 1 and 10-19) after reading them: each
+ * such send left (an unknown outcome, 502 to its caller), counted in the
+ * window until its bound (departure + cap), never sent twice. */
+START_TEST(resets_mid_backlog_keep_the_window_and_answer_once)
+{
+    const int n = 30;
+    start_all(n, 0, 5);
+    ck_assert_int_eq(hx_sandbox_control(sb.port, "POST", "/_sandbox/faults",
+                                        "{\"mode\":\"reset\",\"match\":"
+                                        "\"review 1\",\"times\":11}"),
+                     200);
+    struct burst b;
+    burst_fire(&b, n, n);
+    ck_assert(burst_run(&b, 40000, NULL, NULL));
+    struct seen s;
+    sandbox_seen(&s);
+    report("resets mid-backlog", &b, &s);
+    for (int i = 0; i < n; i++) {
+        int reset = i == 1 || (i >= 10 && i <= 19);
+        ck_assert_int_eq(b.answers[i], 1);
+        ck_assert_msg(b.status[i] == (reset ? 502 : 200), "send %d: %ld", i,
+                      b.status[i]);
+    }
+    ck_assert_int_eq(s.n, n); /* nothing sent twice */
+    ck_assert_int_eq(s.faults, 11);
+    ck_assert_int_eq(s.limited, 0);
+    ck_assert_int_le(worst_window(&s), 5);
+    burst_free(&b);
+    stop_all();
+}
+END_TEST
+
+static Suite *
+limiter_review_suite(void)
+{
+    Suite *s = suite_create("limiter_review");
+    /* one case per scenario: CK_RUN_CASE=<name> runs one */
+    const struct {
+        const char *name;
+        const TTest *test;
+    } cases[] = {
+        {"partition",
+         one_instance_cut_off_alone_keeps_the_account_under_its_limit},
+        {"flap", links_flapping_mid_backlog_keep_the_window},
+        {"restart", a_gateway_restarted_mid_backlog_keeps_the_window},
+        {"reload", a_reload_lowering_the_rate_mid_backlog_keeps_the_window},
+        {"reset", resets_mid_backlog_keep_the_window_and_answer_once},
+        {"freeze", redis_frozen_briefly_mid_backlog_answers_every_caller},
+        {"redis_restart",
+         redis_restarted_empty_mid_backlog_answers_every_caller},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        TCase *tc = tcase_create(cases[i].name);
+        tcase_set_timeout(tc, 150);
+        tcase_add_checked_fixture(tc, NULL, leave_nothing);
+        tcase_add_test(tc, cases[i].test);
+        suite_add_tcase(s, tc);
+    }
+    return s;
+}
+
+int
+main(void)
+{
+    return harness_run_suite(limiter_review_suite());
+}
