@@ -195,6 +195,15 @@ track_mode(struct shaper *s, double now)
         /* the shared guard may have filled the window just now */
         re->quiet_until = now + SHAPER_GUARD_WINDOW_MS + SHAPER_GUARD_CAP_MS;
         re->was_local = 1;
+        /* a grant outstanding is not used once back (its entry's bound
+         * passes, or Redis lost it): its entry is dropped then, and the
+         * head asks again */
+        if (re->permit) {
+            re->permit = 0;
+            if (re->norphans < SHAPER_ORPHANS)
+                snprintf(re->orphans[re->norphans++], SHAPER_MEMBER_MAX, "%s",
+                         re->ask_member);
+        }
         if (re->sharing)
             s->st.mode_changes++;
         re->sharing = 0;
