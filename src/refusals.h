@@ -11,9 +11,12 @@
  *   2xx                           -> clears that sender's entry and the
  *                                    balance
  * the error_code read from the body (json_strict, as learn.h reads
- * answers), the status as above; a body over REFUSAL_BODY_MAX bytes, or
- * one that does not parse, teaches nothing (and clears nothing). From a
- * senders list (GET senders, 200, {"data": [{"id", "status"}, ...]}):
+ * answers), the status as above (the code with another status teaches
+ * nothing); a refusal's body over REFUSAL_BODY_MAX bytes, or one that
+ * does not parse, teaches nothing. A 2xx clears whatever its body: the
+ * upstream took the send, as SPEC 4a's "any 2xx send" says. From a
+ * senders list (GET senders, 200, {"data": [{"id", "status"}, ...]}, at
+ * most 1 MiB read):
  * a listed sender whose status is "online" is cleared (both kinds); with
  * ?status=all, a listed sender not "online" is learned offline (with the
  * body of REFUSAL_OFFLINE_BODY unless its entry already holds one from a
@@ -103,7 +106,8 @@ struct refusal_lesson {
     size_t len;
 };
 
-/* A send's answer (route a send route, anything else teaches nothing). */
+/* A send's answer (route a send route, anything else teaches nothing).
+ * Returns l->op. */
 int refusal_extract(enum route_id route, int status, const char *body,
                     size_t len, struct refusal_lesson *l);
 
@@ -183,7 +187,10 @@ int refusals_learn_senders(struct refusals *r, int all, const char *body,
 
 /* Puts one lesson (a kind and its body, <= REFUSAL_BODY_MAX) for sender
  * (ignored for the balance) learned at learned_at: what the state file
- * and tests use. 0, or -1 if the body is too long. */
+ * and tests use. When full it evicts as the periods of the last call that
+ * gave some read the entries (none yet: the oldest checked_at). 0, or -1
+ * if the body is too long (or the kind unknown, or a sender kind's sender
+ * < 1). */
 int refusals_put(struct refusals *r, enum refusal_kind kind, int64_t sender,
                  const char *body, size_t len, int64_t learned_at);
 
