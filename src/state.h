@@ -216,6 +216,11 @@ struct state_stats {
                               instance stopped after sending */
     uint64_t corrupt;      /* values or replies that did not decode
                               (counted as unavailable too) */
+    uint64_t refusal_unavailable; /* refusal operations answered "no
+                                     entry" (forward) for want of the store */
+    int64_t refusal_entries;      /* entries held (the memory store's count;
+                                     a shared store's as last read), -1 when
+                                     not known */
 };
 
 void state_get_stats(const struct state *st, struct state_stats *s);
