@@ -144,6 +144,24 @@ string_member_is(json_object *o, const char *name, const char *s)
            memcmp(json_object_get_string(v), s, n) == 0;
 }
 
+/* 1 when body is one strict JSON object (json_strict_scan: no key twice
+ * at any depth, UTF-8 only, nothing after it). An answer that is not
+ * teaches nothing: json-c keeps the last of two "error_code"s where
+ * another reader may keep the first, and a body replayed as the
+ * upstream's words must be words every reader reads alike. */
+static int
+strictly_one_object(const char *body, size_t len)
+{
+    char stack_scratch[REFUSAL_BODY_MAX];
+    char *scratch = len <= sizeof(stack_scratch) ? stack_scratch : malloc(len);
+    if (scratch == NULL)
+        return 0; /* no room to check: learn nothing rather than guess */
+    enum json_strict_verdict v = json_strict_scan(body, len, scratch, NULL, NULL);
+    if (scratch != stack_scratch)
+        free(scratch);
+    return v == JSON_STRICT_OK;
+}
+
 /* The kind whose error_code the answer carries, or -1. */
 static int
 code_kind(json_object *root)
@@ -168,6 +186,8 @@ refusal_extract(enum route_id route, int status, const char *body, size_t len,
     }
     if (len == 0 || len > REFUSAL_BODY_MAX)
         return l->op; /* too long to keep: replaying a part would lie */
+    if (!strictly_one_object(body, len))
+        return l->op;
     json_object *root = json_strict_parse_object(body, len, JSON_STRICT_ANSWER);
     int k = code_kind(root);
     json_object_put(root);
@@ -206,7 +226,7 @@ refusal_senders_extract(const char *body, size_t len, refusal_sender_cb cb,
                         void *arg)
 {
     json_object *data;
-    if (len == 0 || len > SENDERS_LIST_MAX)
+    if (len == 0 || len > SENDERS_LIST_MAX || !strictly_one_object(body, len))
         return -1;
     json_object *root = json_strict_parse_object(body, len, JSON_STRICT_ANSWER);
     if (root == NULL || !json_object_object_get_ex(root, "data", &data) ||

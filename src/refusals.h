@@ -13,7 +13,9 @@
  * the error_code read from the body (json_strict, as learn.h reads
  * answers), the status as above (the code with another status teaches
  * nothing); a refusal's body over REFUSAL_BODY_MAX bytes, or one that
- * does not parse, teaches nothing. A 2xx clears whatever its body: the
+ * is not one strict JSON object (json_strict_scan: a key twice at any
+ * depth, bytes that are not UTF-8, text after it), teaches nothing, and
+ * so does a senders list that is not. A 2xx clears whatever its body: the
  * upstream took the send, as SPEC 4a's "any 2xx send" says. From a
  * senders list (GET senders, 200, {"data": [{"id", "status"}, ...]}, at
  * most 1 MiB read):
