@@ -110,6 +110,10 @@ static const struct cfg_key config_keys[] = {
     ENUM("log.format", log_format, format_names, 2, LOG_FORMAT_JSON,
          "must be \"json\" or \"text\"", 0),
     INT("drain_timeout_ms", drain_timeout_ms, 0, 600000, 10000, 0),
+    /* SPEC section 4a: how long a learned refusal is trusted; 0 = off */
+    INT("refusals.sender_offline_s", refusal_offline_s, 0, 604800, 30, 0),
+    INT("refusals.sender_not_found_s", refusal_not_found_s, 0, 604800, 300, 0),
+    INT("refusals.balance_s", refusal_balance_s, 0, 604800, 10, 0),
     /* the backend, where it is and whose keys it holds are fixed at
      * start: a reload cannot move the state of requests in flight (nor,
      * rotating the API key, the derived account: secret.h) */
@@ -1295,4 +1299,12 @@ config_keep_restart_keys(struct config *next, const struct config *running,
         }
     }
     return n;
+}
+
+void
+config_refusal_trust(const struct config *cfg, struct refusal_trust *t)
+{
+    t->ms[REFUSAL_SENDER_OFFLINE] = cfg->refusal_offline_s * 1000;
+    t->ms[REFUSAL_SENDER_NOT_FOUND] = cfg->refusal_not_found_s * 1000;
+    t->ms[REFUSAL_BALANCE] = cfg->refusal_balance_s * 1000;
 }

@@ -28,6 +28,7 @@
 
 #include "digest.h"
 #include "log.h"
+#include "refusals.h"
 
 #define CONFIG_SHA256_LEN DIGEST_LEN
 
@@ -104,6 +105,11 @@ struct config {
 
     long long drain_timeout_ms;
 
+    /* SPEC section 4a: trust periods in seconds, 0 = that kind off */
+    long long refusal_offline_s;
+    long long refusal_not_found_s;
+    long long refusal_balance_s;
+
     /* SPEC sections 8 and 11: where the state lives */
     enum config_backend state_backend;
     char *state_file;          /* memory backend only; NULL = off */
@@ -175,5 +181,8 @@ FILE *config_open(const char *path);
  * (127.0.0.0/8 written as four numbers, ::1, localhost): the API key would
  * cross the network unencrypted, so wagate warns. 0 otherwise. */
 int config_url_cleartext_remote(const char *url);
+
+/* The refusals.*_s keys as refusals.h's trust periods (ms). */
+void config_refusal_trust(const struct config *cfg, struct refusal_trust *t);
 
 #endif

@@ -208,6 +208,14 @@ assert_defaults(const struct config *c)
     ck_assert_int_eq(c->log_level, LOG_INFO);
     ck_assert_int_eq(c->log_format, LOG_FORMAT_JSON);
     ck_assert_int_eq(c->drain_timeout_ms, 10000);
+    ck_assert_int_eq(c->refusal_offline_s, 30);
+    ck_assert_int_eq(c->refusal_not_found_s, 300);
+    ck_assert_int_eq(c->refusal_balance_s, 10);
+    struct refusal_trust t;
+    config_refusal_trust(c, &t);
+    ck_assert_int_eq(t.ms[REFUSAL_SENDER_OFFLINE], 30000);
+    ck_assert_int_eq(t.ms[REFUSAL_SENDER_NOT_FOUND], 300000);
+    ck_assert_int_eq(t.ms[REFUSAL_BALANCE], 10000);
     ck_assert_int_eq(c->max_pause_ms, 60000);
     ck_assert_ptr_null(c->state_file);
     ck_assert_int_eq(c->state_backend, CONFIG_BACKEND_MEMORY);
@@ -488,6 +496,13 @@ static const struct {
     {"drain_timeout_ms", "\"10\""},
     {"drain_timeout_ms", "-1"},
     {"drain_timeout_ms", BIG},
+    {"refusals.sender_offline_s", "-1"},
+    {"refusals.sender_offline_s", "604801"},
+    {"refusals.sender_offline_s", "1.5"},
+    {"refusals.sender_not_found_s", "\"300\""},
+    {"refusals.sender_not_found_s", "null"},
+    {"refusals.balance_s", "true"},
+    {"refusals.balance_s", BIG},
     {"upstream.max_pause_ms", "-1"},
     {"upstream.max_pause_ms", "1.5"},
     {"upstream.max_pause_ms", BIG},
@@ -584,6 +599,9 @@ static const char *const all_keys[] = {
     "log.level",
     "log.format",
     "drain_timeout_ms",
+    "refusals.sender_offline_s",
+    "refusals.sender_not_found_s",
+    "refusals.balance_s",
     "state.backend",
     "state.file",
     "state.redis.url",
@@ -654,6 +672,9 @@ static const struct {
     {"log.level", "\"error\""},
     {"log.format", "\"json\""},
     {"drain_timeout_ms", "0"},
+    {"refusals.sender_offline_s", "0"},
+    {"refusals.sender_not_found_s", "604800"},
+    {"refusals.balance_s", "1"},
     {"upstream.max_pause_ms", "0"},
     {"upstream.max_pause_ms", "3600000"},
     {"state.file", "null"},
@@ -2039,7 +2060,9 @@ static const char every_key_changed[] =
     " \"senders\": [12]}],"
     " \"admin\": {\"token_sha256\": \"" HEX_C "\"},"
     " \"log\": {\"level\": \"debug\", \"format\": \"text\"},"
-    " \"drain_timeout_ms\": 2500, \"state\": {\"file\": \"/tmp/wagate-s\","
+    " \"drain_timeout_ms\": 2500, \"refusals\": {\"sender_offline_s\": 5,"
+    " \"sender_not_found_s\": 0, \"balance_s\": 604800},"
+    " \"state\": {\"file\": \"/tmp/wagate-s\","
     " \"backend\": \"redis\", \"account\": \"team-a\", \"instances\": 3,"
     " \"redis\": {\"url\": \"unix:/run/redis.sock\","
     " \"password_file\": \"/run/credentials/redis\", \"prefix\": \"wg:\","
