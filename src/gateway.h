@@ -8,6 +8,7 @@ struct event_base;
 struct config;
 struct upstream;
 struct session_cache;
+struct refusals;
 struct shaper;
 struct idem_store;
 struct state;
@@ -22,6 +23,7 @@ struct gateway {
     struct shaper *send_shaper; /* both send routes share one limiter */
     struct shaper *read_shaper; /* the GET routes */
     struct idem_store *idem;
+    struct refusals *refusals; /* the memory backend's (SPEC section 4a) */
     /* what the pipeline asks of idem and cache goes through here (state.h) */
     struct state *state;
     /* the Redis link under a shared state (redis_link.h); NULL with the

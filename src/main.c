@@ -18,6 +18,7 @@
 #include "idempotency.h"
 #include "redis_link.h"
 #include "redis_scripts.h"
+#include "refusals.h"
 #include "secret.h"
 #include "server.h"
 #include "session_cache.h"
@@ -28,6 +29,9 @@
 #include "version.h"
 
 #define EXIT_CONFIG 2
+/* The learned refusals' bound (SPEC section 4a): senders an account has
+ * are few; an entry is ~1 KiB, and the store grows only as they come. */
+#define WAGATE_REFUSALS_MAX 4096
 
 struct wagate {
     const char *path; /* the config file, NULL for defaults */
@@ -473,7 +477,8 @@ start_state(struct wagate *w)
         if (delay > 0)
             log_msg(LOG_WARN, "WAGATE_TEST_STATE_DELAY_MS: state answers "
                     "come %ld ms late (for tests only)", delay);
-        w->gw.state = state_memory_new(w->base, w->gw.idem, w->cache, delay);
+        w->gw.state = state_memory_new(w->base, w->gw.idem, w->cache,
+                                       w->gw.refusals, delay);
         log_msg(LOG_INFO, "state: memory backend");
         return 0;
     }
@@ -519,6 +524,7 @@ start(struct wagate *w)
     secret_free(key);
     warn_cleartext(&w->cfg); /* before "listening on": tests wait for it */
     w->cache = cache_new((size_t)w->cfg.cache_max_entries);
+    w->gw.refusals = refusals_new(WAGATE_REFUSALS_MAX);
     int rc = start_link(w);
     if (rc != 0)
         return rc;
@@ -610,6 +616,7 @@ run(struct wagate *w)
     rlink_free(w->gw.link); /* after what sends on it */
     idem_free(w->gw.idem);
     cache_free(w->cache);
+    refusals_free(w->gw.refusals);
     event_base_free(w->base);
     if (w->state_lock >= 0)
         close(w->state_lock); /* the state is saved: another may start */

@@ -93,6 +93,11 @@ state_refusal_decide(struct state *st, enum route_id route, int64_t sender,
                      const struct refusal_trust *t, state_refusal_cb cb,
                      void *arg)
 {
+    if (st->be->refusal_decide == NULL) { /* a backend without them */
+        struct state_refusal r = {STATE_OK, REFUSAL_FORWARD, {0}};
+        cb(arg, &r);
+        return NULL;
+    }
     return st->be->refusal_decide(st, route, sender, t, cb, arg);
 }
 
@@ -100,6 +105,11 @@ struct state_op *
 state_refusal_learn(struct state *st, const struct state_answer *a,
                     const struct refusal_trust *t, state_done_cb cb, void *arg)
 {
+    if (st->be->refusal_learn == NULL) {
+        if (cb)
+            cb(arg, STATE_OK);
+        return NULL;
+    }
     return st->be->refusal_learn(st, a, t, cb, arg);
 }
 
@@ -107,6 +117,10 @@ struct state_op *
 state_refusal_list(struct state *st, const struct refusal_trust *t,
                    state_refusal_view_cb cb, void *arg)
 {
+    if (st->be->refusal_list == NULL) {
+        cb(arg, STATE_OK, NULL);
+        return NULL;
+    }
     return st->be->refusal_list(st, t, cb, arg);
 }
 
@@ -114,6 +128,11 @@ struct state_op *
 state_refusal_forget(struct state *st, int64_t sender, state_found_cb cb,
                      void *arg)
 {
+    if (st->be->refusal_forget == NULL) {
+        if (cb)
+            cb(arg, STATE_OK, 0);
+        return NULL;
+    }
     return st->be->refusal_forget(st, sender, cb, arg);
 }
 

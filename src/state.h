@@ -259,13 +259,15 @@ void state_free(struct state *st);
 
 /* ---- backends ---- */
 
-/* The memory backend over idem and cache (borrowed; they outlive it).
+/* The memory backend over idem, cache and refusals (borrowed; they
+ * outlive it; refusals may be NULL: none kept, every send forwarded).
  * delay_ms 0 answers every operation within the call, as the pure cores
  * do; above 0 (tests only: WAGATE_TEST_STATE_DELAY_MS) each operation
  * runs and answers delay_ms later from a timer on base, in the order
  * asked, as a remote store would. */
 struct state *state_memory_new(struct event_base *base, struct idem_store *idem,
-                               struct session_cache *cache, long delay_ms);
+                               struct session_cache *cache,
+                               struct refusals *refusals, long delay_ms);
 
 /* The Redis backend (state_redis.c, SPEC section 11) over link
  * (redis_link.h; borrowed, outlives the backend). key_base is

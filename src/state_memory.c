@@ -1,6 +1,6 @@
 /* state_memory.c - the memory backend of state.h: the pure cores
- * idempotency.c and session_cache.c, asked in the same call, on the wall
- * clock.
+ * idempotency.c, session_cache.c and refusals.c, asked in the same call,
+ * on the wall clock.
  *
  * With a delay (tests only) every operation is queued instead, in the
  * order asked, and runs delay_ms later from one timer: it then acts on the
@@ -32,6 +32,10 @@ enum mem_kind {
     MEM_GET,
     MEM_FORGET,
     MEM_OPEN,
+    MEM_RDECIDE,
+    MEM_RLEARN,
+    MEM_RLIST,
+    MEM_RFORGET,
 };
 
 struct state_op {
@@ -44,6 +48,9 @@ struct state_op {
         state_done_cb done;
         state_window_cb window;
         state_view_cb view;
+        state_refusal_cb refusal;
+        state_refusal_view_cb rview;
+        state_found_cb found;
     } cb;
     void *arg;
     struct state_claim *claim; /* begin: the one it would make; finish:
@@ -55,6 +62,8 @@ struct state_op {
     int64_t for_ms;             /* open: > 0 from now instead */
     uint64_t phone;
     struct state_answer learn; /* its body is a copy */
+    enum route_id route;       /* refusal decide */
+    struct refusal_trust trust; /* refusal decide, learn, list */
 };
 
 struct mem_state {
@@ -62,6 +71,7 @@ struct mem_state {
     struct event_base *base;
     struct idem_store *idem;
     struct session_cache *cache;
+    struct refusals *refusals; /* NULL: none kept, every send forwarded */
     long delay_ms;
     struct event *timer;
     TAILQ_HEAD(, state_op) queue;
@@ -176,6 +186,72 @@ do_open(struct mem_state *m, int64_t sender, uint64_t phone, int64_t expires_at,
                      now);
 }
 
+static struct state_refusal
+do_rdecide(struct mem_state *m, enum route_id route, int64_t sender,
+           const struct refusal_trust *t)
+{
+    struct state_refusal r;
+    memset(&r, 0, sizeof(r));
+    r.status = STATE_OK;
+    r.decision = REFUSAL_FORWARD;
+    if (m->refusals != NULL)
+        r.decision = refusals_decide(m->refusals, route, sender,
+                                     clock_wall_ms(), t, &r.answer);
+    return r;
+}
+
+/* A send's answer, or a senders list's (only its 200 says who is
+ * online). */
+static void
+do_rlearn(struct mem_state *m, const struct state_answer *a,
+          const struct refusal_trust *t)
+{
+    if (m->refusals == NULL)
+        return;
+    int64_t now = clock_wall_ms();
+    if (a->route == ROUTE_SENDERS) {
+        if (a->status == 200)
+            (void)refusals_learn_senders(m->refusals, a->senders_all, a->body,
+                                         a->len, now, t);
+        return;
+    }
+    (void)refusals_learn(m->refusals, a->route, a->sender, a->status, a->body,
+                         a->len, now, t);
+}
+
+struct rlist_ctx {
+    state_refusal_view_cb cb;
+    void *arg;
+};
+
+static int
+rlist_one(void *p, const struct refusal_view *v)
+{
+    struct rlist_ctx *c = p;
+    c->cb(c->arg, STATE_OK, v);
+    return 0;
+}
+
+static void
+do_rlist(struct mem_state *m, const struct refusal_trust *t,
+         state_refusal_view_cb cb, void *arg)
+{
+    struct rlist_ctx c = {cb, arg};
+    if (m->refusals != NULL)
+        refusals_list(m->refusals, clock_wall_ms(), t, rlist_one, &c);
+    cb(arg, STATE_OK, NULL);
+}
+
+static int
+do_rforget(struct mem_state *m, int64_t sender)
+{
+    if (m->refusals == NULL)
+        return 0;
+    int rc = sender >= 1 ? refusals_forget_sender(m->refusals, sender)
+                         : refusals_forget_balance(m->refusals);
+    return rc == 0;
+}
+
 /* ---- the queue (delay_ms > 0) ---- */
 
 static void
@@ -222,6 +298,8 @@ run(struct mem_state *m, struct state_op *op)
     struct state_idem_verdict v = {STATE_OK, IDEM_NEW, NULL, NULL};
     struct state_window w = {STATE_OK, CACHE_FORWARD, CACHE_TIME_UNKNOWN};
     struct state_window_view view = {STATE_OK, 0, {0}};
+    struct state_refusal ref = {STATE_OK, REFUSAL_FORWARD, {0}};
+    int found = 0;
     switch (op->kind) {
     case MEM_BEGIN:
         v = do_begin(m, op->claim->caller, op->claim->key, op->hash);
@@ -255,9 +333,26 @@ run(struct mem_state *m, struct state_op *op)
     case MEM_OPEN:
         do_open(m, op->sender, op->phone, op->expires_at, op->for_ms);
         break;
+    case MEM_RDECIDE:
+        ref = do_rdecide(m, op->route, op->sender, &op->trust);
+        break;
+    case MEM_RLEARN:
+        do_rlearn(m, &op->learn, &op->trust);
+        break;
+    case MEM_RLIST: /* reads nothing unless someone waits */
+        if (answer)
+            do_rlist(m, &op->trust, op->cb.rview, op->arg);
+        return;
+    case MEM_RFORGET:
+        found = do_rforget(m, op->sender);
+        break;
     }
     if (answer) {
-        if (op->kind == MEM_BEGIN)
+        if (op->kind == MEM_RDECIDE)
+            op->cb.refusal(op->arg, &ref);
+        else if (op->kind == MEM_RFORGET)
+            op->cb.found(op->arg, STATE_OK, found);
+        else if (op->kind == MEM_BEGIN)
             op->cb.begin(op->arg, &v);
         else if (op->kind == MEM_DECIDE)
             op->cb.window(op->arg, &w);
@@ -369,19 +464,28 @@ mem_cache_decide(struct state *st, int64_t sender, uint64_t phone,
     return NULL;
 }
 
+/* Queues a lesson of an answer, its body copied (the answer may go). */
+static struct state_op *
+enqueue_learn(struct mem_state *m, enum mem_kind kind,
+              const struct state_answer *a, state_done_cb cb, void *arg)
+{
+    struct state_op *op = enqueue(m, kind, cb != NULL, arg);
+    op->cb.done = cb;
+    op->learn = *a;
+    char *body = xmalloc(a->len + 1);
+    if (a->len)
+        memcpy(body, a->body, a->len);
+    op->learn.body = body;
+    return op;
+}
+
 static struct state_op *
 mem_cache_learn(struct state *st, const struct state_answer *a,
                 state_done_cb cb, void *arg)
 {
     struct mem_state *m = mem_of(st);
     if (m->delay_ms > 0) {
-        struct state_op *op = enqueue(m, MEM_LEARN, cb != NULL, arg);
-        op->cb.done = cb;
-        op->learn = *a;
-        char *body = xmalloc(a->len + 1);
-        if (a->len)
-            memcpy(body, a->body, a->len);
-        op->learn.body = body;
+        struct state_op *op = enqueue_learn(m, MEM_LEARN, a, cb, arg);
         return cb ? op : NULL;
     }
     do_learn(m, a);
@@ -448,12 +552,86 @@ mem_cache_open(struct state *st, int64_t sender, uint64_t phone,
     return NULL;
 }
 
+/* ---- the learned refusals ---- */
+
+static struct state_op *
+mem_refusal_decide(struct state *st, enum route_id route, int64_t sender,
+                   const struct refusal_trust *t, state_refusal_cb cb,
+                   void *arg)
+{
+    struct mem_state *m = mem_of(st);
+    if (m->delay_ms > 0) {
+        struct state_op *op = enqueue(m, MEM_RDECIDE, 1, arg);
+        op->cb.refusal = cb;
+        op->route = route;
+        op->sender = sender;
+        op->trust = *t;
+        return op;
+    }
+    struct state_refusal r = do_rdecide(m, route, sender, t);
+    cb(arg, &r);
+    return NULL;
+}
+
+static struct state_op *
+mem_refusal_learn(struct state *st, const struct state_answer *a,
+                  const struct refusal_trust *t, state_done_cb cb, void *arg)
+{
+    struct mem_state *m = mem_of(st);
+    if (m->delay_ms > 0) {
+        struct state_op *op = enqueue_learn(m, MEM_RLEARN, a, cb, arg);
+        op->trust = *t;
+        return cb ? op : NULL;
+    }
+    do_rlearn(m, a, t);
+    if (cb)
+        cb(arg, STATE_OK);
+    return NULL;
+}
+
+static struct state_op *
+mem_refusal_list(struct state *st, const struct refusal_trust *t,
+                 state_refusal_view_cb cb, void *arg)
+{
+    struct mem_state *m = mem_of(st);
+    if (m->delay_ms > 0) {
+        struct state_op *op = enqueue(m, MEM_RLIST, 1, arg);
+        op->cb.rview = cb;
+        op->trust = *t;
+        return op;
+    }
+    do_rlist(m, t, cb, arg);
+    return NULL;
+}
+
+static struct state_op *
+mem_refusal_forget(struct state *st, int64_t sender, state_found_cb cb,
+                   void *arg)
+{
+    struct mem_state *m = mem_of(st);
+    if (m->delay_ms > 0) {
+        struct state_op *op = enqueue(m, MEM_RFORGET, cb != NULL, arg);
+        op->cb.found = cb;
+        op->sender = sender;
+        return cb ? op : NULL;
+    }
+    int found = do_rforget(m, sender);
+    if (cb)
+        cb(arg, STATE_OK, found);
+    return NULL;
+}
+
 /* The memory store always answers: nothing falls back. */
 static void
 mem_stats(const struct state *st, struct state_stats *s)
 {
-    (void)st;
+    const struct mem_state *m = (const struct mem_state *)st;
     memset(s, 0, sizeof(*s));
+    if (m->refusals != NULL) {
+        struct refusal_stats rs;
+        refusals_get_stats(m->refusals, &rs);
+        s->refusal_entries = (int64_t)rs.entries;
+    }
 }
 
 static void
@@ -500,6 +678,10 @@ static const struct state_backend mem_backend = {
     .cache_get = mem_cache_get,
     .cache_forget = mem_cache_forget,
     .cache_open = mem_cache_open,
+    .refusal_decide = mem_refusal_decide,
+    .refusal_learn = mem_refusal_learn,
+    .refusal_list = mem_refusal_list,
+    .refusal_forget = mem_refusal_forget,
     .stats = mem_stats,
     .cancel = mem_cancel,
     .flush = mem_flush,
@@ -508,13 +690,15 @@ static const struct state_backend mem_backend = {
 
 struct state *
 state_memory_new(struct event_base *base, struct idem_store *idem,
-                 struct session_cache *cache, long delay_ms)
+                 struct session_cache *cache, struct refusals *refusals,
+                 long delay_ms)
 {
     struct mem_state *m = xcalloc(1, sizeof(*m));
     m->st.be = &mem_backend;
     m->base = base;
     m->idem = idem;
     m->cache = cache;
+    m->refusals = refusals;
     m->delay_ms = delay_ms > 0 ? delay_ms : 0;
     TAILQ_INIT(&m->queue);
     if (m->delay_ms > 0) {

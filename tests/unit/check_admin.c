@@ -30,7 +30,7 @@ static void
 setup(void)
 {
     c = cache_new(100);
-    st = state_memory_new(NULL, NULL, c, 0); /* answers within the call */
+    st = state_memory_new(NULL, NULL, c, NULL, 0); /* answers within the call */
     ph = precheck_phone_key(PHONE);
     now_ms = clock_wall_ms() / 1000 * 1000;
 }
@@ -166,7 +166,7 @@ count_view(void *arg, const struct state_window_view *w)
 START_TEST(admin_answer_comes_later)
 {
     struct event_base *base = event_base_new();
-    struct state *late = state_memory_new(base, NULL, c, 5);
+    struct state *late = state_memory_new(base, NULL, c, NULL, 5);
     struct gateway gw = {.cache = c, .state = late};
     struct admin_ctx ctx = {&gw, 300000};
     struct admin_result r;

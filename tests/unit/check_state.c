@@ -9,29 +9,48 @@
 
 #include "clock.h"
 #include "idempotency.h"
+#include "refusals.h"
 #include "session_cache.h"
 #include "state.h"
 
 static struct event_base *base;
 static struct idem_store *idem;
 static struct session_cache *cache;
+static struct refusals *refs; /* NULL unless start_refusals() */
 static struct state *st;
 
 static void
-start(long delay_ms)
+start_with(long delay_ms, struct refusals *r)
 {
     base = event_base_new();
     idem = idem_new(16, 60000);
     cache = cache_new(16);
+    refs = r;
     ck_assert_ptr_nonnull(base);
-    st = state_memory_new(base, idem, cache, delay_ms);
+    st = state_memory_new(base, idem, cache, refs, delay_ms);
     ck_assert_ptr_nonnull(st);
+}
+
+static void
+start(long delay_ms)
+{
+    start_with(delay_ms, NULL);
+}
+
+static void
+start_refusals(long delay_ms)
+{
+    struct refusals *r = refusals_new(8);
+    ck_assert_ptr_nonnull(r);
+    start_with(delay_ms, r);
 }
 
 static void
 stop(void)
 {
     state_free(st);
+    refusals_free(refs);
+    refs = NULL;
     idem_free(idem);
     cache_free(cache);
     event_base_free(base);
@@ -301,6 +320,198 @@ START_TEST(test_delayed_admin_window_operations)
 }
 END_TEST
 
+/* ---- the learned refusals ---- */
+
+static const struct refusal_trust TRUST = {{30000, 300000, 10000}};
+static const char OFFLINE[] =
+    "{\"success\":false,\"error\":\"Sender is not online\","
+    "\"error_code\":\"SENDER_OFFLINE\"}";
+
+static struct state_refusal seen_ref;
+static char seen_body[REFUSAL_BODY_MAX + 1];
+static int listed, list_ended, seen_found;
+static int64_t listed_sender[8];
+static enum state_status list_status;
+
+static void
+on_refusal(void *arg, const struct state_refusal *r)
+{
+    struct seen *s = arg;
+    s->order[s->n++ % 8] = 'r';
+    seen_ref = *r;
+    memset(seen_body, 0, sizeof(seen_body));
+    if (r->decision == REFUSAL_ANSWER) {
+        ck_assert_uint_le(r->answer.len, REFUSAL_BODY_MAX);
+        memcpy(seen_body, r->answer.body, r->answer.len); /* valid in cb */
+        seen_ref.answer.body = seen_body;
+    }
+}
+
+static void
+on_list(void *arg, enum state_status status, const struct refusal_view *v)
+{
+    struct seen *s = arg;
+    if (v == NULL) {
+        s->order[s->n++ % 8] = 'l';
+        list_status = status;
+        list_ended++;
+        return;
+    }
+    ck_assert_int_eq(list_ended, 0); /* the end comes last */
+    listed_sender[listed++ % 8] = v->sender;
+}
+
+static void
+on_found(void *arg, enum state_status status, int found)
+{
+    struct seen *s = arg;
+    s->order[s->n++ % 8] = 'f';
+    ck_assert_int_eq(status, STATE_OK);
+    seen_found = found;
+}
+
+static struct state_answer
+send_answer(enum route_id route, long long sender, int status, const char *b)
+{
+    return (struct state_answer){route, sender, PHONE, status, b, strlen(b), 0};
+}
+
+START_TEST(test_memory_refusal_operations)
+{
+    struct seen s = {0};
+    start_refusals(0);
+    listed = list_ended = 0;
+    /* nothing learned: forward */
+    ck_assert_ptr_null(state_refusal_decide(st, ROUTE_SEND_FREEFORM, 13, &TRUST,
+                                            on_refusal, &s));
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_int_eq(seen_ref.status, STATE_OK);
+    ck_assert_int_eq(seen_ref.decision, REFUSAL_FORWARD);
+    /* a 503 SENDER_OFFLINE teaches; the template route's status answers */
+    struct state_answer a = send_answer(ROUTE_SEND_FREEFORM, 13, 503, OFFLINE);
+    ck_assert_ptr_null(state_refusal_learn(st, &a, &TRUST, on_done, &s));
+    ck_assert_int_eq(s.n, 2);
+    ck_assert_ptr_null(
+        state_refusal_decide(st, ROUTE_SEND, 13, &TRUST, on_refusal, &s));
+    ck_assert_int_eq(seen_ref.decision, REFUSAL_ANSWER);
+    ck_assert_int_eq(seen_ref.answer.kind, REFUSAL_SENDER_OFFLINE);
+    ck_assert_int_eq(seen_ref.answer.status, 422);
+    ck_assert_uint_eq(seen_ref.answer.len, strlen(OFFLINE));
+    ck_assert_str_eq(seen_body, OFFLINE);
+    /* another sender is not refused */
+    state_refusal_decide(st, ROUTE_SEND_FREEFORM, 12, &TRUST, on_refusal, &s);
+    ck_assert_int_eq(seen_ref.decision, REFUSAL_FORWARD);
+    /* a senders list (?status=all) showing 13 online clears it */
+    struct state_answer l = {ROUTE_SENDERS, -1, 0, 200,
+                             "{\"data\":[{\"id\":13,\"status\":\"online\"},"
+                             "{\"id\":14,\"status\":\"offline\"}]}",
+                             0, 1};
+    l.len = strlen(l.body);
+    ck_assert_ptr_null(state_refusal_learn(st, &l, &TRUST, NULL, NULL));
+    state_refusal_decide(st, ROUTE_SEND_FREEFORM, 13, &TRUST, on_refusal, &s);
+    ck_assert_int_eq(seen_ref.decision, REFUSAL_FORWARD);
+    state_refusal_decide(st, ROUTE_SEND_FREEFORM, 14, &TRUST, on_refusal, &s);
+    ck_assert_int_eq(seen_ref.decision, REFUSAL_ANSWER);
+    ck_assert_int_eq(seen_ref.answer.status, 503);
+    ck_assert_str_eq(seen_body, REFUSAL_OFFLINE_BODY);
+    /* a senders list that is not a 200 teaches nothing */
+    l.status = 500;
+    l.body = "{\"data\":[{\"id\":14,\"status\":\"online\"}]}";
+    l.len = strlen(l.body);
+    state_refusal_learn(st, &l, &TRUST, NULL, NULL);
+    state_refusal_decide(st, ROUTE_SEND_FREEFORM, 14, &TRUST, on_refusal, &s);
+    ck_assert_int_eq(seen_ref.decision, REFUSAL_ANSWER);
+    /* the balance, then the list: balance first, senders after */
+    a = send_answer(ROUTE_SEND, 12, 402,
+                    "{\"error_code\":\"INSUFFICIENT_BALANCE\"}");
+    state_refusal_learn(st, &a, &TRUST, NULL, NULL);
+    ck_assert_ptr_null(state_refusal_list(st, &TRUST, on_list, &s));
+    ck_assert_int_eq(list_ended, 1);
+    ck_assert_int_eq(list_status, STATE_OK);
+    ck_assert_int_eq(listed, 2);
+    ck_assert_int_eq(listed_sender[0], 0);
+    ck_assert_int_eq(listed_sender[1], 14);
+    struct state_stats ss;
+    state_get_stats(st, &ss);
+    ck_assert_int_eq(ss.refusal_entries, 2);
+    ck_assert_uint_eq(ss.refusal_unavailable, 0);
+    /* forget: found, then not */
+    ck_assert_ptr_null(state_refusal_forget(st, 0, on_found, &s));
+    ck_assert_int_eq(seen_found, 1);
+    state_refusal_forget(st, 0, on_found, &s);
+    ck_assert_int_eq(seen_found, 0);
+    state_refusal_forget(st, 14, on_found, &s);
+    ck_assert_int_eq(seen_found, 1);
+    state_refusal_decide(st, ROUTE_SEND_FREEFORM, 14, &TRUST, on_refusal, &s);
+    ck_assert_int_eq(seen_ref.decision, REFUSAL_FORWARD);
+    state_get_stats(st, &ss);
+    ck_assert_int_eq(ss.refusal_entries, 0);
+    stop();
+}
+END_TEST
+
+START_TEST(test_delayed_refusal_operations)
+{
+    struct seen s = {0};
+    int flushed = 0;
+    start_refusals(5);
+    listed = list_ended = 0;
+    struct state_answer a = send_answer(ROUTE_SEND_FREEFORM, 13, 503, OFFLINE);
+    char *body = strdup(OFFLINE);
+    ck_assert_ptr_nonnull(body);
+    a.body = body;
+    /* learn, decide, list, forget: queued, answered in that order */
+    ck_assert_ptr_nonnull(state_refusal_learn(st, &a, &TRUST, on_done, &s));
+    memset(body, 'x', strlen(body)); /* the queued copy is its own */
+    free(body);
+    ck_assert_ptr_nonnull(state_refusal_decide(st, ROUTE_SEND_FREEFORM, 13,
+                                               &TRUST, on_refusal, &s));
+    ck_assert_ptr_nonnull(state_refusal_list(st, &TRUST, on_list, &s));
+    ck_assert_ptr_nonnull(state_refusal_forget(st, 13, on_found, &s));
+    ck_assert_int_eq(s.n, 0);
+    /* a cancelled decide still answers nobody */
+    struct state_op *d =
+        state_refusal_decide(st, ROUTE_SEND_FREEFORM, 13, &TRUST, on_refusal, &s);
+    state_cancel(st, d);
+    state_flush(st, on_flushed, &flushed);
+    loop_until(&flushed, 1);
+    ck_assert_int_eq(s.n, 4);
+    ck_assert_int_eq(s.order[0], 'd');
+    ck_assert_int_eq(s.order[1], 'r');
+    ck_assert_int_eq(s.order[2], 'l');
+    ck_assert_int_eq(s.order[3], 'f');
+    ck_assert_int_eq(seen_ref.decision, REFUSAL_ANSWER);
+    ck_assert_str_eq(seen_body, OFFLINE);
+    ck_assert_int_eq(listed, 1);
+    ck_assert_int_eq(listed_sender[0], 13);
+    ck_assert_int_eq(seen_found, 1);
+    /* queued ones are dropped with the store, without their callbacks */
+    ck_assert_ptr_nonnull(state_refusal_list(st, &TRUST, on_list, &s));
+    a.body = OFFLINE; /* the first one's buffer is gone */
+    ck_assert_ptr_null(state_refusal_learn(st, &a, &TRUST, NULL, NULL));
+    stop();
+    ck_assert_int_eq(s.n, 4);
+}
+END_TEST
+
+START_TEST(test_no_refusal_store_forwards)
+{
+    struct seen s = {0};
+    start(0);
+    listed = list_ended = 0;
+    struct state_answer a = send_answer(ROUTE_SEND_FREEFORM, 13, 503, OFFLINE);
+    state_refusal_learn(st, &a, &TRUST, NULL, NULL);
+    state_refusal_decide(st, ROUTE_SEND_FREEFORM, 13, &TRUST, on_refusal, &s);
+    ck_assert_int_eq(seen_ref.decision, REFUSAL_FORWARD);
+    state_refusal_list(st, &TRUST, on_list, &s);
+    ck_assert_int_eq(listed, 0);
+    ck_assert_int_eq(list_ended, 1);
+    state_refusal_forget(st, 13, on_found, &s);
+    ck_assert_int_eq(seen_found, 0);
+    stop();
+}
+END_TEST
+
 Suite *
 unit_suite(void)
 {
@@ -313,6 +524,9 @@ unit_suite(void)
     tcase_add_test(tc, test_free_drops_what_is_queued);
     tcase_add_test(tc, test_memory_admin_window_operations);
     tcase_add_test(tc, test_delayed_admin_window_operations);
+    tcase_add_test(tc, test_memory_refusal_operations);
+    tcase_add_test(tc, test_delayed_refusal_operations);
+    tcase_add_test(tc, test_no_refusal_store_forwards);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -509,7 +509,7 @@ END_TEST
  * both show them; the memory backend is up and never falls back. */
 START_TEST(state_rows)
 {
-    struct state *st = state_memory_new(base, gw.idem, gw.cache, 0);
+    struct state *st = state_memory_new(base, gw.idem, gw.cache, NULL, 0);
     gw.state = st;
     char *text = metrics_text(), v[64];
     static const char *const zero[] = {
