@@ -21,6 +21,7 @@
 #include "learn.h"
 #include "precheck.h"
 #include "query.h"
+#include "refusals.h"
 #include "session_cache.h"
 #include "shaper.h"
 #include "state.h"
@@ -160,6 +161,35 @@ inbound(const struct admin_ctx *ctx, const struct admin_req *q,
     json_object_put(o);
 }
 
+/* GET /admin/refusals: no query key; the state lists them. */
+static void
+refusals_get(const struct admin_ctx *ctx, const struct admin_req *q,
+             struct admin_result *r)
+{
+    (void)ctx;
+    struct query_result qr;
+    if (admin_query(QUERY_NONE, q->query, &qr, r) != 0)
+        return;
+    ask(r, ADMIN_ASK_RLIST, 0, "");
+}
+
+/* DELETE /admin/refusals?sender_id=N or ?kind=balance: exactly one. */
+static void
+refusals_forget(const struct admin_ctx *ctx, const struct admin_req *q,
+                struct admin_result *r)
+{
+    (void)ctx;
+    struct query_result qr;
+    if (admin_query(QUERY_REFUSALS, q->query, &qr, r) != 0)
+        return;
+    int by_sender = qr.v.sender_id >= 1, by_kind = qr.v.status != NULL;
+    if (by_sender == by_kind) {
+        fail(r, GW_ERR_REFUSAL_TARGET, by_kind ? "kind" : "sender_id");
+        return;
+    }
+    ask(r, ADMIN_ASK_RFORGET, by_sender ? qr.v.sender_id : 0, "");
+}
+
 /* ---- the state's answers ---- */
 
 struct state_op *
@@ -178,9 +208,29 @@ admin_ask(const struct admin_ctx *ctx, const struct admin_result *r,
         return state_cache_open(st, r->sender, phone, r->expires_at,
                                 r->for_ms, on_done, arg);
     case ADMIN_ASK_NONE:
+    case ADMIN_ASK_RLIST: /* admin_answer() asks these itself */
+    case ADMIN_ASK_RFORGET:
         break;
     }
     return NULL;
+}
+
+struct json_object *
+admin_refusal_json(const struct refusal_view *v)
+{
+    json_object *o = json_object_new_object();
+    if (o == NULL)
+        alloc_oom("json_object_new_object");
+    json_object_object_add(o, "kind",
+                           json_object_new_string(refusal_kind_name(v->kind)));
+    json_object_object_add(o, "sender_id",
+                           v->sender >= 1 ? json_object_new_int64(v->sender)
+                                          : NULL);
+    json_object_object_add(o, "learned_at", time_or_null(v->learned_at));
+    json_object_object_add(o, "checked_at", time_or_null(v->checked_at));
+    json_object_object_add(o, "trusted_until", time_or_null(v->trusted_until));
+    json_object_object_add(o, "trusted", json_object_new_boolean(v->trusted));
+    return o;
 }
 
 static json_object *
@@ -262,6 +312,8 @@ static const struct admin_route {
     {"/admin/sessions/inbound", "POST", inbound},
     {"/admin/stats", "GET", stats},
     {"/admin/pause", "DELETE", end_pause},
+    {"/admin/refusals", "GET", refusals_get},
+    {"/admin/refusals", "DELETE", refusals_forget},
 };
 #define NROUTES (sizeof(admin_routes) / sizeof(admin_routes[0]))
 
@@ -381,6 +433,62 @@ on_done(void *arg, enum state_status status)
     send_result(ex, &r);
 }
 
+/* GET /admin/refusals: the entries come one by one, into ex's list,
+ * then the end (v NULL). */
+static void
+on_refusal_view(void *arg, enum state_status status,
+                const struct refusal_view *v)
+{
+    struct exchange *ex = arg;
+    struct admin_result r;
+    if (v != NULL) {
+        if (ex->admin_list == NULL &&
+            (ex->admin_list = json_object_new_array()) == NULL)
+            alloc_oom("json_object_new_array");
+        json_object_array_add(ex->admin_list, admin_refusal_json(v));
+        return;
+    }
+    ex->op = NULL;
+    memset(&r, 0, sizeof(r));
+    if (status != STATE_OK) {
+        fail(&r, GW_ERR_STATE_UNAVAILABLE, NULL);
+    } else {
+        json_object *o = json_object_new_object();
+        if (o == NULL)
+            alloc_oom("json_object_new_object");
+        json_object *list = ex->admin_list ? ex->admin_list
+                                           : json_object_new_array();
+        ex->admin_list = NULL; /* the object owns it now */
+        json_object_object_add(o, "refusals", list);
+        r.status = 200;
+        r.body = to_text(o);
+    }
+    send_result(ex, &r);
+}
+
+static void
+on_refusal_forgot(void *arg, enum state_status status, int found)
+{
+    struct exchange *ex = arg;
+    struct admin_result r;
+    (void)found; /* forgetting what is not held is done too */
+    ex->op = NULL;
+    memset(&r, 0, sizeof(r));
+    admin_complete_done(&r, status);
+    send_result(ex, &r);
+}
+
+static struct state_op *
+ask_refusals(struct exchange *ex, const struct admin_result *r)
+{
+    struct refusal_trust t;
+    config_refusal_trust(ex->gw->cfg, &t);
+    if (r->ask == ADMIN_ASK_RLIST)
+        return state_refusal_list(ex->gw->state, &t, on_refusal_view, ex);
+    return state_refusal_forget(ex->gw->state, r->sender, on_refusal_forgot,
+                                ex);
+}
+
 /* The drain's deadline: the state's answer will not be awaited. An admin
  * call never reaches the upstream. */
 static int
@@ -424,7 +532,9 @@ admin_answer(struct exchange *ex, const char *path, const char *query)
     /* the pair goes in the exchange (and its log line) for the answer */
     ex->sender_id = r.sender;
     snprintf(ex->recipient, sizeof(ex->recipient), "%s", r.phone);
-    struct state_op *op = admin_ask(&ctx, &r, on_view, on_done, ex);
+    struct state_op *op = r.ask == ADMIN_ASK_RLIST || r.ask == ADMIN_ASK_RFORGET
+                              ? ask_refusals(ex, &r)
+                              : admin_ask(&ctx, &r, on_view, on_done, ex);
     if (op == NULL)
         return; /* answered: ex may be gone */
     ex->op = op;

@@ -7,6 +7,14 @@
  *          stats registry's JSON, stats.h)
  *   DELETE /admin/pause                                 -> 204: ends a
  *          pause an upstream 429 imposed (both limiters)
+ *   GET    /admin/refusals                              -> the learned
+ *          refusals (SPEC section 4a): {"refusals": [{"kind",
+ *          "sender_id" (null for the balance), "learned_at",
+ *          "checked_at", "trusted_until", "trusted"}, ...]}, the balance
+ *          first, then the senders in ascending id
+ *   DELETE /admin/refusals?sender_id=N | ?kind=balance  -> 204: forgets
+ *          that sender's entry, or the balance's (exactly one of them;
+ *          204 also when there was none)
  * Every path takes only its documented query keys, judged by query.h's
  * rules (/admin/sessions: sender_id and recipient_phone, both required;
  * the others: none): a refusal is 400 BAD_REQUEST or 422 with its field.
@@ -64,6 +72,9 @@ enum admin_ask {
     ADMIN_ASK_GET,      /* state_cache_get: 200 and the entry, or 404 */
     ADMIN_ASK_FORGET,   /* state_cache_forget: 204 */
     ADMIN_ASK_OPEN,     /* state_cache_open: 204 */
+    ADMIN_ASK_RLIST,    /* state_refusal_list: 200 and every entry */
+    ADMIN_ASK_RFORGET,  /* state_refusal_forget (sender, 0: the balance):
+                           204 */
 };
 
 struct admin_result {
@@ -99,6 +110,10 @@ void admin_handle(const struct admin_ctx *ctx, const char *method,
 struct state_op *admin_ask(const struct admin_ctx *ctx,
                            const struct admin_result *r, state_view_cb on_view,
                            state_done_cb on_done, void *arg);
+
+/* The JSON of one learned refusal, as GET /admin/refusals lists it
+ * (caller puts it). */
+struct json_object *admin_refusal_json(const struct refusal_view *v);
 
 /* Completes r (its ask, sender and phone set) from the state's answer:
  * for a GET, the entry as JSON (200) or 404 SESSION_NOT_FOUND; for a

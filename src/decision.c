@@ -9,6 +9,7 @@ static const char *const decision_names[DECISION_COUNT] = {
     [DECISION_LOCAL] = "local",
     [DECISION_CALLER_GONE] = "caller_gone",
     [DECISION_CUT_OFF] = "cut_off",
+    [DECISION_LEARNED_REFUSAL] = "learned_refusal",
 };
 
 const char *

@@ -12,6 +12,7 @@ enum decision {
     DECISION_LOCAL,         /* health, metrics, admin */
     DECISION_CALLER_GONE,   /* the caller hung up before the answer */
     DECISION_CUT_OFF,       /* answered 503 at the drain deadline */
+    DECISION_LEARNED_REFUSAL, /* answered from a learned refusal (4a) */
     DECISION_COUNT
 };
 

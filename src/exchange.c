@@ -3,6 +3,8 @@
 
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <json-c/json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -16,6 +18,7 @@
 #include "http_method.h"
 #include "log.h"
 #include "metrics.h"
+#include "refusals.h"
 #include "reply.h"
 #include "route.h"
 #include "state.h"
@@ -125,9 +128,13 @@ ex_free(struct exchange *ex)
         state_cancel(gw->state, ex->op);
     if (ex->learn_op)
         state_cancel(gw->state, ex->learn_op);
+    if (ex->refusal_op)
+        state_cancel(gw->state, ex->refusal_op);
     ex_free_key(ex);
     if (ex->answer.owned)
         evbuffer_free(ex->answer.body);
+    if (ex->admin_list != NULL)
+        json_object_put(ex->admin_list);
     free(ex->client_name);
     if (ex->deferred) {
         TAILQ_REMOVE(&w->list, ex, link);
@@ -239,6 +246,25 @@ ex_error(struct exchange *ex, enum gw_error e, const char *sentence,
          struct json_object *extra)
 {
     ex_error_as(ex, DECISION_REJECTED, e, sentence, extra);
+}
+
+void
+ex_refusal(struct exchange *ex, int kind, int status, const char *body,
+           size_t len)
+{
+    char xw[64];
+    struct evbuffer *b = evbuffer_new();
+    if (b == NULL || evbuffer_add(b, body, len) != 0)
+        alloc_oom("evbuffer");
+    if (ex->req != NULL)
+        evhttp_add_header(evhttp_request_get_output_headers(ex->req),
+                          "Content-Type", "application/json");
+    snprintf(xw, sizeof(xw), "gateway; reason=%s",
+             refusal_reason((enum refusal_kind)kind));
+    metrics_count_refusal(kind, 0);
+    ex_reply(ex, status, b, xw, DECISION_LEARNED_REFUSAL,
+             refusal_reason((enum refusal_kind)kind));
+    evbuffer_free(b);
 }
 
 void

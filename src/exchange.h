@@ -69,6 +69,10 @@ struct exchange {
      * learn_op: learning from the answer (alongside settling) */
     struct state_op *op;
     struct state_op *learn_op;
+    struct state_op *refusal_op; /* learning the refusals (alongside) */
+    int senders_all; /* GET /senders?status=all: a list of every sender */
+    struct json_object *admin_list; /* GET /admin/refusals: the entries
+                                       read so far (owned) */
     /* idempotency: the caller's key, held in flight (owned; NULL when the
      * request has none, or once settled); an exchange that ends holding
      * it frees the key */
@@ -107,6 +111,13 @@ void ex_error(struct exchange *ex, enum gw_error e, const char *sentence,
  * closed). */
 void ex_error_as(struct exchange *ex, enum decision decision, enum gw_error e,
                  const char *sentence, struct json_object *extra);
+
+/* A learned refusal (SPEC section 4a): the upstream's status for it on
+ * ex's route, and the body it last gave for it, byte for byte (borrowed),
+ * as JSON; X-Wagate: gateway; reason=<refusal_reason(kind)>. Decision:
+ * learned_refusal. Counted in wagate_refusal_answers_total. */
+void ex_refusal(struct exchange *ex, int kind, int status, const char *body,
+                size_t len);
 
 /* A gateway success (health, metrics, admin): X-Wagate: gateway. */
 void ex_local(struct exchange *ex, int status, const char *content_type,

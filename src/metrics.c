@@ -6,6 +6,8 @@
 #include <event2/buffer.h>
 #include <string.h>
 
+#include "refusals.h"
+
 #define METRICS_MAX_SERIES 512
 
 struct req_series {
@@ -30,6 +32,7 @@ static struct {
     uint64_t err[UPSTREAM_FAIL_COUNT][2]; /* by kind, then sent */
     uint64_t answered;
     uint64_t upstream_429s;
+    uint64_t refusal_answers[REFUSAL_KINDS], refusal_probes[REFUSAL_KINDS];
 } m;
 
 void
@@ -100,6 +103,25 @@ metrics_head(struct evbuffer *out, const char *name, const char *type,
                         type);
 }
 
+void
+metrics_count_refusal(int kind, int probe)
+{
+    if (kind < 0 || kind >= REFUSAL_KINDS)
+        return;
+    if (probe)
+        m.refusal_probes[kind]++;
+    else
+        m.refusal_answers[kind]++;
+}
+
+uint64_t
+metrics_refusals(int kind, int probe)
+{
+    if (kind < 0 || kind >= REFUSAL_KINDS)
+        return 0;
+    return probe ? m.refusal_probes[kind] : m.refusal_answers[kind];
+}
+
 uint64_t
 metrics_series_dropped(void)
 {
@@ -152,9 +174,30 @@ render_upstream(struct evbuffer *out)
                     (unsigned long long)m.err[k][sent]);
 }
 
+/* Every kind, 0 included: a dashboard can graph a kind before it
+ * happens. */
+static void
+render_refusals(struct evbuffer *out)
+{
+    static const char *const fam[2][2] = {
+        {"wagate_refusal_answers_total",
+         "Sends answered from a learned refusal (SPEC 4a), by kind."},
+        {"wagate_refusal_probes_total",
+         "Sends forwarded as the probe of a refusal whose trust ran out, by "
+         "kind."}};
+    for (int p = 0; p < 2; p++) {
+        metrics_head(out, fam[p][0], "counter", fam[p][1]);
+        for (int k = 0; k < REFUSAL_KINDS; k++)
+            evbuffer_add_printf(out, "%s{kind=\"%s\"} %llu\n", fam[p][0],
+                                refusal_reason((enum refusal_kind)k),
+                                (unsigned long long)metrics_refusals(k, p));
+    }
+}
+
 void
 metrics_render(struct evbuffer *out)
 {
     render_requests(out);
     render_upstream(out);
+    render_refusals(out);
 }

@@ -38,6 +38,11 @@ void metrics_count_upstream(double seconds);
  * request left (outcome "unknown") or none did ("not_sent"). */
 void metrics_count_upstream_error(enum upstream_failure kind, int sent);
 
+/* A send answered from a learned refusal (probe 0) or forwarded as its
+ * probe (probe 1); kind is refusals.h's enum refusal_kind. */
+void metrics_count_refusal(int kind, int probe);
+uint64_t metrics_refusals(int kind, int probe);
+
 /* Request label sets not counted because the series table was full. */
 uint64_t metrics_series_dropped(void);
 

@@ -17,8 +17,10 @@
 #include "gateway.h"
 #include "headers.h"
 #include "idempotency.h"
+#include "metrics.h"
 #include "precheck.h"
 #include "query.h"
+#include "refusals.h"
 #include "relay.h"
 #include "reply.h"
 #include "route.h"
@@ -212,12 +214,37 @@ step_idempotency(struct exchange *ex)
                                      ex));
 }
 
-/* Step 9: the learned refusals of SPEC section 4a (issue 11) ask here,
- * like step_session(). */
+static void
+on_refusal(void *arg, const struct state_refusal *r)
+{
+    struct exchange *ex = arg;
+    ex->op = NULL;
+    /* a store that cannot say is no entry: forward */
+    if (r->status == STATE_OK && r->decision == REFUSAL_ANSWER) {
+        ex_refusal(ex, r->answer.kind, r->answer.status, r->answer.body,
+                   r->answer.len);
+        return; /* the key, if any, is freed: nothing was sent */
+    }
+    if (r->status == STATE_OK && r->decision == REFUSAL_PROBE)
+        metrics_count_refusal(r->answer.kind, 1);
+    step_session(ex);
+}
+
+/* Step 9: a refusal the upstream gave for this sender (or the account)
+ * and that is still trusted is answered here, without a rate slot (SPEC
+ * section 4a). With every kind off the store is not asked at all. */
 static void
 step_refusals(struct exchange *ex)
 {
-    step_session(ex);
+    struct refusal_trust t;
+    config_refusal_trust(ex->gw->cfg, &t);
+    if (t.ms[REFUSAL_SENDER_OFFLINE] <= 0 &&
+        t.ms[REFUSAL_SENDER_NOT_FOUND] <= 0 && t.ms[REFUSAL_BALANCE] <= 0) {
+        step_session(ex);
+        return;
+    }
+    await_state(ex, state_refusal_decide(ex->gw->state, ex->route->id,
+                                         ex->sender_id, &t, on_refusal, ex));
 }
 
 static void
@@ -318,6 +345,9 @@ check_query(struct exchange *ex, const char *path, const char *query,
     else if (qr.v.sender_id >= 1)
         ex->sender_id = qr.v.sender_id;
     memcpy(ex->recipient, qr.v.recipient, sizeof(ex->recipient));
+    /* only a list of every sender says who is not online */
+    ex->senders_all = ex->route->id == ROUTE_SENDERS && qr.v.status != NULL &&
+                      strcmp(qr.v.status, "all") == 0;
     return 0;
 }
 

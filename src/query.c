@@ -33,6 +33,7 @@ struct qspec {
 
 static const char *const senders_status[] = {"online", "all", NULL};
 static const char *const templates_status[] = {"approved", "all", NULL};
+static const char *const refusal_kinds[] = {"balance", NULL};
 
 static const struct qspec specs[QUERY_SPEC_COUNT] = {
     [QUERY_NONE] = {0, {{NULL, QV_STATUS, 0, NULL, 0, 0}}},
@@ -47,6 +48,11 @@ static const struct qspec specs[QUERY_SPEC_COUNT] = {
     [QUERY_TEMPLATES] = {1,
                          {{"status", QV_STATUS, 0, templates_status,
                            GW_ERR_QUERY_TEMPLATES_STATUS, 0}}},
+    [QUERY_REFUSALS] = {2,
+                        {{"sender_id", QV_SENDER_ID, 0, NULL,
+                          GW_ERR_QUERY_SENDER_ID, 0},
+                         {"kind", QV_STATUS, 0, refusal_kinds,
+                          GW_ERR_QUERY_REFUSAL_KIND, 0}}},
 };
 
 /* ---- verdicts ---- */

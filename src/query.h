@@ -36,6 +36,9 @@
  *                   (session-status, /admin/sessions)
  *   QUERY_SENDERS   status: online | all, optional (GET /senders)
  *   QUERY_TEMPLATES status: approved | all, optional (/senders/{id}/templates)
+ *   QUERY_REFUSALS  sender_id, optional; kind: balance, optional, read
+ *                   into v.status (DELETE /admin/refusals, which wants
+ *                   exactly one of them)
  */
 #ifndef WAGATE_QUERY_H
 #define WAGATE_QUERY_H
@@ -50,6 +53,7 @@ enum query_spec {
     QUERY_SESSION,
     QUERY_SENDERS,
     QUERY_TEMPLATES,
+    QUERY_REFUSALS,
     QUERY_SPEC_COUNT
 };
 

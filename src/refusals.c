@@ -550,9 +550,14 @@ answer(struct refusals *r, const struct refusal_entry *x, enum route_id route,
 /* This send goes; the entry is trusted again from now, so the sends
  * behind it are answered until the probe's answer is learned. */
 static enum refusal_decision
-probe(struct refusals *r, uint32_t i, int64_t now)
+probe(struct refusals *r, uint32_t i, enum route_id route, int64_t now,
+      struct refusal_answer *out)
 {
     struct refusal_entry *x = i == NIL ? &r->balance : &r->e[i];
+    if (out != NULL) /* what is probed: the kind, not an answer */
+        *out = (struct refusal_answer){(enum refusal_kind)x->kind,
+                                       refusal_status(x->kind, route), NULL,
+                                       0};
     if (i != NIL)
         order_unlink(r, i);
     x->checked_at = now;
@@ -579,9 +584,9 @@ refusals_decide(struct refusals *r, enum route_id route, int64_t sender,
     if (jb == J_TRUSTED)
         return answer(r, b, route, out);
     if (js == J_EXPIRED)
-        return probe(r, i, now);
+        return probe(r, i, route, now, out);
     if (jb == J_EXPIRED)
-        return probe(r, NIL, now);
+        return probe(r, NIL, route, now, out);
     return REFUSAL_FORWARD;
 }
 

@@ -132,7 +132,8 @@ enum refusal_decision {
 };
 
 /* What a trusted refusal is answered with; body points into the store,
- * valid until the next call that changes it. */
+ * valid until the next call that changes it. On REFUSAL_PROBE only kind
+ * and status are set (what is probed; body NULL, len 0). */
 struct refusal_answer {
     enum refusal_kind kind;
     int status; /* refusal_status(kind, route) */

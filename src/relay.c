@@ -16,6 +16,7 @@
 #include "idempotency.h"
 #include "metrics.h"
 #include "precheck.h"
+#include "refusals.h"
 #include "reply.h"
 #include "route.h"
 #include "shaper.h"
@@ -84,6 +85,58 @@ on_learned(void *arg, enum state_status status)
 }
 
 static void
+on_refusal_learned(void *arg, enum state_status status)
+{
+    struct exchange *ex = arg;
+    (void)status; /* as on_learned() */
+    ex->refusal_op = NULL;
+    answer_recorded(ex);
+}
+
+/* ---- a refusal just learned answers the sends queued behind it ---- */
+
+struct refused {
+    struct refusal_lesson l;
+    int64_t sender; /* the lesson's, for a sender's kind */
+};
+
+static int
+queued_is_refused(void *item, void *arg)
+{
+    const struct exchange *q = item;
+    const struct refused *r = arg;
+    return q->route->kind == ROUTE_KIND_SEND &&
+           (r->l.kind == REFUSAL_BALANCE || q->sender_id == r->sender);
+}
+
+static void
+answer_queued(void *item, void *arg)
+{
+    struct exchange *q = item;
+    const struct refused *r = arg;
+    ex_refusal(q, r->l.kind, refusal_status(r->l.kind, q->route->id),
+               r->l.body, r->l.len);
+}
+
+/* What the store is about to learn, the sends already waiting for a slot
+ * are told too: they asked before it was known, and each would take a
+ * slot only to get the same answer (SPEC section 4a; a campaign from an
+ * offline sender would hold every other caller's sends behind it). The
+ * ones left move up into the slots freed (shaper_withdraw). */
+static void
+withdraw_refused(struct exchange *ex, const struct state_answer *sa,
+                 const struct refusal_trust *t)
+{
+    struct refused r = {.sender = sa->sender};
+    if (refusal_extract(sa->route, sa->status, sa->body, sa->len, &r.l) !=
+            REFUSAL_TEACHES_REFUSAL ||
+        t->ms[r.l.kind] <= 0 ||
+        (r.l.kind != REFUSAL_BALANCE && sa->sender < 1))
+        return;
+    shaper_withdraw(ex->gw->send_shaper, queued_is_refused, answer_queued, &r);
+}
+
+static void
 on_settled(void *arg, enum state_status status)
 {
     struct exchange *ex = arg;
@@ -142,18 +195,33 @@ record_answer(struct exchange *ex, const struct upstream_response *resp,
         .status = resp->status,
         .body = body,
         .len = len,
+        .senders_all = ex->senders_all,
     };
+    /* the refusals learn from the sends and from a senders list's 200
+     * (refusals.h); the other reads teach them nothing: not asked */
+    int teaches = ex->route->kind == ROUTE_KIND_SEND ||
+                  (ex->route->id == ROUTE_SENDERS && resp->status == 200);
+    struct refusal_trust t;
+    config_refusal_trust(ex->gw->cfg, &t);
+    if (ex->route->kind == ROUTE_KIND_SEND)
+        withdraw_refused(ex, &sa, &t);
     ex->answer.status = resp->status;
     ex->answer.body = resp->body; /* borrowed during the upstream's call */
-    ex->answer.pending = 1 + keyed;
+    ex->answer.pending = 1 + teaches + keyed;
     /* after each call, ex is alive only if an answer is still awaited */
     struct state_op *learning =
         state_cache_learn(ex->gw->state, &sa, on_learned, ex);
     if (learning != NULL)
         ex->learn_op = learning;
+    struct state_op *refusing =
+        teaches ? state_refusal_learn(ex->gw->state, &sa, &t,
+                                      on_refusal_learned, ex)
+                : NULL;
+    if (refusing != NULL)
+        ex->refusal_op = refusing;
     struct state_op *keeping =
         keyed ? keep_answer(ex, resp, kept, n, body, len) : NULL;
-    if (learning == NULL && keeping == NULL)
+    if (learning == NULL && refusing == NULL && keeping == NULL)
         return; /* answered */
     /* the body must outlive the upstream's callback: take it */
     struct evbuffer *own = evbuffer_new();

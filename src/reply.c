@@ -162,6 +162,10 @@ const struct gw_error_row reply_errors[GW_ERR_COUNT] = {
     INVALID(GW_ERR_RECIPIENT_MISSING, "recipient_phone is required."),
     INVALID(GW_ERR_QUERY_SENDERS_STATUS, "status must be online or all."),
     INVALID(GW_ERR_QUERY_TEMPLATES_STATUS, "status must be approved or all."),
+    INVALID(GW_ERR_QUERY_REFUSAL_KIND, "kind must be balance."),
+    INVALID(GW_ERR_REFUSAL_TARGET,
+            "Give exactly one of sender_id (a sender's refusal) and "
+            "kind=balance (the account's)."),
 
     ROW(GW_ERR_IDEMPOTENCY_IN_PROGRESS, 409, "IDEMPOTENCY_IN_PROGRESS",
         "idempotency_in_progress",

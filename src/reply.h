@@ -78,6 +78,8 @@ enum gw_error {
     GW_ERR_RECIPIENT_MISSING,
     GW_ERR_QUERY_SENDERS_STATUS,
     GW_ERR_QUERY_TEMPLATES_STATUS,
+    GW_ERR_QUERY_REFUSAL_KIND,
+    GW_ERR_REFUSAL_TARGET,
     /* idempotency, the session cache, the state (pipeline.c) */
     GW_ERR_IDEMPOTENCY_IN_PROGRESS,
     GW_ERR_IDEMPOTENCY_KEY_REUSED,

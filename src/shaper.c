@@ -1010,6 +1010,73 @@ shaper_cancel(struct shaper *s, void *item)
     return 0;
 }
 
+/* The waiting items' slots, in queue order (ascending). */
+static double *
+queue_slots(const struct shaper *s, size_t *n)
+{
+    const struct shaper_item *it;
+    double *v = xmalloc((s->st.depth ? s->st.depth : 1) * sizeof(*v));
+    *n = 0;
+    TAILQ_FOREACH(it, &s->queue, link)
+    {
+        v[(*n)++] = it->slot_ms;
+    }
+    return v;
+}
+
+size_t
+shaper_withdraw(struct shaper *s, shaper_match match, shaper_back back,
+                void *arg)
+{
+    struct shaper_queue taken;
+    struct shaper_item *it, *next;
+    size_t nslots, k = 0, queued = 0;
+    TAILQ_INIT(&taken);
+    /* still awaiting Redis: no slot yet (its reservation is lost there) */
+    for (it = TAILQ_FIRST(&s->reserving); it != NULL; it = next) {
+        next = TAILQ_NEXT(it, link);
+        if (!match(it->item, arg))
+            continue;
+        s->remote->link.cancel(s->remote->link.link, it->cmd);
+        TAILQ_REMOVE(&s->reserving, it, link);
+        s->st.reserving--;
+        TAILQ_INSERT_TAIL(&taken, it, link);
+    }
+    double *slots = queue_slots(s, &nslots);
+    for (it = TAILQ_FIRST(&s->queue); it != NULL; it = next) {
+        next = TAILQ_NEXT(it, link);
+        if (!match(it->item, arg))
+            continue;
+        TAILQ_REMOVE(&s->queue, it, link);
+        s->st.depth--;
+        TAILQ_INSERT_TAIL(&taken, it, link);
+        queued++;
+    }
+    /* the ones left move up into the first slots, in order: the instance
+     * holds the same slot times (Redis's schedule counts them as its
+     * own), fewer items use them; deadlines stay (a subset of a rising
+     * sequence still rises, and a slot only moves earlier) */
+    TAILQ_FOREACH(it, &s->queue, link)
+    {
+        it->slot_ms = slots[k++];
+    }
+    free(slots);
+    if (s->remote == NULL)
+        rl_release(&s->rl, (int64_t)queued); /* the last ones are free */
+    if (TAILQ_EMPTY(&s->queue))
+        shared_grant_give_back(s); /* nobody left to use it */
+    size_t n = 0;
+    while ((it = TAILQ_FIRST(&taken)) != NULL) {
+        TAILQ_REMOVE(&taken, it, link);
+        void *item = it->item;
+        free(it);
+        n++;
+        back(item, arg);
+    }
+    shaper_arm(s);
+    return n;
+}
+
 /* After a pause: the waiting items now beyond the queue bound are a
  * suffix of the queue (slots grow along it). They are refused, newest
  * first, and (memory mode) their slots given back. */

@@ -166,6 +166,21 @@ void shaper_answered(struct shaper *s, uint64_t ticket);
  * not in the queue. Its slot stays used. */
 int shaper_cancel(struct shaper *s, void *item);
 
+/* Takes back every waiting item for which match(item, arg) is 1 (a
+ * refusal just learned: they are answered without a slot), calling
+ * back(item, arg) for each once the queue is whole again (back may answer and
+ * free it; it must not call the shaper). The items left move up, in
+ * order, into the slots that were the queue's first (a backlog behind a
+ * refused sender drains as if the refused sends had never come); the
+ * slots freed at the end are given back to the limiter (memory mode; in
+ * shared mode they are Redis's, and wasted). Also takes back items
+ * whose shared reservation is still awaited (it may still be made in
+ * Redis). Returns how many were taken. */
+typedef int (*shaper_match)(void *item, void *arg);
+typedef void (*shaper_back)(void *item, void *arg);
+size_t shaper_withdraw(struct shaper *s, shaper_match match, shaper_back back,
+                       void *arg);
+
 /* The upstream said 429: no slot before pause_ms from now; waiting items
  * move back by the same delay, keeping their spacing; those whose slot is
  * now further than max_queue_ms away are refused (their slots released). */

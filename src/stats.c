@@ -14,6 +14,7 @@
 #include "idempotency.h"
 #include "metrics.h"
 #include "redis_link.h"
+#include "refusals.h"
 #include "session_cache.h"
 #include "shaper.h"
 #include "state.h"
@@ -37,6 +38,11 @@ struct stats_snap {
     uint64_t state_commands, state_failures, state_timeouts;
     uint64_t state_reconnects, state_noscript, state_pending;
     uint64_t local_slots; /* both limiters' degraded-mode slots */
+    /* the learned refusals (SPEC section 4a): answers and probes by kind
+     * (metrics_refusals()), the entries the backend holds (0 when it
+     * cannot say) */
+    uint64_t refusal_answers[REFUSAL_KINDS], refusal_probes[REFUSAL_KINDS];
+    uint64_t refusal_entries;
 };
 
 /* A row's getter: the member f of the snapshot, an unsigned count or a
@@ -67,6 +73,28 @@ static const struct stats_row rows[] = {
     {NULL, 0, PATH("session_cache", "evictions"), STATS_COUNTER,
      "Session cache entries dropped for room (least recently used).",
      AT(cache.evictions)},
+
+    {"wagate_refusal_entries", 25, PATH("refusals", "entries"), STATS_GAUGE,
+     "Learned refusals held (senders offline or not found, the balance).",
+     AT(refusal_entries)},
+    {NULL, 0, PATH("refusals", "sender_offline", "answers"), STATS_COUNTER,
+     "Sends answered from a learned \"sender offline\".",
+     AT(refusal_answers[REFUSAL_SENDER_OFFLINE])},
+    {NULL, 0, PATH("refusals", "sender_offline", "probes"), STATS_COUNTER,
+     "Sends forwarded as a probe of a \"sender offline\".",
+     AT(refusal_probes[REFUSAL_SENDER_OFFLINE])},
+    {NULL, 0, PATH("refusals", "sender_not_found", "answers"), STATS_COUNTER,
+     "Sends answered from a learned \"sender not found\".",
+     AT(refusal_answers[REFUSAL_SENDER_NOT_FOUND])},
+    {NULL, 0, PATH("refusals", "sender_not_found", "probes"), STATS_COUNTER,
+     "Sends forwarded as a probe of a \"sender not found\".",
+     AT(refusal_probes[REFUSAL_SENDER_NOT_FOUND])},
+    {NULL, 0, PATH("refusals", "balance", "answers"), STATS_COUNTER,
+     "Sends answered from a learned empty balance.",
+     AT(refusal_answers[REFUSAL_BALANCE])},
+    {NULL, 0, PATH("refusals", "balance", "probes"), STATS_COUNTER,
+     "Sends forwarded as a probe of an empty balance.",
+     AT(refusal_probes[REFUSAL_BALANCE])},
 
     {"wagate_in_flight", 5, PATH("upstream", "in_flight"), STATS_GAUGE,
      "Requests accepted and not yet answered (queued included).",
@@ -182,6 +210,11 @@ static const struct stats_row rows[] = {
      "Rate slots the instance's own limiter gave (rate / state.instances) "
      "while the shared one could not be asked.",
      AT(local_slots)},
+    {"wagate_state_refusals_unavailable_total", 26,
+     PATH("state", "refusals_unavailable"), STATS_COUNTER,
+     "Learned-refusal operations the state store could not answer (read as "
+     "no entry: forwarded).",
+     AT(state.refusal_unavailable)},
 };
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
 
@@ -237,6 +270,12 @@ snap_take(const struct gateway *gw, struct stats_snap *s)
     s->state_up = 1; /* the memory backend always answers */
     if (gw->link)
         snap_link(gw->link, s);
+    for (int k = 0; k < REFUSAL_KINDS; k++) {
+        s->refusal_answers[k] = metrics_refusals(k, 0);
+        s->refusal_probes[k] = metrics_refusals(k, 1);
+    }
+    s->refusal_entries =
+        s->state.refusal_entries > 0 ? (uint64_t)s->state.refusal_entries : 0;
 }
 
 /* Reads through memcpy: the field's width is its own (size_t or

@@ -375,9 +375,17 @@ START_TEST(idempotency_frees_the_key_after_5xx)
 {
     struct http_resp a;
     char body[200];
-    /* sender 13 is offline: the sandbox answers 503, which is not kept */
-    snprintf(body, sizeof(body), "{\"sender_id\":13,\"recipient_phone\":"
-                                 "\"+14155560001\",\"message\":\"m\"}");
+    /* the sandbox answers 503 twice (a fault: an offline sender's 503
+     * would be learned, and the retry answered by the gateway), which is
+     * not kept */
+    snprintf(body, sizeof(body), "{\"sender_id\":12,\"recipient_phone\":"
+                                 "\"+14155560001\",\"message\":\"m-5xx\"}");
+    ck_assert_int_eq(
+        hx_sandbox_control(sb.port, "POST", "/_sandbox/faults",
+                           "{\"mode\":\"status\",\"status\":503,"
+                           "\"match\":\"m-5xx\",\"times\":2,"
+                           "\"body\":{\"success\":false}}"),
+        200);
     const char *h[] = {"Idempotency-Key: key-5xx", NULL};
     for (int i = 0; i < 2; i++) {
         ck_assert_int_eq(harness_post(gw.port, FREEFORM, body, h, &a), 0);

@@ -238,7 +238,8 @@ run_steps(int port, struct http_resp *r)
     post(port, SEND, nobody, "k-nobody", &r[3]);   /* the replay */
     post(port, SEND, other, "k-nobody", &r[4]);    /* 422 reused */
     post(port, FREEFORM, offline, "k-off", &r[5]); /* 503: the key is freed */
-    post(port, FREEFORM, offline, "k-off", &r[6]); /* so it goes again */
+    /* free again, and answered from the refusal learned (SPEC 4a) */
+    post(port, FREEFORM, offline, "k-off", &r[6]);
     post(port, FREEFORM, "{\"sender_id\":12}", "k-bad", &r[7]); /* 422 */
     ck_assert_int_eq(harness_get(port, "GET",
                                  "/api/user/whatsapp/senders?status=all", NULL,
@@ -264,7 +265,7 @@ START_TEST(late_state_answers_give_the_same_bytes_once)
     /* the state was asked at least once per step, each DELAY_MS late */
     ck_assert(clock_mono_ms() - t0 >= 7.0 * DELAY_MS);
     ck_assert_int_eq(hx_sandbox_count(sb.port), sent_now);
-    ck_assert_int_eq(sent_now, 5); /* 403, 404, 503, 503, senders */
+    ck_assert_int_eq(sent_now, 4); /* 403, 404, 503, senders */
     for (int i = 0; i < NSTEPS; i++) {
         char what[32];
         snprintf(what, sizeof(what), "step %d", i);
@@ -277,7 +278,8 @@ START_TEST(late_state_answers_give_the_same_bytes_once)
     assert_xwagate(&b[3], "replay");
     assert_xwagate(&b[4], "gateway; reason=idempotency_key_reused");
     ck_assert_int_eq(b[6].status, 503);
-    assert_xwagate(&b[6], "upstream");
+    assert_xwagate(&b[5], "upstream");
+    assert_xwagate(&b[6], "gateway; reason=sender_offline");
     for (int i = 0; i < NSTEPS; i++)
         http_free(&b[i]);
     ck_assert_int_ge(assert_one_line_per_series(late.port), 6);

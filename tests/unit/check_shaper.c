@@ -203,6 +203,104 @@ START_TEST(cancel_takes_a_waiting_item_back_and_sets_the_timer_for_the_next)
 }
 END_TEST
 
+/* withdraw: the sinks whose "off" mark is set */
+struct marked_sink {
+    struct sink k;
+    int off;
+};
+
+static int
+match_off(void *item, void *arg)
+{
+    (void)arg;
+    return ((struct marked_sink *)item)->off;
+}
+
+static int backs;
+
+static void
+back_count(void *item, void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(((struct marked_sink *)item)->off, 1);
+    backs++;
+}
+
+START_TEST(withdraw_moves_the_rest_up_into_the_freed_slots)
+{
+    struct shaper *s = shaper_at(5, 1, 10000);
+    struct marked_sink a = {{0}, 0}, m[6], x = {{0}, 0};
+    backs = 0;
+    ck_assert_int_eq(shaper_submit(s, &a, go_count, refuse_count, NULL), 0);
+    ck_assert_int_eq(a.k.handed, 1);
+    /* slots 200 .. 1200: off, on, off, on, off, on */
+    for (int i = 0; i < 6; i++) {
+        m[i] = (struct marked_sink){{0}, i % 2 == 0};
+        ck_assert_int_eq(
+            shaper_submit(s, &m[i], go_count, refuse_count, NULL), 0);
+    }
+    ck_assert_uint_eq(stats(s).depth, 6);
+    ck_assert_uint_eq(shaper_withdraw(s, match_off, back_count, NULL), 3);
+    ck_assert_int_eq(backs, 3);
+    ck_assert_uint_eq(stats(s).depth, 3);
+    for (int i = 0; i < 6; i += 2)
+        m[i].off = 0; /* taken: not to be matched again */
+    /* nothing matches: nothing moves */
+    ck_assert_uint_eq(shaper_withdraw(s, match_off, back_count, NULL), 0);
+    ck_assert_int_eq(backs, 3);
+    /* the three left take the first three slots: 200, 400, 600 */
+    ck_assert_double_eq(shaper_next_ms(s), 200);
+    advance(s, 200);
+    ck_assert_int_eq(m[1].k.handed, 1);
+    advance(s, 400);
+    ck_assert_int_eq(m[3].k.handed, 1);
+    ck_assert_int_eq(m[5].k.handed, 0);
+    advance(s, 600);
+    ck_assert_int_eq(m[5].k.handed, 1);
+    /* and the slots freed at the end were given back: the next is 800,
+     * not 1400 */
+    ck_assert_int_eq(shaper_submit(s, &x, go_count, refuse_count, NULL), 0);
+    ck_assert_double_eq(shaper_next_ms(s), 800);
+    advance(s, 800);
+    ck_assert_int_eq(x.k.handed, 1);
+    for (int i = 0; i < 6; i += 2)
+        ck_assert_int_eq(m[i].k.handed + m[i].k.refused, 0);
+    for (int i = 0; i < 5; i++)
+        shaper_left(s);
+    shaper_free(s);
+}
+END_TEST
+
+/* Taking back every waiting item leaves nothing armed; a pause still
+ * holds the items left (a withdraw does not end it). */
+START_TEST(withdraw_keeps_a_pause)
+{
+    struct shaper *s = shaper_at(5, 1, 60000);
+    struct marked_sink a = {{0}, 0}, m[4];
+    backs = 0;
+    ck_assert_int_eq(shaper_submit(s, &a, go_count, refuse_count, NULL), 0);
+    shaper_pause(s, 10000); /* nothing waits: no slot before 10000 */
+    for (int i = 0; i < 4; i++) {
+        m[i] = (struct marked_sink){{0}, i < 2};
+        ck_assert_int_eq(
+            shaper_submit(s, &m[i], go_count, refuse_count, NULL), 0);
+    }
+    ck_assert_double_eq(shaper_next_ms(s), 10000);
+    ck_assert_uint_eq(shaper_withdraw(s, match_off, back_count, NULL), 2);
+    ck_assert_double_eq(shaper_next_ms(s), 10000); /* still paused */
+    advance(s, 9999);
+    ck_assert_int_eq(m[2].k.handed + m[3].k.handed, 0);
+    advance(s, 10200);
+    ck_assert_int_eq(m[2].k.handed + m[3].k.handed, 2);
+    m[2].off = m[3].off = 0;
+    ck_assert_uint_eq(shaper_withdraw(s, match_off, back_count, NULL), 0);
+    ck_assert(shaper_next_ms(s) == INFINITY);
+    for (int i = 0; i < 3; i++)
+        shaper_left(s);
+    shaper_free(s);
+}
+END_TEST
+
 /* ---- the on-the-wire guard (the promise is about departures) ---- */
 
 /* Handed over, not left: at most the window's worth (rate + burst - 1 =
@@ -736,6 +834,8 @@ unit_suite(void)
 
     tc = tcase_create("guard");
     tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, withdraw_moves_the_rest_up_into_the_freed_slots);
+    tcase_add_test(tc, withdraw_keeps_a_pause);
     tcase_add_test(tc, the_guard_holds_while_the_window_is_on_its_way);
     tcase_add_test(tc, an_idle_queue_still_waits_for_the_guard);
     tcase_add_test(tc, departures_that_bunch_hold_the_next_for_a_window);

@@ -20,6 +20,7 @@
 #include "session_cache.h"
 #include "shaper.h"
 #include "redis_link.h"
+#include "refusals.h"
 #include "state.h"
 #include "stats.h"
 
@@ -492,7 +493,8 @@ START_TEST(admin_json_of_before_is_kept)
         json_object_to_json_string(rm), (unsigned long long)rs.pauses,
         (unsigned long long)metrics_answered());
     json_object *o = stats_admin_json(&gw);
-    json_object_object_del(o, "state"); /* issue 10's: state_rows */
+    json_object_object_del(o, "state");    /* issue 10's: state_rows */
+    json_object_object_del(o, "refusals"); /* issue 11's: refusal_rows */
     ck_assert_str_eq(
         json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
                                               JSON_C_TO_STRING_NOSLASHESCAPE),
@@ -522,7 +524,8 @@ START_TEST(state_rows)
         "wagate_state_idempotency_fenced_total",
         "wagate_state_idempotency_unknown_total",
         "wagate_state_corrupt_total",
-        "wagate_state_local_slots_total"};
+        "wagate_state_local_slots_total",
+        "wagate_state_refusals_unavailable_total"};
     ck_assert_int_eq(sample(text, "wagate_state_up", v, sizeof(v)), 0);
     ck_assert_str_eq(v, "1");
     ck_assert_ptr_nonnull(strstr(text, "# TYPE wagate_state_up gauge\n"));
@@ -595,6 +598,61 @@ START_TEST(missing_stores_read_zero)
     ck_assert_ptr_nonnull(m);
     ck_assert_int_eq(json_object_get_int64(m), 0);
     json_object_put(o);
+}
+END_TEST
+
+/* The learned refusals (SPEC section 4a): answers and probes by kind on
+ * /metrics (labelled, every kind shown) and in /admin/stats, the entries
+ * the store holds. */
+START_TEST(refusal_rows)
+{
+    struct refusals *r = refusals_new(4);
+    ck_assert_ptr_nonnull(r);
+    struct state *st = state_memory_new(base, gw.idem, gw.cache, r, 0);
+    gw.state = st;
+    ck_assert_int_eq(refusals_put(r, REFUSAL_BALANCE, 0, "{}", 2, 1), 0);
+    ck_assert_int_eq(refusals_put(r, REFUSAL_SENDER_OFFLINE, 13, "{}", 2, 1),
+                     0);
+    uint64_t a0 = metrics_refusals(REFUSAL_SENDER_OFFLINE, 0);
+    uint64_t p0 = metrics_refusals(REFUSAL_BALANCE, 1);
+    metrics_count_refusal(REFUSAL_SENDER_OFFLINE, 0);
+    metrics_count_refusal(REFUSAL_SENDER_OFFLINE, 0);
+    metrics_count_refusal(REFUSAL_BALANCE, 1);
+    metrics_count_refusal(REFUSAL_KINDS, 0); /* out of range: nothing */
+    metrics_count_refusal(-1, 1);
+    char *text = metrics_text(), v[64], want[128];
+    ck_assert_ptr_nonnull(
+        strstr(text, "# TYPE wagate_refusal_answers_total counter\n"));
+    ck_assert_ptr_nonnull(
+        strstr(text, "# TYPE wagate_refusal_probes_total counter\n"));
+    snprintf(want, sizeof(want),
+             "\nwagate_refusal_answers_total{kind=\"sender_offline\"} %llu\n",
+             (unsigned long long)a0 + 2);
+    ck_assert_msg(strstr(text, want) != NULL, "missing %s", want);
+    snprintf(want, sizeof(want),
+             "\nwagate_refusal_probes_total{kind=\"insufficient_balance\"} "
+             "%llu\n",
+             (unsigned long long)p0 + 1);
+    ck_assert_msg(strstr(text, want) != NULL, "missing %s", want);
+    ck_assert_ptr_nonnull(
+        strstr(text, "\nwagate_refusal_answers_total{kind=\"sender_not_found\"} "));
+    ck_assert_int_eq(sample(text, "wagate_refusal_entries", v, sizeof(v)), 0);
+    ck_assert_str_eq(v, "2");
+    free(text);
+    json_object *o = admin_parsed(), *refs, *k, *n;
+    ck_assert(json_object_object_get_ex(o, "refusals", &refs));
+    ck_assert(json_object_object_get_ex(refs, "entries", &n));
+    ck_assert_int_eq(json_object_get_int64(n), 2);
+    ck_assert(json_object_object_get_ex(refs, "sender_offline", &k));
+    ck_assert(json_object_object_get_ex(k, "answers", &n));
+    ck_assert_int_eq(json_object_get_int64(n), (int64_t)a0 + 2);
+    ck_assert(json_object_object_get_ex(refs, "balance", &k));
+    ck_assert(json_object_object_get_ex(k, "probes", &n));
+    ck_assert_int_eq(json_object_get_int64(n), (int64_t)p0 + 1);
+    json_object_put(o);
+    gw.state = NULL;
+    state_free(st);
+    refusals_free(r);
 }
 END_TEST
 
@@ -677,6 +735,7 @@ unit_suite(void)
     tcase_add_test(tc, metrics_families_keep_their_order);
     tcase_add_test(tc, metrics_positions_are_a_permutation);
     tcase_add_test(tc, state_rows);
+    tcase_add_test(tc, refusal_rows);
     tcase_add_test(tc, state_rows_read_the_link);
     suite_add_tcase(s, tc);
     return s;
