@@ -5,6 +5,7 @@
  * strict 5/s limit; the gateway shapes at 5/s (burst 1). */
 #include <check.h>
 #include <curl/curl.h>
+#include <signal.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -337,6 +338,8 @@ START_TEST(an_offline_sender_stops_costing_slots)
             ck_assert_str_eq(b.c[i].body, upstream_body);
     /* eleven slots at most: the online ten and the one offline send.
      * Without the refusals they would share 61 slots (12 s). */
+    fprintf(stderr, "online sender's ten done at %.0f ms, offline's 51 at "
+            "%.0f ms\n", last_online, last_offline);
     ck_assert_msg(last_online < 2000 + 800, "online done at %.0f ms",
                   last_online);
     ck_assert_msg(last_offline < 2000 + 800, "offline done at %.0f ms",
@@ -607,6 +610,39 @@ START_TEST(zero_turns_a_refusal_off)
 }
 END_TEST
 
+/* A reload applies changed trust periods to the entries already held. */
+START_TEST(a_reload_applies_new_trust_periods)
+{
+    start("{\"sender_offline_s\": 300}");
+    struct http_resp r;
+    ck_assert_int_eq(send_ff(OFFLINE, 1, &r), 503);
+    http_free(&r);
+    ck_assert_int_eq(send_ff(OFFLINE, 2, &r), 503);
+    assert_learned(&r, "sender_offline");
+    http_free(&r);
+    /* the same file, the kind turned off */
+    FILE *f = fopen(gw_conf, "r");
+    ck_assert_ptr_nonnull(f);
+    char text[4096];
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    char *p = strstr(text, "\"sender_offline_s\": 300");
+    ck_assert_ptr_nonnull(p);
+    memcpy(p + strlen("\"sender_offline_s\": "), "0  ", 3);
+    f = fopen(gw_conf, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(text, 1, n, f), n);
+    fclose(f);
+    kill(gw.pid, SIGHUP);
+    ck_assert(proc_wait_log(&gw, "configuration reloaded", 3000));
+    ck_assert_int_eq(send_ff(OFFLINE, 3, &r), 503);
+    assert_upstream(&r);
+    http_free(&r);
+    ck_assert_int_eq(sandbox_sends_from(OFFLINE, FREEFORM, NULL), 2);
+}
+END_TEST
+
 static Suite *
 integration_suite(void)
 {
@@ -621,6 +657,7 @@ integration_suite(void)
     tcase_add_test(tc, a_template_send_gets_the_template_routes_status);
     tcase_add_test(tc, a_learned_refusal_frees_the_key);
     tcase_add_test(tc, zero_turns_a_refusal_off);
+    tcase_add_test(tc, a_reload_applies_new_trust_periods);
     suite_add_tcase(s, tc);
     return s;
 }
