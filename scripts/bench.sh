@@ -13,6 +13,9 @@
 #               and with three sharing a Redis (span, worst window, 429s);
 #               the p50 a Redis round trip adds to forwarding and to a
 #               short-circuit, against the memory backend.
+#   learned refusals: 200 queued sends, half from an offline sender, at
+#               5/s: how long the online sender's 100 take with learned
+#               refusals on and off.
 #
 # Usage: scripts/bench.sh [seconds-per-run]   (default 10)
 set -euo pipefail
@@ -206,6 +209,52 @@ for i in $(seq 0 99); do
         -d "{\"sender_id\":12,\"recipient_phone\":\"+1415557$(printf %04d "$i")\"}" >/dev/null
 done
 drain shaping "$GW2"
+
+# ---- learned refusals (SPEC section 4a): half the backlog from an offline sender ----
+# refusal_drain LABEL PORT: 200 sends at once, alternating sender 12
+# (online) and 13 (offline in the sandbox's default senders); how long the
+# online sender's 100 took, and what the sandbox saw of each.
+refusal_drain() {
+    local label=$1 port=$2
+    curl -fs -X DELETE "http://127.0.0.1:$SBP/_sandbox/requests" >/dev/null
+    seq 0 199 | PORT="$port" xargs -P 200 -I{} sh -c 'i={}; s=$((12 + i % 2)); \
+        curl -s -o /dev/null -w "$s %{http_code} %{time_total}\n" -X POST \
+        "http://127.0.0.1:$PORT/api/user/whatsapp/send-freeform" -H "Content-Type: application/json" \
+        -d "{\"sender_id\":$s,\"recipient_phone\":\"+1415558$(printf %04d $((i / 2)))\",\"message\":\"campaign $i\"}"' \
+        >"$work/refusal-codes.txt"
+    awk -v label="$label" '$1 == 12 { n++; if ($3 > t) t = $3; ok += ($2 == 200) }
+        $1 == 13 { m++; if ($3 > u) u = $3 }
+        END { printf "%s: online sender 12: %d sends, %d answered 200, the last after %.1f s; offline sender 13: %d sends, the last answered after %.1f s\n", label, n, ok, t, m, u }' \
+        "$work/refusal-codes.txt"
+    curl -fs "http://127.0.0.1:$SBP/_sandbox/requests" | LABEL="$label" python3 -c '
+import json, os, sys
+reqs = json.load(sys.stdin)["requests"]
+by = {12: 0, 13: 0}
+for r in reqs:
+    b = r.get("body") or ""
+    for s in by:
+        if ("\"sender_id\":%d," % s) in b:
+            by[s] += 1
+print("%s: the sandbox saw %d sends from sender 12, %d from sender 13, %d answered 429" % (
+    os.environ["LABEL"], by[12], by[13], sum(1 for r in reqs if r["status"] == 429)))
+'
+}
+for i in $(seq 0 99); do
+    curl -fs -X POST "http://127.0.0.1:$SBP/_sandbox/inbound" -H 'Content-Type: application/json' \
+        -d "{\"sender_id\":12,\"recipient_phone\":\"+1415558$(printf %04d "$i")\"}" >/dev/null
+done
+refuse_up='"rate_limit_rps": 5, "rate_limit_burst": 1, "max_queue_ms": 60000, "timeout_ms": 60000'
+echo
+for mode in on off; do
+    GRF=$(pick_port)
+    periods=''
+    [ "$mode" = off ] && periods=', "refusals": {"sender_offline_s": 0, "sender_not_found_s": 0, "balance_s": 0}'
+    start_gw "refusals-$mode" "$GRF" "{\"listen\": [\"127.0.0.1:$GRF\"],
+ \"upstream\": {\"base_url\": \"http://127.0.0.1:$SBP\", $refuse_up},
+ \"log\": {\"level\": \"warn\"}$periods}"
+    refusal_drain "learned refusals $mode" "$GRF"
+    kill "${pids[-1]}" 2>/dev/null || true
+done
 
 # ---- shared state on Redis (SPEC section 11) ----
 # A redis-server of the benchmark's own, on a unix socket in $work.

@@ -5,7 +5,8 @@
  *     QUERY_FIELD_MAX visible ASCII bytes;
  *   - a refused query leaves no value behind;
  *   - an accepted query was visible ASCII only, and its values are valid:
- *     sender_id -1 or >= 1, recipient "" or E.164, status from the spec;
+ *     sender_id -1 or >= 1, recipient "" or E.164, status from the spec
+ *     (QUERY_REFUSALS: its kind, "balance");
  *   - its canonical form is bounded (QUERY_CANONICAL_MAX), visible ASCII,
  *     parses again to the same values and rebuilds to itself.
  * ASan catches any read outside data[0..size): the parser is given the
@@ -63,13 +64,17 @@ check_values(enum query_spec spec, const struct query_values *v)
 {
     CHECK(v->sender_id == -1 || v->sender_id >= 1);
     CHECK(v->recipient[0] == '\0' || precheck_is_e164(v->recipient));
-    if (v->status != NULL)
+    if (v->status != NULL && spec == QUERY_REFUSALS)
+        CHECK(strcmp(v->status, "balance") == 0);
+    else if (v->status != NULL)
         CHECK(strcmp(v->status, "all") == 0 ||
               (spec == QUERY_SENDERS && strcmp(v->status, "online") == 0) ||
               (spec == QUERY_TEMPLATES && strcmp(v->status, "approved") == 0));
     if (spec == QUERY_SESSION)
         CHECK(v->sender_id >= 1 && v->recipient[0] != '\0' &&
               v->status == NULL);
+    else if (spec == QUERY_REFUSALS) /* sender_id and kind, both optional */
+        CHECK(v->recipient[0] == '\0');
     else
         CHECK(v->sender_id == -1 && v->recipient[0] == '\0');
     if (spec == QUERY_NONE)
