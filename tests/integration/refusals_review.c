@@ -4,6 +4,7 @@
  * "Learned refusals"); a test marked REVIEW-DEFECT failed on the branch
  * it was written against (h-rev11 at ff20f93). */
 #include <check.h>
+#include <curl/curl.h>
 #include <json-c/json.h>
 #include <signal.h>
 #include <stdio.h>
@@ -286,6 +287,109 @@ START_TEST(a_probe_answer_that_says_nothing_does_not_renew_the_trust)
 }
 END_TEST
 
+/* ---- one send in the background (curl multi, driven by the test) ---- */
+
+struct bg {
+    CURLM *m;
+    CURL *e;
+    struct curl_slist *h;
+    char body[192];
+    long status;
+    int done;
+};
+
+static void
+bg_start(struct bg *b, int sender, int i)
+{
+    char url[128], phone[24];
+    memset(b, 0, sizeof(*b));
+    phone_of(i, phone, sizeof(phone));
+    snprintf(b->body, sizeof(b->body),
+             "{\"sender_id\":%d,\"recipient_phone\":\"%s\","
+             "\"message\":\"review %d\"}",
+             sender, phone, i);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d" FREEFORM, gw.port);
+    b->m = curl_multi_init();
+    b->e = curl_easy_init();
+    b->h = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(b->e, CURLOPT_URL, url);
+    curl_easy_setopt(b->e, CURLOPT_HTTPHEADER, b->h);
+    curl_easy_setopt(b->e, CURLOPT_POSTFIELDS, b->body);
+    curl_easy_setopt(b->e, CURLOPT_TIMEOUT_MS, 15000L);
+    curl_multi_add_handle(b->m, b->e);
+}
+
+/* Drives it for up to ms; 1 once it is answered. */
+static int
+bg_run(struct bg *b, double ms)
+{
+    double end = clock_mono_ms() + ms;
+    while (!b->done && clock_mono_ms() < end) {
+        int running, q;
+        curl_multi_perform(b->m, &running);
+        CURLMsg *msg;
+        while ((msg = curl_multi_info_read(b->m, &q)) != NULL)
+            if (msg->msg == CURLMSG_DONE) {
+                curl_easy_getinfo(b->e, CURLINFO_RESPONSE_CODE, &b->status);
+                b->done = 1;
+            }
+        if (!b->done)
+            curl_multi_poll(b->m, NULL, 0, 10, NULL);
+    }
+    return b->done;
+}
+
+static void
+bg_free(struct bg *b)
+{
+    curl_multi_remove_handle(b->m, b->e);
+    curl_easy_cleanup(b->e);
+    curl_slist_free_all(b->h);
+    curl_multi_cleanup(b->m);
+}
+
+/* REVIEW-DEFECT. SPEC 4a: sender offline is "cleared by any 2xx send from
+ * that sender", and SPEC 11 "the newest learned wins". A send that left
+ * while the sender was offline but whose answer comes late (a slow
+ * upstream) is learned after a 2xx from a send that left later: the
+ * older news wins, and the sender, online, is refused for a whole period
+ * (and its queued sends withdrawn). */
+START_TEST(a_late_refusal_does_not_undo_a_later_2xx)
+{
+    start(20000, NULL); /* sender_offline_s 30 */
+    struct http_resp r;
+    /* the first send's 503 comes one byte every 5 ms (about 1.2 s) */
+    ck_assert_int_eq(
+        hx_sandbox_control(sb.port, "POST", "/_sandbox/faults",
+                           "{\"mode\":\"slow\",\"delay_ms\":5,"
+                           "\"match\":\"+14155570001\",\"times\":1}"),
+        200);
+    int before = hx_sandbox_count(sb.port);
+    struct bg a;
+    bg_start(&a, OFFLINE, 1);
+    /* until the sandbox has it (it is judged there: offline) */
+    double end = clock_mono_ms() + 3000;
+    while (hx_sandbox_count(sb.port) == before && clock_mono_ms() < end)
+        bg_run(&a, 10);
+    ck_assert_int_eq(hx_sandbox_count(sb.port), before + 1);
+    ck_assert(!a.done);
+    /* the sender is back; a send that leaves after it says so */
+    sender_status(OFFLINE, "online");
+    open_window(OFFLINE, 2);
+    ck_assert_int_eq(send_ff(OFFLINE, 2, NULL, &r), 200);
+    xwagate_is(&r, "upstream");
+    http_free(&r);
+    ck_assert(!a.done); /* the test's premise: the 503 is still coming */
+    ck_assert(bg_run(&a, 8000));
+    ck_assert_int_eq(a.status, 503);
+    bg_free(&a);
+    /* the newest news of sender 13 is the 200 */
+    ck_assert_int_eq(send_ff(OFFLINE, 2, NULL, &r), 200);
+    xwagate_is(&r, "upstream");
+    http_free(&r);
+}
+END_TEST
+
 static Suite *
 integration_suite(void)
 {
@@ -296,6 +400,7 @@ integration_suite(void)
     tcase_add_test(tc, a_probe_answered_by_the_session_cache_is_not_spent);
     tcase_add_test(tc, a_probe_refused_by_the_limiter_is_not_spent);
     tcase_add_test(tc, a_probe_answer_that_says_nothing_does_not_renew_the_trust);
+    tcase_add_test(tc, a_late_refusal_does_not_undo_a_later_2xx);
     suite_add_tcase(s, tc);
     return s;
 }
