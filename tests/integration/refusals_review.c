@@ -390,6 +390,71 @@ START_TEST(a_late_refusal_does_not_undo_a_later_2xx)
 }
 END_TEST
 
+#define LIBFAKETIME "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+/* REVIEW-DEFECT. SPEC 4a: an entry is "trusted for" its period (1 s
+ * here). The trust is measured on the wall clock (clock_wall_ms in
+ * state_memory.c), so a wall clock stepped back (NTP, a VM resumed, an
+ * operator's date -s) by two minutes keeps a sender that is back online
+ * refused for two minutes more. The monotonic clock does not step. */
+START_TEST(a_wall_clock_step_back_does_not_extend_the_trust)
+{
+    if (access(LIBFAKETIME, R_OK) != 0) {
+        fprintf(stderr, "SKIP a_wall_clock_step_back_does_not_extend_the_"
+                        "trust: faketime is not installed\n");
+        return;
+    }
+    ck_assert_int_eq(harness_start_sandbox(&sb, "5", NULL), 0);
+    char ft[64], conf[1024], extra[512];
+    write_temp("+0s\n", ft, sizeof(ft));
+    snprintf(extra, sizeof(extra),
+             SHAPED ADMIN ", \"refusals\": {\"sender_offline_s\": 1}",
+             sb.port, 20000);
+    snprintf(conf, sizeof(conf),
+             "{\"listen\": [\"127.0.0.1:0\"],\n"
+             " \"limits\": {\"client_timeout_ms\": 1000,"
+             " \"max_body_bytes\": 4096}%s}\n",
+             extra);
+    write_temp(conf, gw_conf, sizeof(gw_conf));
+    static char keyenv[] = "AUTOCALLS_API_KEY=" HARNESS_UPSTREAM_KEY;
+    static char preload[] = "LD_PRELOAD=" LIBFAKETIME;
+    static char nocache[] = "FAKETIME_NO_CACHE=1";
+    static char mono[] = "FAKETIME_DONT_FAKE_MONOTONIC=1";
+    static char file[128], asan[512];
+    snprintf(file, sizeof(file), "FAKETIME_TIMESTAMP_FILE=%s", ft);
+    const char *was = getenv("ASAN_OPTIONS");
+    snprintf(asan, sizeof(asan), "ASAN_OPTIONS=%s%sverify_asan_link_order=0",
+             was ? was : "", was && *was ? ":" : "");
+    char *env[] = {keyenv, preload, nocache, mono, file, asan, NULL};
+    const char *bin = getenv("WAGATE_BIN");
+    char *argv[] = {(char *)(bin ? bin : "./wagate"), "-c", gw_conf, NULL};
+    ck_assert_int_eq(proc_start(&gw, argv, env), 0);
+    struct http_resp r;
+    ck_assert_int_eq(send_ff(OFFLINE, 1, NULL, &r), 503);
+    xwagate_is(&r, "upstream");
+    http_free(&r);
+    /* the gateway's wall clock steps back two minutes */
+    FILE *f = fopen(ft, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("-120s\n", f);
+    fclose(f);
+    sender_status(OFFLINE, "online");
+    open_window(OFFLINE, 1);
+    /* within a few seconds of real time the probe goes and clears it */
+    double end = clock_mono_ms() + 4000;
+    long last = 0;
+    while (clock_mono_ms() < end) {
+        last = send_ff(OFFLINE, 1, NULL, &r);
+        http_free(&r);
+        if (last == 200)
+            break;
+        usleep(100000);
+    }
+    unlink(ft);
+    ck_assert_int_eq(last, 200);
+}
+END_TEST
+
 static Suite *
 integration_suite(void)
 {
@@ -401,6 +466,7 @@ integration_suite(void)
     tcase_add_test(tc, a_probe_refused_by_the_limiter_is_not_spent);
     tcase_add_test(tc, a_probe_answer_that_says_nothing_does_not_renew_the_trust);
     tcase_add_test(tc, a_late_refusal_does_not_undo_a_later_2xx);
+    tcase_add_test(tc, a_wall_clock_step_back_does_not_extend_the_trust);
     suite_add_tcase(s, tc);
     return s;
 }
