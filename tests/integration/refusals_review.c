@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "harness.h"
+#include "hx_redis.h"
 
 #define FREEFORM "/api/user/whatsapp/send-freeform"
 #define TEMPLATE "/api/user/whatsapp/send"
@@ -455,6 +457,218 @@ START_TEST(a_wall_clock_step_back_does_not_extend_the_trust)
 }
 END_TEST
 
+/* ---- shared mode (state.backend redis) ---- */
+
+#define SHARED_N 40 /* per burst: 30 from the offline sender, 10 online */
+
+static struct proc gw_b;
+static char gw_b_conf[64];
+static struct hx_redis redis;
+
+static void
+start_shared_gateway(struct proc *p, char *conf, size_t n)
+{
+    char extra[1024];
+    snprintf(extra, sizeof(extra),
+             SHAPED ADMIN ", \"state\": {\"backend\": \"redis\","
+                          " \"instances\": 2, \"account\": \"rev11\","
+                          " \"redis\": {\"url\": \"%s\"}}",
+             sb.port, 20000, redis.url);
+    ck_assert_int_eq(harness_start_gateway(p, sb.port, extra, conf, n), 0);
+}
+
+struct mburst {
+    CURLM *m;
+    CURL *e[SHARED_N];
+    struct curl_slist *h;
+    char body[SHARED_N][192];
+    int sender[SHARED_N];
+    long status[SHARED_N];
+    char xw[SHARED_N][96];
+};
+
+static size_t
+mb_header(char *d, size_t s, size_t n, void *arg)
+{
+    char *xw = arg;
+    size_t k = s * n;
+    if (k > 10 && strncasecmp(d, "X-Wagate: ", 10) == 0) {
+        size_t v = k - 10;
+        while (v > 0 && (d[10 + v - 1] == '\r' || d[10 + v - 1] == '\n'))
+            v--;
+        if (v < 96) {
+            memcpy(xw, d + 10, v);
+            xw[v] = '\0';
+        }
+    }
+    return k;
+}
+
+static size_t
+mb_body(char *d, size_t s, size_t n, void *arg)
+{
+    (void)d;
+    (void)arg;
+    return s * n;
+}
+
+/* i-th of the burst to port: every fourth from the online sender. */
+static void
+mb_fire(struct mburst *b, const int *ports)
+{
+    memset(b, 0, sizeof(*b));
+    b->m = curl_multi_init();
+    b->h = curl_slist_append(NULL, "Content-Type: application/json");
+    for (int i = 0; i < SHARED_N; i++) {
+        char url[128], phone[24];
+        b->sender[i] = i % 4 == 3 ? ONLINE : OFFLINE;
+        phone_of(200 + i, phone, sizeof(phone));
+        snprintf(b->body[i], sizeof(b->body[i]),
+                 "{\"sender_id\":%d,\"recipient_phone\":\"%s\","
+                 "\"message\":\"shared %d\"}",
+                 b->sender[i], phone, i);
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d" FREEFORM,
+                 ports[i % 2]);
+        b->e[i] = curl_easy_init();
+        curl_easy_setopt(b->e[i], CURLOPT_URL, url);
+        curl_easy_setopt(b->e[i], CURLOPT_HTTPHEADER, b->h);
+        curl_easy_setopt(b->e[i], CURLOPT_POSTFIELDS, b->body[i]);
+        curl_easy_setopt(b->e[i], CURLOPT_HEADERFUNCTION, mb_header);
+        curl_easy_setopt(b->e[i], CURLOPT_HEADERDATA, (void *)b->xw[i]);
+        curl_easy_setopt(b->e[i], CURLOPT_WRITEFUNCTION, mb_body);
+        curl_easy_setopt(b->e[i], CURLOPT_TIMEOUT_MS, 30000L);
+        curl_easy_setopt(b->e[i], CURLOPT_PRIVATE, (void *)&b->status[i]);
+        curl_multi_add_handle(b->m, b->e[i]);
+    }
+}
+
+static int
+mb_run(struct mburst *b, double ms)
+{
+    int left = SHARED_N, running;
+    double end = clock_mono_ms() + ms;
+    while (left > 0 && clock_mono_ms() < end) {
+        curl_multi_perform(b->m, &running);
+        CURLMsg *msg;
+        int q;
+        while ((msg = curl_multi_info_read(b->m, &q)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            char *p;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &p);
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE,
+                              (long *)(void *)p);
+            left--;
+        }
+        if (left > 0)
+            curl_multi_poll(b->m, NULL, 0, 20, NULL);
+    }
+    return left == 0;
+}
+
+static void
+mb_free(struct mburst *b)
+{
+    for (int i = 0; i < SHARED_N; i++) {
+        curl_multi_remove_handle(b->m, b->e[i]);
+        curl_easy_cleanup(b->e[i]);
+    }
+    curl_slist_free_all(b->h);
+    curl_multi_cleanup(b->m);
+}
+
+/* The most sends the sandbox saw in any 1000 ms of its clock, and how
+ * many it refused 429. */
+static int
+worst_window(int *refused)
+{
+    json_object *reqs = hx_sandbox_requests(sb.port);
+    ck_assert_ptr_nonnull(reqs);
+    double t[SHARED_N + 16];
+    int n = 0, worst = 0;
+    *refused = 0;
+    for (size_t i = 0; i < json_object_array_length(reqs); i++) {
+        json_object *e = json_object_array_get_idx(reqs, i), *v;
+        if (!json_object_object_get_ex(e, "path", &v) ||
+            strcmp(json_object_get_string(v), FREEFORM) != 0)
+            continue;
+        if (json_object_object_get_ex(e, "status", &v) &&
+            json_object_get_int(v) == 429)
+            (*refused)++;
+        if (n < SHARED_N + 16 && json_object_object_get_ex(e, "mono_ms", &v))
+            t[n++] = json_object_get_double(v);
+    }
+    json_object_put(reqs);
+    for (int i = 0; i < n; i++) {
+        int c = 0;
+        for (int j = i; j < n && t[j] - t[i] < 1000.0; j++)
+            c++;
+        worst = c > worst ? c : worst;
+    }
+    return worst;
+}
+
+/* SPEC 11 with SPEC 4a on two instances sharing Redis (whose backend has
+ * no refusal store in this branch: every send is forwarded, and only the
+ * sends queued behind a refusal are answered by the gateway): the
+ * upstream sees no more than 5 in any second, and every online send is
+ * answered 200. */
+START_TEST(shared_withdraw_keeps_the_account_limit)
+{
+    ck_assert_int_eq(hx_redis_start(&redis, 0, NULL), 0);
+    ck_assert_int_eq(harness_start_sandbox(&sb, "5", NULL), 0);
+    start_shared_gateway(&gw, gw_conf, sizeof(gw_conf));
+    start_shared_gateway(&gw_b, gw_b_conf, sizeof(gw_b_conf));
+    for (int i = 0; i < SHARED_N; i++)
+        if (i % 4 == 3)
+            open_window(ONLINE, 200 + i);
+    int ports[2] = {gw.port, gw_b.port};
+    struct mburst b;
+    mb_fire(&b, ports);
+    ck_assert(mb_run(&b, 25000));
+    int ok = 0, off = 0, learned = 0;
+    for (int i = 0; i < SHARED_N; i++) {
+        if (b.sender[i] == ONLINE) {
+            ck_assert_int_eq(b.status[i], 200);
+            ok++;
+            continue;
+        }
+        ck_assert_int_eq(b.status[i], 503);
+        off++;
+        learned += strcmp(b.xw[i], "gateway; reason=sender_offline") == 0;
+    }
+    mb_free(&b);
+    int refused;
+    int worst = worst_window(&refused);
+    fprintf(stderr, "shared: %d online ok, %d offline (%d withdrawn), worst "
+            "window %d, sandbox refused %d\n", ok, off, learned, worst,
+            refused);
+    ck_assert_int_eq(refused, 0);
+    ck_assert_int_le(worst, 5);
+    ck_assert_int_gt(learned, 0); /* the withdraw did run */
+    /* the Redis backend holds no refusal: listed empty, forwarded */
+    struct http_resp r;
+    ck_assert_int_eq(
+        harness_get(gw.port, "GET", "/admin/refusals", admin_auth, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "{\"refusals\":[]}");
+    http_free(&r);
+    ck_assert_int_eq(send_ff(OFFLINE, 1, NULL, &r), 503);
+    xwagate_is(&r, "upstream");
+    http_free(&r);
+    int gb = proc_stop(&gw_b, 5000);
+    unlink(gw_b_conf);
+    ck_assert_int_eq(gb, 0);
+}
+END_TEST
+
+static void
+teardown_shared(void)
+{
+    teardown();
+    hx_redis_stop(&redis);
+}
+
 static Suite *
 integration_suite(void)
 {
@@ -468,6 +682,11 @@ integration_suite(void)
     tcase_add_test(tc, a_late_refusal_does_not_undo_a_later_2xx);
     tcase_add_test(tc, a_wall_clock_step_back_does_not_extend_the_trust);
     suite_add_tcase(s, tc);
+    TCase *sh = tcase_create("shared");
+    tcase_set_timeout(sh, 60);
+    tcase_add_checked_fixture(sh, NULL, teardown_shared);
+    tcase_add_test(sh, shared_withdraw_keeps_the_account_limit);
+    suite_add_tcase(s, sh);
     return s;
 }
 
