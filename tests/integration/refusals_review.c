@@ -2,7 +2,7 @@
  * section 4a) through the real gateway and the real sandbox. Each test
  * names the promise it holds the gateway to (SPEC.md or the README's
  * "Learned refusals"); a test marked REVIEW-DEFECT failed on the branch
- * it was written against (h-rev11 at ff20f93). */
+ * it was written against (h-rev11 at ff20f93); the others held there. */
 #include <check.h>
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -394,7 +394,8 @@ END_TEST
 
 #define LIBFAKETIME "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
-/* REVIEW-DEFECT. SPEC 4a: an entry is "trusted for" its period (1 s
+/* REVIEW-DEFECT, fixed by ee8f4da (state_memory: the refusals' clock
+ * is monotonic). SPEC 4a: an entry is "trusted for" its period (1 s
  * here). The trust is measured on the wall clock (clock_wall_ms in
  * state_memory.c), so a wall clock stepped back (NTP, a VM resumed, an
  * operator's date -s) by two minutes keeps a sender that is back online
