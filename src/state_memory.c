@@ -72,6 +72,10 @@ struct mem_state {
     struct idem_store *idem;
     struct session_cache *cache;
     struct refusals *refusals; /* NULL: none kept, every send forwarded */
+    /* the refusals' clock: the monotonic one, read as wall time from the
+     * wall clock seen at start (refusal_now()) */
+    int64_t wall0;
+    double mono0;
     long delay_ms;
     struct event *timer;
     TAILQ_HEAD(, state_op) queue;
@@ -186,6 +190,17 @@ do_open(struct mem_state *m, int64_t sender, uint64_t phone, int64_t expires_at,
                      now);
 }
 
+/* Now for the refusals: their trust is a duration ("trusted for N s"),
+ * so it must not follow a wall clock stepped back or forward (NTP, a VM
+ * resumed, date -s): a step back would keep every sender refused that
+ * much longer. The times the admin API shows stay wall times, as read at
+ * start plus the time elapsed since. */
+static int64_t
+refusal_now(const struct mem_state *m)
+{
+    return m->wall0 + (int64_t)(clock_mono_ms() - m->mono0);
+}
+
 static struct state_refusal
 do_rdecide(struct mem_state *m, enum route_id route, int64_t sender,
            const struct refusal_trust *t)
@@ -196,7 +211,7 @@ do_rdecide(struct mem_state *m, enum route_id route, int64_t sender,
     r.decision = REFUSAL_FORWARD;
     if (m->refusals != NULL)
         r.decision = refusals_decide(m->refusals, route, sender,
-                                     clock_wall_ms(), t, &r.answer);
+                                     refusal_now(m), t, &r.answer);
     return r;
 }
 
@@ -208,7 +223,7 @@ do_rlearn(struct mem_state *m, const struct state_answer *a,
 {
     if (m->refusals == NULL)
         return;
-    int64_t now = clock_wall_ms();
+    int64_t now = refusal_now(m);
     if (a->route == ROUTE_SENDERS) {
         if (a->status == 200)
             (void)refusals_learn_senders(m->refusals, a->senders_all, a->body,
@@ -238,7 +253,7 @@ do_rlist(struct mem_state *m, const struct refusal_trust *t,
 {
     struct rlist_ctx c = {cb, arg};
     if (m->refusals != NULL)
-        refusals_list(m->refusals, clock_wall_ms(), t, rlist_one, &c);
+        refusals_list(m->refusals, refusal_now(m), t, rlist_one, &c);
     cb(arg, STATE_OK, NULL);
 }
 
@@ -699,6 +714,8 @@ state_memory_new(struct event_base *base, struct idem_store *idem,
     m->idem = idem;
     m->cache = cache;
     m->refusals = refusals;
+    m->wall0 = clock_wall_ms();
+    m->mono0 = clock_mono_ms();
     m->delay_ms = delay_ms > 0 ? delay_ms : 0;
     TAILQ_INIT(&m->queue);
     if (m->delay_ms > 0) {
