@@ -56,6 +56,17 @@ ex_waiting(const struct gateway *gw)
 }
 
 void
+ex_each_waiting(struct gateway *gw, void (*fn)(struct exchange *, void *),
+                void *arg)
+{
+    struct exchange *ex;
+    TAILQ_FOREACH(ex, &gw->waiting->list, link)
+    {
+        fn(ex, arg);
+    }
+}
+
+void
 ex_when_idle(struct gateway *gw, void (*idle)(void *), void *arg)
 {
     gw->waiting->idle = idle;
@@ -106,6 +117,16 @@ ex_idem_caller(const struct exchange *ex)
     return ex->client_name ? ex->client_name : "";
 }
 
+/* A probe that ends unspent gives its trust back (exchange.h). */
+static void
+ex_unprobe(struct exchange *ex)
+{
+    if (ex->probing)
+        state_refusal_unprobe(ex->gw->state, ex->sender_id, &ex->probe, NULL,
+                              NULL);
+    ex->probing = 0;
+}
+
 /* Frees the key ex holds in flight, if any; nobody waits for it. */
 static void
 ex_free_key(struct exchange *ex)
@@ -131,6 +152,7 @@ ex_free(struct exchange *ex)
     if (ex->refusal_op)
         state_cancel(gw->state, ex->refusal_op);
     ex_free_key(ex);
+    ex_unprobe(ex);
     if (ex->answer.owned)
         evbuffer_free(ex->answer.body);
     if (ex->admin_list != NULL)

@@ -18,6 +18,7 @@
 #include "forward.h"
 #include "precheck.h"
 #include "reply.h"
+#include "refusals.h"
 #include "reqid.h"
 
 struct evbuffer;
@@ -73,6 +74,18 @@ struct exchange {
     int senders_all; /* GET /senders?status=all: a list of every sender */
     struct json_object *admin_list; /* GET /admin/refusals: the entries
                                        read so far (owned) */
+    /* this send is the probe of a learned refusal (SPEC section 4a): the
+     * decide's answer (kind and the backend's stamps). Spent once the
+     * upstream answered it with that refusal again or a 2xx; an exchange
+     * that ends with it unspent puts the entry's trust back
+     * (state_refusal_unprobe), so that the next send probes */
+    int probing;
+    struct refusal_answer probe;
+    /* when the request left (monotonic ms, with left), and whether a 2xx
+     * from a send that left after it came first: then a refusal in its
+     * answer is older news than that 2xx, and teaches nothing */
+    double left_ms;
+    int refusal_stale;
     /* idempotency: the caller's key, held in flight (owned; NULL when the
      * request has none, or once settled); an exchange that ends holding
      * it frees the key */
@@ -160,6 +173,10 @@ void ex_waitlist_free(struct ex_waitlist *w);
 
 /* How many exchanges wait (deferred, not yet answered). */
 size_t ex_waiting(const struct gateway *gw);
+
+/* fn(ex, arg) for each waiting exchange; fn must not end one. */
+void ex_each_waiting(struct gateway *gw, void (*fn)(struct exchange *, void *),
+                     void *arg);
 
 /* idle(arg) runs (from the loop) each time the last waiting exchange
  * completes; NULL stops it. */

@@ -225,8 +225,10 @@ on_refusal(void *arg, const struct state_refusal *r)
                    r->answer.len);
         return; /* the key, if any, is freed: nothing was sent */
     }
-    if (r->status == STATE_OK && r->decision == REFUSAL_PROBE)
-        metrics_count_refusal(r->answer.kind, 1);
+    if (r->status == STATE_OK && r->decision == REFUSAL_PROBE) {
+        ex->probing = 1; /* counted when it leaves (relay.c) */
+        ex->probe = r->answer;
+    }
     step_session(ex);
 }
 

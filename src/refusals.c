@@ -543,7 +543,7 @@ answer(struct refusals *r, const struct refusal_entry *x, enum route_id route,
     r->answers[k]++;
     if (out != NULL)
         *out = (struct refusal_answer){k, refusal_status(k, route), x->body,
-                                       x->len};
+                                       x->len, 0, 0};
     return REFUSAL_ANSWER;
 }
 
@@ -556,8 +556,11 @@ probe(struct refusals *r, uint32_t i, enum route_id route, int64_t now,
     struct refusal_entry *x = i == NIL ? &r->balance : &r->e[i];
     if (out != NULL) /* what is probed: the kind, not an answer */
         *out = (struct refusal_answer){(enum refusal_kind)x->kind,
-                                       refusal_status(x->kind, route), NULL,
-                                       0};
+                                       refusal_status(x->kind, route),
+                                       NULL,
+                                       0,
+                                       now,
+                                       x->checked_at};
     if (i != NIL)
         order_unlink(r, i);
     x->checked_at = now;
@@ -668,6 +671,30 @@ refusals_put(struct refusals *r, enum refusal_kind kind, int64_t sender,
         return -1;
     put_lesson(r, kind, sender, body != NULL ? body : "", len, learned_at,
                &r->last);
+    return 0;
+}
+
+int
+refusals_unprobe(struct refusals *r, enum refusal_kind kind, int64_t sender,
+                 int64_t probed_at, int64_t was_checked_at)
+{
+    if (!kind_ok(kind))
+        return -1;
+    uint32_t i = NIL;
+    struct refusal_entry *x = NULL;
+    if (kind == REFUSAL_BALANCE) {
+        x = r->has_balance ? &r->balance : NULL;
+    } else if (sender >= 1 && (i = find(r, sender)) != NIL) {
+        x = &r->e[i];
+    }
+    if (x == NULL || x->kind != kind || x->checked_at != probed_at ||
+        was_checked_at > probed_at)
+        return -1; /* learned again, cleared or replaced since */
+    if (i != NIL)
+        order_unlink(r, i);
+    x->checked_at = was_checked_at;
+    if (i != NIL)
+        order_insert(r, i);
     return 0;
 }
 

@@ -139,6 +139,9 @@ struct refusal_answer {
     int status; /* refusal_status(kind, route) */
     const char *body;
     size_t len;
+    /* REFUSAL_PROBE: the probe's mark (the entry's checked_at now) and
+     * the checked_at it replaced, for refusals_unprobe() */
+    int64_t probed_at, was_checked_at;
 };
 
 struct refusal_view {
@@ -196,6 +199,18 @@ int refusals_learn_senders(struct refusals *r, int all, const char *body,
  * < 1). */
 int refusals_put(struct refusals *r, enum refusal_kind kind, int64_t sender,
                  const char *body, size_t len, int64_t learned_at);
+
+/* A probe that was not spent: its send never reached the upstream (the
+ * session cache or the limiter answered it, it was never sent) or the
+ * upstream's answer said nothing of the refusal (neither it again nor a
+ * 2xx). The entry (the sender's for a sender kind, the balance's) gets
+ * back the checked_at the probe replaced, so that the next matching send
+ * is the probe: the trust a probe renews is paid for by an answer. Only
+ * while the entry is still the one the probe marked (its kind, and its
+ * checked_at still probed_at); 0 if put back, -1 if not. */
+int refusals_unprobe(struct refusals *r, enum refusal_kind kind,
+                     int64_t sender, int64_t probed_at,
+                     int64_t was_checked_at);
 
 /* Forgets the sender's entry / the balance; 0 if it was there, -1 if
  * not. */

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "config.h"
 #include "exchange.h"
 #include "forward.h"
@@ -118,6 +119,36 @@ answer_queued(void *item, void *arg)
                r->l.body, r->l.len);
 }
 
+/* A probe is spent by an answer that says something of its refusal: the
+ * refusal again (learned anew) or a 2xx (cleared). Any other answer (a
+ * 5xx, a window closed...) leaves the question open, and the exchange's
+ * end puts the trust back (exchange.h). */
+static void
+probe_spent(struct exchange *ex, const struct state_answer *sa)
+{
+    struct refusal_lesson l;
+    if (!ex->probing)
+        return;
+    enum refusal_lesson_op op =
+        refusal_extract(sa->route, sa->status, sa->body, sa->len, &l);
+    if (op == REFUSAL_TEACHES_CLEAR ||
+        (op == REFUSAL_TEACHES_REFUSAL && l.kind == ex->probe.kind))
+        ex->probing = 0;
+}
+
+/* A 2xx says the sender was online and the balance not empty when its
+ * send arrived: a refusal still to come for a send that left before it
+ * (a slow answer) is older news, and must not undo it (the newest news
+ * wins, as in the session cache). Marks those sends of this gateway. */
+static void
+mark_older(struct exchange *other, void *arg)
+{
+    const struct exchange *ok = arg;
+    if (other != ok && other->route->kind == ROUTE_KIND_SEND && other->left &&
+        !other->ended && other->left_ms <= ok->left_ms)
+        other->refusal_stale = 1; /* a balance, or its sender: both moot */
+}
+
 /* What the store is about to learn, the sends already waiting for a slot
  * are told too: they asked before it was known, and each would take a
  * slot only to get the same answer (SPEC section 4a; a campaign from an
@@ -199,12 +230,20 @@ record_answer(struct exchange *ex, const struct upstream_response *resp,
     };
     /* the refusals learn from the sends and from a senders list's 200
      * (refusals.h); the other reads teach them nothing: not asked */
+    int ok = resp->status >= 200 && resp->status <= 299;
     int teaches = ex->route->kind == ROUTE_KIND_SEND ||
                   (ex->route->id == ROUTE_SENDERS && resp->status == 200);
+    if (ex->route->kind == ROUTE_KIND_SEND && ok && ex->left)
+        ex_each_waiting(ex->gw, mark_older, ex);
+    if (ex->refusal_stale && !ok)
+        teaches = 0; /* a 2xx that left after it already spoke */
     struct refusal_trust t;
     config_refusal_trust(ex->gw->cfg, &t);
-    if (ex->route->kind == ROUTE_KIND_SEND)
-        withdraw_refused(ex, &sa, &t);
+    if (ex->route->kind == ROUTE_KIND_SEND) {
+        probe_spent(ex, &sa);
+        if (teaches)
+            withdraw_refused(ex, &sa, &t);
+    }
     ex->answer.status = resp->status;
     ex->answer.body = resp->body; /* borrowed during the upstream's call */
     ex->answer.pending = 1 + teaches + keyed;
@@ -326,6 +365,10 @@ static void
 on_sent(void *arg)
 {
     struct exchange *ex = arg;
+    if (ex->probing && !ex->left) /* a probe counts once it leaves */
+        metrics_count_refusal(ex->probe.kind, 1);
+    if (!ex->left)
+        ex->left_ms = clock_mono_ms();
     ex->left = 1;
     ex->left_ticket = shaper_left(relay_shaper(ex));
 }

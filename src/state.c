@@ -114,6 +114,19 @@ state_refusal_learn(struct state *st, const struct state_answer *a,
 }
 
 struct state_op *
+state_refusal_unprobe(struct state *st, int64_t sender,
+                      const struct refusal_answer *p, state_done_cb cb,
+                      void *arg)
+{
+    if (st->be->refusal_unprobe == NULL) {
+        if (cb)
+            cb(arg, STATE_OK);
+        return NULL;
+    }
+    return st->be->refusal_unprobe(st, sender, p, cb, arg);
+}
+
+struct state_op *
 state_refusal_list(struct state *st, const struct refusal_trust *t,
                    state_refusal_view_cb cb, void *arg)
 {

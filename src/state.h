@@ -187,6 +187,16 @@ struct state_op *state_refusal_learn(struct state *st,
                                      const struct refusal_trust *t,
                                      state_done_cb cb, void *arg);
 
+/* A probe that was not spent (refusals_unprobe(): its send never
+ * reached the upstream, or the answer said nothing of the refusal): the
+ * entry gets back the checked_at the probe replaced, if it is still the
+ * one the probe marked. p is the decide's answer (kind, probed_at,
+ * was_checked_at; opaque stamps of the backend's clock). cb may be
+ * NULL. */
+struct state_op *state_refusal_unprobe(struct state *st, int64_t sender,
+                                       const struct refusal_answer *p,
+                                       state_done_cb cb, void *arg);
+
 /* GET /admin/refusals: cb gets every entry (refusals_list's order), then
  * is called once more with v NULL to end (status says whether the list
  * is whole). */
@@ -316,6 +326,9 @@ struct state_backend {
                                       const struct state_answer *a,
                                       const struct refusal_trust *t,
                                       state_done_cb cb, void *arg);
+    struct state_op *(*refusal_unprobe)(struct state *st, int64_t sender,
+                                        const struct refusal_answer *p,
+                                        state_done_cb cb, void *arg);
     struct state_op *(*refusal_list)(struct state *st,
                                      const struct refusal_trust *t,
                                      state_refusal_view_cb cb, void *arg);

@@ -36,6 +36,7 @@ enum mem_kind {
     MEM_RLEARN,
     MEM_RLIST,
     MEM_RFORGET,
+    MEM_RUNPROBE,
 };
 
 struct state_op {
@@ -63,6 +64,7 @@ struct state_op {
     uint64_t phone;
     struct state_answer learn; /* its body is a copy */
     enum route_id route;       /* refusal decide */
+    struct refusal_answer probe; /* refusal unprobe */
     struct refusal_trust trust; /* refusal decide, learn, list */
 };
 
@@ -361,6 +363,12 @@ run(struct mem_state *m, struct state_op *op)
     case MEM_RFORGET:
         found = do_rforget(m, op->sender);
         break;
+    case MEM_RUNPROBE:
+        if (m->refusals != NULL)
+            (void)refusals_unprobe(m->refusals, op->probe.kind, op->sender,
+                                   op->probe.probed_at,
+                                   op->probe.was_checked_at);
+        break;
     }
     if (answer) {
         if (op->kind == MEM_RDECIDE)
@@ -605,6 +613,28 @@ mem_refusal_learn(struct state *st, const struct state_answer *a,
 }
 
 static struct state_op *
+mem_refusal_unprobe(struct state *st, int64_t sender,
+                    const struct refusal_answer *p, state_done_cb cb,
+                    void *arg)
+{
+    struct mem_state *m = mem_of(st);
+    if (m->delay_ms > 0) {
+        struct state_op *op = enqueue(m, MEM_RUNPROBE, cb != NULL, arg);
+        op->cb.done = cb;
+        op->sender = sender;
+        op->probe = *p;
+        op->probe.body = NULL; /* a probe has none; nothing borrowed */
+        return cb ? op : NULL;
+    }
+    if (m->refusals != NULL)
+        (void)refusals_unprobe(m->refusals, p->kind, sender, p->probed_at,
+                               p->was_checked_at);
+    if (cb)
+        cb(arg, STATE_OK);
+    return NULL;
+}
+
+static struct state_op *
 mem_refusal_list(struct state *st, const struct refusal_trust *t,
                  state_refusal_view_cb cb, void *arg)
 {
@@ -695,6 +725,7 @@ static const struct state_backend mem_backend = {
     .cache_open = mem_cache_open,
     .refusal_decide = mem_refusal_decide,
     .refusal_learn = mem_refusal_learn,
+    .refusal_unprobe = mem_refusal_unprobe,
     .refusal_list = mem_refusal_list,
     .refusal_forget = mem_refusal_forget,
     .stats = mem_stats,

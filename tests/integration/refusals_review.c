@@ -178,7 +178,8 @@ offline_then_back_online_untrusted(void)
     ck_assert(wait_untrusted(OFFLINE));
 }
 
-/* REVIEW-DEFECT. README: "When the trust runs out, the next matching send
+/* REVIEW-DEFECT, fixed (state_refusal_unprobe: an unspent probe gives
+ * its trust back). README: "When the trust runs out, the next matching send
  * goes to the provider as a probe ... A sender that comes back online has
  * its sends refused by the gateway for at most sender_offline_s plus one
  * round trip". SPEC 3 puts the refusals (9) before the session cache
@@ -214,7 +215,7 @@ START_TEST(a_probe_answered_by_the_session_cache_is_not_spent)
 }
 END_TEST
 
-/* REVIEW-DEFECT. Same promise: a probe refused 429 RATE_LIMITED by the
+/* REVIEW-DEFECT, fixed (unprobe). Same promise: a probe refused 429 RATE_LIMITED by the
  * gateway's own limiter (its slot beyond max_queue_ms, here behind an
  * upstream 429's pause) never left either, yet the entry is trusted
  * again for a whole period. */
@@ -251,7 +252,8 @@ START_TEST(a_probe_refused_by_the_limiter_is_not_spent)
 }
 END_TEST
 
-/* REVIEW-DEFECT. README: "A topped-up balance is seen within balance_s
+/* REVIEW-DEFECT, fixed (a probe is spent only by that refusal again or
+ * a 2xx). README: "A topped-up balance is seen within balance_s
  * (10 s)", and the entry is trusted again from the probe "until the
  * probe's answer replaces it (a refusal again) or clears it (a 2xx)".
  * A probe whose answer is neither (here the provider's 403
@@ -350,7 +352,8 @@ bg_free(struct bg *b)
     curl_multi_cleanup(b->m);
 }
 
-/* REVIEW-DEFECT. SPEC 4a: sender offline is "cleared by any 2xx send from
+/* REVIEW-DEFECT, fixed (relay.c mark_older: a refusal older than a 2xx
+ * teaches nothing). SPEC 4a: sender offline is "cleared by any 2xx send from
  * that sender", and SPEC 11 "the newest learned wins". A send that left
  * while the sender was offline but whose answer comes late (a slow
  * upstream) is learned after a 2xx from a send that left later: the

@@ -357,6 +357,48 @@ START_TEST(test_sender_entry_before_balance)
 }
 END_TEST
 
+/* A probe that was not spent gives its trust back: the next send is the
+ * probe again; once the entry changed, an unprobe does nothing. */
+START_TEST(test_unprobe_puts_the_trust_back)
+{
+    struct refusal_answer a;
+    learn(FF, 13, 503, OFFLINE_BODY, NOW);
+    ck_assert_int_eq(decide(FF, 13, NOW + 30 * SEC, &a), REFUSAL_PROBE);
+    ck_assert_int_eq(a.kind, REFUSAL_SENDER_OFFLINE);
+    ck_assert_int_eq(a.probed_at, NOW + 30 * SEC);
+    ck_assert_int_eq(a.was_checked_at, NOW);
+    ck_assert_int_eq(refusals_unprobe(r, REFUSAL_SENDER_OFFLINE, 13,
+                                      a.probed_at, a.was_checked_at),
+                     0);
+    ck_assert_int_eq(decide(FF, 13, NOW + 30 * SEC + 1, &a), REFUSAL_PROBE);
+    /* the wrong kind, sender or mark: nothing */
+    ck_assert_int_eq(refusals_unprobe(r, REFUSAL_SENDER_NOT_FOUND, 13,
+                                      a.probed_at, a.was_checked_at),
+                     -1);
+    ck_assert_int_eq(refusals_unprobe(r, REFUSAL_SENDER_OFFLINE, 14,
+                                      a.probed_at, a.was_checked_at),
+                     -1);
+    ck_assert_int_eq(refusals_unprobe(r, REFUSAL_SENDER_OFFLINE, 13,
+                                      a.probed_at - 1, a.was_checked_at),
+                     -1);
+    /* learned again since: the new lesson stands */
+    learn(FF, 13, 503, OFFLINE_BODY, NOW + 31 * SEC);
+    ck_assert_int_eq(refusals_unprobe(r, REFUSAL_SENDER_OFFLINE, 13,
+                                      a.probed_at, a.was_checked_at),
+                     -1);
+    assert_answers_str(FF, 13, NOW + 32 * SEC, REFUSAL_SENDER_OFFLINE, 503,
+                       OFFLINE_BODY);
+    /* the balance, likewise */
+    learn(TPL, 12, 402, BAL_BODY, NOW);
+    ck_assert_int_eq(decide(TPL, 12, NOW + 10 * SEC, &a), REFUSAL_PROBE);
+    ck_assert_int_eq(a.kind, REFUSAL_BALANCE);
+    ck_assert_int_eq(refusals_unprobe(r, REFUSAL_BALANCE, 12, a.probed_at,
+                                      a.was_checked_at),
+                     0);
+    ck_assert_int_eq(decide(FF, 14, NOW + 10 * SEC, &a), REFUSAL_PROBE);
+}
+END_TEST
+
 START_TEST(test_trust_expiry_probes_once)
 {
     struct refusal_answer a;
@@ -1285,6 +1327,7 @@ unit_suite(void)
     tcase_add_test(tc, test_sender_refusals_per_sender);
     tcase_add_test(tc, test_sender_entry_before_balance);
     tcase_add_test(tc, test_trust_expiry_probes_once);
+    tcase_add_test(tc, test_unprobe_puts_the_trust_back);
     tcase_add_test(tc, test_balance_probe_once);
     suite_add_tcase(s, tc);
 
