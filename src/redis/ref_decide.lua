@@ -22,9 +22,10 @@
 -- Reply: {code, kind, body, entries}: code 0 forward (kind -1, body ""),
 -- 1 answer (kind, enum refusal_kind, and the kept body), 2 probe (kind;
 -- body ""); entries: what is held now (the prelude's ref_count).
--- A forward writes nothing. A probe rewrites checked_at and the TTL; an
--- answer writes only when its entry's TTL would end before its trust plus
--- the margin (a reload made the trust longer): it is extended.
+-- A forward writes nothing. A probe rewrites checked_at and the TTL
+-- (the prelude's ref_ttl, from now). An answer writes only when its entry
+-- would expire while still trusted (a reload made the trust longer than
+-- the one it was written with): its TTL becomes ref_ttl again.
 local sender = ARGV[1]
 local trust = {[0] = ref_trust(ARGV[2]), ref_trust(ARGV[3]),
                ref_trust(ARGV[4])}
@@ -46,10 +47,8 @@ local function judge(e)
   return now_ms < e.checked + trust[e.kind]
 end
 
--- key's TTL (and index score) at least what e needs, checked at checked
-local function keep(key, e, who, checked)
-  local ttl = ref_ttl(checked, trust[e.kind], now_ms)
-  if redis.call('PTTL', key) >= ttl then return end
+-- key's TTL (and its index score) set to ttl
+local function place(key, who, ttl)
   redis.call('PEXPIRE', key, string.format('%d', ttl))
   if who then
     ref_index_prepare(KEYS[3], now_ms)
@@ -59,13 +58,16 @@ local function keep(key, e, who, checked)
 end
 
 local function answer(key, e, who)
-  keep(key, e, who, e.checked)
+  local t = trust[e.kind]
+  if redis.call('PTTL', key) < e.checked + t - now_ms then
+    place(key, who, ref_ttl(e.checked, t, now_ms))
+  end
   return {1, e.kind, e.body, ref_count(KEYS[3], KEYS[2], now_ms)}
 end
 
 local function probe(key, e, who)
   redis.call('HSET', key, 'checked_at', string.format('%d', now_ms))
-  keep(key, e, who, now_ms)
+  place(key, who, ref_ttl(now_ms, trust[e.kind], now_ms))
   return {2, e.kind, '', ref_count(KEYS[3], KEYS[2], now_ms)}
 end
 
