@@ -372,6 +372,21 @@ START_TEST(a_2xx_and_a_senders_list_clear_and_teach)
     ck_forwards(decide(12));
     ck_answers(decide(13), REFUSAL_SENDER_OFFLINE, 503, REFUSAL_OFFLINE_BODY);
     ck_assert_int_eq(stats().refusal_entries, 2);
+    /* and of a sender it lists not online, only that it exists */
+    ck_assert_int_eq(learn(ROUTE_SEND, 15, 404, NOT_FOUND), STATE_OK);
+    static const char odd[] = "{\"data\":[{\"id\":15,\"status\":\"offline\"},"
+                              "{\"id\":16,\"status\":\"offline\"}]}";
+    ck_assert_int_eq(learn_with(ROUTE_SENDERS, -1, 200, odd, 0, &trust),
+                     STATE_OK);
+    ck_forwards(decide(15));
+    ck_forwards(decide(16));
+    /* as a ?status=all list does with sender_offline off */
+    struct refusal_trust off = {{0, TNF, TBAL}};
+    ck_assert_int_eq(learn(ROUTE_SEND, 15, 404, NOT_FOUND), STATE_OK);
+    ck_assert_int_eq(learn_with(ROUTE_SENDERS, -1, 200, odd, 1, &off),
+                     STATE_OK);
+    ck_forwards(decide(15));
+    ck_forwards(decide(16));
 }
 END_TEST
 
@@ -436,7 +451,9 @@ START_TEST(one_probe_when_trust_runs_out)
     /* a corrupt entry is none: forwarded, nothing counted unavailable */
     redis_do("HSET " BASE "ref:s:12 checked_at soon");
     ck_forwards(decide(12));
+    ck_assert_int_eq(stats().refusal_entries, 1); /* its index member */
     ck_assert_int_eq(list().nv, 0);
+    ck_assert_int_eq(stats().refusal_entries, 0); /* as listed */
     struct state_stats x = stats();
     ck_assert_uint_eq(x.refusal_unavailable, 0);
     ck_assert_uint_eq(x.corrupt, 0);
