@@ -36,6 +36,12 @@ enum redis_script {
     RS_RL_PAUSE,
     RS_RL_RESUME,
     RS_RL_DEPART,
+    /* the learned refusals (section 4a) and the admin API (section 7) */
+    RS_REF_DECIDE,
+    RS_REF_LEARN,
+    RS_REF_SENDERS,
+    RS_REF_LIST,
+    RS_REF_FORGET,
     RS_COUNT
 };
 

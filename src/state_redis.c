@@ -7,6 +7,10 @@
  *   idem:<hex SHA-256 of caller "\n" key>   a key's record (idem_begin.lua)
  *   fence                                   the fencing counter
  *   win:<sender>:<phone key>                a window (win_learn.lua)
+ *   ref:s:<sender>                          a sender's learned refusal
+ *   ref:balance                             the account's balance refusal
+ *   ref:s                                   the index of the senders that
+ *                                           have one (the prelude, ref_*)
  * Caller names and idempotency keys appear only as that digest.
  *
  * Leases, read from the config at each call (a reload applies):
@@ -28,6 +32,14 @@
  * own; a probe (trust ran out) is claimed by a compare-and-set
  * (win_decide.lua) so that one instance probes. What an answer teaches is
  * learn.h's learn_extract(), as for the memory cache.
+ *
+ * Learned refusals (SPEC section 4a) are decided in Redis, one script per
+ * decision (ref_decide.lua: the answer, or the probe claimed atomically so
+ * that one instance probes per trust period); what an answer teaches is
+ * refusals.h's refusal_extract() and refusal_senders_extract(), as for
+ * the memory store, and the status answered is refusal_status() of the
+ * route asked. Each reply carries the entries held, kept in
+ * stats.refusal_entries.
  *
  * Degraded mode: a command the link answers UNAVAILABLE (down, slow,
  * dropped), an error reply or a reply that does not decode gives
@@ -82,6 +94,10 @@ enum op_kind {
     OP_GET,
     OP_FORGET,
     OP_OPEN,
+    OP_REF_DECIDE,
+    OP_REF_LEARN,
+    OP_REF_LIST,
+    OP_REF_FORGET,
 };
 
 struct redis_state;
@@ -96,12 +112,20 @@ struct state_op {
         state_done_cb done;
         state_window_cb window;
         state_view_cb view;
+        state_refusal_cb refusal;
+        state_refusal_view_cb refusal_view;
+        state_found_cb found;
     } cb;
     void *arg;
     struct rlink_cmd *cmd; /* pending on the link; NULL within its call */
     char *key;             /* begin, finish: the record; decide: the window */
     int64_t recheck_ms;    /* decide, get */
     int probing;           /* decide: the compare-and-set is pending */
+    /* refusals: the route decided, the sender, the periods (list) */
+    enum route_id route;
+    int64_t sender;
+    struct refusal_trust trust;
+    int answering; /* list: its entries are being given (cancel waits) */
     /* finish: what it sends, to send it again if it is not delivered */
     char token[TOKEN_MAX];
     char *blob; /* keep: the answer; NULL: free */
@@ -213,11 +237,11 @@ ttl_ms(const struct config *c)
     return c->idem_ttl_s > 0 ? c->idem_ttl_s * 1000 : 1;
 }
 
-/* Up to 6 arguments, each a C string unless lens says otherwise. */
+/* Up to 8 arguments, each a C string unless lens says otherwise. */
 struct args {
-    const char *v[6];
-    size_t len[6];
-    char num[4][24];
+    const char *v[8];
+    size_t len[8];
+    char num[6][24];
     int n;
 };
 
@@ -262,6 +286,15 @@ op_new(struct redis_state *rs, enum op_kind kind, void *cb, void *arg)
     case OP_GET:
         op->cb.view = (state_view_cb)cb;
         break;
+    case OP_REF_DECIDE:
+        op->cb.refusal = (state_refusal_cb)cb;
+        break;
+    case OP_REF_LIST:
+        op->cb.refusal_view = (state_refusal_view_cb)cb;
+        break;
+    case OP_REF_FORGET:
+        op->cb.found = (state_found_cb)cb;
+        break;
     default:
         op->cb.done = (state_done_cb)cb;
         break;
@@ -291,18 +324,25 @@ static void on_reply(void *arg, enum rlink_status st, const redisReply *r);
  * answered within the call (op is gone then: do not touch it). The
  * arguments are copied by the link. */
 static int
-op_send(struct state_op *op, enum redis_script script, int nkeys,
-        const struct args *a)
+op_send_argv(struct state_op *op, enum redis_script script, int nkeys,
+             int argc, const char *const *argv, const size_t *len)
 {
     struct redis_state *rs = op->rs;
     TAILQ_INSERT_TAIL(&rs->ops, op, link);
     op->cmd = NULL;
-    struct rlink_cmd *c = rlink_eval(rs->link, (size_t)script, nkeys, a->n,
-                                     a->v, a->len, on_reply, op);
+    struct rlink_cmd *c = rlink_eval(rs->link, (size_t)script, nkeys, argc,
+                                     argv, len, on_reply, op);
     if (c == NULL)
         return 0;
     op->cmd = c;
     return 1;
+}
+
+static int
+op_send(struct state_op *op, enum redis_script script, int nkeys,
+        const struct args *a)
+{
+    return op_send_argv(op, script, nkeys, a->n, a->v, a->len);
 }
 
 /* What an operation returns: op while someone awaits its answer. */
@@ -871,6 +911,420 @@ rs_cache_forget(struct state *st, int64_t sender, uint64_t phone,
     return op_start(op, RS_WIN_FORGET, 1, &a);
 }
 
+/* ---- learned refusals ---- */
+
+/* The three keys every ref_ script is given (ref_decide.lua and the
+ * others): the sender's entry (ref:s:0, never touched, for an unknown
+ * sender), the balance, the index. */
+struct ref_keys {
+    char *sender, *balance, *index;
+};
+
+static void
+ref_keys_init(const struct redis_state *rs, int64_t sender, struct ref_keys *k)
+{
+    k->sender = key_of(rs, "ref:s:%" PRId64, sender >= 1 ? sender : 0);
+    k->balance = key_of(rs, "ref:balance");
+    k->index = key_of(rs, "ref:s");
+}
+
+static void
+ref_keys_free(struct ref_keys *k)
+{
+    free(k->sender);
+    free(k->balance);
+    free(k->index);
+}
+
+static void
+ref_keys_args(const struct ref_keys *k, struct args *a)
+{
+    arg_str(a, k->sender);
+    arg_str(a, k->balance);
+    arg_str(a, k->index);
+}
+
+static long long
+ref_trust(const struct refusal_trust *t, enum refusal_kind k)
+{
+    return t->ms[k] > 0 ? (long long)t->ms[k] : 0;
+}
+
+static int
+ref_send_route(enum route_id route)
+{
+    return route == ROUTE_SEND_FREEFORM || route == ROUTE_SEND;
+}
+
+/* The store could not be asked (st not RLINK_OK), or its reply did not
+ * decode: counted. */
+static void
+ref_unavailable(struct state_op *op, enum rlink_status st)
+{
+    op->rs->stats.refusal_unavailable++;
+    if (st == RLINK_OK)
+        op->rs->stats.corrupt++;
+}
+
+/* The entries count a reply ends with (the prelude's ref_count). */
+static void
+ref_entries(struct redis_state *rs, const redisReply *last)
+{
+    if (last->type == REDIS_REPLY_INTEGER && last->integer >= 0)
+        rs->stats.refusal_entries = last->integer;
+}
+
+/* {n, entries} (ref_learn.lua, ref_senders.lua, ref_forget.lua): 0 and
+ * n in *n, or -1 when the reply is not that. */
+static int
+ref_read_pair(struct redis_state *rs, const redisReply *r, long long *n)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        reply_int(r->element[0], n) != 0 ||
+        r->element[1]->type != REDIS_REPLY_INTEGER)
+        return -1;
+    ref_entries(rs, r->element[1]);
+    return 0;
+}
+
+/* {code, kind, body, entries} (ref_decide.lua) into d, checked: a kind the
+ * sender asked cannot have (a sender kind for an unknown sender), a body
+ * too long, or a code or kind out of range is not a reply. */
+static int
+ref_read_decision(struct state_op *op, const redisReply *r,
+                  struct state_refusal *d)
+{
+    long long code, kind;
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
+        reply_int(r->element[0], &code) != 0 ||
+        reply_int(r->element[1], &kind) != 0 ||
+        r->element[2]->type != REDIS_REPLY_STRING ||
+        r->element[3]->type != REDIS_REPLY_INTEGER)
+        return -1;
+    if (code == 0) {
+        *d = (struct state_refusal){STATE_OK, REFUSAL_FORWARD, {0}};
+        ref_entries(op->rs, r->element[3]);
+        return 0;
+    }
+    const redisReply *body = r->element[2];
+    if ((code != 1 && code != 2) || kind < 0 || kind >= REFUSAL_KINDS ||
+        (kind != REFUSAL_BALANCE && op->sender < 1) ||
+        body->len > REFUSAL_BODY_MAX)
+        return -1;
+    enum refusal_kind k = (enum refusal_kind)kind;
+    d->status = STATE_OK;
+    d->decision = code == 1 ? REFUSAL_ANSWER : REFUSAL_PROBE;
+    /* on a probe too: which kind is probed (the body is the answer's) */
+    d->answer = (struct refusal_answer){k, refusal_status(k, op->route), "",
+                                        0};
+    if (code == 1) {
+        /* the op's copy: valid during cb, whatever the reply does */
+        op->blob = xmalloc(body->len + 1);
+        memcpy(op->blob, body->str, body->len);
+        op->blob[body->len] = '\0';
+        op->blen = body->len;
+        d->answer.body = op->blob;
+        d->answer.len = op->blen;
+    }
+    ref_entries(op->rs, r->element[3]);
+    return 0;
+}
+
+static void
+ref_decide_answered(struct state_op *op, enum rlink_status st,
+                    const redisReply *r)
+{
+    struct state_refusal d = {STATE_UNAVAILABLE, REFUSAL_FORWARD, {0}};
+    if (st != RLINK_OK || ref_read_decision(op, r, &d) != 0) {
+        d = (struct state_refusal){STATE_UNAVAILABLE, REFUSAL_FORWARD, {0}};
+        ref_unavailable(op, st);
+    }
+    if (op->waits)
+        op->cb.refusal(op->arg, &d);
+}
+
+static struct state_op *
+rs_refusal_decide(struct state *st, enum route_id route, int64_t sender,
+                  const struct refusal_trust *t, state_refusal_cb cb, void *arg)
+{
+    struct redis_state *rs = rs_of(st);
+    long long ms[REFUSAL_KINDS], any = 0;
+    for (int k = 0; k < REFUSAL_KINDS; k++)
+        any |= ms[k] = ref_trust(t, (enum refusal_kind)k);
+    if (!ref_send_route(route) || any == 0) {
+        /* nothing could answer or be probed: nothing to ask */
+        struct state_refusal d = {STATE_OK, REFUSAL_FORWARD, {0}};
+        cb(arg, &d);
+        return NULL;
+    }
+    struct state_op *op = op_new(rs, OP_REF_DECIDE, (void *)cb, arg);
+    op->route = route;
+    op->sender = sender >= 1 ? sender : 0;
+    struct ref_keys k;
+    ref_keys_init(rs, op->sender, &k);
+    struct args a = {0};
+    ref_keys_args(&k, &a);
+    arg_num(&a, 0, (long long)op->sender);
+    for (int i = 0; i < REFUSAL_KINDS; i++)
+        arg_num(&a, 1 + i, ms[i]);
+    struct state_op *pending = op_start(op, RS_REF_DECIDE, 3, &a);
+    ref_keys_free(&k); /* copied by the link */
+    return pending;
+}
+
+static void
+ref_learn_answered(struct state_op *op, enum rlink_status st,
+                   const redisReply *r)
+{
+    long long n;
+    enum state_status s = STATE_OK;
+    /* a learn not answered may have run, or not: nothing else to do */
+    if (st != RLINK_OK || ref_read_pair(op->rs, r, &n) != 0) {
+        ref_unavailable(op, st);
+        s = STATE_UNAVAILABLE;
+    }
+    if (op->waits)
+        op->cb.done(op->arg, s);
+}
+
+static struct state_op *
+ref_nothing(state_done_cb cb, void *arg)
+{
+    if (cb)
+        cb(arg, STATE_OK); /* nothing to learn: nothing to ask */
+    return NULL;
+}
+
+/* A senders list's lessons (ref_senders.lua), one per listed sender. */
+struct ref_lessons {
+    struct ref_lesson {
+        int64_t sender;
+        char what; /* 'c' online, 'o' offline, 'n' listed */
+    } *v;
+    size_t n, cap;
+    int all, offline_on;
+};
+
+/* refusals.c's senders_cb, as lessons for the script to apply. */
+static void
+ref_lesson_cb(void *arg, int64_t sender, int online)
+{
+    struct ref_lessons *ls = arg;
+    if (ls->n == ls->cap) {
+        ls->cap = ls->cap ? 2 * ls->cap : 16;
+        ls->v = xrealloc(ls->v, ls->cap * sizeof(*ls->v));
+    }
+    char what = online ? 'c' : ls->all && ls->offline_on ? 'o' : 'n';
+    ls->v[ls->n++] = (struct ref_lesson){sender, what};
+}
+
+/* ref_senders.lua: KEYS the balance, the index and each listed sender's
+ * entry; ARGV the offline trust, the body a list teaches, the lessons. */
+static struct state_op *
+ref_send_lessons(struct redis_state *rs, const struct ref_lessons *ls,
+                 long long offline_ms, state_done_cb cb, void *arg)
+{
+    int argc = (int)(4 + 2 * ls->n), nkeys = (int)(2 + ls->n);
+    const char **v = xcalloc((size_t)argc, sizeof(*v));
+    size_t *len = xcalloc((size_t)argc, sizeof(*len));
+    char **owned = xcalloc((size_t)argc, sizeof(*owned));
+    char trust[24];
+    snprintf(trust, sizeof(trust), "%lld", offline_ms);
+    owned[0] = key_of(rs, "ref:balance");
+    owned[1] = key_of(rs, "ref:s");
+    for (size_t i = 0; i < ls->n; i++) {
+        owned[2 + i] = key_of(rs, "ref:s:%" PRId64, ls->v[i].sender);
+        owned[4 + ls->n + i] = xmalloc(24);
+        snprintf(owned[4 + ls->n + i], 24, "%c%" PRId64, ls->v[i].what,
+                 ls->v[i].sender);
+    }
+    for (int i = 0; i < argc; i++) {
+        v[i] = owned[i];
+        len[i] = owned[i] ? strlen(owned[i]) : 0;
+    }
+    v[nkeys] = trust;
+    len[nkeys] = strlen(trust);
+    v[nkeys + 1] = REFUSAL_OFFLINE_BODY;
+    len[nkeys + 1] = sizeof(REFUSAL_OFFLINE_BODY) - 1;
+    struct state_op *op = op_new(rs, OP_REF_LEARN, (void *)cb, arg);
+    struct state_op *pending =
+        op_send_argv(op, RS_REF_SENDERS, nkeys, argc, v, len) && op->waits
+            ? op
+            : NULL;
+    for (int i = 0; i < argc; i++)
+        free(owned[i]); /* copied by the link */
+    free(owned);
+    free(len);
+    free(v);
+    return pending;
+}
+
+/* A senders list (GET senders, 200): refusals.h's
+ * refusals_learn_senders(), in Redis. */
+static struct state_op *
+ref_learn_senders(struct redis_state *rs, const struct state_answer *sa,
+                  const struct refusal_trust *t, state_done_cb cb, void *arg)
+{
+    long long offline_ms = ref_trust(t, REFUSAL_SENDER_OFFLINE);
+    struct ref_lessons ls = {NULL, 0, 0, sa->senders_all, offline_ms > 0};
+    if (sa->status != 200 ||
+        refusal_senders_extract(sa->body, sa->len, ref_lesson_cb, &ls) <= 0) {
+        free(ls.v);
+        return ref_nothing(cb, arg);
+    }
+    struct state_op *pending = ref_send_lessons(rs, &ls, offline_ms, cb, arg);
+    free(ls.v);
+    return pending;
+}
+
+static struct state_op *
+rs_refusal_learn(struct state *st, const struct state_answer *sa,
+                 const struct refusal_trust *t, state_done_cb cb, void *arg)
+{
+    struct redis_state *rs = rs_of(st);
+    if (sa->route == ROUTE_SENDERS)
+        return ref_learn_senders(rs, sa, t, cb, arg);
+    struct refusal_lesson l;
+    refusal_extract(sa->route, sa->status, sa->body, sa->len, &l);
+    int put = l.op == REFUSAL_TEACHES_REFUSAL;
+    if (l.op == REFUSAL_TEACHES_NOTHING ||
+        (put && (ref_trust(t, l.kind) == 0 ||
+                 (l.kind != REFUSAL_BALANCE && sa->sender < 1))))
+        return ref_nothing(cb, arg); /* off, or of nobody: learns nothing */
+    int64_t sender = sa->sender >= 1 ? (int64_t)sa->sender : 0;
+    struct state_op *op = op_new(rs, OP_REF_LEARN, (void *)cb, arg);
+    struct ref_keys k;
+    ref_keys_init(rs, sender, &k);
+    struct args a = {0};
+    ref_keys_args(&k, &a);
+    arg_str(&a, put ? "put" : "clear");
+    arg_num(&a, 0, (long long)sender);
+    arg_str(&a, put ? refusal_kind_name(l.kind) : "");
+    arg_bytes(&a, put ? l.body : "", put ? l.len : 0);
+    arg_num(&a, 1, put ? ref_trust(t, l.kind) : 0);
+    struct state_op *pending = op_start(op, RS_REF_LEARN, 3, &a);
+    ref_keys_free(&k);
+    return pending;
+}
+
+/* One entry of ref_list.lua's reply, {kind, sender, learned_at,
+ * checked_at}, into v as read at now with t. 0, or -1 when it is not
+ * one. */
+static int
+ref_read_view(const redisReply *e, int64_t now, const struct refusal_trust *t,
+              struct refusal_view *v)
+{
+    long long kind, learned, checked, sender;
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 4 ||
+        reply_int(e->element[0], &kind) != 0 ||
+        e->element[1]->type != REDIS_REPLY_STRING ||
+        parse_ll(e->element[1]->str, e->element[1]->len, &sender) != 0 ||
+        reply_int(e->element[2], &learned) != 0 ||
+        reply_int(e->element[3], &checked) != 0)
+        return -1;
+    if (kind < 0 || kind >= REFUSAL_KINDS || sender < 0 ||
+        (kind == REFUSAL_BALANCE) != (sender == 0))
+        return -1;
+    int64_t ms = ref_trust(t, (enum refusal_kind)kind);
+    *v = (struct refusal_view){
+        .kind = (enum refusal_kind)kind,
+        .sender = sender,
+        .learned_at = learned,
+        .checked_at = checked,
+        .trusted_until = checked > INT64_MAX - ms ? INT64_MAX : checked + ms,
+    };
+    v->trusted = ms > 0 && now < v->trusted_until;
+    return 0;
+}
+
+/* The whole reply checked first: a list is given whole or not at all. */
+static int
+ref_read_list(const redisReply *r, int64_t *now)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER)
+        return -1;
+    *now = r->element[0]->integer;
+    struct refusal_trust any = {{0}};
+    struct refusal_view v;
+    for (size_t i = 1; i < r->elements; i++)
+        if (ref_read_view(r->element[i], *now, &any, &v) != 0)
+            return -1;
+    return 0;
+}
+
+static void
+ref_list_answered(struct state_op *op, enum rlink_status st,
+                  const redisReply *r)
+{
+    int64_t now;
+    if (st != RLINK_OK || ref_read_list(r, &now) != 0) {
+        ref_unavailable(op, st);
+        if (op->waits)
+            op->cb.refusal_view(op->arg, STATE_UNAVAILABLE, NULL);
+        return;
+    }
+    op->rs->stats.refusal_entries = (int64_t)r->elements - 1;
+    op->answering = 1; /* a cancel from cb stops the list, frees nothing */
+    for (size_t i = 1; i < r->elements && op->waits; i++) {
+        struct refusal_view v;
+        ref_read_view(r->element[i], now, &op->trust, &v);
+        op->cb.refusal_view(op->arg, STATE_OK, &v);
+    }
+    if (op->waits)
+        op->cb.refusal_view(op->arg, STATE_OK, NULL);
+}
+
+static struct state_op *
+rs_refusal_list(struct state *st, const struct refusal_trust *t,
+                state_refusal_view_cb cb, void *arg)
+{
+    struct redis_state *rs = rs_of(st);
+    struct state_op *op = op_new(rs, OP_REF_LIST, (void *)cb, arg);
+    op->trust = *t;
+    struct ref_keys k;
+    ref_keys_init(rs, 0, &k);
+    struct args a = {0};
+    arg_str(&a, k.balance);
+    arg_str(&a, k.index);
+    struct state_op *pending = op_start(op, RS_REF_LIST, 2, &a);
+    ref_keys_free(&k);
+    return pending;
+}
+
+static void
+ref_forget_answered(struct state_op *op, enum rlink_status st,
+                    const redisReply *r)
+{
+    long long found = 0;
+    enum state_status s = STATE_OK;
+    if (st != RLINK_OK || ref_read_pair(op->rs, r, &found) != 0 ||
+        (found != 0 && found != 1)) {
+        ref_unavailable(op, st);
+        s = STATE_UNAVAILABLE;
+        found = 0;
+    }
+    if (op->waits)
+        op->cb.found(op->arg, s, (int)found);
+}
+
+static struct state_op *
+rs_refusal_forget(struct state *st, int64_t sender, state_found_cb cb,
+                  void *arg)
+{
+    struct redis_state *rs = rs_of(st);
+    struct state_op *op = op_new(rs, OP_REF_FORGET, (void *)cb, arg);
+    op->sender = sender >= 1 ? sender : 0;
+    struct ref_keys k;
+    ref_keys_init(rs, op->sender, &k);
+    struct args a = {0};
+    ref_keys_args(&k, &a);
+    arg_num(&a, 0, (long long)op->sender);
+    struct state_op *pending = op_start(op, RS_REF_FORGET, 3, &a);
+    ref_keys_free(&k);
+    return pending;
+}
+
 /* ---- the link's answers ---- */
 
 static void
@@ -895,6 +1349,18 @@ on_reply(void *arg, enum rlink_status st, const redisReply *r)
     case OP_GET:
         get_answered(op, st, r);
         break;
+    case OP_REF_DECIDE:
+        ref_decide_answered(op, st, r);
+        break;
+    case OP_REF_LEARN:
+        ref_learn_answered(op, st, r);
+        break;
+    case OP_REF_LIST:
+        ref_list_answered(op, st, r);
+        break;
+    case OP_REF_FORGET:
+        ref_forget_answered(op, st, r);
+        break;
     default:
         done_answered(op, st, r);
         break;
@@ -912,6 +1378,8 @@ rs_cancel(struct state *st, struct state_op *op)
     op->arg = NULL;
     if (op->kind == OP_BEGIN)
         return; /* its reply may be a claim, to free: wait for it */
+    if (op->answering)
+        return; /* from its own callback: the reply's loop ends it */
     if (op->cmd != NULL)
         rlink_cancel(rs->link, op->cmd); /* it may still run in Redis */
     op_end(op);
@@ -960,6 +1428,10 @@ static const struct state_backend redis_backend = {
     .cache_get = rs_cache_get,
     .cache_forget = rs_cache_forget,
     .cache_open = rs_cache_open,
+    .refusal_decide = rs_refusal_decide,
+    .refusal_learn = rs_refusal_learn,
+    .refusal_list = rs_refusal_list,
+    .refusal_forget = rs_refusal_forget,
     .cancel = rs_cancel,
     .flush = rs_flush,
     .stats = rs_stats,
@@ -976,6 +1448,7 @@ state_redis_new(struct event_base *base, struct rlink *link,
     rs->link = link;
     rs->key_base = xstrdup(key_base);
     rs->cfg = cfg;
+    rs->stats.refusal_entries = -1; /* until a reply says */
     TAILQ_INIT(&rs->ops);
     TAILQ_INIT(&rs->retries);
     rs->retry_timer =
