@@ -42,6 +42,7 @@ enum redis_script {
     RS_REF_SENDERS,
     RS_REF_LIST,
     RS_REF_FORGET,
+    RS_REF_UNPROBE,
     RS_COUNT
 };
 

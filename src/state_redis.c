@@ -98,6 +98,7 @@ enum op_kind {
     OP_REF_LEARN,
     OP_REF_LIST,
     OP_REF_FORGET,
+    OP_REF_UNPROBE,
 };
 
 struct redis_state;
@@ -994,8 +995,9 @@ static int
 ref_read_decision(struct state_op *op, const redisReply *r,
                   struct state_refusal *d)
 {
-    long long code, kind;
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
+    long long code, kind, mark = 0, was = 0;
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY ||
+        (r->elements != 4 && r->elements != 6) ||
         reply_int(r->element[0], &code) != 0 ||
         reply_int(r->element[1], &kind) != 0 ||
         r->element[2]->type != REDIS_REPLY_STRING ||
@@ -1007,6 +1009,11 @@ ref_read_decision(struct state_op *op, const redisReply *r,
         return 0;
     }
     const redisReply *body = r->element[2];
+    /* a probe carries its mark and the checked_at it replaced */
+    if ((code == 2) != (r->elements == 6) ||
+        (code == 2 && (reply_int(r->element[4], &mark) != 0 ||
+                       reply_int(r->element[5], &was) != 0 || was > mark)))
+        return -1;
     if ((code != 1 && code != 2) || kind < 0 || kind >= REFUSAL_KINDS ||
         (kind != REFUSAL_BALANCE && op->sender < 1) ||
         body->len > REFUSAL_BODY_MAX)
@@ -1016,7 +1023,7 @@ ref_read_decision(struct state_op *op, const redisReply *r,
     d->decision = code == 1 ? REFUSAL_ANSWER : REFUSAL_PROBE;
     /* on a probe too: which kind is probed (the body is the answer's) */
     d->answer = (struct refusal_answer){k, refusal_status(k, op->route), "",
-                                        0};
+                                        0, mark, was};
     if (code == 1) {
         /* the op's copy: valid during cb, whatever the reply does */
         op->blob = xmalloc(body->len + 1);
@@ -1308,6 +1315,42 @@ ref_forget_answered(struct state_op *op, enum rlink_status st,
         op->cb.found(op->arg, s, (int)found);
 }
 
+static void
+ref_unprobe_answered(struct state_op *op, enum rlink_status st,
+                     const redisReply *r)
+{
+    long long n;
+    enum state_status s = STATE_OK;
+    if (st != RLINK_OK || reply_int(r, &n) != 0 || (n != 0 && n != 1)) {
+        ref_unavailable(op, st); /* the next probe waits for the period */
+        s = STATE_UNAVAILABLE;
+    }
+    if (op->waits)
+        op->cb.done(op->arg, s);
+}
+
+static struct state_op *
+rs_refusal_unprobe(struct state *st, int64_t sender,
+                   const struct refusal_answer *p, state_done_cb cb, void *arg)
+{
+    struct redis_state *rs = rs_of(st);
+    int balance = p->kind == REFUSAL_BALANCE;
+    if ((unsigned)p->kind >= REFUSAL_KINDS || (!balance && sender < 1))
+        return ref_nothing(cb, arg);
+    struct state_op *op = op_new(rs, OP_REF_UNPROBE, (void *)cb, arg);
+    op->sender = balance ? 0 : sender;
+    struct ref_keys k;
+    ref_keys_init(rs, op->sender, &k);
+    struct args a = {0};
+    arg_str(&a, balance ? k.balance : k.sender);
+    arg_num(&a, 0, (long long)p->kind);
+    arg_num(&a, 1, (long long)p->probed_at);
+    arg_num(&a, 2, (long long)p->was_checked_at);
+    struct state_op *pending = op_start(op, RS_REF_UNPROBE, 1, &a);
+    ref_keys_free(&k);
+    return pending;
+}
+
 static struct state_op *
 rs_refusal_forget(struct state *st, int64_t sender, state_found_cb cb,
                   void *arg)
@@ -1360,6 +1403,9 @@ on_reply(void *arg, enum rlink_status st, const redisReply *r)
         break;
     case OP_REF_FORGET:
         ref_forget_answered(op, st, r);
+        break;
+    case OP_REF_UNPROBE:
+        ref_unprobe_answered(op, st, r);
         break;
     default:
         done_answered(op, st, r);
@@ -1432,6 +1478,7 @@ static const struct state_backend redis_backend = {
     .refusal_learn = rs_refusal_learn,
     .refusal_list = rs_refusal_list,
     .refusal_forget = rs_refusal_forget,
+    .refusal_unprobe = rs_refusal_unprobe,
     .cancel = rs_cancel,
     .flush = rs_flush,
     .stats = rs_stats,

@@ -21,7 +21,10 @@
 --
 -- Reply: {code, kind, body, entries}: code 0 forward (kind -1, body ""),
 -- 1 answer (kind, enum refusal_kind, and the kept body), 2 probe (kind;
--- body ""); entries: what is held now (the prelude's ref_count).
+-- body ""); entries: what is held now (the prelude's ref_count). A probe's
+-- reply has two more: {2, kind, "", entries, mark, was}, its mark (the
+-- checked_at it wrote, ms) and the checked_at it replaced, for
+-- ref_unprobe.lua.
 -- A forward writes nothing. A probe rewrites checked_at and the TTL
 -- (the prelude's ref_ttl, from now). An answer writes only when its entry
 -- would expire while still trusted (a reload made the trust longer than
@@ -68,7 +71,8 @@ end
 local function probe(key, e, who)
   redis.call('HSET', key, 'checked_at', string.format('%d', now_ms))
   place(key, who, ref_ttl(now_ms, trust[e.kind], now_ms))
-  return {2, e.kind, '', ref_count(KEYS[3], KEYS[2], now_ms)}
+  return {2, e.kind, '', ref_count(KEYS[3], KEYS[2], now_ms), now_ms,
+          e.checked}
 end
 
 local js, jb = judge(s), judge(b)

@@ -153,6 +153,7 @@ struct decision {
     long long code, kind, entries;
     char body[2048];
     size_t len;
+    long long mark, was; /* a probe's: its checked_at, the one replaced */
 };
 
 static struct decision
@@ -163,13 +164,21 @@ decide_with(long long sender, long long now, long long toff, long long tnf,
                        us(toff), us(tnf), us(tbal), us(now), NULL);
     ck_assert_msg(r->type == REDIS_REPLY_ARRAY, "reply type %d: %s", r->type,
                   r->type == REDIS_REPLY_ERROR ? r->str : "");
-    ck_assert_int_eq(r->elements, 4);
     ck_assert_int_eq(r->element[0]->type, REDIS_REPLY_INTEGER);
+    /* a probe's reply has its mark and the checked_at it replaced */
+    ck_assert_int_eq(r->elements, r->element[0]->integer == 2 ? 6 : 4);
     ck_assert_int_eq(r->element[1]->type, REDIS_REPLY_INTEGER);
     ck_assert_int_eq(r->element[2]->type, REDIS_REPLY_STRING);
     ck_assert_int_eq(r->element[3]->type, REDIS_REPLY_INTEGER);
     struct decision d = {r->element[0]->integer, r->element[1]->integer,
-                         r->element[3]->integer, "", r->element[2]->len};
+                         r->element[3]->integer, "", r->element[2]->len, 0,
+                         0};
+    if (r->elements == 6) {
+        ck_assert_int_eq(r->element[4]->type, REDIS_REPLY_INTEGER);
+        ck_assert_int_eq(r->element[5]->type, REDIS_REPLY_INTEGER);
+        d.mark = r->element[4]->integer;
+        d.was = r->element[5]->integer;
+    }
     ck_assert_uint_lt(d.len, sizeof(d.body));
     memcpy(d.body, r->element[2]->str, d.len);
     freeReplyObject(r);
@@ -723,6 +732,50 @@ START_TEST(the_shipped_source_runs_again_after_a_script_flush)
 }
 END_TEST
 
+/* ref_unprobe.lua: the probe's mark put back to the checked_at it
+ * replaced, so the next decide probes again; not once the entry changed,
+ * nor for another kind or mark. */
+START_TEST(an_unspent_probe_gives_its_trust_back)
+{
+    ck_assert_int_eq(put_at(12, "sender_offline", OFFLINE_503, TOFF, T0), 1);
+    long long later = T0 + TOFF * MS;
+    struct decision d = decide_at(12, later);
+    ck_assert_int_eq(d.code, 2);
+    ck_assert_int_eq(d.mark, later / MS);
+    ck_assert_int_eq(d.was, T0 / MS);
+    char kind[8], mark[24], was[24], other[24];
+    snprintf(kind, sizeof(kind), "%d", REFUSAL_SENDER_OFFLINE);
+    snprintf(mark, sizeof(mark), "%lld", d.mark);
+    snprintf(was, sizeof(was), "%lld", d.was);
+    snprintf(other, sizeof(other), "%lld", d.mark - 1);
+    redisReply *r = ev("ref_unprobe", 1, sk(12), kind, other, was, NULL);
+    ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+    ck_assert_int_eq(r->integer, 0); /* not its mark */
+    freeReplyObject(r);
+    r = ev("ref_unprobe", 1, sk(12), "1", mark, was, NULL);
+    ck_assert_int_eq(r->integer, 0); /* not its kind */
+    freeReplyObject(r);
+    r = ev("ref_unprobe", 1, sk(12), kind, mark, was, NULL);
+    ck_assert_int_eq(r->integer, 1);
+    freeReplyObject(r);
+    ck_assert_str_eq(field(sk(12), "checked_at"), us(T0 / MS));
+    /* the next send, on any instance, is the probe */
+    ck_assert_int_eq(decide_at(12, later + MS).code, 2);
+    /* once learned again, an old probe's unprobe does nothing */
+    ck_assert_int_eq(
+        put_at(12, "sender_offline", OFFLINE_503, TOFF, later + 2 * MS), 1);
+    r = ev("ref_unprobe", 1, sk(12), kind, mark, was, NULL);
+    ck_assert_int_eq(r->integer, 0);
+    freeReplyObject(r);
+    ck_answers(decide_at(12, later + 3 * MS), REFUSAL_SENDER_OFFLINE,
+               OFFLINE_503);
+    /* bad arguments are an error, and write nothing */
+    r = ev("ref_unprobe", 1, sk(12), "7", mark, was, NULL);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+}
+END_TEST
+
 static Suite *
 scripts_suite(void)
 {
@@ -750,6 +803,7 @@ scripts_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, the_list_is_the_balance_then_senders_ascending);
     tcase_add_test(tc, forget_says_whether_there_was_an_entry);
+    tcase_add_test(tc, an_unspent_probe_gives_its_trust_back);
     tcase_add_test(tc, the_shipped_source_runs_again_after_a_script_flush);
     suite_add_tcase(s, tc);
     return s;
