@@ -147,7 +147,10 @@ START_TEST(script_table_complete)
         [RS_WIN_DECIDE] = "win_decide",   [RS_WIN_GET] = "win_get",
         [RS_WIN_FORGET] = "win_forget",   [RS_RL_RESERVE] = "rl_reserve",
         [RS_RL_PAUSE] = "rl_pause",       [RS_RL_RESUME] = "rl_resume",
-        [RS_RL_DEPART] = "rl_depart"};
+        [RS_RL_DEPART] = "rl_depart",     [RS_REF_DECIDE] = "ref_decide",
+        [RS_REF_LEARN] = "ref_learn",     [RS_REF_SENDERS] = "ref_senders",
+        [RS_REF_LIST] = "ref_list",       [RS_REF_FORGET] = "ref_forget",
+        [RS_REF_UNPROBE] = "ref_unprobe"};
     for (int i = 0; i < RS_COUNT; i++) {
         ck_assert_ptr_nonnull(redis_scripts[i].name);
         ck_assert_ptr_nonnull(redis_scripts[i].source);
