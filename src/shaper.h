@@ -89,12 +89,13 @@
 #define SHAPER_GUARD_GRACE_MS(max_queue_ms)                                    \
     (20.0 + (double)(max_queue_ms) / 50.0)
 
-/* Shared mode: how long after the link is up again the instance stays on
- * its own limiter (asking the shared guard too) before sharing: twice
- * the spread of the instances' reconnects, plus a window for the last
- * departures Redis did not see to age out (5 s). */
-#define SHAPER_REJOIN_MS                                                       \
-    (2.0 * RLINK_BACKOFF_MAX_MS + SHAPER_GUARD_WINDOW_MS)
+/* Shared mode, presence: an instance's alive entry in Redis is scored
+ * its stamp (a Redis time it received) + SHAPER_ALIVE_MS; it says so
+ * every SHAPER_BEAT_MS while sharing. Beats of 100 ms keep an entry
+ * alive through three lost ones; 400 ms is also what a drop costs
+ * before the others leave its share free. */
+#define SHAPER_ALIVE_MS 400.0
+#define SHAPER_BEAT_MS 100.0
 
 #include <stddef.h>
 #include <stdint.h>
