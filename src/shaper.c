@@ -862,6 +862,11 @@ on_alive(void *arg, enum rlink_status st, const redisReply *r)
     long long v[2];
     re->beat = NULL;
     if (st == RLINK_OK && int_array(r, v, 2)) {
+        /* sharing without an entry yet (its first contact): alive with
+         * this stamp at once, not a beat later (until then the others
+         * leave its share free) */
+        if (re->sharing && !re->have_stamp)
+            re->beat_at = now;
         take_stamp(re, v[0], now);
         if (re->rejoin && !re->sharing && remote_up(s))
             send_back(s, now);
