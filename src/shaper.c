@@ -227,6 +227,9 @@ start_sharing(struct shaper *s)
     re->sharing = 1;
     re->rejoin = 0;
     re->have_prev = 0;
+    /* Redis answered: a failure before the drop is not this one's */
+    re->failing = 0;
+    re->skip_once = 0;
     re->beat_at = -INFINITY; /* say it is alive at once */
     if (re->ever_shared || re->was_local) {
         s->st.mode_changes++;
@@ -734,9 +737,12 @@ on_ask(void *arg, enum rlink_status st, const redisReply *r)
         if (st == RLINK_OK)
             log_msg(LOG_WARN, "rl_depart: unexpected reply (%s)",
                     r && r->type == REDIS_REPLY_ERROR ? r->str : "type");
-        re->skip_once = 1;
         re->failing = 1;
         track_mode(s, now);
+        /* up still (a reply it cannot read): this head goes on the local
+         * guard; down, it waits for the quiet or the rejoin, which must
+         * not find a pass left over to leave by without asking */
+        re->skip_once = remote_up(s);
     } else if (v[0] == 1) {
         re->failing = 0;
         /* go then: the head's, or the next head's if it is cancelled */

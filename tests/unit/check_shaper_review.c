@@ -357,6 +357,34 @@ START_TEST(an_ask_lost_at_a_drop_is_asked_again_once_back)
 }
 END_TEST
 
+/* The same with the link back at once (a flap: 120 ms, within the quiet,
+ * so nothing left alone): the lost ask must not leave a pass behind that
+ * lets the head go without asking once it shares again (the rest of the
+ * window may be the other instances'). */
+START_TEST(an_ask_lost_in_a_flap_leaves_no_pass_behind)
+{
+    struct rlink l = {.up = 1};
+    struct shaper *s = shared_at(&l, 5, 1, 20000);
+    struct sink k[12] = {{0}};
+    queue_n(&l, s, k, 12);
+    advance(s, 80);
+    int ask = last_op(&l, "ask");
+    ck_assert_int_ge(ask, 0);
+    l.up = 0;
+    fake_drop(&l, ask);
+    link_flip(&l, s, 0);
+    now_ms = 200;
+    link_flip(&l, s, 1);
+    rejoin(&l, s);
+    advance(s, 3000);
+    int after = handed(k, 12);
+    int asks = count_op(&l, "ask");
+    shaper_free(s);
+    ck_assert_msg(after == 0, "%d handed over with %d asks unanswered", after,
+                  asks - 1);
+}
+END_TEST
+
 /* Replies of the wrong type (an error reply, a bulk string, a short
  * array) to an ask and to a reservation: no crash, the item is answered
  * once (local limiter), the instance keeps to its share meanwhile. */
@@ -421,6 +449,7 @@ unit_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, a_grant_held_across_a_link_drop_is_not_used_after_it);
     tcase_add_test(tc, an_ask_lost_at_a_drop_is_asked_again_once_back);
+    tcase_add_test(tc, an_ask_lost_in_a_flap_leaves_no_pass_behind);
     tcase_add_test(tc, replies_of_the_wrong_type_answer_each_item_once);
     tcase_add_test(tc, a_reservation_answered_after_a_flap_is_handed_over_once);
     suite_add_tcase(s, tc);
