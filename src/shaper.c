@@ -246,8 +246,8 @@ went_down(struct shaper *s, double now)
     /* others count its share free only once its alive entry is gone,
      * and what they granted before that may fill the window ahead:
      * nothing alone before then + a window + cap (shaper.h) */
-    re->quiet_until = alive_until(re, now) + SHAPER_GUARD_WINDOW_MS +
-                      SHAPER_GUARD_CAP_MS;
+    re->quiet_until =
+        alive_until(re, now) + SHAPER_GUARD_WINDOW_MS + SHAPER_GUARD_CAP_MS;
     re->was_local = 1;
     if (!re->have_prev && re->have_stamp) {
         re->prev_us = re->stamp_us;
@@ -788,13 +788,12 @@ send_ask(struct shaper *s, double now)
     snprintf(inst, sizeof(inst), "%.0f", floor(re->instances));
     /* "" for now (Redis's TIME); the instances and its id: the room
      * left for those not alive */
-    const char *args[] = {"ask",   re->ask_member, n,        window,
-                          pending, "",             inst,     re->nonce};
+    const char *args[] = {"ask", re->ask_member, n,        window, pending,
+                          "",    inst,           re->nonce};
     re->ask_in_call = 1;
     re->ask = depart(s, args, 8, on_ask, s);
     re->ask_in_call = 0;
 }
-
 
 /* ---- presence: heartbeats and the rejoin (shaper.h) ---- */
 
@@ -936,10 +935,9 @@ on_back(void *arg, enum rlink_status st, const redisReply *r)
                     r && r->type == REDIS_REPLY_ERROR ? r->str : "type");
         /* it may have run: the instance counts as alive until its stamp
          * + SHAPER_ALIVE_MS, so nothing alone before a window after */
-        re->quiet_until =
-            fmax(re->quiet_until, alive_until(re, now) +
-                                      SHAPER_GUARD_WINDOW_MS +
-                                      SHAPER_GUARD_CAP_MS);
+        re->quiet_until = fmax(re->quiet_until, alive_until(re, now) +
+                                                    SHAPER_GUARD_WINDOW_MS +
+                                                    SHAPER_GUARD_CAP_MS);
         re->back_tries = 0;
         re->beat_at = now + SHAPER_BEAT_MS; /* the rejoin again then */
     }
@@ -1011,9 +1009,8 @@ send_back(struct shaper *s, double now)
     for (int i = 0; i < k; i++)
         len[i] = strlen(argv[i]);
     re->back = SHAPER_IN_CALL;
-    struct rlink_cmd *c =
-        re->link.eval(re->link.link, RS_RL_DEPART, SHAPER_DEP_KEYS, k, argv,
-                      len, on_back, s);
+    struct rlink_cmd *c = re->link.eval(
+        re->link.link, RS_RL_DEPART, SHAPER_DEP_KEYS, k, argv, len, on_back, s);
     if (re->back == SHAPER_IN_CALL)
         re->back = c;
     free(len);
@@ -1214,8 +1211,7 @@ shaper_share(struct shaper *s, const struct shaper_share *share)
         snprintf(re->k_rl, n, "%srl:%s", share->key_base, share->limiter);
         snprintf(re->k_pause, n, "%spause:%s", share->key_base, share->limiter);
         snprintf(re->k_dep, n, "%sdep:%s", share->key_base, share->limiter);
-        snprintf(re->k_alive, n, "%salive:%s", share->key_base,
-                 share->limiter);
+        snprintf(re->k_alive, n, "%salive:%s", share->key_base, share->limiter);
         snprintf(re->k_log, n, "%slog:%s", share->key_base, share->limiter);
         snprintf(re->k_hold, n, "%shold:%s", share->key_base, share->limiter);
         /* a member of the departure log is unique per instance */

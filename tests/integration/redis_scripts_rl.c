@@ -686,7 +686,6 @@ START_TEST(a_bad_now_is_an_error_naming_the_script)
 }
 END_TEST
 
-
 /* ---- rl_depart: presence, the rejoin, a lost log ----
  * With its five keys (dep, pause, alive, log, hold), as the shaper
  * calls it. L = 400 ms (an alive entry's life after its stamp), hold =
@@ -738,8 +737,8 @@ static struct grant
 ask_of(const char *id, const char *ticket, long n, long instances,
        long long now)
 {
-    const char *a[] = {"ask",         ticket, num(n),         num(1 * S),
-                       num(30 * S),   num(now), num(instances), id};
+    const char *a[] = {"ask",       ticket,   num(n),         num(1 * S),
+                       num(30 * S), num(now), num(instances), id};
     return array3(eval5(8, a));
 }
 
@@ -774,7 +773,7 @@ START_TEST(the_room_leaves_the_share_of_each_instance_not_alive)
     ck_assert_int_eq(ask_of("a", "t3", 5, 3, T0 + 4 * MS).ok, 0);
     g = alive("b", num(T0), T0 + 4 * MS);
     ck_assert_int_eq(g.ok, T0 + 4 * MS); /* now: the next stamp */
-    ck_assert_int_eq(g.value, 1);       /* accepted */
+    ck_assert_int_eq(g.value, 1);        /* accepted */
     ck_assert_int_eq(zscore(ALIVE, "b"), T0 + L_US);
     ck_assert_int_eq(ask_of("a", "t3", 5, 3, T0 + 5 * MS).ok, 1);
     ck_assert_int_eq(alive("c", num(T0 + 5 * MS), T0 + 5 * MS).value, 1);
@@ -857,10 +856,10 @@ END_TEST
 START_TEST(back_adds_what_it_sent_alone_and_makes_it_alive)
 {
     ck_assert_int_eq(alive("a", "", T0).value, 0);
-    const char *b[] = {"back",     "a",        num(T0 + 10 * MS),
-                       num(T0 + 5 * MS), num(L_US), num(HOLD_US),
-                       num(T0 + 20 * MS), "a:1",  num(-100 * MS),
-                       "a:2",      num(40 * MS)};
+    const char *b[] = {
+        "back",         "a",          num(T0 + 10 * MS), num(T0 + 5 * MS),
+        num(L_US),      num(HOLD_US), num(T0 + 20 * MS), "a:1",
+        num(-100 * MS), "a:2",        num(40 * MS)};
     redisReply *r = eval5(11, b);
     ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
     ck_assert_int_eq(r->elements, 3);
@@ -881,14 +880,16 @@ START_TEST(back_adds_what_it_sent_alone_and_makes_it_alive)
     ck_assert_int_eq(g.ok, 1);
     ck_assert_int_eq(g.value, (-80 + 1000 - 33) * MS);
     /* a bound only falls: told again higher, it stays */
-    const char *b2[] = {"back", "a", num(T0 + 40 * MS), "", num(L_US),
-                        num(HOLD_US), num(T0 + 50 * MS), "a:2", num(1 * S)};
+    const char *b2[] = {"back",    "a",          num(T0 + 40 * MS), "",
+                        num(L_US), num(HOLD_US), num(T0 + 50 * MS), "a:2",
+                        num(1 * S)};
     freeReplyObject(eval5(9, b2));
     ck_assert_int_eq(score("a:2"), T0 + 60 * MS);
     /* a stamp older than L when it runs: {0, now}, nothing written */
     long long w = writes();
-    const char *b3[] = {"back", "b", num(T0), "", num(L_US), num(HOLD_US),
-                        num(T0 + 401 * MS), "b:1", num(0)};
+    const char *b3[] = {
+        "back", "b",   num(T0), "", num(L_US), num(HOLD_US), num(T0 + 401 * MS),
+        "b:1",  num(0)};
     r = eval5(9, b3);
     ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
     ck_assert_int_eq(r->element[0]->integer, 0);
@@ -897,13 +898,14 @@ START_TEST(back_adds_what_it_sent_alone_and_makes_it_alive)
     ck_assert_int_eq(writes(), w);
     ck_assert_int_eq(score("b:1"), LLONG_MIN);
     /* members without their bound, a bad offset: errors */
-    const char *bad1[] = {"back", "a", num(T0 + 40 * MS), "", num(L_US),
-                          num(HOLD_US), num(T0 + 50 * MS), "a:9"};
+    const char *bad1[] = {"back",    "a",          num(T0 + 40 * MS), "",
+                          num(L_US), num(HOLD_US), num(T0 + 50 * MS), "a:9"};
     r = eval5_any(8, bad1);
     ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
     freeReplyObject(r);
-    const char *bad2[] = {"back", "a", num(T0 + 40 * MS), "", num(L_US),
-                          num(HOLD_US), num(T0 + 50 * MS), "a:9", "soon"};
+    const char *bad2[] = {"back",    "a",          num(T0 + 40 * MS), "",
+                          num(L_US), num(HOLD_US), num(T0 + 50 * MS), "a:9",
+                          "soon"};
     r = eval5_any(9, bad2);
     ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
     freeReplyObject(r);
@@ -930,9 +932,9 @@ START_TEST(a_lost_log_holds_every_grant_for_a_window)
     freeReplyObject(redisCommand(rc, "FLUSHALL"));
     /* a back whose prev stamp is of the lost log */
     ck_assert_int_eq(alive("a", "", T0 + 2 * S).value, 0);
-    const char *b[] = {"back",       "a",        num(T0 + 2 * S),
-                       num(T0 + 1 * MS), num(L_US), num(HOLD_US),
-                       num(T0 + 2 * S + 1 * MS)};
+    const char *b[] = {
+        "back",    "a",          num(T0 + 2 * S),         num(T0 + 1 * MS),
+        num(L_US), num(HOLD_US), num(T0 + 2 * S + 1 * MS)};
     redisReply *r = eval5(7, b);
     ck_assert_int_eq(r->element[0]->integer, 1);
     /* the log began at T0 + 2 s (the first "alive" after the loss) */
@@ -959,9 +961,9 @@ START_TEST(a_lost_log_holds_every_grant_for_a_window)
     /* a prev stamp after the log began: kept, no hold */
     freeReplyObject(redisCommand(rc, "FLUSHALL"));
     ck_assert_int_eq(alive("c", "", T0 + 4 * S).value, 0);
-    const char *b2[] = {"back",   "c",        num(T0 + 4 * S + 5 * MS),
-                        num(T0 + 4 * S), num(L_US), num(HOLD_US),
-                        num(T0 + 4 * S + 6 * MS)};
+    const char *b2[] = {
+        "back",    "c",          num(T0 + 4 * S + 5 * MS), num(T0 + 4 * S),
+        num(L_US), num(HOLD_US), num(T0 + 4 * S + 6 * MS)};
     r = eval5(7, b2);
     ck_assert_int_eq(r->element[2]->integer, 0);
     freeReplyObject(r);
