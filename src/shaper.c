@@ -57,6 +57,13 @@ struct shaper_item {
 /* Departures whose answer may still be reported to Redis. */
 #define SHAPER_TRIPS 64
 #define SHAPER_MEMBER_MAX 40
+/* Departures made without a grant of the shared guard, kept for a
+ * window so that a rejoin can tell Redis of them (the local guard's ring
+ * holds only its share); more than a window can hold at any rate the
+ * guard is on for. */
+#define SHAPER_SOLO SHAPER_GUARD_MAX
+/* rl_depart's keys: dep, pause, alive, log, hold. */
+#define SHAPER_DEP_KEYS 5
 
 /* A hand-over granted by the shared guard, until its request leaves or
  * ends: its member in Redis's departure log. */
@@ -68,7 +75,7 @@ TAILQ_HEAD(shaper_members, shaper_member);
 
 struct shaper_remote {
     struct shaper_link link;
-    char *k_rl, *k_pause, *k_dep; /* owned */
+    char *k_rl, *k_pause, *k_dep, *k_alive, *k_log, *k_hold; /* owned */
     double instances;
     double pending_ms;
     char nonce[17];
@@ -103,9 +110,29 @@ struct shaper_remote {
     /* the transitions (shaper.h; track_mode()) */
     int seen_up;        /* the link's state when last looked at */
     int was_local;      /* it has run on its own limiter */
+    int ever_shared;    /* it has shared once */
     int sharing;        /* Redis's slots and the whole guard */
-    double quiet_until; /* went down: no hand-over before (local ms) */
-    double share_at;    /* up again: sharing from then on (local ms) */
+    double quiet_until; /* went down: no hand-over alone before (local ms) */
+    /* presence (shaper.h): the last Redis time received (the stamp its
+     * heartbeats carry) and when it came (local ms) */
+    long long stamp_us;
+    int have_stamp;
+    double stamp_at;
+    /* the last stamp before the link dropped, for the rejoin's check that
+     * Redis kept its log (set at the drop, until a rejoin succeeds) */
+    long long prev_us;
+    int have_prev;
+    struct rlink_cmd *beat; /* "alive" in flight */
+    double beat_at;         /* the next heartbeat (or rejoin step) */
+    int rejoin;             /* up again, not sharing yet: rejoining */
+    struct rlink_cmd *back; /* "back" in flight */
+    int back_tries;
+    /* departures Redis's log does not hold (a ring, the newest last) */
+    struct {
+        double bound;
+        uint64_t ticket;
+    } solo[SHAPER_SOLO];
+    size_t solo_next, nsolo;
 };
 
 struct shaper {
@@ -130,6 +157,8 @@ struct shaper {
 };
 
 static void shaper_arm(struct shaper *s);
+static void shaper_arm_at(struct shaper *s, double at);
+static double presence_at(const struct shaper *s);
 
 /* Every entry point reads the clock once and passes that now down. */
 static double
@@ -182,6 +211,84 @@ fit_guard(struct shaper *s)
         rl_guard_resize(&s->guard, n);
 }
 
+/* Local ms by which Redis no longer counts this instance alive: its
+ * entry is scored (last stamp) + SHAPER_ALIVE_MS in Redis time, and
+ * that stamp was Redis's time before its reply came at stamp_at. */
+static double
+alive_until(const struct shaper_remote *re, double now)
+{
+    return re->have_stamp ? fmax(now, re->stamp_at + SHAPER_ALIVE_MS) : now;
+}
+
+static void
+start_sharing(struct shaper *s)
+{
+    struct shaper_remote *re = s->remote;
+    re->sharing = 1;
+    re->rejoin = 0;
+    re->have_prev = 0;
+    /* Redis answered: a failure before the drop is not this one's */
+    re->failing = 0;
+    re->skip_once = 0;
+    re->beat_at = -INFINITY; /* say it is alive at once */
+    if (re->ever_shared || re->was_local) {
+        s->st.mode_changes++;
+        log_msg(LOG_INFO, "limiter: shared");
+    }
+    re->ever_shared = 1;
+}
+
+/* The link went down (or was found down at the first look). */
+static void
+went_down(struct shaper *s, double now)
+{
+    struct shaper_remote *re = s->remote;
+    /* others count its share free only once its alive entry is gone,
+     * and what they granted before that may fill the window ahead:
+     * nothing alone before then + a window + cap (shaper.h) */
+    re->quiet_until =
+        alive_until(re, now) + SHAPER_GUARD_WINDOW_MS + SHAPER_GUARD_CAP_MS;
+    re->was_local = 1;
+    if (!re->have_prev && re->have_stamp) {
+        re->prev_us = re->stamp_us;
+        re->have_prev = 1;
+    }
+    /* a grant outstanding is not used once back (its entry's bound
+     * passes, or Redis lost it): its entry is dropped then, and the
+     * head asks again */
+    if (re->permit) {
+        re->permit = 0;
+        if (re->norphans < SHAPER_ORPHANS)
+            snprintf(re->orphans[re->norphans++], SHAPER_MEMBER_MAX, "%s",
+                     re->ask_member);
+    }
+    if (re->sharing)
+        s->st.mode_changes++;
+    re->sharing = 0;
+    re->rejoin = 0;
+    log_msg(LOG_INFO, "limiter: local (Redis unreachable)");
+}
+
+/* The link is up again: sharing at once when Redis's log holds all the
+ * instance ever did (its first connect, nothing sent alone), else after
+ * the rejoin (a stamp, then one "back": presence_due()). */
+static void
+came_up(struct shaper *s, double now)
+{
+    struct shaper_remote *re = s->remote;
+    if (!re->have_stamp && !re->ever_shared && re->nsolo == 0 &&
+        re->plain == 0) {
+        start_sharing(s);
+        return;
+    }
+    re->rejoin = 1;
+    re->back_tries = 0;
+    re->beat_at = -INFINITY;
+    log_msg(LOG_INFO, "limiter: rejoining (%zu departures of its own to tell)",
+            re->nsolo + re->plain);
+    (void)now;
+}
+
 /* The transitions between shared and local mode (shaper.h), noticed
  * from the link's state at each entry point and each failed answer. */
 static void
@@ -191,52 +298,28 @@ track_mode(struct shaper *s, double now)
     if (re == NULL)
         return;
     int up = remote_up(s);
-    if (re->seen_up && !up) {
-        /* the shared guard may have filled the window just now */
-        re->quiet_until = now + SHAPER_GUARD_WINDOW_MS + SHAPER_GUARD_CAP_MS;
-        re->was_local = 1;
-        /* a grant outstanding is not used once back (its entry's bound
-         * passes, or Redis lost it): its entry is dropped then, and the
-         * head asks again */
-        if (re->permit) {
-            re->permit = 0;
-            if (re->norphans < SHAPER_ORPHANS)
-                snprintf(re->orphans[re->norphans++], SHAPER_MEMBER_MAX, "%s",
-                         re->ask_member);
-        }
-        if (re->sharing)
-            s->st.mode_changes++;
-        re->sharing = 0;
-        log_msg(LOG_INFO, "limiter: local (Redis unreachable)");
-    } else if (!re->seen_up && up) {
-        /* departures of instances still down are not in Redis's log */
-        re->share_at = re->was_local ? now + SHAPER_REJOIN_MS : -INFINITY;
-        if (re->was_local)
-            log_msg(LOG_INFO,
-                    "limiter: local for %.0f ms before sharing"
-                    " again",
-                    SHAPER_REJOIN_MS);
-    }
+    if (re->seen_up && !up)
+        went_down(s, now);
+    else if (up && !re->sharing && !re->rejoin)
+        came_up(s, now); /* up again, or up at the first look */
     re->seen_up = up;
-    if (up && !re->sharing && now >= re->share_at) {
-        re->sharing = 1;
-        if (re->was_local) {
-            s->st.mode_changes++;
-            log_msg(LOG_INFO, "limiter: shared");
-        }
-    }
     fit_guard(s);
 }
 
-/* When the local guard lets the next one go, the quiet after going
- * down included. */
+/* When the local guard lets the next one go: while not sharing, the
+ * quiet after going down included, and nothing while a rejoin's "back"
+ * is on its way (it tells Redis of the departures made alone until it
+ * was sent). */
 static double
 local_until(const struct shaper *s)
 {
     double g = rl_guard_until(&s->guard);
-    if (s->remote != NULL && s->remote->quiet_until > g)
-        return s->remote->quiet_until;
-    return g;
+    const struct shaper_remote *re = s->remote;
+    if (re == NULL || sharing(s))
+        return g;
+    if (re->back != NULL)
+        return INFINITY;
+    return re->quiet_until > g ? re->quiet_until : g;
 }
 
 /* A command whose answer nobody needs (reports, drops). */
@@ -248,16 +331,41 @@ ignore_reply(void *arg, enum rlink_status st, const redisReply *r)
     (void)r;
 }
 
+/* rl_reserve, rl_pause, rl_resume: the two keys rl and pause first. */
+static struct rlink_cmd *
+eval_n(struct shaper *s, enum redis_script script, int nkeys,
+       const char *const *argv, int argc, rlink_reply_cb cb, void *arg)
+{
+    struct shaper_remote *re = s->remote;
+    size_t small[16], *len = argc <= 16 ? small : xmalloc(argc * sizeof(*len));
+    for (int i = 0; i < argc; i++)
+        len[i] = strlen(argv[i]);
+    struct rlink_cmd *c = re->link.eval(re->link.link, script, nkeys, argc,
+                                        argv, len, cb ? cb : ignore_reply, arg);
+    if (len != small)
+        free(len);
+    return c;
+}
+
 static struct rlink_cmd *
 eval(struct shaper *s, enum redis_script script, const char *const *argv,
      int argc, rlink_reply_cb cb, void *arg)
 {
+    return eval_n(s, script, 2, argv, argc, cb, arg);
+}
+
+/* rl_depart.lua with its keys, then args[0..n) (at most 16). */
+static struct rlink_cmd *
+depart(struct shaper *s, const char *const *args, int n, rlink_reply_cb cb,
+       void *arg)
+{
     struct shaper_remote *re = s->remote;
-    size_t len[12];
-    for (int i = 0; i < argc; i++)
-        len[i] = strlen(argv[i]);
-    return re->link.eval(re->link.link, script, 2, argc, argv, len,
-                         cb ? cb : ignore_reply, arg);
+    const char *argv[SHAPER_DEP_KEYS + 16] = {
+        re->k_dep, re->k_pause, re->k_alive, re->k_log, re->k_hold};
+    for (int i = 0; i < n && i < 16; i++)
+        argv[SHAPER_DEP_KEYS + i] = args[i];
+    return eval_n(s, RS_RL_DEPART, SHAPER_DEP_KEYS, argv,
+                  SHAPER_DEP_KEYS + (n < 16 ? n : 16), cb, arg);
 }
 
 /* rl_depart.lua's reports: "left", "done", "drop" of one member. */
@@ -266,9 +374,8 @@ report(struct shaper *s, const char *op, const char *member)
 {
     char cap[32];
     snprintf(cap, sizeof(cap), "%.0f", SHAPER_GUARD_CAP_MS * 1000.0);
-    const char *argv[] = {s->remote->k_dep, s->remote->k_pause, op, member,
-                          cap};
-    eval(s, RS_RL_DEPART, argv, strcmp(op, "left") == 0 ? 5 : 4, NULL, NULL);
+    const char *args[] = {op, member, cap};
+    depart(s, args, strcmp(op, "left") == 0 ? 3 : 2, NULL, NULL);
 }
 
 static void
@@ -300,13 +407,20 @@ int_array(const redisReply *r, long long *v, size_t want)
     return 1;
 }
 
-/* The shared guard is asked for the head (send_ask()): while the link
- * is up and the limit not out of the way. */
+/* Slots come from Redis's schedule: sharing, or rejoining (a few ms:
+ * the departures wait for it, the schedule is the account's). */
+static int
+redis_slots(const struct shaper *s)
+{
+    return remote_up(s) && (s->remote->sharing || s->remote->rejoin);
+}
+
+/* The shared guard is asked for the head (send_ask()): while sharing
+ * and the limit not out of the way. */
 static int
 shared_guard_on(const struct shaper *s)
 {
-    return s->remote != NULL && guard_size(s->rate, s->burst) != 0 &&
-           remote_up(s);
+    return sharing(s) && guard_size(s->rate, s->burst) != 0;
 }
 
 /* ---- the queue ---- */
@@ -317,9 +431,15 @@ static void
 shaper_arm(struct shaper *s)
 {
     struct shaper_item *head = TAILQ_FIRST(&s->queue);
+    /* the next heartbeat (or rejoin step), queue or not */
+    double beat = s->remote != NULL ? presence_at(s) : INFINITY;
     if (head == NULL) {
-        s->wake_ms = INFINITY;
-        evtimer_del(s->timer);
+        s->wake_ms = beat;
+        if (beat == INFINITY) {
+            evtimer_del(s->timer);
+            return;
+        }
+        shaper_arm_at(s, beat);
         return;
     }
     /* the slot, or later while the guard holds (INFINITY: until a request
@@ -344,7 +464,16 @@ shaper_arm(struct shaper *s)
         at = re->poll_at;
     if (at > head->deadline_ms)
         at = head->deadline_ms;
+    if (beat < at)
+        at = beat;
     s->wake_ms = at;
+    shaper_arm_at(s, at);
+}
+
+/* The timer for at (ms on the shaper's clock). */
+static void
+shaper_arm_at(struct shaper *s, double at)
+{
     double wait = at - now_of(s);
     if (wait < 0)
         wait = 0;
@@ -421,6 +550,7 @@ hand_over(struct shaper *s, double slot, shaper_go go, void *item,
 }
 
 static void send_ask(struct shaper *s, double now);
+static void presence_due(struct shaper *s, double now);
 
 /* 1 when the shared guard lets the head go now, with *member its grant
  * (NULL: it goes on the local guard alone, the last ask having failed).
@@ -515,9 +645,9 @@ poll_pause(struct shaper *s, double now)
     }
     if (now < re->poll_at)
         return;
-    const char *argv[] = {re->k_dep, re->k_pause, "paused"};
+    const char *args[] = {"paused"};
     re->poll_at = now + SHAPER_PAUSE_POLL_MS;
-    re->poll = eval(s, RS_RL_DEPART, argv, 3, on_paused, s);
+    re->poll = depart(s, args, 1, on_paused, s);
 }
 
 /* What is due at now: handed over at its slot once the guards allow, or
@@ -564,6 +694,8 @@ run_due(struct shaper *s, double now)
         shared_grant_give_back(s); /* nobody to use it */
     if (re != NULL && !TAILQ_EMPTY(&s->queue))
         poll_pause(s, now);
+    if (re != NULL)
+        presence_due(s, now);
     s->running = 0;
 }
 
@@ -605,9 +737,12 @@ on_ask(void *arg, enum rlink_status st, const redisReply *r)
         if (st == RLINK_OK)
             log_msg(LOG_WARN, "rl_depart: unexpected reply (%s)",
                     r && r->type == REDIS_REPLY_ERROR ? r->str : "type");
-        re->skip_once = 1;
         re->failing = 1;
         track_mode(s, now);
+        /* up still (a reply it cannot read): this head goes on the local
+         * guard; down, it waits for the quiet or the rejoin, which must
+         * not find a pass left over to leave by without asking */
+        re->skip_once = remote_up(s);
     } else if (v[0] == 1) {
         re->failing = 0;
         /* go then: the head's, or the next head's if it is cancelled */
@@ -643,18 +778,254 @@ static void
 send_ask(struct shaper *s, double now)
 {
     struct shaper_remote *re = s->remote;
-    char n[32], window[32], pending[32];
+    char n[32], window[32], pending[32], inst[32];
     (void)now;
     new_member(re, re->ask_member);
     snprintf(n, sizeof(n), "%zu", guard_size(s->rate, s->burst));
     snprintf(window, sizeof(window), "%.0f", SHAPER_GUARD_WINDOW_MS * 1000.0);
     snprintf(pending, sizeof(pending), "%.0f",
              (re->pending_ms + SHAPER_GUARD_CAP_MS) * 1000.0);
-    const char *argv[] = {re->k_dep, re->k_pause, "ask",  re->ask_member,
-                          n,         window,      pending};
+    snprintf(inst, sizeof(inst), "%.0f", floor(re->instances));
+    /* "" for now (Redis's TIME); the instances and its id: the room
+     * left for those not alive */
+    const char *args[] = {"ask", re->ask_member, n,        window, pending,
+                          "",    inst,           re->nonce};
     re->ask_in_call = 1;
-    re->ask = eval(s, RS_RL_DEPART, argv, 7, on_ask, s);
+    re->ask = depart(s, args, 8, on_ask, s);
     re->ask_in_call = 0;
+}
+
+/* ---- presence: heartbeats and the rejoin (shaper.h) ---- */
+
+/* A departure made without a grant (or a hand-over of one): kept for a
+ * rejoin to tell Redis of it. */
+static void
+solo_add(struct shaper_remote *re, double bound, uint64_t ticket)
+{
+    size_t i = re->solo_next++ % SHAPER_SOLO;
+    re->solo[i].bound = bound;
+    re->solo[i].ticket = ticket;
+    if (re->nsolo < SHAPER_SOLO)
+        re->nsolo++;
+}
+
+/* Its answer came at now: it arrived no later. */
+static void
+solo_answered(struct shaper_remote *re, uint64_t ticket, double now)
+{
+    for (size_t k = 0; k < re->nsolo; k++) {
+        size_t i = (re->solo_next - 1 - k) % SHAPER_SOLO;
+        if (re->solo[i].ticket == ticket) {
+            re->solo[i].bound = fmin(re->solo[i].bound, now);
+            return;
+        }
+    }
+}
+
+/* Heartbeats (and the rejoin) are for a shaper whose shared guard is in
+ * use: on, the limit not out of the way. */
+static int
+presence_on(const struct shaper *s)
+{
+    return s->remote != NULL && s->on && guard_size(s->rate, s->burst) != 0;
+}
+
+/* When the next heartbeat or rejoin step is due (INFINITY: none, or one
+ * on its way, whose answer re-arms). */
+static double
+presence_at(const struct shaper *s)
+{
+    const struct shaper_remote *re = s->remote;
+    if (!presence_on(s) || !remote_up(s) || re->beat != NULL ||
+        re->back != NULL || !(re->sharing || re->rejoin))
+        return INFINITY;
+    return re->beat_at;
+}
+
+static void send_back(struct shaper *s, double now);
+
+/* A command being sent: its callback may run within the call (the link
+ * down), which clears the field before the call returns. */
+static char in_call_mark;
+#define SHAPER_IN_CALL ((struct rlink_cmd *)(void *)&in_call_mark)
+
+/* Redis's time in a reply: the next stamp, received now. */
+static void
+take_stamp(struct shaper_remote *re, long long t_us, double now)
+{
+    re->stamp_us = t_us;
+    re->have_stamp = 1;
+    re->stamp_at = now;
+}
+
+static void
+on_alive(void *arg, enum rlink_status st, const redisReply *r)
+{
+    struct shaper *s = arg;
+    struct shaper_remote *re = s->remote;
+    double now = now_of(s);
+    long long v[2];
+    re->beat = NULL;
+    if (st == RLINK_OK && int_array(r, v, 2)) {
+        /* sharing without an entry yet (its first contact): alive with
+         * this stamp at once, not a beat later (until then the others
+         * leave its share free) */
+        if (re->sharing && !re->have_stamp)
+            re->beat_at = now;
+        take_stamp(re, v[0], now);
+        if (re->rejoin && !re->sharing && remote_up(s))
+            send_back(s, now);
+    } else if (st == RLINK_OK) {
+        log_msg(LOG_WARN, "rl_depart alive: unexpected reply (%s)",
+                r && r->type == REDIS_REPLY_ERROR ? r->str : "type");
+    }
+    if (!s->running)
+        shaper_arm(s);
+}
+
+/* A heartbeat ("alive" with the last stamp), or while rejoining the
+ * first step ("alive" without one: a stamp to rejoin with). */
+static void
+send_alive(struct shaper *s, double now)
+{
+    struct shaper_remote *re = s->remote;
+    char stamp[32] = "", alive[32], hold[32];
+    if (re->sharing && re->have_stamp)
+        snprintf(stamp, sizeof(stamp), "%lld", re->stamp_us);
+    snprintf(alive, sizeof(alive), "%.0f", SHAPER_ALIVE_MS * 1000.0);
+    snprintf(hold, sizeof(hold), "%.0f",
+             (SHAPER_GUARD_WINDOW_MS + SHAPER_GUARD_CAP_MS) * 1000.0);
+    const char *args[] = {"alive", re->nonce, stamp, alive, hold};
+    re->beat_at = now + SHAPER_BEAT_MS;
+    re->beat = SHAPER_IN_CALL;
+    struct rlink_cmd *c = depart(s, args, 5, on_alive, s);
+    if (re->beat == SHAPER_IN_CALL)
+        re->beat = c;
+}
+
+static void
+on_back(void *arg, enum rlink_status st, const redisReply *r)
+{
+    struct shaper *s = arg;
+    struct shaper_remote *re = s->remote;
+    double now = now_of(s);
+    long long v[3];
+    re->back = NULL;
+    if (st == RLINK_OK && int_array(r, v, 3) && v[0] == 1) {
+        take_stamp(re, v[1], now);
+        /* every departure it made alone is in Redis's log now */
+        re->nsolo = 0;
+        if (v[2] > 0)
+            log_msg(LOG_INFO,
+                    "limiter: Redis lost its departure log: no departure"
+                    " for %lld ms",
+                    (v[2] + 999) / 1000);
+        start_sharing(s);
+        /* its grant for later (if any) is stale: ask again */
+        re->ask_at = -INFINITY;
+    } else if (st == RLINK_OK && int_array(r, v, 2) && v[0] == 0 &&
+               ++re->back_tries < 3) {
+        /* the stamp was too old when it ran: again with the new one */
+        take_stamp(re, v[1], now);
+        if (remote_up(s))
+            send_back(s, now);
+    } else {
+        if (st == RLINK_OK)
+            log_msg(LOG_WARN, "rl_depart back: unexpected reply (%s)",
+                    r && r->type == REDIS_REPLY_ERROR ? r->str : "type");
+        /* it may have run: the instance counts as alive until its stamp
+         * + SHAPER_ALIVE_MS, so nothing alone before a window after */
+        re->quiet_until = fmax(re->quiet_until, alive_until(re, now) +
+                                                    SHAPER_GUARD_WINDOW_MS +
+                                                    SHAPER_GUARD_CAP_MS);
+        re->back_tries = 0;
+        re->beat_at = now + SHAPER_BEAT_MS; /* the rejoin again then */
+    }
+    if (!s->running)
+        shaper_run(s);
+}
+
+/* The rejoin's one step: its stamp, the stamp before the drop (did Redis
+ * keep its log?), and what it sent alone within the last window (and the
+ * hand-overs not left yet), so that every instance counts them. While it
+ * is on its way nothing leaves (local_until()). */
+static void
+send_back(struct shaper *s, double now)
+{
+    struct shaper_remote *re = s->remote;
+    size_t keep = 0, max = re->nsolo + re->plain;
+    int argc = SHAPER_DEP_KEYS + 7 + 2 * (int)max;
+    const char **argv = xcalloc((size_t)argc, sizeof(*argv));
+    char(*txt)[SHAPER_MEMBER_MAX] = xcalloc(2 * max + 4, sizeof(*txt));
+    argv[0] = re->k_dep;
+    argv[1] = re->k_pause;
+    argv[2] = re->k_alive;
+    argv[3] = re->k_log;
+    argv[4] = re->k_hold;
+    argv[5] = "back";
+    argv[6] = re->nonce;
+    snprintf(txt[0], SHAPER_MEMBER_MAX, "%lld", re->stamp_us);
+    argv[7] = txt[0];
+    if (re->have_prev)
+        snprintf(txt[1], SHAPER_MEMBER_MAX, "%lld", re->prev_us);
+    argv[8] = txt[1];
+    snprintf(txt[2], SHAPER_MEMBER_MAX, "%.0f", SHAPER_ALIVE_MS * 1000.0);
+    argv[9] = txt[2];
+    snprintf(txt[3], SHAPER_MEMBER_MAX, "%.0f",
+             (SHAPER_GUARD_WINDOW_MS + SHAPER_GUARD_CAP_MS) * 1000.0);
+    argv[10] = txt[3];
+    argv[11] = ""; /* Redis's TIME */
+    int k = 12;
+    size_t t = 4;
+    for (size_t j = 0; j < re->nsolo; j++) {
+        size_t i = (re->solo_next - 1 - j) % SHAPER_SOLO;
+        if (re->solo[i].bound <= now - SHAPER_GUARD_WINDOW_MS)
+            continue; /* a window old: can no longer matter */
+        char *id = txt[t++];
+        new_member(re, id);
+        snprintf(txt[t], SHAPER_MEMBER_MAX, "%.0f",
+                 ceil((re->solo[i].bound - now) * 1000.0));
+        argv[k++] = id;
+        argv[k++] = txt[t++];
+        /* its answer, when it comes, lowers the entry */
+        if (re->solo[i].ticket != 0) {
+            size_t x = re->trip_next++ % SHAPER_TRIPS;
+            re->trips[x].ticket = re->solo[i].ticket;
+            snprintf(re->trips[x].id, SHAPER_MEMBER_MAX, "%s", id);
+        }
+        keep++;
+    }
+    for (size_t j = 0; j < re->plain; j++) {
+        /* handed over, not left: it may arrive any time until then */
+        char *id = txt[t++];
+        new_member(re, id);
+        snprintf(txt[t], SHAPER_MEMBER_MAX, "%.0f",
+                 (re->pending_ms + SHAPER_GUARD_CAP_MS) * 1000.0);
+        argv[k++] = id;
+        argv[k++] = txt[t++];
+        keep++;
+    }
+    size_t *len = xcalloc((size_t)k, sizeof(*len));
+    for (int i = 0; i < k; i++)
+        len[i] = strlen(argv[i]);
+    re->back = SHAPER_IN_CALL;
+    struct rlink_cmd *c = re->link.eval(
+        re->link.link, RS_RL_DEPART, SHAPER_DEP_KEYS, k, argv, len, on_back, s);
+    if (re->back == SHAPER_IN_CALL)
+        re->back = c;
+    free(len);
+    free(txt);
+    free(argv);
+    (void)keep;
+}
+
+/* What is due of the heartbeats and the rejoin at now. */
+static void
+presence_due(struct shaper *s, double now)
+{
+    if (presence_at(s) > now)
+        return;
+    send_alive(s, now);
 }
 
 /* ---- reservations ---- */
@@ -834,9 +1205,15 @@ shaper_share(struct shaper *s, const struct shaper_share *share)
         re->k_rl = xmalloc(n);
         re->k_pause = xmalloc(n);
         re->k_dep = xmalloc(n);
+        re->k_alive = xmalloc(n);
+        re->k_log = xmalloc(n);
+        re->k_hold = xmalloc(n);
         snprintf(re->k_rl, n, "%srl:%s", share->key_base, share->limiter);
         snprintf(re->k_pause, n, "%spause:%s", share->key_base, share->limiter);
         snprintf(re->k_dep, n, "%sdep:%s", share->key_base, share->limiter);
+        snprintf(re->k_alive, n, "%salive:%s", share->key_base, share->limiter);
+        snprintf(re->k_log, n, "%slog:%s", share->key_base, share->limiter);
+        snprintf(re->k_hold, n, "%shold:%s", share->key_base, share->limiter);
         /* a member of the departure log is unique per instance */
         unsigned char r[8] = {0};
         if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
@@ -849,7 +1226,8 @@ shaper_share(struct shaper *s, const struct shaper_share *share)
         re->ask_at = -INFINITY;
         re->paused_until = -INFINITY;
         re->quiet_until = -INFINITY;
-        re->share_at = -INFINITY;
+        re->stamp_at = -INFINITY;
+        re->beat_at = -INFINITY;
         /* as if up: a link found down at the first look gets the quiet
          * too (other instances may have just filled the window) */
         re->seen_up = 1;
@@ -874,7 +1252,7 @@ shaper_submit(struct shaper *s, void *item, shaper_go go, shaper_refuse refuse,
         return 0;
     }
     track_mode(s, now);
-    if (sharing(s)) {
+    if (redis_slots(s)) {
         it = xcalloc(1, sizeof(*it));
         it->s = s;
         it->item = item;
@@ -918,12 +1296,15 @@ shaper_submit(struct shaper *s, void *item, shaper_go go, shaper_refuse refuse,
 
 /* The oldest hand-over not left yet: a plain one if any (keeping Redis's
  * entries, which then count longer: safe), else the oldest member,
- * whose id is copied to out. 0 when none was Redis's. */
+ * whose id is copied to out. 0 when none was Redis's (*plain: it was a
+ * plain one). */
 static int
-take_member(struct shaper_remote *re, char *out)
+take_member(struct shaper_remote *re, char *out, int *plain)
 {
+    *plain = 0;
     if (re->plain > 0) {
         re->plain--;
+        *plain = 1;
         return 0;
     }
     struct shaper_member *m = TAILQ_FIRST(&re->members);
@@ -938,9 +1319,15 @@ take_member(struct shaper_remote *re, char *out)
 uint64_t
 shaper_left(struct shaper *s)
 {
-    uint64_t ticket = rl_guard_left(&s->guard, now_of(s));
+    double now = now_of(s);
+    uint64_t ticket = rl_guard_left(&s->guard, now);
     char id[SHAPER_MEMBER_MAX];
-    if (s->remote != NULL && take_member(s->remote, id)) {
+    int plain = 0, member = 0;
+    if (s->remote != NULL)
+        member = take_member(s->remote, id, &plain);
+    if (plain) /* left without a grant: not in Redis's log */
+        solo_add(s->remote, now + SHAPER_GUARD_CAP_MS, ticket);
+    if (member) {
         report(s, "left", id);
         struct shaper_remote *re = s->remote;
         if (ticket != 0) {
@@ -956,8 +1343,11 @@ shaper_left(struct shaper *s)
 void
 shaper_answered(struct shaper *s, uint64_t ticket)
 {
-    rl_guard_answered(&s->guard, ticket, now_of(s));
+    double now = now_of(s);
+    rl_guard_answered(&s->guard, ticket, now);
     struct shaper_remote *re = s->remote;
+    if (re != NULL && ticket != 0)
+        solo_answered(re, ticket, now);
     for (size_t i = 0; re != NULL && ticket != 0 && i < SHAPER_TRIPS; i++) {
         if (re->trips[i].ticket != ticket)
             continue;
@@ -973,7 +1363,8 @@ shaper_dropped(struct shaper *s)
 {
     rl_guard_dropped(&s->guard);
     char id[SHAPER_MEMBER_MAX];
-    if (s->remote != NULL && take_member(s->remote, id))
+    int plain;
+    if (s->remote != NULL && take_member(s->remote, id, &plain))
         report(s, "drop", id);
     shaper_arm(s);
 }
@@ -1252,6 +1643,10 @@ shaper_free(struct shaper *s)
             re->link.cancel(re->link.link, re->ask);
         if (re->poll != NULL)
             re->link.cancel(re->link.link, re->poll);
+        if (re->beat != NULL)
+            re->link.cancel(re->link.link, re->beat);
+        if (re->back != NULL)
+            re->link.cancel(re->link.link, re->back);
         struct shaper_member *m;
         while ((m = TAILQ_FIRST(&re->members)) != NULL) {
             TAILQ_REMOVE(&re->members, m, link);
@@ -1260,6 +1655,9 @@ shaper_free(struct shaper *s)
         free(re->k_rl);
         free(re->k_pause);
         free(re->k_dep);
+        free(re->k_alive);
+        free(re->k_log);
+        free(re->k_hold);
         free(re);
     }
     event_free(s->timer);

@@ -33,32 +33,49 @@
  * up. A reservation whose answer was lost may have been made in Redis:
  * its slot is wasted, never counted on.
  *
- * The transitions keep the promise across instances (SPEC section 11):
+ * The transitions keep the promise across instances (SPEC section 11).
+ * Presence: while it shares, an instance says it is alive
+ * (rl_depart.lua "alive") every SHAPER_BEAT_MS, carrying its stamp (the
+ * last Redis time it received); Redis scores it stamp + SHAPER_ALIVE_MS
+ * and refuses a stamp older than that, so a heartbeat held in a frozen
+ * Redis and run at the thaw cannot keep it alive: the instance knows its
+ * entry is gone by (when that stamp came) + SHAPER_ALIVE_MS. Each ask
+ * of the shared guard leaves the share of every instance of
+ * state.instances not alive at the grant's time free (room = n -
+ * missing x share, share = max(1, floor(n / instances))), so what an
+ * instance cut off sends alone at its share never adds to a full
+ * window. Fewer instances running than state.instances cost their
+ * shares: 3 configured, 1 running at 5/s: 3 a second.
  * - Down (the shaper sees the link down, on an UNAVAILABLE answer or at
- *   its next entry point): no local departure before then +
- *   SHAPER_GUARD_WINDOW_MS + SHAPER_GUARD_CAP_MS. The local guards count
- *   only their own instance's departures, so without this a window the
- *   shared guard had just filled (granted at most ~20 ms ahead) would get
- *   each instance's share on top: 6 in a second. Queued items keep
+ *   its next entry point): no departure alone before max(then, its last
+ *   stamp's arrival + SHAPER_ALIVE_MS) + SHAPER_GUARD_WINDOW_MS +
+ *   SHAPER_GUARD_CAP_MS: until its entry is gone the others grant the
+ *   whole window, and what they granted then (up to ~20 ms ahead) must
+ *   have arrived a window before its own first one. Queued items keep
  *   waiting (deadlines and grace as usual).
- * - Up again (after having run on the local limiter): for
- *   SHAPER_REJOIN_MS the instance keeps its own limiter at rate /
- *   instances and its share of the guard, and ALSO asks the shared guard
- *   for each departure (so every departure it makes is in Redis's log
- *   before it leaves, serialised there against the grants of instances
- *   already shared; a fire-and-forget report after the fact would race
- *   them). Instances come up within RLINK_BACKOFF_MAX_MS (+ a handshake)
- *   of each other, so when one switches back to Redis's schedule and the
- *   whole guard, every departure of the last window that Redis does not
- *   know of (made while an instance was down) is older than a window.
- *   A Redis restarted empty is the same path (the link drops).
+ * - Up again: no wait when Redis's log holds all it did (its first
+ *   connect, nothing sent alone). Otherwise the rejoin: a heartbeat
+ *   without a stamp (Redis's time), then one "back" with that stamp,
+ *   the stamp it had before the drop, and each departure it made alone
+ *   whose bound is within the last window (and its hand-overs not left
+ *   yet); Redis adds them to the log and the instance is alive again,
+ *   atomically, and it shares from the reply on (a few ms: slots come
+ *   from Redis's schedule meanwhile; nothing leaves while "back" is on
+ *   its way). A link that flapped costs those few ms, not a window.
+ * - Redis lost its log (restarted empty, flushed, a failover): "back"
+ *   (or a heartbeat with a stamp) finds no log, or one begun after the
+ *   stamp the instance had before: every instance's departures of the
+ *   window before the log began are unknown, so no grant to anyone
+ *   before its start + SHAPER_GUARD_WINDOW_MS + SHAPER_GUARD_CAP_MS
+ *   (rl_depart's hold; logged "limiter: Redis lost its departure log").
  * Each switch is logged (info "limiter: local (Redis unreachable)",
- * "limiter: local for N ms before sharing again", "limiter: shared") and
- * counted (mode_changes). A shaper that never ran on its own limiter
- * (its link's first connect) shares at once. The shaper is told of the
- * link's flips (shaper_link_changed()) and also checks the link at each
- * entry point and failed answer; a transition noticed late starts the
- * quiet and the hold later, never earlier. */
+ * "limiter: rejoining (N departures of its own to tell)", "limiter:
+ * shared") and counted (mode_changes). The shaper is told of the link's
+ * flips (shaper_link_changed()) and also checks the link at each entry
+ * point and failed answer; a drop noticed late cannot shorten the quiet
+ * (it counts from the last stamp's arrival). The presence keys are
+ * <base>alive:<limiter>, log:<limiter> and hold:<limiter>; heartbeats
+ * run only for a limiter that is on. */
 #ifndef WAGATE_SHAPER_H
 #define WAGATE_SHAPER_H
 
@@ -89,12 +106,13 @@
 #define SHAPER_GUARD_GRACE_MS(max_queue_ms)                                    \
     (20.0 + (double)(max_queue_ms) / 50.0)
 
-/* Shared mode: how long after the link is up again the instance stays on
- * its own limiter (asking the shared guard too) before sharing: twice
- * the spread of the instances' reconnects, plus a window for the last
- * departures Redis did not see to age out (5 s). */
-#define SHAPER_REJOIN_MS                                                       \
-    (2.0 * RLINK_BACKOFF_MAX_MS + SHAPER_GUARD_WINDOW_MS)
+/* Shared mode, presence: an instance's alive entry in Redis is scored
+ * its stamp (a Redis time it received) + SHAPER_ALIVE_MS; it says so
+ * every SHAPER_BEAT_MS while sharing. Beats of 100 ms keep an entry
+ * alive through three lost ones; 400 ms is also what a drop costs
+ * before the others leave its share free. */
+#define SHAPER_ALIVE_MS 400.0
+#define SHAPER_BEAT_MS 100.0
 
 #include <stddef.h>
 #include <stdint.h>

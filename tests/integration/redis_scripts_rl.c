@@ -20,6 +20,9 @@
 #define RL "wagate:{acct}:rl:send"
 #define PAUSE "wagate:{acct}:pause:send"
 #define DEP "wagate:{acct}:dep:send"
+#define ALIVE "wagate:{acct}:alive:send"
+#define LOG "wagate:{acct}:log:send"
+#define HOLD "wagate:{acct}:hold:send"
 #define T0 1700000000000000LL /* an injected now, us */
 #define MS 1000LL
 #define S 1000000LL
@@ -683,6 +686,299 @@ START_TEST(a_bad_now_is_an_error_naming_the_script)
 }
 END_TEST
 
+/* ---- rl_depart: presence, the rejoin, a lost log ----
+ * With its five keys (dep, pause, alive, log, hold), as the shaper
+ * calls it. L = 400 ms (an alive entry's life after its stamp), hold =
+ * window + cap = 1040 ms. */
+
+#define L_US (400 * MS)
+#define HOLD_US (1040 * MS)
+
+static redisReply *
+eval5_any(int n, const char *const *args)
+{
+    const char *argv[40];
+    int argc = 0;
+    char *src = script("rl_depart");
+    argv[argc++] = "EVAL";
+    argv[argc++] = src;
+    argv[argc++] = "5";
+    argv[argc++] = DEP;
+    argv[argc++] = PAUSE;
+    argv[argc++] = ALIVE;
+    argv[argc++] = LOG;
+    argv[argc++] = HOLD;
+    for (int i = 0; i < n && argc < 40; i++)
+        argv[argc++] = args[i];
+    redisReply *r = redisCommandArgv(rc, argc, argv, NULL);
+    free(src);
+    ck_assert_ptr_nonnull(r);
+    return r;
+}
+
+static redisReply *
+eval5(int n, const char *const *args)
+{
+    redisReply *r = eval5_any(n, args);
+    ck_assert_msg(r->type != REDIS_REPLY_ERROR, "rl_depart: %s", r->str);
+    return r;
+}
+
+/* "alive" id stamp ("" none) at now: {now, accepted} */
+static struct grant
+alive(const char *id, const char *stamp, long long now)
+{
+    const char *a[] = {"alive", id, stamp, num(L_US), num(HOLD_US), num(now)};
+    return array3(eval5(6, a));
+}
+
+/* An ask of the instance id, n 5 (5/s, burst 1), 3 instances. */
+static struct grant
+ask_of(const char *id, const char *ticket, long n, long instances,
+       long long now)
+{
+    const char *a[] = {"ask",       ticket,   num(n),         num(1 * S),
+                       num(30 * S), num(now), num(instances), id};
+    return array3(eval5(8, a));
+}
+
+static long long
+zscore(const char *key, const char *member)
+{
+    redisReply *r = redisCommand(rc, "ZSCORE %s %s", key, member);
+    long long v =
+        r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : LLONG_MIN;
+    freeReplyObject(r);
+    return v;
+}
+
+/* 5 a window, 3 instances (share 1): an asker alone leaves 1 for each of
+ * the two others not alive; once they say they are alive, the whole 5;
+ * once their entries pass (stamp + L), 3 again. */
+START_TEST(the_room_leaves_the_share_of_each_instance_not_alive)
+{
+    char t[8];
+    /* first contacts: the log begins (no stamp before: no hold) */
+    ck_assert_int_eq(alive("a", "", T0).value, 0);
+    for (int i = 0; i < 3; i++) {
+        snprintf(t, sizeof(t), "t%d", i);
+        ck_assert_int_eq(ask_of("a", t, 5, 3, T0 + i * MS).ok, 1);
+    }
+    struct grant g = ask_of("a", "t3", 5, 3, T0 + 3 * MS);
+    ck_assert_int_eq(g.ok, 0);
+    ck_assert_int_eq(g.why, 1);
+    /* its own entry does not count as another's (and it is not sending
+     * alone: no share left for itself) */
+    ck_assert_int_eq(alive("a", num(T0), T0 + 3 * MS).value, 1);
+    ck_assert_int_eq(ask_of("a", "t3", 5, 3, T0 + 4 * MS).ok, 0);
+    g = alive("b", num(T0), T0 + 4 * MS);
+    ck_assert_int_eq(g.ok, T0 + 4 * MS); /* now: the next stamp */
+    ck_assert_int_eq(g.value, 1);        /* accepted */
+    ck_assert_int_eq(zscore(ALIVE, "b"), T0 + L_US);
+    ck_assert_int_eq(ask_of("a", "t3", 5, 3, T0 + 5 * MS).ok, 1);
+    ck_assert_int_eq(alive("c", num(T0 + 5 * MS), T0 + 5 * MS).value, 1);
+    ck_assert_int_eq(ask_of("a", "t4", 5, 3, T0 + 6 * MS).ok, 1);
+    ck_assert_int_eq(ask_of("a", "t5", 5, 3, T0 + 7 * MS).ok, 0);
+    /* b gone at T0 + L: 4; c too at T0 + 5 ms + L */
+    for (int i = 0; i < 5; i++) {
+        snprintf(t, sizeof(t), "t%d", i);
+        ck_assert_int_eq(report("done", t, T0 + 10 * MS), 1);
+    }
+    ck_assert_int_eq(ask_of("a", "u0", 5, 3, T0 + 1 * S + 11 * MS).ok, 1);
+    ck_assert_int_eq(ask_of("a", "u1", 5, 3, T0 + 1 * S + 12 * MS).ok, 1);
+    ck_assert_int_eq(ask_of("a", "u2", 5, 3, T0 + 1 * S + 13 * MS).ok, 1);
+    g = ask_of("a", "u3", 5, 3, T0 + 1 * S + 14 * MS);
+    ck_assert_int_eq(g.ok, 0); /* 3: room for the two not alive */
+    /* one instance configured: no room kept (the 2-key calls of before
+     * behave so too) */
+    ck_assert_int_eq(ask_of("a", "u3", 5, 1, T0 + 1 * S + 15 * MS).ok, 1);
+    /* every other instance missing with n 2 < 3 instances: no room */
+    redisReply *r = redisCommand(rc, "DEL %s", DEP);
+    freeReplyObject(r);
+    g = ask_of("z", "v0", 2, 3, T0 + 3 * S);
+    ck_assert_int_eq(g.ok, 0);
+    ck_assert_int_eq(g.why, 1);
+}
+END_TEST
+
+/* A grant for later counts those alive then: b alive until T0 + 1000 ms;
+ * an ask at 900 ms finds 2 bounds (100, 300 ms) in the window, room 2
+ * would go at 1100, but b is gone by then: room 1, go at 1300. */
+START_TEST(the_room_is_that_of_the_grant_s_time)
+{
+    ck_assert_int_eq(alive("b", "", T0).value, 0);
+    ck_assert_int_eq(alive("b", num(T0), T0).value, 1);
+    ck_assert_int_eq(ask_of("a", "p", 2, 2, T0).ok, 1);
+    ck_assert_int_eq(ask_of("a", "q", 2, 2, T0 + 1 * MS).ok, 1);
+    ck_assert_int_eq(report("done", "p", T0 + 100 * MS), 1);
+    ck_assert_int_eq(report("done", "q", T0 + 300 * MS), 1);
+    ck_assert_int_eq(alive("b", num(T0 + 600 * MS), T0 + 600 * MS).value, 1);
+    struct grant g = ask_of("a", "r", 2, 2, T0 + 900 * MS);
+    ck_assert_int_eq(g.ok, 1);
+    ck_assert_int_eq(g.value, 400 * MS);
+    ck_assert_int_eq(score("r"), T0 + 1300 * MS + 30 * S);
+}
+END_TEST
+
+/* The score is the stamp + L, not the time the heartbeat runs: one run
+ * late (a frozen Redis thawed) cannot make an instance alive past what
+ * it knows; one older than L is refused and writes nothing. */
+START_TEST(a_heartbeat_counts_from_its_stamp_and_a_stale_one_is_refused)
+{
+    ck_assert_int_eq(alive("a", "", T0).value, 0); /* no stamp: the time */
+    ck_assert_int_eq(zscore(ALIVE, "a"), LLONG_MIN);
+    ck_assert_int_eq(cmd_int("GET %s", LOG), T0); /* the log began */
+    ck_assert_int_eq(alive("a", num(T0), T0 + 399 * MS).value, 1);
+    ck_assert_int_eq(zscore(ALIVE, "a"), T0 + L_US);
+    long long w = writes();
+    struct grant g = alive("a", num(T0 + 1 * MS), T0 + 402 * MS);
+    ck_assert_int_eq(g.ok, T0 + 402 * MS);
+    ck_assert_int_eq(g.value, 0);
+    ck_assert_int_eq(zscore(ALIVE, "a"), T0 + L_US);
+    /* a log refreshed is a write: only the entries count here */
+    (void)w;
+    /* never lowered by an older stamp */
+    ck_assert_int_eq(alive("a", num(T0 + 300 * MS), T0 + 350 * MS).value, 1);
+    ck_assert_int_eq(alive("a", num(T0 + 100 * MS), T0 + 360 * MS).value, 1);
+    ck_assert_int_eq(zscore(ALIVE, "a"), T0 + 300 * MS + L_US);
+    /* the TTLs: alive until its last entry, the log an hour */
+    long long ttl = cmd_int("PTTL %s", ALIVE);
+    ck_assert_int_gt(ttl, 0);
+    ck_assert_int_le(ttl, 401);
+    ttl = cmd_int("PTTL %s", LOG);
+    ck_assert_int_gt(ttl, 3590000);
+    ck_assert_int_eq(cmd_int("EXISTS %s", HOLD), 0);
+}
+END_TEST
+
+/* "back": its departures made alone go in the log with their bounds
+ * (now + offset), it is alive again; a stale stamp writes nothing. */
+START_TEST(back_adds_what_it_sent_alone_and_makes_it_alive)
+{
+    ck_assert_int_eq(alive("a", "", T0).value, 0);
+    const char *b[] = {
+        "back",         "a",          num(T0 + 10 * MS), num(T0 + 5 * MS),
+        num(L_US),      num(HOLD_US), num(T0 + 20 * MS), "a:1",
+        num(-100 * MS), "a:2",        num(40 * MS)};
+    redisReply *r = eval5(11, b);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_int_eq(r->elements, 3);
+    ck_assert_int_eq(r->element[0]->integer, 1);
+    ck_assert_int_eq(r->element[1]->integer, T0 + 20 * MS);
+    ck_assert_int_eq(r->element[2]->integer, 0); /* the log was kept */
+    freeReplyObject(r);
+    ck_assert_int_eq(score("a:1"), T0 - 80 * MS);
+    ck_assert_int_eq(score("a:2"), T0 + 60 * MS);
+    ck_assert_int_eq(zscore(ALIVE, "a"), T0 + 10 * MS + L_US);
+    ck_assert_int_gt(cmd_int("PTTL %s", DEP), 0);
+    /* they count: 5 a window, alone (1 instance), 2 taken */
+    ck_assert_int_eq(ask_of("a", "x1", 5, 1, T0 + 30 * MS).ok, 1);
+    ck_assert_int_eq(ask_of("a", "x2", 5, 1, T0 + 31 * MS).ok, 1);
+    ck_assert_int_eq(ask_of("a", "x3", 5, 1, T0 + 32 * MS).ok, 1);
+    /* the 5th largest bound is a:1's: the room opens a window after */
+    struct grant g = ask_of("a", "x4", 5, 1, T0 + 33 * MS);
+    ck_assert_int_eq(g.ok, 1);
+    ck_assert_int_eq(g.value, (-80 + 1000 - 33) * MS);
+    /* a bound only falls: told again higher, it stays */
+    const char *b2[] = {"back",    "a",          num(T0 + 40 * MS), "",
+                        num(L_US), num(HOLD_US), num(T0 + 50 * MS), "a:2",
+                        num(1 * S)};
+    freeReplyObject(eval5(9, b2));
+    ck_assert_int_eq(score("a:2"), T0 + 60 * MS);
+    /* a stamp older than L when it runs: {0, now}, nothing written */
+    long long w = writes();
+    const char *b3[] = {
+        "back", "b",   num(T0), "", num(L_US), num(HOLD_US), num(T0 + 401 * MS),
+        "b:1",  num(0)};
+    r = eval5(9, b3);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_int_eq(r->element[0]->integer, 0);
+    ck_assert_int_eq(r->element[1]->integer, T0 + 401 * MS);
+    freeReplyObject(r);
+    ck_assert_int_eq(writes(), w);
+    ck_assert_int_eq(score("b:1"), LLONG_MIN);
+    /* members without their bound, a bad offset: errors */
+    const char *bad1[] = {"back",    "a",          num(T0 + 40 * MS), "",
+                          num(L_US), num(HOLD_US), num(T0 + 50 * MS), "a:9"};
+    r = eval5_any(8, bad1);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+    const char *bad2[] = {"back",    "a",          num(T0 + 40 * MS), "",
+                          num(L_US), num(HOLD_US), num(T0 + 50 * MS), "a:9",
+                          "soon"};
+    r = eval5_any(9, bad2);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+    /* alive and back need the five keys */
+    const char *two[] = {"alive", "a", "", num(L_US), num(HOLD_US), num(T0)};
+    r = eval_any("rl_depart", DEP, PAUSE, 6, two);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+}
+END_TEST
+
+/* Redis lost the log (restarted empty, flushed): an instance back with a
+ * stamp from before finds no log, or one begun after that stamp: every
+ * instance's departures of the window before the log began are unknown,
+ * so no grant before its start + window + cap, for anyone. A first
+ * contact (no stamp before) holds nothing. */
+START_TEST(a_lost_log_holds_every_grant_for_a_window)
+{
+    /* first contacts: the log begins, no hold */
+    ck_assert_int_eq(alive("a", "", T0).value, 0);
+    ck_assert_int_eq(ask_of("a", "g0", 5, 1, T0 + 1 * MS).ok, 1);
+    ck_assert_int_eq(cmd_int("EXISTS %s", HOLD), 0);
+    /* everything lost */
+    freeReplyObject(redisCommand(rc, "FLUSHALL"));
+    /* a back whose prev stamp is of the lost log */
+    ck_assert_int_eq(alive("a", "", T0 + 2 * S).value, 0);
+    const char *b[] = {
+        "back",    "a",          num(T0 + 2 * S),         num(T0 + 1 * MS),
+        num(L_US), num(HOLD_US), num(T0 + 2 * S + 1 * MS)};
+    redisReply *r = eval5(7, b);
+    ck_assert_int_eq(r->element[0]->integer, 1);
+    /* the log began at T0 + 2 s (the first "alive" after the loss) */
+    ck_assert_int_eq(r->element[2]->integer, HOLD_US - 1 * MS);
+    freeReplyObject(r);
+    struct grant g = ask_of("a", "g1", 5, 1, T0 + 2 * S + 2 * MS);
+    ck_assert_int_eq(g.ok, 0);
+    ck_assert_int_eq(g.why, 3);
+    ck_assert_int_eq(g.value, HOLD_US - 2 * MS);
+    /* another instance: the same hold, from the same start */
+    g = ask_of("b", "g2", 5, 1, T0 + 2 * S + 500 * MS);
+    ck_assert_int_eq(g.why, 3);
+    ck_assert_int_eq(g.value, HOLD_US - 500 * MS);
+    ck_assert_int_le(cmd_int("PTTL %s", HOLD), 1040);
+    ck_assert_int_eq(ask_of("b", "g2", 5, 1, T0 + 2 * S + HOLD_US).ok, 1);
+    /* a heartbeat with a stamp that finds no log (flushed under a live
+     * link) holds too */
+    freeReplyObject(redisCommand(rc, "FLUSHALL"));
+    g = alive("b", num(T0 + 3 * S), T0 + 3 * S + 10 * MS);
+    ck_assert_int_eq(g.value, 1);
+    g = ask_of("b", "g3", 5, 1, T0 + 3 * S + 20 * MS);
+    ck_assert_int_eq(g.why, 3);
+    ck_assert_int_eq(g.value, HOLD_US - 10 * MS);
+    /* a prev stamp after the log began: kept, no hold */
+    freeReplyObject(redisCommand(rc, "FLUSHALL"));
+    ck_assert_int_eq(alive("c", "", T0 + 4 * S).value, 0);
+    const char *b2[] = {
+        "back",    "c",          num(T0 + 4 * S + 5 * MS), num(T0 + 4 * S),
+        num(L_US), num(HOLD_US), num(T0 + 4 * S + 6 * MS)};
+    r = eval5(7, b2);
+    ck_assert_int_eq(r->element[2]->integer, 0);
+    freeReplyObject(r);
+    /* a tampered log key is no log: a loss, healed */
+    freeReplyObject(redisCommand(rc, "SET %s garbage", LOG));
+    ck_assert_int_eq(alive("c", num(T0 + 5 * S), T0 + 5 * S).value, 1);
+    ck_assert_int_eq(cmd_int("GET %s", LOG), T0 + 5 * S);
+    /* a tampered alive key is nobody alive, healed at the next beat */
+    freeReplyObject(redisCommand(rc, "DEL %s", ALIVE));
+    freeReplyObject(redisCommand(rc, "SET %s x", ALIVE));
+    ck_assert_int_eq(alive("c", num(T0 + 5 * S), T0 + 5 * S + 1).value, 1);
+    ck_assert_int_eq(zscore(ALIVE, "c"), T0 + 5 * S + L_US);
+}
+END_TEST
+
 static Suite *
 scripts_suite(void)
 {
@@ -714,6 +1010,16 @@ scripts_suite(void)
     tcase_add_test(tc, a_dep_zset_without_ttl_is_replaced);
     tcase_add_test(tc, a_tampered_pause_key_is_no_pause);
     tcase_add_test(tc, a_bad_now_is_an_error_naming_the_script);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("presence");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, the_room_leaves_the_share_of_each_instance_not_alive);
+    tcase_add_test(tc, the_room_is_that_of_the_grant_s_time);
+    tcase_add_test(
+        tc, a_heartbeat_counts_from_its_stamp_and_a_stale_one_is_refused);
+    tcase_add_test(tc, back_adds_what_it_sent_alone_and_makes_it_alive);
+    tcase_add_test(tc, a_lost_log_holds_every_grant_for_a_window);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -693,11 +693,11 @@ START_TEST(degraded_while_redis_is_unreachable)
             up += rlink_up(links[i]);
     }
     ck_assert_int_eq(up, NGW);
-    /* back up, each stays on its own share for SHAPER_REJOIN_MS (the
-     * others may still be alone: shaper.h), then takes Redis's slots */
+    /* back up, each rejoins (a stamp, then one "back" telling Redis of
+     * what it sent alone: shaper.h), then takes Redis's slots */
     for (int i = 0; i < NGW; i++)
         shaper_link_changed(shapers[i]); /* as main.c's on_change does */
-    run_for_ms(SHAPER_REJOIN_MS + 100);
+    run_for_ms(300);
     for (int i = 0; i < NGW; i++) {
         struct shaper_stats st;
         shaper_get_stats(shapers[i], &st);

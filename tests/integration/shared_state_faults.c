@@ -686,8 +686,9 @@ END_TEST
  * instance made alone while Redis was frozen are not in Redis's
  * departure log, so an instance back on the shared guard at once let up
  * to 5 more go within the second after the thaw (a 429) until each
- * stayed on its own limiter, asking the shared guard too, for
- * SHAPER_REJOIN_MS after the thaw (shaper.h). */
+ * told Redis of them when it rejoined (one "back", shaper.h); a
+ * heartbeat held in the frozen Redis and run at the thaw must not make
+ * an instance alive that is sending alone (its stamp is too old then). */
 START_TEST(frozen_then_thawed_mid_backlog)
 {
     frozen_case(2, 1);
@@ -782,9 +783,9 @@ restart_case(int more_after)
         for (int i = 0; i < s.n; i++)
             fprintf(stderr, "arrival %2d: %8.0f (+%4.0f)\n", i, s.t[i] - s.t[0],
                     i ? s.t[i] - s.t[i - 1] : 0);
-    /* the rejoin hold (SHAPER_REJOIN_MS on each instance's own share
-     * once the link is back) covers what the instances sent alone while
-     * the departure log was lost with Redis */
+    /* the rejoin (each instance tells Redis what it sent alone) and the
+     * lost log's hold (no grant for a window after the log began again)
+     * cover the departures lost with Redis (shaper.h) */
     ck_assert_int_eq(s.refused, 0);
     ck_assert_int_le(worst, 5);
     ck_assert_int_eq(s.n, ok);
@@ -862,8 +863,9 @@ END_TEST
  * of the schedule Redis lost. The empty Redis gives the new ones slots
  * from now and its departure log has forgotten the last second's
  * departures: the shared guard let up to 5 more go within that second (a
- * 429) until the link's drop became a transition like a freeze's
- * (shaper.h: quiet, then the hold before sharing again). */
+ * 429) until the link's drop became a transition like a freeze's and
+ * the rejoin found the log lost (shaper.h: no grant for a window + cap
+ * after the log began again). */
 START_TEST(restarted_then_new_sends)
 {
     restart_case(9);

@@ -10,6 +10,7 @@
 
 #include <hiredis/hiredis.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "redis_scripts.h"
 #include "shaper.h"
@@ -510,8 +511,13 @@ struct rlink {
         rlink_reply_cb cb;
         void *arg;
         int live; /* not answered, not cancelled */
+        int argc;
     } cmd[64];
     int n, cancelled;
+    /* heartbeats ("alive": one at a time) are kept apart, so that the
+     * other commands keep their places; answered by fake_beat() */
+    struct fake_cmd beat;
+    int beats;
 };
 struct rlink_cmd; /* fake_cmd, through a cast */
 
@@ -521,16 +527,25 @@ fake_eval(struct rlink *l, size_t script, int nkeys, int argc,
           void *arg)
 {
     (void)argvlen;
-    ck_assert_int_eq(nkeys, 2);
+    /* rl_depart takes its five keys (dep, pause, alive, log, hold) */
+    ck_assert_int_eq(nkeys, script == RS_RL_DEPART ? 5 : 2);
     if (!l->up) {
         cb(arg, RLINK_UNAVAILABLE, NULL);
         return NULL;
     }
-    ck_assert_int_lt(l->n, 64);
-    struct fake_cmd *c = &l->cmd[l->n++];
+    const char *op = script == RS_RL_DEPART && argc > nkeys ? argv[nkeys] : "";
+    struct fake_cmd *c;
+    if (strcmp(op, "alive") == 0) {
+        ck_assert(!l->beat.live);
+        c = &l->beat;
+        l->beats++;
+    } else {
+        ck_assert_int_lt(l->n, 64);
+        c = &l->cmd[l->n++];
+    }
     c->script = script;
-    snprintf(c->op, sizeof(c->op), "%s",
-             script == RS_RL_DEPART && argc > 2 ? argv[2] : "");
+    c->argc = argc;
+    snprintf(c->op, sizeof(c->op), "%s", op);
     c->cb = cb;
     c->arg = arg;
     c->live = 1;
@@ -583,6 +598,24 @@ fake_down(struct rlink *l)
     for (int i = 0; i < l->n; i++)
         if (l->cmd[i].live)
             fake_fail(l, i);
+    if (l->beat.live) {
+        l->beat.live = 0;
+        l->beat.cb(l->beat.arg, RLINK_UNAVAILABLE, NULL);
+    }
+}
+
+/* Answers the heartbeat in flight: Redis's time t_us (the next stamp),
+ * accepted or not. */
+static void
+fake_beat(struct rlink *l, long long t_us, long long ok)
+{
+    ck_assert(l->beat.live);
+    l->beat.live = 0;
+    redisReply el[2] = {{.type = REDIS_REPLY_INTEGER, .integer = t_us},
+                        {.type = REDIS_REPLY_INTEGER, .integer = ok}};
+    redisReply *els[2] = {&el[0], &el[1]};
+    redisReply r = {.type = REDIS_REPLY_ARRAY, .elements = 2, .element = els};
+    l->beat.cb(l->beat.arg, RLINK_OK, &r);
 }
 
 static struct shaper *
@@ -680,16 +713,28 @@ START_TEST(shared_degrades_to_the_instance_share)
      * (arrival + max_queue_ms + grace = 2 W) */
     ck_assert_int_eq(k.refused, 1);
     advance(s, 3 * W);
+    /* up again: the rejoin, a stamp first (heartbeats stopped while
+     * down: only this one) */
     l.up = 1;
+    int beats = l.beats;
+    shaper_link_changed(s);
+    advance(s, now_ms);
+    ck_assert_int_eq(l.beats, beats + 1);
     int n = l.n;
-    ck_assert_int_eq(submit(s, &k, NULL), 0);
-    ck_assert_int_eq(l.n, n); /* the hold: its own limiter still */
-    now_ms += SHAPER_REJOIN_MS;
+    fake_beat(&l, 7000000, 0);
+    /* then one "back": the stamp, no departure (the two it made alone
+     * are a window old): 5 keys, 7 args */
+    ck_assert_int_eq(l.n, n + 1);
+    ck_assert_str_eq(l.cmd[n].op, "back");
+    ck_assert_int_eq(l.cmd[n].argc, 5 + 7);
+    ck_assert_uint_eq(stats(s).mode_changes, 1);
+    fake_answer(&l, n, (long long[]){1, 7000100, 0}, 3);
+    ck_assert_uint_eq(stats(s).mode_changes, 2);
+    /* shared: Redis's schedule */
     int before = l.n;
     ck_assert_int_eq(submit(s, &k, NULL), 0);
     ck_assert_int_eq(l.cmd[before].script, RS_RL_RESERVE);
-    ck_assert_uint_eq(stats(s).local_slots, 4);
-    ck_assert_uint_eq(stats(s).mode_changes, 2);
+    ck_assert_uint_eq(stats(s).local_slots, 3);
     shaper_free(s);
     ck_assert_int_ge(l.cancelled, 1); /* the reservation still awaited */
 }
@@ -727,51 +772,69 @@ START_TEST(shared_down_waits_a_window_before_leaving_alone)
 }
 END_TEST
 
-/* Up again after running alone: for SHAPER_REJOIN_MS its own limiter
- * (no reservation in Redis) and its share of the guard, each departure
- * asked of the shared guard first (so it is in Redis's log before it
- * leaves); then Redis's schedule. */
-START_TEST(shared_up_holds_then_shares)
+/* Down with a stamp 50 ms old (its heartbeat answered at 250): Redis
+ * counts it alive until that stamp + SHAPER_ALIVE_MS, so the others
+ * leave its share free only from then on, and it sends alone a window +
+ * cap after that, not a window + cap after it saw the link down. */
+START_TEST(shared_down_waits_for_its_alive_entry_to_go)
+{
+    struct rlink l = {.up = 1};
+    struct shaper *s = shared_at(&l, 5, 1, 10000);
+    struct sink b = {0};
+    shaper_link_changed(s);
+    advance(s, 0);
+    ck_assert_int_eq(l.beats, 1); /* sharing: a heartbeat at once */
+    now_ms = 250;
+    fake_beat(&l, 5000000, 1);
+    now_ms = 300;
+    fake_down(&l);
+    ck_assert_int_eq(submit(s, &b, NULL), 0);
+    ck_assert_uint_eq(stats(s).local_slots, 1);
+    advance(s, 250 + SHAPER_ALIVE_MS + W - 1);
+    ck_assert_int_eq(b.handed, 0);
+    advance(s, 250 + SHAPER_ALIVE_MS + W);
+    ck_assert_int_eq(b.handed, 1);
+    shaper_free(s);
+}
+END_TEST
+
+/* Up again after running alone: first a stamp, then one "back" telling
+ * Redis of its departure of the last window; nothing leaves while the
+ * "back" is on its way, new sends take Redis's schedule meanwhile; then
+ * it shares (its asks, Redis's slots). */
+START_TEST(shared_up_rejoins_telling_what_it_sent_alone)
 {
     struct rlink l = {.up = 0};
     struct shaper *s = shared_at(&l, 5, 1, 10000);
-    struct sink a = {0}, b = {0}, c = {0}, d = {0};
+    struct sink a = {0}, b = {0};
     ck_assert_int_eq(submit(s, &a, NULL), 0); /* down at the first look */
     advance(s, W);
     ck_assert_int_eq(a.handed, 1);
-    shaper_left(s); /* local guard open again at 2 W */
-    now_ms = 3000;
+    shaper_left(s); /* its bound: W + cap, within the window at 1500 */
+    now_ms = 1500;
     l.up = 1;
-    ck_assert_int_eq(submit(s, &b, NULL), 0);
-    ck_assert_int_eq(l.n, 0); /* not Redis's schedule */
-    advance(s, 3000);
-    ck_assert_int_eq(b.handed, 0);
+    shaper_link_changed(s);
+    advance(s, 1500);
+    ck_assert_int_eq(l.beats, 1);
+    ck_assert_int_eq(l.n, 0);
+    fake_beat(&l, 9000000, 0);
     ck_assert_int_eq(l.n, 1);
-    ck_assert_str_eq(l.cmd[0].op, "ask");
-    fake_answer(&l, 0, (long long[]){1, 0, 0}, 3);
-    ck_assert_int_eq(b.handed, 1);
-    shaper_left(s);
-    ck_assert_str_eq(l.cmd[1].op, "left");
-    /* the local guard's share: one per window */
-    ck_assert_int_eq(submit(s, &c, NULL), 0);
-    ck_assert_int_eq(l.n, 2);
-    advance(s, 3000 + W - 1);
-    ck_assert_int_eq(c.handed, 0);
+    ck_assert_str_eq(l.cmd[0].op, "back");
+    ck_assert_int_eq(l.cmd[0].argc, 5 + 7 + 2);
+    ck_assert_int_eq(submit(s, &b, NULL), 0);
+    ck_assert_int_eq(l.cmd[1].script, RS_RL_RESERVE);
+    fake_answer(&l, 1, (long long[]){1, 0, 0}, 3);
+    advance(s, 1600);
+    ck_assert_int_eq(b.handed, 0);
+    ck_assert_int_eq(l.n, 2); /* no ask before the "back" is answered */
+    fake_answer(&l, 0, (long long[]){1, 9000100, 0}, 3);
+    ck_assert_uint_eq(stats(s).mode_changes, 1);
+    advance(s, 1600);
     ck_assert_int_eq(l.n, 3);
     ck_assert_str_eq(l.cmd[2].op, "ask");
     fake_answer(&l, 2, (long long[]){1, 0, 0}, 3);
-    advance(s, 3000 + W);
-    ck_assert_int_eq(c.handed, 1);
-    shaper_left(s);
-    ck_assert_uint_eq(stats(s).local_slots, 3);
-    ck_assert_uint_eq(stats(s).mode_changes, 0);
-    /* the hold is over: Redis's schedule and the whole guard */
-    now_ms = 3000 + SHAPER_REJOIN_MS;
-    int before = l.n;
-    ck_assert_int_eq(submit(s, &d, NULL), 0);
-    ck_assert_int_eq(l.cmd[before].script, RS_RL_RESERVE);
-    ck_assert_uint_eq(stats(s).local_slots, 3);
-    ck_assert_uint_eq(stats(s).mode_changes, 1);
+    ck_assert_int_eq(b.handed, 1);
+    ck_assert_uint_eq(stats(s).local_slots, 1);
     shaper_free(s);
 }
 END_TEST
@@ -853,7 +916,8 @@ unit_suite(void)
     tcase_add_test(tc, shared_reservations_are_answered_from_the_loop);
     tcase_add_test(tc, shared_degrades_to_the_instance_share);
     tcase_add_test(tc, shared_down_waits_a_window_before_leaving_alone);
-    tcase_add_test(tc, shared_up_holds_then_shares);
+    tcase_add_test(tc, shared_down_waits_for_its_alive_entry_to_go);
+    tcase_add_test(tc, shared_up_rejoins_telling_what_it_sent_alone);
     suite_add_tcase(s, tc);
     tc = tcase_create("retry_after");
     tcase_add_test(tc, retry_after_values);
