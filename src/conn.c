@@ -18,6 +18,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/util.h>
@@ -564,6 +565,29 @@ conn_request_arrived(struct conn *c)
     event_del(c->act);
     c->phase = PH_BUSY;
     return r;
+}
+
+/* evhttp_send_reply() put the answer in the output and enabled writing,
+ * which libevent 2.1 only does once epoll_wait says the socket is
+ * writable (bufferevent_sock.c: the output callback adds ev_write; the
+ * write happens in bufferevent_writecb): one more wakeup, and two
+ * epoll_ctl calls per answer (add EPOLLOUT, then take it off once the
+ * answer left, evhttp_start_read_). A caller waiting for its answer has
+ * an empty send buffer, so the socket is all but always writable:
+ * activating ev_write runs bufferevent_writecb in this pass of the loop,
+ * the very code that runs after the wakeup (a partial write or EAGAIN
+ * leaves it pending as before), and with the event base's changelist the
+ * write interest, added and taken off within the pass, costs no system
+ * call. */
+void
+conn_write_now(struct conn *c)
+{
+    struct bufferevent *bev = c->bev;
+    if (c->phase != PH_BUSY ||
+        evbuffer_get_length(bufferevent_get_output(bev)) == 0 ||
+        !event_pending(&bev->ev_write, EV_WRITE, NULL))
+        return;
+    event_active(&bev->ev_write, EV_WRITE, 1);
 }
 
 void
