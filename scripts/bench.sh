@@ -17,14 +17,19 @@
 #               5/s: how long the online sender's 100 take with learned
 #               refusals on and off.
 #
+#   system calls: strace -c -f over BENCH_STRACE_S (3) seconds of forwarding
+#               load, per request served, wagate and nginx proxy_pass.
+#
 # Usage: scripts/bench.sh [seconds-per-run]   (default 10)
+#   BENCH_FORWARD_ONLY=1 stops after the forwarding path and its system
+#   calls (to measure one change to that path).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
 dur=${1:-10}
 conns=${BENCH_CONNS:-64}
 . scripts/lib.sh
-scripts/deps.sh nginx-light wrk python3 redis-server
+scripts/deps.sh nginx-light wrk python3 redis-server strace
 
 dir=$top/_build/bench
 build_tree "$dir" CFLAGS="-O2 -g"
@@ -38,6 +43,24 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 answer='{"success":true,"conversation_id":1234,"message_id":567,"whatsapp_message_id":890,"message_sid":"SMxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","session_status":{"is_open":true,"can_send_freeform":true,"requires_template":false,"message":"Session open (23 hr 45 min remaining). Unlimited free-form messages allowed.","minutes_remaining":1425,"expires_at":"2099-02-25T10:30:00+00:00"}}'
+# Two nginx processes, one worker each: the fake upstream, and the reference
+# proxy (with the static twins added below), so that the proxy has a worker
+# of its own as wagate has its loop, and its system calls are its own.
+cat >"$work/nginx-up.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $work/nginx-up.pid;
+error_log $work/nginx-up-error.log warn;
+events { worker_connections 20000; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server {  # the fake upstream
+        listen 127.0.0.1:$UP;
+        location / { default_type application/json; return 200 '$answer'; }
+    }
+}
+NGINX
 cat >"$work/nginx.conf" <<NGINX
 worker_processes 1;
 daemon off;
@@ -48,10 +71,6 @@ http {
     access_log off;
     keepalive_requests 1000000;
     upstream fake { server 127.0.0.1:$UP max_conns=${BENCH_UPSTREAM_CONNS:-64}; keepalive ${BENCH_UPSTREAM_CONNS:-64}; }
-    server {  # the fake upstream
-        listen 127.0.0.1:$UP;
-        location / { default_type application/json; return 200 '$answer'; }
-    }
     server {  # the reference proxy
         listen 127.0.0.1:$NGX;
         location / {
@@ -61,6 +80,7 @@ http {
             proxy_set_header Authorization "Bearer bench-key";
             proxy_set_header Cookie "";
         }
+        location = /_status { stub_status; }  # its request count
     }
 }
 NGINX
@@ -74,7 +94,8 @@ cat >"$work/wagate.json" <<JSON
  "log": {"level": "warn"}}
 JSON
 AUTOCALLS_API_KEY=bench-key "$dir/wagate" -c "$work/wagate.json" 2>"$work/wagate.log" &
-pids+=($!)
+gw_pid=$!
+pids+=($gw_pid)
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$GW/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 # the gateway's own answers, byte for byte, for nginx to serve statically
 closed_phone=+14155550999
@@ -97,11 +118,15 @@ cat >>"$work/nginx.conf" <<NGINX
     }
 }
 NGINX
-nginx -c "$work/nginx.conf" -p "$work" &
+nginx -c "$work/nginx-up.conf" -p "$work" &
 pids+=($!)
+nginx -c "$work/nginx.conf" -p "$work" &
+ngx_pid=$!
+pids+=($ngx_pid)
 for _ in $(seq 1 100); do
     curl -fs "http://127.0.0.1:$GW/healthz" >/dev/null 2>&1 &&
-        curl -fs -X POST "http://127.0.0.1:$UP/" >/dev/null 2>&1 && break
+        curl -fs -X POST "http://127.0.0.1:$UP/" >/dev/null 2>&1 &&
+        curl -fs "http://127.0.0.1:$NGX/_status" >/dev/null 2>&1 && break
     sleep 0.1
 done
 
@@ -144,6 +169,55 @@ printf '%-34s %12s %10s\n' "wagate" "$w_rps" "$w_p50"
 awk -v w="$w_rps" -v n="$n_rps" -v wp="$w_p50" -v dp="$d_p50" -v np="$n_p50" 'BEGIN {
     printf "ratio wagate/nginx throughput: %.2f\n", w / n;
     printf "p50 added over direct: wagate %.3f ms, nginx %.3f ms\n", wp - dp, np - dp }'
+
+# ---- system calls per forwarded request ----
+# strace -c -f attached over a fixed window of wrk load counts every call
+# (counts, not times: a loaded machine does not change them), divided by
+# the requests the server itself says it served in that window: wagate's
+# wagate_requests_total for the route, nginx's stub_status.
+sys_s=${BENCH_STRACE_S:-3}
+wagate_served() {
+    curl -fs "http://127.0.0.1:$GW/metrics" |
+        awk '/^wagate_requests_total\{route="send_freeform"/ {n += $NF} END {print n + 0}'
+}
+nginx_served() { curl -fs "http://127.0.0.1:$NGX/_status" | awk 'NR == 3 {print $3}'; }
+# count_syscalls LABEL PID SERVED-FUNCTION URL: "$work/sys-LABEL" gets one
+# "syscall calls-per-request" line per call, then "total", then "requests"
+count_syscalls() {
+    local label=$1 pid=$2 served=$3 url=$4 a b st wp
+    wrk -t2 -c"$conns" -d"$((sys_s + 3))s" -s "$work/post.lua" "$url" >/dev/null 2>&1 &
+    wp=$!
+    sleep 1 # past the connects: the steady state
+    strace -c -U name,calls -S calls -f -p "$pid" -o "$work/strace-$label.txt" 2>/dev/null &
+    st=$!
+    until awk '/^TracerPid/ {exit !($2 != 0)}' "/proc/$pid/status"; do sleep 0.02; done
+    a=$($served)
+    sleep "$sys_s"
+    b=$($served)
+    kill -INT "$st"
+    wait "$st" || true
+    wait "$wp" || true
+    awk -v n=$((b - a)) 'NR > 2 && $1 != "total" && $1 !~ /^-/ {printf "%s %.3f\n", $1, $2 / n}
+        $1 == "total" {printf "total %.3f\nrequests %d\n", $2 / n, n}' \
+        "$work/strace-$label.txt" >"$work/sys-$label"
+}
+count_syscalls wagate "$gw_pid" wagate_served "http://127.0.0.1:$GW$path"
+count_syscalls nginx "$(pgrep -P "$ngx_pid")" nginx_served "http://127.0.0.1:$NGX$path"
+echo
+echo "system calls per forwarded request (strace -c -f over $sys_s s of wrk load, counts)"
+awk 'FNR == 1 {f++}
+    $1 == "requests" {req[f] = $2; next}
+    {v[f, $1] = $2; if (!($1 in seen)) {seen[$1] = 1; if ($1 != "total") name[++k] = $1}}
+    END {
+        printf "%-34s %12s %10s\n", "per request", "wagate", "nginx"
+        for (i = 1; i <= k; i++)
+            if (v[1, name[i]] >= 0.005 || v[2, name[i]] >= 0.005)
+                printf "%-34s %12.2f %10.2f\n", name[i], v[1, name[i]], v[2, name[i]]
+        printf "%-34s %12.2f %10.2f\n", "total", v[1, "total"], v[2, "total"]
+        printf "requests in the window: wagate %d, nginx %d\n", req[1], req[2]
+        printf "ratio wagate/nginx system calls per request: %.2f\n", v[1, "total"] / v[2, "total"]
+    }' "$work/sys-wagate" "$work/sys-nginx"
+[ "${BENCH_FORWARD_ONLY:-}" = 1 ] && exit 0
 
 read -r ns_rps ns_p50 < <(run "http://127.0.0.1:$NGS/closed" closed)
 read -r ws_rps ws_p50 < <(run "http://127.0.0.1:$GW$path" closed)

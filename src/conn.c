@@ -18,6 +18,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/util.h>
@@ -50,6 +51,9 @@ struct conn {
     struct evbuffer_cb_entry *in_cb, *out_cb;
     struct event *timer; /* the request's deadline; then the linger */
     struct event *act;   /* answers a refusal from the loop */
+    struct event *keep;  /* holds the read interest (see keep_read) */
+    int keeping;         /* keep is added */
+    int fed;             /* bytes came in since keep last fired */
     enum conn_phase phase;
     size_t scanned; /* input bytes the lexer has seen */
     double t_first; /* the request's first byte, monotonic ms */
@@ -105,6 +109,8 @@ conn_free(struct conn *c)
     evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
     event_free(c->timer);
     event_free(c->act);
+    if (c->keep)
+        event_free(c->keep); /* before evhttp closes the descriptor */
     if (c->fd >= 0 && (size_t)c->fd < t->nbyfd && t->byfd[c->fd] == c)
         t->byfd[c->fd] = NULL;
     if (c->in_pending)
@@ -129,6 +135,48 @@ on_closed(struct evhttp_connection *evcon, void *arg)
         gone(c->gone_arg);
     }
     conn_free(c);
+}
+
+/* ---- the read interest ----
+ *
+ * evhttp disables reading as a request arrives and enables it again with
+ * the answer (http.c: evhttp_read_body, evhttp_handle_request,
+ * evhttp_write_buffer): with libevent's epoll backend an EPOLL_CTL_DEL
+ * and an EPOLL_CTL_ADD per request, where nginx registers a socket once.
+ * A second event of the module's own on the same descriptor keeps
+ * EV_READ in libevent's interest for it (evmap.c adds the events of one
+ * descriptor up), so evhttp's toggling changes nothing the kernel sees.
+ * It is level-triggered like evhttp's: while evhttp is not reading, bytes
+ * or a hang-up would wake the loop again and again, so when it fires, the
+ * bufferevent is not reading and read nothing on this wakeup (both events
+ * fire for one readiness, evhttp's usually first: it reads the request and
+ * stops reading), it takes itself off (that once, the interest goes) and
+ * comes back when the answer has left. The table's
+ * connections are freed (conn_free, from evhttp's close callback) before
+ * evhttp closes their descriptors, and it goes with them. */
+
+static void
+keep_read(struct conn *c)
+{
+    if (c->keeping || c->keep == NULL)
+        return;
+    if (event_add(c->keep, NULL) == 0)
+        c->keeping = 1;
+}
+
+static void
+on_keep(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct conn *c = arg;
+    int fed = c->fed;
+    c->fed = 0;
+    /* the bufferevent reads, or read, what woke both */
+    if (fed || event_pending(&c->bev->ev_read, EV_READ, NULL))
+        return;
+    event_del(c->keep);
+    c->keeping = 0;
 }
 
 static void
@@ -169,6 +217,12 @@ adopt(struct conn *c)
     evhttp_connection_set_closecb(c->evcon, on_closed, c);
     c->adopted = 1;
     bufferevent_decref(c->bev);
+    if (c->fd >= 0) {
+        c->keep = event_new(t->base, c->fd, EV_READ | EV_PERSIST, on_keep, c);
+        if (c->keep == NULL)
+            alloc_oom("event_new");
+        keep_read(c);
+    }
     return 1;
 }
 
@@ -415,6 +469,7 @@ on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
         c->scanned > info->n_deleted ? c->scanned - info->n_deleted : 0;
     if (info->n_added == 0)
         return;
+    c->fed = 1;
     if (c->phase == PH_IDLE)
         request_start(c);
     if (c->phase == PH_HEAD)
@@ -433,6 +488,7 @@ on_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
     c->phase = PH_IDLE;
     c->scanned = 0;
     c->refusal = NULL;
+    keep_read(c); /* evhttp reads again from here on */
     headers_lex_init(&c->lx, c->t->lim.max_content_length);
     set_read_timeout(c, c->t->lim.timeout_ms);
     if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
@@ -564,6 +620,29 @@ conn_request_arrived(struct conn *c)
     event_del(c->act);
     c->phase = PH_BUSY;
     return r;
+}
+
+/* evhttp_send_reply() put the answer in the output and enabled writing,
+ * which libevent 2.1 only does once epoll_wait says the socket is
+ * writable (bufferevent_sock.c: the output callback adds ev_write; the
+ * write happens in bufferevent_writecb): one more wakeup, and two
+ * epoll_ctl calls per answer (add EPOLLOUT, then take it off once the
+ * answer left, evhttp_start_read_). A caller waiting for its answer has
+ * an empty send buffer, so the socket is all but always writable:
+ * activating ev_write runs bufferevent_writecb in this pass of the loop,
+ * the very code that runs after the wakeup (a partial write or EAGAIN
+ * leaves it pending as before), and with the event base's changelist the
+ * write interest, added and taken off within the pass, costs no system
+ * call. */
+void
+conn_write_now(struct conn *c)
+{
+    struct bufferevent *bev = c->bev;
+    if (c->phase != PH_BUSY ||
+        evbuffer_get_length(bufferevent_get_output(bev)) == 0 ||
+        !event_pending(&bev->ev_write, EV_WRITE, NULL))
+        return;
+    event_active(&bev->ev_write, EV_WRITE, 1);
 }
 
 void

@@ -74,4 +74,9 @@ const struct gw_error_row *conn_request_arrived(struct conn *c);
  * conn_watch(c, NULL, NULL); one watcher at a time. */
 void conn_watch(struct conn *c, void (*gone)(void *arg), void *arg);
 
+/* Just after evhttp_send_reply() on c's request: the answer is written in
+ * this pass of the loop instead of after the next epoll_wait reports the
+ * socket writable (see conn.c). c may be freed by the time it returns. */
+void conn_write_now(struct conn *c);
+
 #endif

@@ -216,11 +216,14 @@ ex_send(struct exchange *ex, int status, struct evbuffer *body,
         evhttp_add_header(out, "Content-Length", len);
         body = NULL;
     }
-    if (ex->conn)
-        conn_watch(ex->conn, NULL, NULL);
+    struct conn *c = ex->conn;
+    if (c)
+        conn_watch(c, NULL, NULL);
     evhttp_send_reply(ex->req, status, NULL, body);
     ex->req = NULL;
     ex->conn = NULL;
+    if (c)
+        conn_write_now(c);
 }
 
 void

@@ -89,6 +89,10 @@ struct upstream_fd {
     curl_socket_t fd;
     int port;
     ino_t ino;
+    int est; /* a request went on it: libcurl published it as a
+                connection's socket, and such a socket is only ever closed
+                through on_close_socket (lib/cf-socket.c, socket_close with
+                the callback), so its entry is live without a check */
 };
 
 struct upstream {
@@ -107,11 +111,26 @@ struct upstream {
     struct upstream_fd *fds; /* the sockets libcurl opened */
     size_t nfds, capfds;
     size_t fds_sweep_at; /* nfds at which stale entries are swept */
+    struct upstream_sock **parked; /* by descriptor: events kept while
+                                      the connection waits in the pool */
+    size_t nparked;
 };
 
+/* The event of one socket libcurl watches. When libcurl puts a kept-alive
+ * connection back in its pool it says CURL_POLL_REMOVE, and asks for the
+ * socket again with the next request on it: deleting and adding the event
+ * each time costs two epoll_ctl calls per request. So the event of an
+ * established connection stays added while it waits ("parked"), and is
+ * taken back as it was; should the idle connection become readable (a
+ * FIN, stray bytes), the event is deleted then, once (libcurl finds out
+ * at its check before reuse). A parked event goes before its socket is
+ * closed (on_close_socket). */
 struct upstream_sock {
     struct event ev;
-    short kind;
+    struct upstream *u;
+    curl_socket_t fd;
+    short kind;  /* the events of ev while added, else 0 */
+    int parked;
 };
 
 /* ---- libcurl callbacks of one transfer ---- */
@@ -393,14 +412,17 @@ on_open_socket(void *p, curlsocktype purpose, struct curl_sockaddr *a)
         u->capfds = u->capfds ? 2 * u->capfds : 16;
         u->fds = xrealloc(u->fds, u->capfds * sizeof(*u->fds));
     }
-    u->fds[u->nfds++] = (struct upstream_fd){fd, 0, st.st_ino};
+    u->fds[u->nfds++] = (struct upstream_fd){fd, 0, st.st_ino, 0};
     return fd;
 }
+
+static void park_drop(struct upstream *u, curl_socket_t fd);
 
 static int
 on_close_socket(void *p, curl_socket_t fd)
 {
     struct upstream *u = p;
+    park_drop(u, fd); /* before the descriptor can be reused */
     for (size_t i = 0; i < u->nfds;) {
         if (u->fds[i].fd == fd)
             u->fds[i] = u->fds[--u->nfds]; /* it, or a stale one */
@@ -433,17 +455,43 @@ local_port_of(curl_socket_t fd)
  * check is here; the connection is shut down so that libcurl drops it.
  * Only over cleartext HTTP/1.1: on HTTP/2 bytes may wait for other
  * streams, and over TLS they are records. */
-static int
-conn_has_input(struct upstream *u, int local_port)
+/* The socket of the connection on local_port: an established one at
+ * once; else found among the others (their port learnt once, the socket
+ * checked for being the one its entry was made for) and established. */
+static struct upstream_fd *
+fd_of_port(struct upstream *u, int local_port)
 {
-    if (u->pipewait || local_port <= 0)
-        return 0;
+    for (size_t i = 0; i < u->nfds; i++)
+        if (u->fds[i].est && u->fds[i].port == local_port)
+            return &u->fds[i];
     for (size_t i = 0; i < u->nfds; i++) {
         struct upstream_fd *f = &u->fds[i];
         if (f->port == 0)
             f->port = local_port_of(f->fd);
         if (f->port != local_port || !fd_live(f))
             continue; /* a stale one goes at the next sweep */
+        f->est = 1;
+        return f;
+    }
+    return NULL;
+}
+
+static int
+fd_established(const struct upstream *u, curl_socket_t fd)
+{
+    for (size_t i = 0; i < u->nfds; i++)
+        if (u->fds[i].fd == fd && u->fds[i].est)
+            return 1;
+    return 0;
+}
+
+static int
+conn_has_input(struct upstream *u, int local_port)
+{
+    if (local_port <= 0)
+        return 0;
+    struct upstream_fd *f = fd_of_port(u, local_port); /* established */
+    if (f != NULL && !u->pipewait) {
         char c;
         ssize_t n = recv(f->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
         if (n < 0 &&
@@ -959,7 +1007,13 @@ check_info(struct upstream *u)
 static void
 on_socket_event(evutil_socket_t fd, short what, void *p)
 {
-    struct upstream *u = p;
+    struct upstream_sock *sk = p;
+    struct upstream *u = sk->u;
+    if (sk->parked) { /* an idle connection stirred: stop watching it */
+        event_del(&sk->ev);
+        sk->kind = 0;
+        return;
+    }
     int mask = ((what & EV_READ) ? CURL_CSELECT_IN : 0) |
                ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
     int running;
@@ -993,6 +1047,57 @@ curl_timer_cb(CURLM *multi, long timeout_ms, void *p)
     return 0;
 }
 
+static void
+sock_free(struct upstream_sock *sk)
+{
+    if (sk->kind)
+        event_del(&sk->ev);
+    free(sk);
+}
+
+/* Keeps sk's event while its connection waits in the pool; only its read
+ * interest (a pending write interest would fire at once). */
+static void
+park(struct upstream *u, struct upstream_sock *sk)
+{
+    if ((size_t)sk->fd >= u->nparked) {
+        size_t n = u->nparked ? u->nparked : 64;
+        while (n <= (size_t)sk->fd)
+            n *= 2;
+        u->parked = xrealloc(u->parked, n * sizeof(*u->parked));
+        memset(u->parked + u->nparked, 0,
+               (n - u->nparked) * sizeof(*u->parked));
+        u->nparked = n;
+    }
+    if (u->parked[sk->fd] != NULL) /* cannot be: a socket has one event */
+        sock_free(u->parked[sk->fd]);
+    if (sk->kind & EV_WRITE) {
+        event_del(&sk->ev);
+        sk->kind = 0;
+    }
+    sk->parked = 1;
+    u->parked[sk->fd] = sk;
+}
+
+static struct upstream_sock *
+park_take(struct upstream *u, curl_socket_t fd)
+{
+    if (fd < 0 || (size_t)fd >= u->nparked || u->parked[fd] == NULL)
+        return NULL;
+    struct upstream_sock *sk = u->parked[fd];
+    u->parked[fd] = NULL;
+    sk->parked = 0;
+    return sk;
+}
+
+static void
+park_drop(struct upstream *u, curl_socket_t fd)
+{
+    struct upstream_sock *sk = park_take(u, fd);
+    if (sk)
+        sock_free(sk);
+}
+
 static int
 curl_socket_cb(CURL *e, curl_socket_t s, int what, void *p, void *sockp)
 {
@@ -1001,24 +1106,31 @@ curl_socket_cb(CURL *e, curl_socket_t s, int what, void *p, void *sockp)
     struct upstream_sock *sk = sockp;
     if (what == CURL_POLL_REMOVE) {
         if (sk) {
-            event_del(&sk->ev);
-            free(sk);
             curl_multi_assign(u->multi, s, NULL);
+            if (fd_established(u, s))
+                park(u, sk);
+            else
+                sock_free(sk);
         }
         return 0;
     }
     short kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
                  ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
     if (sk == NULL) {
-        sk = xcalloc(1, sizeof(*sk));
+        sk = park_take(u, s);
+        if (sk == NULL) {
+            sk = xcalloc(1, sizeof(*sk));
+            sk->u = u;
+            sk->fd = s;
+        }
         curl_multi_assign(u->multi, s, sk);
-    } else if (sk->kind == kind) {
-        return 0;
-    } else {
-        event_del(&sk->ev); /* never re-assign a pending event */
     }
+    if (sk->kind == kind)
+        return 0;
+    if (sk->kind)
+        event_del(&sk->ev); /* never re-assign a pending event */
     sk->kind = kind;
-    event_assign(&sk->ev, u->base, s, kind, on_socket_event, u);
+    event_assign(&sk->ev, u->base, s, kind, on_socket_event, sk);
     event_add(&sk->ev, NULL);
     return 0;
 }
@@ -1094,6 +1206,9 @@ upstream_free(struct upstream *u)
     /* before the event base goes: its socket callback runs in here */
     if (u->multi)
         curl_multi_cleanup(u->multi);
+    for (size_t i = 0; i < u->nparked; i++)
+        park_drop(u, (curl_socket_t)i);
+    free(u->parked);
     while ((x = TAILQ_FIRST(&u->idle)) != NULL) {
         TAILQ_REMOVE(&u->idle, x, link);
         xfer_destroy(x);
