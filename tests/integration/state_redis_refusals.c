@@ -5,7 +5,9 @@
  * answer, a 2xx, a senders list), list and forget round trips, every
  * answer exactly once, the body byte for byte and the status of the route
  * asked, one probe when trust runs out, what asks nothing answered within
- * the call, cancel, the scripts reloaded after a SCRIPT FLUSH, and a
+ * the call, cancel, the scripts reloaded after a SCRIPT FLUSH, an error
+ * reply (a command the scripts use denied by an ACL) counted corrupt and
+ * unavailable, and a
  * frozen Redis: decide forwards with STATE_UNAVAILABLE within the timeout
  * and every refusal operation counts in refusal_unavailable. */
 #include <check.h>
@@ -80,6 +82,7 @@ setup(void)
     rc = hx_redis_connect(&rs);
     ck_assert_ptr_nonnull(rc);
     freeReplyObject(redisCommand(rc, "FLUSHALL"));
+    freeReplyObject(redisCommand(rc, "ACL SETUSER default +@all"));
     base = event_base_new();
     tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
     struct timeval tv = {0, 10000};
@@ -506,6 +509,29 @@ START_TEST(the_scripts_are_sent_again_after_a_script_flush)
 }
 END_TEST
 
+START_TEST(an_error_reply_is_unavailable_and_counted_corrupt)
+{
+    ck_assert_int_eq(learn(ROUTE_SEND, 12, 404, NOT_FOUND), STATE_OK);
+    /* TYPE denied: every ref_ script's first read fails, an error reply */
+    redis_do("ACL SETUSER default -type");
+    ck_assert_int_eq(learn(ROUTE_SEND, 13, 404, NOT_FOUND), STATE_UNAVAILABLE);
+    struct seen d = decide(12);
+    ck_assert_int_eq(d.r.status, STATE_UNAVAILABLE);
+    ck_assert_int_eq(d.r.decision, REFUSAL_FORWARD);
+    struct seen l = list();
+    ck_assert_int_eq(l.end_status, STATE_UNAVAILABLE);
+    ck_assert_int_eq(l.nv, 0);
+    struct seen f = forget(12);
+    ck_assert_int_eq(f.done, STATE_UNAVAILABLE);
+    struct state_stats x = stats();
+    ck_assert_uint_eq(x.corrupt, 4);
+    ck_assert_uint_eq(x.refusal_unavailable, 4);
+    redis_do("ACL SETUSER default +@all");
+    ck_assert(rlink_up(link_)); /* an error reply is no outage */
+    ck_answers(decide(12), REFUSAL_SENDER_NOT_FOUND, 404, NOT_FOUND);
+}
+END_TEST
+
 /* ---- Redis unreachable ---- */
 
 START_TEST(a_frozen_redis_forwards_and_counts_then_recovers)
@@ -568,6 +594,7 @@ refusals_suite(void)
     tcase_add_test(tc, one_probe_when_trust_runs_out);
     tcase_add_test(tc, cancelled_operations_never_answer);
     tcase_add_test(tc, the_scripts_are_sent_again_after_a_script_flush);
+    tcase_add_test(tc, an_error_reply_is_unavailable_and_counted_corrupt);
     tcase_add_test(tc, a_frozen_redis_forwards_and_counts_then_recovers);
     suite_add_tcase(s, tc);
     return s;
