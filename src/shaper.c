@@ -953,7 +953,7 @@ static void
 send_back(struct shaper *s, double now)
 {
     struct shaper_remote *re = s->remote;
-    size_t keep = 0, max = re->nsolo + re->plain;
+    size_t max = re->nsolo + re->plain;
     int argc = SHAPER_DEP_KEYS + 7 + 2 * (int)max;
     const char **argv = xcalloc((size_t)argc, sizeof(*argv));
     char(*txt)[SHAPER_MEMBER_MAX] = xcalloc(2 * max + 4, sizeof(*txt));
@@ -993,7 +993,6 @@ send_back(struct shaper *s, double now)
             re->trips[x].ticket = re->solo[i].ticket;
             snprintf(re->trips[x].id, SHAPER_MEMBER_MAX, "%s", id);
         }
-        keep++;
     }
     for (size_t j = 0; j < re->plain; j++) {
         /* handed over, not left: it may arrive any time until then */
@@ -1003,7 +1002,6 @@ send_back(struct shaper *s, double now)
                  (re->pending_ms + SHAPER_GUARD_CAP_MS) * 1000.0);
         argv[k++] = id;
         argv[k++] = txt[t++];
-        keep++;
     }
     size_t *len = xcalloc((size_t)k, sizeof(*len));
     for (int i = 0; i < k; i++)
@@ -1016,7 +1014,6 @@ send_back(struct shaper *s, double now)
     free(len);
     free(txt);
     free(argv);
-    (void)keep;
 }
 
 /* What is due of the heartbeats and the rejoin at now. */
