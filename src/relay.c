@@ -124,15 +124,11 @@ answer_queued(void *item, void *arg)
  * 5xx, a window closed...) leaves the question open, and the exchange's
  * end puts the trust back (exchange.h). */
 static void
-probe_spent(struct exchange *ex, const struct state_answer *sa)
+probe_spent(struct exchange *ex, const struct refusal_lesson *l)
 {
-    struct refusal_lesson l;
-    if (!ex->probing)
-        return;
-    enum refusal_lesson_op op =
-        refusal_extract(sa->route, sa->status, sa->body, sa->len, &l);
-    if (op == REFUSAL_TEACHES_CLEAR ||
-        (op == REFUSAL_TEACHES_REFUSAL && l.kind == ex->probe.kind))
+    if (ex->probing && (l->op == REFUSAL_TEACHES_CLEAR ||
+                        (l->op == REFUSAL_TEACHES_REFUSAL &&
+                         l->kind == ex->probe.kind)))
         ex->probing = 0;
 }
 
@@ -156,12 +152,10 @@ mark_older(struct exchange *other, void *arg)
  * ones left move up into the slots freed (shaper_withdraw). */
 static void
 withdraw_refused(struct exchange *ex, const struct state_answer *sa,
-                 const struct refusal_trust *t)
+                 const struct refusal_lesson *l, const struct refusal_trust *t)
 {
-    struct refused r = {.sender = sa->sender};
-    if (refusal_extract(sa->route, sa->status, sa->body, sa->len, &r.l) !=
-            REFUSAL_TEACHES_REFUSAL ||
-        t->ms[r.l.kind] <= 0 ||
+    struct refused r = {.l = *l, .sender = sa->sender};
+    if (r.l.op != REFUSAL_TEACHES_REFUSAL || t->ms[r.l.kind] <= 0 ||
         (r.l.kind != REFUSAL_BALANCE && sa->sender < 1))
         return;
     shaper_withdraw(ex->gw->send_shaper, queued_is_refused, answer_queued, &r);
@@ -240,9 +234,12 @@ record_answer(struct exchange *ex, const struct upstream_response *resp,
     struct refusal_trust t;
     config_refusal_trust(ex->gw->cfg, &t);
     if (ex->route->kind == ROUTE_KIND_SEND) {
-        probe_spent(ex, &sa);
+        /* what the answer teaches, read once for both */
+        struct refusal_lesson l;
+        refusal_extract(sa.route, sa.status, sa.body, sa.len, &l);
+        probe_spent(ex, &l);
         if (teaches)
-            withdraw_refused(ex, &sa, &t);
+            withdraw_refused(ex, &sa, &l, &t);
     }
     ex->answer.status = resp->status;
     ex->answer.body = resp->body; /* borrowed during the upstream's call */
