@@ -11,6 +11,7 @@
 
 #include <json-c/json.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -203,6 +204,33 @@ scan_escape(struct scanner *p)
     return 0;
 }
 
+/* The bytes from p->pos on that a string holds as they are: printable
+ * ASCII but '"' and '\\'. Eight at a time while none of a word's bytes
+ * is below 0x20, 0x80 or above, '"' or '\\' (the SWAR tests of "Bit
+ * Twiddling Hacks", Anderson); a message is mostly such bytes. */
+static size_t
+plain_run(const struct scanner *p)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = ones << 7;
+    size_t i = p->pos;
+    while (p->len - i >= 8) {
+        uint64_t w, q, b;
+        memcpy(&w, p->s + i, 8);
+        q = w ^ (ones * '"');
+        b = w ^ (ones * '\\');
+        if (((w - ones * 0x20) | (q - ones) | (b - ones) | w) & high)
+            break; /* some byte is special (or >= 0x80): bytewise */
+        i += 8;
+    }
+    while (i < p->len) {
+        unsigned char c = p->s[i];
+        if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
+            break;
+        i++;
+    }
+    return i - p->pos;
+}
+
 /* At '"'. */
 static int
 scan_string(struct scanner *p, jval *v)
@@ -214,6 +242,11 @@ scan_string(struct scanner *p, jval *v)
     v->cps = 0;
     p->pos++;
     for (;;) {
+        size_t run = plain_run(p);
+        memcpy(p->dec + p->dlen, p->s + p->pos, run);
+        p->dlen += run;
+        p->pos += run;
+        v->cps += (long long)run;
         int c = peek(p);
         if (c < 0x20) /* end of input or a raw control character */
             return -1;

@@ -329,6 +329,47 @@ START_TEST(test_members)
 }
 END_TEST
 
+/* The scanner reads runs of plain ASCII eight bytes at a time: each byte
+ * the runs must stop at, at each offset of a 24-byte string, is seen as
+ * the bytewise reader sees it (decoded bytes and code points, or the
+ * refusal of a raw control character and of invalid UTF-8). */
+START_TEST(test_plain_runs)
+{
+    static const struct {
+        const char *in;  /* put at the offset */
+        const char *out; /* decoded, NULL: the document is invalid */
+    } special[] = {
+        {"\\\"", "\""}, {"\\\\", "\\"}, {"\\n", "\n"}, {"\\u00e9", "\xc3\xa9"},
+        {"\xc3\xa9", "\xc3\xa9"}, {"\xe2\x82\xac", "\xe2\x82\xac"},
+        {"\x7f", "\x7f"}, {" ", " "}, {"~", "~"}, {"\x1f", NULL},
+        {"\t", NULL}, {"\xc3", NULL}, {"\xff", NULL}, {"\x80", NULL},
+    };
+    for (size_t k = 0; k < sizeof(special) / sizeof(special[0]); k++)
+        for (size_t at = 0; at <= 24; at++) {
+            char doc[128], want[64], scratch[128];
+            char body[48];
+            memset(body, 'a', 24);
+            body[24] = '\0';
+            int n = snprintf(doc, sizeof(doc), "{\"m\":\"%.*s%s%s\"}",
+                             (int)at, body, special[k].in, body + at);
+            ck_assert(n > 0 && (size_t)n < sizeof(doc));
+            struct seen m;
+            enum json_strict_verdict v = scan_seen(doc, scratch, &m);
+            if (special[k].out == NULL) {
+                ck_assert_msg(v == JSON_STRICT_INVALID, "%zu at %zu", k, at);
+                continue;
+            }
+            ck_assert_msg(v == JSON_STRICT_OK, "%zu at %zu", k, at);
+            int w = snprintf(want, sizeof(want), "%.*s%s%s", (int)at, body,
+                             special[k].out, body + at);
+            ck_assert_int_eq(m.n, 1);
+            ck_assert_uint_eq(m.v[0].str_len, (size_t)w);
+            ck_assert_mem_eq(m.v[0].str, want, (size_t)w);
+            ck_assert_int_eq(m.v[0].cps, 25);
+        }
+}
+END_TEST
+
 /* \u0000 decodes to a NUL byte in the value and in the key. */
 START_TEST(test_member_nul)
 {
@@ -598,6 +639,7 @@ unit_suite(void)
     tcase_add_loop_test(tc, test_valid, 0, NELEM(valid));
     tcase_add_loop_test(tc, test_invalid, 0, NELEM(invalid));
     tcase_add_test(tc, test_null_input);
+    tcase_add_test(tc, test_plain_runs);
     tcase_add_loop_test(tc, test_lone_surrogate, 0, NELEM(lone));
     tcase_add_test(tc, test_invalid_outranks_lone);
     tcase_add_test(tc, test_depth);
