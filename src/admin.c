@@ -374,13 +374,9 @@ send_result(struct exchange *ex, struct admin_result *r)
 {
     struct evhttp_request *req = ex->req; /* NULL once the caller is gone */
     if (r->status >= 400) {
-        json_object *extra = NULL;
+        struct reply_extra field = {.kind = REPLY_EXTRA_FIELD,
+                                    .field = r->field};
         const char *sentence = NULL;
-        if (r->field) {
-            extra = json_object_new_object();
-            json_object_object_add(extra, "field",
-                                   json_object_new_string(r->field));
-        }
         if (r->allow && req)
             evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
                               r->allow);
@@ -390,8 +386,7 @@ send_result(struct exchange *ex, struct admin_result *r)
                 evhttp_add_header(evhttp_request_get_output_headers(req),
                                   "Retry-After", "1");
         }
-        ex_error(ex, r->error, sentence, extra);
-        json_object_put(extra);
+        ex_error(ex, r->error, sentence, r->field ? &field : NULL);
     } else if (r->body) {
         ex_local(ex, r->status, "application/json", r->body, strlen(r->body));
     } else {

@@ -56,17 +56,6 @@ ex_waiting(const struct gateway *gw)
 }
 
 void
-ex_each_waiting(struct gateway *gw, void (*fn)(struct exchange *, void *),
-                void *arg)
-{
-    struct exchange *ex;
-    TAILQ_FOREACH(ex, &gw->waiting->list, link)
-    {
-        fn(ex, arg);
-    }
-}
-
-void
 ex_when_idle(struct gateway *gw, void (*idle)(void *), void *arg)
 {
     gw->waiting->idle = idle;
@@ -198,6 +187,14 @@ ex_log(const struct exchange *ex, int status, enum decision decision,
     log_request(&lr);
 }
 
+/* The buffer evhttp sends the answer from: an answer written here is
+ * sent without a copy into it (ex_send). NULL once the caller is gone. */
+static struct evbuffer *
+answer_buffer(struct exchange *ex)
+{
+    return ex->req ? evhttp_request_get_output_buffer(ex->req) : NULL;
+}
+
 /* Sends to the caller if it is still there; forgets the caller after. */
 static void
 ex_send(struct exchange *ex, int status, struct evbuffer *body,
@@ -208,14 +205,19 @@ ex_send(struct exchange *ex, int status, struct evbuffer *body,
     struct evkeyvalq *out = evhttp_request_get_output_headers(ex->req);
     evhttp_add_header(out, "X-Wagate", xwagate);
     evhttp_add_header(out, "X-Request-Id", ex->reqid);
+    struct evbuffer *own = evhttp_request_get_output_buffer(ex->req);
     if (evhttp_request_get_command(ex->req) == EVHTTP_REQ_HEAD) {
         /* evhttp would send a HEAD answer's body: the length only */
         char len[32];
         snprintf(len, sizeof(len), "%zu", body ? evbuffer_get_length(body) : 0);
         evhttp_remove_header(out, "Content-Length");
         evhttp_add_header(out, "Content-Length", len);
+        if (body == own)
+            evbuffer_drain(own, evbuffer_get_length(own));
         body = NULL;
     }
+    if (body == own) /* written in place (answer_buffer) */
+        body = NULL;
     struct conn *c = ex->conn;
     if (c)
         conn_watch(c, NULL, NULL);
@@ -239,36 +241,39 @@ ex_reply(struct exchange *ex, int status, struct evbuffer *body,
     ex_free(ex);
 }
 
-/* Sets the headers of error e and returns its body (caller frees). */
+/* Sets the headers of error e and writes its body where evhttp sends it
+ * from; returns that buffer, or NULL once the caller is gone. */
 static struct evbuffer *
-error_body(struct exchange *ex, enum gw_error e, const char *sentence,
-           struct json_object *extra)
+write_error(struct exchange *ex, enum gw_error e, const char *sentence,
+            const struct reply_extra *extra)
 {
-    if (ex->req != NULL) {
-        struct evkeyvalq *out = evhttp_request_get_output_headers(ex->req);
-        evhttp_add_header(out, "Content-Type", "application/json");
-        if ((reply_row(e)->flags & REPLY_CLOSE) &&
-            evhttp_find_header(out, "Connection") == NULL)
-            evhttp_add_header(out, "Connection", "close");
-    }
-    return reply_error(e, sentence, extra);
+    struct evbuffer *body = answer_buffer(ex);
+    if (body == NULL)
+        return NULL;
+    struct evkeyvalq *out = evhttp_request_get_output_headers(ex->req);
+    evhttp_add_header(out, "Content-Type", "application/json");
+    if ((reply_row(e)->flags & REPLY_CLOSE) &&
+        evhttp_find_header(out, "Connection") == NULL)
+        evhttp_add_header(out, "Connection", "close");
+    if (reply_error_to(body, e, sentence, extra) != 0)
+        alloc_oom("reply_error_to");
+    return body;
 }
 
 void
 ex_error_as(struct exchange *ex, enum decision decision, enum gw_error e,
-            const char *sentence, struct json_object *extra)
+            const char *sentence, const struct reply_extra *extra)
 {
     char xw[96];
     reply_xwagate(e, xw, sizeof(xw));
-    struct evbuffer *body = error_body(ex, e, sentence, extra);
+    struct evbuffer *body = write_error(ex, e, sentence, extra);
     ex_reply(ex, reply_row(e)->status, body, xw, decision,
              reply_row(e)->reason);
-    evbuffer_free(body);
 }
 
 void
 ex_error(struct exchange *ex, enum gw_error e, const char *sentence,
-         struct json_object *extra)
+         const struct reply_extra *extra)
 {
     ex_error_as(ex, DECISION_REJECTED, e, sentence, extra);
 }
@@ -278,32 +283,32 @@ ex_refusal(struct exchange *ex, int kind, int status, const char *body,
            size_t len)
 {
     char xw[64];
-    struct evbuffer *b = evbuffer_new();
-    if (b == NULL || evbuffer_add(b, body, len) != 0)
-        alloc_oom("evbuffer");
-    if (ex->req != NULL)
+    struct evbuffer *b = answer_buffer(ex);
+    if (b != NULL) {
+        if (evbuffer_add(b, body, len) != 0)
+            alloc_oom("evbuffer");
         evhttp_add_header(evhttp_request_get_output_headers(ex->req),
                           "Content-Type", "application/json");
+    }
     snprintf(xw, sizeof(xw), "gateway; reason=%s",
              refusal_reason((enum refusal_kind)kind));
     metrics_count_refusal(kind, 0);
     ex_reply(ex, status, b, xw, DECISION_LEARNED_REFUSAL,
              refusal_reason((enum refusal_kind)kind));
-    evbuffer_free(b);
 }
 
 void
 ex_local(struct exchange *ex, int status, const char *content_type,
          const char *text, size_t len)
 {
-    struct evbuffer *body = evbuffer_new();
-    if (body == NULL || evbuffer_add(body, text, len) != 0)
-        alloc_oom("evbuffer");
-    if (ex->req != NULL)
+    struct evbuffer *body = answer_buffer(ex);
+    if (body != NULL) {
+        if (evbuffer_add(body, text, len) != 0)
+            alloc_oom("evbuffer");
         evhttp_add_header(evhttp_request_get_output_headers(ex->req),
                           "Content-Type", content_type);
+    }
     ex_reply(ex, status, body, "gateway", DECISION_LOCAL, NULL);
-    evbuffer_free(body);
 }
 
 static void
@@ -338,21 +343,18 @@ ex_cut_off(struct exchange *ex, void (*sent)(struct evhttp_request *, void *),
     int unknown = ex->halt(ex);
     enum gw_error e =
         unknown ? GW_ERR_CUT_OFF_UNKNOWN : GW_ERR_CUT_OFF_NOT_SENT;
-    struct evbuffer *b = error_body(ex, e, NULL, NULL);
     /* unknown: the key stays in flight, so that a state file written when
      * the drain ends keeps it as an unknown outcome (state_file.h) and a
      * real answer that still comes is kept as usual; not_sent: nothing
      * left and nothing will, the key is free for the retry */
     if (!unknown)
         ex_free_key(ex);
-    if (ex->req == NULL) {
-        evbuffer_free(b);
+    if (ex->req == NULL)
         return 0;
-    }
+    struct evbuffer *b = write_error(ex, e, NULL, NULL);
     evhttp_request_set_on_complete_cb(ex->req, sent, arg);
     reply_xwagate(e, xw, sizeof(xw));
     ex_send(ex, reply_row(e)->status, b, xw);
-    evbuffer_free(b);
     ex_log(ex, reply_row(e)->status, DECISION_CUT_OFF, reply_row(e)->reason);
     metrics_count_request(ex->route->id, DECISION_CUT_OFF,
                           reply_row(e)->status);

@@ -25,6 +25,7 @@ struct evbuffer;
 struct evhttp_request;
 struct conn;
 struct json_object;
+struct reply_extra;
 struct gateway;
 struct route_info;
 struct config_client;
@@ -81,11 +82,10 @@ struct exchange {
      * (state_refusal_unprobe), so that the next send probes */
     int probing;
     struct refusal_answer probe;
-    /* when the request left (monotonic ms, with left), and whether a 2xx
-     * from a send that left after it came first: then a refusal in its
-     * answer is older news than that 2xx, and teaches nothing */
-    double left_ms;
-    int refusal_stale;
+    /* the request's number among the departures (gateway.h), with left:
+     * when a 2xx to a send that left after it came first, a refusal in
+     * its answer is older news than that 2xx, and teaches nothing */
+    uint64_t left_seq;
     /* idempotency: the caller's key, held in flight (owned; NULL when the
      * request has none, or once settled); an exchange that ends holding
      * it frees the key */
@@ -116,14 +116,15 @@ void ex_reply(struct exchange *ex, int status, struct evbuffer *body,
 /* Gateway error e (a row of reply.h's table) in the SPEC section 2 shape,
  * with its X-Wagate reason and the headers its flags call for. sentence
  * replaces the row's (one that carries a number), NULL keeps it; extra
- * members may be NULL (borrowed). Decision: rejected. */
+ * members may be NULL (borrowed). The body is written straight into the
+ * request's own output buffer. Decision: rejected. */
 void ex_error(struct exchange *ex, enum gw_error e, const char *sentence,
-              struct json_object *extra);
+              const struct reply_extra *extra);
 
 /* Same, with the decision named (e.g. short_circuit, for a window known
  * closed). */
 void ex_error_as(struct exchange *ex, enum decision decision, enum gw_error e,
-                 const char *sentence, struct json_object *extra);
+                 const char *sentence, const struct reply_extra *extra);
 
 /* A learned refusal (SPEC section 4a): the upstream's status for it on
  * ex's route, and the body it last gave for it, byte for byte (borrowed),
@@ -173,10 +174,6 @@ void ex_waitlist_free(struct ex_waitlist *w);
 
 /* How many exchanges wait (deferred, not yet answered). */
 size_t ex_waiting(const struct gateway *gw);
-
-/* fn(ex, arg) for each waiting exchange; fn must not end one. */
-void ex_each_waiting(struct gateway *gw, void (*fn)(struct exchange *, void *),
-                     void *arg);
 
 /* idle(arg) runs (from the loop) each time the last waiting exchange
  * completes; NULL stops it. */

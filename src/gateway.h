@@ -4,6 +4,8 @@
 #ifndef WAGATE_GATEWAY_H
 #define WAGATE_GATEWAY_H
 
+#include <stdint.h>
+
 struct event_base;
 struct config;
 struct upstream;
@@ -32,6 +34,11 @@ struct gateway {
     /* requests in flight (deferred): exchange.c's, read through
      * ex_waiting() and friends (exchange.h) */
     struct ex_waitlist *waiting;
+    /* departures to the upstream, numbered as they leave (relay.c), and
+     * the number of the latest to leave of the sends answered 2xx: a
+     * refusal answering a send numbered below it is older news */
+    uint64_t departures;
+    uint64_t newest_ok_send;
     int draining; /* set by server_drain() only */
 };
 

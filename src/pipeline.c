@@ -4,7 +4,6 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,12 +69,8 @@ check_body_framing(struct exchange *ex, size_t len)
 static void
 error_with_field(struct exchange *ex, enum gw_error e, const char *field)
 {
-    json_object *extra = json_object_new_object();
-    if (extra == NULL)
-        alloc_oom("json_object_new_object");
-    json_object_object_add(extra, "field", json_object_new_string(field));
-    ex_error(ex, e, NULL, extra);
-    json_object_put(extra);
+    struct reply_extra x = {.kind = REPLY_EXTRA_FIELD, .field = field};
+    ex_error(ex, e, NULL, &x);
 }
 
 static int
@@ -101,18 +96,11 @@ check_fields(struct exchange *ex, const char *body, size_t len)
         error_with_field(ex, pr.error, pr.field);
         return -1;
     }
-    json_object *extra = NULL;
-    if (reply_row(pr.error)->flags & REPLY_LENGTHS) {
-        extra = json_object_new_object();
-        if (extra == NULL)
-            alloc_oom("json_object_new_object");
-        json_object_object_add(extra, "length",
-                               json_object_new_int64(pr.length));
-        json_object_object_add(extra, "max_length",
-                               json_object_new_int64(pr.max_length));
-    }
-    ex_error(ex, pr.error, NULL, extra);
-    json_object_put(extra);
+    struct reply_extra x = {.kind = REPLY_EXTRA_LENGTHS,
+                            .length = pr.length,
+                            .max_length = pr.max_length};
+    ex_error(ex, pr.error, NULL,
+             (reply_row(pr.error)->flags & REPLY_LENGTHS) ? &x : NULL);
     return -1;
 }
 
@@ -259,10 +247,9 @@ on_window(void *arg, const struct state_window *w)
         step_rate_slot(ex);
         return;
     }
-    json_object *extra = reply_session_status(w->expired_at);
-    ex_error_as(ex, DECISION_SHORT_CIRCUIT, GW_ERR_SESSION_EXPIRED, NULL,
-                extra);
-    json_object_put(extra);
+    struct reply_extra x = {.kind = REPLY_EXTRA_SESSION,
+                            .expired_at = w->expired_at};
+    ex_error_as(ex, DECISION_SHORT_CIRCUIT, GW_ERR_SESSION_EXPIRED, NULL, &x);
 }
 
 /* Step 10: a window known closed is answered here (send-freeform). */

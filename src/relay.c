@@ -9,7 +9,6 @@
 #include <time.h>
 
 #include "alloc.h"
-#include "clock.h"
 #include "config.h"
 #include "exchange.h"
 #include "forward.h"
@@ -133,16 +132,20 @@ probe_spent(struct exchange *ex, const struct refusal_lesson *l)
 }
 
 /* A 2xx says the sender was online and the balance not empty when its
- * send arrived: a refusal still to come for a send that left before it
+ * send arrived: a refusal that comes later for a send that left before it
  * (a slow answer) is older news, and must not undo it (the newest news
- * wins, as in the session cache). Marks those sends of this gateway. */
-static void
-mark_older(struct exchange *other, void *arg)
+ * wins, as in the session cache). Within this gateway: the departures are
+ * numbered, and the newest to leave of the sends answered 2xx is kept. */
+static int
+refusal_is_older_news(struct exchange *ex, int ok)
 {
-    const struct exchange *ok = arg;
-    if (other != ok && other->route->kind == ROUTE_KIND_SEND && other->left &&
-        !other->ended && other->left_ms <= ok->left_ms)
-        other->refusal_stale = 1; /* a balance, or its sender: both moot */
+    struct gateway *gw = ex->gw;
+    if (ok) {
+        if (ex->left_seq > gw->newest_ok_send)
+            gw->newest_ok_send = ex->left_seq;
+        return 0;
+    }
+    return ex->left_seq < gw->newest_ok_send;
 }
 
 /* What the store is about to learn, the sends already waiting for a slot
@@ -227,10 +230,8 @@ record_answer(struct exchange *ex, const struct upstream_response *resp,
     int ok = resp->status >= 200 && resp->status <= 299;
     int teaches = ex->route->kind == ROUTE_KIND_SEND ||
                   (ex->route->id == ROUTE_SENDERS && resp->status == 200);
-    if (ex->route->kind == ROUTE_KIND_SEND && ok && ex->left)
-        ex_each_waiting(ex->gw, mark_older, ex);
-    if (ex->refusal_stale && !ok)
-        teaches = 0; /* a 2xx that left after it already spoke */
+    if (ex->route->kind == ROUTE_KIND_SEND && ex->left)
+        teaches &= !refusal_is_older_news(ex, ok);
     struct refusal_trust t;
     config_refusal_trust(ex->gw->cfg, &t);
     if (ex->route->kind == ROUTE_KIND_SEND) {
@@ -365,7 +366,7 @@ on_sent(void *arg)
     if (ex->probing && !ex->left) /* a probe counts once it leaves */
         metrics_count_refusal(ex->probe.kind, 1);
     if (!ex->left)
-        ex->left_ms = clock_mono_ms();
+        ex->left_seq = ++ex->gw->departures;
     ex->left = 1;
     ex->left_ticket = shaper_left(relay_shaper(ex));
 }

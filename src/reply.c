@@ -2,37 +2,80 @@
 #include "reply.h"
 
 #include <event2/buffer.h>
-#include <json-c/json.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "alloc.h"
 #include "isotime.h"
+#include "jsonw.h"
+
+/* The members of x, each after a comma. */
+static void
+write_extra(struct jw *w, const struct reply_extra *x)
+{
+    char when[40];
+    switch (x ? x->kind : REPLY_EXTRA_NONE) {
+    case REPLY_EXTRA_NONE:
+        break;
+    case REPLY_EXTRA_FIELD:
+        jw_lit(w, ",\"field\":");
+        jw_str(w, x->field);
+        break;
+    case REPLY_EXTRA_LENGTHS:
+        jw_lit(w, ",\"length\":");
+        jw_int(w, x->length);
+        jw_lit(w, ",\"max_length\":");
+        jw_int(w, x->max_length);
+        break;
+    case REPLY_EXTRA_SESSION:
+        jw_lit(w, ",\"session_status\":{\"is_open\":false,"
+                  "\"can_send_freeform\":false,\"requires_template\":true,"
+                  "\"message\":\"Session expired. Send a template or wait "
+                  "for customer to reply.\"");
+        if (x->expired_at != INT64_MIN) {
+            jw_lit(w, ",\"expired_at\":");
+            jw_str(w, isotime_format(x->expired_at, when, sizeof(when)));
+        }
+        jw_lit(w, "}");
+        break;
+    }
+}
+
+/* {"success":false,"error":...,"error_code":...[,"outcome":...]<x>} */
+static int
+write_body(struct evbuffer *out, const char *code, const char *sentence,
+           const char *outcome, const struct reply_extra *x)
+{
+    struct jw w;
+    jw_init(&w, out);
+    jw_lit(&w, "{\"success\":false,\"error\":");
+    jw_str(&w, sentence);
+    jw_lit(&w, ",\"error_code\":");
+    jw_str(&w, code);
+    if (outcome != NULL) {
+        jw_lit(&w, ",\"outcome\":");
+        jw_str(&w, outcome);
+    }
+    write_extra(&w, x);
+    jw_lit(&w, "}");
+    return jw_end(&w);
+}
+
+static struct evbuffer *
+new_body(const char *code, const char *sentence, const char *outcome,
+         const struct reply_extra *x)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (b == NULL || write_body(b, code, sentence, outcome, x) != 0)
+        alloc_oom("reply_error_body");
+    return b;
+}
 
 struct evbuffer *
 reply_error_body(const char *code, const char *sentence,
-                 struct json_object *extra)
+                 const struct reply_extra *x)
 {
-    json_object *o = json_object_new_object();
-    if (o == NULL)
-        alloc_oom("json_object_new_object");
-    json_object_object_add(o, "success", json_object_new_boolean(0));
-    json_object_object_add(o, "error", json_object_new_string(sentence));
-    json_object_object_add(o, "error_code", json_object_new_string(code));
-    if (extra != NULL) {
-        json_object_object_foreach(extra, k, v)
-        {
-            json_object_object_add(o, k, json_object_get(v));
-        }
-    }
-    size_t len;
-    const char *s = json_object_to_json_string_length(
-        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-    struct evbuffer *b = evbuffer_new();
-    if (b == NULL || s == NULL || evbuffer_add(b, s, len) != 0)
-        alloc_oom("reply_error_body");
-    json_object_put(o);
-    return b;
+    return new_body(code, sentence, NULL, x);
 }
 
 /* One row: ROW(id, status, CODE, reason, sentence, flags); every 400
@@ -244,31 +287,29 @@ reply_error_id(const struct gw_error_row *row)
     return (enum gw_error)(row - reply_errors);
 }
 
-struct evbuffer *
-reply_error(enum gw_error e, const char *sentence, struct json_object *extra)
+static const char *
+outcome_of(const struct gw_error_row *r)
+{
+    if (r->flags & REPLY_UNKNOWN)
+        return "unknown";
+    return (r->flags & REPLY_NOT_SENT) ? "not_sent" : NULL;
+}
+
+int
+reply_error_to(struct evbuffer *out, enum gw_error e, const char *sentence,
+               const struct reply_extra *x)
 {
     const struct gw_error_row *r = reply_row(e);
-    json_object *all = NULL;
-    if (r->flags & (REPLY_NOT_SENT | REPLY_UNKNOWN)) {
-        all = json_object_new_object();
-        if (all == NULL)
-            alloc_oom("json_object_new_object");
-        json_object_object_add(all, "outcome",
-                               json_object_new_string(r->flags & REPLY_UNKNOWN
-                                                          ? "unknown"
-                                                          : "not_sent"));
-        if (extra != NULL) {
-            json_object_object_foreach(extra, k, v)
-            {
-                json_object_object_add(all, k, json_object_get(v));
-            }
-        }
-        extra = all;
-    }
-    struct evbuffer *b =
-        reply_error_body(r->code, sentence ? sentence : r->sentence, extra);
-    json_object_put(all);
-    return b;
+    return write_body(out, r->code, sentence ? sentence : r->sentence,
+                      outcome_of(r), x);
+}
+
+struct evbuffer *
+reply_error(enum gw_error e, const char *sentence, const struct reply_extra *x)
+{
+    const struct gw_error_row *r = reply_row(e);
+    return new_body(r->code, sentence ? sentence : r->sentence, outcome_of(r),
+                    x);
 }
 
 void
@@ -278,28 +319,3 @@ reply_xwagate(enum gw_error e, char *out, size_t outlen)
         snprintf(out, outlen, "gateway; reason=%s", reply_row(e)->reason);
 }
 
-struct json_object *
-reply_session_status(long long expired_at)
-{
-    char when[40];
-    json_object *ss = json_object_new_object();
-    if (ss == NULL)
-        alloc_oom("json_object_new_object");
-    json_object_object_add(ss, "is_open", json_object_new_boolean(0));
-    json_object_object_add(ss, "can_send_freeform", json_object_new_boolean(0));
-    json_object_object_add(ss, "requires_template", json_object_new_boolean(1));
-    json_object_object_add(
-        ss, "message",
-        json_object_new_string(
-            "Session expired. Send a template or wait for customer to "
-            "reply."));
-    if (expired_at != INT64_MIN) {
-        isotime_format(expired_at, when, sizeof(when));
-        json_object_object_add(ss, "expired_at", json_object_new_string(when));
-    }
-    json_object *extra = json_object_new_object();
-    if (extra == NULL)
-        alloc_oom("json_object_new_object");
-    json_object_object_add(extra, "session_status", ss);
-    return extra;
-}

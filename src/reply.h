@@ -13,7 +13,6 @@
 #include <stddef.h>
 
 struct evbuffer;
-struct json_object;
 
 /* Every error the gateway answers, by who gives it. Several rows may share
  * a code: a row is a (status, code, sentence), and a sentence says what
@@ -124,25 +123,44 @@ extern const struct gw_error_row reply_errors[GW_ERR_COUNT];
 const struct gw_error_row *reply_row(enum gw_error e);
 enum gw_error reply_error_id(const struct gw_error_row *row);
 
-/* A new buffer (caller frees) holding the body of error e: sentence, or
- * the row's when NULL; the members its flags call for ("outcome"); then
- * extra's members, if extra is not NULL (borrowed; not modified). */
-struct evbuffer *reply_error(enum gw_error e, const char *sentence,
-                             struct json_object *extra);
+/* What an error body carries after its row's members: nothing, the
+ * field at fault, MESSAGE_TOO_LONG's lengths, or a closed window's
+ * session_status (SESSION_EXPIRED, in the upstream's shape, SPEC section
+ * 4). */
+enum reply_extra_kind {
+    REPLY_EXTRA_NONE,
+    REPLY_EXTRA_FIELD,   /* "field": field */
+    REPLY_EXTRA_LENGTHS, /* "length": length, "max_length": max_length */
+    REPLY_EXTRA_SESSION, /* "session_status": {...}, with "expired_at"
+                            unless expired_at is INT64_MIN (unknown) */
+};
+struct reply_extra {
+    enum reply_extra_kind kind;
+    const char *field;
+    long long length, max_length;
+    long long expired_at; /* ms since the epoch */
+};
 
-/* The same shape for any code and sentence (the builder under
- * reply_error()). */
+/* Appends the body of error e to out: sentence, or the row's when NULL;
+ * the members its flags call for ("outcome"); then x's, if x is not NULL.
+ * Written straight into out (jsonw.h), no tree built. 0, or -1 when out
+ * could not grow. */
+int reply_error_to(struct evbuffer *out, enum gw_error e, const char *sentence,
+                   const struct reply_extra *x);
+
+/* The same in a new buffer (caller frees); out of memory ends the
+ * process (alloc.h). */
+struct evbuffer *reply_error(enum gw_error e, const char *sentence,
+                             const struct reply_extra *x);
+
+/* The same shape for any code and sentence, without "outcome" (the
+ * builder under reply_error()). */
 struct evbuffer *reply_error_body(const char *code, const char *sentence,
-                                  struct json_object *extra);
+                                  const struct reply_extra *x);
 
 /* Writes X-Wagate's value for error e: "gateway; reason=<reason>",
  * truncated to outlen (always NUL-terminated when outlen > 0). */
 void reply_xwagate(enum gw_error e, char *out, size_t outlen);
-
-/* The members GW_ERR_SESSION_EXPIRED adds, in the upstream's shape (SPEC
- * section 4): {"session_status": {...}}; expired_at is ms since the
- * epoch, or CACHE_TIME_UNKNOWN (INT64_MIN) to leave it out. Caller puts. */
-struct json_object *reply_session_status(long long expired_at);
 
 /* The upstream's exact sentence for INVALID_PHONE (also
  * precheck_invalid_phone_sentence). */

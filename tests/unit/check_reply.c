@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonw.h"
 #include "reply.h"
 
 static char *
@@ -154,24 +155,32 @@ START_TEST(test_bodies_follow_the_row)
     ck_assert_str_eq(json_object_get_string(v), "SHUTTING_DOWN");
     json_object_put(o);
     free(s);
-    json_object *extra = json_object_new_object();
-    json_object_object_add(extra, "field", json_object_new_string("x"));
+    struct reply_extra field = {.kind = REPLY_EXTRA_FIELD, .field = "x"};
     s = drain(reply_error(GW_ERR_UPSTREAM_TIMEOUT_UNKNOWN,
-                          "No answer within 5 ms.", extra));
+                          "No answer within 5 ms.", &field));
     ck_assert_str_eq(s, "{\"success\":false,\"error\":\"No answer within 5 "
                         "ms.\",\"error_code\":\"UPSTREAM_TIMEOUT\","
                         "\"outcome\":\"unknown\",\"field\":\"x\"}");
     free(s);
-    ck_assert_int_eq(json_object_object_length(extra), 1); /* borrowed */
-    json_object_put(extra);
     /* the session-expired members, in the upstream's shape */
-    extra = reply_session_status(INT64_MIN);
-    s = drain(reply_error(GW_ERR_SESSION_EXPIRED, NULL, extra));
-    json_object_put(extra);
+    struct reply_extra ss = {.kind = REPLY_EXTRA_SESSION,
+                             .expired_at = INT64_MIN};
+    s = drain(reply_error(GW_ERR_SESSION_EXPIRED, NULL, &ss));
     o = json_tokener_parse(s);
     ck_assert(json_object_object_get_ex(o, "session_status", &v));
     ck_assert(!json_object_object_get_ex(v, "expired_at", NULL));
     json_object_put(o);
+    free(s);
+    ss.expired_at = 1582626600000LL; /* 2020-02-25T10:30:00Z */
+    s = drain(reply_error(GW_ERR_SESSION_EXPIRED, NULL, &ss));
+    ck_assert_str_eq(
+        s, "{\"success\":false,\"error\":\"The 24-hour messaging window is "
+           "closed. Customer must reply first, or use a template message.\","
+           "\"error_code\":\"SESSION_EXPIRED\",\"session_status\":{"
+           "\"is_open\":false,\"can_send_freeform\":false,"
+           "\"requires_template\":true,\"message\":\"Session expired. Send a "
+           "template or wait for customer to reply.\","
+           "\"expired_at\":\"2020-02-25T10:30:00+00:00\"}}");
     free(s);
     /* an id out of range is the internal error's row, never past the end */
     ck_assert_ptr_eq(reply_row(GW_ERR_COUNT), reply_row(GW_ERR_INTERNAL));
@@ -205,41 +214,58 @@ END_TEST
 
 START_TEST(test_reply_error_body_extra)
 {
-    json_object *extra = json_object_new_object();
-    json_object_object_add(extra, "field", json_object_new_string("to"));
+    struct reply_extra x = {.kind = REPLY_EXTRA_FIELD, .field = "to"};
     char *s = drain(reply_error_body("VALIDATION_ERROR",
-                                     "The to field is required.", extra));
+                                     "The to field is required.", &x));
     ck_assert_str_eq(s, "{\"success\":false,"
                         "\"error\":\"The to field is required.\","
                         "\"error_code\":\"VALIDATION_ERROR\","
                         "\"field\":\"to\"}");
     free(s);
-    /* extra is borrowed and unchanged */
-    ck_assert_int_eq(json_object_object_length(extra), 1);
-    ck_assert_str_eq(
-        json_object_get_string(json_object_object_get(extra, "field")), "to");
-    json_object_put(extra);
 
-    extra = json_object_new_object();
-    json_object_object_add(extra, "length", json_object_new_int(5000));
-    json_object_object_add(extra, "max_length", json_object_new_int(4096));
-    s = drain(reply_error_body("MESSAGE_TOO_LONG", "Too long.", extra));
+    x = (struct reply_extra){
+        .kind = REPLY_EXTRA_LENGTHS, .length = 5000, .max_length = 4096};
+    s = drain(reply_error_body("MESSAGE_TOO_LONG", "Too long.", &x));
     ck_assert_str_eq(s, "{\"success\":false,\"error\":\"Too long.\","
                         "\"error_code\":\"MESSAGE_TOO_LONG\","
                         "\"length\":5000,\"max_length\":4096}");
     free(s);
-    /* the same extra can be used again */
-    s = drain(reply_error_body("MESSAGE_TOO_LONG", "Too long.", extra));
+    x.length = -9223372036854775807LL - 1;
+    x.max_length = 0;
+    s = drain(reply_error_body("MESSAGE_TOO_LONG", "Too long.", &x));
     json_object *o = json_tokener_parse(s);
     ck_assert_ptr_nonnull(o);
     ck_assert_int_eq(json_object_object_length(o), 5);
+    ck_assert(json_object_get_int64(json_object_object_get(o, "length")) ==
+              x.length);
     ck_assert_int_eq(
-        json_object_get_boolean(json_object_object_get(o, "success")), 0);
-    ck_assert_int_eq(
-        json_object_get_int(json_object_object_get(o, "max_length")), 4096);
+        json_object_get_int(json_object_object_get(o, "max_length")), 0);
     json_object_put(o);
     free(s);
-    json_object_put(extra);
+}
+END_TEST
+
+/* The writer's strings are json-c's (JSON_C_TO_STRING_NOSLASHESCAPE),
+ * byte for byte, for every byte; and longer than its own buffer. */
+START_TEST(test_reply_escapes_as_json_c)
+{
+    char all[256 + 2 * JSONW_BUF];
+    size_t n = 0;
+    for (int c = 1; c < 256; c++)
+        all[n++] = (char)c;
+    for (int i = 0; i < 2 * JSONW_BUF; i++)
+        all[n++] = (char)(i % 2 ? '"' : 'a');
+    all[n] = '\0';
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "success", json_object_new_boolean(0));
+    json_object_object_add(o, "error", json_object_new_string(all));
+    json_object_object_add(o, "error_code", json_object_new_string("X\n"));
+    const char *want = json_object_to_json_string_ext(
+        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    char *s = drain(reply_error_body("X\n", all, NULL));
+    ck_assert_str_eq(s, want);
+    free(s);
+    json_object_put(o);
 }
 END_TEST
 
@@ -281,6 +307,7 @@ unit_suite(void)
     tc = tcase_create("reply");
     tcase_add_test(tc, test_reply_error_body);
     tcase_add_test(tc, test_reply_error_body_extra);
+    tcase_add_test(tc, test_reply_escapes_as_json_c);
     tcase_add_test(tc, test_reply_reason);
     suite_add_tcase(s, tc);
     return s;
