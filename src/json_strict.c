@@ -82,8 +82,10 @@ struct scanner {
     size_t len, pos;
     char *dec; /* the caller's scratch: decoded strings */
     size_t dlen;
-    struct jkey *keys; /* keys of the open objects, innermost last */
+    struct jkey *keys; /* keys of the open objects, innermost last:
+                          inline until more are open at once */
     size_t nkeys, capkeys;
+    struct jkey inline_keys[32];
     int lone; /* a lone surrogate escape was seen */
     json_strict_member_fn on_member;
     void *arg;
@@ -364,8 +366,12 @@ static void
 push_key(struct scanner *p, const jval *k)
 {
     if (p->nkeys == p->capkeys) {
-        p->capkeys = p->capkeys ? p->capkeys * 2 : 32;
-        p->keys = xrealloc(p->keys, p->capkeys * sizeof(*p->keys));
+        struct jkey *grown = xmalloc(2 * p->capkeys * sizeof(*p->keys));
+        memcpy(grown, p->keys, p->nkeys * sizeof(*p->keys));
+        if (p->keys != p->inline_keys)
+            free(p->keys);
+        p->keys = grown;
+        p->capkeys *= 2;
     }
     p->keys[p->nkeys].p = k->str;
     p->keys[p->nkeys].n = k->str_len;
@@ -390,6 +396,8 @@ scan_member(struct scanner *p, int depth, jval *obj)
         return -1;
     if (m.type != JSON_STRICT_STRING && m.type != JSON_STRICT_NUMBER)
         obj->scalars = 0;
+    if (m.depth + 1 > obj->depth)
+        obj->depth = m.depth + 1;
     if (depth == 1 && p->on_member != NULL)
         p->on_member(p->arg, k.str, k.str_len, &m);
     return 0;
@@ -404,10 +412,13 @@ scan_object(struct scanner *p, int depth, jval *v)
 
     v->type = JSON_STRICT_OBJECT;
     v->scalars = 1;
+    v->raw = (const char *)p->s + p->pos;
+    v->depth = 1;
     p->pos++;
     skip_ws(p);
     if (peek(p) == '}') {
         p->pos++;
+        v->raw_len = (size_t)((const char *)p->s + p->pos - v->raw);
         return 0;
     }
     for (;;) {
@@ -423,6 +434,7 @@ scan_object(struct scanner *p, int depth, jval *v)
             return -1;
         }
     }
+    v->raw_len = (size_t)((const char *)p->s + p->pos - v->raw);
     dup = has_duplicate(p->keys + first, p->nkeys - first);
     p->nkeys = first;
     return dup ? -1 : 0;
@@ -433,21 +445,27 @@ static int
 scan_array(struct scanner *p, int depth, jval *v)
 {
     v->type = JSON_STRICT_ARRAY;
+    v->raw = (const char *)p->s + p->pos;
+    v->depth = 1;
     p->pos++;
     skip_ws(p);
     if (peek(p) == ']') {
         p->pos++;
+        v->raw_len = (size_t)((const char *)p->s + p->pos - v->raw);
         return 0;
     }
     for (;;) {
         jval m = {0};
         if (scan_value(p, depth + 1, &m) < 0)
             return -1;
+        if (m.depth + 1 > v->depth)
+            v->depth = m.depth + 1;
         skip_ws(p);
         if (peek(p) == ',') {
             p->pos++;
         } else if (peek(p) == ']') {
             p->pos++;
+            v->raw_len = (size_t)((const char *)p->s + p->pos - v->raw);
             return 0;
         } else {
             return -1;
@@ -498,13 +516,16 @@ json_strict_scan(const char *s, size_t len, char *scratch,
     struct scanner p = {0};
     int rc;
 
+    p.keys = p.inline_keys;
+    p.capkeys = sizeof(p.inline_keys) / sizeof(p.inline_keys[0]);
     p.s = (const unsigned char *)s;
     p.len = len;
     p.dec = scratch;
     p.on_member = on_member;
     p.arg = arg;
     rc = scan_document(&p);
-    free(p.keys);
+    if (p.keys != p.inline_keys)
+        free(p.keys);
     if (rc < 0)
         return JSON_STRICT_INVALID;
     return p.lone ? JSON_STRICT_LONE_SURROGATE : JSON_STRICT_OK;

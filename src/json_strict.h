@@ -66,6 +66,11 @@ struct json_strict_value {
     size_t num_len;  /* NUMBER: bytes */
     int is_int;      /* NUMBER: no fraction, no exponent */
     int scalars;     /* OBJECT: every member value a string or a number */
+    const char *raw; /* OBJECT, ARRAY: the value as written in the input,
+                        from its bracket to its closing one */
+    size_t raw_len;  /* OBJECT, ARRAY: bytes */
+    int depth;       /* containers nested in the value, itself included:
+                        0 for a scalar, 1 for {} or [1], 2 for [[]] */
 };
 
 /* Called once per member of the top-level object, in document order, when

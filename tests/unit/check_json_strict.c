@@ -329,6 +329,39 @@ START_TEST(test_members)
 }
 END_TEST
 
+/* Containers carry their bytes as written and how deep they nest: the
+ * learner rescans a session_status object from its raw span, and keeps
+ * json-c's depth limit from the depth. */
+START_TEST(test_raw_and_depth)
+{
+    const char *s = "{\"a\":[ ],\"b\":{ \t},\"c\":[[1],{\"d\":[[]]}],"
+                    "\"e\":\"x\",\"f\":{\"g\": {\"h\":1} } }";
+    static const struct {
+        const char *raw;
+        int depth;
+    } want[] = {
+        {"[ ]", 1},
+        {"{ \t}", 1},
+        {"[[1],{\"d\":[[]]}]", 4},
+        {NULL, 0},
+        {"{\"g\": {\"h\":1} }", 2},
+    };
+    char scratch[256];
+    struct seen m;
+
+    ck_assert(scan_seen(s, scratch, &m) == JSON_STRICT_OK);
+    ck_assert_int_eq(m.n, NELEM(want));
+    for (int i = 0; i < NELEM(want); i++) {
+        ck_assert_int_eq(m.v[i].depth, want[i].depth);
+        if (want[i].raw == NULL)
+            continue;
+        ck_assert_uint_eq(m.v[i].raw_len, strlen(want[i].raw));
+        ck_assert_mem_eq(m.v[i].raw, want[i].raw, m.v[i].raw_len);
+        ck_assert(m.v[i].raw > s && m.v[i].raw < s + strlen(s));
+    }
+}
+END_TEST
+
 /* The scanner reads runs of plain ASCII eight bytes at a time: each byte
  * the runs must stop at, at each offset of a 24-byte string, is seen as
  * the bytewise reader sees it (decoded bytes and code points, or the
@@ -648,6 +681,7 @@ unit_suite(void)
 
     tc = tcase_create("members");
     tcase_add_test(tc, test_members);
+    tcase_add_test(tc, test_raw_and_depth);
     tcase_add_test(tc, test_member_nul);
     tcase_add_test(tc, test_member_lone);
     tcase_add_test(tc, test_members_then_invalid);
