@@ -2,6 +2,7 @@
  * (learn.c) into the session cache. */
 #include "unit.h"
 #include <json-c/json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -186,6 +187,68 @@ START_TEST(the_lesson_needs_no_clock)
 }
 END_TEST
 
+/* The lesson of a freeform 200 answer: 1 open, 0 closed, -1 none. */
+static int
+freeform_200(const char *b, size_t n)
+{
+    struct learn_lesson l;
+    if (!learn_extract(ROUTE_SEND_FREEFORM, 12, ph, 200, b, n, &l))
+        return -1;
+    return l.open;
+}
+
+/* An answer nested this deep, session_status first (closed). */
+static char *
+nested(int depth)
+{
+    static char b[512];
+    int n = snprintf(b, sizeof(b),
+                     "{\"session_status\":{\"is_open\":false},\"x\":");
+    for (int i = 0; i < depth - 1; i++)
+        b[n++] = '[';
+    for (int i = 0; i < depth - 1; i++)
+        b[n++] = ']';
+    b[n++] = '}';
+    b[n] = '\0';
+    return b;
+}
+
+/* Answers the gateway reads without json-c (learn.c's fast path) teach
+ * exactly what json-c strict reads from them; where the two could part,
+ * json-c reads them, as it always has. */
+START_TEST(the_fast_reading_agrees_with_json_c)
+{
+    const char open[] = "{\"session_status\":{\"is_open\":true,"
+                        "\"expires_at\":\"2026-01-01T00:00:00Z\"}}";
+    ck_assert_int_eq(freeform_200(open, sizeof(open) - 1), 1);
+    /* json-c cuts a key at \u0000: these keys are session_status and
+     * is_open to it */
+    const char nul_key[] = "{\"session_status\\u0000x\":{\"is_open\":false}}";
+    ck_assert_int_eq(freeform_200(nul_key, sizeof(nul_key) - 1), 0);
+    const char nul_inner[] = "{\"session_status\":{\"is_open\\u0000\":false}}";
+    ck_assert_int_eq(freeform_200(nul_inner, sizeof(nul_inner) - 1), 0);
+    /* a key twice: json-c keeps the last */
+    const char twice[] = "{\"session_status\":{\"is_open\":false},"
+                         "\"session_status\":{\"is_open\":true,"
+                         "\"expires_at\":\"2026-01-01T00:00:00Z\"}}";
+    ck_assert_int_eq(freeform_200(twice, sizeof(twice) - 1), 1);
+    /* UTF-8 json-c does not validate, a NUL byte json-c stops at */
+    const char bad_utf8[] = "{\"m\":\"\xff\",\"session_status\":{\"is_open\":false}}";
+    ck_assert_int_eq(freeform_200(bad_utf8, sizeof(bad_utf8) - 1), 0);
+    const char after_nul[] = "{\"session_status\":{\"is_open\":false}}\0junk";
+    ck_assert_int_eq(freeform_200(after_nul, sizeof(after_nul) - 1), 0);
+    /* json-c refuses nesting past 32 (the scan allows 64) */
+    ck_assert_int_eq(freeform_200(nested(32), strlen(nested(32))), 0);
+    ck_assert_int_eq(freeform_200(nested(33), strlen(nested(33))), -1);
+    ck_assert_int_eq(freeform_200(nested(40), strlen(nested(40))), -1);
+    /* past the stack scratch: json-c reads it */
+    char big[4096];
+    int n = snprintf(big, sizeof(big), "{\"pad\":\"%03000d\",%s", 0,
+                     open + 1);
+    ck_assert_int_eq(freeform_200(big, (size_t)n), 1);
+}
+END_TEST
+
 Suite *
 unit_suite(void)
 {
@@ -202,6 +265,7 @@ unit_suite(void)
     tcase_add_test(tl, template_2xx_opens_for_a_day);
     tcase_add_test(tl, unknown_target_teaches_nothing);
     tcase_add_test(tl, the_lesson_needs_no_clock);
+    tcase_add_test(tl, the_fast_reading_agrees_with_json_c);
     suite_add_tcase(s, tl);
     return s;
 }
