@@ -4,7 +4,8 @@
 #
 #   forwarding: wrk -> wagate -> fake upstream  vs  wrk -> nginx proxy_pass
 #               (keep-alive, header injection) -> the same fake upstream;
-#               throughput ratio and the latency wagate adds at p50.
+#               throughput ratio, the latency each adds at p50 and p99,
+#               and each server's CPU time per request.
 #   short-circuit: wagate answering a send itself (a window known closed;
 #               an over-length message) vs nginx returning a static answer
 #               of the same size.
@@ -129,6 +130,7 @@ for _ in $(seq 1 100); do
         curl -fs "http://127.0.0.1:$NGX/_status" >/dev/null 2>&1 && break
     sleep 0.1
 done
+ngx_worker=$(pgrep -P "$ngx_pid" | head -n 1) # worker_processes 1
 
 cat >"$work/post.lua" <<'LUA'
 wrk.method = "POST"
@@ -146,29 +148,47 @@ wrk.body = '{"sender_id":12,"recipient_phone":"+14155550123","message":"$long_ms
 wrk.headers["Content-Type"] = "application/json"
 LUA
 
-run() { # url [script [connections]] -> "rps p50_ms"
-    local out c=${3:-$conns}
+# wrk's latency at a percentile ("50%", "99%") in ms
+percentile_ms() { # wrk-output percentile
+    echo "$1" | awk -v p="$2" '$1==p {v=$2; if (v ~ /us$/) {sub("us","",v); v/=1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v*=1000}; print v}'
+}
+
+# user + system CPU time of a process, in clock ticks
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# run URL [SCRIPT [CONNECTIONS [PID]]] -> "rps p50_ms p99_ms", then with
+# PID the server's CPU time per request in microseconds (equal CPU: one
+# wagate loop against one nginx worker, each on the machine's own cores)
+run() {
+    local out c=${3:-$conns} t0 t1 cpu=""
+    [ -n "${4:-}" ] && t0=$(cpu_ticks "$4")
     out=$(wrk -t"$(( c < 2 ? 1 : 2 ))" -c"$c" -d"${dur}s" --latency -s "$work/${2:-post}.lua" "$1" 2>&1)
-    local rps p50
+    local rps n
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    if [ -n "${4:-}" ]; then
+        t1=$(cpu_ticks "$4")
+        n=$(echo "$out" | awk '/requests in/ {print $1}')
+        cpu=$(awk -v a="$t0" -v b="$t1" -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", (b - a) * 1e6 / hz / n}')
+    fi
     bad=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
     [ -n "$bad" ] && echo "bench: note: $1 answered $bad non-2xx responses (expected only for the short-circuit runs)" >&2
-    p50=$(echo "$out" | awk '$1=="50%" {v=$2; if (v ~ /us$/) {sub("us","",v); v/=1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v*=1000}; print v}')
-    echo "$rps $p50"
+    echo "$rps $(percentile_ms "$out" 50%) $(percentile_ms "$out" 99%) $cpu"
 }
 
 path=/api/user/whatsapp/send-freeform
 echo "bench: $dur s per run, $conns connections, wrk -t2, loopback, $(nproc) cores"
-read -r d_rps d_p50 < <(run "http://127.0.0.1:$UP$path")
-read -r n_rps n_p50 < <(run "http://127.0.0.1:$NGX$path")
-read -r w_rps w_p50 < <(run "http://127.0.0.1:$GW$path")
-printf '%-34s %12s %10s\n' "forwarding path" "req/s" "p50 ms"
-printf '%-34s %12s %10s\n' "fake upstream direct" "$d_rps" "$d_p50"
-printf '%-34s %12s %10s\n' "nginx proxy_pass (keep-alive)" "$n_rps" "$n_p50"
-printf '%-34s %12s %10s\n' "wagate" "$w_rps" "$w_p50"
-awk -v w="$w_rps" -v n="$n_rps" -v wp="$w_p50" -v dp="$d_p50" -v np="$n_p50" 'BEGIN {
+read -r d_rps d_p50 d_p99 < <(run "http://127.0.0.1:$UP$path")
+read -r n_rps n_p50 n_p99 n_cpu < <(run "http://127.0.0.1:$NGX$path" post "$conns" "$ngx_worker")
+read -r w_rps w_p50 w_p99 w_cpu < <(run "http://127.0.0.1:$GW$path" post "$conns" "$gw_pid")
+printf '%-34s %12s %10s %10s %12s\n' "forwarding path" "req/s" "p50 ms" "p99 ms" "CPU us/req"
+printf '%-34s %12s %10s %10s\n' "fake upstream direct" "$d_rps" "$d_p50" "$d_p99"
+printf '%-34s %12s %10s %10s %12s\n' "nginx proxy_pass (keep-alive)" "$n_rps" "$n_p50" "$n_p99" "$n_cpu"
+printf '%-34s %12s %10s %10s %12s\n' "wagate" "$w_rps" "$w_p50" "$w_p99" "$w_cpu"
+awk -v w="$w_rps" -v n="$n_rps" -v wp="$w_p50" -v dp="$d_p50" -v np="$n_p50" \
+    -v wq="$w_p99" -v dq="$d_p99" -v nq="$n_p99" 'BEGIN {
     printf "ratio wagate/nginx throughput: %.2f\n", w / n;
-    printf "p50 added over direct: wagate %.3f ms, nginx %.3f ms\n", wp - dp, np - dp }'
+    printf "p50 added over direct: wagate %.3f ms, nginx %.3f ms\n", wp - dp, np - dp;
+    printf "p99 added over direct: wagate %.3f ms, nginx %.3f ms\n", wq - dq, nq - dq }'
 
 # ---- system calls per forwarded request ----
 # strace -c -f attached over a fixed window of wrk load counts every call
@@ -202,7 +222,7 @@ count_syscalls() {
         "$work/strace-$label.txt" >"$work/sys-$label"
 }
 count_syscalls wagate "$gw_pid" wagate_served "http://127.0.0.1:$GW$path"
-count_syscalls nginx "$(pgrep -P "$ngx_pid")" nginx_served "http://127.0.0.1:$NGX$path"
+count_syscalls nginx "$ngx_worker" nginx_served "http://127.0.0.1:$NGX$path"
 echo
 echo "system calls per forwarded request (strace -c -f over $sys_s s of wrk load, counts)"
 awk 'FNR == 1 {f++}
@@ -219,16 +239,16 @@ awk 'FNR == 1 {f++}
     }' "$work/sys-wagate" "$work/sys-nginx"
 [ "${BENCH_FORWARD_ONLY:-}" = 1 ] && exit 0
 
-read -r ns_rps ns_p50 < <(run "http://127.0.0.1:$NGS/closed" closed)
-read -r ws_rps ws_p50 < <(run "http://127.0.0.1:$GW$path" closed)
-read -r nl_rps nl_p50 < <(run "http://127.0.0.1:$NGS/long" long)
-read -r wl_rps wl_p50 < <(run "http://127.0.0.1:$GW$path" long)
+read -r ns_rps ns_p50 ns_p99 ns_cpu < <(run "http://127.0.0.1:$NGS/closed" closed "$conns" "$ngx_worker")
+read -r ws_rps ws_p50 ws_p99 ws_cpu < <(run "http://127.0.0.1:$GW$path" closed "$conns" "$gw_pid")
+read -r nl_rps nl_p50 nl_p99 nl_cpu < <(run "http://127.0.0.1:$NGS/long" long "$conns" "$ngx_worker")
+read -r wl_rps wl_p50 wl_p99 wl_cpu < <(run "http://127.0.0.1:$GW$path" long "$conns" "$gw_pid")
 echo
-printf '%-34s %12s %10s\n' "short-circuit path (${#sc_body} B, ${#tl_body} B)" "req/s" "p50 ms"
-printf '%-34s %12s %10s\n' "nginx static 403 (same bytes)" "$ns_rps" "$ns_p50"
-printf '%-34s %12s %10s\n' "wagate cached closed window" "$ws_rps" "$ws_p50"
-printf '%-34s %12s %10s\n' "nginx static 422 (same bytes)" "$nl_rps" "$nl_p50"
-printf '%-34s %12s %10s\n' "wagate over-length message" "$wl_rps" "$wl_p50"
+printf '%-34s %12s %10s %10s %12s\n' "short-circuit path (${#sc_body} B, ${#tl_body} B)" "req/s" "p50 ms" "p99 ms" "CPU us/req"
+printf '%-34s %12s %10s %10s %12s\n' "nginx static 403 (same bytes)" "$ns_rps" "$ns_p50" "$ns_p99" "$ns_cpu"
+printf '%-34s %12s %10s %10s %12s\n' "wagate cached closed window" "$ws_rps" "$ws_p50" "$ws_p99" "$ws_cpu"
+printf '%-34s %12s %10s %10s %12s\n' "nginx static 422 (same bytes)" "$nl_rps" "$nl_p50" "$nl_p99" "$nl_cpu"
+printf '%-34s %12s %10s %10s %12s\n' "wagate over-length message" "$wl_rps" "$wl_p50" "$wl_p99" "$wl_cpu"
 awk -v a="$ws_rps" -v b="$ns_rps" -v c="$wl_rps" -v d="$nl_rps" 'BEGIN {
     printf "ratio wagate/nginx: closed window %.2f, over-length %.2f\n", a / b, c / d }'
 echo "wagate error lines: $(grep -c '"level":"error"' "$work/wagate.log" || true)"
@@ -358,12 +378,12 @@ curl -fs -X POST "http://127.0.0.1:$GR/admin/sessions/inbound" -H 'Authorization
     -H 'Content-Type: application/json' \
     -d "{\"sender_id\":12,\"recipient_phone\":\"$closed_phone\",\"received_at\":\"2020-01-01T00:00:00Z\"}"
 # one connection: the latency of one request, not a queue's
-read -r mf_rps mf_p50 < <(run "http://127.0.0.1:$GW$path" post 1)
-read -r rf_rps rf_p50 < <(run "http://127.0.0.1:$GR$path" post 1)
-read -r ms_rps ms_p50 < <(run "http://127.0.0.1:$GW$path" closed 1)
-read -r rs_rps rs_p50 < <(run "http://127.0.0.1:$GR$path" closed 1)
-read -r rfc_rps rfc_p50 < <(run "http://127.0.0.1:$GR$path")
-read -r rsc_rps rsc_p50 < <(run "http://127.0.0.1:$GR$path" closed)
+read -r mf_rps mf_p50 mf_p99 < <(run "http://127.0.0.1:$GW$path" post 1)
+read -r rf_rps rf_p50 rf_p99 < <(run "http://127.0.0.1:$GR$path" post 1)
+read -r ms_rps ms_p50 ms_p99 < <(run "http://127.0.0.1:$GW$path" closed 1)
+read -r rs_rps rs_p50 rs_p99 < <(run "http://127.0.0.1:$GR$path" closed 1)
+read -r rfc_rps rfc_p50 rfc_p99 < <(run "http://127.0.0.1:$GR$path")
+read -r rsc_rps rsc_p50 rsc_p99 < <(run "http://127.0.0.1:$GR$path" closed)
 printf '%-34s %12s %10s\n' "state on Redis (1 connection)" "req/s" "p50 ms"
 printf '%-34s %12s %10s\n' "forwarding, memory" "$mf_rps" "$mf_p50"
 printf '%-34s %12s %10s\n' "forwarding, Redis" "$rf_rps" "$rf_p50"
