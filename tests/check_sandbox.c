@@ -4,6 +4,7 @@
 #include "sb_api.h"
 #include "sb_control.h"
 #include "sb_fault.h"
+#include "sb_inbox.h"
 #include "sb_json.h"
 #include "sb_rate.h"
 #include "sb_reqlog.h"
@@ -1024,6 +1025,214 @@ START_TEST(reqlog_names_the_fault)
 }
 END_TEST
 
+/* ---- the inbox's threads ---- */
+
+static const struct sb_inbox_msg *
+add_ff(struct sb_inbox *ib, int64_t sender, const char *phone, const char *t)
+{
+    return sb_inbox_add(ib, sender, phone, T0, SB_INBOX_FREEFORM, t, strlen(t),
+                        NULL, 200, NULL);
+}
+
+START_TEST(inbox_threads_and_pages)
+{
+    struct sb_inbox *ib = sb_inbox_new();
+    const struct sb_inbox_thread *th[4];
+    const struct sb_inbox_msg *m[8];
+    bool more;
+
+    add_ff(ib, 12, PHONE, "one");
+    add_ff(ib, 12, "+14155550101", "other");
+    add_ff(ib, 12, PHONE, "two");
+    add_ff(ib, 13, PHONE, "third sender");
+    ck_assert_ptr_null(sb_inbox_add(ib, 12, "+123456789012345678901234567890123",
+                                    T0, SB_INBOX_INBOUND, NULL, 0, NULL, 0,
+                                    NULL));
+    ck_assert_uint_eq(sb_inbox_count(ib), 4);
+    ck_assert_uint_eq(sb_inbox_thread_count(ib), 3);
+    /* newest activity first */
+    ck_assert_uint_eq(sb_inbox_threads(ib, 0, 4, th), 3);
+    ck_assert_int_eq(th[0]->sender_id, 13);
+    ck_assert_str_eq(th[1]->phone, PHONE);
+    ck_assert_uint_eq(th[1]->count, 2);
+    ck_assert_str_eq(th[2]->phone, "+14155550101");
+    ck_assert_uint_eq(sb_inbox_threads(ib, 2, 4, th), 1);
+    ck_assert_uint_eq(sb_inbox_threads(ib, 3, 4, th), 0);
+    /* a thread's messages, newest first, paged by id */
+    const struct sb_inbox_thread *t = sb_inbox_thread(ib, 12, PHONE);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_ptr_null(sb_inbox_thread(ib, 14, PHONE));
+    ck_assert_uint_eq(sb_inbox_messages(ib, t, 0, 1, m, &more), 1);
+    ck_assert_str_eq(m[0]->text, "two");
+    ck_assert(more);
+    ck_assert_uint_eq(sb_inbox_messages(ib, t, m[0]->id, 8, m, &more), 1);
+    ck_assert_str_eq(m[0]->text, "one");
+    ck_assert(!more);
+    sb_inbox_clear(ib);
+    ck_assert_uint_eq(sb_inbox_thread_count(ib), 0);
+    /* ids are never reused, also across a clear */
+    ck_assert_uint_eq(add_ff(ib, 12, PHONE, "after")->id, 5);
+    sb_inbox_free(ib);
+}
+END_TEST
+
+START_TEST(inbox_is_bounded)
+{
+    struct sb_inbox *ib = sb_inbox_new();
+    const struct sb_inbox_thread *th[2];
+    const struct sb_inbox_msg *m[1];
+    bool more;
+
+    add_ff(ib, 12, "+14155550101", "the first, alone in its thread");
+    for (int i = 0; i < SB_INBOX_MAX + 9; i++)
+        add_ff(ib, 12, PHONE, "x");
+    ck_assert_uint_eq(sb_inbox_count(ib), SB_INBOX_MAX);
+    /* the oldest went, and its thread with it */
+    ck_assert_uint_eq(sb_inbox_thread_count(ib), 1);
+    ck_assert_uint_eq(sb_inbox_threads(ib, 0, 2, th), 1);
+    ck_assert_uint_eq(th[0]->count, SB_INBOX_MAX);
+    ck_assert_uint_eq(th[0]->last_id, SB_INBOX_MAX + 10);
+    ck_assert_uint_eq(sb_inbox_messages(ib, th[0], 12, 1, m, &more), 1);
+    ck_assert_uint_eq(m[0]->id, 11); /* 2..10 dropped too */
+    ck_assert(!more);
+    /* a long text is cut on a code point boundary */
+    static char big[SB_INBOX_TEXT_MAX + 8];
+    memset(big, 'a', sizeof(big));
+    memcpy(big + SB_INBOX_TEXT_MAX - 1, "\xc3\xa9", 2);
+    const struct sb_inbox_msg *l = sb_inbox_add(
+        ib, 12, PHONE, T0, SB_INBOX_FREEFORM, big, sizeof(big), NULL, 200, NULL);
+    ck_assert_uint_eq(l->text_len, SB_INBOX_TEXT_MAX - 1);
+    sb_inbox_free(ib);
+}
+END_TEST
+
+START_TEST(inbox_fill_placeholders)
+{
+    const char *v[] = {"Ann", NULL, "{{1}}"};
+    size_t len;
+    char *s = sb_inbox_fill("Hi {{1}}, on {{2}} at {{3}} {{4}} {{x}} {{", v, 3,
+                            &len);
+
+    ck_assert_str_eq(s, "Hi Ann, on {{2}} at {{1}} {{4}} {{x}} {{");
+    ck_assert_uint_eq(len, strlen(s));
+    free(s);
+}
+END_TEST
+
+#define Q_THREAD "sender_id=12&recipient_phone=%2B14155550100"
+
+START_TEST(inbox_routes)
+{
+    struct harness h;
+    json_object *o, *list, *msg, *v;
+
+    harness_init(&h, 0);
+    /* window closed: recorded with its refusal */
+    ck_assert_int_eq(call(&h, "POST", FF, NULL, KEY, FF_BODY, 0), 403);
+    /* refused before the fields were read: not a message */
+    ck_assert_int_eq(call(&h, "POST", FF, NULL, KEY, "x", 0), 400);
+    ck_assert_int_eq(
+        call(&h, "POST", "/api/user/whatsapp/send", NULL, KEY,
+             "{\"sender_id\":12,\"template_id\":1201,\"recipient_phone\":\"" PHONE
+             "\",\"variables\":{\"1\":\"Ann\",\"date\":\"May 1\",\"3\":9}}",
+             0),
+        200);
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/inbound", NULL, NULL,
+                          "{\"sender_id\":12,\"recipient_phone\":\"" PHONE
+                          "\",\"text\":\"<img src=x onerror=alert(1)>\"}",
+                          0),
+                     204);
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/inbound", NULL, NULL,
+                          "{\"sender_id\":12,\"recipient_phone\":\"" PHONE
+                          "\",\"text\":5}",
+                          0),
+                     400);
+    ck_assert_int_eq(call(&h, "POST", FF, NULL, KEY,
+                          "{\"sender_id\":13,\"recipient_phone\":\"" PHONE
+                          "\",\"message\":\"to an offline sender\"}",
+                          0),
+                     503);
+
+    ck_assert_int_eq(call(&h, "GET", "/_sandbox/conversations", NULL, NULL,
+                          NULL, 0),
+                     200);
+    o = json_tokener_parse(h.r.body);
+    ck_assert_ptr_nonnull(o);
+    ck_assert(json_object_object_get_ex(o, "count", &v));
+    ck_assert_int_eq(json_object_get_int(v), 2);
+    ck_assert(json_object_object_get_ex(o, "messages", &v));
+    ck_assert_int_eq(json_object_get_int(v), 4);
+    json_object_object_get_ex(o, "conversations", &list);
+    msg = json_object_array_get_idx(list, 0); /* the offline sender's */
+    json_object_object_get_ex(msg, "sender_id", &v);
+    ck_assert_int_eq(json_object_get_int(v), 13);
+    json_object_object_get_ex(msg, "last", &v);
+    ck_assert_str_eq(json_object_get_string(json_object_object_get(v, "error_code")),
+                     "SENDER_OFFLINE");
+    msg = json_object_array_get_idx(list, 1);
+    json_object_object_get_ex(msg, "window", &v);
+    ck_assert(json_object_get_boolean(json_object_object_get(v, "is_open")));
+    json_object_put(o);
+
+    ck_assert_int_eq(
+        call(&h, "GET", "/_sandbox/messages", Q_THREAD, NULL, NULL, 0), 200);
+    o = json_tokener_parse(h.r.body);
+    ck_assert_ptr_nonnull(o);
+    json_object_object_get_ex(o, "messages", &list);
+    ck_assert_int_eq((int)json_object_array_length(list), 3);
+    msg = json_object_array_get_idx(list, 0);
+    ck_assert_str_eq(json_object_get_string(json_object_object_get(msg, "kind")),
+                     "inbound");
+    ck_assert_str_eq(json_object_get_string(json_object_object_get(msg, "text")),
+                     "<img src=x onerror=alert(1)>");
+    msg = json_object_array_get_idx(list, 1);
+    ck_assert_str_eq(json_object_get_string(json_object_object_get(msg, "text")),
+                     "Hi Ann, this is a reminder of your appointment on May 1 "
+                     "at 9.");
+    ck_assert_str_eq(
+        json_object_get_string(json_object_object_get(msg, "template")),
+        "appointment_reminder");
+    msg = json_object_array_get_idx(list, 2);
+    ck_assert_int_eq(json_object_get_int(json_object_object_get(msg, "status")),
+                     403);
+    ck_assert_str_eq(
+        json_object_get_string(json_object_object_get(msg, "error_code")),
+        "SESSION_EXPIRED");
+    json_object_put(o);
+
+    ck_assert_int_eq(call(&h, "GET", "/_sandbox/messages",
+                          Q_THREAD "&limit=1", NULL, NULL, 0),
+                     200);
+    ck_assert(body_has(&h, "\"more\":true"));
+    ck_assert_int_eq(call(&h, "GET", "/_sandbox/messages",
+                          Q_THREAD "&before=2", NULL, NULL, 0),
+                     200);
+    ck_assert(body_has(&h, "\"more\":false"));
+    ck_assert(body_has(&h, "SESSION_EXPIRED"));
+    ck_assert(!body_has(&h, "appointment_reminder"));
+    ck_assert_int_eq(call(&h, "GET", "/_sandbox/messages", "sender_id=12",
+                          NULL, NULL, 0),
+                     400);
+    ck_assert_int_eq(call(&h, "GET", "/_sandbox/messages",
+                          Q_THREAD "&limit=0", NULL, NULL, 0),
+                     400);
+    ck_assert_int_eq(call(&h, "GET", "/_sandbox/conversations", "offset=-1",
+                          NULL, NULL, 0),
+                     400);
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/messages", NULL, NULL, "{}",
+                          0),
+                     405);
+    ck_assert_int_eq(call(&h, "DELETE", "/_sandbox/conversations", NULL, NULL,
+                          NULL, 0),
+                     204);
+    ck_assert_int_eq(call(&h, "GET", "/_sandbox/conversations", NULL, NULL,
+                          NULL, 0),
+                     200);
+    ck_assert(body_has(&h, "\"count\":0"));
+    harness_done(&h);
+}
+END_TEST
+
 static Suite *
 sandbox_suite(void)
 {
@@ -1063,6 +1272,10 @@ sandbox_suite(void)
     tcase_add_test(core, faults_take_copies);
     tcase_add_test(api, faults_legacy_route);
     tcase_add_test(api, reqlog_names_the_fault);
+    tcase_add_test(core, inbox_threads_and_pages);
+    tcase_add_test(core, inbox_is_bounded);
+    tcase_add_test(core, inbox_fill_placeholders);
+    tcase_add_test(api, inbox_routes);
     suite_add_tcase(s, text);
     suite_add_tcase(s, core);
     suite_add_tcase(s, api);

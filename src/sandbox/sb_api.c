@@ -276,6 +276,28 @@ expired(struct sb_response *out, const struct sb_session *s)
     sb_response_set(out, 403, sb_json_take(o));
 }
 
+/* The error_code of each refusal of sb_state's send functions. */
+static const char *
+outcome_code(enum sb_outcome oc)
+{
+    switch (oc) {
+    case SB_OK:
+        return NULL;
+    case SB_SENDER_NOT_FOUND:
+        return "SENDER_NOT_FOUND";
+    case SB_TEMPLATE_NOT_FOUND:
+        return "TEMPLATE_NOT_FOUND";
+    case SB_SENDER_OFFLINE:
+        return "SENDER_OFFLINE";
+    case SB_TEMPLATE_NOT_APPROVED:
+        return "TEMPLATE_NOT_APPROVED";
+    case SB_SESSION_EXPIRED:
+        return "SESSION_EXPIRED";
+    default:
+        return "INSUFFICIENT_BALANCE";
+    }
+}
+
 /* Errors of sb_state's send functions; offline_status is 503 for
  * send-freeform and 422 for send. */
 static void
@@ -287,24 +309,23 @@ outcome_error(struct sb_sandbox *sb, enum sb_outcome oc, int64_t sender_id,
 
     switch (oc) {
     case SB_SENDER_NOT_FOUND:
-        sb_response_error(out, 404, SB_SENDER_NOT_FOUND_MSG,
-                          "SENDER_NOT_FOUND");
+        sb_response_error(out, 404, SB_SENDER_NOT_FOUND_MSG, outcome_code(oc));
         break;
     case SB_TEMPLATE_NOT_FOUND:
         sb_response_error(out, 404,
                           "Template not found or does not belong to this "
                           "sender",
-                          "TEMPLATE_NOT_FOUND");
+                          outcome_code(oc));
         break;
     case SB_SENDER_OFFLINE:
         status_error(out, offline_status,
                      "Sender is not online. Current status: ", s->status,
-                     "SENDER_OFFLINE");
+                     outcome_code(oc));
         break;
     case SB_TEMPLATE_NOT_APPROVED:
         sb_response_error(out, 422,
                           "Template is not approved. Current status: pending",
-                          "TEMPLATE_NOT_APPROVED");
+                          outcome_code(oc));
         break;
     case SB_SESSION_EXPIRED:
         expired(out, &m->session);
@@ -312,7 +333,7 @@ outcome_error(struct sb_sandbox *sb, enum sb_outcome oc, int64_t sender_id,
     default:
         sb_response_error(out, 402,
                           "Insufficient balance. Please top up your account.",
-                          "INSUFFICIENT_BALANCE");
+                          outcome_code(oc));
         break;
     }
 }
@@ -375,6 +396,8 @@ handle_freeform(struct sb_sandbox *sb, json_object *body, int64_t now,
         freeform_ok(&m, out);
     else
         outcome_error(sb, oc, f.sender_id, 503, &m, out);
+    sb_inbox_add(sb->inbox, f.sender_id, f.phone, now, SB_INBOX_FREEFORM,
+                 f.message, f.message_len, NULL, out->status, outcome_code(oc));
 }
 
 /* ---- POST send (template) ---- */
@@ -393,6 +416,38 @@ template_fields(json_object *o, struct template_req *t, struct verr *e)
            want_str(o, "recipient_phone", "recipient phone", 0, &t->phone,
                     &t->phone_len, e) &&
            want_name(o, &t->name, e) && want_variables(o, e);
+}
+
+/* Records a template send in its thread: the template's text with the
+ * variables filled in (by number, "1", or by the template's names), or no
+ * text when the template is not the sender's. */
+static void
+template_record(struct sb_sandbox *sb, json_object *body,
+                const struct template_req *t, int64_t now, enum sb_outcome oc,
+                int status)
+{
+    struct sb_template tp;
+    const char *values[8] = {0};
+    json_object *vars = NULL, *v;
+    char *text = NULL;
+    size_t len = 0;
+    int64_t i = t->template_id - t->sender_id * 100 - 1;
+
+    if (i >= 0 && i < SB_TEMPLATES_PER_SENDER) {
+        sb_sender_template_at(t->sender_id, (size_t)i, &tp);
+        json_object_object_get_ex(body, "variables", &vars);
+        for (size_t k = 0; k < tp.nvariables && k < 8 && vars != NULL; k++) {
+            char num[8];
+            snprintf(num, sizeof(num), "%zu", k + 1);
+            if (json_object_object_get_ex(vars, num, &v) ||
+                json_object_object_get_ex(vars, tp.variables[k], &v))
+                values[k] = json_object_get_string(v);
+        }
+        text = sb_inbox_fill(tp.body_text, values, tp.nvariables, &len);
+    }
+    sb_inbox_add(sb->inbox, t->sender_id, t->phone, now, SB_INBOX_TEMPLATE,
+                 text, len, text ? tp.name : NULL, status, outcome_code(oc));
+    free(text);
 }
 
 static void
@@ -416,11 +471,12 @@ handle_send(struct sb_sandbox *sb, json_object *body, int64_t now,
                                 t.name, now, &m);
     if (oc != SB_OK) {
         outcome_error(sb, oc, t.sender_id, 422, &m, out);
-        return;
+    } else {
+        json_object *o = sent_json(&m);
+        sb_json_add(o, "status", sb_json_str("queued"));
+        sb_response_set(out, 200, sb_json_take(o));
     }
-    json_object *o = sent_json(&m);
-    sb_json_add(o, "status", sb_json_str("queued"));
-    sb_response_set(out, 200, sb_json_take(o));
+    template_record(sb, body, &t, now, oc, out->status);
 }
 
 /* The two send routes: limiter, then one JSON object, then the route. */

@@ -9,11 +9,14 @@
 
 typedef void (*control_fn)(struct sb_sandbox *sb, json_object *body,
                            int64_t mono_ms, struct sb_response *out);
+typedef void (*query_fn)(struct sb_sandbox *sb, const char *query,
+                         int64_t mono_ms, struct sb_response *out);
 
 struct control_route {
     const char *path, *method, *allow;
     bool has_body; /* a JSON object body is required */
     control_fn fn;
+    query_fn qfn; /* instead of fn: a GET read by its query string */
 };
 
 bool
@@ -105,11 +108,11 @@ inbound_post(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
              struct sb_response *out)
 {
     static const char *const keys[] = {"sender_id", "recipient_phone", "at",
-                                       NULL};
+                                       "text", NULL};
     int64_t id, at;
     bool present;
-    const char *phone = NULL;
-    size_t len = 0;
+    const char *phone = NULL, *text = NULL;
+    size_t len = 0, text_len = 0;
 
     if (!only_keys(body, keys, out) ||
         !opt_int(body, "sender_id", 1, INT64_MAX, &id, &present, out))
@@ -125,12 +128,20 @@ inbound_post(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
     }
     if (!inbound_at(body, sb_state_now(sb->state, mono_ms), &at, out))
         return;
+    if (sb_json_get_str(body, "text", &text, &text_len) ==
+            SB_FIELD_WRONG_TYPE ||
+        (text != NULL && sb_utf8_count(text, text_len) > 4096)) {
+        bad(out, "text must be a string of at most 4096 characters");
+        return;
+    }
     if (sb_state_sender(sb->state, id) == NULL) {
         sb_response_error(out, 404, SB_SENDER_NOT_FOUND_MSG,
                           "SENDER_NOT_FOUND");
         return;
     }
     sb_state_inbound(sb->state, id, phone, at);
+    sb_inbox_add(sb->inbox, id, phone, at, SB_INBOX_INBOUND, text, text_len,
+                 NULL, 0, NULL);
     sb_response_set(out, 204, NULL);
 }
 
@@ -413,20 +424,199 @@ requests_delete(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
     sb_response_set(out, 204, NULL);
 }
 
+/* ---- /_sandbox/conversations and /_sandbox/messages (the inbox) ---- */
+
+/* An optional query parameter in [min, max] (default deflt); false and
+ * answered when it is not an integer there. */
+static bool
+query_int(const char *query, const char *key, int64_t min, int64_t max,
+          int64_t deflt, int64_t *v, struct sb_response *out)
+{
+    size_t len;
+    char *s = sb_query_get(query, key, &len);
+    char msg[128];
+    bool ok;
+
+    *v = deflt;
+    if (s == NULL)
+        return true;
+    ok = sb_parse_int64(s, len, v) == 0 && *v >= min && *v <= max;
+    free(s);
+    if (!ok) {
+        snprintf(msg, sizeof(msg), "%s must be an integer in [%lld, %lld]", key,
+                 (long long)min, (long long)max);
+        bad(out, msg);
+    }
+    return ok;
+}
+
+static json_object *
+time_json(int64_t t)
+{
+    char buf[SB_ISO_LEN];
+
+    return sb_iso_format(t, buf, sizeof(buf)) ? NULL : sb_json_str(buf);
+}
+
+static const char *
+kind_name(enum sb_inbox_kind k)
+{
+    return k == SB_INBOX_FREEFORM   ? "freeform"
+           : k == SB_INBOX_TEMPLATE ? "template"
+                                    : "inbound";
+}
+
+static json_object *
+message_json(const struct sb_inbox_msg *m)
+{
+    json_object *o = sb_json_obj();
+
+    sb_json_add(o, "id", sb_json_int((int64_t)m->id));
+    sb_json_add(o, "at", time_json(m->at));
+    sb_json_add(o, "kind", sb_json_str(kind_name(m->kind)));
+    sb_json_add(o, "text", m->text ? text_json(m->text, m->text_len) : NULL);
+    if (m->kind == SB_INBOX_TEMPLATE)
+        sb_json_add(o, "template",
+                    m->template_name ? sb_json_str(m->template_name) : NULL);
+    if (m->kind != SB_INBOX_INBOUND) {
+        sb_json_add(o, "status", sb_json_int(m->status));
+        sb_json_add(o, "error_code",
+                    m->error_code ? sb_json_str(m->error_code) : NULL);
+    }
+    return o;
+}
+
+static json_object *
+window_json(struct sb_sandbox *sb, const struct sb_inbox_thread *t, int64_t now)
+{
+    struct sb_session ss =
+        sb_state_session(sb->state, t->sender_id, t->phone, now);
+    json_object *o = sb_json_obj();
+
+    sb_json_add(o, "is_open", sb_json_bool(ss.is_open));
+    sb_json_add(o, "expires_at",
+                ss.had_window ? time_json(ss.expires_at) : NULL);
+    sb_json_add(o, "minutes_remaining",
+                ss.is_open ? sb_json_int(ss.minutes_remaining) : NULL);
+    return o;
+}
+
+static json_object *
+thread_json(struct sb_sandbox *sb, const struct sb_inbox_thread *t, int64_t now)
+{
+    json_object *o = sb_json_obj();
+    const struct sb_inbox_msg *last;
+    bool more;
+
+    sb_json_add(o, "sender_id", sb_json_int(t->sender_id));
+    sb_json_add(o, "recipient_phone", sb_json_str(t->phone));
+    sb_json_add(o, "messages", sb_json_int((int64_t)t->count));
+    sb_json_add(o, "last_at", time_json(t->last_at));
+    sb_json_add(o, "window", window_json(sb, t, now));
+    if (sb_inbox_messages(sb->inbox, t, 0, 1, &last, &more) == 1)
+        sb_json_add(o, "last", message_json(last));
+    return o;
+}
+
+static void
+conversations_get(struct sb_sandbox *sb, const char *query, int64_t mono_ms,
+                  struct sb_response *out)
+{
+    const struct sb_inbox_thread *page[SB_INBOX_PAGE_MAX];
+    int64_t offset, limit, now = sb_state_now(sb->state, mono_ms);
+    json_object *o, *list;
+    size_t n;
+
+    if (!query_int(query, "offset", 0, SB_INBOX_MAX, 0, &offset, out) ||
+        !query_int(query, "limit", 1, SB_INBOX_PAGE_MAX, 50, &limit, out))
+        return;
+    n = sb_inbox_threads(sb->inbox, (size_t)offset, (size_t)limit, page);
+    o = sb_json_obj();
+    list = sb_json_arr();
+    for (size_t i = 0; i < n; i++)
+        sb_json_push(list, thread_json(sb, page[i], now));
+    sb_json_add(o, "count",
+                sb_json_int((int64_t)sb_inbox_thread_count(sb->inbox)));
+    sb_json_add(o, "messages", sb_json_int((int64_t)sb_inbox_count(sb->inbox)));
+    sb_json_add(o, "offset", sb_json_int(offset));
+    sb_json_add(o, "conversations", list);
+    sb_response_set(out, 200, sb_json_take(o));
+}
+
+static void
+conversations_delete(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
+                     struct sb_response *out)
+{
+    (void)body;
+    (void)mono_ms;
+    sb_inbox_clear(sb->inbox);
+    sb_response_set(out, 204, NULL);
+}
+
+/* GET /_sandbox/messages?sender_id=&recipient_phone=&before=&limit= */
+static void
+messages_get(struct sb_sandbox *sb, const char *query, int64_t mono_ms,
+             struct sb_response *out)
+{
+    const struct sb_inbox_msg *page[SB_INBOX_PAGE_MAX];
+    const struct sb_inbox_thread *t;
+    int64_t id, before, limit;
+    size_t len, n = 0;
+    char *phone = sb_query_get(query, "recipient_phone", &len);
+    json_object *o, *list;
+    bool more = false;
+
+    if (!query_int(query, "sender_id", 1, INT64_MAX, 0, &id, out) ||
+        !query_int(query, "before", 0, INT64_MAX, 0, &before, out) ||
+        !query_int(query, "limit", 1, SB_INBOX_PAGE_MAX, 100, &limit, out)) {
+        free(phone);
+        return;
+    }
+    if (id == 0 || phone == NULL || !sb_phone_valid(phone, len)) {
+        bad(out, "sender_id and an E.164 recipient_phone are required");
+        free(phone);
+        return;
+    }
+    t = sb_inbox_thread(sb->inbox, id, phone);
+    if (t != NULL)
+        n = sb_inbox_messages(sb->inbox, t, (uint64_t)before, (size_t)limit,
+                              page, &more);
+    o = sb_json_obj();
+    list = sb_json_arr();
+    for (size_t i = 0; i < n; i++)
+        sb_json_push(list, message_json(page[i]));
+    sb_json_add(o, "sender_id", sb_json_int(id));
+    sb_json_add(o, "recipient_phone", sb_json_str(phone));
+    sb_json_add(o, "window",
+                t ? window_json(sb, t, sb_state_now(sb->state, mono_ms))
+                  : NULL);
+    sb_json_add(o, "messages", list);
+    sb_json_add(o, "more", sb_json_bool(more));
+    sb_response_set(out, 200, sb_json_take(o));
+    free(phone);
+}
+
 /* ---- dispatch ---- */
 
 static const struct control_route routes[] = {
-    {"/_sandbox/inbound", "POST", "POST", true, inbound_post},
-    {"/_sandbox/clock", "GET", "GET, POST", false, clock_get},
-    {"/_sandbox/clock", "POST", "GET, POST", true, clock_post},
-    {"/_sandbox/config", "GET", "GET, POST", false, config_get},
-    {"/_sandbox/config", "POST", "GET, POST", true, config_post},
-    {"/_sandbox/faults", "GET", "GET, POST, DELETE", false, faults_get},
-    {"/_sandbox/faults", "POST", "GET, POST, DELETE", true, faults_post},
-    {"/_sandbox/faults", "DELETE", "GET, POST, DELETE", false, faults_delete},
-    {"/_sandbox/fault", "POST", "POST", true, fault_post_legacy},
-    {"/_sandbox/requests", "GET", "GET, DELETE", false, requests_get},
-    {"/_sandbox/requests", "DELETE", "GET, DELETE", false, requests_delete},
+    {"/_sandbox/inbound", "POST", "POST", true, inbound_post, NULL},
+    {"/_sandbox/clock", "GET", "GET, POST", false, clock_get, NULL},
+    {"/_sandbox/clock", "POST", "GET, POST", true, clock_post, NULL},
+    {"/_sandbox/config", "GET", "GET, POST", false, config_get, NULL},
+    {"/_sandbox/config", "POST", "GET, POST", true, config_post, NULL},
+    {"/_sandbox/faults", "GET", "GET, POST, DELETE", false, faults_get, NULL},
+    {"/_sandbox/faults", "POST", "GET, POST, DELETE", true, faults_post, NULL},
+    {"/_sandbox/faults", "DELETE", "GET, POST, DELETE", false, faults_delete,
+     NULL},
+    {"/_sandbox/fault", "POST", "POST", true, fault_post_legacy, NULL},
+    {"/_sandbox/requests", "GET", "GET, DELETE", false, requests_get, NULL},
+    {"/_sandbox/requests", "DELETE", "GET, DELETE", false, requests_delete,
+     NULL},
+    {"/_sandbox/conversations", "GET", "GET, DELETE", false, NULL,
+     conversations_get},
+    {"/_sandbox/conversations", "DELETE", "GET, DELETE", false,
+     conversations_delete, NULL},
+    {"/_sandbox/messages", "GET", "GET", false, NULL, messages_get},
 };
 
 static void
@@ -444,7 +634,10 @@ run_route(struct sb_sandbox *sb, const struct control_route *r,
             return;
         }
     }
-    r->fn(sb, body, mono_ms, out);
+    if (r->qfn != NULL)
+        r->qfn(sb, rq->query, mono_ms, out);
+    else
+        r->fn(sb, body, mono_ms, out);
     json_object_put(body);
 }
 

@@ -15,6 +15,7 @@ sb_sandbox_new(const char *api_key, int64_t balance, unsigned rate_limit)
     sb->log = sb_reqlog_new();
     sb->api_key = xstrdup(api_key);
     sb->faults = sb_faults_new();
+    sb->inbox = sb_inbox_new();
     return sb;
 }
 
@@ -27,6 +28,7 @@ sb_sandbox_free(struct sb_sandbox *sb)
     sb_rate_free(sb->rate);
     sb_reqlog_free(sb->log);
     sb_faults_free(sb->faults);
+    sb_inbox_free(sb->inbox);
     free(sb->api_key);
     free(sb);
 }

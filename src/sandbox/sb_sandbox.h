@@ -10,6 +10,7 @@
 #define SB_SANDBOX_H
 
 #include "sb_fault.h"
+#include "sb_inbox.h"
 #include "sb_rate.h"
 #include "sb_reqlog.h"
 #include "sb_state.h"
@@ -30,6 +31,7 @@ struct sb_sandbox {
     char *api_key;
     unsigned latency_ms;
     struct sb_faults *faults; /* armed by POST /_sandbox/faults */
+    struct sb_inbox *inbox;   /* the threads of the inbox page */
 };
 
 struct sb_request {
