@@ -615,6 +615,34 @@ assert_promise(const struct burst *b, const struct seen *s)
     ck_assert_int_le(worst_window(s, NULL), 5);
 }
 
+/* How many of the gateways' log lines hold needle (all of them). */
+static int
+logged(const char *needle)
+{
+    int c = 0;
+    for (int i = 0; i < ngw; i++) {
+        if (gw[i].pid <= 0)
+            continue;
+        char *log = proc_log(&gw[i]);
+        for (const char *p = log; p != NULL && (p = strstr(p, needle)) != NULL;
+             p++)
+            c++;
+        free(log);
+    }
+    return c;
+}
+
+static void
+log_summary(void)
+{
+    fprintf(stderr,
+            "  logged: %d redis down, %d local, %d rejoining, %d shared, %d "
+            "lost log, %d unexpected replies\n",
+            logged("state: redis down"), logged("limiter: local"),
+            logged("limiter: rejoining"), logged("limiter: shared"),
+            logged("lost its departure log"), logged("unexpected reply"));
+}
+
 /* The case's run: fire, tick, look. */
 static void
 run_case(const char *what, struct burst *b, int now, double deadline_ms,
@@ -625,6 +653,7 @@ run_case(const char *what, struct burst *b, int now, double deadline_ms,
     struct seen s;
     sandbox_seen(&s);
     report(what, b, &s);
+    log_summary();
     assert_promise(b, &s);
 }
 
@@ -869,10 +898,25 @@ END_TEST
 /* ---- 5. the departure log deleted mid-backlog ---- */
 
 /* 2 s into a backlog of 30 over two gateways: DEL of the guard's sorted
- * set and the schedule (dep:send, rl:send: the keys with the shortest
- * TTLs after alive:, what a volatile-ttl eviction under memory pressure
- * takes first; the log's start, kept an hour, stays), or of every key of
- * the limiter (log:, alive:, hold: too). */
+ * set alone (dep:send: after alive:, the key with the shortest TTL, what
+ * a volatile-ttl eviction under memory pressure takes first, and the
+ * README names volatile-ttl a safe policy; the log's start, kept an
+ * hour, stays), or of every key of the limiter (rl:, dep:, log:, alive:,
+ * hold:; the gateways then find the log gone and hold a window).
+ *
+ * REVIEW-DEFECT (del_guard): with dep:send gone and log:send still there
+ * nothing tells the gateways that the guard forgot the departures of the
+ * last second: rl_depart.lua's "ask" treats the missing key as an empty
+ * guard and grants at once, and "alive" finds the log (not fresh), so no
+ * hold is set. The slots (all reserved at t=0, 200 ms apart) alone then
+ * decide, and the timers' jitter puts 6 arrivals within 993-998 ms at the
+ * sandbox, which answers the 6th with its own 429. Seen 5 runs of 5 (e.g.
+ * arrivals at +2006, +2206, +2404, +2605, +2804, +3000 ms, the DEL at
+ * about +2000; or +1204 ... +2200). Reproduce: WAGATE_KNOWN_DEFECTS=1
+ * CK_RUN_CASE=del_guard REVIEW_TRACE=1 (worst window 6, 1 x 429 of the
+ * sandbox's own). The whole key set deleted (del_all) holds: "alive"
+ * finds the log fresh and sets the hold. A guard key found missing while
+ * the log is there is the same loss and would need the same hold. */
 struct del {
     int all;
     int done;
@@ -886,13 +930,13 @@ del_tick(void *arg, double ms)
         return;
     d->done = 1;
     if (d->all)
-        ck_assert_int_eq(rcmd("DEL " KEYBASE "dep:send " KEYBASE
-                              "rl:send " KEYBASE "log:send " KEYBASE
-                              "alive:send " KEYBASE "hold:send"),
-                         REDIS_REPLY_INTEGER);
+        ck_assert_int_ge(hx_redis_int(&redis, "DEL %s %s %s %s %s",
+                                      KEYBASE "dep:send", KEYBASE "rl:send",
+                                      KEYBASE "log:send", KEYBASE "alive:send",
+                                      KEYBASE "hold:send"),
+                         3);
     else
-        ck_assert_int_eq(rcmd("DEL " KEYBASE "dep:send " KEYBASE "rl:send"),
-                         REDIS_REPLY_INTEGER);
+        ck_assert_int_eq(hx_redis_int(&redis, "DEL %s", KEYBASE "dep:send"), 1);
 }
 
 static void
@@ -903,17 +947,17 @@ del_case(int all)
     struct burst b;
     struct del d = {.all = all};
     burst_init(&b, n, 2);
-    /* the keys are there, under the names deleted */
+    /* the log is there, under the name deleted */
     ck_assert_int_eq(hx_redis_int(&redis, "EXISTS %s", KEYBASE "log:send"), 1);
     run_case(all ? "every key of the limiter deleted mid-backlog"
-                 : "the guard's log and schedule deleted mid-backlog",
+                 : "the guard's departures (dep:send) deleted mid-backlog",
              &b, n, 40000, del_tick, &d);
     ck_assert(d.done);
     burst_free(&b);
     stop_all();
 }
 
-START_TEST(the_guard_log_deleted_mid_backlog_keeps_the_window)
+START_TEST(the_guard_departures_deleted_mid_backlog_keep_the_window)
 {
     del_case(0);
 }
@@ -944,7 +988,7 @@ limiter_presence_review_suite(void)
         {"freezes",
          redis_frozen_about_the_alive_boundary_repeatedly_keeps_the_window, 0},
         {"clock", a_gateway_30_s_off_stepping_mid_backlog_keeps_the_window, 0},
-        {"del_guard", the_guard_log_deleted_mid_backlog_keeps_the_window, 0},
+        {"del_guard", the_guard_departures_deleted_mid_backlog_keep_the_window, 1},
         {"del_all", every_limiter_key_deleted_mid_backlog_keeps_the_window, 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
