@@ -587,6 +587,14 @@ report(const char *what, const struct burst *b, const struct seen *s)
             b->n - count_status(b, 200) - count_status(b, 429) -
                 count_status(b, 503),
             s->n, s->limited, w, at);
+    for (int i = 0; i < s->n; i++) {
+        int c = 0;
+        for (int j = i; j < s->n && s->t[j] - s->t[i] < 1000.0; j++)
+            c++;
+        if (c > 5)
+            fprintf(stderr, "  %d arrivals within %.0f ms from +%.0f ms\n", c,
+                    s->t[i + c - 1] - s->t[i], s->t[i] - s->t[0]);
+    }
     if (getenv("REVIEW_TRACE")) {
         for (int i = 0; i < b->n; i++)
             fprintf(stderr, "  send %d (gateway %d): %ld after %.0f ms\n", i,
@@ -730,6 +738,78 @@ START_TEST(redis_answering_busy_mid_backlog_keeps_the_window)
     ck_assert_int_eq(x.step, 4);
     burst_free(&b);
     stop_all();
+}
+END_TEST
+
+/* Errors that find one gateway idle: gateway 0 alone has a backlog of
+ * 25 (the other gateway idle, both sharing, state.instances 2), its
+ * last second full (5); 2 s in, Redis starts answering errors, and at
+ * once 3 sends come to gateway 1. kind 0: BUSY for 500 ms (the health
+ * check's PING fails too, but only at its next run, up to 1 s later);
+ * kind 1: READONLY for 2 s (Redis turned into a replica of a primary
+ * that is not there, as after a failover the gateways did not follow:
+ * every script's first write is refused, PING still answers). */
+struct idle_err {
+    struct burst *b;
+    int kind;
+    int step;
+    double end_at;
+};
+
+static void
+idle_err_tick(void *arg, double ms)
+{
+    struct idle_err *x = arg;
+    if (x->step == 0 && ms >= 2000) {
+        x->step = 1;
+        if (x->kind == 0) {
+            busy_begin();
+            x->end_at = ms + 500;
+        } else {
+            ck_assert_int_eq(
+                rcmd("REPLICAOF 127.0.0.1 %d", free_port()),
+                REDIS_REPLY_STATUS);
+            ck_assert_int_eq(rcmd("SET " KEYBASE "probe x"),
+                             REDIS_REPLY_ERROR);
+            x->end_at = ms + 2000;
+        }
+        burst_add(x->b, x->b->n);
+    } else if (x->step == 1 && ms >= x->end_at) {
+        x->step = 2;
+        if (x->kind == 0)
+            busy_end();
+        else
+            ck_assert_int_eq(rcmd("REPLICAOF NO ONE"), REDIS_REPLY_STATUS);
+    }
+}
+
+static void
+idle_err_case(int kind)
+{
+    const int first = 25, n = 28;
+    start_env(2, 2, 2, -1, -1, n);
+    struct burst b;
+    struct idle_err x = {.b = &b, .kind = kind};
+    burst_init(&b, n, 1);
+    for (int i = first; i < n; i++)
+        b.gw_of[i] = 1;
+    run_case(kind == 0 ? "Redis BUSY, sends to the idle gateway"
+                       : "Redis READONLY, sends to the idle gateway",
+             &b, first, 40000, idle_err_tick, &x);
+    ck_assert_int_eq(x.step, 2);
+    burst_free(&b);
+    stop_all();
+}
+
+START_TEST(redis_busy_with_an_idle_gateway_keeps_the_window)
+{
+    idle_err_case(0);
+}
+END_TEST
+
+START_TEST(redis_readonly_with_an_idle_gateway_keeps_the_window)
+{
+    idle_err_case(1);
 }
 END_TEST
 
@@ -982,6 +1062,9 @@ limiter_presence_review_suite(void)
     } cases[] = {
         {"oom", redis_out_of_memory_mid_backlog_keeps_the_window, 0},
         {"busy", redis_answering_busy_mid_backlog_keeps_the_window, 0},
+        {"busy_idle", redis_busy_with_an_idle_gateway_keeps_the_window, 0},
+        {"readonly_idle", redis_readonly_with_an_idle_gateway_keeps_the_window,
+         0},
         {"join", a_gateway_joining_mid_backlog_keeps_the_window, 0},
         {"join_cut_off",
          a_gateway_joining_cut_off_then_rejoining_keeps_the_window, 0},
