@@ -35,6 +35,13 @@
 --                                 after an instance's last stamp was lost
 --                                 (Redis restarted empty, flushed, failed
 --                                 over) with the departures it held
+--                                 "since until": until (us), written
+--                                 with the guard's TTL (which ends
+--                                 later), is when its entries stop
+--                                 mattering (largest bound + window): a
+--                                 guard gone before then was lost
+--                                 (evicted, deleted) with departures it
+--                                 held, and no grant comes before until
 -- KEYS[5]  <base>hold:<limiter>   no grant before this (us): a lost log
 --                                 held every instance's departures of the
 --                                 window before it began
@@ -124,12 +131,26 @@ local function mark_alive(id, untl, now)
     end
 end
 
+-- The log key: its start and the guard's until (nil when not there, or
+-- not written by these scripts).
+local function log_read()
+    if not KEYS[4] then
+        return nil
+    end
+    local v = redis.pcall('GET', KEYS[4])
+    if type(v) ~= 'string' or redis.call('PTTL', KEYS[4]) < 0 then
+        return nil
+    end
+    local s, u = string.match(v, '^(%-?%d+) ?(%-?%d*)$')
+    return tonumber(s), tonumber(u)
+end
+
 -- The log's start (begun now if not there), and whether it began after
 -- prev (nil: no stamp: nothing to compare). A log is kept an hour after
 -- the last instance said it was alive.
 local LOG_TTL_MS = 3600000
 local function log_since(now)
-    local since = read_us(KEYS[4])
+    local since = log_read()
     local fresh = since == nil
     if fresh then
         since = now
@@ -138,6 +159,32 @@ local function log_since(now)
         redis.call('PEXPIRE', KEYS[4], LOG_TTL_MS)
     end
     return since, fresh
+end
+
+-- The log's until (nil: none) with its start kept.
+local function log_until(untl)
+    local since = log_read()
+    if since then
+        local v = us(since)
+        if untl then
+            v = v .. ' ' .. us(untl)
+        end
+        redis.call('SET', KEYS[4], v, 'KEEPTTL')
+    end
+end
+
+-- The guard's TTL set from its largest bound top: the log (if there)
+-- learns until = top + window; the key lives a millisecond past it.
+local function guard_expire(top, now, window)
+    redis.call('PEXPIRE', KEYS[1], math.ceil((top - now + window) / 1000) + 1)
+    log_until(top + window)
+end
+
+-- The guard emptied by these scripts (not lost): nothing it held matters.
+local function guard_emptied()
+    if redis.call('EXISTS', KEYS[1]) == 0 then
+        log_until(nil)
+    end
 end
 
 local function hold_until(untl, now)
@@ -177,13 +224,23 @@ if op == 'ask' then
     if held > 0 then
         return {0, held, 3}
     end
+    local ours = guard_is_ours(KEYS[1])
+    if not ours then
+        local _, lost = log_read()
+        if lost and lost > now then
+            -- the departures it held are gone: none before they are old
+            if KEYS[5] then
+                hold_until(lost, now)
+            end
+            return {0, lost - now, 3}
+        end
+    end
     local instances = tonumber(ARGV[7]) or 1
     local id = ARGV[8] or ''
     if instances < 1 then
         instances = 1
     end
     local share = math.max(1, math.floor(n / instances))
-    local ours = guard_is_ours(KEYS[1])
     local old = us(now - window)
     local at, others = now, nil
     local go
@@ -226,8 +283,7 @@ if op == 'ask' then
     end
     redis.call('ZADD', KEYS[1], string.format('%d', go + pending), ARGV[2])
     local top = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-    redis.call('PEXPIRE', KEYS[1],
-               math.ceil((tonumber(top[2]) - now + window) / 1000) + 1)
+    guard_expire(tonumber(top[2]), now, window)
     return {1, go - now, 0}
 elseif op == 'left' or op == 'done' then
     local cap, at = 0, ARGV[3]
@@ -297,6 +353,10 @@ elseif op == 'back' then
     end
     if #ARGV >= 8 then
         if not guard_is_ours(KEYS[1]) then
+            local _, lost = log_read()
+            if lost then
+                hold_until(lost, now) -- a lost guard (see "ask")
+            end
             redis.call('DEL', KEYS[1])
         end
         for i = 8, #ARGV, 2 do
@@ -306,8 +366,9 @@ elseif op == 'back' then
         redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', us(now - hold))
         local top = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')
         if top[2] then
-            redis.call('PEXPIRE', KEYS[1],
-                       math.ceil((tonumber(top[2]) - now + hold) / 1000) + 1)
+            guard_expire(tonumber(top[2]), now, hold)
+        else
+            guard_emptied()
         end
     end
     mark_alive(id, T + L, now)
@@ -326,6 +387,8 @@ elseif op == 'drop' then
     if not guard_is_ours(KEYS[1]) then
         return 0
     end
-    return redis.call('ZREM', KEYS[1], ARGV[2])
+    local gone = redis.call('ZREM', KEYS[1], ARGV[2])
+    guard_emptied()
+    return gone
 end
 return redis.error_reply('rl_depart: unknown operation')

@@ -792,12 +792,79 @@ START_TEST(the_room_leaves_the_share_of_each_instance_not_alive)
     /* one instance configured: no room kept (the 2-key calls of before
      * behave so too) */
     ck_assert_int_eq(ask_of("a", "u3", 5, 1, T0 + 1 * S + 15 * MS).ok, 1);
-    /* every other instance missing with n 2 < 3 instances: no room */
-    redisReply *r = redisCommand(rc, "DEL %s", DEP);
+    /* every other instance missing with n 2 < 3 instances: no room (the
+     * log goes with the guard: a guard gone alone was lost, and holds) */
+    redisReply *r = redisCommand(rc, "DEL %s %s", DEP, LOG);
     freeReplyObject(r);
     g = ask_of("z", "v0", 2, 3, T0 + 3 * S);
     ck_assert_int_eq(g.ok, 0);
     ck_assert_int_eq(g.why, 1);
+}
+END_TEST
+
+static char *
+get_str(const char *key)
+{
+    redisReply *r = redisCommand(rc, "GET %s", key);
+    ck_assert_ptr_nonnull(r);
+    char *v = r->type == REDIS_REPLY_STRING ? strdup(r->str) : strdup("");
+    freeReplyObject(r);
+    ck_assert_ptr_nonnull(v);
+    return v;
+}
+
+static void
+log_is(const char *want)
+{
+    char *v = get_str(LOG);
+    ck_assert_str_eq(v, want);
+    free(v);
+}
+
+/* The guard gone while its log stays (deleted, or evicted first under a
+ * volatile-ttl policy: it has the shortest TTL) lost the departures of
+ * its last window: every ask waits until they are old (the log keeps
+ * when: the largest bound + the window), and says so in the hold key
+ * for the other instances. An emptied guard (its last entry dropped) is
+ * no loss. */
+START_TEST(a_guard_lost_while_its_log_stays_holds_until_its_entries_are_old)
+{
+    char want[64];
+    ck_assert_int_eq(alive("a", "", T0).value, 0); /* the log begins */
+    ck_assert_int_eq(ask_of("a", "p", 5, 1, T0).ok, 1);
+    snprintf(want, sizeof(want), "%lld %lld", T0, T0 + 31 * S);
+    log_is(want);
+    ck_assert_int_eq(report("done", "p", T0 + 10 * MS), 1);
+    freeReplyObject(redisCommand(rc, "DEL %s", DEP));
+    struct grant g = ask_of("a", "q", 5, 1, T0 + 1 * S);
+    ck_assert_int_eq(g.ok, 0);
+    ck_assert_int_eq(g.why, 3);
+    ck_assert_int_eq(g.value, 30 * S);
+    ck_assert_int_eq(cmd_int("GET %s", HOLD), T0 + 31 * S);
+    ck_assert_int_eq(cmd_int("EXISTS %s", DEP), 0); /* nothing added */
+    g = ask_of("a", "q", 5, 1, T0 + 31 * S + 1);
+    ck_assert_int_eq(g.ok, 1);
+    /* emptied by a drop: the log forgets the until, no hold */
+    freeReplyObject(redisCommand(rc, "FLUSHALL"));
+    ck_assert_int_eq(alive("a", "", T0).value, 0);
+    ck_assert_int_eq(ask_of("a", "p", 5, 1, T0).ok, 1);
+    const char *d[] = {"drop", "p"};
+    redisReply *r = eval5(2, d);
+    ck_assert_int_eq(r->integer, 1);
+    freeReplyObject(r);
+    ck_assert_int_eq(cmd_int("EXISTS %s", DEP), 0);
+    snprintf(want, sizeof(want), "%lld", T0);
+    log_is(want);
+    ck_assert_int_eq(ask_of("a", "q", 5, 1, T0 + 1 * MS).ok, 1);
+    /* "back" finding the guard lost holds too */
+    freeReplyObject(redisCommand(rc, "DEL %s", DEP));
+    const char *b[] = {"back",           "a",       num(T0 + 2 * MS),
+                       num(T0),          num(L_US), num(HOLD_US),
+                       num(T0 + 3 * MS), "s1",      num(0)};
+    r = eval5(9, b);
+    ck_assert_int_eq(r->element[0]->integer, 1);
+    ck_assert_int_eq(r->element[2]->integer, 31 * S + 1 * MS - 3 * MS);
+    freeReplyObject(r);
 }
 END_TEST
 
@@ -1025,6 +1092,8 @@ scripts_suite(void)
         tc, a_heartbeat_counts_from_its_stamp_and_a_stale_one_is_refused);
     tcase_add_test(tc, back_adds_what_it_sent_alone_and_makes_it_alive);
     tcase_add_test(tc, a_lost_log_holds_every_grant_for_a_window);
+    tcase_add_test(
+        tc, a_guard_lost_while_its_log_stays_holds_until_its_entries_are_old);
     suite_add_tcase(s, tc);
     return s;
 }
