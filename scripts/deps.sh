@@ -6,6 +6,7 @@ pkgs=(build-essential autoconf automake libtool pkg-config
       libevent-dev libcurl4-openssl-dev libjson-c-dev libssl-dev check valgrind curl jq
       redis-server libhiredis-dev faketime # shared state (SPEC section 11)
       clang libclang-rt-dev llvm # scripts/fuzz.sh: libFuzzer, symbolizer
+      chromium fonts-dejavu-core # the inbox page's browser tests
       "$@")
 missing=()
 for p in "${pkgs[@]}"; do

@@ -45,6 +45,8 @@ run: no API key in \$$key_env and no upstream.api_key_file, so this is a demo:
 run:   wagate-sandbox (a local simulator of the Autocalls API) listens on 127.0.0.1:$sb_port
 run:   (log: _build/sandbox.log); the gateway forwards to it with the sandbox's key.
 run:   The recipient +14155550123 has an open 24-hour window with sender 12.
+run:   Open http://127.0.0.1:$sb_port/ in a browser: the sandbox's inbox page shows
+run:   every message sent, live; reply there as the customer, flip senders, arm faults.
 MSG
 fi
 

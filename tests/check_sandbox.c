@@ -266,15 +266,18 @@ START_TEST(reqlog_records)
     ck_assert_uint_eq(e->nheaders, 3);
     ck_assert_str_eq(e->headers[2].name, "x-a");
     ck_assert_int_eq(e->status, 0);
-    sb_reqlog_set_status(log, first, 200);
+    ck_assert_ptr_eq(sb_reqlog_set_status(log, first, 200, 45),
+                     sb_reqlog_at(log, 0));
     ck_assert_int_eq(sb_reqlog_at(log, 0)->status, 200);
+    ck_assert_int_eq(sb_reqlog_at(log, 0)->answered_ms, 45);
     e = sb_reqlog_add(log, 43, "GET", "/b", "", 0);
     ck_assert_uint_eq(e->seq, 2);
     sb_reqlog_clear(log);
     ck_assert_uint_eq(sb_reqlog_count(log), 0);
     e = sb_reqlog_add(log, 44, "GET", "/c", "", 0);
     ck_assert_uint_eq(e->seq, 1);          /* seq restarts after a clear */
-    sb_reqlog_set_status(log, first, 500); /* a stale id changes nothing */
+    /* a stale id changes nothing */
+    ck_assert_ptr_null(sb_reqlog_set_status(log, first, 500, 46));
     ck_assert_int_eq(sb_reqlog_at(log, 0)->status, 0);
     sb_reqlog_free(log);
 }
@@ -1121,6 +1124,132 @@ END_TEST
 
 #define Q_THREAD "sender_id=12&recipient_phone=%2B14155550100"
 
+/* What the page hears: every event the routes tell, in order. */
+struct heard {
+    char text[8192];
+    int n;
+};
+
+static void
+hear(void *arg, const char *event, const char *data)
+{
+    struct heard *h = arg;
+    size_t len = strlen(h->text);
+
+    snprintf(h->text + len, sizeof(h->text) - len, "%s %s\n", event, data);
+    h->n++;
+}
+
+START_TEST(routes_tell_the_page_what_changed)
+{
+    struct harness h;
+    struct heard heard = {{0}, 0};
+
+    harness_init(&h, 0);
+    h.sb->on_event = hear;
+    h.sb->event_arg = &heard;
+    ck_assert_int_eq(call(&h, "POST", FF, NULL, KEY, FF_BODY, 0), 403);
+    ck_assert_int_eq(call(&h, "POST", FF, NULL, KEY, "x", 0), 400);
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/inbound", NULL, NULL,
+                          "{\"sender_id\":12,\"recipient_phone\":\"" PHONE
+                          "\",\"text\":\"a/b\"}",
+                          0),
+                     204);
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/config", NULL, NULL,
+                          "{\"balance\":-1}", 0),
+                     400); /* nothing changed: nothing told */
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/config", NULL, NULL,
+                          "{\"balance\":5}", 0),
+                     200);
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/clock", NULL, NULL,
+                          "{\"advance_s\":1}", 0),
+                     200);
+    ck_assert_int_eq(call(&h, "POST", "/_sandbox/faults", NULL, NULL,
+                          "{\"mode\":\"close\"}", 0),
+                     200);
+    ck_assert_int_eq(
+        call(&h, "DELETE", "/_sandbox/faults", NULL, NULL, NULL, 0), 204);
+    ck_assert_int_eq(
+        call(&h, "DELETE", "/_sandbox/requests", NULL, NULL, NULL, 0), 204);
+    ck_assert_int_eq(
+        call(&h, "DELETE", "/_sandbox/conversations", NULL, NULL, NULL, 0),
+        204);
+    ck_assert_int_eq(call(&h, "GET", "/_sandbox/config", NULL, NULL, NULL, 0),
+                     200); /* a read tells nothing */
+    ck_assert_int_eq(heard.n, 8);
+    ck_assert_str_eq(
+        heard.text,
+        "message {\"sender_id\":12,\"recipient_phone\":\"" PHONE "\","
+        "\"message\":{\"id\":1,\"at\":\"2026-02-24T10:30:00+00:00\","
+        "\"kind\":\"freeform\",\"text\":\"hi\",\"status\":403,"
+        "\"error_code\":\"SESSION_EXPIRED\"},\"balance\":100}\n"
+        "message {\"sender_id\":12,\"recipient_phone\":\"" PHONE "\","
+        "\"message\":{\"id\":2,\"at\":\"2026-02-24T10:30:00+00:00\","
+        "\"kind\":\"inbound\",\"text\":\"a/b\"},\"balance\":100}\n"
+        "state {\"what\":\"config\"}\n"
+        "state {\"what\":\"clock\"}\n"
+        "state {\"what\":\"faults\"}\n"
+        "state {\"what\":\"faults\"}\n"
+        "cleared {\"what\":\"requests\"}\n"
+        "cleared {\"what\":\"conversations\"}\n");
+    harness_done(&h);
+}
+END_TEST
+
+START_TEST(senders_and_log_routes)
+{
+    struct harness h;
+    struct sb_reqlog_entry *e;
+
+    harness_init(&h, 0);
+    ck_assert_int_eq(call(&h, "GET", "/_sandbox/senders", NULL, NULL, NULL, 0),
+                     200);
+    ck_assert_str_eq(h.r.body,
+                     "{\"senders\":[{\"id\":12,\"name\":\"Sender 12\","
+                     "\"phone\":\"+14155550012\",\"status\":\"online\"},"
+                     "{\"id\":13,\"name\":\"Sender 13\",\"phone\":"
+                     "\"+14155550013\",\"status\":\"offline\"}]}");
+    e = sb_reqlog_add(h.sb->log, 100, "POST", FF "?x=1", "{}", 2);
+    sb_reqlog_set_status(h.sb->log, e->id, 403, 107);
+    e = sb_reqlog_add(h.sb->log, 110, "GET", "/api/user/whatsapp/senders", "",
+                      0);
+    e->fault = "hang"; /* never answered */
+    sb_reqlog_add(h.sb->log, 120, "GET", "/x", "", 0);
+    ck_assert_int_eq(call(&h, "GET", "/_sandbox/log", NULL, NULL, NULL, 0),
+                     200);
+    ck_assert_str_eq(
+        h.r.body,
+        "{\"count\":3,\"entries\":["
+        "{\"seq\":3,\"method\":\"GET\",\"path\":\"/x\",\"status\":null,"
+        "\"latency_ms\":null,\"fault\":null},"
+        "{\"seq\":2,\"method\":\"GET\",\"path\":"
+        "\"/api/user/whatsapp/senders\",\"status\":null,"
+        "\"latency_ms\":null,\"fault\":\"hang\"},"
+        "{\"seq\":1,\"method\":\"POST\",\"path\":"
+        "\"/api/user/whatsapp/send-freeform\",\"status\":403,"
+        "\"latency_ms\":7,\"fault\":null}],\"more\":false}");
+    /* paged, and filtered without case on method, path, status, fault */
+    ck_assert_int_eq(
+        call(&h, "GET", "/_sandbox/log", "limit=1&before=3", NULL, NULL, 0),
+        200);
+    ck_assert(body_has(&h, "\"seq\":2,"));
+    ck_assert(body_has(&h, "\"more\":true"));
+    ck_assert_int_eq(call(&h, "GET", "/_sandbox/log", "q=HAN", NULL, NULL, 0),
+                     200);
+    ck_assert(body_has(&h, "\"seq\":2,") && !body_has(&h, "\"seq\":1,"));
+    ck_assert_int_eq(call(&h, "GET", "/_sandbox/log", "q=403", NULL, NULL, 0),
+                     200);
+    ck_assert(body_has(&h, "\"seq\":1,") && !body_has(&h, "\"seq\":2,"));
+    ck_assert_int_eq(call(&h, "GET", "/_sandbox/log", "q=x%3D1", NULL, NULL, 0),
+                     200); /* the query is no part of the path */
+    ck_assert(!body_has(&h, "\"seq\""));
+    ck_assert_int_eq(call(&h, "GET", "/_sandbox/log", "q=FREE&limit=0", NULL,
+                          NULL, 0),
+                     400);
+    harness_done(&h);
+}
+END_TEST
+
 START_TEST(inbox_routes)
 {
     struct harness h;
@@ -1276,6 +1405,8 @@ sandbox_suite(void)
     tcase_add_test(core, inbox_is_bounded);
     tcase_add_test(core, inbox_fill_placeholders);
     tcase_add_test(api, inbox_routes);
+    tcase_add_test(api, routes_tell_the_page_what_changed);
+    tcase_add_test(api, senders_and_log_routes);
     suite_add_tcase(s, text);
     suite_add_tcase(s, core);
     suite_add_tcase(s, api);

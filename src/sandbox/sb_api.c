@@ -396,7 +396,7 @@ handle_freeform(struct sb_sandbox *sb, json_object *body, int64_t now,
         freeform_ok(&m, out);
     else
         outcome_error(sb, oc, f.sender_id, 503, &m, out);
-    sb_inbox_add(sb->inbox, f.sender_id, f.phone, now, SB_INBOX_FREEFORM,
+    sb_sandbox_record(sb, f.sender_id, f.phone, now, SB_INBOX_FREEFORM,
                  f.message, f.message_len, NULL, out->status, outcome_code(oc));
 }
 
@@ -445,7 +445,7 @@ template_record(struct sb_sandbox *sb, json_object *body,
         }
         text = sb_inbox_fill(tp.body_text, values, tp.nvariables, &len);
     }
-    sb_inbox_add(sb->inbox, t->sender_id, t->phone, now, SB_INBOX_TEMPLATE,
+    sb_sandbox_record(sb, t->sender_id, t->phone, now, SB_INBOX_TEMPLATE,
                  text, len, text ? tp.name : NULL, status, outcome_code(oc));
     free(text);
 }

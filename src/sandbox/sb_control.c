@@ -2,6 +2,7 @@
 #include "alloc.h"
 #include "sb_json.h"
 #include "sb_text.h"
+#include "sb_view.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,10 @@ struct control_route {
     bool has_body; /* a JSON object body is required */
     control_fn fn;
     query_fn qfn; /* instead of fn: a GET read by its query string */
+    /* what a success changes, told to the page (docs/inbox-page.md):
+     * "config", "clock", "faults" (a "state" event), "conversations",
+     * "requests" (a "cleared" event); NULL for nothing */
+    const char *changes;
 };
 
 bool
@@ -140,8 +145,8 @@ inbound_post(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
         return;
     }
     sb_state_inbound(sb->state, id, phone, at);
-    sb_inbox_add(sb->inbox, id, phone, at, SB_INBOX_INBOUND, text, text_len,
-                 NULL, 0, NULL);
+    sb_sandbox_record(sb, id, phone, at, SB_INBOX_INBOUND, text, text_len, NULL,
+                      0, NULL);
     sb_response_set(out, 204, NULL);
 }
 
@@ -360,44 +365,6 @@ fault_post_legacy(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
 
 /* ---- /_sandbox/requests ---- */
 
-/* Arbitrary bytes as JSON text (invalid UTF-8 shown as U+FFFD). */
-static json_object *
-text_json(const char *s, size_t len)
-{
-    size_t n;
-    char *clean = sb_utf8_sanitize(s, len, &n);
-    json_object *o = sb_json_strn(clean, n);
-
-    free(clean);
-    return o;
-}
-
-static json_object *
-entry_json(const struct sb_reqlog_entry *e)
-{
-    json_object *o = sb_json_obj(), *headers = sb_json_arr();
-    char *b64 = sb_base64(e->body, e->body_len);
-
-    sb_json_add(o, "seq", sb_json_int((int64_t)e->seq));
-    sb_json_add(o, "mono_ms", sb_json_int(e->mono_ms));
-    sb_json_add(o, "method", sb_json_str(e->method));
-    sb_json_add(o, "path", text_json(e->uri, strlen(e->uri)));
-    for (size_t i = 0; i < e->nheaders; i++) {
-        json_object *pair = sb_json_arr();
-        const struct sb_header *h = &e->headers[i];
-        sb_json_push(pair, text_json(h->name, strlen(h->name)));
-        sb_json_push(pair, text_json(h->value, strlen(h->value)));
-        sb_json_push(headers, pair);
-    }
-    sb_json_add(o, "headers", headers);
-    sb_json_add(o, "body", text_json(e->body, e->body_len));
-    sb_json_add(o, "body_b64", sb_json_str(b64));
-    sb_json_add(o, "status", sb_json_int(e->status));
-    sb_json_add(o, "fault", e->fault ? sb_json_str(e->fault) : NULL);
-    free(b64);
-    return o;
-}
-
 static void
 requests_get(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
              struct sb_response *out)
@@ -408,7 +375,7 @@ requests_get(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
     (void)body;
     (void)mono_ms;
     for (size_t i = 0; i < n; i++)
-        sb_json_push(list, entry_json(sb_reqlog_at(sb->log, i)));
+        sb_json_push(list, sb_view_request(sb_reqlog_at(sb->log, i)));
     sb_json_add(o, "count", sb_json_int((int64_t)n));
     sb_json_add(o, "requests", list);
     sb_response_set(out, 200, sb_json_take(o));
@@ -451,57 +418,6 @@ query_int(const char *query, const char *key, int64_t min, int64_t max,
 }
 
 static json_object *
-time_json(int64_t t)
-{
-    char buf[SB_ISO_LEN];
-
-    return sb_iso_format(t, buf, sizeof(buf)) ? NULL : sb_json_str(buf);
-}
-
-static const char *
-kind_name(enum sb_inbox_kind k)
-{
-    return k == SB_INBOX_FREEFORM   ? "freeform"
-           : k == SB_INBOX_TEMPLATE ? "template"
-                                    : "inbound";
-}
-
-static json_object *
-message_json(const struct sb_inbox_msg *m)
-{
-    json_object *o = sb_json_obj();
-
-    sb_json_add(o, "id", sb_json_int((int64_t)m->id));
-    sb_json_add(o, "at", time_json(m->at));
-    sb_json_add(o, "kind", sb_json_str(kind_name(m->kind)));
-    sb_json_add(o, "text", m->text ? text_json(m->text, m->text_len) : NULL);
-    if (m->kind == SB_INBOX_TEMPLATE)
-        sb_json_add(o, "template",
-                    m->template_name ? sb_json_str(m->template_name) : NULL);
-    if (m->kind != SB_INBOX_INBOUND) {
-        sb_json_add(o, "status", sb_json_int(m->status));
-        sb_json_add(o, "error_code",
-                    m->error_code ? sb_json_str(m->error_code) : NULL);
-    }
-    return o;
-}
-
-static json_object *
-window_json(struct sb_sandbox *sb, const struct sb_inbox_thread *t, int64_t now)
-{
-    struct sb_session ss =
-        sb_state_session(sb->state, t->sender_id, t->phone, now);
-    json_object *o = sb_json_obj();
-
-    sb_json_add(o, "is_open", sb_json_bool(ss.is_open));
-    sb_json_add(o, "expires_at",
-                ss.had_window ? time_json(ss.expires_at) : NULL);
-    sb_json_add(o, "minutes_remaining",
-                ss.is_open ? sb_json_int(ss.minutes_remaining) : NULL);
-    return o;
-}
-
-static json_object *
 thread_json(struct sb_sandbox *sb, const struct sb_inbox_thread *t, int64_t now)
 {
     json_object *o = sb_json_obj();
@@ -511,10 +427,10 @@ thread_json(struct sb_sandbox *sb, const struct sb_inbox_thread *t, int64_t now)
     sb_json_add(o, "sender_id", sb_json_int(t->sender_id));
     sb_json_add(o, "recipient_phone", sb_json_str(t->phone));
     sb_json_add(o, "messages", sb_json_int((int64_t)t->count));
-    sb_json_add(o, "last_at", time_json(t->last_at));
-    sb_json_add(o, "window", window_json(sb, t, now));
+    sb_json_add(o, "last_at", sb_view_time(t->last_at));
+    sb_json_add(o, "window", sb_view_window(sb, t, now));
     if (sb_inbox_messages(sb->inbox, t, 0, 1, &last, &more) == 1)
-        sb_json_add(o, "last", message_json(last));
+        sb_json_add(o, "last", sb_view_message(last));
     return o;
 }
 
@@ -584,11 +500,11 @@ messages_get(struct sb_sandbox *sb, const char *query, int64_t mono_ms,
     o = sb_json_obj();
     list = sb_json_arr();
     for (size_t i = 0; i < n; i++)
-        sb_json_push(list, message_json(page[i]));
+        sb_json_push(list, sb_view_message(page[i]));
     sb_json_add(o, "sender_id", sb_json_int(id));
     sb_json_add(o, "recipient_phone", sb_json_str(phone));
     sb_json_add(o, "window",
-                t ? window_json(sb, t, sb_state_now(sb->state, mono_ms))
+                t ? sb_view_window(sb, t, sb_state_now(sb->state, mono_ms))
                   : NULL);
     sb_json_add(o, "messages", list);
     sb_json_add(o, "more", sb_json_bool(more));
@@ -596,28 +512,133 @@ messages_get(struct sb_sandbox *sb, const char *query, int64_t mono_ms,
     free(phone);
 }
 
+/* ---- /_sandbox/senders and /_sandbox/log (the page's panels) ---- */
+
+static void
+senders_get(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
+            struct sb_response *out)
+{
+    json_object *o = sb_json_obj(), *list = sb_json_arr();
+
+    (void)body;
+    (void)mono_ms;
+    for (size_t i = 0; i < sb_state_sender_count(sb->state); i++) {
+        const struct sb_sender *s = sb_state_sender_at(sb->state, i);
+        json_object *e = sb_json_obj();
+        char name[32], phone[24];
+        sb_sender_name(s, name, sizeof(name));
+        sb_sender_phone(s, phone, sizeof(phone));
+        sb_json_add(e, "id", sb_json_int(s->id));
+        sb_json_add(e, "name", sb_json_str(name));
+        sb_json_add(e, "phone", sb_json_str(phone));
+        sb_json_add(e, "status", sb_json_str(s->status));
+        sb_json_push(list, e);
+    }
+    sb_json_add(o, "senders", list);
+    sb_response_set(out, 200, sb_json_take(o));
+}
+
+/* Whether e's method, path, status or fault contains q (ASCII case
+ * folded). */
+static bool
+log_matches(const struct sb_reqlog_entry *e, const char *q)
+{
+    char status[16];
+    const char *q_end = strchr(e->uri, '?');
+    size_t plen = q_end ? (size_t)(q_end - e->uri) : strlen(e->uri);
+
+    snprintf(status, sizeof(status), "%d", e->status);
+    return sb_contains_ci(e->method, strlen(e->method), q) ||
+           sb_contains_ci(e->uri, plen, q) ||
+           (e->status && sb_contains_ci(status, strlen(status), q)) ||
+           (e->fault && sb_contains_ci(e->fault, strlen(e->fault), q));
+}
+
+/* GET /_sandbox/log?limit=&before=&q=: newest first, in short. */
+static void
+log_get(struct sb_sandbox *sb, const char *query, int64_t mono_ms,
+        struct sb_response *out)
+{
+    int64_t limit, before;
+    size_t qlen, n = sb_reqlog_count(sb->log), kept = 0;
+    char *q;
+    json_object *o, *list;
+    bool more = false;
+
+    (void)mono_ms;
+    if (!query_int(query, "limit", 1, SB_INBOX_PAGE_MAX, 100, &limit, out) ||
+        !query_int(query, "before", 0, INT64_MAX, 0, &before, out))
+        return;
+    q = sb_query_get(query, "q", &qlen);
+    if (q != NULL && (qlen == 0 || memchr(q, '\0', qlen) != NULL)) {
+        free(q);
+        q = NULL; /* no filter */
+    }
+    o = sb_json_obj();
+    list = sb_json_arr();
+    for (size_t i = n; i-- > 0;) {
+        const struct sb_reqlog_entry *e = sb_reqlog_at(sb->log, i);
+        if ((before > 0 && e->seq >= (uint64_t)before) ||
+            (q != NULL && !log_matches(e, q)))
+            continue;
+        if (kept == (size_t)limit) {
+            more = true;
+            break;
+        }
+        sb_json_push(list, sb_view_log_entry(e));
+        kept++;
+    }
+    sb_json_add(o, "count", sb_json_int((int64_t)n));
+    sb_json_add(o, "entries", list);
+    sb_json_add(o, "more", sb_json_bool(more));
+    sb_response_set(out, 200, sb_json_take(o));
+    free(q);
+}
+
 /* ---- dispatch ---- */
 
 static const struct control_route routes[] = {
-    {"/_sandbox/inbound", "POST", "POST", true, inbound_post, NULL},
-    {"/_sandbox/clock", "GET", "GET, POST", false, clock_get, NULL},
-    {"/_sandbox/clock", "POST", "GET, POST", true, clock_post, NULL},
-    {"/_sandbox/config", "GET", "GET, POST", false, config_get, NULL},
-    {"/_sandbox/config", "POST", "GET, POST", true, config_post, NULL},
-    {"/_sandbox/faults", "GET", "GET, POST, DELETE", false, faults_get, NULL},
-    {"/_sandbox/faults", "POST", "GET, POST, DELETE", true, faults_post, NULL},
+    {"/_sandbox/inbound", "POST", "POST", true, inbound_post, NULL, NULL},
+    {"/_sandbox/clock", "GET", "GET, POST", false, clock_get, NULL, NULL},
+    {"/_sandbox/clock", "POST", "GET, POST", true, clock_post, NULL, "clock"},
+    {"/_sandbox/config", "GET", "GET, POST", false, config_get, NULL, NULL},
+    {"/_sandbox/config", "POST", "GET, POST", true, config_post, NULL,
+     "config"},
+    {"/_sandbox/senders", "GET", "GET", false, senders_get, NULL, NULL},
+    {"/_sandbox/faults", "GET", "GET, POST, DELETE", false, faults_get, NULL,
+     NULL},
+    {"/_sandbox/faults", "POST", "GET, POST, DELETE", true, faults_post, NULL,
+     "faults"},
     {"/_sandbox/faults", "DELETE", "GET, POST, DELETE", false, faults_delete,
+     NULL, "faults"},
+    {"/_sandbox/fault", "POST", "POST", true, fault_post_legacy, NULL,
+     "faults"},
+    {"/_sandbox/requests", "GET", "GET, DELETE", false, requests_get, NULL,
      NULL},
-    {"/_sandbox/fault", "POST", "POST", true, fault_post_legacy, NULL},
-    {"/_sandbox/requests", "GET", "GET, DELETE", false, requests_get, NULL},
     {"/_sandbox/requests", "DELETE", "GET, DELETE", false, requests_delete,
-     NULL},
+     NULL, "requests"},
+    {"/_sandbox/log", "GET", "GET", false, NULL, log_get, NULL},
     {"/_sandbox/conversations", "GET", "GET, DELETE", false, NULL,
-     conversations_get},
+     conversations_get, NULL},
     {"/_sandbox/conversations", "DELETE", "GET, DELETE", false,
-     conversations_delete, NULL},
-    {"/_sandbox/messages", "GET", "GET", false, NULL, messages_get},
+     conversations_delete, NULL, "conversations"},
+    {"/_sandbox/messages", "GET", "GET", false, NULL, messages_get, NULL},
 };
+
+/* The page hears of a change a control route made. */
+static void
+tell_change(struct sb_sandbox *sb, const char *what)
+{
+    json_object *o;
+
+    if (strcmp(what, "conversations") != 0 && strcmp(what, "requests") != 0) {
+        sb_sandbox_changed(sb, what);
+        return;
+    }
+    o = sb_json_obj();
+    sb_json_add(o, "what", sb_json_str(what));
+    sb_sandbox_event(sb, "cleared", o);
+}
 
 static void
 run_route(struct sb_sandbox *sb, const struct control_route *r,
@@ -639,6 +660,8 @@ run_route(struct sb_sandbox *sb, const struct control_route *r,
     else
         r->fn(sb, body, mono_ms, out);
     json_object_put(body);
+    if (r->changes != NULL && out->status >= 200 && out->status < 300)
+        tell_change(sb, r->changes);
 }
 
 void

@@ -4,6 +4,11 @@
 #include "http_method.h"
 #include "sb_api.h"
 #include "sb_control.h"
+#include "sb_events.h"
+#include "sb_json.h"
+#include "sb_text.h"
+#include "sb_ui.h"
+#include "sb_view.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -52,6 +57,7 @@ struct sb_http {
     struct pending *pending;
     struct conn *conns;
     size_t nconns;
+    struct sb_events *events; /* the page's live updates */
     char address[INET6_ADDRSTRLEN + 16];
 };
 
@@ -183,6 +189,18 @@ reason(int status)
     }
 }
 
+/* Records what request `log_id` was answered (0: nothing, a fault cut
+ * it) and tells the page. */
+static void
+answered(struct sb_http *h, uint64_t log_id, int status)
+{
+    const struct sb_reqlog_entry *e = sb_reqlog_set_status(
+        h->sb->log, log_id, status, (int64_t)clock_mono_ms());
+
+    if (e != NULL)
+        sb_sandbox_event(h->sb, "request", sb_view_log_entry(e));
+}
+
 static void
 send_response(struct sb_http *h, struct evhttp_request *req,
               const struct sb_response *r)
@@ -213,7 +231,7 @@ on_latency(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     send_response(p->h, p->req, &p->resp);
-    sb_reqlog_set_status(p->h->sb->log, p->log_id, p->resp.status);
+    answered(p->h, p->log_id, p->resp.status);
     pending_free(p);
 }
 
@@ -306,7 +324,7 @@ on_slow_tick(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (p->out_sent == p->out_len) {
-        sb_reqlog_set_status(p->h->sb->log, p->log_id, p->resp.status);
+        answered(p->h, p->log_id, p->resp.status);
         release_held(p); /* the answer said Connection: close */
         return;
     }
@@ -442,7 +460,7 @@ apply_fault(struct sb_http *h, struct evhttp_request *req,
         return;
     case SB_FAULT_STATUS:
         send_status(h, req, f);
-        sb_reqlog_set_status(h->sb->log, log_id, f->status);
+        answered(h, log_id, f->status);
         return;
     }
 }
@@ -496,13 +514,19 @@ api_request(struct sb_http *h, struct evhttp_request *req,
     bool reused = conn_of(h, req)->answered;
     struct sb_response resp = {0};
     struct sb_fault f;
+    bool cut;
 
     /* Every request is logged first, also the ones a fault answers. */
     if (sb_faults_take(sb->faults, rq->path, rq->body, rq->body_len, reused,
                        &f)) {
         e->fault = sb_fault_mode_name(f.mode);
+        cut = f.mode == SB_FAULT_RESET || f.mode == SB_FAULT_GARBAGE ||
+              f.mode == SB_FAULT_CLOSE || f.mode == SB_FAULT_DROP_NEXT;
         apply_fault(h, req, rq, &f, id, mono_ms);
         sb_fault_clear(&f);
+        if (cut)
+            answered(h, id, 0);
+        sb_sandbox_changed(sb, "faults"); /* one use less */
         return;
     }
     sb_api_handle(sb, rq, mono_ms, &resp);
@@ -511,8 +535,97 @@ api_request(struct sb_http *h, struct evhttp_request *req,
         return;
     }
     send_response(h, req, &resp);
-    sb_reqlog_set_status(sb->log, id, resp.status);
+    answered(h, id, resp.status);
     sb_response_clear(&resp);
+}
+
+/* ---- the inbox page and its live updates ---- */
+
+static bool
+is_page_path(const char *path)
+{
+    return strcmp(path, "/") == 0 || strcmp(path, SB_CONTROL_PREFIX) == 0 ||
+           strcmp(path, SB_CONTROL_PREFIX "/") == 0;
+}
+
+/* Nothing the page shows can load anything from elsewhere, not even a tag
+ * injected past the escaping (docs/inbox-page.md). */
+#define PAGE_CSP                                                               \
+    "default-src 'none'; script-src 'unsafe-inline'; "                         \
+    "style-src 'unsafe-inline'; connect-src 'self'; img-src data:; "           \
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+static void
+send_page(struct sb_http *h, struct evhttp_request *req, bool head)
+{
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+    struct evbuffer *body = alloc_check(evbuffer_new(), "evbuffer_new");
+
+    evhttp_add_header(oh, "Content-Type", "text/html; charset=utf-8");
+    evhttp_add_header(oh, "Cache-Control", "no-store");
+    evhttp_add_header(oh, "Content-Security-Policy", PAGE_CSP);
+    evhttp_add_header(oh, "X-Content-Type-Options", "nosniff");
+    if (!head && evbuffer_add_reference(body, sb_ui_inbox, sb_ui_inbox_len,
+                                        NULL, NULL) != 0)
+        alloc_oom("evbuffer_add_reference");
+    conn_of(h, req)->answered = true;
+    evhttp_send_reply(req, 200, "OK", body);
+    evbuffer_free(body);
+}
+
+static void
+start_events(struct sb_http *h, struct evhttp_request *req, int64_t mono_ms)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    evutil_socket_t fd = conn_fd(evcon);
+    json_object *o = sb_json_obj();
+    char now[SB_ISO_LEN];
+
+    /* The stream keeps the connection for good: it leaves our table (the
+     * hub's close callback replaces ours). */
+    if (fd >= 0 && (size_t)fd < h->nconns && h->conns[fd].evcon == evcon)
+        memset(&h->conns[fd], 0, sizeof(h->conns[fd]));
+    if (sb_iso_format(sb_state_now(h->sb->state, mono_ms), now, sizeof(now)))
+        sb_json_add(o, "now", NULL);
+    else
+        sb_json_add(o, "now", sb_json_str(now));
+    sb_events_attach(h->events, req,
+                     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+}
+
+static void
+publish(void *arg, const char *event, const char *data)
+{
+    struct sb_http *h = arg;
+
+    sb_events_publish(h->events, event, data);
+}
+
+/* The page's routes; false when rq is none of them. */
+static bool
+page_request(struct sb_http *h, struct evhttp_request *req,
+             const struct sb_request *rq, int64_t mono_ms)
+{
+    bool get = strcmp(rq->method, "GET") == 0;
+    bool head = strcmp(rq->method, "HEAD") == 0;
+    struct sb_response resp = {0};
+
+    if (is_page_path(rq->path) && (get || head)) {
+        send_page(h, req, head);
+        return true;
+    }
+    if (strcmp(rq->path, SB_CONTROL_PREFIX "/events") != 0)
+        return false;
+    if (get) {
+        start_events(h, req, mono_ms);
+        return true;
+    }
+    sb_response_error(&resp, 405, "Method not allowed.", "METHOD_NOT_ALLOWED");
+    resp.allow = "GET";
+    send_response(h, req, &resp);
+    sb_response_clear(&resp);
+    return true;
 }
 
 static void
@@ -523,6 +636,8 @@ on_request(struct evhttp_request *req, void *arg)
     struct sb_request rq;
 
     request_view(req, &rq);
+    if (page_request(h, req, &rq, mono_ms))
+        return;
     if (sb_is_control_path(rq.path)) {
         struct sb_response resp = {0};
         sb_control_handle(h->sb, &rq, mono_ms, &resp);
@@ -569,13 +684,16 @@ configure(struct evhttp *http)
 
 struct sb_http *
 sb_http_new(struct event_base *base, struct sb_sandbox *sb, const char *host,
-            int port, char *err, size_t errlen)
+            int port, unsigned heartbeat_ms, char *err, size_t errlen)
 {
     struct sb_http *h = xcalloc(1, sizeof(*h));
     struct evhttp_bound_socket *bound;
 
     h->base = base;
     h->sb = sb;
+    h->events = sb_events_new(base, heartbeat_ms);
+    sb->on_event = publish;
+    sb->event_arg = h;
     h->http = alloc_check(evhttp_new(base), "evhttp_new");
     configure(h->http);
     evhttp_set_gencb(h->http, on_request, h);
@@ -605,6 +723,8 @@ sb_http_free(struct sb_http *h)
      * along with their connections. */
     while (h->pending != NULL)
         pending_free(h->pending);
+    h->sb->on_event = NULL;
+    sb_events_free(h->events);
     /* evhttp_free runs on_conn_close for each connection: conns last. */
     if (h->http != NULL)
         evhttp_free(h->http);

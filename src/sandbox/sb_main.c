@@ -25,7 +25,7 @@ struct options {
     int port;
     const char *api_key;
     const char *senders;
-    int64_t balance, rate_limit, latency_ms;
+    int64_t balance, rate_limit, latency_ms, heartbeat_ms;
     bool has_start;
     int64_t start;
 };
@@ -34,6 +34,12 @@ static const char usage_text[] =
     "Usage: wagate-sandbox [OPTION]...\n"
     "A local simulator of the Autocalls WhatsApp REST API, for tests, demos\n"
     "and development without an account.\n"
+    "\n"
+    "Its inbox page, http://HOST:PORT/ in a browser (default\n"
+    "http://127.0.0.1:8090/), shows live every message your services sent\n"
+    "as chat threads, with the status answered; reply there as the customer\n"
+    "(opens the 24-hour window), switch senders offline, change the balance,\n"
+    "move the clock, arm faults, and read the request log.\n"
     "\n"
     "Options:\n"
     "  --listen HOST:PORT    address to serve on (default " DEFAULT_LISTEN
@@ -48,6 +54,8 @@ static const char usage_text[] =
     "                        (default 5, 0 = off)\n"
     "  --latency-ms N        delay before every API answer (default 0)\n"
     "  --start-time ISO8601  initial value of the sandbox clock (default now)\n"
+    "  --events-heartbeat-ms N  a comment on the page's event streams every\n"
+    "                        N ms (default 15000, 10..3600000)\n"
     "  --help                show this help and exit\n"
     "  --version             show the version and exit\n"
     "\n"
@@ -63,9 +71,13 @@ static const char usage_text[] =
     "Sender ID has phone +1415555<ID padded to 4>, template ID*100+1\n"
     "(approved, appointment_reminder) and ID*100+2 (pending).\n"
     "\n"
+    "The page (no auth, not logged):\n"
+    "  GET  /                  the inbox page (also /_sandbox/)\n"
+    "  GET  /_sandbox/events   its live updates (Server-Sent Events)\n"
+    "\n"
     "Control routes (no auth, not logged):\n"
     "  POST /_sandbox/inbound  {\"sender_id\":12,\"recipient_phone\":\"+1...\","
-    "\"at\":\"ISO\"?}\n"
+    "\"at\":\"ISO\"?,\"text\":\"...\"?}\n"
     "                          the customer wrote; window open until +24 h\n"
     "  GET|POST /_sandbox/clock  {\"advance_s\":N} moves the sandbox clock\n"
     "  GET|POST /_sandbox/config\n"
@@ -74,10 +86,16 @@ static const char usage_text[] =
     "  GET|POST|DELETE /_sandbox/faults  list, arm, clear faults on demand\n"
     "                          (below)\n"
     "  GET|DELETE /_sandbox/requests  list or clear the API requests received\n"
+    "  GET  /_sandbox/log?limit=&before=&q=  the same, newest first, in short\n"
+    "  GET  /_sandbox/senders  the senders with their names and status\n"
+    "  GET|DELETE /_sandbox/conversations?offset=&limit=  the inbox's threads\n"
+    "  GET  /_sandbox/messages?sender_id=&recipient_phone=&before=&limit=\n"
+    "                          one thread's messages, newest first\n"
     "\n"
     "Faults on demand: POST /_sandbox/faults {\"mode\":M, \"path\"?:P,\n"
     "\"match\"?:S, \"times\"?:N} makes the next N (default 1, at most 10000)\n"
-    "API requests whose path is exactly P and whose body contains S misbehave;\n"
+    "API requests whose path is exactly P and whose body contains S "
+    "misbehave;\n"
     "up to 64 faults armed at once, the first armed that matches applies.\n"
     "Modes M:\n"
     "  reset      read the request, then TCP RST\n"
@@ -87,14 +105,17 @@ static const char usage_text[] =
     "  garbage    answer bytes that are not HTTP, then close\n"
     "  slow       the normal answer, one byte every \"delay_ms\" (default 10,\n"
     "             0..10000), then close\n"
-    "  status     answer \"status\" (200..599) with \"headers\"?:{\"Name\":\"v\"}\n"
+    "  status     answer \"status\" (200..599) with "
+    "\"headers\"?:{\"Name\":\"v\"}\n"
     "             and \"body\"? (a string, or JSON sent as its text)\n"
     "  drop_next  a request arriving on a kept-alive connection that already\n"
     "             carried an answer: close it without answering (a client\n"
     "             sees its reused connection die)\n"
     "Every request is still recorded in /_sandbox/requests, with \"fault\"\n"
     "naming the mode applied. Faults never apply to /_sandbox routes.\n"
-    "  curl -d '{\"mode\":\"status\",\"status\":429,\"headers\":{\"Retry-After\":\"2\"}}' \\\n"
+    "  curl -d "
+    "'{\"mode\":\"status\",\"status\":429,\"headers\":{\"Retry-After\":\"2\"}}'"
+    " \\\n"
     "    127.0.0.1:8090/_sandbox/faults\n"
     "\n"
     "Example:\n"
@@ -178,6 +199,7 @@ enum {
     OPT_RATE,
     OPT_LATENCY,
     OPT_START,
+    OPT_HEARTBEAT,
     OPT_HELP,
     OPT_VERSION
 };
@@ -201,6 +223,13 @@ apply_option(int c, const char *arg, struct options *o)
     case OPT_LATENCY:
         return parse_num("--latency-ms", arg, SB_LATENCY_MAX_MS,
                          &o->latency_ms);
+    case OPT_HEARTBEAT:
+        if (parse_num("--events-heartbeat-ms", arg, 3600000, &o->heartbeat_ms))
+            return -1;
+        return o->heartbeat_ms >= 10
+                   ? 0
+                   : usage_error("--events-heartbeat-ms wants 10..3600000",
+                                 arg);
     case OPT_START:
         o->has_start = true;
         if (sb_iso_parse(arg, &o->start) != 0)
@@ -226,6 +255,7 @@ parse_args(int argc, char **argv, struct options *o)
         {"rate-limit", required_argument, NULL, OPT_RATE},
         {"latency-ms", required_argument, NULL, OPT_LATENCY},
         {"start-time", required_argument, NULL, OPT_START},
+        {"events-heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0}};
@@ -307,7 +337,8 @@ serve(struct sb_sandbox *sb, const struct options *o)
         fputs("wagate-sandbox: cannot watch signals\n", stderr);
         goto done;
     }
-    h = sb_http_new(base, sb, o->host, o->port, err, sizeof(err));
+    h = sb_http_new(base, sb, o->host, o->port, (unsigned)o->heartbeat_ms, err,
+                    sizeof(err));
     if (h == NULL) {
         fprintf(stderr, "wagate-sandbox: %s\n", err);
         goto done;

@@ -80,8 +80,8 @@ sb_reqlog_add_header(struct sb_reqlog_entry *e, const char *name,
     e->nheaders++;
 }
 
-void
-sb_reqlog_set_status(struct sb_reqlog *log, uint64_t id, int status)
+static struct sb_reqlog_entry *
+find(const struct sb_reqlog *log, uint64_t id)
 {
     size_t lo = 0, hi = log->count;
 
@@ -93,8 +93,27 @@ sb_reqlog_set_status(struct sb_reqlog *log, uint64_t id, int status)
         else
             hi = mid;
     }
-    if (lo < log->count && log->entries[lo]->id == id)
-        log->entries[lo]->status = status;
+    return lo < log->count && log->entries[lo]->id == id ? log->entries[lo]
+                                                         : NULL;
+}
+
+const struct sb_reqlog_entry *
+sb_reqlog_find(const struct sb_reqlog *log, uint64_t id)
+{
+    return find(log, id);
+}
+
+const struct sb_reqlog_entry *
+sb_reqlog_set_status(struct sb_reqlog *log, uint64_t id, int status,
+                     int64_t mono_ms)
+{
+    struct sb_reqlog_entry *e = find(log, id);
+
+    if (e != NULL) {
+        e->status = status;
+        e->answered_ms = mono_ms;
+    }
+    return e;
 }
 
 size_t

@@ -28,6 +28,7 @@ struct sb_reqlog_entry {
     char *body; /* exact bytes, NUL appended */
     size_t body_len;
     int status;        /* 0 until answered */
+    int64_t answered_ms; /* CLOCK_MONOTONIC ms of the answer; 0 until then */
     const char *fault; /* static mode name of the fault applied, or NULL */
 };
 
@@ -41,8 +42,15 @@ struct sb_reqlog_entry *sb_reqlog_add(struct sb_reqlog *log, int64_t mono_ms,
                                       const void *body, size_t body_len);
 void sb_reqlog_add_header(struct sb_reqlog_entry *e, const char *name,
                           const char *value);
-/* Records the status answered to entry `id`; no-op if it was cleared. */
-void sb_reqlog_set_status(struct sb_reqlog *log, uint64_t id, int status);
+/* Records the status answered to entry `id` at mono_ms (a fault that
+ * answers nothing passes 0 as status); returns the entry (borrowed), or
+ * NULL when it was cleared (nothing changes). */
+const struct sb_reqlog_entry *sb_reqlog_set_status(struct sb_reqlog *log,
+                                                   uint64_t id, int status,
+                                                   int64_t mono_ms);
+/* The entry of id, or NULL when it was cleared. */
+const struct sb_reqlog_entry *sb_reqlog_find(const struct sb_reqlog *log,
+                                             uint64_t id);
 void sb_reqlog_clear(struct sb_reqlog *log);
 size_t sb_reqlog_count(const struct sb_reqlog *log);
 const struct sb_reqlog_entry *sb_reqlog_at(const struct sb_reqlog *log,

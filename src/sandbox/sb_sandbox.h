@@ -24,6 +24,10 @@
 /* The upstream's exact sentence, shared by the API and control routes. */
 #define SB_SENDER_NOT_FOUND_MSG "Sender not found or does not belong to you"
 
+/* Something the inbox page shows changed: event is the SSE event name of
+ * docs/inbox-page.md, data its JSON text (both borrowed for the call). */
+typedef void (*sb_event_fn)(void *arg, const char *event, const char *data);
+
 struct sb_sandbox {
     struct sb_state *state;
     struct sb_rate *rate; /* the send routes' limiter (one key) */
@@ -32,6 +36,8 @@ struct sb_sandbox {
     unsigned latency_ms;
     struct sb_faults *faults; /* armed by POST /_sandbox/faults */
     struct sb_inbox *inbox;   /* the threads of the inbox page */
+    sb_event_fn on_event;     /* NULL: nobody listens (set by sb_http) */
+    void *event_arg;
 };
 
 struct sb_request {
@@ -54,6 +60,20 @@ struct sb_response {
 struct sb_sandbox *sb_sandbox_new(const char *api_key, int64_t balance,
                                   unsigned rate_limit);
 void sb_sandbox_free(struct sb_sandbox *sb);
+
+/* Tells the listener (if any) about event; takes over data (a json-c
+ * object, freed here). */
+struct json_object;
+void sb_sandbox_event(struct sb_sandbox *sb, const char *event,
+                      struct json_object *data);
+/* The "state" event: {"what": what} ("config", "clock", "faults"). */
+void sb_sandbox_changed(struct sb_sandbox *sb, const char *what);
+/* sb_inbox_add() (same arguments after sb), then the "message" event. */
+const struct sb_inbox_msg *
+sb_sandbox_record(struct sb_sandbox *sb, int64_t sender_id, const char *phone,
+                  int64_t at, enum sb_inbox_kind kind, const char *text,
+                  size_t text_len, const char *template_name, int status,
+                  const char *error_code);
 
 /* Fills r with status and a malloc'd body (NULL body for 204). */
 void sb_response_set(struct sb_response *r, int status, char *body);

@@ -341,3 +341,24 @@ sb_query_get(const char *query, const char *key, size_t *outlen)
     }
     return NULL;
 }
+
+static char
+fold(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+bool
+sb_contains_ci(const char *hay, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+
+    for (size_t i = 0; n > 0 && i + n <= len; i++) {
+        size_t k = 0;
+        while (k < n && fold(hay[i + k]) == fold(needle[k]))
+            k++;
+        if (k == n)
+            return true;
+    }
+    return false;
+}

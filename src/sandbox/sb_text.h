@@ -32,6 +32,10 @@ char *sb_utf8_sanitize(const char *s, size_t len, size_t *outlen);
  * valid UTF-8. */
 size_t sb_utf8_cut(const char *s, size_t len, size_t max);
 
+/* Whether the NUL-terminated needle (non-empty) occurs in hay[0..len),
+ * ASCII letters compared without case. */
+bool sb_contains_ci(const char *hay, size_t len, const char *needle);
+
 /* Standard base64 with padding. */
 char *sb_base64(const void *data, size_t len);
 
