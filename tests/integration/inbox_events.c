@@ -434,8 +434,12 @@ START_TEST(a_client_that_never_reads_is_cut_off_and_memory_stays_flat)
             "inbox_events: RSS after 1,000 sends %ld KiB, after 10,000 %ld "
             "KiB\n",
             rss_first, rss_end);
+#if !defined(__SANITIZE_ADDRESS__)
+    /* (AddressSanitizer's quarantine keeps 256 MiB of freed memory: RSS
+     * says nothing there; the cut-off below still does) */
     ck_assert_int_lt(rss_end - rss_first, 8 * 1024);
     ck_assert_int_lt(rss_end, 64 * 1024);
+#endif
     /* the stuck client was cut off: draining it ends in EOF, after far
      * less than the 30 MB published (its backlog bound plus what the
      * kernel's buffers held) */
