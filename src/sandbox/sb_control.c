@@ -563,20 +563,22 @@ log_get(struct sb_sandbox *sb, const char *query, int64_t mono_ms,
     size_t qlen, n = sb_reqlog_count(sb->log), kept = 0;
     char *q;
     json_object *o, *list;
-    bool more = false;
+    bool more = false, nothing;
 
     (void)mono_ms;
     if (!query_int(query, "limit", 1, SB_INBOX_PAGE_MAX, 100, &limit, out) ||
         !query_int(query, "before", 0, INT64_MAX, 0, &before, out))
         return;
     q = sb_query_get(query, "q", &qlen);
-    if (q != NULL && (qlen == 0 || memchr(q, '\0', qlen) != NULL)) {
+    if (q != NULL && qlen == 0) {
         free(q);
         q = NULL; /* no filter */
     }
+    /* no method, path, status or fault holds a NUL: such a q keeps none */
+    nothing = q != NULL && memchr(q, '\0', qlen) != NULL;
     o = sb_json_obj();
     list = sb_json_arr();
-    for (size_t i = n; i-- > 0;) {
+    for (size_t i = nothing ? 0 : n; i-- > 0;) {
         const struct sb_reqlog_entry *e = sb_reqlog_at(sb->log, i);
         if ((before > 0 && e->seq >= (uint64_t)before) ||
             (q != NULL && !log_matches(e, q)))

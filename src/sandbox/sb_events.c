@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* A write that makes no progress for this long ends the stream (the
  * backlog bound usually comes first). */
@@ -158,6 +159,24 @@ refuse(struct evhttp_request *req)
     free(text);
 }
 
+/* The stream holds its connection until one side closes it. Over
+ * HTTP/1.0 (no chunked framing) a request's "Connection: keep-alive"
+ * would make evhttp frame the reply as a persistent one, with
+ * Content-Length: 0 (it reads keep-alive from the request's header,
+ * evhttp_make_header_response), so that wish goes before the reply
+ * starts; over HTTP/1.1 it changes nothing. */
+static void
+stream_holds_connection(struct evhttp_request *req)
+{
+    struct evkeyvalq *ih = evhttp_request_get_input_headers(req);
+    const char *conn = evhttp_find_header(ih, "Connection");
+
+    if (conn != NULL && strncasecmp(conn, "keep-alive", 10) == 0)
+        evhttp_remove_header(ih, "Connection");
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Connection",
+                      "close");
+}
+
 int
 sb_events_attach(struct sb_events *ev, struct evhttp_request *req,
                  const char *hello)
@@ -184,6 +203,7 @@ sb_events_attach(struct sb_events *ev, struct evhttp_request *req,
     ev->n++;
     evhttp_add_header(oh, "Content-Type", "text/event-stream");
     evhttp_add_header(oh, "Cache-Control", "no-store");
+    stream_holds_connection(req);
     evhttp_send_reply_start(req, 200, "OK");
     /* The stream never reads: no read timeout (evhttp's would end it each
      * minute), and at most a little of what a client sends is buffered. */

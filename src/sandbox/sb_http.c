@@ -581,16 +581,19 @@ start_events(struct sb_http *h, struct evhttp_request *req, int64_t mono_ms)
     json_object *o = sb_json_obj();
     char now[SB_ISO_LEN];
 
-    /* The stream keeps the connection for good: it leaves our table (the
-     * hub's close callback replaces ours). */
-    if (fd >= 0 && (size_t)fd < h->nconns && h->conns[fd].evcon == evcon)
-        memset(&h->conns[fd], 0, sizeof(h->conns[fd]));
+    /* Answered either way: a refused stream (503) leaves the connection
+     * open for more, reused then (drop_next). */
+    conn_of(h, req)->answered = true;
     if (sb_iso_format(sb_state_now(h->sb->state, mono_ms), now, sizeof(now)))
         sb_json_add(o, "now", NULL);
     else
         sb_json_add(o, "now", sb_json_str(now));
-    sb_events_attach(h->events, req,
-                     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    /* A stream keeps the connection for good: it leaves our table (the
+     * hub's close callback replaces ours). */
+    if (sb_events_attach(h->events, req, json_object_to_json_string_ext(
+                                             o, JSON_C_TO_STRING_PLAIN)) == 0 &&
+        fd >= 0 && (size_t)fd < h->nconns && h->conns[fd].evcon == evcon)
+        memset(&h->conns[fd], 0, sizeof(h->conns[fd]));
     json_object_put(o);
 }
 

@@ -318,10 +318,17 @@ send_three(void)
 
 /* ---- the cases ---- */
 
+/* How many times the page fetched /_sandbox/config. */
+#define CONFIG_GETS                                                            \
+    "performance.getEntriesByType('resource').filter(e => e.name === "        \
+    "location.origin + '/_sandbox/config').length"
+
 START_TEST(three_sends_show_in_their_threads_with_their_status)
 {
     char got[4096];
     int renders = js_int("Number(document.body.dataset.renders)");
+    int balance = js_int("Number(document.querySelector('#balance').value)");
+    int config_gets = js_int(CONFIG_GETS);
     send_three();
     /* newest activity first */
     ck_assert_str_eq(
@@ -337,6 +344,11 @@ START_TEST(three_sends_show_in_their_threads_with_their_status)
                      TPL_TEXT);
     ck_assert_msg(js_int("Number(document.body.dataset.renders)") > renders,
                   "body[data-renders] did not change");
+    /* the two sends accepted spent one each: the balance follows from the
+     * message events, without a fetch of the config */
+    wait_dom("Number(document.querySelector('#balance').value) === %d",
+             balance - 2);
+    ck_assert_int_eq(js_int(CONFIG_GETS), config_gets);
 
     open_thread(PHONE_OPEN, 2);
     ck_assert_str_eq(thread_lines(got, sizeof(got)),
