@@ -18,10 +18,11 @@ struct control_route {
     bool has_body; /* a JSON object body is required */
     control_fn fn;
     query_fn qfn; /* instead of fn: a GET read by its query string */
-    /* what a success changes, told to the page (docs/inbox-page.md):
-     * "config", "clock", "faults" (a "state" event), "conversations",
-     * "requests" (a "cleared" event); NULL for nothing */
-    const char *changes;
+    /* what a success changes, told to the page (docs/inbox-page.md) as
+     * event {"what": changes}: a "state" event of "config", "clock" or
+     * "faults", a "cleared" one of "conversations" or "requests"; NULL
+     * for nothing */
+    const char *event, *changes;
 };
 
 bool
@@ -600,47 +601,34 @@ log_get(struct sb_sandbox *sb, const char *query, int64_t mono_ms,
 /* ---- dispatch ---- */
 
 static const struct control_route routes[] = {
-    {"/_sandbox/inbound", "POST", "POST", true, inbound_post, NULL, NULL},
-    {"/_sandbox/clock", "GET", "GET, POST", false, clock_get, NULL, NULL},
-    {"/_sandbox/clock", "POST", "GET, POST", true, clock_post, NULL, "clock"},
-    {"/_sandbox/config", "GET", "GET, POST", false, config_get, NULL, NULL},
-    {"/_sandbox/config", "POST", "GET, POST", true, config_post, NULL,
-     "config"},
-    {"/_sandbox/senders", "GET", "GET", false, senders_get, NULL, NULL},
-    {"/_sandbox/faults", "GET", "GET, POST, DELETE", false, faults_get, NULL,
+    {"/_sandbox/inbound", "POST", "POST", true, inbound_post, NULL, NULL, NULL},
+    {"/_sandbox/clock", "GET", "GET, POST", false, clock_get, NULL, NULL, NULL},
+    {"/_sandbox/clock", "POST", "GET, POST", true, clock_post, NULL, "state",
+     "clock"},
+    {"/_sandbox/config", "GET", "GET, POST", false, config_get, NULL, NULL,
      NULL},
+    {"/_sandbox/config", "POST", "GET, POST", true, config_post, NULL, "state",
+     "config"},
+    {"/_sandbox/senders", "GET", "GET", false, senders_get, NULL, NULL, NULL},
+    {"/_sandbox/faults", "GET", "GET, POST, DELETE", false, faults_get, NULL,
+     NULL, NULL},
     {"/_sandbox/faults", "POST", "GET, POST, DELETE", true, faults_post, NULL,
-     "faults"},
+     "state", "faults"},
     {"/_sandbox/faults", "DELETE", "GET, POST, DELETE", false, faults_delete,
-     NULL, "faults"},
-    {"/_sandbox/fault", "POST", "POST", true, fault_post_legacy, NULL,
+     NULL, "state", "faults"},
+    {"/_sandbox/fault", "POST", "POST", true, fault_post_legacy, NULL, "state",
      "faults"},
     {"/_sandbox/requests", "GET", "GET, DELETE", false, requests_get, NULL,
-     NULL},
+     NULL, NULL},
     {"/_sandbox/requests", "DELETE", "GET, DELETE", false, requests_delete,
-     NULL, "requests"},
-    {"/_sandbox/log", "GET", "GET", false, NULL, log_get, NULL},
+     NULL, "cleared", "requests"},
+    {"/_sandbox/log", "GET", "GET", false, NULL, log_get, NULL, NULL},
     {"/_sandbox/conversations", "GET", "GET, DELETE", false, NULL,
-     conversations_get, NULL},
+     conversations_get, NULL, NULL},
     {"/_sandbox/conversations", "DELETE", "GET, DELETE", false,
-     conversations_delete, NULL, "conversations"},
-    {"/_sandbox/messages", "GET", "GET", false, NULL, messages_get, NULL},
+     conversations_delete, NULL, "cleared", "conversations"},
+    {"/_sandbox/messages", "GET", "GET", false, NULL, messages_get, NULL, NULL},
 };
-
-/* The page hears of a change a control route made. */
-static void
-tell_change(struct sb_sandbox *sb, const char *what)
-{
-    json_object *o;
-
-    if (strcmp(what, "conversations") != 0 && strcmp(what, "requests") != 0) {
-        sb_sandbox_changed(sb, what);
-        return;
-    }
-    o = sb_json_obj();
-    sb_json_add(o, "what", sb_json_str(what));
-    sb_sandbox_event(sb, "cleared", o);
-}
 
 static void
 run_route(struct sb_sandbox *sb, const struct control_route *r,
@@ -663,7 +651,7 @@ run_route(struct sb_sandbox *sb, const struct control_route *r,
         r->fn(sb, body, mono_ms, out);
     json_object_put(body);
     if (r->changes != NULL && out->status >= 200 && out->status < 300)
-        tell_change(sb, r->changes);
+        sb_sandbox_changed(sb, r->event, r->changes);
 }
 
 void

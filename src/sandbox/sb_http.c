@@ -526,7 +526,7 @@ api_request(struct sb_http *h, struct evhttp_request *req,
         sb_fault_clear(&f);
         if (cut)
             answered(h, id, 0);
-        sb_sandbox_changed(sb, "faults"); /* one use less */
+        sb_sandbox_changed(sb, "state", "faults"); /* one use less */
         return;
     }
     sb_api_handle(sb, rq, mono_ms, &resp);
@@ -580,6 +580,7 @@ start_events(struct sb_http *h, struct evhttp_request *req, int64_t mono_ms)
     evutil_socket_t fd = conn_fd(evcon);
     json_object *o = sb_json_obj();
     char now[SB_ISO_LEN];
+    const char *hello;
 
     /* Answered either way: a refused stream (503) leaves the connection
      * open for more, reused then (drop_next). */
@@ -590,9 +591,9 @@ start_events(struct sb_http *h, struct evhttp_request *req, int64_t mono_ms)
         sb_json_add(o, "now", sb_json_str(now));
     /* A stream keeps the connection for good: it leaves our table (the
      * hub's close callback replaces ours). */
-    if (sb_events_attach(h->events, req, json_object_to_json_string_ext(
-                                             o, JSON_C_TO_STRING_PLAIN)) == 0 &&
-        fd >= 0 && (size_t)fd < h->nconns && h->conns[fd].evcon == evcon)
+    hello = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    if (sb_events_attach(h->events, req, hello) == 0 && fd >= 0 &&
+        (size_t)fd < h->nconns && h->conns[fd].evcon == evcon)
         memset(&h->conns[fd], 0, sizeof(h->conns[fd]));
     json_object_put(o);
 }

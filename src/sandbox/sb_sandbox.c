@@ -71,12 +71,12 @@ sb_sandbox_event(struct sb_sandbox *sb, const char *event, json_object *data)
 }
 
 void
-sb_sandbox_changed(struct sb_sandbox *sb, const char *what)
+sb_sandbox_changed(struct sb_sandbox *sb, const char *event, const char *what)
 {
     json_object *o = sb_json_obj();
 
     sb_json_add(o, "what", sb_json_str(what));
-    sb_sandbox_event(sb, "state", o);
+    sb_sandbox_event(sb, event, o);
 }
 
 const struct sb_inbox_msg *

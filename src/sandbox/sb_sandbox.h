@@ -66,8 +66,10 @@ void sb_sandbox_free(struct sb_sandbox *sb);
 struct json_object;
 void sb_sandbox_event(struct sb_sandbox *sb, const char *event,
                       struct json_object *data);
-/* The "state" event: {"what": what} ("config", "clock", "faults"). */
-void sb_sandbox_changed(struct sb_sandbox *sb, const char *what);
+/* Event `event` with {"what": what}: "state" for "config", "clock",
+ * "faults"; "cleared" for "conversations", "requests". */
+void sb_sandbox_changed(struct sb_sandbox *sb, const char *event,
+                        const char *what);
 /* sb_inbox_add() (same arguments after sb), then the "message" event. */
 const struct sb_inbox_msg *
 sb_sandbox_record(struct sb_sandbox *sb, int64_t sender_id, const char *phone,

@@ -320,7 +320,7 @@ send_three(void)
 
 /* How many times the page fetched /_sandbox/config. */
 #define CONFIG_GETS                                                            \
-    "performance.getEntriesByType('resource').filter(e => e.name === "        \
+    "performance.getEntriesByType('resource').filter(e => e.name === "         \
     "location.origin + '/_sandbox/config').length"
 
 START_TEST(three_sends_show_in_their_threads_with_their_status)
