@@ -7,6 +7,7 @@
  * stays flat; the 65th stream is refused, a slot frees when a client
  * leaves. The browser side is tests/integration/inbox_in_a_browser.c. */
 #include "harness.h"
+#include "hx_stream.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -36,122 +37,6 @@ stop_sandbox(void)
     if (sb.pid > 0)
         proc_stop(&sb, 3000);
     sb.pid = 0;
-}
-
-static double
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* A connected loopback socket to the sandbox; rcvbuf > 0 shrinks its
- * receive buffer first (a client that takes little). */
-static int
-connect_to(int port, int rcvbuf)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    ck_assert_int_ge(fd, 0);
-    if (rcvbuf > 0)
-        ck_assert_int_eq(
-            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    return fd;
-}
-
-static void
-send_all(int fd, const char *s)
-{
-    size_t len = strlen(s), off = 0;
-    while (off < len) {
-        ssize_t n = send(fd, s + off, len - off, MSG_NOSIGNAL);
-        ck_assert_int_gt(n, 0);
-        off += (size_t)n;
-    }
-}
-
-/* An open event stream: its socket and what has been read of it. */
-struct stream {
-    int fd;
-    char buf[1 << 16];
-    size_t len;
-    int eof;
-};
-
-static void
-stream_open(struct stream *s, int rcvbuf)
-{
-    memset(s, 0, sizeof(*s));
-    s->fd = connect_to(sb.port, rcvbuf);
-    send_all(s->fd, "GET /_sandbox/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                    "Accept: text/event-stream\r\n\r\n");
-}
-
-/* Reads until needle is in what was read (1), or EOF / timeout (0). */
-static int
-stream_wait(struct stream *s, const char *needle, int timeout_ms)
-{
-    double end = now_ms() + timeout_ms;
-
-    s->buf[s->len] = '\0';
-    while (strstr(s->buf, needle) == NULL) {
-        struct pollfd p = {.fd = s->fd, .events = POLLIN};
-        double left = end - now_ms();
-        ssize_t n;
-        if (left <= 0 || s->eof || s->len + 1 >= sizeof(s->buf))
-            return 0;
-        if (poll(&p, 1, (int)left + 1) <= 0)
-            continue;
-        n = recv(s->fd, s->buf + s->len, sizeof(s->buf) - 1 - s->len, 0);
-        if (n <= 0) {
-            s->eof = 1;
-            return 0;
-        }
-        s->len += (size_t)n;
-        s->buf[s->len] = '\0';
-    }
-    return 1;
-}
-
-/* Reads whatever has arrived, keeping only its last 1 KiB (a client that
- * keeps up, without caring for old events). */
-static void
-stream_drain(struct stream *s)
-{
-    ssize_t n;
-
-    while (!s->eof) {
-        if (s->len > 1024) {
-            memmove(s->buf, s->buf + s->len - 1024, 1024);
-            s->len = 1024;
-        }
-        n = recv(s->fd, s->buf + s->len, sizeof(s->buf) - 1 - s->len,
-                 MSG_DONTWAIT);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
-            s->eof = 1;
-        if (n <= 0)
-            break;
-        s->len += (size_t)n;
-    }
-    s->buf[s->len] = '\0';
-}
-
-/* Forgets what was read up to and including needle's first occurrence. */
-static void
-stream_consume(struct stream *s, const char *needle)
-{
-    char *at = strstr(s->buf, needle);
-    size_t cut;
-
-    ck_assert_ptr_nonnull(at);
-    cut = (size_t)(at - s->buf) + strlen(needle);
-    memmove(s->buf, s->buf + cut, s->len - cut + 1);
-    s->len -= cut;
 }
 
 static char *
@@ -262,60 +147,60 @@ send_freeform(const char *phone, const char *text)
 
 START_TEST(the_stream_tells_every_change_and_beats)
 {
-    struct stream s;
+    struct hx_stream s;
 
     start_sandbox("100");
-    stream_open(&s, 0);
-    ck_assert(stream_wait(&s, "\r\n\r\n", 2000));
+    hx_stream_open(&s, sb.port, 0);
+    ck_assert(hx_stream_wait(&s, "\r\n\r\n", 2000));
     ck_assert_ptr_nonnull(strstr(s.buf, "HTTP/1.1 200"));
     ck_assert_ptr_nonnull(strstr(s.buf, "Content-Type: text/event-stream"));
-    ck_assert(
-        stream_wait(&s, "retry: 1000\nevent: hello\ndata: {\"now\":\"", 2000));
-    stream_consume(&s, "event: hello\n");
+    ck_assert(hx_stream_wait(&s, "retry: 1000\nevent: hello\ndata: {\"now\":\"",
+                             2000));
+    hx_stream_consume(&s, "event: hello\n");
     /* a customer's message, then a send refused (no window) and one that
      * goes (the window the customer opened) */
     ck_assert_int_eq(hx_sandbox_control(sb.port, "POST", "/_sandbox/inbound",
                                         "{\"sender_id\":12,\"recipient_phone\":"
                                         "\"+14155550100\",\"text\":\"hi\"}"),
                      204);
-    ck_assert(stream_wait(&s, "\"kind\":\"inbound\",\"text\":\"hi\"", 2000));
+    ck_assert(hx_stream_wait(&s, "\"kind\":\"inbound\",\"text\":\"hi\"", 2000));
     ck_assert_ptr_nonnull(strstr(s.buf, "event: message\ndata: {\"sender_id\""
                                         ":12,\"recipient_phone\":\"+1415555"
                                         "0100\""));
-    stream_consume(&s, "\"text\":\"hi\"");
+    hx_stream_consume(&s, "\"text\":\"hi\"");
     send_freeform("+14155550199", "no window <b>");
-    ck_assert(stream_wait(&s,
-                          "\"status\":403,\"error_code\":\"SESSION_"
-                          "EXPIRED\"",
-                          2000));
+    ck_assert(hx_stream_wait(&s,
+                             "\"status\":403,\"error_code\":\"SESSION_"
+                             "EXPIRED\"",
+                             2000));
     ck_assert_ptr_nonnull(strstr(s.buf, "\"text\":\"no window <b>\""));
-    ck_assert(stream_wait(&s,
-                          "event: request\ndata: {\"seq\":1,\"method\":"
-                          "\"POST\",\"path\":\"/api/user/whatsapp/"
-                          "send-freeform\",\"status\":403",
-                          2000));
-    stream_consume(&s, "event: request\n");
+    ck_assert(hx_stream_wait(&s,
+                             "event: request\ndata: {\"seq\":1,\"method\":"
+                             "\"POST\",\"path\":\"/api/user/whatsapp/"
+                             "send-freeform\",\"status\":403",
+                             2000));
+    hx_stream_consume(&s, "event: request\n");
     send_freeform("+14155550100", "hello");
-    ck_assert(stream_wait(&s, "\"text\":\"hello\",\"status\":200", 2000));
+    ck_assert(hx_stream_wait(&s, "\"text\":\"hello\",\"status\":200", 2000));
     /* the panels' changes */
     ck_assert_int_eq(hx_sandbox_control(sb.port, "POST", "/_sandbox/config",
                                         "{\"balance\":7}"),
                      200);
     ck_assert(
-        stream_wait(&s, "event: state\ndata: {\"what\":\"config\"}", 2000));
+        hx_stream_wait(&s, "event: state\ndata: {\"what\":\"config\"}", 2000));
     ck_assert_int_eq(hx_sandbox_control(sb.port, "POST", "/_sandbox/clock",
                                         "{\"advance_s\":60}"),
                      200);
-    ck_assert(stream_wait(&s, "data: {\"what\":\"clock\"}", 2000));
+    ck_assert(hx_stream_wait(&s, "data: {\"what\":\"clock\"}", 2000));
     ck_assert_int_eq(hx_sandbox_control(sb.port, "POST", "/_sandbox/faults",
                                         "{\"mode\":\"status\",\"status\":500}"),
                      200);
-    ck_assert(stream_wait(&s, "data: {\"what\":\"faults\"}", 2000));
-    stream_consume(&s, "data: {\"what\":\"faults\"}");
+    ck_assert(hx_stream_wait(&s, "data: {\"what\":\"faults\"}", 2000));
+    hx_stream_consume(&s, "data: {\"what\":\"faults\"}");
     send_freeform("+14155550100", "hit");
-    ck_assert(stream_wait(&s, "\"status\":500,\"latency_ms\":", 2000));
+    ck_assert(hx_stream_wait(&s, "\"status\":500,\"latency_ms\":", 2000));
     ck_assert_ptr_nonnull(strstr(s.buf, "\"fault\":\"status\"}"));
-    ck_assert(stream_wait(&s, "data: {\"what\":\"faults\"}", 2000));
+    ck_assert(hx_stream_wait(&s, "data: {\"what\":\"faults\"}", 2000));
     /* a bad request changes nothing: no event */
     ck_assert_int_eq(hx_sandbox_control(sb.port, "POST", "/_sandbox/config",
                                         "{\"balance\":-1}"),
@@ -323,39 +208,22 @@ START_TEST(the_stream_tells_every_change_and_beats)
     ck_assert_int_eq(
         hx_sandbox_control(sb.port, "DELETE", "/_sandbox/conversations", NULL),
         204);
-    ck_assert(stream_wait(&s,
-                          "event: cleared\ndata: {\"what\":"
-                          "\"conversations\"}",
-                          2000));
+    ck_assert(hx_stream_wait(&s,
+                             "event: cleared\ndata: {\"what\":"
+                             "\"conversations\"}",
+                             2000));
     ck_assert_ptr_null(strstr(s.buf, "\"what\":\"config\""));
     /* heartbeats every 100 ms */
-    stream_consume(&s, "\"conversations\"}");
-    ck_assert(stream_wait(&s, ": hb\n\n", 1000));
-    stream_consume(&s, ": hb\n\n");
-    ck_assert(stream_wait(&s, ": hb\n\n", 1000));
+    hx_stream_consume(&s, "\"conversations\"}");
+    ck_assert(hx_stream_wait(&s, ": hb\n\n", 1000));
+    hx_stream_consume(&s, ": hb\n\n");
+    ck_assert(hx_stream_wait(&s, ": hb\n\n", 1000));
     close(s.fd);
     stop_sandbox();
 }
 END_TEST
 
 /* ---- a client that never reads ---- */
-
-static long
-rss_kib(pid_t pid)
-{
-    char path[64], line[256];
-    long kib = -1;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    while (fgets(line, sizeof(line), f) != NULL)
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-            break;
-    fclose(f);
-    return kib;
-}
 
 static size_t
 discard(void *p, size_t size, size_t n, void *arg)
@@ -371,7 +239,7 @@ discard(void *p, size_t size, size_t n, void *arg)
  * could grow. Each message event is over 3 KB: 30 MB in all, had the
  * stuck client's backlog no bound. */
 static void
-send_many(long *rss_after_first, struct stream *live)
+send_many(long *rss_after_first, struct hx_stream *live)
 {
     CURL *c = curl_easy_init();
     struct curl_slist *h = NULL;
@@ -397,7 +265,7 @@ send_many(long *rss_after_first, struct stream *live)
         ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
         ck_assert_int_eq(status, 403); /* no window: refused, recorded */
-        stream_drain(live);
+        hx_stream_drain(live);
         if (i % 1000 == 0) {
             ck_assert_int_eq(hx_sandbox_control(sb.port, "DELETE",
                                                 "/_sandbox/conversations",
@@ -408,7 +276,7 @@ send_many(long *rss_after_first, struct stream *live)
                              204);
         }
         if (i == 1000)
-            *rss_after_first = rss_kib(sb.pid);
+            *rss_after_first = hx_rss_kib(sb.pid);
     }
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
@@ -417,19 +285,19 @@ send_many(long *rss_after_first, struct stream *live)
 
 START_TEST(a_client_that_never_reads_is_cut_off_and_memory_stays_flat)
 {
-    struct stream stuck, live;
+    struct hx_stream stuck, live;
     long rss_first = 0, rss_end;
     size_t got = 0;
     char buf[65536];
     double end;
 
     start_sandbox("15000");
-    stream_open(&stuck, 4096);
-    ck_assert(stream_wait(&stuck, "event: hello", 2000));
-    stream_open(&live, 0);
-    ck_assert(stream_wait(&live, "event: hello", 2000));
+    hx_stream_open(&stuck, sb.port, 4096);
+    ck_assert(hx_stream_wait(&stuck, "event: hello", 2000));
+    hx_stream_open(&live, sb.port, 0);
+    ck_assert(hx_stream_wait(&live, "event: hello", 2000));
     send_many(&rss_first, &live);
-    rss_end = rss_kib(sb.pid);
+    rss_end = hx_rss_kib(sb.pid);
     fprintf(stderr,
             "inbox_events: RSS after 1,000 sends %ld KiB, after 10,000 %ld "
             "KiB\n",
@@ -443,11 +311,11 @@ START_TEST(a_client_that_never_reads_is_cut_off_and_memory_stays_flat)
     /* the stuck client was cut off: draining it ends in EOF, after far
      * less than the 30 MB published (its backlog bound plus what the
      * kernel's buffers held) */
-    end = now_ms() + 10000;
+    end = hx_now_ms() + 10000;
     for (;;) {
         struct pollfd p = {.fd = stuck.fd, .events = POLLIN};
         ssize_t n;
-        ck_assert_msg(now_ms() < end, "the stuck stream was never closed");
+        ck_assert_msg(hx_now_ms() < end, "the stuck stream was never closed");
         if (poll(&p, 1, 100) <= 0)
             continue;
         n = recv(stuck.fd, buf, sizeof(buf), 0);
@@ -462,8 +330,8 @@ START_TEST(a_client_that_never_reads_is_cut_off_and_memory_stays_flat)
                                         "{\"advance_s\":1}"),
                      200);
     for (int i = 0; i < 500 && !live.eof; i++) {
-        stream_drain(&live);
-        if (stream_wait(&live, "data: {\"what\":\"clock\"}", 20))
+        hx_stream_drain(&live);
+        if (hx_stream_wait(&live, "data: {\"what\":\"clock\"}", 20))
             break;
     }
     ck_assert_msg(!live.eof, "the client that reads was cut off");
@@ -478,17 +346,18 @@ END_TEST
 
 START_TEST(the_65th_stream_is_refused_and_a_slot_frees_when_one_leaves)
 {
-    struct stream *s = calloc(65, sizeof(*s));
+    struct hx_stream *s = calloc(65, sizeof(*s));
     int freed = 0;
 
     ck_assert_ptr_nonnull(s);
     start_sandbox("15000");
     for (int i = 0; i < 64; i++) {
-        stream_open(&s[i], 0);
-        ck_assert(stream_wait(&s[i], "event: hello", 2000));
+        hx_stream_open(&s[i], sb.port, 0);
+        ck_assert(hx_stream_wait(&s[i], "event: hello", 2000));
     }
-    stream_open(&s[64], 0);
-    ck_assert(stream_wait(&s[64], "\"error_code\":\"TOO_MANY_STREAMS\"", 2000));
+    hx_stream_open(&s[64], sb.port, 0);
+    ck_assert(
+        hx_stream_wait(&s[64], "\"error_code\":\"TOO_MANY_STREAMS\"", 2000));
     ck_assert_ptr_nonnull(strstr(s[64].buf, "HTTP/1.1 503"));
     ck_assert_ptr_nonnull(strstr(s[64].buf, "Retry-After: 5"));
     close(s[64].fd);
@@ -496,8 +365,8 @@ START_TEST(the_65th_stream_is_refused_and_a_slot_frees_when_one_leaves)
      * the answer's event) */
     close(s[0].fd);
     for (int i = 0; i < 100 && !freed; i++) {
-        stream_open(&s[64], 0);
-        ck_assert(stream_wait(&s[64], "\r\n\r\n", 2000));
+        hx_stream_open(&s[64], sb.port, 0);
+        ck_assert(hx_stream_wait(&s[64], "\r\n\r\n", 2000));
         freed = strstr(s[64].buf, "HTTP/1.1 200") != NULL;
         close(s[64].fd);
     }

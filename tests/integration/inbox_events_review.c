@@ -19,6 +19,7 @@
 #define _GNU_SOURCE /* strcasestr */
 #endif
 #include "harness.h"
+#include "hx_stream.h"
 
 #include <curl/curl.h>
 #include <dirent.h>
@@ -64,47 +65,6 @@ stop_sandbox(void)
     sb.pid = 0;
 }
 
-static double
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int
-connect_to(int port, int rcvbuf)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    ck_assert_int_ge(fd, 0);
-    if (rcvbuf > 0)
-        ck_assert_int_eq(
-            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    return fd;
-}
-
-static void
-send_all(int fd, const char *s, size_t len)
-{
-    size_t off = 0;
-    while (off < len) {
-        ssize_t n = send(fd, s + off, len - off, MSG_NOSIGNAL);
-        ck_assert_int_gt(n, 0);
-        off += (size_t)n;
-    }
-}
-
-static void
-send_str(int fd, const char *s)
-{
-    send_all(fd, s, strlen(s));
-}
-
 /* Closes with an RST (SO_LINGER {1, 0}). */
 static void
 close_rst(int fd)
@@ -114,72 +74,15 @@ close_rst(int fd)
     close(fd);
 }
 
-struct stream {
-    int fd;
-    char buf[1 << 17];
-    size_t len;
-    int eof;
-};
-
-#define EVENTS_GET                                                             \
-    "GET /_sandbox/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"                     \
-    "Accept: text/event-stream\r\n\r\n"
-
-static void
-stream_attach(struct stream *s, int fd)
-{
-    memset(s, 0, sizeof(*s));
-    s->fd = fd;
-}
-
-static void
-stream_open_req(struct stream *s, int rcvbuf, const char *req)
-{
-    stream_attach(s, connect_to(sb.port, rcvbuf));
-    send_str(s->fd, req);
-}
-
-static void
-stream_open(struct stream *s, int rcvbuf)
-{
-    stream_open_req(s, rcvbuf, EVENTS_GET);
-}
-
-/* Reads until needle is in what was read (1), or EOF / timeout (0). */
-static int
-stream_wait(struct stream *s, const char *needle, int timeout_ms)
-{
-    double end = now_ms() + timeout_ms;
-
-    s->buf[s->len] = '\0';
-    while (strstr(s->buf, needle) == NULL) {
-        struct pollfd p = {.fd = s->fd, .events = POLLIN};
-        double left = end - now_ms();
-        ssize_t n;
-        if (left <= 0 || s->eof || s->len + 1 >= sizeof(s->buf))
-            return 0;
-        if (poll(&p, 1, (int)left + 1) <= 0)
-            continue;
-        n = recv(s->fd, s->buf + s->len, sizeof(s->buf) - 1 - s->len, 0);
-        if (n <= 0) {
-            s->eof = 1;
-            return 0;
-        }
-        s->len += (size_t)n;
-        s->buf[s->len] = '\0';
-    }
-    return 1;
-}
-
 /* Reads until EOF (1) or timeout (0), discarding beyond the buffer. */
 static int
-stream_wait_eof(struct stream *s, int timeout_ms)
+stream_wait_eof(struct hx_stream *s, int timeout_ms)
 {
-    double end = now_ms() + timeout_ms;
+    double end = hx_now_ms() + timeout_ms;
 
     while (!s->eof) {
         struct pollfd p = {.fd = s->fd, .events = POLLIN};
-        double left = end - now_ms();
+        double left = end - hx_now_ms();
         ssize_t n;
         if (left <= 0)
             return 0;
@@ -197,47 +100,13 @@ stream_wait_eof(struct stream *s, int timeout_ms)
     return 1;
 }
 
-/* Reads whatever has arrived, keeping only its last 1 KiB. */
-static void
-stream_drain(struct stream *s)
-{
-    ssize_t n;
-
-    while (!s->eof) {
-        if (s->len > 1024) {
-            memmove(s->buf, s->buf + s->len - 1024, 1024);
-            s->len = 1024;
-        }
-        n = recv(s->fd, s->buf + s->len, sizeof(s->buf) - 1 - s->len,
-                 MSG_DONTWAIT);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
-            s->eof = 1;
-        if (n <= 0)
-            break;
-        s->len += (size_t)n;
-    }
-    s->buf[s->len] = '\0';
-}
-
-static void
-stream_consume(struct stream *s, const char *needle)
-{
-    char *at = strstr(s->buf, needle);
-    size_t cut;
-
-    ck_assert_ptr_nonnull(at);
-    cut = (size_t)(at - s->buf) + strlen(needle);
-    memmove(s->buf, s->buf + cut, s->len - cut + 1);
-    s->len -= cut;
-}
-
 /* Waits for one more heartbeat on s (and forgets what came before it). */
 static int
-next_beat(struct stream *s, int timeout_ms)
+next_beat(struct hx_stream *s, int timeout_ms)
 {
-    if (!stream_wait(s, ": hb\n", timeout_ms))
+    if (!hx_stream_wait(s, ": hb\n", timeout_ms))
         return 0;
-    stream_consume(s, ": hb\n");
+    hx_stream_consume(s, ": hb\n");
     return 1;
 }
 
@@ -245,13 +114,13 @@ next_beat(struct stream *s, int timeout_ms)
  * of a client gone not yet noticed): between tries, one heartbeat of
  * probe. 1 when a stream began. */
 static int
-stream_open_retrying(struct stream *s, struct stream *probe, int tries)
+stream_open_retrying(struct hx_stream *s, struct hx_stream *probe, int tries)
 {
     for (int i = 0; i < tries; i++) {
-        stream_open(s, 0);
-        ck_assert(stream_wait(s, "\r\n\r\n", 3000));
+        hx_stream_open(s, sb.port, 0);
+        ck_assert(hx_stream_wait(s, "\r\n\r\n", 3000));
         if (strstr(s->buf, "HTTP/1.1 200") != NULL) {
-            ck_assert(stream_wait(s, "event: hello", 3000));
+            ck_assert(hx_stream_wait(s, "event: hello", 3000));
             return 1;
         }
         ck_assert_ptr_nonnull(strstr(s->buf, "HTTP/1.1 503"));
@@ -267,23 +136,6 @@ url(const char *path)
     static char u[8300];
     snprintf(u, sizeof(u), "http://127.0.0.1:%d%s", sb.port, path);
     return u;
-}
-
-static long
-rss_kib(pid_t pid)
-{
-    char path[64], line[256];
-    long kib = -1;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    while (fgets(line, sizeof(line), f) != NULL)
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-            break;
-    fclose(f);
-    return kib;
 }
 
 static int
@@ -307,7 +159,7 @@ fd_count(pid_t pid)
 /* Waits (one probe heartbeat at a time, at most `beats`) until the
  * sandbox holds at most `want` descriptors; the last count. */
 static int
-wait_fds(struct stream *probe, int want, int beats)
+wait_fds(struct hx_stream *probe, int want, int beats)
 {
     int n = fd_count(sb.pid);
     for (int i = 0; i < beats && n > want; i++) {
@@ -337,7 +189,7 @@ api_request_text(char *out, size_t outlen, int close_it)
 static long
 read_response(int fd, char *out, size_t outlen, int timeout_ms)
 {
-    double end = now_ms() + timeout_ms;
+    double end = hx_now_ms() + timeout_ms;
     size_t len = 0;
 
     out[0] = '\0';
@@ -353,7 +205,7 @@ read_response(int fd, char *out, size_t outlen, int timeout_ms)
                 return (long)len;
         }
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        double left = end - now_ms();
+        double left = end - hx_now_ms();
         ssize_t n;
         if (left <= 0 || len + 1 >= outlen)
             return -1;
@@ -384,15 +236,16 @@ count_of(const char *hay, const char *needle)
 
 /* Reads until needle occurs at least k times in what was read (1). */
 static int
-stream_wait_count(struct stream *s, const char *needle, int k, int timeout_ms)
+stream_wait_count(struct hx_stream *s, const char *needle, int k,
+                  int timeout_ms)
 {
-    double end = now_ms() + timeout_ms;
+    double end = hx_now_ms() + timeout_ms;
     while (count_of(s->buf, needle) < k) {
-        double left = end - now_ms();
+        double left = end - hx_now_ms();
         if (left <= 0 || s->eof)
             return 0;
         /* read on for a while (the needle never occurs) */
-        stream_wait(s, "\x01", (int)(left < 50 ? left : 50));
+        hx_stream_wait(s, "\x01", (int)(left < 50 ? left : 50));
     }
     return 1;
 }
@@ -403,7 +256,7 @@ START_TEST(odd_request_lines_on_the_page_and_stream_routes)
 {
     char out[1 << 16];
     size_t n;
-    struct stream s;
+    struct hx_stream s;
 
     start_sandbox("15000");
     /* HEAD of the stream: 405 with Allow: GET, no stream */
@@ -416,10 +269,10 @@ START_TEST(odd_request_lines_on_the_page_and_stream_routes)
     ck_assert_ptr_nonnull(strstr(out, "Allow: GET"));
     ck_assert_ptr_null(strstr(out, "event-stream"));
     /* a query string still streams */
-    stream_open_req(&s, 0,
-                    "GET /_sandbox/events?lastEventId=3&x=%00 HTTP/1.1\r\n"
-                    "Host: x\r\n\r\n");
-    ck_assert(stream_wait(&s, "event: hello", 3000));
+    hx_stream_open_req(&s, sb.port, 0,
+                       "GET /_sandbox/events?lastEventId=3&x=%00 HTTP/1.1\r\n"
+                       "Host: x\r\n\r\n");
+    ck_assert(hx_stream_wait(&s, "event: hello", 3000));
     ck_assert_ptr_nonnull(strstr(s.buf, "HTTP/1.1 200"));
     close(s.fd);
     /* a trailing slash is no stream: a control path that does not exist */
@@ -480,16 +333,16 @@ body_of(char *raw)
 
 START_TEST(an_http10_stream_is_raw_until_close)
 {
-    struct stream s;
+    struct hx_stream s;
     char *body;
 
     start_sandbox("15000");
-    stream_open_req(&s, 0, "GET /_sandbox/events HTTP/1.0\r\n\r\n");
-    ck_assert(stream_wait(&s, "event: hello\ndata: ", 3000));
+    hx_stream_open_req(&s, sb.port, 0, "GET /_sandbox/events HTTP/1.0\r\n\r\n");
+    ck_assert(hx_stream_wait(&s, "event: hello\ndata: ", 3000));
     ck_assert_int_eq(hx_sandbox_control(sb.port, "POST", "/_sandbox/clock",
                                         "{\"advance_s\":1}"),
                      200);
-    ck_assert(stream_wait(&s, "{\"what\":\"clock\"}\n\n", 3000));
+    ck_assert(hx_stream_wait(&s, "{\"what\":\"clock\"}\n\n", 3000));
     body = body_of(s.buf);
     ck_assert_ptr_nonnull(strstr(s.buf, "HTTP/1.0 200"));
     ck_assert_ptr_null(strcasestr(s.buf, "Transfer-Encoding"));
@@ -512,13 +365,13 @@ END_TEST
  * keep-alive wish and says "Connection: close". */
 START_TEST(an_http10_keepalive_stream_has_no_zero_length)
 {
-    struct stream s;
+    struct hx_stream s;
 
     start_sandbox("15000");
-    stream_open_req(&s, 0,
-                    "GET /_sandbox/events HTTP/1.0\r\n"
-                    "Connection: keep-alive\r\n\r\n");
-    ck_assert(stream_wait(&s, "event: hello\ndata: ", 3000));
+    hx_stream_open_req(&s, sb.port, 0,
+                       "GET /_sandbox/events HTTP/1.0\r\n"
+                       "Connection: keep-alive\r\n\r\n");
+    ck_assert(hx_stream_wait(&s, "event: hello\ndata: ", 3000));
     body_of(s.buf);
     ck_assert_msg(strcasestr(s.buf, "Content-Length: 0") == NULL,
                   "a stream framed as an empty body:\n%s", s.buf);
@@ -532,7 +385,7 @@ END_TEST
 
 START_TEST(a_stream_on_a_reused_connection_and_the_connection_table)
 {
-    struct stream s;
+    struct hx_stream s;
     char out[8192], req[1024];
     long n;
     int fd;
@@ -540,11 +393,11 @@ START_TEST(a_stream_on_a_reused_connection_and_the_connection_table)
     start_sandbox("50");
     /* a page load and a control request, then the stream, pipelined in one
      * write on one connection */
-    stream_open_req(
-        &s, 0,
+    hx_stream_open_req(
+        &s, sb.port, 0,
         "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-        "GET /_sandbox/config HTTP/1.1\r\nHost: x\r\n\r\n" EVENTS_GET);
-    ck_assert(stream_wait(&s, "event: hello", 3000));
+        "GET /_sandbox/config HTTP/1.1\r\nHost: x\r\n\r\n" HX_EVENTS_GET);
+    ck_assert(hx_stream_wait(&s, "event: hello", 3000));
     ck_assert_ptr_nonnull(strstr(s.buf, "\"latency_ms\""));
     ck_assert_ptr_nonnull(strstr(s.buf, "text/event-stream"));
     ck_assert(next_beat(&s, 3000));
@@ -555,20 +408,20 @@ START_TEST(a_stream_on_a_reused_connection_and_the_connection_table)
                      200);
     close(s.fd);
     for (int i = 0; i < 5; i++) {
-        fd = connect_to(sb.port, 0);
+        fd = hx_connect(sb.port, 0);
         api_request_text(req, sizeof(req), 0);
-        send_str(fd, req);
+        hx_send_str(fd, req);
         n = read_response(fd, out, sizeof(out), 3000);
         ck_assert_msg(n > 0, "a fresh connection was dropped (try %d)", i);
         ck_assert_ptr_nonnull(strstr(out, "HTTP/1.1 403"));
         close(fd);
     }
     /* the second request on a kept-alive connection is dropped */
-    fd = connect_to(sb.port, 0);
+    fd = hx_connect(sb.port, 0);
     api_request_text(req, sizeof(req), 0);
-    send_str(fd, req);
+    hx_send_str(fd, req);
     ck_assert_int_gt(read_response(fd, out, sizeof(out), 3000), 0);
-    send_str(fd, req);
+    hx_send_str(fd, req);
     ck_assert_int_eq(read_response(fd, out, sizeof(out), 3000), 0);
     close(fd);
     stop_sandbox();
@@ -583,7 +436,7 @@ END_TEST
  * only once the stream began, and a refusal counts as an answer. */
 START_TEST(drop_next_still_sees_a_connection_reused_after_a_503_stream)
 {
-    struct stream *s = calloc(64, sizeof(*s));
+    struct hx_stream *s = calloc(64, sizeof(*s));
     char out[8192], req[1024];
     long n;
     int fd;
@@ -591,20 +444,20 @@ START_TEST(drop_next_still_sees_a_connection_reused_after_a_503_stream)
     ck_assert_ptr_nonnull(s);
     start_sandbox("15000");
     for (int i = 0; i < 64; i++) {
-        stream_open(&s[i], 0);
-        ck_assert(stream_wait(&s[i], "event: hello", 3000));
+        hx_stream_open(&s[i], sb.port, 0);
+        ck_assert(hx_stream_wait(&s[i], "event: hello", 3000));
     }
     ck_assert_int_eq(hx_sandbox_control(sb.port, "POST", "/_sandbox/faults",
                                         "{\"mode\":\"drop_next\"}"),
                      200);
-    fd = connect_to(sb.port, 0);
-    send_str(fd, "GET /_sandbox/config HTTP/1.1\r\nHost: x\r\n\r\n");
+    fd = hx_connect(sb.port, 0);
+    hx_send_str(fd, "GET /_sandbox/config HTTP/1.1\r\nHost: x\r\n\r\n");
     ck_assert_int_gt(read_response(fd, out, sizeof(out), 3000), 0);
-    send_str(fd, EVENTS_GET);
+    hx_send_str(fd, HX_EVENTS_GET);
     ck_assert_int_gt(read_response(fd, out, sizeof(out), 3000), 0);
     ck_assert_ptr_nonnull(strstr(out, "HTTP/1.1 503"));
     api_request_text(req, sizeof(req), 0);
-    send_str(fd, req);
+    hx_send_str(fd, req);
     n = read_response(fd, out, sizeof(out), 3000);
     ck_assert_msg(
         n == 0, "a request on a reused connection passed drop_next:\n%s", out);
@@ -620,24 +473,24 @@ END_TEST
 
 START_TEST(slots_free_after_rst_half_close_junk_and_plain_close)
 {
-    struct stream *s = calloc(66, sizeof(*s));
-    struct stream *probe;
+    struct hx_stream *s = calloc(66, sizeof(*s));
+    struct hx_stream *probe;
     char junk[8192];
 
     ck_assert_ptr_nonnull(s);
     probe = &s[65];
     memset(junk, 'j', sizeof(junk));
     start_sandbox("20");
-    stream_open(probe, 0);
-    ck_assert(stream_wait(probe, "event: hello", 3000));
+    hx_stream_open(probe, sb.port, 0);
+    ck_assert(hx_stream_wait(probe, "event: hello", 3000));
     for (int round = 0; round < 2; round++) {
         for (int i = 0; i < 63; i++) {
             ck_assert_msg(stream_open_retrying(&s[i], probe, 200),
                           "round %d: slot %d never freed", round, i);
         }
         /* the 65th is refused */
-        stream_open(&s[63], 0);
-        ck_assert(stream_wait(&s[63], "TOO_MANY_STREAMS", 3000));
+        hx_stream_open(&s[63], sb.port, 0);
+        ck_assert(hx_stream_wait(&s[63], "TOO_MANY_STREAMS", 3000));
         close(s[63].fd);
         /* 63 leave: RST, half-close (the socket kept), junk then close,
          * junk then RST, plain close */
@@ -650,12 +503,12 @@ START_TEST(slots_free_after_rst_half_close_junk_and_plain_close)
                 shutdown(s[i].fd, SHUT_WR);
                 break;
             case 2:
-                send_all(s[i].fd, junk, sizeof(junk));
-                stream_drain(&s[i]);
+                hx_send_all(s[i].fd, junk, sizeof(junk));
+                hx_stream_drain(&s[i]);
                 close(s[i].fd);
                 break;
             case 3:
-                send_all(s[i].fd, junk, sizeof(junk));
+                hx_send_all(s[i].fd, junk, sizeof(junk));
                 close_rst(s[i].fd);
                 break;
             default:
@@ -684,7 +537,7 @@ END_TEST
 
 START_TEST(a_client_flooding_its_stream_connection_is_not_read)
 {
-    struct stream s;
+    struct hx_stream s;
     static char chunk[65536];
     size_t sent = 0;
     long rss0, rss1;
@@ -692,9 +545,9 @@ START_TEST(a_client_flooding_its_stream_connection_is_not_read)
 
     memset(chunk, 'z', sizeof(chunk));
     start_sandbox("50");
-    stream_open(&s, 0);
-    ck_assert(stream_wait(&s, "event: hello", 3000));
-    rss0 = rss_kib(sb.pid);
+    hx_stream_open(&s, sb.port, 0);
+    ck_assert(hx_stream_wait(&s, "event: hello", 3000));
+    rss0 = hx_rss_kib(sb.pid);
     ck_assert_int_eq(fcntl(s.fd, F_SETFL, O_NONBLOCK), 0);
     /* until the socket stops taking (at most 64 MiB), reading the stream
      * meanwhile */
@@ -708,9 +561,9 @@ START_TEST(a_client_flooding_its_stream_connection_is_not_read)
             continue;
         ck_assert_int_gt(n, 0);
         sent += (size_t)n;
-        stream_drain(&s);
+        hx_stream_drain(&s);
     }
-    rss1 = rss_kib(sb.pid);
+    rss1 = hx_rss_kib(sb.pid);
     fprintf(stderr,
             "inbox_events_review: the flood took %zu bytes; RSS %ld -> %ld "
             "KiB\n",
@@ -727,14 +580,14 @@ START_TEST(a_client_flooding_its_stream_connection_is_not_read)
     ck_assert_int_eq(hx_sandbox_control(sb.port, "POST", "/_sandbox/clock",
                                         "{\"advance_s\":1}"),
                      200);
-    ck_assert(stream_wait(&s, "{\"what\":\"clock\"}", 3000));
+    ck_assert(hx_stream_wait(&s, "{\"what\":\"clock\"}", 3000));
     /* and its end is noticed although the server stopped reading: the
      * slot's descriptor goes */
     {
-        struct stream probe;
+        struct hx_stream probe;
         int base;
-        stream_open(&probe, 0);
-        ck_assert(stream_wait(&probe, "event: hello", 3000));
+        hx_stream_open(&probe, sb.port, 0);
+        ck_assert(hx_stream_wait(&probe, "event: hello", 3000));
         base = fd_count(sb.pid);
         close(s.fd);
         ck_assert_int_le(wait_fds(&probe, base - 1, 200), base - 1);
@@ -746,15 +599,15 @@ END_TEST
 
 START_TEST(a_request_pipelined_behind_the_stream_is_never_served)
 {
-    struct stream s;
+    struct hx_stream s;
     char req[1024], all[4096];
 
     start_sandbox("30");
     api_request_text(req, sizeof(req), 0);
-    snprintf(all, sizeof(all), "%s%s", EVENTS_GET, req);
-    stream_open_req(&s, 0, all);
-    ck_assert(stream_wait(&s, "event: hello", 3000));
-    stream_consume(&s, "event: hello");
+    snprintf(all, sizeof(all), "%s%s", HX_EVENTS_GET, req);
+    hx_stream_open_req(&s, sb.port, 0, all);
+    ck_assert(hx_stream_wait(&s, "event: hello", 3000));
+    hx_stream_consume(&s, "event: hello");
     for (int i = 0; i < 5; i++)
         ck_assert(next_beat(&s, 3000));
     ck_assert_int_eq(hx_sandbox_count(sb.port), 0);
@@ -772,23 +625,23 @@ END_TEST
 
 START_TEST(many_connect_disconnect_cycles_leak_no_descriptor)
 {
-    struct stream probe, s;
+    struct hx_stream probe, s;
     int base, end;
     long rss0, rss1;
 
     start_sandbox("20");
-    stream_open(&probe, 0);
-    ck_assert(stream_wait(&probe, "event: hello", 3000));
+    hx_stream_open(&probe, sb.port, 0);
+    ck_assert(hx_stream_wait(&probe, "event: hello", 3000));
     base = fd_count(sb.pid);
-    rss0 = rss_kib(sb.pid);
+    rss0 = hx_rss_kib(sb.pid);
     for (int i = 0; i < 400; i++) {
-        stream_open(&s, 0);
+        hx_stream_open(&s, sb.port, 0);
         if (i % 4 == 3) {
             /* gone before the hello */
             close_rst(s.fd);
             continue;
         }
-        ck_assert_msg(stream_wait(&s, "event: hello", 3000), "cycle %d", i);
+        ck_assert_msg(hx_stream_wait(&s, "event: hello", 3000), "cycle %d", i);
         if (i % 4 == 0)
             close_rst(s.fd);
         else if (i % 4 == 1)
@@ -800,7 +653,7 @@ START_TEST(many_connect_disconnect_cycles_leak_no_descriptor)
         }
     }
     end = wait_fds(&probe, base, 300);
-    rss1 = rss_kib(sb.pid);
+    rss1 = hx_rss_kib(sb.pid);
     fprintf(stderr, "inbox_events_review: fds %d -> %d, RSS %ld -> %ld KiB\n",
             base, end, rss0, rss1);
     ck_assert_int_le(end, base);
@@ -808,7 +661,7 @@ START_TEST(many_connect_disconnect_cycles_leak_no_descriptor)
     ck_assert_int_lt(rss1 - rss0, 16 * 1024);
     /* and all 64 slots are there */
     {
-        struct stream *all = calloc(63, sizeof(*all));
+        struct hx_stream *all = calloc(63, sizeof(*all));
         ck_assert_ptr_nonnull(all);
         for (int i = 0; i < 63; i++)
             ck_assert_msg(stream_open_retrying(&all[i], &probe, 100), "slot %d",
@@ -851,8 +704,8 @@ discard(void *p, size_t size, size_t n, void *arg)
 START_TEST(clients_closing_and_dropped_while_events_go_out)
 {
     enum { READERS = 6, STUCK = 6 };
-    struct stream *rd = calloc(READERS, sizeof(*rd));
-    struct stream *st = calloc(STUCK, sizeof(*st));
+    struct hx_stream *rd = calloc(READERS, sizeof(*rd));
+    struct hx_stream *st = calloc(STUCK, sizeof(*st));
     CURL *c = curl_easy_init();
     struct curl_slist *h = NULL;
     int base, i, fds = 0;
@@ -862,13 +715,13 @@ START_TEST(clients_closing_and_dropped_while_events_go_out)
     ck_assert_ptr_nonnull(c);
     start_sandbox("10");
     for (i = 0; i < READERS; i++) {
-        stream_open(&rd[i], 0);
-        ck_assert(stream_wait(&rd[i], "event: hello", 3000));
+        hx_stream_open(&rd[i], sb.port, 0);
+        ck_assert(hx_stream_wait(&rd[i], "event: hello", 3000));
     }
     base = fd_count(sb.pid);
     for (i = 0; i < STUCK; i++) {
-        stream_open(&st[i], 2048);
-        ck_assert(stream_wait(&st[i], "\r\n\r\n", 3000));
+        hx_stream_open(&st[i], sb.port, 2048);
+        ck_assert(hx_stream_wait(&st[i], "\r\n\r\n", 3000));
     }
     h = curl_slist_append(h, "Content-Type: application/json");
     curl_easy_setopt(c, CURLOPT_URL, url("/_sandbox/inbound"));
@@ -880,11 +733,11 @@ START_TEST(clients_closing_and_dropped_while_events_go_out)
     for (i = 0; i < 12000; i++) {
         big_inbound(c, i);
         for (int k = 0; k < READERS; k++)
-            stream_drain(&rd[k]);
+            hx_stream_drain(&rd[k]);
         if (i % 40 == 0) {
             int k = (i / 40) % READERS;
             close_rst(rd[k].fd);
-            stream_open(&rd[k], 0);
+            hx_stream_open(&rd[k], sb.port, 0);
         }
         if (i % 100 == 99) {
             fds = fd_count(sb.pid);
@@ -907,8 +760,8 @@ START_TEST(clients_closing_and_dropped_while_events_go_out)
     for (int k = 0; k < READERS; k++) {
         int seen = 0;
         for (int t = 0; t < 200 && !seen && !rd[k].eof; t++) {
-            stream_drain(&rd[k]);
-            seen = stream_wait(&rd[k], "{\"what\":\"clock\"}", 20);
+            hx_stream_drain(&rd[k]);
+            seen = hx_stream_wait(&rd[k], "{\"what\":\"clock\"}", 20);
         }
         ck_assert_msg(seen, "reader %d", k);
         close(rd[k].fd);
@@ -933,19 +786,19 @@ END_TEST
 static void
 everything_open_then_stop(int timeout_ms)
 {
-    struct stream s[4], hang, slow, lat;
+    struct hx_stream s[4], hang, slow, lat;
     char req[1024], out[4096];
 
-    stream_open(&s[0], 0);
-    ck_assert(stream_wait(&s[0], "event: hello", timeout_ms));
-    stream_open_req(
-        &s[1], 0,
-        "GET /_sandbox/config HTTP/1.1\r\nHost: x\r\n\r\n" EVENTS_GET);
-    ck_assert(stream_wait(&s[1], "event: hello", timeout_ms));
-    stream_open(&s[2], 2048);
-    ck_assert(stream_wait(&s[2], "\r\n\r\n", timeout_ms));
-    stream_open(&s[3], 0);
-    ck_assert(stream_wait(&s[3], "event: hello", timeout_ms));
+    hx_stream_open(&s[0], sb.port, 0);
+    ck_assert(hx_stream_wait(&s[0], "event: hello", timeout_ms));
+    hx_stream_open_req(
+        &s[1], sb.port, 0,
+        "GET /_sandbox/config HTTP/1.1\r\nHost: x\r\n\r\n" HX_EVENTS_GET);
+    ck_assert(hx_stream_wait(&s[1], "event: hello", timeout_ms));
+    hx_stream_open(&s[2], sb.port, 2048);
+    ck_assert(hx_stream_wait(&s[2], "\r\n\r\n", timeout_ms));
+    hx_stream_open(&s[3], sb.port, 0);
+    ck_assert(hx_stream_wait(&s[3], "event: hello", timeout_ms));
     for (int i = 0; i < 40; i++)
         ck_assert_int_eq(hx_sandbox_control(sb.port, "POST", "/_sandbox/clock",
                                             "{\"advance_s\":1}"),
@@ -954,19 +807,19 @@ everything_open_then_stop(int timeout_ms)
                                         "{\"mode\":\"hang\"}"),
                      200);
     api_request_text(req, sizeof(req), 0);
-    stream_open_req(&hang, 0, req);
+    hx_stream_open_req(&hang, sb.port, 0, req);
     /* armed, then taken: two "faults" changes */
     ck_assert(stream_wait_count(&s[0], "{\"what\":\"faults\"}", 2, timeout_ms));
     ck_assert_int_eq(hx_sandbox_control(sb.port, "POST", "/_sandbox/faults",
                                         "{\"mode\":\"slow\",\"delay_ms\":"
                                         "2000}"),
                      200);
-    stream_open_req(&slow, 0, req);
-    ck_assert(stream_wait(&slow, "H", timeout_ms + 3000));
+    hx_stream_open_req(&slow, sb.port, 0, req);
+    ck_assert(hx_stream_wait(&slow, "H", timeout_ms + 3000));
     ck_assert_int_eq(hx_sandbox_control(sb.port, "POST", "/_sandbox/config",
                                         "{\"latency_ms\":30000}"),
                      200);
-    stream_open_req(&lat, 0, req);
+    hx_stream_open_req(&lat, sb.port, 0, req);
     /* the latency request is logged: 3 API requests */
     for (int i = 0; i < 100 && hx_sandbox_count(sb.port) < 3; i++)
         ck_assert(next_beat(&s[0], timeout_ms));
@@ -1066,7 +919,7 @@ arm(const char *json)
 
 START_TEST(every_api_request_is_told_once_whatever_answered_it)
 {
-    struct stream s, hang;
+    struct hx_stream s, hang;
     char req[1024], out[8192];
     struct told t[32];
     int fd;
@@ -1075,8 +928,8 @@ START_TEST(every_api_request_is_told_once_whatever_answered_it)
 
     memset(t, 0, sizeof(t));
     start_sandbox("15000");
-    stream_open(&s, 0);
-    ck_assert(stream_wait(&s, "event: hello", 3000));
+    hx_stream_open(&s, sb.port, 0);
+    ck_assert(hx_stream_wait(&s, "event: hello", 3000));
     api_request_text(req, sizeof(req), 1);
     /* 1 plain, 2 reset, 3 close, 4 garbage, 5 status 502, 6 slow */
     raw_exchange(sb.port, req, strlen(req), out, sizeof(out), 3000);
@@ -1095,18 +948,18 @@ START_TEST(every_api_request_is_told_once_whatever_answered_it)
     ck_assert_ptr_nonnull(strstr(out, "HTTP/1.1 403"));
     /* 7 answered, 8 drop_next on the reused connection */
     api_request_text(req, sizeof(req), 0);
-    fd = connect_to(sb.port, 0);
-    send_str(fd, req);
+    fd = hx_connect(sb.port, 0);
+    hx_send_str(fd, req);
     ck_assert_int_gt(read_response(fd, out, sizeof(out), 3000), 0);
     arm("{\"mode\":\"drop_next\"}");
-    send_str(fd, req);
+    hx_send_str(fd, req);
     ck_assert_int_eq(read_response(fd, out, sizeof(out), 3000), 0);
     close(fd);
     /* 9 hang, the client leaving; 10 with latency; 11 a slow one whose
      * client leaves midway */
     arm("{\"mode\":\"hang\"}");
-    stream_open_req(&hang, 0, req);
-    ck_assert(stream_wait(&s, "\"seq\":8,", 3000));
+    hx_stream_open_req(&hang, sb.port, 0, req);
+    ck_assert(hx_stream_wait(&s, "\"seq\":8,", 3000));
     /* every arming and every fault taken is a "faults" change: 7 armed,
      * 7 taken (1 and 7 took none) -> the hang's is the 14th */
     ck_assert(stream_wait_count(&s, "{\"what\":\"faults\"}", 14, 3000));
@@ -1121,11 +974,11 @@ START_TEST(every_api_request_is_told_once_whatever_answered_it)
     ck_assert_int_eq(hx_sandbox_control(sb.port, "POST", "/_sandbox/config",
                                         "{\"latency_ms\":0}"),
                      200);
-    ck_assert(stream_wait(&s, "\"seq\":10,", 3000));
+    ck_assert(hx_stream_wait(&s, "\"seq\":10,", 3000));
     /* the last one, answered: every event before it has been written */
     raw_exchange(sb.port, req, strlen(req), out, sizeof(out), 3000);
-    ck_assert(stream_wait(&s, "\"seq\":11,", 3000));
-    ck_assert(stream_wait(&s, "\"fault\":null}\n\n", 3000));
+    ck_assert(hx_stream_wait(&s, "\"seq\":11,", 3000));
+    ck_assert(hx_stream_wait(&s, "\"fault\":null}\n\n", 3000));
     parse_requests(s.buf, t, 32);
     for (int q = 1; q <= 11; q++) {
         if (q == 9) {
