@@ -494,6 +494,25 @@ harness_get(int port, const char *method, const char *path_query,
     return http_do(method, url, headers, NULL, 0, r);
 }
 
+void
+hx_add_cases(Suite *s, const struct hx_case *cases, size_t n, double timeout_s,
+             void (*teardown)(void))
+{
+    for (size_t i = 0; i < n; i++) {
+        if (cases[i].known && getenv("WAGATE_KNOWN_DEFECTS") == NULL) {
+            fprintf(stderr, "SKIP %s (known defect; WAGATE_KNOWN_DEFECTS=1)\n",
+                    cases[i].name);
+            continue;
+        }
+        TCase *tc = tcase_create(cases[i].name);
+        tcase_set_timeout(tc, timeout_s);
+        if (teardown != NULL)
+            tcase_add_checked_fixture(tc, NULL, teardown);
+        tcase_add_test(tc, cases[i].test);
+        suite_add_tcase(s, tc);
+    }
+}
+
 int
 harness_run_suite(Suite *suite)
 {

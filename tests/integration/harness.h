@@ -88,6 +88,20 @@ void write_temp(const char *text, char *out, size_t outlen);
  * 0 when every test passed. */
 int harness_run_suite(Suite *suite);
 
+/* A scenario of a review suite: its case name (CK_RUN_CASE=name runs it
+ * alone), its test, and known: it shows a defect not fixed yet. */
+struct hx_case {
+    const char *name;
+    const TTest *test;
+    int known;
+};
+
+/* Adds each case to s as a TCase of its own with timeout_s and teardown
+ * (NULL for none). A known case is added only with WAGATE_KNOWN_DEFECTS
+ * set; otherwise a "SKIP name" line on stderr says it is left out. */
+void hx_add_cases(Suite *s, const struct hx_case *cases, size_t n,
+                  double timeout_s, void (*teardown)(void));
+
 /* ---- fixtures shared by the integration suites ---- */
 
 #define HARNESS_UPSTREAM_KEY "sk-test-upstream-5f2a9c"

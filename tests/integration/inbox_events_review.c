@@ -1158,11 +1158,7 @@ inbox_events_review_suite(void)
     Suite *s = suite_create("inbox_events_review");
     /* known: the cases that show defects not fixed yet (REVIEW-DEFECT
      * above them), run with WAGATE_KNOWN_DEFECTS=1 */
-    const struct {
-        const char *name;
-        const TTest *test;
-        int known;
-    } cases[] = {
+    const struct hx_case cases[] = {
         {"odd_lines", odd_request_lines_on_the_page_and_stream_routes, 0},
         {"http10", an_http10_stream_is_raw_until_close, 0},
         {"http10_keepalive", an_http10_keepalive_stream_has_no_zero_length, 0},
@@ -1180,18 +1176,7 @@ inbox_events_review_suite(void)
         {"log_queries", the_log_with_hostile_queries_and_bounds, 0},
         {"log_nul", a_log_query_with_a_nul_keeps_nothing, 0},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        if (cases[i].known && getenv("WAGATE_KNOWN_DEFECTS") == NULL) {
-            fprintf(stderr, "SKIP %s (known defect; WAGATE_KNOWN_DEFECTS=1)\n",
-                    cases[i].name);
-            continue;
-        }
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_set_timeout(tc, 60);
-        tcase_add_checked_fixture(tc, NULL, leave_nothing);
-        tcase_add_test(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
+    hx_add_cases(s, cases, sizeof(cases) / sizeof(cases[0]), 60, leave_nothing);
     /* under valgrind, when it is installed; not in the sanitizer build,
      * whose SANDBOX_BIN valgrind cannot run (or WAGATE_REVIEW_NO_VALGRIND) */
 #if defined(__SANITIZE_ADDRESS__)

@@ -719,11 +719,7 @@ limiter_review_suite(void)
     /* one case per scenario: CK_RUN_CASE=<name> runs one */
     /* known: the cases that show defects not fixed yet (README, Status),
      * run with WAGATE_KNOWN_DEFECTS=1 */
-    const struct {
-        const char *name;
-        const TTest *test;
-        int known;
-    } cases[] = {
+    const struct hx_case cases[] = {
         {"partition",
          one_instance_cut_off_alone_keeps_the_account_under_its_limit, 0},
         {"flap", links_flapping_mid_backlog_keep_the_window, 0},
@@ -734,18 +730,8 @@ limiter_review_suite(void)
         {"redis_restart",
          redis_restarted_empty_mid_backlog_answers_every_caller, 0},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        if (cases[i].known && getenv("WAGATE_KNOWN_DEFECTS") == NULL) {
-            fprintf(stderr, "SKIP %s (known defect; WAGATE_KNOWN_DEFECTS=1)\n",
-                    cases[i].name);
-            continue;
-        }
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_set_timeout(tc, 150);
-        tcase_add_checked_fixture(tc, NULL, leave_nothing);
-        tcase_add_test(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
+    hx_add_cases(s, cases, sizeof(cases) / sizeof(cases[0]), 150,
+                 leave_nothing);
     return s;
 }
 
