@@ -84,8 +84,6 @@ struct shaper_remote {
     char ask_member[SHAPER_MEMBER_MAX];
     int ask_in_call;
     double ask_at;       /* do not ask before this (local ms) */
-    int skip_once;       /* the last ask failed: the head goes on the
-                            local guard */
     double paused_until; /* learned from Redis (local ms) */
     /* a grant of the shared guard for later: the head goes at permit_at */
     int permit;
@@ -229,7 +227,6 @@ start_sharing(struct shaper *s)
     re->have_prev = 0;
     /* Redis answered: a failure before the drop is not this one's */
     re->failing = 0;
-    re->skip_once = 0;
     re->beat_at = -INFINITY; /* say it is alive at once */
     if (re->ever_shared || re->was_local) {
         s->st.mode_changes++;
@@ -238,9 +235,10 @@ start_sharing(struct shaper *s)
     re->ever_shared = 1;
 }
 
-/* The link went down (or was found down at the first look). */
+/* The link went down (or was found down at the first look), or Redis
+ * answers errors (cut_off()): why is the log line. */
 static void
-went_down(struct shaper *s, double now)
+went_down(struct shaper *s, double now, const char *why)
 {
     struct shaper_remote *re = s->remote;
     /* others count its share free only once its alive entry is gone,
@@ -266,7 +264,7 @@ went_down(struct shaper *s, double now)
         s->st.mode_changes++;
     re->sharing = 0;
     re->rejoin = 0;
-    log_msg(LOG_INFO, "limiter: local (Redis unreachable)");
+    log_msg(LOG_INFO, "%s", why);
 }
 
 /* The link is up again: sharing at once when Redis's log holds all the
@@ -299,11 +297,31 @@ track_mode(struct shaper *s, double now)
         return;
     int up = remote_up(s);
     if (re->seen_up && !up)
-        went_down(s, now);
+        went_down(s, now, "limiter: local (Redis unreachable)");
     else if (up && !re->sharing && !re->rejoin)
         came_up(s, now); /* up again, or up at the first look */
     re->seen_up = up;
     fit_guard(s);
+}
+
+/* A reservation or an ask got an answer it cannot use while the link
+ * stays up: an error reply (BUSY from a long script, READONLY after a
+ * failover, OOM) or a reply of the wrong shape. Not sharing is then not
+ * enough: the others still count this instance alive until its entry
+ * runs out (its last stamp's arrival + SHAPER_ALIVE_MS) and grant the
+ * whole window meanwhile, so a departure alone at once (an idle
+ * instance's guard is empty) adds to a full one. The same as a drop,
+ * then: the quiet before any departure alone, and the rejoin (which
+ * tells Redis of the departures made alone) once Redis answers again;
+ * the rejoin's first step starts at once (track_mode()) and is retried
+ * every SHAPER_BEAT_MS while the errors last. */
+static void
+cut_off(struct shaper *s, double now)
+{
+    if (!sharing(s))
+        return; /* down (went_down() ran), rejoining, or not shared */
+    went_down(s, now, "limiter: local (Redis answers errors)");
+    track_mode(s, now);
 }
 
 /* When the local guard lets the next one go: while not sharing, the
@@ -448,7 +466,7 @@ shaper_arm(struct shaper *s)
     double guard = local_until(s);
     double at = head->slot_ms > guard ? head->slot_ms : guard;
     struct shaper_remote *re = s->remote;
-    if (shared_guard_on(s) && !re->skip_once) {
+    if (shared_guard_on(s)) {
         /* with its grant: at the slot, the guards and the grant's time;
          * asking: its answer re-runs; else when the next ask is due */
         if (re->permit)
@@ -553,7 +571,8 @@ static void send_ask(struct shaper *s, double now);
 static void presence_due(struct shaper *s, double now);
 
 /* 1 when the shared guard lets the head go now, with *member its grant
- * (NULL: it goes on the local guard alone, the last ask having failed).
+ * (NULL: the shared guard is not in use, the local guard alone decides;
+ * a failed ask leaves the instance not sharing, cut_off()).
  * The guard is asked ahead of the head's slot (SHAPER_ASK_LEAD_MS, for the
  * way there and back), so that its grant is there when the slot comes:
  * asked at the slot, every window would start that much later, and the
@@ -564,13 +583,11 @@ shared_guard_open(struct shaper *s, const struct shaper_item *head, double now,
 {
     struct shaper_remote *re = s->remote;
     *member = NULL;
-    if (!shared_guard_on(s) || re->skip_once)
+    if (!shared_guard_on(s))
         return 1;
     if (!re->permit && re->ask == NULL && now >= re->ask_at &&
         fmax(head->slot_ms, local_until(s)) - now <= SHAPER_ASK_LEAD_MS)
         send_ask(s, now); /* may answer within the call (link down) */
-    if (re->skip_once)
-        return 1;
     if (re->permit && now >= re->permit_at) {
         *member = re->ask_member;
         return 1;
@@ -578,16 +595,12 @@ shared_guard_open(struct shaper *s, const struct shaper_item *head, double now,
     return 0;
 }
 
-/* The head goes: its grant (or the failed ask's pass) is used up. */
+/* The head goes: its grant (if any) is used up. */
 static void
 shared_guard_used(struct shaper *s, const char *member)
 {
-    if (s->remote == NULL)
-        return;
-    if (member != NULL)
+    if (s->remote != NULL && member != NULL)
         s->remote->permit = 0;
-    else
-        s->remote->skip_once = 0;
 }
 
 /* The grant outstanding goes back to the shared guard: its entry counts
@@ -739,10 +752,11 @@ on_ask(void *arg, enum rlink_status st, const redisReply *r)
                     r && r->type == REDIS_REPLY_ERROR ? r->str : "type");
         re->failing = 1;
         track_mode(s, now);
-        /* up still (a reply it cannot read): this head goes on the local
-         * guard; down, it waits for the quiet or the rejoin, which must
-         * not find a pass left over to leave by without asking */
-        re->skip_once = remote_up(s);
+        /* up still (an error reply, a reply it cannot read): cut off as
+         * if down. Either way the head waits for the quiet or the rejoin
+         * (no pass to go alone at once: the others may have filled the
+         * window, counting this instance alive) */
+        cut_off(s, now);
     } else if (v[0] == 1) {
         re->failing = 0;
         /* go then: the head's, or the next head's if it is cancelled */
@@ -1088,6 +1102,7 @@ reserved(struct shaper *s, struct shaper_item *it, enum rlink_status st,
      * and its own share of the window */
     s->remote->failing = 1;
     track_mode(s, now);
+    cut_off(s, now); /* up still: the quiet as if down */
     return reserve_local(s, now, it->no_refuse, &it->slot_ms, retry_s);
 }
 
