@@ -47,9 +47,13 @@
  * window. Fewer instances running than state.instances cost their
  * shares: 3 configured, 1 running at 5/s: 3 a second.
  * - Down (the shaper sees the link down, on an UNAVAILABLE answer or at
- *   its next entry point): no departure alone before max(then, its last
- *   stamp's arrival + SHAPER_ALIVE_MS) + SHAPER_GUARD_WINDOW_MS +
- *   SHAPER_GUARD_CAP_MS: until its entry is gone the others grant the
+ *   its next entry point), or cut off (a reservation or an ask answered
+ *   with an error, BUSY, READONLY, OOM, or a reply it cannot read, the
+ *   link staying up: the others count it alive all the same, the rejoin
+ *   starts at once and is retried each SHAPER_BEAT_MS): no departure
+ *   alone before max(then, its last stamp's arrival + SHAPER_ALIVE_MS)
+ *   + SHAPER_GUARD_WINDOW_MS + SHAPER_GUARD_CAP_MS: until its entry is
+ *   gone the others grant the
  *   whole window, and what they granted then (up to ~20 ms ahead) must
  *   have arrived a window before its own first one. Queued items keep
  *   waiting (deadlines and grace as usual).

@@ -441,6 +441,103 @@ START_TEST(a_reservation_answered_after_a_flap_is_handed_over_once)
 }
 END_TEST
 
+/* Answers the heartbeat in flight: {Redis time, accepted}. */
+static void
+fake_beat(struct rlink *l, long long t_us, long long ok)
+{
+    ck_assert(l->beat.live);
+    l->beat.live = 0;
+    redisReply el[2] = {{.type = REDIS_REPLY_INTEGER, .integer = t_us},
+                        {.type = REDIS_REPLY_INTEGER, .integer = ok}};
+    redisReply *els[2] = {&el[0], &el[1]};
+    redisReply r = {.type = REDIS_REPLY_ARRAY, .elements = 2, .element = els};
+    l->beat.cb(l->beat.arg, RLINK_OK, &r);
+}
+
+/* An idle instance, sharing and alive (its last stamp came at 0), gets
+ * a send at 50 ms whose reservation Redis answers with an error (BUSY:
+ * a long script; READONLY after a failover) while the link stays up.
+ * The others count it alive until 0 + SHAPER_ALIVE_MS and may fill the
+ * whole window meanwhile: nothing alone before 400 + window + cap =
+ * 1440 ms (as after a drop), not at once on its empty local guard. It
+ * rejoins meanwhile, and once Redis answers again its "back" tells of
+ * the departure it made alone. */
+START_TEST(an_error_reply_keeps_the_quiet_of_a_drop)
+{
+    struct rlink l = {.up = 1};
+    struct shaper *s = shared_at(&l, 5, 1, 20000);
+    shaper_link_changed(s); /* up at the first look: sharing */
+    advance(s, 0);
+    fake_beat(&l, 7000000, 1); /* alive, stamp received at 0 */
+    now_ms = 50;
+    struct sink k = {0};
+    ck_assert_int_eq(submit(s, &k), 0);
+    ck_assert_int_eq(l.cmd[l.n - 1].script, RS_RL_RESERVE);
+    fake_error(&l, l.n - 1, "BUSY Redis is busy running a script");
+    /* the rejoin's first step goes at once and keeps failing, as would
+     * an ask (BUSY answers every script) */
+    for (double t = 50; t < 1430; t += 10) {
+        advance(s, t);
+        int ask = last_op(&l, "ask");
+        if (ask >= 0 && l.cmd[ask].live)
+            fake_error(&l, ask, "BUSY Redis is busy running a script");
+        if (l.beat.live) {
+            l.beat.live = 0;
+            redisReply e = {.type = REDIS_REPLY_ERROR,
+                            .str = (char *)"BUSY Redis is busy",
+                            .len = 18};
+            l.beat.cb(l.beat.arg, RLINK_OK, &e);
+        }
+    }
+    advance(s, 1430);
+    int early = k.handed;
+    int beats = l.beats;
+    advance(s, 1460);
+    int late = k.handed;
+    /* Redis answers again: the rejoin tells of the departure alone */
+    advance(s, 1600);
+    int had_beat = l.beat.live;
+    if (had_beat)
+        fake_beat(&l, 8600000, 0);
+    int back = last_op(&l, "back");
+    shaper_free(s);
+    ck_assert_msg(early == 0, "handed over alone at once after an error reply");
+    ck_assert_int_eq(late, 1);
+    ck_assert_int_ge(beats, 10); /* the rejoin retried every 100 ms */
+    ck_assert(had_beat);
+    ck_assert_int_ge(back, 0);
+}
+END_TEST
+
+/* The same with the error reply to an ask of a backlog's head (the
+ * window already holds this instance's grants): the head waits for the
+ * quiet or the rejoin, it does not go on its share at once. */
+START_TEST(an_error_reply_to_an_ask_keeps_the_quiet_of_a_drop)
+{
+    struct rlink l = {.up = 1};
+    struct shaper *s = shared_at(&l, 5, 1, 20000);
+    shaper_link_changed(s);
+    advance(s, 0);
+    fake_beat(&l, 7000000, 1);
+    struct sink k[4] = {{0}};
+    queue_n(&l, s, k, 4); /* slots 100, 300, 500, 700 */
+    advance(s, 80);
+    int ask = last_op(&l, "ask");
+    ck_assert_int_ge(ask, 0);
+    fake_error(&l, ask,
+               "READONLY You can't write against a read only "
+               "replica.");
+    advance(s, 1430);
+    int early = handed(k, 4);
+    advance(s, 1460);
+    int late = handed(k, 4);
+    shaper_free(s);
+    ck_assert_msg(early == 0, "%d handed over alone before the quiet ended",
+                  early);
+    ck_assert_int_eq(late, 1); /* its share: 1 of 5 per window */
+}
+END_TEST
+
 Suite *
 unit_suite(void)
 {
@@ -452,6 +549,8 @@ unit_suite(void)
     tcase_add_test(tc, an_ask_lost_in_a_flap_leaves_no_pass_behind);
     tcase_add_test(tc, replies_of_the_wrong_type_answer_each_item_once);
     tcase_add_test(tc, a_reservation_answered_after_a_flap_is_handed_over_once);
+    tcase_add_test(tc, an_error_reply_keeps_the_quiet_of_a_drop);
+    tcase_add_test(tc, an_error_reply_to_an_ask_keeps_the_quiet_of_a_drop);
     suite_add_tcase(s, tc);
     return s;
 }
