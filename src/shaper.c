@@ -243,9 +243,17 @@ went_down(struct shaper *s, double now, const char *why)
     struct shaper_remote *re = s->remote;
     /* others count its share free only once its alive entry is gone,
      * and what they granted before that may fill the window ahead:
-     * nothing alone before then + a window + cap (shaper.h) */
+     * nothing alone before then + a window + cap (shaper.h). Down while
+     * rejoining (after a drop or a cut_off(), say errors then the
+     * timeout that drops the link, noticed at the next entry point),
+     * "then" was when it stopped sharing, and the quiet counted from it
+     * stands: since, only its stamps can make it alive (a "back" that
+     * may have run extends the quiet in on_back()), not the time the
+     * drop happens to be noticed */
+    double then = re->rejoin ? -INFINITY : now;
     re->quiet_until =
-        alive_until(re, now) + SHAPER_GUARD_WINDOW_MS + SHAPER_GUARD_CAP_MS;
+        fmax(re->quiet_until, alive_until(re, then) + SHAPER_GUARD_WINDOW_MS +
+                                  SHAPER_GUARD_CAP_MS);
     re->was_local = 1;
     if (!re->have_prev && re->have_stamp) {
         re->prev_us = re->stamp_us;
