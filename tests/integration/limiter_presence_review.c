@@ -1063,11 +1063,7 @@ limiter_presence_review_suite(void)
     Suite *s = suite_create("limiter_presence_review");
     /* known: the cases that show defects not fixed yet (REVIEW-DEFECT
      * above them), run with WAGATE_KNOWN_DEFECTS=1 */
-    const struct {
-        const char *name;
-        const TTest *test;
-        int known;
-    } cases[] = {
+    const struct hx_case cases[] = {
         {"oom", redis_out_of_memory_mid_backlog_keeps_the_window, 0},
         {"busy", redis_answering_busy_mid_backlog_keeps_the_window, 0},
         {"busy_idle", redis_busy_with_an_idle_gateway_keeps_the_window, 0},
@@ -1083,18 +1079,8 @@ limiter_presence_review_suite(void)
          0},
         {"del_all", every_limiter_key_deleted_mid_backlog_keeps_the_window, 0},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        if (cases[i].known && getenv("WAGATE_KNOWN_DEFECTS") == NULL) {
-            fprintf(stderr, "SKIP %s (known defect; WAGATE_KNOWN_DEFECTS=1)\n",
-                    cases[i].name);
-            continue;
-        }
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_set_timeout(tc, 120);
-        tcase_add_checked_fixture(tc, NULL, leave_nothing);
-        tcase_add_test(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
+    hx_add_cases(s, cases, sizeof(cases) / sizeof(cases[0]), 120,
+                 leave_nothing);
     return s;
 }
 
