@@ -39,7 +39,7 @@ struct pending {
     char *out; /* slow: the whole answer, sent one byte per tick */
     size_t out_len, out_sent;
     unsigned delay_ms;
-    uint64_t log_id;
+    uint64_t log_id; /* its entry in the request log; 0 once told */
     struct pending *prev, *next;
 };
 
@@ -139,12 +139,19 @@ pending_free(struct pending *p)
     free(p);
 }
 
-/* Ends a held connection: freeing it frees the unanswered request too. */
+static void answered(struct sb_http *h, uint64_t log_id, int status);
+
+/* Ends a held connection: freeing it frees the unanswered request too.
+ * One ended unanswered (a hang's client gave up, or its cap came; a slow
+ * answer's client left midway) is told then: status null, latency until
+ * the end. */
 static void
 release_held(struct pending *p)
 {
     struct evhttp_connection *evcon = p->evcon;
 
+    if (p->log_id != 0)
+        answered(p->h, p->log_id, 0);
     pending_free(p);
     evhttp_connection_free(evcon);
 }
@@ -325,6 +332,7 @@ on_slow_tick(evutil_socket_t fd, short what, void *arg)
     }
     if (p->out_sent == p->out_len) {
         answered(p->h, p->log_id, p->resp.status);
+        p->log_id = 0;
         release_held(p); /* the answer said Connection: close */
         return;
     }
@@ -453,7 +461,7 @@ apply_fault(struct sb_http *h, struct evhttp_request *req,
         evhttp_connection_free(evcon);
         return;
     case SB_FAULT_HANG:
-        hold(h, req, on_hang_cap, SB_HANG_MAX_MS);
+        hold(h, req, on_hang_cap, SB_HANG_MAX_MS)->log_id = log_id;
         return;
     case SB_FAULT_SLOW:
         slow(h, req, rq, mono_ms, log_id, f->delay_ms);
