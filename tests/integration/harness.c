@@ -349,6 +349,47 @@ hx_sandbox_count(int sb_port)
     return n;
 }
 
+void
+hx_sandbox_seen(int sb_port, struct hx_seen *s)
+{
+    json_object *reqs = hx_sandbox_requests(sb_port);
+    ck_assert_ptr_nonnull(reqs);
+    memset(s, 0, sizeof(*s));
+    for (size_t i = 0; i < json_object_array_length(reqs); i++) {
+        json_object *e = json_object_array_get_idx(reqs, i), *v;
+        if (!json_object_object_get_ex(e, "path", &v) ||
+            strcmp(json_object_get_string(v),
+                   "/api/user/whatsapp/send-freeform") != 0)
+            continue;
+        int fault = json_object_object_get_ex(e, "fault", &v) &&
+                    json_object_get_type(v) == json_type_string;
+        s->faults += fault;
+        if (!fault && json_object_object_get_ex(e, "status", &v) &&
+            json_object_get_int(v) == 429)
+            s->limited++;
+        if (s->n < HX_SEEN_MAX && json_object_object_get_ex(e, "mono_ms", &v))
+            s->t[s->n++] = json_object_get_double(v);
+    }
+    json_object_put(reqs);
+}
+
+int
+hx_worst_window(const struct hx_seen *s, double *at)
+{
+    int worst = 0;
+    for (int i = 0; i < s->n; i++) {
+        int c = 0;
+        for (int j = i; j < s->n && s->t[j] - s->t[i] < 1000.0; j++)
+            c++;
+        if (c > worst) {
+            worst = c;
+            if (at != NULL)
+                *at = s->t[i] - s->t[0];
+        }
+    }
+    return worst;
+}
+
 int
 hx_sandbox_control(int sb_port, const char *method, const char *path,
                    const char *json)

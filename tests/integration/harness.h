@@ -76,6 +76,21 @@ int hx_sandbox_count(int sb_port);
 /* A control request with a JSON body (may be NULL); the HTTP status. */
 int hx_sandbox_control(int sb_port, const char *method, const char *path,
                        const char *json);
+/* The sends (POST send-freeform) the sandbox recorded, for the limiter
+ * suites: when each arrived (its mono_ms, in order), how many its own
+ * limit answered 429 (limited; a fault's status is not its limit's) and
+ * how many a fault took. At most HX_SEEN_MAX arrivals are kept. */
+#define HX_SEEN_MAX 512
+struct hx_seen {
+    double t[HX_SEEN_MAX];
+    int n;
+    int limited;
+    int faults;
+};
+void hx_sandbox_seen(int sb_port, struct hx_seen *s);
+/* The most arrivals within any [t, t + 1000 ms); *at (if not NULL) when
+ * the first such window began, in ms after the first arrival. */
+int hx_worst_window(const struct hx_seen *s, double *at);
 /* The value of header name in a recorded request (borrowed), or NULL. */
 const char *hx_sandbox_req_header(json_object *req, const char *name);
 /* Decodes standard base64 into a new buffer (caller frees); *len set. */

@@ -5,12 +5,14 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,11 +54,24 @@ spawn(struct hx_redis *r)
     snprintf(port, sizeof(port), "%d", r->port);
     snprintf(log, sizeof(log), "%s/redis.log", r->dir);
     char *argv[24] = {(char *)(bin ? bin : "redis-server"),
-                      "--port", port, "--bind", "127.0.0.1",
-                      "--unixsocket", r->sock, "--unixsocketperm", "700",
-                      "--save", "", "--appendonly", "no",
-                      "--dir", r->dir, "--logfile", log,
-                      "--daemonize", "no"};
+                      "--port",
+                      port,
+                      "--bind",
+                      "127.0.0.1",
+                      "--unixsocket",
+                      r->sock,
+                      "--unixsocketperm",
+                      "700",
+                      "--save",
+                      "",
+                      "--appendonly",
+                      "no",
+                      "--dir",
+                      r->dir,
+                      "--logfile",
+                      log,
+                      "--daemonize",
+                      "no"};
     size_t n = 19;
     if (r->pass[0]) {
         argv[n++] = "--requirepass";
@@ -295,4 +310,136 @@ hx_redis_script_source(const char *name)
     }
     free(buf);
     return NULL;
+}
+
+/* ---- a path of one gateway's own ---- */
+
+static int
+path_unix(const char *sock)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", sock);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+#define PATH_MAX_CONNS 16
+
+/* Copies what one side of pair i sent to the other; 0 when it ended. */
+static int
+path_copy(int from, int to)
+{
+    char buf[16384];
+    ssize_t r = read(from, buf, sizeof(buf));
+    for (ssize_t off = 0; r > 0 && off < r;) {
+        ssize_t w = write(to, buf + off, (size_t)(r - off));
+        if (w <= 0)
+            return 0;
+        off += w;
+    }
+    return r > 0;
+}
+
+static void __attribute__((noreturn)) path_loop(int lfd, const char *sock)
+{
+    int fds[PATH_MAX_CONNS][2];
+    int n = 0;
+    alarm(180); /* bounded: never outlives the suite */
+    for (;;) {
+        struct pollfd p[1 + 2 * PATH_MAX_CONNS];
+        p[0] = (struct pollfd){.fd = lfd, .events = POLLIN};
+        for (int i = 0; i < n; i++) {
+            p[1 + 2 * i] = (struct pollfd){.fd = fds[i][0], .events = POLLIN};
+            p[2 + 2 * i] = (struct pollfd){.fd = fds[i][1], .events = POLLIN};
+        }
+        if (poll(p, (nfds_t)(1 + 2 * n), 1000) < 0 && errno != EINTR)
+            _exit(1);
+        int polled = n;
+        for (int i = 0; i < polled && i < n; i++) {
+            for (int k = 0; k < 2; k++) {
+                if (!(p[1 + 2 * i + k].revents & (POLLIN | POLLHUP | POLLERR)))
+                    continue;
+                if (!path_copy(fds[i][k], fds[i][1 - k])) {
+                    close(fds[i][0]);
+                    close(fds[i][1]);
+                    fds[i][0] = fds[n - 1][0];
+                    fds[i][1] = fds[n - 1][1];
+                    n--;
+                    polled = 0; /* p[] is stale now: poll again */
+                    break;
+                }
+            }
+        }
+        if ((p[0].revents & POLLIN) && n < PATH_MAX_CONNS) {
+            int c = accept(lfd, NULL, NULL), u = c >= 0 ? path_unix(sock) : -1;
+            if (c >= 0 && u >= 0) {
+                fds[n][0] = c;
+                fds[n][1] = u;
+                n++;
+            } else {
+                if (c >= 0)
+                    close(c);
+                if (u >= 0)
+                    close(u);
+            }
+        }
+    }
+}
+
+int
+hx_redis_path_start(struct hx_redis_path *p, const struct hx_redis *r)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    int one = 1, lfd = socket(AF_INET, SOCK_STREAM, 0);
+
+    memset(p, 0, sizeof(*p));
+    if (lfd < 0)
+        return -1;
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(lfd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        listen(lfd, 16) != 0 ||
+        getsockname(lfd, (struct sockaddr *)&a, &len) != 0) {
+        close(lfd);
+        return -1;
+    }
+    p->port = ntohs(a.sin_port);
+    snprintf(p->url, sizeof(p->url), "redis://127.0.0.1:%d/0", p->port);
+    p->pid = fork();
+    if (p->pid == 0) {
+        signal(SIGPIPE, SIG_IGN);
+        path_loop(lfd, r->sock);
+    }
+    close(lfd);
+    return p->pid > 0 ? 0 : -1;
+}
+
+void
+hx_redis_path_freeze(struct hx_redis_path *p)
+{
+    if (p->pid > 0)
+        kill(p->pid, SIGSTOP);
+}
+
+void
+hx_redis_path_thaw(struct hx_redis_path *p)
+{
+    if (p->pid > 0)
+        kill(p->pid, SIGCONT);
+}
+
+void
+hx_redis_path_stop(struct hx_redis_path *p)
+{
+    if (p->pid <= 0)
+        return;
+    kill(p->pid, SIGCONT);
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, NULL, 0);
+    p->pid = 0;
 }

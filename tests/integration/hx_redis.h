@@ -45,6 +45,22 @@ redisContext *hx_redis_connect(const struct hx_redis *r);
  * integer reply, or a numeric string); LLONG_MIN on error. */
 long long hx_redis_int(const struct hx_redis *r, const char *fmt, ...);
 
+/* A path to r of one gateway's own, to freeze alone: a forked child
+ * forwarding loopback TCP (port, url "redis://127.0.0.1:port/0") to r's
+ * unix socket, at most 16 connections, gone after 180 s at the latest.
+ * SIGSTOP on it (hx_redis_path_freeze) is a Redis this one gateway cannot
+ * reach (it accepts, answers nothing) while the others reach it directly.
+ * Start returns 0 on success; stop is safe to call twice. */
+struct hx_redis_path {
+    pid_t pid;
+    int port;
+    char url[64];
+};
+int hx_redis_path_start(struct hx_redis_path *p, const struct hx_redis *r);
+void hx_redis_path_freeze(struct hx_redis_path *p);
+void hx_redis_path_thaw(struct hx_redis_path *p);
+void hx_redis_path_stop(struct hx_redis_path *p);
+
 /* The source the gateway embeds for the script src/redis/<name>.lua, built
  * from the source tree ($srcdir, as make check sets it, else "."): the
  * lines of src/redis/prelude.lua then the script's, each ending in "\n"

@@ -206,58 +206,15 @@ count_status(const struct burst *b, long status)
 
 /* ---- what the sandbox saw ---- */
 
-struct seen {
-    double t[MAXSENDS + 8]; /* arrivals, ms at the sandbox, in order */
-    int n;
-    int limited; /* answered 429 by its own limit (not a fault) */
-    int faults;
-};
-
 static void
-sandbox_seen(struct seen *s)
-{
-    json_object *reqs = hx_sandbox_requests(sb.port);
-    ck_assert_ptr_nonnull(reqs);
-    memset(s, 0, sizeof(*s));
-    for (size_t i = 0; i < json_object_array_length(reqs); i++) {
-        json_object *e = json_object_array_get_idx(reqs, i), *v;
-        if (!json_object_object_get_ex(e, "path", &v) ||
-            strcmp(json_object_get_string(v), FREEFORM) != 0)
-            continue;
-        int fault = json_object_object_get_ex(e, "fault", &v) &&
-                    json_object_get_type(v) == json_type_string;
-        s->faults += fault;
-        if (!fault && json_object_object_get_ex(e, "status", &v) &&
-            json_object_get_int(v) == 429)
-            s->limited++;
-        if (s->n < MAXSENDS + 8 && json_object_object_get_ex(e, "mono_ms", &v))
-            s->t[s->n++] = json_object_get_double(v);
-    }
-    json_object_put(reqs);
-}
-
-static int
-worst_window(const struct seen *s)
-{
-    int worst = 0;
-    for (int i = 0; i < s->n; i++) {
-        int c = 0;
-        for (int j = i; j < s->n && s->t[j] - s->t[i] < 1000.0; j++)
-            c++;
-        worst = c > worst ? c : worst;
-    }
-    return worst;
-}
-
-static void
-report(const char *what, const struct burst *b, const struct seen *s)
+report(const char *what, const struct burst *b, const struct hx_seen *s)
 {
     fprintf(stderr,
             "%s: %d x 200, %d x 429, %d other; sandbox saw %d (%d of its "
             "own 429, %d faults), worst window %d\n",
             what, count_status(b, 200), count_status(b, 429),
             b->n - count_status(b, 200) - count_status(b, 429), s->n,
-            s->limited, s->faults, worst_window(s));
+            s->limited, s->faults, hx_worst_window(s, NULL));
 }
 
 static int
@@ -308,8 +265,8 @@ START_TEST(a_429_on_one_pauses_all_and_the_backlog_keeps_its_spacing)
     struct burst b;
     burst_fire(&b, n);
     ck_assert(burst_run(&b, 30000, NULL, NULL));
-    struct seen s;
-    sandbox_seen(&s);
+    struct hx_seen s;
+    hx_sandbox_seen(sb.port, &s);
     report("429 mid-backlog", &b, &s);
     for (int i = 0; i < n; i++)
         if (b.status[i] != 200)
@@ -317,7 +274,7 @@ START_TEST(a_429_on_one_pauses_all_and_the_backlog_keeps_its_spacing)
                     i % NGW, b.status[i], b.done_ms[i] - b.fired_ms);
     ck_assert_int_eq(s.faults, 1);
     ck_assert_int_eq(s.limited, 0);
-    ck_assert_int_le(worst_window(&s), 5);
+    ck_assert_int_le(hx_worst_window(&s, NULL), 5);
     ck_assert_int_eq(count_status(&b, 429), 1);
     ck_assert_int_eq(count_status(&b, 200), n - 1);
     burst_free(&b);
@@ -365,8 +322,8 @@ START_TEST(a_pause_ended_on_another_instance_ends_for_all)
     burst_fire(&b, n);
     ck_assert(burst_run(&b, 30000, resume_tick, &r));
     ck_assert(r.done);
-    struct seen s;
-    sandbox_seen(&s);
+    struct hx_seen s;
+    hx_sandbox_seen(sb.port, &s);
     report("429 mid-backlog, resumed elsewhere", &b, &s);
     double last = 0;
     for (int i = 0; i < n; i++) {
@@ -381,7 +338,7 @@ START_TEST(a_pause_ended_on_another_instance_ends_for_all)
             r.at_ms, r.left, last);
     ck_assert_int_eq(s.faults, 1);
     ck_assert_int_eq(s.limited, 0);
-    ck_assert_int_le(worst_window(&s), 5);
+    ck_assert_int_le(hx_worst_window(&s, NULL), 5);
     ck_assert_int_eq(count_status(&b, 429), 1);
     ck_assert_int_eq(count_status(&b, 200), n - 1);
     /* the ones left at 5/s from the resume, + the time to learn of it
@@ -410,12 +367,12 @@ START_TEST(a_slow_upstream_keeps_the_window)
     struct burst b;
     burst_fire(&b, n);
     ck_assert(burst_run(&b, 30000, NULL, NULL));
-    struct seen s;
-    sandbox_seen(&s);
+    struct hx_seen s;
+    hx_sandbox_seen(sb.port, &s);
     report("slow upstream", &b, &s);
     ck_assert_int_eq(s.faults, n);
     ck_assert_int_eq(s.limited, 0);
-    ck_assert_int_le(worst_window(&s), 5);
+    ck_assert_int_le(hx_worst_window(&s, NULL), 5);
     ck_assert_int_eq(count_status(&b, 200), n);
     burst_free(&b);
     stop_all();
@@ -440,16 +397,16 @@ tamper(void)
 }
 
 static void
-six_sends(struct seen *s, const char *what)
+six_sends(struct hx_seen *s, const char *what)
 {
     const int n = 6;
     struct burst b;
     burst_fire(&b, n);
     ck_assert(burst_run(&b, 20000, NULL, NULL));
-    sandbox_seen(s);
+    hx_sandbox_seen(sb.port, s);
     report(what, &b, s);
     ck_assert_int_eq(s->limited, 0);
-    ck_assert_int_le(worst_window(s), 5);
+    ck_assert_int_le(hx_worst_window(s, NULL), 5);
     ck_assert_int_eq(count_status(&b, 200), n);
     burst_free(&b);
 }
@@ -464,7 +421,7 @@ START_TEST(error_replies_keep_each_instance_to_its_share)
 {
     start_all(6);
     redisContext *c = tamper();
-    struct seen s;
+    struct hx_seen s;
     six_sends(&s, "error replies");
     redisFree(c);
     stop_all();

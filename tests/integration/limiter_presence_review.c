@@ -62,116 +62,8 @@ static char ftfile[64]; /* the skewed gateway's faketime offset */
 static struct hx_redis redis;
 static int ngw; /* gateways of the case (started or to start) */
 
-/* ---- a path to Redis of one gateway's own, to freeze alone ----
- * (as in limiter_review.c) A forked child forwarding loopback TCP to
- * Redis's unix socket; SIGSTOP on it is a Redis this one gateway cannot
- * reach. */
-static pid_t proxy_pid;
-static int proxy_port;
-
-static int
-proxy_unix(void)
-{
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    snprintf(a.sun_path, sizeof(a.sun_path), "%s", redis.sock);
-    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        fd = -1;
-    }
-    return fd;
-}
-
-#define PROXY_MAX 16
-static void
-proxy_loop(int lfd)
-{
-    int fds[PROXY_MAX][2];
-    int n = 0;
-    alarm(180); /* bounded: never outlives the suite */
-    for (;;) {
-        struct pollfd p[1 + 2 * PROXY_MAX];
-        p[0] = (struct pollfd){.fd = lfd, .events = POLLIN};
-        for (int i = 0; i < n; i++) {
-            p[1 + 2 * i] = (struct pollfd){.fd = fds[i][0], .events = POLLIN};
-            p[2 + 2 * i] = (struct pollfd){.fd = fds[i][1], .events = POLLIN};
-        }
-        if (poll(p, (nfds_t)(1 + 2 * n), 1000) < 0 && errno != EINTR)
-            _exit(1);
-        if ((p[0].revents & POLLIN) && n < PROXY_MAX) {
-            int c = accept(lfd, NULL, NULL), u = c >= 0 ? proxy_unix() : -1;
-            if (c >= 0 && u >= 0) {
-                fds[n][0] = c;
-                fds[n][1] = u;
-                n++;
-            } else {
-                if (c >= 0)
-                    close(c);
-                if (u >= 0)
-                    close(u);
-            }
-        }
-        for (int i = 0; i < n; i++) {
-            for (int k = 0; k < 2; k++) {
-                if (!(p[1 + 2 * i + k].revents & (POLLIN | POLLHUP | POLLERR)))
-                    continue;
-                char buf[16384];
-                ssize_t r = read(fds[i][k], buf, sizeof(buf));
-                int bad = r <= 0;
-                for (ssize_t off = 0; !bad && off < r;) {
-                    ssize_t w =
-                        write(fds[i][1 - k], buf + off, (size_t)(r - off));
-                    bad = w <= 0;
-                    off += w > 0 ? w : 0;
-                }
-                if (bad) {
-                    close(fds[i][0]);
-                    close(fds[i][1]);
-                    fds[i][0] = fds[n - 1][0];
-                    fds[i][1] = fds[n - 1][1];
-                    n--;
-                    goto next; /* p[] is stale now: poll again */
-                }
-            }
-        }
-    next:;
-    }
-}
-
-static void
-proxy_start(void)
-{
-    int lfd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(lfd, 0);
-    int one = 1;
-    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-    ck_assert_int_eq(listen(lfd, 16), 0);
-    socklen_t len = sizeof(a);
-    getsockname(lfd, (struct sockaddr *)&a, &len);
-    proxy_port = ntohs(a.sin_port);
-    proxy_pid = fork();
-    ck_assert_int_ge(proxy_pid, 0);
-    if (proxy_pid == 0) {
-        signal(SIGPIPE, SIG_IGN);
-        proxy_loop(lfd);
-        _exit(0);
-    }
-    close(lfd);
-}
-
-static void
-proxy_stop(void)
-{
-    if (proxy_pid <= 0)
-        return;
-    kill(proxy_pid, SIGCONT);
-    kill(proxy_pid, SIGKILL);
-    waitpid(proxy_pid, NULL, 0);
-    proxy_pid = 0;
-}
+/* gateway 0's own path to Redis, to freeze alone */
+static struct hx_redis_path path;
 
 /* ---- Redis, from the test's side ---- */
 
@@ -343,8 +235,8 @@ start_env(int n, int running, int instances, int proxied, int skewed,
     ck_assert_int_eq(hx_redis_start(&redis, 0, NULL), 0);
     char purl[64];
     if (proxied >= 0) {
-        proxy_start();
-        snprintf(purl, sizeof(purl), "redis://127.0.0.1:%d/0", proxy_port);
+        ck_assert_int_eq(hx_redis_path_start(&path, &redis), 0);
+        snprintf(purl, sizeof(purl), "%s", path.url);
     }
     if (skewed >= 0) {
         if (access(LIBFAKETIME, R_OK) != 0) {
@@ -367,7 +259,7 @@ stop_all(void)
 {
     int bad = 0;
     busy_end();
-    proxy_stop();
+    hx_redis_path_stop(&path);
     for (int i = 0; i < NGW; i++) {
         if (gw[i].pid > 0)
             bad |= proc_stop(&gw[i], 15000) != 0;
@@ -392,7 +284,7 @@ leave_nothing(void)
         redisFree(busy_ctx);
         busy_ctx = NULL;
     }
-    proxy_stop();
+    hx_redis_path_stop(&path);
     for (int i = 0; i < NGW; i++)
         if (gw[i].pid > 0) {
             proc_stop(&gw[i], 5000);
@@ -529,56 +421,11 @@ count_status(const struct burst *b, long status)
 
 /* ---- what the sandbox saw ---- */
 
-struct seen {
-    double t[MAXSENDS + 8];
-    int n;
-    int limited;
-};
-
 static void
-sandbox_seen(struct seen *s)
-{
-    json_object *reqs = hx_sandbox_requests(sb.port);
-    ck_assert_ptr_nonnull(reqs);
-    memset(s, 0, sizeof(*s));
-    for (size_t i = 0; i < json_object_array_length(reqs); i++) {
-        json_object *e = json_object_array_get_idx(reqs, i), *v;
-        if (!json_object_object_get_ex(e, "path", &v) ||
-            strcmp(json_object_get_string(v), FREEFORM) != 0)
-            continue;
-        if (json_object_object_get_ex(e, "status", &v) &&
-            json_object_get_int(v) == 429)
-            s->limited++;
-        if (s->n < MAXSENDS + 8 && json_object_object_get_ex(e, "mono_ms", &v))
-            s->t[s->n++] = json_object_get_double(v);
-    }
-    json_object_put(reqs);
-}
-
-/* The most arrivals within 1000 ms, and when its window began (ms after
- * the first arrival). */
-static int
-worst_window(const struct seen *s, double *at)
-{
-    int worst = 0;
-    for (int i = 0; i < s->n; i++) {
-        int c = 0;
-        for (int j = i; j < s->n && s->t[j] - s->t[i] < 1000.0; j++)
-            c++;
-        if (c > worst) {
-            worst = c;
-            if (at != NULL)
-                *at = s->t[i] - s->t[0];
-        }
-    }
-    return worst;
-}
-
-static void
-report(const char *what, const struct burst *b, const struct seen *s)
+report(const char *what, const struct burst *b, const struct hx_seen *s)
 {
     double at = 0;
-    int w = worst_window(s, &at);
+    int w = hx_worst_window(s, &at);
     fprintf(stderr,
             "%s: %d x 200, %d x 429, %d x 503, %d other; sandbox saw %d (%d "
             "of its own 429), worst window %d (from +%.0f ms)\n",
@@ -608,7 +455,7 @@ report(const char *what, const struct burst *b, const struct seen *s)
  * gateway's own 429, 503); the sandbox never over its limit, no send
  * forwarded twice. */
 static void
-assert_promise(const struct burst *b, const struct seen *s)
+assert_promise(const struct burst *b, const struct hx_seen *s)
 {
     for (int i = 0; i < b->n; i++) {
         ck_assert_msg(b->answers[i] == 1, "send %d answered %d times", i,
@@ -620,7 +467,7 @@ assert_promise(const struct burst *b, const struct seen *s)
     ck_assert_int_le(s->n, b->n);
     ck_assert_int_ge(s->n, count_status(b, 200));
     ck_assert_int_eq(s->limited, 0);
-    ck_assert_int_le(worst_window(s, NULL), 5);
+    ck_assert_int_le(hx_worst_window(s, NULL), 5);
 }
 
 /* How many of the gateways' log lines hold needle (all of them). */
@@ -658,8 +505,8 @@ run_case(const char *what, struct burst *b, int now, double deadline_ms,
 {
     burst_fire(b, now);
     ck_assert(burst_run(b, deadline_ms, tick, arg));
-    struct seen s;
-    sandbox_seen(&s);
+    struct hx_seen s;
+    hx_sandbox_seen(sb.port, &s);
     report(what, b, &s);
     log_summary();
     assert_promise(b, &s);
@@ -845,7 +692,7 @@ join_tick(void *arg, double ms)
     if (j->step == 0 && ms >= 1500) {
         j->step = 1;
         if (j->cut_off) {
-            kill(proxy_pid, SIGSTOP);
+            hx_redis_path_freeze(&path);
             gw_start(1, 0);
             ck_assert(proc_wait_log(&gw[1], "state: redis down", 5000));
             j->thaw_at = ms + 1500;
@@ -856,7 +703,7 @@ join_tick(void *arg, double ms)
         burst_add(j->b, j->b->n);
     } else if (j->step == 1 && j->cut_off && ms >= j->thaw_at) {
         j->step = 2;
-        kill(proxy_pid, SIGCONT);
+        hx_redis_path_thaw(&path);
     }
 }
 

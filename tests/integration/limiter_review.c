@@ -43,117 +43,8 @@ static char conf[NGW][64];
 static char extra_of[NGW][1024];
 static struct hx_redis redis;
 
-/* ---- a path to Redis of one gateway's own, to freeze alone ----
- * A forked child forwarding loopback TCP to Redis's unix socket; SIGSTOP
- * on it is a Redis that this one gateway cannot reach (accepts, answers
- * nothing), while the others reach Redis directly. */
-static pid_t proxy_pid;
-static int proxy_port;
-
-static int
-proxy_unix(void)
-{
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    snprintf(a.sun_path, sizeof(a.sun_path), "%s", redis.sock);
-    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        fd = -1;
-    }
-    return fd;
-}
-
-#define PROXY_MAX 16
-static void
-proxy_loop(int lfd)
-{
-    int fds[PROXY_MAX][2];
-    int n = 0;
-    alarm(180); /* bounded: never outlives the suite */
-    for (;;) {
-        struct pollfd p[1 + 2 * PROXY_MAX];
-        p[0] = (struct pollfd){.fd = lfd, .events = POLLIN};
-        for (int i = 0; i < n; i++) {
-            p[1 + 2 * i] = (struct pollfd){.fd = fds[i][0], .events = POLLIN};
-            p[2 + 2 * i] = (struct pollfd){.fd = fds[i][1], .events = POLLIN};
-        }
-        if (poll(p, (nfds_t)(1 + 2 * n), 1000) < 0 && errno != EINTR)
-            _exit(1);
-        if ((p[0].revents & POLLIN) && n < PROXY_MAX) {
-            int c = accept(lfd, NULL, NULL), u = c >= 0 ? proxy_unix() : -1;
-            if (c >= 0 && u >= 0) {
-                fds[n][0] = c;
-                fds[n][1] = u;
-                n++;
-            } else {
-                if (c >= 0)
-                    close(c);
-                if (u >= 0)
-                    close(u);
-            }
-        }
-        for (int i = 0; i < n; i++) {
-            for (int k = 0; k < 2; k++) {
-                if (!(p[1 + 2 * i + k].revents & (POLLIN | POLLHUP | POLLERR)))
-                    continue;
-                char buf[16384];
-                ssize_t r = read(fds[i][k], buf, sizeof(buf));
-                int bad = r <= 0;
-                for (ssize_t off = 0; !bad && off < r;) {
-                    ssize_t w =
-                        write(fds[i][1 - k], buf + off, (size_t)(r - off));
-                    bad = w <= 0;
-                    off += w > 0 ? w : 0;
-                }
-                if (bad) {
-                    close(fds[i][0]);
-                    close(fds[i][1]);
-                    fds[i][0] = fds[n - 1][0];
-                    fds[i][1] = fds[n - 1][1];
-                    n--;
-                    /* p[] is stale now: poll again */
-                    goto next;
-                }
-            }
-        }
-    next:;
-    }
-}
-
-static void
-proxy_start(void)
-{
-    int lfd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(lfd, 0);
-    int one = 1;
-    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-    ck_assert_int_eq(listen(lfd, 16), 0);
-    socklen_t len = sizeof(a);
-    getsockname(lfd, (struct sockaddr *)&a, &len);
-    proxy_port = ntohs(a.sin_port);
-    proxy_pid = fork();
-    ck_assert_int_ge(proxy_pid, 0);
-    if (proxy_pid == 0) {
-        signal(SIGPIPE, SIG_IGN);
-        proxy_loop(lfd);
-        _exit(0);
-    }
-    close(lfd);
-}
-
-static void
-proxy_stop(void)
-{
-    if (proxy_pid <= 0)
-        return;
-    kill(proxy_pid, SIGCONT);
-    kill(proxy_pid, SIGKILL);
-    waitpid(proxy_pid, NULL, 0);
-    proxy_pid = 0;
-}
+/* gateway 0's own path to Redis, to freeze alone */
+static struct hx_redis_path path;
 
 /* ---- the fixture ---- */
 
@@ -201,8 +92,8 @@ start_all(int nsends, int via_proxy, int rps)
     ck_assert_int_eq(hx_redis_start(&redis, 0, NULL), 0);
     char purl[64];
     if (via_proxy) {
-        proxy_start();
-        snprintf(purl, sizeof(purl), "redis://127.0.0.1:%d/0", proxy_port);
+        ck_assert_int_eq(hx_redis_path_start(&path, &redis), 0);
+        snprintf(purl, sizeof(purl), "%s", path.url);
     }
     for (int i = 0; i < NGW; i++) {
         gw_extra(i, via_proxy && i == 0 ? purl : redis.url, rps);
@@ -218,7 +109,7 @@ static void
 stop_all(void)
 {
     int bad = 0;
-    proxy_stop();
+    hx_redis_path_stop(&path);
     for (int i = 0; i < NGW; i++) {
         bad |= proc_stop(&gw[i], 15000) != 0;
         gw[i].pid = 0;
@@ -233,7 +124,7 @@ stop_all(void)
 static void
 leave_nothing(void)
 {
-    proxy_stop();
+    hx_redis_path_stop(&path);
     for (int i = 0; i < NGW; i++)
         if (gw[i].pid > 0) {
             proc_stop(&gw[i], 5000);
@@ -374,51 +265,8 @@ assert_sane(const struct burst *b)
 
 /* ---- what the sandbox saw ---- */
 
-struct seen {
-    double t[MAXSENDS + 8];
-    int n;
-    int limited;
-    int faults;
-};
-
 static void
-sandbox_seen(struct seen *s)
-{
-    json_object *reqs = hx_sandbox_requests(sb.port);
-    ck_assert_ptr_nonnull(reqs);
-    memset(s, 0, sizeof(*s));
-    for (size_t i = 0; i < json_object_array_length(reqs); i++) {
-        json_object *e = json_object_array_get_idx(reqs, i), *v;
-        if (!json_object_object_get_ex(e, "path", &v) ||
-            strcmp(json_object_get_string(v), FREEFORM) != 0)
-            continue;
-        int fault = json_object_object_get_ex(e, "fault", &v) &&
-                    json_object_get_type(v) == json_type_string;
-        s->faults += fault;
-        if (!fault && json_object_object_get_ex(e, "status", &v) &&
-            json_object_get_int(v) == 429)
-            s->limited++;
-        if (s->n < MAXSENDS + 8 && json_object_object_get_ex(e, "mono_ms", &v))
-            s->t[s->n++] = json_object_get_double(v);
-    }
-    json_object_put(reqs);
-}
-
-static int
-worst_window(const struct seen *s)
-{
-    int worst = 0;
-    for (int i = 0; i < s->n; i++) {
-        int c = 0;
-        for (int j = i; j < s->n && s->t[j] - s->t[i] < 1000.0; j++)
-            c++;
-        worst = c > worst ? c : worst;
-    }
-    return worst;
-}
-
-static void
-report(const char *what, const struct burst *b, const struct seen *s)
+report(const char *what, const struct burst *b, const struct hx_seen *s)
 {
     fprintf(stderr,
             "%s: %d x 200, %d x 429, %d x 503, %d other; sandbox saw %d (%d "
@@ -427,7 +275,7 @@ report(const char *what, const struct burst *b, const struct seen *s)
             count_status(b, 503),
             b->n - count_status(b, 200) - count_status(b, 429) -
                 count_status(b, 503),
-            s->n, s->limited, s->faults, worst_window(s));
+            s->n, s->limited, s->faults, hx_worst_window(s, NULL));
     if (getenv("REVIEW_TRACE"))
         for (int i = 0; i < b->n; i++)
             fprintf(stderr, "  send %d (gateway %d): %ld after %.0f ms\n", i,
@@ -435,11 +283,11 @@ report(const char *what, const struct burst *b, const struct seen *s)
 }
 
 static void
-assert_promise(const struct burst *b, const struct seen *s)
+assert_promise(const struct burst *b, const struct hx_seen *s)
 {
     assert_sane(b);
     ck_assert_int_eq(s->limited, 0);
-    ck_assert_int_le(worst_window(s), 5);
+    ck_assert_int_le(hx_worst_window(s, NULL), 5);
 }
 
 /* ---- the tests ---- */
@@ -456,7 +304,7 @@ START_TEST(one_instance_cut_off_alone_keeps_the_account_under_its_limit)
 {
     const int n = 30;
     start_all(n, 1, 5);
-    kill(proxy_pid, SIGSTOP);
+    hx_redis_path_freeze(&path);
     /* the instance notices by itself (its link's health check times
      * out): no send of the test's, which would count in the sandbox's
      * window */
@@ -467,10 +315,10 @@ START_TEST(one_instance_cut_off_alone_keeps_the_account_under_its_limit)
     struct burst b;
     burst_fire(&b, n, n);
     ck_assert(burst_run(&b, 40000, NULL, NULL));
-    struct seen s;
-    sandbox_seen(&s);
+    struct hx_seen s;
+    hx_sandbox_seen(sb.port, &s);
     report("one instance cut off", &b, &s);
-    kill(proxy_pid, SIGCONT);
+    hx_redis_path_thaw(&path);
     assert_promise(&b, &s);
     burst_free(&b);
     stop_all();
@@ -510,8 +358,8 @@ START_TEST(links_flapping_mid_backlog_keep_the_window)
     struct flap f = {.next_ms = 2000};
     burst_fire(&b, n, n);
     ck_assert(burst_run(&b, 40000, flap_tick, &f));
-    struct seen s;
-    sandbox_seen(&s);
+    struct hx_seen s;
+    hx_sandbox_seen(sb.port, &s);
     report("links flapping", &b, &s);
     ck_assert_int_eq(f.kills, 4);
     assert_promise(&b, &s);
@@ -559,8 +407,8 @@ redis_fault_case(int what)
     burst_fire(&b, n, n);
     ck_assert(burst_run(&b, 40000, redis_fault_tick, &f));
     ck_assert_int_eq(f.step, 2);
-    struct seen s;
-    sandbox_seen(&s);
+    struct hx_seen s;
+    hx_sandbox_seen(sb.port, &s);
     report(what == 0 ? "Redis frozen 600 ms" : "Redis restarted empty", &b, &s);
     assert_promise(&b, &s);
     ck_assert_int_eq(count_status(&b, 200), n);
@@ -609,8 +457,8 @@ START_TEST(a_gateway_restarted_mid_backlog_keeps_the_window)
     burst_fire(&b, n, first);
     ck_assert(burst_run(&b, 60000, restart_tick, &r));
     ck_assert(r.done);
-    struct seen s;
-    sandbox_seen(&s);
+    struct hx_seen s;
+    hx_sandbox_seen(sb.port, &s);
     report("a gateway restarted", &b, &s);
     assert_promise(&b, &s);
     burst_free(&b);
@@ -663,8 +511,8 @@ reload_case(int rps, int n)
     burst_fire(&b, n, n);
     ck_assert(burst_run(&b, 40000, reload_tick, &r));
     ck_assert(r.done);
-    struct seen s;
-    sandbox_seen(&s);
+    struct hx_seen s;
+    hx_sandbox_seen(sb.port, &s);
     char what[64];
     snprintf(what, sizeof(what), "reload to %d/s mid-backlog", rps);
     report(what, &b, &s);
@@ -694,8 +542,8 @@ START_TEST(resets_mid_backlog_keep_the_window_and_answer_once)
     struct burst b;
     burst_fire(&b, n, n);
     ck_assert(burst_run(&b, 40000, NULL, NULL));
-    struct seen s;
-    sandbox_seen(&s);
+    struct hx_seen s;
+    hx_sandbox_seen(sb.port, &s);
     report("resets mid-backlog", &b, &s);
     for (int i = 0; i < n; i++) {
         int reset = i == 1 || (i >= 10 && i <= 19);
@@ -706,7 +554,7 @@ START_TEST(resets_mid_backlog_keep_the_window_and_answer_once)
     ck_assert_int_eq(s.n, n); /* nothing sent twice */
     ck_assert_int_eq(s.faults, 11);
     ck_assert_int_eq(s.limited, 0);
-    ck_assert_int_le(worst_window(&s), 5);
+    ck_assert_int_le(hx_worst_window(&s, NULL), 5);
     burst_free(&b);
     stop_all();
 }

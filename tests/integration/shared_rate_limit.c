@@ -279,46 +279,6 @@ burst_free(struct burst *b)
 
 /* ---- what the sandbox saw ---- */
 
-struct seen {
-    double t[NSENDS + 8]; /* arrival, ms at the sandbox, in order */
-    int n;
-    int refused; /* answered 429 */
-};
-
-static void
-sandbox_seen(struct seen *s)
-{
-    json_object *reqs = hx_sandbox_requests(sb.port);
-    ck_assert_ptr_nonnull(reqs);
-    memset(s, 0, sizeof(*s));
-    for (size_t i = 0; i < json_object_array_length(reqs); i++) {
-        json_object *e = json_object_array_get_idx(reqs, i), *v;
-        if (!json_object_object_get_ex(e, "path", &v) ||
-            strcmp(json_object_get_string(v), FREEFORM) != 0)
-            continue;
-        if (json_object_object_get_ex(e, "status", &v) &&
-            json_object_get_int(v) == 429)
-            s->refused++;
-        if (s->n < NSENDS + 8 && json_object_object_get_ex(e, "mono_ms", &v))
-            s->t[s->n++] = json_object_get_double(v);
-    }
-    json_object_put(reqs);
-}
-
-/* The most arrivals in any window [t, t + 1000) of the sandbox's ms. */
-static int
-worst_window(const struct seen *s)
-{
-    int worst = 0;
-    for (int i = 0; i < s->n; i++) {
-        int c = 0;
-        for (int j = i; j < s->n && s->t[j] - s->t[i] < 1000.0; j++)
-            c++;
-        worst = c > worst ? c : worst;
-    }
-    return worst;
-}
-
 /* The outcome of one ideal instance, asserted. */
 static void
 exactness(void)
@@ -340,14 +300,14 @@ exactness(void)
         }
     }
     burst_free(&b);
-    struct seen s;
-    sandbox_seen(&s);
-    int worst = worst_window(&s);
+    struct hx_seen s;
+    hx_sandbox_seen(sb.port, &s);
+    int worst = hx_worst_window(&s, NULL);
     double span = s.n > 1 ? s.t[s.n - 1] - s.t[0] : 0;
     fprintf(stderr,
             "exactness: %d gateway(s): %d x 200, %d x 429 (%d late), "
             "sandbox saw %d (%d refused), worst window %d, span %.0f ms\n",
-            ngw, ok, limited, late, s.n, s.refused, worst, span);
+            ngw, ok, limited, late, s.n, s.limited, worst, span);
     if (getenv("EXACTNESS_TRACE")) {
         for (int i = 0; i < s.n; i++)
             fprintf(stderr, "arrival %2d: %8.0f (+%4.0f) abs %.0f\n", i,
@@ -368,7 +328,7 @@ exactness(void)
     ck_assert_int_eq(limited, 9);
     ck_assert_int_eq(late, 0);
     ck_assert_int_eq(s.n, 51);
-    ck_assert_int_eq(s.refused, 0);
+    ck_assert_int_eq(s.limited, 0);
     ck_assert_int_le(worst, 5);
     ck_assert_msg(fabs(span - 10000) <= 200, "the drain took %.0f ms", span);
 }

@@ -323,38 +323,12 @@ calls_free(struct calls *cs)
 
 #define SEEN_MAX 256
 
-struct seen {
-    double t[SEEN_MAX]; /* arrivals of sends, ms at the sandbox, in order */
-    int n;
-    int refused; /* answered 429 */
-};
-
-static void
-sandbox_seen(struct seen *s)
-{
-    json_object *reqs = hx_sandbox_requests(sb.port);
-    ck_assert_ptr_nonnull(reqs);
-    memset(s, 0, sizeof(*s));
-    for (size_t i = 0; i < json_object_array_length(reqs); i++) {
-        json_object *e = json_object_array_get_idx(reqs, i), *v;
-        if (!json_object_object_get_ex(e, "path", &v) ||
-            strcmp(json_object_get_string(v), FREEFORM) != 0)
-            continue;
-        if (json_object_object_get_ex(e, "status", &v) &&
-            json_object_get_int(v) == 429)
-            s->refused++;
-        if (s->n < SEEN_MAX && json_object_object_get_ex(e, "mono_ms", &v))
-            s->t[s->n++] = json_object_get_double(v);
-    }
-    json_object_put(reqs);
-}
-
 /* Sends the sandbox has recorded so far. */
 static int
 sandbox_sends(void)
 {
-    struct seen s;
-    sandbox_seen(&s);
+    struct hx_seen s;
+    hx_sandbox_seen(sb.port, &s);
     return s.n;
 }
 
@@ -373,20 +347,6 @@ sandbox_count_body(const char *needle)
     }
     json_object_put(reqs);
     return n;
-}
-
-/* The most arrivals in any window [t, t + 1000) of the sandbox's ms. */
-static int
-worst_window(const struct seen *s)
-{
-    int worst = 0;
-    for (int i = 0; i < s->n; i++) {
-        int c = 0;
-        for (int j = i; j < s->n && s->t[j] - s->t[i] < 1000.0; j++)
-            c++;
-        worst = c > worst ? c : worst;
-    }
-    return worst;
 }
 
 /* Pumps cs until the sandbox has seen at least n sends (at most ms). */
@@ -545,8 +505,8 @@ frozen_case(int freeze_after, int thaw_mid_backlog)
     ck_assert(calls_finish(&cs, CALL_DEADLINE_MS + 5000));
     double drained_ms = clock_mono_ms() - frozen_at;
     if (getenv("FAULTS_TRACE")) {
-        struct seen t;
-        sandbox_seen(&t);
+        struct hx_seen t;
+        hx_sandbox_seen(sb.port, &t);
         json_object *reqs = hx_sandbox_requests(sb.port);
         char *logs[NGW];
         for (int g = 0; g < NGW; g++)
@@ -593,17 +553,17 @@ frozen_case(int freeze_after, int thaw_mid_backlog)
     for (int i = first_keyed; i < first_late; i++)
         if (cs.c[i].total_ms > keyed_max)
             keyed_max = cs.c[i].total_ms;
-    struct seen s;
-    sandbox_seen(&s);
-    int worst = worst_window(&s);
+    struct hx_seen s;
+    hx_sandbox_seen(sb.port, &s);
+    int worst = hx_worst_window(&s, NULL);
     fprintf(stderr,
             "frozen: detected in %.0f ms, drained %.0f ms after the freeze;"
             " %d x 200, %d x 429 of %d unkeyed; keyed 503 within %.0f ms;"
             " sandbox saw %d (%d refused), worst window %d\n",
             detected_ms, drained_ms, ok, limited, total - NGW, keyed_max, s.n,
-            s.refused, worst);
+            s.limited, worst);
     ck_assert_int_eq(s.n, ok); /* one send per 200, none for the rest */
-    ck_assert_int_eq(s.refused, 0);
+    ck_assert_int_eq(s.limited, 0);
     ck_assert_int_le(worst, 5);
     ck_assert_int_gt(ok, 4); /* served, not only refused */
     for (int i = first_keyed; i < first_late; i++) {
@@ -640,8 +600,8 @@ frozen_case(int freeze_after, int thaw_mid_backlog)
     char needle[64];
     snprintf(needle, sizeof(needle), "faults 555 %d\"", BACKLOG + 12);
     ck_assert_int_eq(sandbox_count_body(needle), 1);
-    sandbox_seen(&s);
-    ck_assert_int_eq(s.refused, 0);
+    hx_sandbox_seen(sb.port, &s);
+    ck_assert_int_eq(s.limited, 0);
 
     /* idle gateways notice a freeze by themselves (the link's health
      * check), and the thaw */
@@ -766,9 +726,9 @@ restart_case(int more_after)
         keyed_ok += c->keyed && c->status == 200;
         limited += c->status == 429;
     }
-    struct seen s;
-    sandbox_seen(&s);
-    int worst = worst_window(&s);
+    struct hx_seen s;
+    hx_sandbox_seen(sb.port, &s);
+    int worst = hx_worst_window(&s, NULL);
     double slowest = 0;
     for (int i = 0; i < cs.n; i++)
         slowest = cs.c[i].total_ms > slowest ? cs.c[i].total_ms : slowest;
@@ -778,7 +738,7 @@ restart_case(int more_after)
             " %d keyed x 503; slowest answer %.0f ms; sandbox saw %d (%d "
             "refused), worst window %d\n",
             restarted_ms, ok, keyed_ok, limited, unavailable, slowest, s.n,
-            s.refused, worst);
+            s.limited, worst);
     if (getenv("FAULTS_TRACE"))
         for (int i = 0; i < s.n; i++)
             fprintf(stderr, "arrival %2d: %8.0f (+%4.0f)\n", i, s.t[i] - s.t[0],
@@ -786,7 +746,7 @@ restart_case(int more_after)
     /* the rejoin (each instance tells Redis what it sent alone) and the
      * lost log's hold (no grant for a window after the log began again)
      * cover the departures lost with Redis (shaper.h) */
-    ck_assert_int_eq(s.refused, 0);
+    ck_assert_int_eq(s.limited, 0);
     ck_assert_int_le(worst, 5);
     ck_assert_int_eq(s.n, ok);
     /* a keyed send is sent once or not at all */
@@ -847,9 +807,9 @@ restart_case(int more_after)
         ck_assert_int_eq(readyz(i, state, sizeof(state)), 200);
         ck_assert_str_eq(state, "shared");
     }
-    int refused_around = s.refused;
-    sandbox_seen(&s);
-    ck_assert_int_eq(s.refused, refused_around); /* none since */
+    int refused_around = s.limited;
+    hx_sandbox_seen(sb.port, &s);
+    ck_assert_int_eq(s.limited, refused_around); /* none since */
     stop_all();
 }
 
