@@ -569,6 +569,52 @@ START_TEST(reply_enter_twice_sends_one_message)
 }
 END_TEST
 
+/* While the reply is on its way (its POST held back by the test): a render
+ * caused by something else does not re-enable Send, and a draft typed
+ * meanwhile is not erased when the answer comes. */
+START_TEST(a_reply_in_flight_stays_busy_and_keeps_the_next_draft)
+{
+    inbound(PHONE_X, "\"hi\"");
+    open_page(NULL);
+    open_thread(PHONE_X, 1);
+    js_do("(() => { const f = window.fetch; window.__release = null; "
+          "window.fetch = (u, i) => String(u).startsWith('/_sandbox/inbound') "
+          "? new Promise(r => { window.__release = () => r(f(u, i)); }) : "
+          "f(u, i); })()");
+    set_field("#reply-text", "'first'");
+    js_do("document.querySelector('#reply-send').click()");
+    wait_dom("typeof window.__release === 'function'");
+    ck_assert_int_eq(
+        js_int("document.querySelector('#reply-send').disabled ? 1 : 0"), 1);
+    /* another change re-renders the thread (the senders are read again) */
+    long long senders = js_int("performance.getEntriesByType('resource')"
+                               ".filter(e => e.name.endsWith('/_sandbox/"
+                               "senders')).length");
+    ck_assert_int_eq(hx_sandbox_control(sb.port, "POST", "/_sandbox/config",
+                                        "{\"balance\":5}"),
+                     200);
+    wait_dom("performance.getEntriesByType('resource').filter(e => "
+             "e.name.endsWith('/_sandbox/senders')).length > %lld",
+             senders);
+    long long renders = js_int("Number(document.body.dataset.renders)");
+    wait_dom("Number(document.body.dataset.renders) > %lld", renders);
+    long long busy =
+        js_int("document.querySelector('#reply-send').disabled ? 1 : 0");
+    /* the next draft, typed while the first is on its way */
+    set_field("#reply-text", "'second draft'");
+    js_do("window.__release()");
+    wait_dom("[...document.querySelectorAll('#thread .msg-text')].some(t => "
+             "t.textContent === 'first') && "
+             "!document.querySelector('#reply-send').disabled");
+    char draft[128];
+    js_str(draft, sizeof(draft), "document.querySelector('#reply-text').value");
+    ck_assert_msg(busy == 1 && strcmp(draft, "second draft") == 0,
+                  "while the reply was in flight Send was %s after a render; "
+                  "the draft typed meanwhile is now \"%s\"",
+                  busy ? "still disabled" : "enabled again", draft);
+}
+END_TEST
+
 /* The value a user typed reaches the sandbox exactly, or an error says it
  * cannot: no silent rounding past 2^53, no saturation to INT64_MAX. */
 START_TEST(balance_beyond_safe_integers_is_exact_or_refused)
@@ -1211,6 +1257,8 @@ review_suite(void)
     } cases[] = {
         {"hostile", hostile_strings_render_as_text_everywhere, 1, 0},
         {"reply_twice", reply_enter_twice_sends_one_message, 1, 1},
+        {"reply_busy", a_reply_in_flight_stays_busy_and_keeps_the_next_draft,
+         1, 1},
         {"balance_2_53", balance_beyond_safe_integers_is_exact_or_refused, 1,
          1},
         {"int64_overflow", the_sandbox_refuses_integers_beyond_int64, 0, 1},
