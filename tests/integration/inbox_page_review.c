@@ -8,8 +8,17 @@
  * is in flight), the forms with odd values, and the CSP.
  *
  * A case marked known = 1 in cases[] shows a defect not fixed yet and is
- * skipped unless WAGATE_KNOWN_DEFECTS=1. The only waits are for events: a
- * "listening" line, a DOM condition (cdp_wait), an answer. */
+ * skipped unless WAGATE_KNOWN_DEFECTS=1 (WAGATE_REVIEW_ONLY=NAME runs one
+ * case). Found: Enter twice in the reply box sends twice (reply_twice); a
+ * render re-enables Send mid-flight and the answer erases the next draft
+ * (reply_busy); integers past 2^53 are rounded by the page (balance_2_53)
+ * and past int64 saturated by the sandbox (int64_overflow); a number field
+ * typed wrong arms a fault with the default times (fault_bad_input); a live
+ * message trims the older messages being read (older_then_live); a later
+ * threads page past the end after a restart ("0-50 of 3", restart_page2);
+ * the log filter folds case unlike the sandbox (filter_fold). The only
+ * waits are for events: a "listening" line, a DOM condition (cdp_wait), an
+ * answer. */
 #include <check.h>
 #include <curl/curl.h>
 #include <json-c/json.h>
