@@ -121,7 +121,7 @@ inbound_post(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
     size_t len = 0, text_len = 0;
 
     if (!only_keys(body, keys, out) ||
-        !opt_int(body, "sender_id", 1, INT64_MAX, &id, &present, out))
+        !opt_int(body, "sender_id", 1, SB_JSON_INT_MAX, &id, &present, out))
         return;
     if (!present) {
         bad(out, "sender_id is required");
@@ -170,7 +170,8 @@ clock_post(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
     bool present;
 
     if (!only_keys(body, keys, out) ||
-        !opt_int(body, "advance_s", INT64_MIN, INT64_MAX, &secs, &present, out))
+        !opt_int(body, "advance_s", -SB_JSON_INT_MAX, SB_JSON_INT_MAX, &secs,
+                 &present, out))
         return;
     if (!present) {
         bad(out, "advance_s is required");
@@ -258,7 +259,7 @@ config_post(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
     if (!only_keys(body, keys, out) ||
         !opt_int(body, "latency_ms", 0, SB_LATENCY_MAX_MS, &lat, &has_lat,
                  out) ||
-        !opt_int(body, "balance", 0, INT64_MAX, &bal, &has_bal, out) ||
+        !opt_int(body, "balance", 0, SB_JSON_INT_MAX, &bal, &has_bal, out) ||
         !opt_int(body, "rate_limit", 0, SB_RATE_MAX, &rate, &has_rate, out) ||
         !sender_status(sb, map, false, out))
         return;

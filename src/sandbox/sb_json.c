@@ -348,7 +348,13 @@ sb_json_get_int(json_object *obj, const char *key, int64_t *out)
     /* Only a JSON integer: not "12", not 12.0, not true. */
     if (!json_object_is_type(v, json_type_int))
         return SB_FIELD_WRONG_TYPE;
+    /* json-c saturates a number past int64 (strtoll's ERANGE is not an
+     * error to it; past INT64_MAX it may hold a uint64, read back
+     * clamped): the two ends cannot be told from a number out of range,
+     * so neither is one. */
     *out = json_object_get_int64(v);
+    if (*out == INT64_MAX || *out == INT64_MIN)
+        return SB_FIELD_WRONG_TYPE;
     return SB_FIELD_OK;
 }
 

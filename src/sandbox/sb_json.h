@@ -48,6 +48,10 @@ void sb_json_unknown_msg(char *buf, size_t n, const char *key);
 
 /* Field readers for validation. They borrow from obj. A JSON null counts as
  * absent. */
+/* A JSON integer field: OK (in (INT64_MIN, INT64_MAX): json-c saturates
+ * numbers past int64 to its ends, so those count as WRONG_TYPE, as do
+ * "12", 12.0 and true), ABSENT or WRONG_TYPE. */
+#define SB_JSON_INT_MAX (INT64_MAX - 1)
 enum sb_field { SB_FIELD_OK, SB_FIELD_ABSENT, SB_FIELD_WRONG_TYPE };
 enum sb_field sb_json_get_int(json_object *obj, const char *key, int64_t *out);
 enum sb_field sb_json_get_str(json_object *obj, const char *key,
