@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "redis_scripts.h"
@@ -538,6 +539,292 @@ START_TEST(an_error_reply_to_an_ask_keeps_the_quiet_of_a_drop)
 }
 END_TEST
 
+
+/* ---- review 10b: cut_off() under a hostile Redis ----
+ * Redis answers one operation with errors while the others pass: an ACL
+ * denying ZCOUNT (only "ask" runs it: every ask fails with NOPERM, the
+ * heartbeat and "back" succeed), OOM under noeviction (rl_reserve's first
+ * write is a SET: refused; rl_depart's first writes are PEXPIRE or
+ * ZREMRANGEBYSCORE, which are not deny-oom, so its operations pass). */
+
+/* All the commands answered: the slots are free again (the cases below
+ * run longer than 64 commands; they count what they need themselves). */
+static void
+fake_compact(struct rlink *l)
+{
+    for (int i = 0; i < l->n; i++)
+        if (l->cmd[i].live)
+            return;
+    l->n = 0;
+}
+
+/* One answer of a Redis that refuses every ask (an error reply) and
+ * answers the rest: the heartbeat with time t_us (accepted), "back" as
+ * done. 1 when something was answered; *asks counts the asks failed. */
+static int
+answer_but_asks(struct rlink *l, long long t_us, int *asks)
+{
+    int ask = last_op(l, "ask"), back = last_op(l, "back");
+    if (ask >= 0 && l->cmd[ask].live) {
+        fake_error(l, ask,
+                   "NOPERM this user has no permissions to run the 'zcount' "
+                   "command");
+        (*asks)++;
+    } else if (back >= 0 && l->cmd[back].live) {
+        fake_answer(l, back, (long long[]){1, t_us, 0}, 3);
+    } else if (l->beat.live) {
+        fake_beat(l, t_us, 1);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+/* REVIEW-DEFECT (cutoff: asks_fail_spin): every ask answered with an
+ * error, the heartbeat and "back" answered. Each error cuts the instance
+ * off (cut_off()), the rejoin's heartbeat and "back" succeed within a
+ * round trip, start_sharing() sets ask_at = -INFINITY and the head asks
+ * again at once: error, cut off, rejoin... with no time passing. On a
+ * real loopback Redis that is one cycle per three round trips (thousands
+ * a second, four log lines and two mode changes each, Redis's CPU with
+ * them). Expected: a cut-off instance does not rejoin (nor ask) again
+ * sooner than SHAPER_BEAT_MS after the last error. */
+START_TEST(asks_failing_while_the_rejoin_succeeds_do_not_spin)
+{
+    struct rlink l = {.up = 1};
+    struct shaper *s = shared_at(&l, 5, 1, 20000);
+    shaper_link_changed(s);
+    advance(s, 0);
+    fake_beat(&l, 7000000, 1);
+    struct sink k[4] = {{0}};
+    queue_n(&l, s, k, 4); /* slots 100, 300, 500, 700 */
+    advance(s, 80);       /* the head's ask */
+    struct shaper_stats st0, st1;
+    shaper_get_stats(s, &st0);
+    int asks = 0, steps = 0;
+    /* Redis answers each command at once; no time passes */
+    while (steps < 40 && l.n < 60 && answer_but_asks(&l, 7080000, &asks))
+        steps++;
+    shaper_get_stats(s, &st1);
+    shaper_free(s);
+    ck_assert_msg(asks <= 2,
+                  "%d asks failed within the same ms (%d answers, %llu mode "
+                  "changes): cut off, rejoined, asked again at once",
+                  asks, steps,
+                  (unsigned long long)(st1.mode_changes - st0.mode_changes));
+}
+END_TEST
+
+/* REVIEW-DEFECT (cutoff: asks_fail_starve): the same for 8 s (Redis
+ * answering each command 1 ms after it was sent). An instance cut off
+ * sends alone at its share once the quiet is over (shaper.h); here it
+ * is cut off and back sharing again every few ms, each "back" makes it
+ * alive again (so the quiet moves on with it), and while it shares the
+ * head waits for a grant that never comes: nothing leaves in 8 s, every
+ * caller is refused at its deadline. Expected: after the quiet the head
+ * goes on the instance's share (1 of 5 per window here), as it would
+ * with the link down. */
+START_TEST(asks_failing_while_the_rejoin_succeeds_still_send_the_share)
+{
+    struct rlink l = {.up = 1};
+    struct shaper *s = shared_at(&l, 5, 1, 20000);
+    shaper_link_changed(s);
+    advance(s, 0);
+    fake_beat(&l, 7000000, 1);
+    struct sink k[8] = {{0}};
+    queue_n(&l, s, k, 8);
+    int asks = 0;
+    for (double t = 80; t <= 8000; t += 1) {
+        advance(s, t);
+        fake_compact(&l);
+        if (l.n < 60)
+            answer_but_asks(&l, 7000000 + (long long)(t * 1000), &asks);
+    }
+    struct shaper_stats st;
+    shaper_get_stats(s, &st);
+    int h = handed(k, 8);
+    shaper_free(s);
+    ck_assert_msg(h >= 3,
+                  "%d handed over in 8 s while only the asks failed (%d "
+                  "asks failed, %llu mode changes)",
+                  h, asks, (unsigned long long)st.mode_changes);
+}
+END_TEST
+
+/* REVIEW-DEFECT (cutoff: stale_grant): a reservation answered with an
+ * error cuts the instance off while the head's ask is in flight; the ask
+ * is then granted (Redis answered the one script, not the other: OOM
+ * refuses rl_reserve's SET, not rl_depart's writes). went_down() gave
+ * back the grant it knew of, not this one, which on_ask() keeps in
+ * re->permit although the instance no longer shares. The rejoin fails
+ * for 6 s (Redis BUSY); the heads go alone at the share meanwhile and the
+ * grant stays. Once back, on_back() sets ask_at ("its grant for later is
+ * stale: ask again") but keeps permit, and the next head leaves on the
+ * grant made 6 s earlier, whose entry (bound: grant + pending_ms + cap =
+ * 5140 ms) no longer counts in anyone's window. Expected: nothing leaves
+ * after the rejoin until a new ask is granted. */
+START_TEST(a_grant_answered_after_a_cut_off_is_not_used_after_the_rejoin)
+{
+    struct rlink l = {.up = 1};
+    struct shaper *s = shared_at(&l, 5, 1, 20000);
+    shaper_link_changed(s);
+    advance(s, 0);
+    fake_beat(&l, 7000000, 1);
+    struct sink k[13] = {{0}};
+    queue_n(&l, s, k, 12); /* slots 100 ... 2300 */
+    advance(s, 80);
+    int ask = last_op(&l, "ask");
+    ck_assert_int_ge(ask, 0);
+    now_ms = 85;
+    ck_assert_int_eq(submit(s, &k[12]), 0);
+    fake_error(&l, l.n - 1, "OOM command not allowed when used memory > "
+                            "'maxmemory'.");
+    fake_answer(&l, ask, (long long[]){1, 15000, 0}, 3); /* go at 100 */
+    /* the rejoin fails for 6 s: Redis BUSY */
+    for (double t = 90; t < 6500; t += 10) {
+        advance(s, t);
+        if (l.beat.live) {
+            l.beat.live = 0;
+            redisReply e = {.type = REDIS_REPLY_ERROR,
+                            .str = (char *)"BUSY Redis is busy",
+                            .len = 18};
+            l.beat.cb(l.beat.arg, RLINK_OK, &e);
+        }
+        fake_compact(&l);
+    }
+    advance(s, 6500);
+    ck_assert_int_gt(handed(k, 13), 0); /* alone at the share meanwhile */
+    ck_assert_int_lt(handed(k, 13), 13);
+    /* Redis answers again: the rejoin (its next step) */
+    for (int i = 0; i < 20 && !l.beat.live; i++)
+        advance(s, now_ms + 10);
+    ck_assert(l.beat.live);
+    fake_beat(&l, 13500000, 0);
+    int back = last_op(&l, "back");
+    ck_assert_int_ge(back, 0);
+    int before = handed(k, 13);
+    fake_answer(&l, back, (long long[]){1, 13500100, 0}, 3);
+    advance(s, 9000); /* nobody answers the asks from now on */
+    int after = handed(k, 13);
+    shaper_free(s);
+    ck_assert_msg(after == before,
+                  "%d handed over after the rejoin without a new grant (the "
+                  "one answered at 85 ms was used)",
+                  after - before);
+}
+END_TEST
+
+/* A cut_off() (a reservation's error) while the head holds a grant for
+ * later: the grant is not used while cut off, and its entry is dropped
+ * in Redis once an ask is answered again (it does not hold a place in
+ * every instance's window until its bound). */
+START_TEST(a_grant_held_at_a_cut_off_is_given_back)
+{
+    struct rlink l = {.up = 1};
+    struct shaper *s = shared_at(&l, 5, 1, 20000);
+    shaper_link_changed(s);
+    advance(s, 0);
+    fake_beat(&l, 7000000, 1);
+    struct sink k[5] = {{0}};
+    queue_n(&l, s, k, 4);
+    advance(s, 80);
+    int ask = last_op(&l, "ask");
+    fake_answer(&l, ask, (long long[]){1, 20000, 0}, 3); /* go at 100 */
+    now_ms = 90;
+    ck_assert_int_eq(submit(s, &k[4]), 0);
+    fake_error(&l, l.n - 1, "BUSY Redis is busy running a script");
+    advance(s, 95);
+    /* the rejoin succeeds */
+    ck_assert(l.beat.live);
+    fake_beat(&l, 7095000, 0);
+    int back = last_op(&l, "back");
+    ck_assert_int_ge(back, 0);
+    fake_answer(&l, back, (long long[]){1, 7095100, 0}, 3);
+    advance(s, 200);
+    ck_assert_int_eq(handed(k, 5), 0); /* not on the old grant */
+    int a2 = last_op(&l, "ask");
+    ck_assert_int_gt(a2, ask);
+    int drops = count_op(&l, "drop");
+    fake_answer(&l, a2, (long long[]){1, 0, 0}, 3);
+    advance(s, 300);
+    int h = handed(k, 5), drops2 = count_op(&l, "drop");
+    shaper_free(s);
+    ck_assert_int_eq(h, 1);
+    ck_assert_int_gt(drops2, drops);
+}
+END_TEST
+
+/* Errors, timeouts and drops interleaved on one shaper for 30 s of its
+ * clock (a scripted pseudo-random sequence): every item is answered
+ * exactly once, the heads never leave within the quiet after an error
+ * while the instance was alive, and the timer never spins. */
+START_TEST(errors_timeouts_and_drops_interleaved_answer_each_item_once)
+{
+    struct rlink l = {.up = 1};
+    struct shaper *s = shared_at(&l, 5, 1, 3000);
+    shaper_link_changed(s);
+    advance(s, 0);
+    fake_beat(&l, 7000000, 1);
+    enum { N = 40 };
+    struct sink k[N] = {{0}};
+    int submitted = 0;
+    unsigned x = 12345;
+    for (double t = 0; t < 30000; t += 5) {
+        x = x * 1103515245u + 12345u;
+        unsigned r = (x >> 8) % 1000;
+        advance(s, t);
+        if (submitted < N && r < 8) {
+            if (submit(s, &k[submitted]) != 0)
+                k[submitted].refused++; /* refused at once */
+            submitted++;
+        }
+        /* the link flaps now and then */
+        if (r >= 990) {
+            link_flip(&l, s, !l.up);
+            continue;
+        }
+        if (!l.up)
+            continue;
+        for (int i = 0; i < l.n; i++) {
+            struct fake_cmd *c = &l.cmd[i];
+            if (!c->live || (x >> 20) % 3 == 0)
+                continue; /* some wait for a later round */
+            unsigned kind = (x >> 4) % 10;
+            long long now_us = 7000000 + (long long)(t * 1000);
+            if (kind < 3) {
+                fake_error(&l, i, "BUSY Redis is busy running a script");
+            } else if (kind < 4) {
+                fake_drop(&l, i); /* a timeout: unavailable, link up */
+            } else if (c->script == RS_RL_RESERVE) {
+                fake_answer(&l, i, (long long[]){1, 200000, 0}, 3);
+            } else if (strcmp(c->op, "back") == 0) {
+                fake_answer(&l, i, (long long[]){1, now_us, 0}, 3);
+            } else if (strcmp(c->op, "ask") == 0) {
+                fake_answer(&l, i, (long long[]){1, 0, 0}, 3);
+            } else {
+                fake_answer(&l, i, (long long[]){1}, 1);
+            }
+        }
+        if (l.beat.live && (x >> 12) % 2 == 0)
+            fake_beat(&l, 7000000 + (long long)(t * 1000), 1);
+        fake_compact(&l);
+        if (l.n >= 60)
+            break;
+    }
+    l.up = 0;
+    shaper_link_changed(s);
+    advance(s, 60000);
+    int bad = -1;
+    for (int i = 0; i < submitted; i++)
+        if (k[i].handed + k[i].refused != 1)
+            bad = i;
+    shaper_free(s);
+    ck_assert_int_gt(submitted, 10);
+    ck_assert_msg(bad < 0, "item %d answered %d + %d times", bad,
+                  bad >= 0 ? k[bad].handed : 0, bad >= 0 ? k[bad].refused : 0);
+}
+END_TEST
+
 Suite *
 unit_suite(void)
 {
@@ -551,6 +838,20 @@ unit_suite(void)
     tcase_add_test(tc, a_reservation_answered_after_a_flap_is_handed_over_once);
     tcase_add_test(tc, an_error_reply_keeps_the_quiet_of_a_drop);
     tcase_add_test(tc, an_error_reply_to_an_ask_keeps_the_quiet_of_a_drop);
+    tcase_add_test(tc, a_grant_held_at_a_cut_off_is_given_back);
+    tcase_add_test(tc,
+                   errors_timeouts_and_drops_interleaved_answer_each_item_once);
+    /* REVIEW-DEFECTs of review 10b (above), run with WAGATE_KNOWN_DEFECTS=1 */
+    if (getenv("WAGATE_KNOWN_DEFECTS") != NULL) {
+        tcase_add_test(tc, asks_failing_while_the_rejoin_succeeds_do_not_spin);
+        tcase_add_test(
+            tc, asks_failing_while_the_rejoin_succeeds_still_send_the_share);
+        tcase_add_test(
+            tc, a_grant_answered_after_a_cut_off_is_not_used_after_the_rejoin);
+    } else {
+        fprintf(stderr, "SKIP 3 known defects of review 10b "
+                        "(WAGATE_KNOWN_DEFECTS=1)\n");
+    }
     suite_add_tcase(s, tc);
     return s;
 }
