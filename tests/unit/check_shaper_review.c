@@ -825,6 +825,43 @@ START_TEST(errors_timeouts_and_drops_interleaved_answer_each_item_once)
 }
 END_TEST
 
+
+/* The quiet is the larger of the old and the new (went_down()'s fmax):
+ * cut off at 50 (stamp received at 0: quiet to 1440), rejoined at 60
+ * with a stamp received at 60 (alive in Redis until 460), cut off again
+ * at 70: nothing alone before 60 + 400 + 1040 = 1500, and the second
+ * cut-off does not shorten the first's quiet either. */
+START_TEST(a_second_cut_off_after_a_rejoin_takes_the_later_quiet)
+{
+    struct rlink l = {.up = 1};
+    struct shaper *s = shared_at(&l, 5, 1, 20000);
+    shaper_link_changed(s);
+    advance(s, 0);
+    fake_beat(&l, 7000000, 1);
+    struct sink k[2] = {{0}};
+    now_ms = 50;
+    ck_assert_int_eq(submit(s, &k[0]), 0);
+    fake_error(&l, l.n - 1, "BUSY Redis is busy running a script");
+    now_ms = 60;
+    advance(s, 60);
+    ck_assert(l.beat.live);
+    fake_beat(&l, 7060000, 0);
+    int back = last_op(&l, "back");
+    ck_assert_int_ge(back, 0);
+    fake_answer(&l, back, (long long[]){1, 7060000, 0}, 3);
+    now_ms = 70;
+    ck_assert_int_eq(submit(s, &k[1]), 0);
+    fake_error(&l, l.n - 1, "OOM command not allowed");
+    advance(s, 1490); /* the rejoin's heartbeat stays unanswered */
+    int early = handed(k, 2);
+    advance(s, 1510);
+    int late = handed(k, 2);
+    shaper_free(s);
+    ck_assert_msg(early == 0, "%d handed over alone before 1500 ms", early);
+    ck_assert_int_eq(late, 1); /* its share: 1 per window */
+}
+END_TEST
+
 Suite *
 unit_suite(void)
 {
@@ -839,6 +876,7 @@ unit_suite(void)
     tcase_add_test(tc, an_error_reply_keeps_the_quiet_of_a_drop);
     tcase_add_test(tc, an_error_reply_to_an_ask_keeps_the_quiet_of_a_drop);
     tcase_add_test(tc, a_grant_held_at_a_cut_off_is_given_back);
+    tcase_add_test(tc, a_second_cut_off_after_a_rejoin_takes_the_later_quiet);
     tcase_add_test(tc,
                    errors_timeouts_and_drops_interleaved_answer_each_item_once);
     /* REVIEW-DEFECTs of review 10b (above), run with WAGATE_KNOWN_DEFECTS=1 */
