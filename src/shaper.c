@@ -943,7 +943,9 @@ on_back(void *arg, enum rlink_status st, const redisReply *r)
                     " for %lld ms",
                     (v[2] + 999) / 1000);
         start_sharing(s);
-        /* its grant for later (if any) is stale: ask again */
+        /* its grant for later (if any: one answered after the cut-off)
+         * is stale: ask again */
+        shared_grant_give_back(s);
         re->ask_at = -INFINITY;
     } else if (st == RLINK_OK && int_array(r, v, 2) && v[0] == 0 &&
                ++re->back_tries < 3) {
