@@ -83,7 +83,9 @@ struct shaper_remote {
     struct rlink_cmd *ask; /* in flight */
     char ask_member[SHAPER_MEMBER_MAX];
     int ask_in_call;
-    double ask_at;       /* do not ask before this (local ms) */
+    int cutoffs;      /* cut off (cut_off()) with no usable ask answer since */
+    double rejoin_at; /* cut off: no "back" before this (local ms) */
+    double ask_at;    /* do not ask before this (local ms) */
     double paused_until; /* learned from Redis (local ms) */
     /* a grant of the shared guard for later: the head goes at permit_at */
     int permit;
@@ -321,15 +323,27 @@ track_mode(struct shaper *s, double now)
  * instance's guard is empty) adds to a full one. The same as a drop,
  * then: the quiet before any departure alone, and the rejoin (which
  * tells Redis of the departures made alone) once Redis answers again;
- * the rejoin's first step starts at once (track_mode()) and is retried
- * every SHAPER_BEAT_MS while the errors last. */
+ * its first step is retried every SHAPER_BEAT_MS while the errors last. */
 static void
 cut_off(struct shaper *s, double now)
 {
+    struct shaper_remote *re = s->remote;
     if (!sharing(s))
         return; /* down (went_down() ran), rejoining, or not shared */
+    s->st.cutoffs++;
     went_down(s, now, "limiter: local (Redis answers errors)");
     track_mode(s, now);
+    /* The rejoin waits SHAPER_BEAT_MS, doubled at each cut-off in a row
+     * up to SHAPER_CUTOFF_MAX_MS: asks failing while the rejoin succeeds
+     * would otherwise cycle at once, round trip after round trip, and
+     * never send (each rejoin makes it alive again, so the quiet moves
+     * on); waiting longer than the quiet, it sends its share alone. */
+    double wait =
+        SHAPER_BEAT_MS * ldexp(1.0, re->cutoffs < 8 ? re->cutoffs : 8);
+    re->cutoffs++;
+    re->rejoin_at = now + fmin(wait, SHAPER_CUTOFF_MAX_MS);
+    if (re->rejoin)
+        re->beat_at = re->rejoin_at;
 }
 
 /* When the local guard lets the next one go: while not sharing, the
@@ -767,6 +781,7 @@ on_ask(void *arg, enum rlink_status st, const redisReply *r)
         cut_off(s, now);
     } else if (v[0] == 1) {
         re->failing = 0;
+        re->cutoffs = 0;
         /* go then: the head's, or the next head's if it is cancelled */
         re->permit = 1;
         re->permit_at = now + (double)v[1] / 1000.0;
@@ -780,6 +795,7 @@ on_ask(void *arg, enum rlink_status st, const redisReply *r)
     } else {
         double wait_ms = (double)v[1] / 1000.0;
         re->failing = 0;
+        re->cutoffs = 0;
         if (v[2] == 2) {
             pause_queue(s, now, wait_ms);
             re->ask_at = now + wait_ms;
@@ -895,7 +911,9 @@ on_alive(void *arg, enum rlink_status st, const redisReply *r)
         if (re->sharing && !re->have_stamp)
             re->beat_at = now;
         take_stamp(re, v[0], now);
-        if (re->rejoin && !re->sharing && remote_up(s))
+        /* a heartbeat of the sharing mode answered after a cut-off is no
+         * rejoin step before its wait is over (cut_off()) */
+        if (re->rejoin && !re->sharing && remote_up(s) && now >= re->rejoin_at)
             send_back(s, now);
     } else if (st == RLINK_OK) {
         log_msg(LOG_WARN, "rl_depart alive: unexpected reply (%s)",
@@ -1088,6 +1106,10 @@ reserved(struct shaper *s, struct shaper_item *it, enum rlink_status st,
     s->remote->failing = 0;
     if (st == RLINK_OK && int_array(r, v, 2) && v[0] == 1 && v[1] >= 0) {
         it->slot_ms = now + (double)v[1] / 1000.0;
+        /* without a shared guard no ask resets it (with one, a
+         * reservation answered is no sign that the asks are) */
+        if (guard_size(s->rate, s->burst) == 0)
+            s->remote->cutoffs = 0;
         /* behind a pause: learn it (so that its early end is noticed) */
         if (int_array(r, v, 3) && v[2] > 0) {
             double until = now + (double)v[2] / 1000.0;
@@ -1248,6 +1270,7 @@ shaper_share(struct shaper *s, const struct shaper_share *share)
         re->ask_at = -INFINITY;
         re->paused_until = -INFINITY;
         re->quiet_until = -INFINITY;
+        re->rejoin_at = -INFINITY;
         re->stamp_at = -INFINITY;
         re->beat_at = -INFINITY;
         /* as if up: a link found down at the first look gets the quiet

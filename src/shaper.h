@@ -49,8 +49,10 @@
  * - Down (the shaper sees the link down, on an UNAVAILABLE answer or at
  *   its next entry point), or cut off (a reservation or an ask answered
  *   with an error, BUSY, READONLY, OOM, or a reply it cannot read, the
- *   link staying up: the others count it alive all the same, the rejoin
- *   starts at once and is retried each SHAPER_BEAT_MS): no departure
+ *   link staying up: the others count it alive all the same; the rejoin
+ *   starts SHAPER_BEAT_MS later, doubled at each cut-off in a row until
+ *   an ask is answered, up to SHAPER_CUTOFF_MAX_MS, so that asks failing
+ *   while the rejoin succeeds neither spin nor starve it): no departure
  *   alone before max(then, its last stamp's arrival + SHAPER_ALIVE_MS)
  *   + SHAPER_GUARD_WINDOW_MS + SHAPER_GUARD_CAP_MS: until its entry is
  *   gone the others grant the
@@ -117,6 +119,10 @@
  * before the others leave its share free. */
 #define SHAPER_ALIVE_MS 400.0
 #define SHAPER_BEAT_MS 100.0
+/* The longest wait before the rejoin after cut-offs in a row (each one
+ * doubles it from SHAPER_BEAT_MS): longer than the quiet, so that an
+ * instance whose asks keep failing still sends its share alone. */
+#define SHAPER_CUTOFF_MAX_MS 5000.0
 
 #include <stddef.h>
 #include <stdint.h>
@@ -142,12 +148,13 @@ struct shaper_stats {
     uint64_t waited;      /* items that had to wait for a later slot */
     double wait_ms_total; /* sum of their waits */
     double wait_ms_max;
-    uint64_t pauses;      /* upstream 429s that paused the limiter */
-    size_t on_the_way;    /* handed over, not left yet */
-    uint64_t local_slots; /* shared mode: slots the instance's own limiter
-                             gave while Redis was unreachable */
-    size_t reserving;     /* shared mode: reservations awaiting Redis */
+    uint64_t pauses;       /* upstream 429s that paused the limiter */
+    size_t on_the_way;     /* handed over, not left yet */
+    uint64_t local_slots;  /* shared mode: slots the instance's own limiter
+                              gave while Redis was unreachable */
+    size_t reserving;      /* shared mode: reservations awaiting Redis */
     uint64_t mode_changes; /* shared mode: switches shared <-> local */
+    uint64_t cutoffs;      /* shared mode: went local on an error reply */
 };
 
 /* rate 0 = unlimited. */

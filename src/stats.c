@@ -37,7 +37,8 @@ struct stats_snap {
     uint64_t state_up;
     uint64_t state_commands, state_failures, state_timeouts;
     uint64_t state_reconnects, state_noscript, state_pending;
-    uint64_t local_slots; /* both limiters' degraded-mode slots */
+    uint64_t local_slots;           /* both limiters' degraded-mode slots */
+    uint64_t mode_changes, cutoffs; /* both limiters' */
     /* the learned refusals (SPEC section 4a): answers and probes by kind
      * (metrics_refusals()), the entries the backend holds (0 when it
      * cannot say) */
@@ -200,8 +201,7 @@ static const struct stats_row rows[] = {
      "Unknown outcomes replayed for a key whose instance stopped after "
      "sending.",
      AT(state.idem_unknown)},
-    {"wagate_state_corrupt_total", 23, PATH("state", "corrupt"),
-     STATS_COUNTER,
+    {"wagate_state_corrupt_total", 23, PATH("state", "corrupt"), STATS_COUNTER,
      "State store values or replies that did not decode (answered as "
      "unavailable).",
      AT(state.corrupt)},
@@ -215,6 +215,15 @@ static const struct stats_row rows[] = {
      "Learned-refusal operations the state store could not answer (read as "
      "no entry: forwarded).",
      AT(state.refusal_unavailable)},
+    {"wagate_state_limiter_mode_changes_total", 27,
+     PATH("state", "limiter_mode_changes"), STATS_COUNTER,
+     "Switches of the rate limiters between shared and local mode.",
+     AT(mode_changes)},
+    {"wagate_state_limiter_cutoffs_total", 28, PATH("state", "limiter_cutoffs"),
+     STATS_COUNTER,
+     "Times a rate limiter went local because Redis answered an error "
+     "(BUSY, READONLY, OOM, a refused script) with the link up.",
+     AT(cutoffs)},
 };
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
 
@@ -262,6 +271,8 @@ snap_take(const struct gateway *gw, struct stats_snap *s)
     s->upstream_429s = metrics_upstream_429s();
     s->rate_limited = s->send.refused + s->read.refused;
     s->local_slots = s->send.local_slots + s->read.local_slots;
+    s->mode_changes = s->send.mode_changes + s->read.mode_changes;
+    s->cutoffs = s->send.cutoffs + s->read.cutoffs;
     s->answered = metrics_answered();
     s->draining = gw->draining ? 1 : 0;
     s->series_dropped = metrics_series_dropped();

@@ -539,7 +539,6 @@ START_TEST(an_error_reply_to_an_ask_keeps_the_quiet_of_a_drop)
 }
 END_TEST
 
-
 /* ---- review 10b: cut_off() under a hostile Redis ----
  * Redis answers one operation with errors while the others pass: an ACL
  * denying ZCOUNT (only "ask" runs it: every ask fails with NOPERM, the
@@ -580,7 +579,7 @@ answer_but_asks(struct rlink *l, long long t_us, int *asks)
     return 1;
 }
 
-/* REVIEW-DEFECT (cutoff: asks_fail_spin): every ask answered with an
+/* Found by review 10b (asks_fail_spin), fixed: every ask answered with an
  * error, the heartbeat and "back" answered. Each error cuts the instance
  * off (cut_off()), the rejoin's heartbeat and "back" succeed within a
  * round trip, start_sharing() sets ask_at = -INFINITY and the head asks
@@ -615,7 +614,7 @@ START_TEST(asks_failing_while_the_rejoin_succeeds_do_not_spin)
 }
 END_TEST
 
-/* REVIEW-DEFECT (cutoff: asks_fail_starve): the same for 8 s (Redis
+/* Found by review 10b (asks_fail_starve), fixed: the same for 8 s (Redis
  * answering each command 1 ms after it was sent). An instance cut off
  * sends alone at its share once the quiet is over (shaper.h); here it
  * is cut off and back sharing again every few ms, each "back" makes it
@@ -680,8 +679,9 @@ START_TEST(a_grant_answered_after_a_cut_off_is_not_used_after_the_rejoin)
     ck_assert_int_ge(ask, 0);
     now_ms = 85;
     ck_assert_int_eq(submit(s, &k[12]), 0);
-    fake_error(&l, l.n - 1, "OOM command not allowed when used memory > "
-                            "'maxmemory'.");
+    fake_error(&l, l.n - 1,
+               "OOM command not allowed when used memory > "
+               "'maxmemory'.");
     fake_answer(&l, ask, (long long[]){1, 15000, 0}, 3); /* go at 100 */
     /* the rejoin fails for 6 s: Redis BUSY */
     for (double t = 90; t < 6500; t += 10) {
@@ -737,12 +737,17 @@ START_TEST(a_grant_held_at_a_cut_off_is_given_back)
     ck_assert_int_eq(submit(s, &k[4]), 0);
     fake_error(&l, l.n - 1, "BUSY Redis is busy running a script");
     advance(s, 95);
-    /* the rejoin succeeds */
+    /* the heartbeat in flight is no rejoin step before SHAPER_BEAT_MS */
     ck_assert(l.beat.live);
     fake_beat(&l, 7095000, 0);
+    ck_assert_int_lt(last_op(&l, "back"), 0);
+    advance(s, 190);
+    /* the rejoin succeeds */
+    ck_assert(l.beat.live);
+    fake_beat(&l, 7190000, 0);
     int back = last_op(&l, "back");
     ck_assert_int_ge(back, 0);
-    fake_answer(&l, back, (long long[]){1, 7095100, 0}, 3);
+    fake_answer(&l, back, (long long[]){1, 7190100, 0}, 3);
     advance(s, 200);
     ck_assert_int_eq(handed(k, 5), 0); /* not on the old grant */
     int a2 = last_op(&l, "ask");
@@ -828,12 +833,12 @@ START_TEST(errors_timeouts_and_drops_interleaved_answer_each_item_once)
 }
 END_TEST
 
-
 /* The quiet is the larger of the old and the new (went_down()'s fmax):
- * cut off at 50 (stamp received at 0: quiet to 1440), rejoined at 60
- * with a stamp received at 60 (alive in Redis until 460), cut off again
- * at 70: nothing alone before 60 + 400 + 1040 = 1500, and the second
- * cut-off does not shorten the first's quiet either. */
+ * cut off at 50 (stamp received at 0: quiet to 1440), rejoined at 150
+ * (SHAPER_BEAT_MS after the cut-off) with a stamp received at 150 (alive
+ * in Redis until 550), cut off again at 160: nothing alone before 150 +
+ * 400 + 1040 = 1590, and the second cut-off does not shorten the first's
+ * quiet either. */
 START_TEST(a_second_cut_off_after_a_rejoin_takes_the_later_quiet)
 {
     struct rlink l = {.up = 1};
@@ -845,22 +850,23 @@ START_TEST(a_second_cut_off_after_a_rejoin_takes_the_later_quiet)
     now_ms = 50;
     ck_assert_int_eq(submit(s, &k[0]), 0);
     fake_error(&l, l.n - 1, "BUSY Redis is busy running a script");
-    now_ms = 60;
-    advance(s, 60);
+    advance(s, 149);
+    ck_assert(!l.beat.live); /* the rejoin waits SHAPER_BEAT_MS */
+    advance(s, 150);
     ck_assert(l.beat.live);
-    fake_beat(&l, 7060000, 0);
+    fake_beat(&l, 7150000, 0);
     int back = last_op(&l, "back");
     ck_assert_int_ge(back, 0);
-    fake_answer(&l, back, (long long[]){1, 7060000, 0}, 3);
-    now_ms = 70;
+    fake_answer(&l, back, (long long[]){1, 7150000, 0}, 3);
+    now_ms = 160;
     ck_assert_int_eq(submit(s, &k[1]), 0);
     fake_error(&l, l.n - 1, "OOM command not allowed");
-    advance(s, 1490); /* the rejoin's heartbeat stays unanswered */
+    advance(s, 1580); /* the rejoin's heartbeat stays unanswered */
     int early = handed(k, 2);
-    advance(s, 1510);
+    advance(s, 1600);
     int late = handed(k, 2);
     shaper_free(s);
-    ck_assert_msg(early == 0, "%d handed over alone before 1500 ms", early);
+    ck_assert_msg(early == 0, "%d handed over alone before 1590 ms", early);
     ck_assert_int_eq(late, 1); /* its share: 1 per window */
 }
 END_TEST
@@ -884,15 +890,10 @@ unit_suite(void)
         tc, a_grant_answered_after_a_cut_off_is_not_used_after_the_rejoin);
     tcase_add_test(tc,
                    errors_timeouts_and_drops_interleaved_answer_each_item_once);
-    /* REVIEW-DEFECTs of review 10b (above), run with WAGATE_KNOWN_DEFECTS=1 */
-    if (getenv("WAGATE_KNOWN_DEFECTS") != NULL) {
-        tcase_add_test(tc, asks_failing_while_the_rejoin_succeeds_do_not_spin);
-        tcase_add_test(
-            tc, asks_failing_while_the_rejoin_succeeds_still_send_the_share);
-    } else {
-        fprintf(stderr, "SKIP 2 known defects of review 10b "
-                        "(WAGATE_KNOWN_DEFECTS=1)\n");
-    }
+    /* found by review 10b, fixed (cut_off()'s wait before the rejoin) */
+    tcase_add_test(tc, asks_failing_while_the_rejoin_succeeds_do_not_spin);
+    tcase_add_test(tc,
+                   asks_failing_while_the_rejoin_succeeds_still_send_the_share);
     suite_add_tcase(s, tc);
     return s;
 }
