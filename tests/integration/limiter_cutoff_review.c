@@ -50,6 +50,7 @@
 
 #include "clock.h"
 #include "harness.h"
+#include "hx_burst.h"
 #include "hx_redis.h"
 
 #define FREEFORM "/api/user/whatsapp/send-freeform"
@@ -405,183 +406,20 @@ leave_nothing(void)
 
 /* ---- sends, each to a gateway of its own (gw_of), some added later ---- */
 
-struct burst {
-    int n, added;
-    CURLM *m;
-    CURL *e[MAXSENDS];
-    struct curl_slist *h;
-    char body[MAXSENDS][160];
-    long status[MAXSENDS];
-    int answers[MAXSENDS]; /* how many times each was answered */
-    int gw_of[MAXSENDS];
-    double done_ms[MAXSENDS];
-    double added_ms[MAXSENDS];
-    double fired_ms;
-};
-
-static size_t
-discard(char *d, size_t s, size_t n, void *arg)
-{
-    (void)d;
-    (void)arg;
-    return s * n;
-}
-
-/* Adds sends [b->added, upto) to their gateways' current ports. */
-static void
-burst_add(struct burst *b, int upto)
-{
-    for (int i = b->added; i < upto && i < b->n; i++) {
-        char url[128];
-        snprintf(url, sizeof(url), "http://127.0.0.1:%d" FREEFORM,
-                 gw[b->gw_of[i]].port);
-        curl_easy_setopt(b->e[i], CURLOPT_URL, url);
-        curl_multi_add_handle(b->m, b->e[i]);
-        b->added_ms[i] = clock_mono_ms();
-    }
-    b->added = upto < b->n ? upto : b->n;
-}
-
-/* n sends, round-robin over the first `over` gateways (the caller may
- * change gw_of of those not added yet), the first `now` of them at once. */
-static void
-burst_init(struct burst *b, int n, int over)
-{
-    memset(b, 0, sizeof(*b));
-    b->n = n;
-    b->m = curl_multi_init();
-    b->h = curl_slist_append(NULL, "Content-Type: application/json");
-    for (int i = 0; i < n; i++) {
-        b->gw_of[i] = i % over;
-        snprintf(b->body[i], sizeof(b->body[i]),
-                 "{\"sender_id\":12,\"recipient_phone\":\"+1415557%04d\","
-                 "\"message\":\"cutoff %d.\"}",
-                 i, i);
-        b->e[i] = curl_easy_init();
-        curl_easy_setopt(b->e[i], CURLOPT_HTTPHEADER, b->h);
-        curl_easy_setopt(b->e[i], CURLOPT_POSTFIELDS, b->body[i]);
-        curl_easy_setopt(b->e[i], CURLOPT_WRITEFUNCTION, discard);
-        curl_easy_setopt(b->e[i], CURLOPT_TIMEOUT_MS, 40000L);
-        curl_easy_setopt(b->e[i], CURLOPT_PRIVATE, (void *)&b->status[i]);
-    }
-}
-
-static void
-burst_fire(struct burst *b, int now)
-{
-    b->fired_ms = clock_mono_ms();
-    burst_add(b, now);
-}
-
-static int
-burst_run(struct burst *b, double deadline_ms, void (*tick)(void *, double),
-          void *arg)
-{
-    int running = 1, left = b->n;
-    double end = clock_mono_ms() + deadline_ms;
-    while (left > 0 && clock_mono_ms() < end) {
-        curl_multi_perform(b->m, &running);
-        CURLMsg *msg;
-        int q;
-        while ((msg = curl_multi_info_read(b->m, &q)) != NULL) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            char *p;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &p);
-            int i = (int)((long *)(void *)p - b->status);
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE,
-                              &b->status[i]);
-            b->answers[i]++;
-            b->done_ms[i] = clock_mono_ms();
-            left--;
-        }
-        if (tick != NULL)
-            tick(arg, clock_mono_ms() - b->fired_ms);
-        if (left > 0)
-            curl_multi_poll(b->m, NULL, 0, 10, NULL);
-    }
-    return left == 0;
-}
-
-static void
-burst_free(struct burst *b)
-{
-    for (int i = 0; i < b->n; i++) {
-        curl_multi_remove_handle(b->m, b->e[i]);
-        curl_easy_cleanup(b->e[i]);
-    }
-    curl_slist_free_all(b->h);
-    curl_multi_cleanup(b->m);
-}
-
-static int
-count_status(const struct burst *b, long status)
-{
-    int c = 0;
-    for (int i = 0; i < b->n; i++)
-        c += b->status[i] == status;
-    return c;
-}
-
 /* ---- what the sandbox saw ---- */
 
-struct seen {
-    double t[MAXSENDS + 8];
-    int n;
-    int limited;
-};
-
 static void
-sandbox_seen(struct seen *s)
-{
-    json_object *reqs = hx_sandbox_requests(sb.port);
-    ck_assert_ptr_nonnull(reqs);
-    memset(s, 0, sizeof(*s));
-    for (size_t i = 0; i < json_object_array_length(reqs); i++) {
-        json_object *e = json_object_array_get_idx(reqs, i), *v;
-        if (!json_object_object_get_ex(e, "path", &v) ||
-            strcmp(json_object_get_string(v), FREEFORM) != 0)
-            continue;
-        if (json_object_object_get_ex(e, "status", &v) &&
-            json_object_get_int(v) == 429)
-            s->limited++;
-        if (s->n < MAXSENDS + 8 && json_object_object_get_ex(e, "mono_ms", &v))
-            s->t[s->n++] = json_object_get_double(v);
-    }
-    json_object_put(reqs);
-}
-
-/* The most arrivals within 1000 ms, and when its window began (ms after
- * the first arrival). */
-static int
-worst_window(const struct seen *s, double *at)
-{
-    int worst = 0;
-    for (int i = 0; i < s->n; i++) {
-        int c = 0;
-        for (int j = i; j < s->n && s->t[j] - s->t[i] < 1000.0; j++)
-            c++;
-        if (c > worst) {
-            worst = c;
-            if (at != NULL)
-                *at = s->t[i] - s->t[0];
-        }
-    }
-    return worst;
-}
-
-static void
-report(const char *what, const struct burst *b, const struct seen *s)
+report(const char *what, const struct hx_burst *b, const struct hx_seen *s)
 {
     double at = 0;
-    int w = worst_window(s, &at);
+    int w = hx_worst_window(s, &at);
     fprintf(stderr,
             "%s: %d x 200, %d x 429, %d x 503, %d other; sandbox saw %d (%d "
             "of its own 429), worst window %d (from +%.0f ms)\n",
-            what, count_status(b, 200), count_status(b, 429),
-            count_status(b, 503),
-            b->n - count_status(b, 200) - count_status(b, 429) -
-                count_status(b, 503),
+            what, hx_burst_count(b, 200), hx_burst_count(b, 429),
+            hx_burst_count(b, 503),
+            b->n - hx_burst_count(b, 200) - hx_burst_count(b, 429) -
+                hx_burst_count(b, 503),
             s->n, s->limited, w, at);
     for (int i = 0; i < s->n; i++) {
         int c = 0;
@@ -604,7 +442,7 @@ report(const char *what, const struct burst *b, const struct seen *s)
  * gateway's own 429, 503); the sandbox never over its limit, no send
  * forwarded twice. */
 static void
-assert_promise(const struct burst *b, const struct seen *s)
+assert_promise(const struct hx_burst *b, const struct hx_seen *s)
 {
     for (int i = 0; i < b->n; i++) {
         ck_assert_msg(b->answers[i] == 1, "send %d answered %d times", i,
@@ -614,9 +452,9 @@ assert_promise(const struct burst *b, const struct seen *s)
                       "send %d: status %ld", i, b->status[i]);
     }
     ck_assert_int_le(s->n, b->n);
-    ck_assert_int_ge(s->n, count_status(b, 200));
+    ck_assert_int_ge(s->n, hx_burst_count(b, 200));
     ck_assert_int_eq(s->limited, 0);
-    ck_assert_int_le(worst_window(s, NULL), 5);
+    ck_assert_int_le(hx_worst_window(s, NULL), 5);
 }
 
 /* How many of gateway i's log lines hold needle. */
@@ -698,7 +536,7 @@ struct ev {
 };
 
 struct plan {
-    struct burst *b;
+    struct hx_burst *b;
     double send_at[MAXSENDS]; /* ascending */
     const struct ev *ev;
     int nev, next_ev;
@@ -712,7 +550,7 @@ plan_tick(void *arg, double ms)
     while (upto < p->b->n && p->send_at[upto] <= ms)
         upto++;
     if (upto > p->b->added)
-        burst_add(p->b, upto);
+        hx_burst_add(p->b, upto);
     while (p->next_ev < p->nev && p->ev[p->next_ev].at <= ms) {
         const struct ev *e = &p->ev[p->next_ev++];
         switch (e->kind) {
@@ -749,10 +587,10 @@ plan_tick(void *arg, double ms)
 /* n0 sends to gateway 0 at once (a backlog), then n1 to gateway 1, the
  * first at t1 ms, every dt1 ms. */
 static void
-plan_sends(struct plan *p, struct burst *b, int n0, int n1, double t1,
+plan_sends(struct plan *p, struct hx_burst *b, int n0, int n1, double t1,
            double dt1)
 {
-    burst_init(b, n0 + n1, 1);
+    hx_burst_init(b, n0 + n1, 1, gw, "cutoff");
     memset(p, 0, sizeof(*p));
     p->b = b;
     for (int i = 0; i < n0; i++)
@@ -766,17 +604,17 @@ plan_sends(struct plan *p, struct burst *b, int n0, int n1, double t1,
 /* Runs the plan and checks the promise; the sandbox's view in *s. */
 static void
 run_plan(const char *what, struct plan *p, const struct ev *ev, int nev,
-         struct seen *s)
+         struct hx_seen *s)
 {
     p->ev = ev;
     p->nev = nev;
     int now = 0;
     while (now < p->b->n && p->send_at[now] <= 0)
         now++;
-    burst_fire(p->b, now);
-    ck_assert(burst_run(p->b, 40000, plan_tick, p));
+    hx_burst_fire(p->b, now);
+    ck_assert(hx_burst_run(p->b, 40000, plan_tick, p));
     ck_assert_int_eq(p->next_ev, nev);
-    sandbox_seen(s);
+    hx_sandbox_seen(sb.port, s);
     report(what, p->b, s);
     log_summary();
     double slowest = 0;
@@ -807,12 +645,12 @@ run_plan(const char *what, struct plan *p, const struct ev *ev, int nev,
 START_TEST(asks_failing_on_one_gateway_do_not_flood)
 {
     start_env(20);
-    struct burst b;
+    struct hx_burst b;
     struct plan p;
     plan_sends(&p, &b, 10, 10, 0, 0);
     static const struct ev ev[] = {{1000, EV_SPOIL, SPOIL(INJ_ASK)},
                                    {3500, EV_SPOIL, 0}};
-    struct seen s;
+    struct hx_seen s;
     run_plan("gateway 1's asks answered with errors for 2.5 s", &p, ev, 2, &s);
     ck_assert_int_gt(inj->hits[INJ_ASK], 0);
     int cuts = logged(1, "limiter: local (Redis answers errors)");
@@ -822,7 +660,7 @@ START_TEST(asks_failing_on_one_gateway_do_not_flood)
                      cuts);
     ck_assert_int_ge((int)metric(1, "wagate_state_limiter_mode_changes_total"),
                      cuts);
-    burst_free(&b);
+    hx_burst_free(&b);
     stop_all();
     ck_assert_msg(cuts <= 60,
                   "gateway 1 was cut off %d times in 2.5 s (asks spoiled: "
@@ -841,16 +679,16 @@ END_TEST
 START_TEST(reservations_failing_on_one_gateway_keep_the_window)
 {
     start_env(28);
-    struct burst b;
+    struct hx_burst b;
     struct plan p;
     plan_sends(&p, &b, 12, 16, 300, 250);
     static const struct ev ev[] = {{1000, EV_SPOIL, SPOIL(INJ_RESERVE)},
                                    {3500, EV_SPOIL, 0}};
-    struct seen s;
+    struct hx_seen s;
     run_plan("gateway 1's reservations answered with errors for 2.5 s", &p, ev,
              2, &s);
     ck_assert_int_gt(inj->hits[INJ_RESERVE], 0);
-    burst_free(&b);
+    hx_burst_free(&b);
     stop_all();
 }
 END_TEST
@@ -865,17 +703,17 @@ END_TEST
 START_TEST(back_failing_during_the_rejoin_keeps_the_window)
 {
     start_env(22);
-    struct burst b;
+    struct hx_burst b;
     struct plan p;
     plan_sends(&p, &b, 12, 10, 500, 300);
     static const struct ev ev[] = {
         {1000, EV_SPOIL, SPOIL(INJ_RESERVE) | SPOIL(INJ_BACK)},
         {1300, EV_SPOIL, SPOIL(INJ_BACK)},
         {3000, EV_SPOIL, 0}};
-    struct seen s;
+    struct hx_seen s;
     run_plan("gateway 1's back answered with errors for 2 s", &p, ev, 3, &s);
     ck_assert_int_gt(inj->hits[INJ_BACK], 0);
-    burst_free(&b);
+    hx_burst_free(&b);
     stop_all();
 }
 END_TEST
@@ -890,7 +728,7 @@ END_TEST
 START_TEST(errors_just_before_the_alive_entry_runs_out_keep_the_window)
 {
     start_env(20);
-    struct burst b;
+    struct hx_burst b;
     struct plan p;
     plan_sends(&p, &b, 10, 10, 0, 0);
     static const struct ev ev[] = {
@@ -898,10 +736,10 @@ START_TEST(errors_just_before_the_alive_entry_runs_out_keep_the_window)
         {1350, EV_SPOIL,
          SPOIL(INJ_ALIVE) | SPOIL(INJ_ASK) | SPOIL(INJ_RESERVE)},
         {3000, EV_SPOIL, 0}};
-    struct seen s;
+    struct hx_seen s;
     run_plan("gateway 1's heartbeats fail, then its asks too", &p, ev, 3, &s);
     ck_assert_int_gt(inj->hits[INJ_ALIVE], 0);
-    burst_free(&b);
+    hx_burst_free(&b);
     stop_all();
 }
 END_TEST
@@ -914,16 +752,16 @@ END_TEST
 START_TEST(redis_busy_50_ms_mid_ask_keeps_the_window)
 {
     start_env(21);
-    struct burst b;
+    struct hx_burst b;
     struct plan p;
     plan_sends(&p, &b, 15, 6, 1480, 0);
     for (int i = 18; i < 21; i++)
         p.send_at[i] = 1550;
     static const struct ev ev[] = {{1500, EV_BUSY_BEGIN, 0},
                                    {1550, EV_BUSY_END, 0}};
-    struct seen s;
+    struct hx_seen s;
     run_plan("Redis BUSY for 50 ms", &p, ev, 2, &s);
-    burst_free(&b);
+    hx_burst_free(&b);
     stop_all();
 }
 END_TEST
@@ -934,16 +772,16 @@ END_TEST
 START_TEST(redis_busy_3_s_keeps_the_window)
 {
     start_env(23);
-    struct burst b;
+    struct hx_burst b;
     struct plan p;
     plan_sends(&p, &b, 10, 13, 0, 0);
     for (int i = 20; i < 23; i++)
         p.send_at[i] = 3000;
     static const struct ev ev[] = {{1500, EV_BUSY_BEGIN, 0},
                                    {4500, EV_BUSY_END, 0}};
-    struct seen s;
+    struct hx_seen s;
     run_plan("Redis BUSY for 3 s", &p, ev, 2, &s);
-    burst_free(&b);
+    hx_burst_free(&b);
     stop_all();
 }
 END_TEST
@@ -954,16 +792,16 @@ END_TEST
 START_TEST(redis_readonly_2_s_keeps_the_window)
 {
     start_env(18);
-    struct burst b;
+    struct hx_burst b;
     struct plan p;
     plan_sends(&p, &b, 12, 6, 980, 0);
     for (int i = 15; i < 18; i++)
         p.send_at[i] = 3000;
     static const struct ev ev[] = {{1000, EV_RO_BEGIN, 0},
                                    {3000, EV_RO_END, 0}};
-    struct seen s;
+    struct hx_seen s;
     run_plan("Redis READONLY for 2 s", &p, ev, 2, &s);
-    burst_free(&b);
+    hx_burst_free(&b);
     stop_all();
 }
 END_TEST
@@ -976,18 +814,18 @@ END_TEST
 START_TEST(redis_oom_with_streams_on_both_keeps_the_window)
 {
     start_env(30);
-    struct burst b;
+    struct hx_burst b;
     struct plan p;
     plan_sends(&p, &b, 0, 30, 300, 150);
     for (int i = 0; i < 30; i++)
         b.gw_of[i] = i % 2;
     static const struct ev ev[] = {{1000, EV_OOM_BEGIN, 0},
                                    {3500, EV_OOM_END, 0}};
-    struct seen s;
+    struct hx_seen s;
     run_plan("Redis OOM for 2.5 s, streams on both", &p, ev, 2, &s);
     int cuts = logged(0, "limiter: local (Redis answers errors)") +
                logged(1, "limiter: local (Redis answers errors)");
-    burst_free(&b);
+    hx_burst_free(&b);
     stop_all();
     ck_assert_int_gt(cuts, 0); /* the reservations did fail */
 }

@@ -45,10 +45,10 @@
 
 #include "clock.h"
 #include "harness.h"
+#include "hx_burst.h"
 #include "hx_redis.h"
 
 #define FREEFORM "/api/user/whatsapp/send-freeform"
-#define MAXSENDS 64
 #define NGW 3
 #define ACCOUNT "presence"
 #define KEYBASE "wagate:{" ACCOUNT "}:"
@@ -303,136 +303,20 @@ leave_nothing(void)
 
 /* ---- sends, each to a gateway of its own (gw_of), some added later ---- */
 
-struct burst {
-    int n, added;
-    CURLM *m;
-    CURL *e[MAXSENDS];
-    struct curl_slist *h;
-    char body[MAXSENDS][160];
-    long status[MAXSENDS];
-    int answers[MAXSENDS]; /* how many times each was answered */
-    int gw_of[MAXSENDS];
-    double done_ms[MAXSENDS];
-    double fired_ms;
-};
-
-static size_t
-discard(char *d, size_t s, size_t n, void *arg)
-{
-    (void)d;
-    (void)arg;
-    return s * n;
-}
-
-/* Adds sends [b->added, upto) to their gateways' current ports. */
-static void
-burst_add(struct burst *b, int upto)
-{
-    for (int i = b->added; i < upto && i < b->n; i++) {
-        char url[128];
-        snprintf(url, sizeof(url), "http://127.0.0.1:%d" FREEFORM,
-                 gw[b->gw_of[i]].port);
-        curl_easy_setopt(b->e[i], CURLOPT_URL, url);
-        curl_multi_add_handle(b->m, b->e[i]);
-    }
-    b->added = upto < b->n ? upto : b->n;
-}
-
-/* n sends, round-robin over the first `over` gateways (the caller may
- * change gw_of of those not added yet), the first `now` of them at once. */
-static void
-burst_init(struct burst *b, int n, int over)
-{
-    memset(b, 0, sizeof(*b));
-    b->n = n;
-    b->m = curl_multi_init();
-    b->h = curl_slist_append(NULL, "Content-Type: application/json");
-    for (int i = 0; i < n; i++) {
-        b->gw_of[i] = i % over;
-        snprintf(b->body[i], sizeof(b->body[i]),
-                 "{\"sender_id\":12,\"recipient_phone\":\"+1415557%04d\","
-                 "\"message\":\"presence %d.\"}",
-                 i, i);
-        b->e[i] = curl_easy_init();
-        curl_easy_setopt(b->e[i], CURLOPT_HTTPHEADER, b->h);
-        curl_easy_setopt(b->e[i], CURLOPT_POSTFIELDS, b->body[i]);
-        curl_easy_setopt(b->e[i], CURLOPT_WRITEFUNCTION, discard);
-        curl_easy_setopt(b->e[i], CURLOPT_TIMEOUT_MS, 40000L);
-        curl_easy_setopt(b->e[i], CURLOPT_PRIVATE, (void *)&b->status[i]);
-    }
-}
-
-static void
-burst_fire(struct burst *b, int now)
-{
-    b->fired_ms = clock_mono_ms();
-    burst_add(b, now);
-}
-
-static int
-burst_run(struct burst *b, double deadline_ms, void (*tick)(void *, double),
-          void *arg)
-{
-    int running = 1, left = b->n;
-    double end = clock_mono_ms() + deadline_ms;
-    while (left > 0 && clock_mono_ms() < end) {
-        curl_multi_perform(b->m, &running);
-        CURLMsg *msg;
-        int q;
-        while ((msg = curl_multi_info_read(b->m, &q)) != NULL) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            char *p;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &p);
-            int i = (int)((long *)(void *)p - b->status);
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE,
-                              &b->status[i]);
-            b->answers[i]++;
-            b->done_ms[i] = clock_mono_ms();
-            left--;
-        }
-        if (tick != NULL)
-            tick(arg, clock_mono_ms() - b->fired_ms);
-        if (left > 0)
-            curl_multi_poll(b->m, NULL, 0, 10, NULL);
-    }
-    return left == 0;
-}
-
-static void
-burst_free(struct burst *b)
-{
-    for (int i = 0; i < b->n; i++) {
-        curl_multi_remove_handle(b->m, b->e[i]);
-        curl_easy_cleanup(b->e[i]);
-    }
-    curl_slist_free_all(b->h);
-    curl_multi_cleanup(b->m);
-}
-
-static int
-count_status(const struct burst *b, long status)
-{
-    int c = 0;
-    for (int i = 0; i < b->n; i++)
-        c += b->status[i] == status;
-    return c;
-}
-
 /* ---- what the sandbox saw ---- */
 
 static void
-report(const char *what, const struct burst *b, const struct hx_seen *s)
+report(const char *what, const struct hx_burst *b, const struct hx_seen *s)
 {
     double at = 0;
     int w = hx_worst_window(s, &at);
     fprintf(stderr,
             "%s: %d x 200, %d x 429, %d x 503, %d other; sandbox saw %d (%d "
             "of its own 429), worst window %d (from +%.0f ms)\n",
-            what, count_status(b, 200), count_status(b, 429),
-            count_status(b, 503),
-            b->n - count_status(b, 200) - count_status(b, 429) -
-                count_status(b, 503),
+            what, hx_burst_count(b, 200), hx_burst_count(b, 429),
+            hx_burst_count(b, 503),
+            b->n - hx_burst_count(b, 200) - hx_burst_count(b, 429) -
+                hx_burst_count(b, 503),
             s->n, s->limited, w, at);
     for (int i = 0; i < s->n; i++) {
         int c = 0;
@@ -455,7 +339,7 @@ report(const char *what, const struct burst *b, const struct hx_seen *s)
  * gateway's own 429, 503); the sandbox never over its limit, no send
  * forwarded twice. */
 static void
-assert_promise(const struct burst *b, const struct hx_seen *s)
+assert_promise(const struct hx_burst *b, const struct hx_seen *s)
 {
     for (int i = 0; i < b->n; i++) {
         ck_assert_msg(b->answers[i] == 1, "send %d answered %d times", i,
@@ -465,7 +349,7 @@ assert_promise(const struct burst *b, const struct hx_seen *s)
                       "send %d: status %ld", i, b->status[i]);
     }
     ck_assert_int_le(s->n, b->n);
-    ck_assert_int_ge(s->n, count_status(b, 200));
+    ck_assert_int_ge(s->n, hx_burst_count(b, 200));
     ck_assert_int_eq(s->limited, 0);
     ck_assert_int_le(hx_worst_window(s, NULL), 5);
 }
@@ -500,11 +384,11 @@ log_summary(void)
 
 /* The case's run: fire, tick, look. */
 static void
-run_case(const char *what, struct burst *b, int now, double deadline_ms,
+run_case(const char *what, struct hx_burst *b, int now, double deadline_ms,
          void (*tick)(void *, double), void *arg)
 {
-    burst_fire(b, now);
-    ck_assert(burst_run(b, deadline_ms, tick, arg));
+    hx_burst_fire(b, now);
+    ck_assert(hx_burst_run(b, deadline_ms, tick, arg));
     struct hx_seen s;
     hx_sandbox_seen(sb.port, &s);
     report(what, b, &s);
@@ -542,12 +426,12 @@ START_TEST(redis_out_of_memory_mid_backlog_keeps_the_window)
 {
     const int n = 30;
     start_env(2, 2, 2, -1, -1, n);
-    struct burst b;
+    struct hx_burst b;
     struct oom o = {0};
-    burst_init(&b, n, 2);
+    hx_burst_init(&b, n, 2, gw, "presence");
     run_case("Redis out of memory mid-backlog", &b, n, 40000, oom_tick, &o);
     ck_assert_int_eq(o.step, 2);
-    burst_free(&b);
+    hx_burst_free(&b);
     stop_all();
 }
 END_TEST
@@ -578,12 +462,12 @@ START_TEST(redis_answering_busy_mid_backlog_keeps_the_window)
 {
     const int n = 30;
     start_env(2, 2, 2, -1, -1, n);
-    struct burst b;
+    struct hx_burst b;
     struct busy x = {0};
-    burst_init(&b, n, 2);
+    hx_burst_init(&b, n, 2, gw, "presence");
     run_case("Redis answering BUSY mid-backlog", &b, n, 40000, busy_tick, &x);
     ck_assert_int_eq(x.step, 4);
-    burst_free(&b);
+    hx_burst_free(&b);
     stop_all();
 }
 END_TEST
@@ -611,7 +495,7 @@ END_TEST
  * that is not there, as after a failover the gateways did not follow:
  * every script's first write is refused, PING still answers). */
 struct idle_err {
-    struct burst *b;
+    struct hx_burst *b;
     int kind;
     int step;
     double end_at;
@@ -632,7 +516,7 @@ idle_err_tick(void *arg, double ms)
             ck_assert_int_eq(rcmd("SET " KEYBASE "probe x"), REDIS_REPLY_ERROR);
             x->end_at = ms + 2000;
         }
-        burst_add(x->b, x->b->n);
+        hx_burst_add(x->b, x->b->n);
     } else if (x->step == 1 && ms >= x->end_at) {
         x->step = 2;
         if (x->kind == 0)
@@ -647,16 +531,16 @@ idle_err_case(int kind)
 {
     const int first = 25, n = 28;
     start_env(2, 2, 2, -1, -1, n);
-    struct burst b;
+    struct hx_burst b;
     struct idle_err x = {.b = &b, .kind = kind};
-    burst_init(&b, n, 1);
+    hx_burst_init(&b, n, 1, gw, "presence");
     for (int i = first; i < n; i++)
         b.gw_of[i] = 1;
     run_case(kind == 0 ? "Redis BUSY, sends to the idle gateway"
                        : "Redis READONLY, sends to the idle gateway",
              &b, first, 40000, idle_err_tick, &x);
     ck_assert_int_eq(x.step, 2);
-    burst_free(&b);
+    hx_burst_free(&b);
     stop_all();
 }
 
@@ -679,7 +563,7 @@ END_TEST
  * path thawed 1.5 s later: it sends alone at its share, then rejoins),
  * and 12 more sends go to it. */
 struct join {
-    struct burst *b;
+    struct hx_burst *b;
     int cut_off;
     int step;
     double thaw_at;
@@ -700,7 +584,7 @@ join_tick(void *arg, double ms)
             gw_start(1, 0);
             ck_assert(proc_wait_log(&gw[1], "state: redis up", 10000));
         }
-        burst_add(j->b, j->b->n);
+        hx_burst_add(j->b, j->b->n);
     } else if (j->step == 1 && j->cut_off && ms >= j->thaw_at) {
         j->step = 2;
         hx_redis_path_thaw(&path);
@@ -712,9 +596,9 @@ join_case(int cut_off)
 {
     const int first = 20, n = 32;
     start_env(2, 1, 2, cut_off ? 1 : -1, -1, n);
-    struct burst b;
+    struct hx_burst b;
     struct join j = {.b = &b, .cut_off = cut_off};
-    burst_init(&b, n, 1);
+    hx_burst_init(&b, n, 1, gw, "presence");
     for (int i = first; i < n; i++)
         b.gw_of[i] = 1;
     run_case(cut_off ? "a gateway joining cut off, rejoining"
@@ -723,7 +607,7 @@ join_case(int cut_off)
     ck_assert_int_eq(j.step, cut_off ? 2 : 1);
     if (cut_off)
         ck_assert(proc_wait_log(&gw[1], "limiter: shared", 5000));
-    burst_free(&b);
+    hx_burst_free(&b);
     stop_all();
 }
 
@@ -772,13 +656,13 @@ START_TEST(redis_frozen_about_the_alive_boundary_repeatedly_keeps_the_window)
 {
     const int n = 36;
     start_env(3, 3, 3, -1, -1, n);
-    struct burst b;
+    struct hx_burst b;
     struct freezes f = {.next_ms = 1500};
-    burst_init(&b, n, 3);
+    hx_burst_init(&b, n, 3, gw, "presence");
     run_case("Redis frozen 350-450 ms, four times", &b, n, 40000, freeze_tick,
              &f);
     ck_assert_int_eq(f.step, 8);
-    burst_free(&b);
+    hx_burst_free(&b);
     stop_all();
 }
 END_TEST
@@ -823,13 +707,13 @@ START_TEST(a_gateway_30_s_off_stepping_mid_backlog_keeps_the_window)
     double ahead = gw_ahead(1);
     ck_assert_msg(ahead > 25 && ahead < 35, "the skewed gateway is %.0f s off",
                   ahead);
-    struct burst b;
+    struct hx_burst b;
     struct skew k = {0};
-    burst_init(&b, n, 2);
+    hx_burst_init(&b, n, 2, gw, "presence");
     run_case("a gateway 30 s off, its clock stepping", &b, n, 40000, skew_tick,
              &k);
     ck_assert_int_eq(k.step, 4);
-    burst_free(&b);
+    hx_burst_free(&b);
     stop_all();
 }
 END_TEST
@@ -879,16 +763,16 @@ del_case(int all)
 {
     const int n = 30;
     start_env(2, 2, 2, -1, -1, n);
-    struct burst b;
+    struct hx_burst b;
     struct del d = {.all = all};
-    burst_init(&b, n, 2);
+    hx_burst_init(&b, n, 2, gw, "presence");
     /* the log is there, under the name deleted */
     ck_assert_int_eq(hx_redis_int(&redis, "EXISTS %s", KEYBASE "log:send"), 1);
     run_case(all ? "every key of the limiter deleted mid-backlog"
                  : "the guard's departures (dep:send) deleted mid-backlog",
              &b, n, 40000, del_tick, &d);
     ck_assert(d.done);
-    burst_free(&b);
+    hx_burst_free(&b);
     stop_all();
 }
 
