@@ -85,6 +85,7 @@ struct shaper_remote {
     int ask_in_call;
     int cutoffs;      /* cut off (cut_off()) with no usable ask answer since */
     double rejoin_at; /* cut off: no "back" before this (local ms) */
+    double shared_at; /* when it last began to share (local ms) */
     double ask_at;    /* do not ask before this (local ms) */
     double paused_until; /* learned from Redis (local ms) */
     /* a grant of the shared guard for later: the head goes at permit_at */
@@ -167,6 +168,8 @@ now_of(const struct shaper *s)
     return s->clock != NULL ? s->clock(s->clock_ctx) : clock_mono_ms();
 }
 
+static int presence_on(const struct shaper *s);
+
 static size_t
 guard_size(double rate, long burst)
 {
@@ -230,6 +233,7 @@ start_sharing(struct shaper *s)
     /* Redis answered: a failure before the drop is not this one's */
     re->failing = 0;
     re->beat_at = -INFINITY; /* say it is alive at once */
+    re->shared_at = now_of(s);
     if (re->ever_shared || re->was_local) {
         s->st.mode_changes++;
         log_msg(LOG_INFO, "limiter: shared");
@@ -284,8 +288,9 @@ static void
 came_up(struct shaper *s, double now)
 {
     struct shaper_remote *re = s->remote;
-    if (!re->have_stamp && !re->ever_shared && re->nsolo == 0 &&
-        re->plain == 0) {
+    /* no presence (the guard is off): nothing to tell, no step to take */
+    if (!presence_on(s) || (!re->have_stamp && !re->ever_shared &&
+                            re->nsolo == 0 && re->plain == 0)) {
         start_sharing(s);
         return;
     }
@@ -306,9 +311,12 @@ track_mode(struct shaper *s, double now)
     if (re == NULL)
         return;
     int up = remote_up(s);
-    if (re->seen_up && !up)
+    if (re->seen_up && !up) {
+        /* a link that comes back rejoins at once, whatever cut-offs
+         * came before (a flap costs a few ms) */
+        re->rejoin_at = -INFINITY;
         went_down(s, now, "limiter: local (Redis unreachable)");
-    else if (up && !re->sharing && !re->rejoin)
+    } else if (up && !re->sharing && !re->rejoin)
         came_up(s, now); /* up again, or up at the first look */
     re->seen_up = up;
     fit_guard(s);
@@ -330,6 +338,9 @@ cut_off(struct shaper *s, double now)
     struct shaper_remote *re = s->remote;
     if (!sharing(s))
         return; /* down (went_down() ran), rejoining, or not shared */
+    if (!presence_on(s))
+        return; /* no presence (the guard is off): no one counts it alive,
+                   its own limiter gives the slot and that is all */
     s->st.cutoffs++;
     went_down(s, now, "limiter: local (Redis answers errors)");
     track_mode(s, now);
@@ -337,7 +348,12 @@ cut_off(struct shaper *s, double now)
      * up to SHAPER_CUTOFF_MAX_MS: asks failing while the rejoin succeeds
      * would otherwise cycle at once, round trip after round trip, and
      * never send (each rejoin makes it alive again, so the quiet moves
-     * on); waiting longer than the quiet, it sends its share alone. */
+     * on); waiting longer than the quiet, it sends its share alone. "In
+     * a row": shared for less than SHAPER_CUTOFF_MAX_MS since the last
+     * rejoin, whichever operation failed (an answer to another one is no
+     * sign that the failing one works again). */
+    if (now - re->shared_at >= SHAPER_CUTOFF_MAX_MS)
+        re->cutoffs = 0;
     double wait =
         SHAPER_BEAT_MS * ldexp(1.0, re->cutoffs < 8 ? re->cutoffs : 8);
     re->cutoffs++;
@@ -448,11 +464,16 @@ int_array(const redisReply *r, long long *v, size_t want)
 }
 
 /* Slots come from Redis's schedule: sharing, or rejoining (a few ms:
- * the departures wait for it, the schedule is the account's). */
+ * the departures wait for it, the schedule is the account's), though not
+ * during the wait before a rejoin after a cut-off (up to
+ * SHAPER_CUTOFF_MAX_MS, when the instance sends alone at its share: its
+ * own limiter gives those slots, not the account's schedule). */
 static int
-redis_slots(const struct shaper *s)
+redis_slots(const struct shaper *s, double now)
 {
-    return remote_up(s) && (s->remote->sharing || s->remote->rejoin);
+    const struct shaper_remote *re = s->remote;
+    return remote_up(s) &&
+           (re->sharing || (re->rejoin && now >= re->rejoin_at));
 }
 
 /* The shared guard is asked for the head (send_ask()): while sharing
@@ -781,7 +802,6 @@ on_ask(void *arg, enum rlink_status st, const redisReply *r)
         cut_off(s, now);
     } else if (v[0] == 1) {
         re->failing = 0;
-        re->cutoffs = 0;
         /* go then: the head's, or the next head's if it is cancelled */
         re->permit = 1;
         re->permit_at = now + (double)v[1] / 1000.0;
@@ -795,7 +815,6 @@ on_ask(void *arg, enum rlink_status st, const redisReply *r)
     } else {
         double wait_ms = (double)v[1] / 1000.0;
         re->failing = 0;
-        re->cutoffs = 0;
         if (v[2] == 2) {
             pause_queue(s, now, wait_ms);
             re->ask_at = now + wait_ms;
@@ -1106,10 +1125,6 @@ reserved(struct shaper *s, struct shaper_item *it, enum rlink_status st,
     s->remote->failing = 0;
     if (st == RLINK_OK && int_array(r, v, 2) && v[0] == 1 && v[1] >= 0) {
         it->slot_ms = now + (double)v[1] / 1000.0;
-        /* without a shared guard no ask resets it (with one, a
-         * reservation answered is no sign that the asks are) */
-        if (guard_size(s->rate, s->burst) == 0)
-            s->remote->cutoffs = 0;
         /* behind a pause: learn it (so that its early end is noticed) */
         if (int_array(r, v, 3) && v[2] > 0) {
             double until = now + (double)v[2] / 1000.0;
@@ -1297,7 +1312,7 @@ shaper_submit(struct shaper *s, void *item, shaper_go go, shaper_refuse refuse,
         return 0;
     }
     track_mode(s, now);
-    if (redis_slots(s)) {
+    if (redis_slots(s, now)) {
         it = xcalloc(1, sizeof(*it));
         it->s = s;
         it->item = item;

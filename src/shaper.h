@@ -68,6 +68,11 @@
  *   atomically, and it shares from the reply on (a few ms: slots come
  *   from Redis's schedule meanwhile; nothing leaves while "back" is on
  *   its way). A link that flapped costs those few ms, not a window.
+ *   After a cut-off the rejoin first waits (above; its own limiter gives
+ *   the slots meanwhile); cut-offs count "in a row" while each came
+ *   less than SHAPER_CUTOFF_MAX_MS of sharing after the last rejoin, and
+ *   a real drop clears the wait. Without presence (the guard off) a
+ *   cut-off changes nothing and a link back up shares at once.
  * - Redis lost its log (restarted empty, flushed, a failover): "back"
  *   (or a heartbeat with a stamp) finds no log, or one begun after the
  *   stamp the instance had before: every instance's departures of the

@@ -222,7 +222,8 @@ static const struct stats_row rows[] = {
     {"wagate_state_limiter_cutoffs_total", 28, PATH("state", "limiter_cutoffs"),
      STATS_COUNTER,
      "Times a rate limiter went local because Redis answered an error "
-     "(BUSY, READONLY, OOM, a refused script) with the link up.",
+     "(BUSY, READONLY, OOM, a refused script) or a reply it could not read "
+     "with the link up.",
      AT(cutoffs)},
 };
 #define NROWS (sizeof(rows) / sizeof(rows[0]))

@@ -170,7 +170,7 @@ clock_post(struct sb_sandbox *sb, json_object *body, int64_t mono_ms,
     bool present;
 
     if (!only_keys(body, keys, out) ||
-        !opt_int(body, "advance_s", -SB_JSON_INT_MAX, SB_JSON_INT_MAX, &secs,
+        !opt_int(body, "advance_s", INT64_MIN + 1, SB_JSON_INT_MAX, &secs,
                  &present, out))
         return;
     if (!present) {

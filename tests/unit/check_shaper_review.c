@@ -394,12 +394,16 @@ START_TEST(replies_of_the_wrong_type_answer_each_item_once)
     struct rlink l = {.up = 1};
     struct shaper *s = shared_at(&l, 5, 1, 20000);
     struct sink k[3] = {{0}};
-    ck_assert_int_eq(submit(s, &k[0]), 0);
-    fake_error(&l, 0, "ERR something");
-    ck_assert_int_eq(submit(s, &k[1]), 0);
-    fake_answer(&l, l.n - 1, (long long[]){1}, 1); /* too short */
-    ck_assert_int_eq(submit(s, &k[2]), 0);
-    fake_answer(&l, l.n - 1, (long long[]){1, -5, 0}, 3); /* negative wait */
+    /* three reservations on their way, then their three bad answers (a
+     * submit after the first would reserve locally: cut off) */
+    int res[3];
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(submit(s, &k[i]), 0);
+        res[i] = l.n - 1;
+    }
+    fake_error(&l, res[0], "ERR something");
+    fake_answer(&l, res[1], (long long[]){1}, 1);        /* too short */
+    fake_answer(&l, res[2], (long long[]){1, -5, 0}, 3); /* negative wait */
     for (int i = 0; i < 40; i++) {
         int ask = last_op(&l, "ask");
         if (ask >= 0 && l.cmd[ask].live)
@@ -871,6 +875,142 @@ START_TEST(a_second_cut_off_after_a_rejoin_takes_the_later_quiet)
 }
 END_TEST
 
+/* Answers the first command in flight: reservations with an error (an
+ * ACL, WRONGTYPE on the rl: key, OOM refusing its SET), asks granted,
+ * "back" and heartbeats accepted. 0 when nothing was in flight. */
+static int
+answer_but_reserves(struct rlink *l, long long t_us)
+{
+    for (int i = 0; i < l->n; i++) {
+        if (!l->cmd[i].live)
+            continue;
+        if (l->cmd[i].script == RS_RL_RESERVE)
+            fake_error(l, i, "WRONGTYPE Operation against a key");
+        else if (strcmp(l->cmd[i].op, "ask") == 0)
+            fake_answer(l, i, (long long[]){1, 0, 0}, 3);
+        else if (strcmp(l->cmd[i].op, "back") == 0)
+            fake_answer(l, i, (long long[]){1, t_us, 0}, 3);
+        else
+            l->cmd[i].live = 0; /* reports */
+        return 1;
+    }
+    if (l->beat.live) {
+        fake_beat(l, t_us, 1);
+        return 1;
+    }
+    return 0;
+}
+
+/* Found by the read review: reservations refused while asks are granted,
+ * a send every 50 ms for 5 s. An answered ask reset the wait before the
+ * rejoin, so it stayed at 100 ms: 21 cut-offs (and 60 log lines). Cut-offs
+ * count in a row while each came within SHAPER_CUTOFF_MAX_MS of sharing:
+ * 100 + 200 + ... ms, 6 or so in 5 s. */
+START_TEST(reservations_failing_while_asks_work_back_off_too)
+{
+    struct rlink l = {.up = 1};
+    struct shaper *s = shared_at(&l, 5, 1, 20000);
+    shaper_link_changed(s);
+    advance(s, 0);
+    fake_beat(&l, 7000000, 1);
+    static struct sink k[100];
+    memset(k, 0, sizeof(k));
+    int nk = 0;
+    for (double t = 1; t <= 5000; t += 1) {
+        advance(s, t);
+        if ((int)t % 50 == 0 && nk < 100)
+            submit(s, &k[nk++]); /* refused or queued */
+        for (int j = 0;
+             j < 10 && answer_but_reserves(&l, 7000000 + (long long)(t * 1000));
+             j++)
+            ;
+        fake_compact(&l);
+    }
+    struct shaper_stats st;
+    shaper_get_stats(s, &st);
+    shaper_free(s);
+    ck_assert_msg(st.cutoffs <= 8, "%llu cut-offs in 5 s",
+                  (unsigned long long)st.cutoffs);
+}
+END_TEST
+
+/* Found by the read review: with the guard off (rate + burst - 1 past
+ * the guard's size) there is no presence, so no one counts the instance
+ * alive: a reservation's error must not cut it off (its quiet would
+ * protect nothing and its rejoin, with no heartbeat, would never end). */
+START_TEST(without_presence_an_error_reply_only_takes_a_local_slot)
+{
+    struct rlink l = {.up = 1};
+    struct shaper *s = shared_at(&l, 5000, 1, 500);
+    shaper_link_changed(s);
+    advance(s, 0);
+    struct sink k[2] = {{0}};
+    now_ms = 10;
+    ck_assert_int_eq(submit(s, &k[0]), 0);
+    fake_error(&l, l.n - 1, "OOM command not allowed");
+    advance(s, 20);
+    now_ms = 30;
+    ck_assert_int_eq(submit(s, &k[1]), 0);
+    if (l.n > 0 && l.cmd[l.n - 1].live &&
+        l.cmd[l.n - 1].script == RS_RL_RESERVE)
+        fake_answer(&l, l.n - 1, (long long[]){1, 0, 0}, 3);
+    advance(s, 3000);
+    struct shaper_stats st;
+    shaper_get_stats(s, &st);
+    shaper_free(s);
+    ck_assert_int_eq(k[0].handed, 1);
+    ck_assert_int_eq(k[1].handed, 1);
+    ck_assert_int_eq(st.cutoffs, 0);
+}
+END_TEST
+
+/* Found by the read review: after cut-offs in a row (asks refused) the
+ * wait before the rejoin reached 3.2 s; a real drop and reconnect then
+ * still waited it out ("back" 3.2 s after the reconnect, 34 rejoin steps
+ * meanwhile). A link that comes back rejoins at once. */
+START_TEST(a_real_drop_after_cut_offs_rejoins_at_once)
+{
+    struct rlink l = {.up = 1};
+    struct shaper *s = shared_at(&l, 5, 1, 20000);
+    shaper_link_changed(s);
+    advance(s, 0);
+    fake_beat(&l, 7000000, 1);
+    static struct sink k[8];
+    memset(k, 0, sizeof(k));
+    queue_n(&l, s, k, 8);
+    int asks = 0;
+    struct shaper_stats st = {0};
+    double t = 80;
+    for (; t <= 20000 && st.cutoffs < 6; t += 1) {
+        advance(s, t);
+        fake_compact(&l);
+        if (l.n < 60)
+            answer_but_asks(&l, 7000000 + (long long)(t * 1000), &asks);
+        shaper_get_stats(s, &st);
+    }
+    ck_assert_uint_ge(st.cutoffs, 6);
+    link_flip(&l, s, 0);
+    for (int i = 0; i < l.n; i++)
+        if (l.cmd[i].live)
+            fake_drop(&l, i);
+    advance(s, t + 50);
+    link_flip(&l, s, 1);
+    double back_at = -1;
+    for (double u = t + 50; u <= t + 8000 && back_at < 0; u += 1) {
+        advance(s, u);
+        fake_compact(&l);
+        int back = last_op(&l, "back");
+        if (back >= 0 && l.cmd[back].live)
+            back_at = u;
+        else if (l.beat.live)
+            fake_beat(&l, 7000000 + (long long)(u * 1000), 1);
+    }
+    shaper_free(s);
+    ck_assert_msg(back_at >= 0 && back_at - (t + 50) < 300,
+                  "back %.0f ms after the reconnect", back_at - (t + 50));
+}
+END_TEST
+
 Suite *
 unit_suite(void)
 {
@@ -890,6 +1030,9 @@ unit_suite(void)
         tc, a_grant_answered_after_a_cut_off_is_not_used_after_the_rejoin);
     tcase_add_test(tc,
                    errors_timeouts_and_drops_interleaved_answer_each_item_once);
+    tcase_add_test(tc, reservations_failing_while_asks_work_back_off_too);
+    tcase_add_test(tc, without_presence_an_error_reply_only_takes_a_local_slot);
+    tcase_add_test(tc, a_real_drop_after_cut_offs_rejoins_at_once);
     /* found by review 10b, fixed (cut_off()'s wait before the rejoin) */
     tcase_add_test(tc, asks_failing_while_the_rejoin_succeeds_do_not_spin);
     tcase_add_test(tc,
