@@ -350,6 +350,21 @@ hx_sandbox_count(int sb_port)
 }
 
 void
+hx_sandbox_open_windows(int sb_port, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char body[128];
+        snprintf(body, sizeof(body),
+                 "{\"sender_id\":12,\"recipient_phone\":\"+1415557%04d\"}", i);
+        ck_assert_int_eq(
+            hx_sandbox_control(sb_port, "POST", "/_sandbox/inbound", body),
+            204);
+    }
+    ck_assert_int_eq(
+        hx_sandbox_control(sb_port, "DELETE", "/_sandbox/requests", NULL), 204);
+}
+
+void
 hx_sandbox_seen(int sb_port, struct hx_seen *s)
 {
     json_object *reqs = hx_sandbox_requests(sb_port);

@@ -91,6 +91,9 @@ void hx_sandbox_seen(int sb_port, struct hx_seen *s);
 /* The most arrivals within any [t, t + 1000 ms); *at (if not NULL) when
  * the first such window began, in ms after the first arrival. */
 int hx_worst_window(const struct hx_seen *s, double *at);
+/* Opens the window of sender 12 with +1415557%04d for i in [0, n) (an
+ * inbound each), then empties the request log: sends to those go. */
+void hx_sandbox_open_windows(int sb_port, int n);
 /* The value of header name in a recorded request (borrowed), or NULL. */
 const char *hx_sandbox_req_header(json_object *req, const char *name);
 /* Decodes standard base64 into a new buffer (caller frees); *len set. */

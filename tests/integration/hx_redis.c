@@ -443,3 +443,70 @@ hx_redis_path_stop(struct hx_redis_path *p)
     waitpid(p->pid, NULL, 0);
     p->pid = 0;
 }
+
+/* ---- commands and a busy Redis ---- */
+
+int
+hx_redis_cmd(const struct hx_redis *r, const char *fmt, ...)
+{
+    redisContext *c = hx_redis_connect(r);
+    if (c == NULL)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *rep = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    int type = rep != NULL ? rep->type : -1;
+    if (rep != NULL && rep->type == REDIS_REPLY_ERROR)
+        fprintf(stderr, "  (redis: %s)\n", rep->str);
+    freeReplyObject(rep);
+    redisFree(c);
+    return type;
+}
+
+int
+hx_redis_busy_begin(const struct hx_redis *r, struct hx_redis_busy *b)
+{
+    int done = 0;
+    b->c = NULL;
+    if (hx_redis_cmd(r, "CONFIG SET busy-reply-threshold 1") !=
+        REDIS_REPLY_STATUS)
+        return -1;
+    b->c = hx_redis_connect(r);
+    if (b->c == NULL ||
+        redisAppendCommand(b->c, "EVAL %s 0",
+                           "local t = redis.call('TIME') while true do end") !=
+            REDIS_OK)
+        return -1;
+    for (int i = 0; i < 100 && !done; i++)
+        if (redisBufferWrite(b->c, &done) != REDIS_OK)
+            return -1;
+    return done ? 0 : -1;
+}
+
+int
+hx_redis_busy_end(const struct hx_redis *r, struct hx_redis_busy *b)
+{
+    int ended = 0;
+    if (b->c == NULL)
+        return 0;
+    /* SCRIPT KILL may come before the script has started */
+    for (int i = 0; i < 50 && !ended; i++) {
+        hx_redis_cmd(r, "SCRIPT KILL");
+        redisReply *rep = NULL;
+        if (redisGetReply(b->c, (void **)&rep) == REDIS_OK && rep != NULL)
+            ended = 1;
+        freeReplyObject(rep);
+    }
+    hx_redis_busy_drop(b);
+    hx_redis_cmd(r, "CONFIG SET busy-reply-threshold 5000");
+    return ended ? 0 : -1;
+}
+
+void
+hx_redis_busy_drop(struct hx_redis_busy *b)
+{
+    if (b->c != NULL)
+        redisFree(b->c);
+    b->c = NULL;
+}

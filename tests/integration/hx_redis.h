@@ -45,6 +45,23 @@ redisContext *hx_redis_connect(const struct hx_redis *r);
  * integer reply, or a numeric string); LLONG_MIN on error. */
 long long hx_redis_int(const struct hx_redis *r, const char *fmt, ...);
 
+/* One command through a fresh connection: its reply's kind
+ * (REDIS_REPLY_*), -1 when no reply came; an error reply is printed. */
+int hx_redis_cmd(const struct hx_redis *r, const char *fmt, ...);
+
+/* A Redis busy with a script of the test's own that never ends (read-only,
+ * so SCRIPT KILL ends it): with busy-reply-threshold at 1 ms, every other
+ * command gets BUSY. begin returns 0 once the script is sent; end kills it
+ * (again until its own connection hears that it ended, bounded), puts the
+ * threshold back and returns 0 when it ended; drop only closes what is
+ * left (a teardown after a failed test). */
+struct hx_redis_busy {
+    redisContext *c;
+};
+int hx_redis_busy_begin(const struct hx_redis *r, struct hx_redis_busy *b);
+int hx_redis_busy_end(const struct hx_redis *r, struct hx_redis_busy *b);
+void hx_redis_busy_drop(struct hx_redis_busy *b);
+
 /* A path to r of one gateway's own, to freeze alone: a forked child
  * forwarding loopback TCP (port, url "redis://127.0.0.1:port/0") to r's
  * unix socket, at most 16 connections, gone after 180 s at the latest.

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cdp.h"
+#include "hx_page.h"
 #include "clock.h"
 #include "harness.h"
 
@@ -103,86 +104,13 @@ teardown(void)
 
 /* ---- the page ---- */
 
-static char *__attribute__((format(printf, 1, 0)))
-vformat(const char *fmt, va_list ap)
-{
-    char *s = NULL;
-    ck_assert_int_ge(vasprintf(&s, fmt, ap), 0);
-    return s;
-}
-
-/* The value of a JS expression (caller puts); fails the test on an
- * exception. */
-static json_object *__attribute__((format(printf, 1, 2)))
-js(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *expr = vformat(fmt, ap);
-    va_end(ap);
-    json_object *v = NULL;
-    int rc = cdp_eval(&br, expr, WAIT_MS, &v);
-    free(expr);
-    ck_assert_msg(rc == 0, "%s", br.err);
-    return v;
-}
-
-static int __attribute__((format(printf, 1, 2))) js_int(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *expr = vformat(fmt, ap);
-    va_end(ap);
-    json_object *v = NULL;
-    int rc = cdp_eval(&br, expr, WAIT_MS, &v);
-    ck_assert_msg(rc == 0, "%s", br.err);
-    ck_assert_msg(v != NULL && (json_object_is_type(v, json_type_int) ||
-                                json_object_is_type(v, json_type_double)),
-                  "`%s` is not a number: %s", expr,
-                  v ? json_object_to_json_string(v) : "undefined");
-    free(expr);
-    int n = json_object_get_int(v);
-    json_object_put(v);
-    return n;
-}
-
-/* A string value, copied into out ("" for null or undefined). */
-static const char *__attribute__((format(printf, 3, 4)))
-js_str(char *out, size_t outlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *expr = vformat(fmt, ap);
-    va_end(ap);
-    json_object *v = NULL;
-    int rc = cdp_eval(&br, expr, WAIT_MS, &v);
-    ck_assert_msg(rc == 0, "%s", br.err);
-    ck_assert_msg(v == NULL || json_object_is_type(v, json_type_string),
-                  "`%s` is not a string: %s", expr,
-                  json_object_to_json_string(v));
-    free(expr);
-    snprintf(out, outlen, "%s", v ? json_object_get_string(v) : "");
-    json_object_put(v);
-    return out;
-}
-
-/* Waits until the condition holds in the page. */
-static void __attribute__((format(printf, 1, 2))) wait_dom(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *cond = vformat(fmt, ap);
-    va_end(ap);
-    int rc = cdp_wait(&br, cond, WAIT_MS);
-    free(cond);
-    if (rc != 0) {
-        char err[sizeof(br.err)], dom[2048];
-        snprintf(err, sizeof(err), "%s", br.err);
-        js_str(dom, sizeof(dom),
-               "(document.querySelector('#error')||{}).textContent||''");
-        ck_abort_msg("%s (#error: \"%s\")", err, dom);
-    }
-}
+/* The page's JS, through hx_page.c */
+#define js(...) hx_js(&br, WAIT_MS, __VA_ARGS__)
+#define js_do(...) hx_js_do(&br, WAIT_MS, __VA_ARGS__)
+#define js_int(...) hx_js_int(&br, WAIT_MS, __VA_ARGS__)
+#define js_str(out, outlen, ...)                                               \
+    hx_js_str(&br, WAIT_MS, 1, out, outlen, __VA_ARGS__)
+#define wait_dom(...) hx_wait_dom(&br, WAIT_MS, __VA_ARGS__)
 
 /* A JS string literal for s (caller frees). */
 static char *

@@ -9,16 +9,16 @@
  *
  * A case marked known = 1 in cases[] shows a defect not fixed yet and is
  * skipped unless WAGATE_KNOWN_DEFECTS=1 (WAGATE_REVIEW_ONLY=NAME runs one
- * case). Found, and fixed since: Enter twice in the reply box sends twice (reply_twice); a
- * render re-enables Send mid-flight and the answer erases the next draft
- * (reply_busy); integers past 2^53 are rounded by the page (balance_2_53)
- * and past int64 saturated by the sandbox (int64_overflow); a number field
- * typed wrong arms a fault with the default times (fault_bad_input); a live
- * message trims the older messages being read (older_then_live); a later
- * threads page past the end after a restart ("0-50 of 3", restart_page2);
- * the log filter folds case unlike the sandbox (filter_fold). The only
- * waits are for events: a "listening" line, a DOM condition (cdp_wait), an
- * answer. */
+ * case). Found, and fixed since: Enter twice in the reply box sends twice
+ * (reply_twice); a render re-enables Send mid-flight and the answer erases the
+ * next draft (reply_busy); integers past 2^53 are rounded by the page
+ * (balance_2_53) and past int64 saturated by the sandbox (int64_overflow); a
+ * number field typed wrong arms a fault with the default times
+ * (fault_bad_input); a live message trims the older messages being read
+ * (older_then_live); a later threads page past the end after a restart ("0-50
+ * of 3", restart_page2); the log filter folds case unlike the sandbox
+ * (filter_fold). The only waits are for events: a "listening" line, a DOM
+ * condition (cdp_wait), an answer. */
 #include <check.h>
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "cdp.h"
+#include "hx_page.h"
 #include "clock.h"
 #include "harness.h"
 
@@ -95,97 +96,13 @@ sandbox_only_teardown(void)
 
 /* ---- the page ---- */
 
-static char *__attribute__((format(printf, 1, 0)))
-vformat(const char *fmt, va_list ap)
-{
-    char *s = NULL;
-    ck_assert_int_ge(vasprintf(&s, fmt, ap), 0);
-    return s;
-}
-
-static json_object *__attribute__((format(printf, 1, 2)))
-js(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *expr = vformat(fmt, ap);
-    va_end(ap);
-    json_object *v = NULL;
-    int rc = cdp_eval(&br, expr, WAIT_MS, &v);
-    free(expr);
-    ck_assert_msg(rc == 0, "%s", br.err);
-    return v;
-}
-
-static void __attribute__((format(printf, 1, 2))) js_do(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *expr = vformat(fmt, ap);
-    va_end(ap);
-    json_object *v = NULL;
-    int rc = cdp_eval(&br, expr, WAIT_MS, &v);
-    free(expr);
-    ck_assert_msg(rc == 0, "%s", br.err);
-    json_object_put(v);
-}
-
-static long long __attribute__((format(printf, 1, 2)))
-js_int(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *expr = vformat(fmt, ap);
-    va_end(ap);
-    json_object *v = NULL;
-    int rc = cdp_eval(&br, expr, WAIT_MS, &v);
-    ck_assert_msg(rc == 0, "%s", br.err);
-    ck_assert_msg(v != NULL && (json_object_is_type(v, json_type_int) ||
-                                json_object_is_type(v, json_type_double)),
-                  "`%.300s` is not a number: %s", expr,
-                  v ? json_object_to_json_string(v) : "undefined");
-    free(expr);
-    long long n = (long long)json_object_get_int64(v);
-    json_object_put(v);
-    return n;
-}
-
-static const char *__attribute__((format(printf, 3, 4)))
-js_str(char *out, size_t outlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *expr = vformat(fmt, ap);
-    va_end(ap);
-    json_object *v = NULL;
-    int rc = cdp_eval(&br, expr, WAIT_MS, &v);
-    ck_assert_msg(rc == 0, "%s", br.err);
-    free(expr);
-    snprintf(out, outlen, "%s",
-             v == NULL ? "" : json_object_is_type(v, json_type_string)
-                                  ? json_object_get_string(v)
-                                  : json_object_to_json_string(v));
-    json_object_put(v);
-    return out;
-}
-
-static void __attribute__((format(printf, 1, 2))) wait_dom(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *cond = vformat(fmt, ap);
-    va_end(ap);
-    int rc = cdp_wait(&br, cond, WAIT_MS);
-    if (rc != 0) {
-        char err[sizeof(br.err)], dom[2048];
-        snprintf(err, sizeof(err), "%s", br.err);
-        js_str(dom, sizeof(dom),
-               "(document.querySelector('#error')||{}).textContent||''");
-        free(cond);
-        ck_abort_msg("%s (#error: \"%s\")", err, dom);
-    }
-    free(cond);
-}
+/* The page's JS, through hx_page.c */
+#define js(...) hx_js(&br, WAIT_MS, __VA_ARGS__)
+#define js_do(...) hx_js_do(&br, WAIT_MS, __VA_ARGS__)
+#define js_int(...) hx_js_int(&br, WAIT_MS, __VA_ARGS__)
+#define js_str(out, outlen, ...)                                               \
+    hx_js_str(&br, WAIT_MS, 0, out, outlen, __VA_ARGS__)
+#define wait_dom(...) hx_wait_dom(&br, WAIT_MS, __VA_ARGS__)
 
 static void
 open_page(const char *hash)
@@ -243,8 +160,8 @@ sb_call(const char *method, const char *path, const char *body, int key,
         ck_assert_int_eq(harness_post(sb.port, path, body, key ? hdr : NULL, r),
                          0);
     else
-        ck_assert_int_eq(harness_get(sb.port, method, path, key ? hdr : NULL, r),
-                         0);
+        ck_assert_int_eq(
+            harness_get(sb.port, method, path, key ? hdr : NULL, r), 0);
     return r->status;
 }
 
@@ -567,8 +484,8 @@ START_TEST(reply_enter_twice_sends_one_message)
     wait_dom("(window.__done['POST /_sandbox/inbound'] || 0) === %lld && "
              "document.querySelector('#reply-text').value === ''",
              posts);
-    json_object *o =
-        sandbox_json("/_sandbox/messages?sender_id=12&recipient_phone=" PHONE_X_ENC);
+    json_object *o = sandbox_json(
+        "/_sandbox/messages?sender_id=12&recipient_phone=" PHONE_X_ENC);
     size_t n = json_object_array_length(member(o, "messages"));
     json_object_put(o);
     ck_assert_msg(posts == 1 && n == 2,
@@ -643,7 +560,8 @@ START_TEST(balance_beyond_safe_integers_is_exact_or_refused)
                  "(window.__done['POST /_sandbox/config'] || 0) > %lld",
                  calls);
         char err[512];
-        js_str(err, sizeof(err), "document.querySelector('#error').textContent");
+        js_str(err, sizeof(err),
+               "document.querySelector('#error').textContent");
         long long after = sandbox_int("/_sandbox/config", "balance");
         ck_assert_msg((err[0] != '\0' && after == before) ||
                           (exact[i] >= 0 && after == exact[i]),
@@ -663,12 +581,11 @@ START_TEST(the_sandbox_refuses_integers_beyond_int64)
         "{\"balance\":9223372036854775808}",
     };
     for (size_t i = 0; i < 3; i++) {
-        int st = hx_sandbox_control(sb.port, "POST", "/_sandbox/config",
-                                    bodies[i]);
+        int st =
+            hx_sandbox_control(sb.port, "POST", "/_sandbox/config", bodies[i]);
         long long bal = sandbox_int("/_sandbox/config", "balance");
-        ck_assert_msg(st == 400,
-                      "%s answered %d, the balance is now %lld", bodies[i], st,
-                      bal);
+        ck_assert_msg(st == 400, "%s answered %d, the balance is now %lld",
+                      bodies[i], st, bal);
     }
 }
 END_TEST
@@ -724,16 +641,17 @@ START_TEST(odd_form_values_show_an_error_and_change_nothing)
         set_field("#fault-status", "'500'");
         set_field(odd[i].field, odd[i].value);
         js_do("document.querySelector('%s').click()", odd[i].button);
-        int rc = cdp_wait(&br, "document.querySelector('#error').textContent "
-                               "!== ''",
+        int rc = cdp_wait(&br,
+                          "document.querySelector('#error').textContent "
+                          "!== ''",
                           WAIT_MS);
         ck_assert_msg(rc == 0, "%s = %s: no error shown", odd[i].field,
                       odd[i].value);
-        js_str(err, sizeof(err), "document.querySelector('#error').textContent");
-        ck_assert_msg(strstr(err, "→ 400") != NULL ||
-                          strstr(err, "whole number") != NULL,
-                      "%s = %s: #error \"%s\"", odd[i].field, odd[i].value,
-                      err);
+        js_str(err, sizeof(err),
+               "document.querySelector('#error').textContent");
+        ck_assert_msg(
+            strstr(err, "→ 400") != NULL || strstr(err, "whole number") != NULL,
+            "%s = %s: #error \"%s\"", odd[i].field, odd[i].value, err);
         /* nothing stuck disabled */
         ck_assert_int_eq(js_int("document.querySelectorAll('.col-panels "
                                 "button:disabled, .col-panels "
@@ -744,9 +662,8 @@ START_TEST(odd_form_values_show_an_error_and_change_nothing)
     ck_assert_int_eq(sandbox_int("/_sandbox/faults", "count"), 0);
     json_object *c1 = sandbox_json("/_sandbox/clock");
     /* not moved by more than the test's own run time */
-    ck_assert_int_eq(strncmp(json_object_get_string(member(c1, "now")), clock0,
-                             13),
-                     0);
+    ck_assert_int_eq(
+        strncmp(json_object_get_string(member(c1, "now")), clock0, 13), 0);
     json_object_put(c1);
 }
 END_TEST
@@ -794,8 +711,8 @@ server_threads(long off, char *out, size_t outlen)
     for (size_t i = 0; i < json_object_array_length(list); i++) {
         const char *p = json_object_get_string(
             member(json_object_array_get_idx(list, i), "recipient_phone"));
-        len += (size_t)snprintf(out + len, outlen - len, "%s%s", i ? "," : "",
-                                p);
+        len +=
+            (size_t)snprintf(out + len, outlen - len, "%s%s", i ? "," : "", p);
         ck_assert_uint_lt(len, outlen);
     }
     json_object_put(o);
@@ -855,9 +772,9 @@ START_TEST(a_five_thousand_message_thread_pages_back_as_the_server_has_it)
     wait_dom(MSG_IDS ".length === 100");
     /* only a page rendered */
     ck_assert_int_le(js_int("document.getElementsByTagName('*').length"), 1500);
-    ck_assert_int_eq(js_int("(i => i[0] === 4901 && i[99] === 5000 ? 1 : 0)("
-                            MSG_IDS ")"),
-                     1);
+    ck_assert_int_eq(
+        js_int("(i => i[0] === 4901 && i[99] === 5000 ? 1 : 0)(" MSG_IDS ")"),
+        1);
     page_back_to(900);
     /* contiguous, in order, no duplicates, the texts the server holds */
     ck_assert_int_eq(js_int("(i => i.every((v, k) => v === 4101 + k) && "
@@ -1012,7 +929,8 @@ START_TEST(moving_the_clock_closes_the_open_threads_window)
     ck_assert_int_eq(hx_sandbox_control(sb.port, "POST", "/_sandbox/clock",
                                         "{\"advance_s\":86401}"),
                      200);
-    wait_dom("document.querySelector('#window-state').dataset.open === 'false'");
+    wait_dom(
+        "document.querySelector('#window-state').dataset.open === 'false'");
     wait_dom("!document.querySelector('" THREAD_SEL " .dot.open')", PHONE_X);
     /* back in time: open again, from the page's box */
     set_field("#clock-advance", "'-86401'");
@@ -1054,10 +972,11 @@ assert_thread_as_server(void)
     /* the server's ids from first to last, in pages of 500 */
     long long before = last + 1;
     for (int k = 0; k < 20; k++) {
-        snprintf(q, sizeof(q),
-                 "/_sandbox/messages?sender_id=12&recipient_phone="
-                 PHONE_X_ENC_FMT "&limit=500&before=%lld",
-                 before);
+        snprintf(
+            q, sizeof(q),
+            "/_sandbox/messages?sender_id=12&recipient_phone=" PHONE_X_ENC_FMT
+            "&limit=500&before=%lld",
+            before);
         o = sandbox_json(q);
         ms = member(o, "messages");
         size_t n = json_object_array_length(ms);
@@ -1145,9 +1064,9 @@ START_TEST(clearing_while_events_stream_leaves_what_the_server_has)
     open_thread(PHONE_X, 1);
     js_do(SPY_FETCH);
     seed_freeform(100, "before");
-    ck_assert_int_eq(hx_sandbox_control(sb.port, "DELETE",
-                                        "/_sandbox/conversations", NULL),
-                     204);
+    ck_assert_int_eq(
+        hx_sandbox_control(sb.port, "DELETE", "/_sandbox/conversations", NULL),
+        204);
     ck_assert_int_eq(
         hx_sandbox_control(sb.port, "DELETE", "/_sandbox/requests", NULL), 204);
     inbound(PHONE_X, "\"reopen\"");
@@ -1245,10 +1164,11 @@ START_TEST(the_csp_on_get_and_head_and_no_request_elsewhere)
                "document.body.appendChild(i); })"),
         "img-src");
     ck_assert_str_eq(
-        js_str(got, sizeof(got),
-               "new Promise(r => { document.addEventListener("
-               "'securitypolicyviolation', e => r(e.violatedDirective), "
-               "{once: true}); fetch('http://127.0.0.2:9/').catch(() => 0); })"),
+        js_str(
+            got, sizeof(got),
+            "new Promise(r => { document.addEventListener("
+            "'securitypolicyviolation', e => r(e.violatedDirective), "
+            "{once: true}); fetch('http://127.0.0.2:9/').catch(() => 0); })"),
         "connect-src");
 }
 END_TEST
@@ -1266,8 +1186,8 @@ review_suite(void)
     } cases[] = {
         {"hostile", hostile_strings_render_as_text_everywhere, 1, 0},
         {"reply_twice", reply_enter_twice_sends_one_message, 1, 0},
-        {"reply_busy", a_reply_in_flight_stays_busy_and_keeps_the_next_draft,
-         1, 0},
+        {"reply_busy", a_reply_in_flight_stays_busy_and_keeps_the_next_draft, 1,
+         0},
         {"balance_2_53", balance_beyond_safe_integers_is_exact_or_refused, 1,
          0},
         {"int64_overflow", the_sandbox_refuses_integers_beyond_int64, 0, 0},
@@ -1280,8 +1200,8 @@ review_suite(void)
          a_live_message_does_not_drop_the_older_ones_being_read, 1, 0},
         {"log_1000", a_thousand_entry_log_pages_as_the_server_has_it, 1, 0},
         {"restart", a_restart_while_open_shows_the_new_state_only, 1, 0},
-        {"restart_page2", a_restart_with_fewer_threads_while_on_a_later_page,
-         1, 0},
+        {"restart_page2", a_restart_with_fewer_threads_while_on_a_later_page, 1,
+         0},
         {"clock", moving_the_clock_closes_the_open_threads_window, 1, 0},
         {"burst", a_burst_while_snapshots_are_in_flight_matches_the_server, 1,
          0},

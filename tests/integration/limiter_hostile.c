@@ -19,10 +19,10 @@
 
 #include "clock.h"
 #include "harness.h"
+#include "hx_burst.h"
 #include "hx_redis.h"
 
 #define FREEFORM "/api/user/whatsapp/send-freeform"
-#define MAXSENDS 60
 #define NGW 3
 #define ACCOUNT "hostile"
 #define KEY(k) "wagate:{" ACCOUNT "}:" k
@@ -35,21 +35,6 @@ static char conf[NGW][64];
 static struct hx_redis redis;
 
 /* ---- the fixture ---- */
-
-static void
-open_windows(int n)
-{
-    for (int i = 0; i < n; i++) {
-        char body[128];
-        snprintf(body, sizeof(body),
-                 "{\"sender_id\":12,\"recipient_phone\":\"+1415557%04d\"}", i);
-        ck_assert_int_eq(
-            hx_sandbox_control(sb.port, "POST", "/_sandbox/inbound", body),
-            204);
-    }
-    ck_assert_int_eq(
-        hx_sandbox_control(sb.port, "DELETE", "/_sandbox/requests", NULL), 204);
-}
 
 static void
 start_all(int nsends)
@@ -71,7 +56,7 @@ start_all(int nsends)
                                                sizeof(conf[i])),
                          0);
     }
-    open_windows(nsends);
+    hx_sandbox_open_windows(sb.port, nsends);
 }
 
 static void
@@ -108,114 +93,16 @@ leave_nothing(void)
 
 /* ---- sends at once, round-robin over the gateways ---- */
 
-struct burst {
-    int n;
-    CURLM *m;
-    CURL *e[MAXSENDS];
-    struct curl_slist *h;
-    char body[MAXSENDS][160];
-    long status[MAXSENDS];
-    double done_ms[MAXSENDS];
-    double fired_ms;
-};
-
-static size_t
-discard(char *d, size_t s, size_t n, void *arg)
-{
-    (void)d;
-    (void)arg;
-    return s * n;
-}
-
-static void
-burst_fire(struct burst *b, int n)
-{
-    memset(b, 0, sizeof(*b));
-    b->n = n;
-    b->m = curl_multi_init();
-    b->h = curl_slist_append(NULL, "Content-Type: application/json");
-    for (int i = 0; i < n; i++) {
-        char url[128];
-        snprintf(url, sizeof(url), "http://127.0.0.1:%d" FREEFORM,
-                 gw[i % NGW].port);
-        snprintf(b->body[i], sizeof(b->body[i]),
-                 "{\"sender_id\":12,\"recipient_phone\":\"+1415557%04d\","
-                 "\"message\":\"hostile %d.\"}",
-                 i, i);
-        b->e[i] = curl_easy_init();
-        curl_easy_setopt(b->e[i], CURLOPT_URL, url);
-        curl_easy_setopt(b->e[i], CURLOPT_HTTPHEADER, b->h);
-        curl_easy_setopt(b->e[i], CURLOPT_POSTFIELDS, b->body[i]);
-        curl_easy_setopt(b->e[i], CURLOPT_WRITEFUNCTION, discard);
-        curl_easy_setopt(b->e[i], CURLOPT_TIMEOUT_MS, 40000L);
-        curl_easy_setopt(b->e[i], CURLOPT_PRIVATE, (void *)&b->status[i]);
-    }
-    b->fired_ms = clock_mono_ms();
-    for (int i = 0; i < n; i++)
-        curl_multi_add_handle(b->m, b->e[i]);
-}
-
-/* Drives the sends (at most deadline_ms); each turn, tick(arg, ms since
- * fired) may act on the world (NULL: nothing). 1 when all answered. */
-static int
-burst_run(struct burst *b, double deadline_ms, void (*tick)(void *, double),
-          void *arg)
-{
-    int running = 1, left = b->n;
-    double end = clock_mono_ms() + deadline_ms;
-    while (left > 0 && clock_mono_ms() < end) {
-        curl_multi_perform(b->m, &running);
-        CURLMsg *msg;
-        int q;
-        while ((msg = curl_multi_info_read(b->m, &q)) != NULL) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            char *p;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &p);
-            int i = (int)((long *)(void *)p - b->status);
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE,
-                              &b->status[i]);
-            b->done_ms[i] = clock_mono_ms();
-            left--;
-        }
-        if (tick != NULL)
-            tick(arg, clock_mono_ms() - b->fired_ms);
-        if (left > 0)
-            curl_multi_poll(b->m, NULL, 0, 20, NULL);
-    }
-    return left == 0;
-}
-
-static void
-burst_free(struct burst *b)
-{
-    for (int i = 0; i < b->n; i++) {
-        curl_multi_remove_handle(b->m, b->e[i]);
-        curl_easy_cleanup(b->e[i]);
-    }
-    curl_slist_free_all(b->h);
-    curl_multi_cleanup(b->m);
-}
-
-static int
-count_status(const struct burst *b, long status)
-{
-    int c = 0;
-    for (int i = 0; i < b->n; i++)
-        c += b->status[i] == status;
-    return c;
-}
-
 /* ---- what the sandbox saw ---- */
 
 static void
-report(const char *what, const struct burst *b, const struct hx_seen *s)
+report(const char *what, const struct hx_burst *b, const struct hx_seen *s)
 {
     fprintf(stderr,
             "%s: %d x 200, %d x 429, %d other; sandbox saw %d (%d of its "
             "own 429, %d faults), worst window %d\n",
-            what, count_status(b, 200), count_status(b, 429),
-            b->n - count_status(b, 200) - count_status(b, 429), s->n,
+            what, hx_burst_count(b, 200), hx_burst_count(b, 429),
+            b->n - hx_burst_count(b, 200) - hx_burst_count(b, 429), s->n,
             s->limited, s->faults, hx_worst_window(s, NULL));
 }
 
@@ -264,9 +151,10 @@ START_TEST(a_429_on_one_pauses_all_and_the_backlog_keeps_its_spacing)
              "\"RATE_LIMITED\"}}");
     ck_assert_int_eq(
         hx_sandbox_control(sb.port, "POST", "/_sandbox/faults", fault), 200);
-    struct burst b;
-    burst_fire(&b, n);
-    ck_assert(burst_run(&b, 30000, NULL, NULL));
+    struct hx_burst b;
+    hx_burst_init(&b, n, NGW, gw, "hostile");
+    hx_burst_fire(&b, n);
+    ck_assert(hx_burst_run(&b, 30000, NULL, NULL));
     struct hx_seen s;
     hx_sandbox_seen(sb.port, &s);
     report("429 mid-backlog", &b, &s);
@@ -277,9 +165,9 @@ START_TEST(a_429_on_one_pauses_all_and_the_backlog_keeps_its_spacing)
     ck_assert_int_eq(s.faults, 1);
     ck_assert_int_eq(s.limited, 0);
     ck_assert_int_le(hx_worst_window(&s, NULL), 5);
-    ck_assert_int_eq(count_status(&b, 429), 1);
-    ck_assert_int_eq(count_status(&b, 200), n - 1);
-    burst_free(&b);
+    ck_assert_int_eq(hx_burst_count(&b, 429), 1);
+    ck_assert_int_eq(hx_burst_count(&b, 200), n - 1);
+    hx_burst_free(&b);
     stop_all();
 }
 END_TEST
@@ -294,7 +182,7 @@ END_TEST
  * instances in the order their reservations reach Redis, so send 5 may
  * leave late, and a resume before it would end no pause. */
 struct resume_at {
-    const struct burst *b;
+    const struct hx_burst *b;
     int done;
     double at_ms; /* when the DELETE was answered, since fired */
     int left;     /* sends not answered then */
@@ -319,10 +207,11 @@ START_TEST(a_pause_ended_on_another_instance_ends_for_all)
     const int n = 24;
     start_all(n);
     arm_429("hostile 5.", 6);
-    struct burst b;
+    struct hx_burst b;
     struct resume_at r = {.b = &b};
-    burst_fire(&b, n);
-    ck_assert(burst_run(&b, 30000, resume_tick, &r));
+    hx_burst_init(&b, n, NGW, gw, "hostile");
+    hx_burst_fire(&b, n);
+    ck_assert(hx_burst_run(&b, 30000, resume_tick, &r));
     ck_assert(r.done);
     struct hx_seen s;
     hx_sandbox_seen(sb.port, &s);
@@ -341,8 +230,8 @@ START_TEST(a_pause_ended_on_another_instance_ends_for_all)
     ck_assert_int_eq(s.faults, 1);
     ck_assert_int_eq(s.limited, 0);
     ck_assert_int_le(hx_worst_window(&s, NULL), 5);
-    ck_assert_int_eq(count_status(&b, 429), 1);
-    ck_assert_int_eq(count_status(&b, 200), n - 1);
+    ck_assert_int_eq(hx_burst_count(&b, 429), 1);
+    ck_assert_int_eq(hx_burst_count(&b, 200), n - 1);
     /* the ones left at 5/s from the resume, + the time to learn of it
      * (SHAPER_PAUSE_POLL_MS, 500) and 600 ms of slack; the pause's own
      * end is 6 s after the 429. The instance that saw the 429 must resume
@@ -350,7 +239,7 @@ START_TEST(a_pause_ended_on_another_instance_ends_for_all)
     double bound = r.at_ms + 500 + r.left * 200 + 600;
     ck_assert_msg(last < bound, "the last answered after %.0f ms (bound %.0f)",
                   last, bound);
-    burst_free(&b);
+    hx_burst_free(&b);
     stop_all();
 }
 END_TEST
@@ -366,17 +255,18 @@ START_TEST(a_slow_upstream_keeps_the_window)
                                         "{\"mode\":\"slow\",\"delay_ms\":2,"
                                         "\"times\":20}"),
                      200);
-    struct burst b;
-    burst_fire(&b, n);
-    ck_assert(burst_run(&b, 30000, NULL, NULL));
+    struct hx_burst b;
+    hx_burst_init(&b, n, NGW, gw, "hostile");
+    hx_burst_fire(&b, n);
+    ck_assert(hx_burst_run(&b, 30000, NULL, NULL));
     struct hx_seen s;
     hx_sandbox_seen(sb.port, &s);
     report("slow upstream", &b, &s);
     ck_assert_int_eq(s.faults, n);
     ck_assert_int_eq(s.limited, 0);
     ck_assert_int_le(hx_worst_window(&s, NULL), 5);
-    ck_assert_int_eq(count_status(&b, 200), n);
-    burst_free(&b);
+    ck_assert_int_eq(hx_burst_count(&b, 200), n);
+    hx_burst_free(&b);
     stop_all();
 }
 END_TEST
@@ -402,15 +292,16 @@ static void
 six_sends(struct hx_seen *s, const char *what)
 {
     const int n = 6;
-    struct burst b;
-    burst_fire(&b, n);
-    ck_assert(burst_run(&b, 20000, NULL, NULL));
+    struct hx_burst b;
+    hx_burst_init(&b, n, NGW, gw, "hostile");
+    hx_burst_fire(&b, n);
+    ck_assert(hx_burst_run(&b, 20000, NULL, NULL));
     hx_sandbox_seen(sb.port, s);
     report(what, &b, s);
     ck_assert_int_eq(s->limited, 0);
     ck_assert_int_le(hx_worst_window(s, NULL), 5);
-    ck_assert_int_eq(count_status(&b, 200), n);
-    burst_free(&b);
+    ck_assert_int_eq(hx_burst_count(&b, 200), n);
+    hx_burst_free(&b);
 }
 
 /* Error replies (here from tampered keys; OOM, MISCONF or READONLY after

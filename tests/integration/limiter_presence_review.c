@@ -65,85 +65,10 @@ static int ngw; /* gateways of the case (started or to start) */
 /* gateway 0's own path to Redis, to freeze alone */
 static struct hx_redis_path path;
 
-/* ---- Redis, from the test's side ---- */
-
-/* One command through a fresh blocking connection; its reply's kind
- * (REDIS_REPLY_*), -1 when no reply came. */
-static int
-rcmd(const char *fmt, ...)
-{
-    redisContext *c = hx_redis_connect(&redis);
-    ck_assert_ptr_nonnull(c);
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    int type = r != NULL ? r->type : -1;
-    if (r != NULL && r->type == REDIS_REPLY_ERROR)
-        fprintf(stderr, "  (redis: %s)\n", r->str);
-    freeReplyObject(r);
-    redisFree(c);
-    return type;
-}
-
-/* A script of the test's own that never ends (read-only: SCRIPT KILL
- * ends it): past busy-reply-threshold every other command gets BUSY. */
-static redisContext *busy_ctx;
-
-static void
-busy_begin(void)
-{
-    ck_assert_int_eq(rcmd("CONFIG SET busy-reply-threshold 1"),
-                     REDIS_REPLY_STATUS);
-    busy_ctx = hx_redis_connect(&redis);
-    ck_assert_ptr_nonnull(busy_ctx);
-    ck_assert_int_eq(
-        redisAppendCommand(busy_ctx, "EVAL %s 0",
-                           "local t = redis.call('TIME') while true do end"),
-        REDIS_OK);
-    int done = 0;
-    for (int i = 0; i < 100 && !done; i++)
-        ck_assert_int_eq(redisBufferWrite(busy_ctx, &done), REDIS_OK);
-    ck_assert(done);
-}
-
-static void
-busy_end(void)
-{
-    if (busy_ctx == NULL)
-        return;
-    /* SCRIPT KILL may come before the script has started: again until
-     * the script's own connection hears that it ended (bounded) */
-    int ended = 0;
-    for (int i = 0; i < 50 && !ended; i++) {
-        rcmd("SCRIPT KILL");
-        redisReply *r = NULL;
-        if (redisGetReply(busy_ctx, (void **)&r) == REDIS_OK && r != NULL)
-            ended = 1;
-        freeReplyObject(r);
-    }
-    redisFree(busy_ctx);
-    busy_ctx = NULL;
-    rcmd("CONFIG SET busy-reply-threshold 5000");
-    ck_assert(ended);
-}
+/* a Redis busy with a script of the test's own (hx_redis_busy_begin) */
+static struct hx_redis_busy busy;
 
 /* ---- the fixture ---- */
-
-static void
-open_windows(int n)
-{
-    for (int i = 0; i < n; i++) {
-        char body[128];
-        snprintf(body, sizeof(body),
-                 "{\"sender_id\":12,\"recipient_phone\":\"+1415557%04d\"}", i);
-        ck_assert_int_eq(
-            hx_sandbox_control(sb.port, "POST", "/_sandbox/inbound", body),
-            204);
-    }
-    ck_assert_int_eq(
-        hx_sandbox_control(sb.port, "DELETE", "/_sandbox/requests", NULL), 204);
-}
 
 static void
 gw_extra(int i, const char *url, int instances)
@@ -251,14 +176,14 @@ start_env(int n, int running, int instances, int proxied, int skewed,
         gw_start(i, i == skewed);
         ck_assert(proc_wait_log(&gw[i], "state: redis up", 10000));
     }
-    open_windows(nsends);
+    hx_sandbox_open_windows(sb.port, nsends);
 }
 
 static void
 stop_all(void)
 {
     int bad = 0;
-    busy_end();
+    ck_assert_int_eq(hx_redis_busy_end(&redis, &busy), 0);
     hx_redis_path_stop(&path);
     for (int i = 0; i < NGW; i++) {
         if (gw[i].pid > 0)
@@ -280,10 +205,7 @@ stop_all(void)
 static void
 leave_nothing(void)
 {
-    if (busy_ctx != NULL) {
-        redisFree(busy_ctx);
-        busy_ctx = NULL;
-    }
+    hx_redis_busy_drop(&busy);
     hx_redis_path_stop(&path);
     for (int i = 0; i < NGW; i++)
         if (gw[i].pid > 0) {
@@ -411,14 +333,18 @@ oom_tick(void *arg, double ms)
     struct oom *o = arg;
     if (o->step == 0 && ms >= 1500) {
         o->step = 1;
-        ck_assert_int_eq(rcmd("CONFIG SET maxmemory-policy noeviction"),
+        ck_assert_int_eq(
+            hx_redis_cmd(&redis, "CONFIG SET maxmemory-policy noeviction"),
+            REDIS_REPLY_STATUS);
+        ck_assert_int_eq(hx_redis_cmd(&redis, "CONFIG SET maxmemory 1"),
                          REDIS_REPLY_STATUS);
-        ck_assert_int_eq(rcmd("CONFIG SET maxmemory 1"), REDIS_REPLY_STATUS);
         /* the next write is refused */
-        ck_assert_int_eq(rcmd("SET " KEYBASE "probe x"), REDIS_REPLY_ERROR);
+        ck_assert_int_eq(hx_redis_cmd(&redis, "SET " KEYBASE "probe x"),
+                         REDIS_REPLY_ERROR);
     } else if (o->step == 1 && ms >= 3500) {
         o->step = 2;
-        ck_assert_int_eq(rcmd("CONFIG SET maxmemory 0"), REDIS_REPLY_STATUS);
+        ck_assert_int_eq(hx_redis_cmd(&redis, "CONFIG SET maxmemory 0"),
+                         REDIS_REPLY_STATUS);
     }
 }
 
@@ -451,9 +377,9 @@ busy_tick(void *arg, double ms)
     static const double at[] = {1500, 2000, 3000, 3500};
     if (x->step < 4 && ms >= at[x->step]) {
         if (x->step % 2 == 0)
-            busy_begin();
+            ck_assert_int_eq(hx_redis_busy_begin(&redis, &busy), 0);
         else
-            busy_end();
+            ck_assert_int_eq(hx_redis_busy_end(&redis, &busy), 0);
         x->step++;
     }
 }
@@ -508,21 +434,24 @@ idle_err_tick(void *arg, double ms)
     if (x->step == 0 && ms >= 2000) {
         x->step = 1;
         if (x->kind == 0) {
-            busy_begin();
+            ck_assert_int_eq(hx_redis_busy_begin(&redis, &busy), 0);
             x->end_at = ms + 500;
         } else {
-            ck_assert_int_eq(rcmd("REPLICAOF 127.0.0.1 %d", free_port()),
-                             REDIS_REPLY_STATUS);
-            ck_assert_int_eq(rcmd("SET " KEYBASE "probe x"), REDIS_REPLY_ERROR);
+            ck_assert_int_eq(
+                hx_redis_cmd(&redis, "REPLICAOF 127.0.0.1 %d", free_port()),
+                REDIS_REPLY_STATUS);
+            ck_assert_int_eq(hx_redis_cmd(&redis, "SET " KEYBASE "probe x"),
+                             REDIS_REPLY_ERROR);
             x->end_at = ms + 2000;
         }
         hx_burst_add(x->b, x->b->n);
     } else if (x->step == 1 && ms >= x->end_at) {
         x->step = 2;
         if (x->kind == 0)
-            busy_end();
+            ck_assert_int_eq(hx_redis_busy_end(&redis, &busy), 0);
         else
-            ck_assert_int_eq(rcmd("REPLICAOF NO ONE"), REDIS_REPLY_STATUS);
+            ck_assert_int_eq(hx_redis_cmd(&redis, "REPLICAOF NO ONE"),
+                             REDIS_REPLY_STATUS);
     }
 }
 

@@ -31,10 +31,10 @@
 
 #include "clock.h"
 #include "harness.h"
+#include "hx_burst.h"
 #include "hx_redis.h"
 
 #define FREEFORM "/api/user/whatsapp/send-freeform"
-#define MAXSENDS 64
 #define NGW 3
 #define ACCOUNT "review"
 
@@ -47,21 +47,6 @@ static struct hx_redis redis;
 static struct hx_redis_path path;
 
 /* ---- the fixture ---- */
-
-static void
-open_windows(int n)
-{
-    for (int i = 0; i < n; i++) {
-        char body[128];
-        snprintf(body, sizeof(body),
-                 "{\"sender_id\":12,\"recipient_phone\":\"+1415557%04d\"}", i);
-        ck_assert_int_eq(
-            hx_sandbox_control(sb.port, "POST", "/_sandbox/inbound", body),
-            204);
-    }
-    ck_assert_int_eq(
-        hx_sandbox_control(sb.port, "DELETE", "/_sandbox/requests", NULL), 204);
-}
 
 static void
 gw_extra(int i, const char *url, int rps)
@@ -102,7 +87,7 @@ start_all(int nsends, int via_proxy, int rps)
     /* every link up and sharing before the first send */
     for (int i = 0; i < NGW; i++)
         ck_assert(proc_wait_log(&gw[i], "state: redis up", 10000));
-    open_windows(nsends);
+    hx_sandbox_open_windows(sb.port, nsends);
 }
 
 static void
@@ -140,119 +125,10 @@ leave_nothing(void)
 
 /* ---- sends, round-robin over the gateways, some added later ---- */
 
-struct burst {
-    int n, added;
-    CURLM *m;
-    CURL *e[MAXSENDS];
-    struct curl_slist *h;
-    char body[MAXSENDS][160];
-    long status[MAXSENDS];
-    int answers[MAXSENDS]; /* how many times each was answered */
-    int gw_of[MAXSENDS];
-    double done_ms[MAXSENDS];
-    double fired_ms;
-};
-
-static size_t
-discard(char *d, size_t s, size_t n, void *arg)
-{
-    (void)d;
-    (void)arg;
-    return s * n;
-}
-
-/* Adds sends [b->added, upto) to the gateways' current ports. */
-static void
-burst_add(struct burst *b, int upto)
-{
-    for (int i = b->added; i < upto && i < b->n; i++) {
-        char url[128];
-        snprintf(url, sizeof(url), "http://127.0.0.1:%d" FREEFORM,
-                 gw[b->gw_of[i]].port);
-        curl_easy_setopt(b->e[i], CURLOPT_URL, url);
-        curl_multi_add_handle(b->m, b->e[i]);
-    }
-    b->added = upto < b->n ? upto : b->n;
-}
-
-static void
-burst_fire(struct burst *b, int n, int now)
-{
-    memset(b, 0, sizeof(*b));
-    b->n = n;
-    b->m = curl_multi_init();
-    b->h = curl_slist_append(NULL, "Content-Type: application/json");
-    for (int i = 0; i < n; i++) {
-        b->gw_of[i] = i % NGW;
-        snprintf(b->body[i], sizeof(b->body[i]),
-                 "{\"sender_id\":12,\"recipient_phone\":\"+1415557%04d\","
-                 "\"message\":\"review %d.\"}",
-                 i, i);
-        b->e[i] = curl_easy_init();
-        curl_easy_setopt(b->e[i], CURLOPT_HTTPHEADER, b->h);
-        curl_easy_setopt(b->e[i], CURLOPT_POSTFIELDS, b->body[i]);
-        curl_easy_setopt(b->e[i], CURLOPT_WRITEFUNCTION, discard);
-        curl_easy_setopt(b->e[i], CURLOPT_TIMEOUT_MS, 40000L);
-        curl_easy_setopt(b->e[i], CURLOPT_PRIVATE, (void *)&b->status[i]);
-    }
-    b->fired_ms = clock_mono_ms();
-    burst_add(b, now);
-}
-
-static int
-burst_run(struct burst *b, double deadline_ms, void (*tick)(void *, double),
-          void *arg)
-{
-    int running = 1, left = b->n;
-    double end = clock_mono_ms() + deadline_ms;
-    while (left > 0 && clock_mono_ms() < end) {
-        curl_multi_perform(b->m, &running);
-        CURLMsg *msg;
-        int q;
-        while ((msg = curl_multi_info_read(b->m, &q)) != NULL) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            char *p;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &p);
-            int i = (int)((long *)(void *)p - b->status);
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE,
-                              &b->status[i]);
-            b->answers[i]++;
-            b->done_ms[i] = clock_mono_ms();
-            left--;
-        }
-        if (tick != NULL)
-            tick(arg, clock_mono_ms() - b->fired_ms);
-        if (left > 0)
-            curl_multi_poll(b->m, NULL, 0, 20, NULL);
-    }
-    return left == 0;
-}
-
-static void
-burst_free(struct burst *b)
-{
-    for (int i = 0; i < b->n; i++) {
-        curl_multi_remove_handle(b->m, b->e[i]);
-        curl_easy_cleanup(b->e[i]);
-    }
-    curl_slist_free_all(b->h);
-    curl_multi_cleanup(b->m);
-}
-
-static int
-count_status(const struct burst *b, long status)
-{
-    int c = 0;
-    for (int i = 0; i < b->n; i++)
-        c += b->status[i] == status;
-    return c;
-}
-
 /* Each caller answered once, with a status the contract allows here: 200,
  * 429 (the gateway's own refusal), 503 (draining / state unavailable). */
 static void
-assert_sane(const struct burst *b)
+assert_sane(const struct hx_burst *b)
 {
     for (int i = 0; i < b->n; i++) {
         ck_assert_msg(b->answers[i] == 1, "send %d answered %d times", i,
@@ -266,15 +142,15 @@ assert_sane(const struct burst *b)
 /* ---- what the sandbox saw ---- */
 
 static void
-report(const char *what, const struct burst *b, const struct hx_seen *s)
+report(const char *what, const struct hx_burst *b, const struct hx_seen *s)
 {
     fprintf(stderr,
             "%s: %d x 200, %d x 429, %d x 503, %d other; sandbox saw %d (%d "
             "of its own 429, %d faults), worst window %d\n",
-            what, count_status(b, 200), count_status(b, 429),
-            count_status(b, 503),
-            b->n - count_status(b, 200) - count_status(b, 429) -
-                count_status(b, 503),
+            what, hx_burst_count(b, 200), hx_burst_count(b, 429),
+            hx_burst_count(b, 503),
+            b->n - hx_burst_count(b, 200) - hx_burst_count(b, 429) -
+                hx_burst_count(b, 503),
             s->n, s->limited, s->faults, hx_worst_window(s, NULL));
     if (getenv("REVIEW_TRACE"))
         for (int i = 0; i < b->n; i++)
@@ -283,7 +159,7 @@ report(const char *what, const struct burst *b, const struct hx_seen *s)
 }
 
 static void
-assert_promise(const struct burst *b, const struct hx_seen *s)
+assert_promise(const struct hx_burst *b, const struct hx_seen *s)
 {
     assert_sane(b);
     ck_assert_int_eq(s->limited, 0);
@@ -312,15 +188,16 @@ START_TEST(one_instance_cut_off_alone_keeps_the_account_under_its_limit)
         proc_wait_log(&gw[0], "limiter: local (Redis unreachable)", 10000));
     ck_assert_int_eq(
         hx_sandbox_control(sb.port, "DELETE", "/_sandbox/requests", NULL), 204);
-    struct burst b;
-    burst_fire(&b, n, n);
-    ck_assert(burst_run(&b, 40000, NULL, NULL));
+    struct hx_burst b;
+    hx_burst_init(&b, n, NGW, gw, "review");
+    hx_burst_fire(&b, n);
+    ck_assert(hx_burst_run(&b, 40000, NULL, NULL));
     struct hx_seen s;
     hx_sandbox_seen(sb.port, &s);
     report("one instance cut off", &b, &s);
     hx_redis_path_thaw(&path);
     assert_promise(&b, &s);
-    burst_free(&b);
+    hx_burst_free(&b);
     stop_all();
 }
 END_TEST
@@ -354,18 +231,19 @@ START_TEST(links_flapping_mid_backlog_keep_the_window)
 {
     const int n = 45;
     start_all(n, 0, 5);
-    struct burst b;
+    struct hx_burst b;
     struct flap f = {.next_ms = 2000};
-    burst_fire(&b, n, n);
-    ck_assert(burst_run(&b, 40000, flap_tick, &f));
+    hx_burst_init(&b, n, NGW, gw, "review");
+    hx_burst_fire(&b, n);
+    ck_assert(hx_burst_run(&b, 40000, flap_tick, &f));
     struct hx_seen s;
     hx_sandbox_seen(sb.port, &s);
     report("links flapping", &b, &s);
     ck_assert_int_eq(f.kills, 4);
     assert_promise(&b, &s);
     /* every slot Redis gave was within max_queue_ms: nobody refused */
-    ck_assert_int_eq(count_status(&b, 200), n);
-    burst_free(&b);
+    ck_assert_int_eq(hx_burst_count(&b, 200), n);
+    hx_burst_free(&b);
     stop_all();
 }
 END_TEST
@@ -402,17 +280,18 @@ redis_fault_case(int what)
 {
     const int n = 45;
     start_all(n, 0, 5);
-    struct burst b;
+    struct hx_burst b;
     struct redis_fault f = {.what = what};
-    burst_fire(&b, n, n);
-    ck_assert(burst_run(&b, 40000, redis_fault_tick, &f));
+    hx_burst_init(&b, n, NGW, gw, "review");
+    hx_burst_fire(&b, n);
+    ck_assert(hx_burst_run(&b, 40000, redis_fault_tick, &f));
     ck_assert_int_eq(f.step, 2);
     struct hx_seen s;
     hx_sandbox_seen(sb.port, &s);
     report(what == 0 ? "Redis frozen 600 ms" : "Redis restarted empty", &b, &s);
     assert_promise(&b, &s);
-    ck_assert_int_eq(count_status(&b, 200), n);
-    burst_free(&b);
+    ck_assert_int_eq(hx_burst_count(&b, 200), n);
+    hx_burst_free(&b);
     stop_all();
 }
 
@@ -431,7 +310,7 @@ END_TEST
 /* Gateway 1 stopped (SIGTERM: a drain) 2 s into a 9 s backlog and started
  * again; then 15 more sends over the three, the new one included. */
 struct restart {
-    struct burst *b;
+    struct hx_burst *b;
     int done;
 };
 
@@ -445,23 +324,24 @@ restart_tick(void *arg, double ms)
     ck_assert_int_eq(proc_stop(&gw[1], 15000), 0);
     gw_start(1);
     ck_assert(proc_wait_log(&gw[1], "state: redis up", 10000));
-    burst_add(r->b, r->b->n);
+    hx_burst_add(r->b, r->b->n);
 }
 
 START_TEST(a_gateway_restarted_mid_backlog_keeps_the_window)
 {
     const int first = 45, n = 60;
     start_all(n, 0, 5);
-    struct burst b;
+    struct hx_burst b;
     struct restart r = {.b = &b};
-    burst_fire(&b, n, first);
-    ck_assert(burst_run(&b, 60000, restart_tick, &r));
+    hx_burst_init(&b, n, NGW, gw, "review");
+    hx_burst_fire(&b, first);
+    ck_assert(hx_burst_run(&b, 60000, restart_tick, &r));
     ck_assert(r.done);
     struct hx_seen s;
     hx_sandbox_seen(sb.port, &s);
     report("a gateway restarted", &b, &s);
     assert_promise(&b, &s);
-    burst_free(&b);
+    hx_burst_free(&b);
     stop_all();
 }
 END_TEST
@@ -506,10 +386,11 @@ static void
 reload_case(int rps, int n)
 {
     start_all(n, 0, 5);
-    struct burst b;
+    struct hx_burst b;
     struct reload r = {.rps = rps};
-    burst_fire(&b, n, n);
-    ck_assert(burst_run(&b, 40000, reload_tick, &r));
+    hx_burst_init(&b, n, NGW, gw, "review");
+    hx_burst_fire(&b, n);
+    ck_assert(hx_burst_run(&b, 40000, reload_tick, &r));
     ck_assert(r.done);
     struct hx_seen s;
     hx_sandbox_seen(sb.port, &s);
@@ -517,7 +398,7 @@ reload_case(int rps, int n)
     snprintf(what, sizeof(what), "reload to %d/s mid-backlog", rps);
     report(what, &b, &s);
     assert_promise(&b, &s);
-    burst_free(&b);
+    hx_burst_free(&b);
     stop_all();
 }
 
@@ -539,9 +420,10 @@ START_TEST(resets_mid_backlog_keep_the_window_and_answer_once)
                                         "{\"mode\":\"reset\",\"match\":"
                                         "\"review 1\",\"times\":11}"),
                      200);
-    struct burst b;
-    burst_fire(&b, n, n);
-    ck_assert(burst_run(&b, 40000, NULL, NULL));
+    struct hx_burst b;
+    hx_burst_init(&b, n, NGW, gw, "review");
+    hx_burst_fire(&b, n);
+    ck_assert(hx_burst_run(&b, 40000, NULL, NULL));
     struct hx_seen s;
     hx_sandbox_seen(sb.port, &s);
     report("resets mid-backlog", &b, &s);
@@ -555,7 +437,7 @@ START_TEST(resets_mid_backlog_keep_the_window_and_answer_once)
     ck_assert_int_eq(s.faults, 11);
     ck_assert_int_eq(s.limited, 0);
     ck_assert_int_le(hx_worst_window(&s, NULL), 5);
-    burst_free(&b);
+    hx_burst_free(&b);
     stop_all();
 }
 END_TEST
