@@ -145,6 +145,10 @@ proxy_loop(int lfd)
         }
         if (poll(p, (nfds_t)(1 + 2 * n), 1000) < 0 && errno != EINTR)
             _exit(1);
+        /* p[] holds the pairs polled: one accepted now is read next time
+         * (its entries are not set, and a stale POLLIN would block the
+         * proxy in read() for good: a proxy that accepts no more) */
+        int polled = n;
         if ((p[0].revents & POLLIN) && n < PROXY_MAX) {
             int c = accept(lfd, NULL, NULL), u = c >= 0 ? proxy_unix() : -1;
             if (c >= 0 && u >= 0) {
@@ -158,7 +162,7 @@ proxy_loop(int lfd)
                     close(u);
             }
         }
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; i < polled; i++) {
             for (int k = 0; k < 2; k++) {
                 if (!(p[1 + 2 * i + k].revents & (POLLIN | POLLHUP | POLLERR)))
                     continue;
@@ -229,85 +233,10 @@ proxy_stop(void)
     proxy_pid = 0;
 }
 
-/* ---- Redis, from the test's side ---- */
-
-/* One command through a fresh blocking connection; its reply's kind
- * (REDIS_REPLY_*), -1 when no reply came. */
-static int
-rcmd(const char *fmt, ...)
-{
-    redisContext *c = hx_redis_connect(&redis);
-    ck_assert_ptr_nonnull(c);
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    int type = r != NULL ? r->type : -1;
-    if (r != NULL && r->type == REDIS_REPLY_ERROR)
-        fprintf(stderr, "  (redis: %s)\n", r->str);
-    freeReplyObject(r);
-    redisFree(c);
-    return type;
-}
-
-/* A script of the test's own that never ends (read-only: SCRIPT KILL
- * ends it): past busy-reply-threshold every other command gets BUSY. */
-static redisContext *busy_ctx;
-
-static void
-busy_begin(void)
-{
-    ck_assert_int_eq(rcmd("CONFIG SET busy-reply-threshold 1"),
-                     REDIS_REPLY_STATUS);
-    busy_ctx = hx_redis_connect(&redis);
-    ck_assert_ptr_nonnull(busy_ctx);
-    ck_assert_int_eq(
-        redisAppendCommand(busy_ctx, "EVAL %s 0",
-                           "local t = redis.call('TIME') while true do end"),
-        REDIS_OK);
-    int done = 0;
-    for (int i = 0; i < 100 && !done; i++)
-        ck_assert_int_eq(redisBufferWrite(busy_ctx, &done), REDIS_OK);
-    ck_assert(done);
-}
-
-static void
-busy_end(void)
-{
-    if (busy_ctx == NULL)
-        return;
-    /* SCRIPT KILL may come before the script has started: again until
-     * the script's own connection hears that it ended (bounded) */
-    int ended = 0;
-    for (int i = 0; i < 50 && !ended; i++) {
-        rcmd("SCRIPT KILL");
-        redisReply *r = NULL;
-        if (redisGetReply(busy_ctx, (void **)&r) == REDIS_OK && r != NULL)
-            ended = 1;
-        freeReplyObject(r);
-    }
-    redisFree(busy_ctx);
-    busy_ctx = NULL;
-    rcmd("CONFIG SET busy-reply-threshold 5000");
-    ck_assert(ended);
-}
+/* a Redis busy with a script of the test's own (hx_redis_busy_begin) */
+static struct hx_redis_busy busy;
 
 /* ---- the fixture ---- */
-
-static void
-open_windows(int n)
-{
-    for (int i = 0; i < n; i++) {
-        char body[128];
-        snprintf(body, sizeof(body),
-                 "{\"sender_id\":12,\"recipient_phone\":\"+1415557%04d\"}", i);
-        ck_assert_int_eq(
-            hx_sandbox_control(sb.port, "POST", "/_sandbox/inbound", body),
-            204);
-    }
-    ck_assert_int_eq(
-        hx_sandbox_control(sb.port, "DELETE", "/_sandbox/requests", NULL), 204);
-}
 
 /* rl_reserve's SHA1, the one the gateways' EVALSHA carries. */
 static void
@@ -360,14 +289,14 @@ start_env(int nsends)
                          0);
         ck_assert(proc_wait_log(&gw[i], "state: redis up", 10000));
     }
-    open_windows(nsends);
+    hx_sandbox_open_windows(sb.port, nsends);
 }
 
 static void
 stop_all(void)
 {
     int bad = 0;
-    busy_end();
+    ck_assert_int_eq(hx_redis_busy_end(&redis, &busy), 0);
     proxy_stop();
     for (int i = 0; i < NGW; i++) {
         if (gw[i].pid > 0)
@@ -386,10 +315,7 @@ stop_all(void)
 static void
 leave_nothing(void)
 {
-    if (busy_ctx != NULL) {
-        redisFree(busy_ctx);
-        busy_ctx = NULL;
-    }
+    hx_redis_busy_drop(&busy);
     proxy_stop();
     for (int i = 0; i < NGW; i++)
         if (gw[i].pid > 0) {
@@ -558,26 +484,29 @@ plan_tick(void *arg, double ms)
             inj->mask = e->mask;
             break;
         case EV_BUSY_BEGIN:
-            busy_begin();
+            ck_assert_int_eq(hx_redis_busy_begin(&redis, &busy), 0);
             break;
         case EV_BUSY_END:
-            busy_end();
+            ck_assert_int_eq(hx_redis_busy_end(&redis, &busy), 0);
             break;
         case EV_RO_BEGIN:
-            ck_assert_int_eq(rcmd("REPLICAOF 127.0.0.1 %d", free_port()),
-                             REDIS_REPLY_STATUS);
+            ck_assert_int_eq(
+                hx_redis_cmd(&redis, "REPLICAOF 127.0.0.1 %d", free_port()),
+                REDIS_REPLY_STATUS);
             break;
         case EV_RO_END:
-            ck_assert_int_eq(rcmd("REPLICAOF NO ONE"), REDIS_REPLY_STATUS);
+            ck_assert_int_eq(hx_redis_cmd(&redis, "REPLICAOF NO ONE"),
+                             REDIS_REPLY_STATUS);
             break;
         case EV_OOM_BEGIN:
-            ck_assert_int_eq(rcmd("CONFIG SET maxmemory-policy noeviction"),
-                             REDIS_REPLY_STATUS);
-            ck_assert_int_eq(rcmd("CONFIG SET maxmemory 1"),
+            ck_assert_int_eq(
+                hx_redis_cmd(&redis, "CONFIG SET maxmemory-policy noeviction"),
+                REDIS_REPLY_STATUS);
+            ck_assert_int_eq(hx_redis_cmd(&redis, "CONFIG SET maxmemory 1"),
                              REDIS_REPLY_STATUS);
             break;
         case EV_OOM_END:
-            ck_assert_int_eq(rcmd("CONFIG SET maxmemory 0"),
+            ck_assert_int_eq(hx_redis_cmd(&redis, "CONFIG SET maxmemory 0"),
                              REDIS_REPLY_STATUS);
             break;
         }
