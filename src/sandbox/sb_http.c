@@ -39,6 +39,7 @@ struct pending {
     char *out; /* slow: the whole answer, sent one byte per tick */
     size_t out_len, out_sent;
     unsigned delay_ms;
+    int64_t due_ms;  /* latency: answer not before, on the log's clock */
     uint64_t log_id; /* its entry in the request log; 0 once told */
     struct pending *prev, *next;
 };
@@ -230,42 +231,55 @@ send_response(struct sb_http *h, struct evhttp_request *req,
     evbuffer_free(body);
 }
 
-static void
-on_latency(evutil_socket_t fd, short what, void *arg)
-{
-    struct pending *p = arg;
-
-    (void)fd;
-    (void)what;
-    send_response(p->h, p->req, &p->resp);
-    answered(p->h, p->log_id, p->resp.status);
-    pending_free(p);
-}
-
-/* Answers after `ms` on a timer; takes over *resp. */
-static void
-defer_response(struct sb_http *h, struct evhttp_request *req,
-               struct sb_response *resp, uint64_t log_id, unsigned ms)
-{
-    struct pending *p = pending_new(h, req);
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-
-    p->resp = *resp;
-    memset(resp, 0, sizeof(*resp));
-    p->log_id = log_id;
-    p->ev = alloc_check(evtimer_new(h->base, on_latency, p), "evtimer_new");
-    if (evtimer_add(p->ev, &tv) != 0)
-        alloc_oom("evtimer_add");
-}
-
-/* ---- faults ---- */
-
 static struct timeval
 ms_tv(unsigned ms)
 {
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
     return tv;
 }
+
+static void
+on_latency(evutil_socket_t fd, short what, void *arg)
+{
+    struct pending *p = arg;
+    int64_t left = p->due_ms - (int64_t)clock_mono_ms();
+
+    (void)fd;
+    (void)what;
+    /* libevent counts the timeout from the time it cached when the loop
+     * woke, a little before the request was logged: the answer could come
+     * a millisecond early by the log's clock. */
+    if (left > 0) {
+        struct timeval tv = ms_tv((unsigned)left);
+        if (evtimer_add(p->ev, &tv) != 0)
+            alloc_oom("evtimer_add");
+        return;
+    }
+    send_response(p->h, p->req, &p->resp);
+    answered(p->h, p->log_id, p->resp.status);
+    pending_free(p);
+}
+
+/* Answers `ms` after mono_ms, the request's time in the log, on a timer;
+ * takes over *resp. */
+static void
+defer_response(struct sb_http *h, struct evhttp_request *req,
+               struct sb_response *resp, uint64_t log_id, int64_t mono_ms,
+               unsigned ms)
+{
+    struct pending *p = pending_new(h, req);
+    struct timeval tv = ms_tv(ms);
+
+    p->resp = *resp;
+    memset(resp, 0, sizeof(*resp));
+    p->log_id = log_id;
+    p->due_ms = mono_ms + (int64_t)ms;
+    p->ev = alloc_check(evtimer_new(h->base, on_latency, p), "evtimer_new");
+    if (evtimer_add(p->ev, &tv) != 0)
+        alloc_oom("evtimer_add");
+}
+
+/* ---- faults ---- */
 
 static void
 on_held_readable(evutil_socket_t fd, short what, void *arg)
@@ -539,7 +553,7 @@ api_request(struct sb_http *h, struct evhttp_request *req,
     }
     sb_api_handle(sb, rq, mono_ms, &resp);
     if (sb->latency_ms > 0) {
-        defer_response(h, req, &resp, id, sb->latency_ms);
+        defer_response(h, req, &resp, id, mono_ms, sb->latency_ms);
         return;
     }
     send_response(h, req, &resp);
