@@ -238,21 +238,29 @@ ms_tv(unsigned ms)
     return tv;
 }
 
+/* Arms p's timer for what is left until p->due_ms (none: at once). */
+static void
+arm_until_due(struct pending *p)
+{
+    int64_t left = p->due_ms - (int64_t)clock_mono_ms();
+    struct timeval tv = ms_tv(left > 0 ? (unsigned)left : 0);
+
+    if (evtimer_add(p->ev, &tv) != 0)
+        alloc_oom("evtimer_add");
+}
+
 static void
 on_latency(evutil_socket_t fd, short what, void *arg)
 {
     struct pending *p = arg;
-    int64_t left = p->due_ms - (int64_t)clock_mono_ms();
 
     (void)fd;
     (void)what;
     /* libevent counts the timeout from the time it cached when the loop
      * woke, a little before the request was logged: the answer could come
      * a millisecond early by the log's clock. */
-    if (left > 0) {
-        struct timeval tv = ms_tv((unsigned)left);
-        if (evtimer_add(p->ev, &tv) != 0)
-            alloc_oom("evtimer_add");
+    if ((int64_t)clock_mono_ms() < p->due_ms) {
+        arm_until_due(p);
         return;
     }
     send_response(p->h, p->req, &p->resp);
@@ -268,15 +276,13 @@ defer_response(struct sb_http *h, struct evhttp_request *req,
                unsigned ms)
 {
     struct pending *p = pending_new(h, req);
-    struct timeval tv = ms_tv(ms);
 
     p->resp = *resp;
     memset(resp, 0, sizeof(*resp));
     p->log_id = log_id;
     p->due_ms = mono_ms + (int64_t)ms;
     p->ev = alloc_check(evtimer_new(h->base, on_latency, p), "evtimer_new");
-    if (evtimer_add(p->ev, &tv) != 0)
-        alloc_oom("evtimer_add");
+    arm_until_due(p);
 }
 
 /* ---- faults ---- */
